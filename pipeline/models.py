@@ -1,0 +1,289 @@
+"""The sales funnel: pipelines and their stages, opportunities, their history, collections, activities."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Currency, Customer, Product, ProductLine, Region
+
+
+class ForecastCategory(models.TextChoices):
+    PIPELINE = "pipeline", _("Pipeline")
+    BEST_CASE = "best_case", _("Best case")
+    COMMIT = "commit", _("Commit")
+    CLOSED = "closed", _("Closed")
+    OMITTED = "omitted", _("Omitted")
+
+
+class Pipeline(models.Model):
+    """A sales process; several can exist (e.g. one per product line), each with its own stages."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=120, blank=True)
+    product_line = models.ForeignKey(
+        ProductLine, verbose_name=_("product line"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    is_default = models.BooleanField(_("default"), default=False)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_pipeline")
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name_zh if self.name_zh and (get_language() or "").startswith("zh") else self.name
+
+
+class Stage(models.Model):
+    pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(_("name"), max_length=80)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=80, blank=True)
+    order = models.PositiveSmallIntegerField(_("order"))
+    probability = models.PositiveSmallIntegerField(
+        _("progress % (win probability)"), validators=[MaxValueValidator(100)]
+    )
+    is_won = models.BooleanField(_("won"), default=False)
+    is_lost = models.BooleanField(_("lost"), default=False)
+    forecast_category = models.CharField(
+        _("default forecast category"), max_length=16, choices=ForecastCategory.choices, default=ForecastCategory.PIPELINE
+    )
+    expected_days = models.PositiveIntegerField(_("expected days in stage"), null=True, blank=True)
+    evidence_required = models.CharField(
+        _("milestone evidence required to enter"),
+        max_length=200,
+        blank=True,
+        help_text=_("关键节点标志性事件, e.g. 'decision maker met'. Empty: none required."),
+    )
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "order"], name="stage_order_unique"),
+            models.CheckConstraint(condition=~Q(is_won=True, is_lost=True), name="stage_not_won_and_lost"),
+            models.CheckConstraint(condition=Q(probability__lte=100), name="stage_probability_max_100"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name_zh if self.name_zh and (get_language() or "").startswith("zh") else self.name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.is_won or self.is_lost
+
+
+class OpportunityQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        from crm.scopes import scope_q
+
+        return self.filter(scope_q(user, owner="owner", region="region"))
+
+    def open(self):
+        return self.filter(stage__is_won=False, stage__is_lost=False)
+
+    def won(self):
+        return self.filter(stage__is_won=True)
+
+
+class Opportunity(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    # Nullable for imported history whose source has no account; the forms require it.
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.PROTECT, related_name="opportunities"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="opportunities"
+    )
+    region = models.ForeignKey(Region, verbose_name=_("region"), on_delete=models.PROTECT, related_name="opportunities")
+    pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT)
+    stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities")
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT)
+    # The amount in the company currency at the rate of the close date; totals add only this.
+    amount_company = models.DecimalField(_("amount (company currency)"), max_digits=18, decimal_places=2, editable=False)
+    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    closed_on = models.DateField(_("closed on"), null=True, blank=True)
+    probability = models.PositiveSmallIntegerField(_("probability %"), validators=[MaxValueValidator(100)])
+    probability_reason = models.CharField(_("reason for probability override"), max_length=200, blank=True)
+    forecast_category = models.CharField(
+        _("forecast category"), max_length=16, choices=ForecastCategory.choices, default=ForecastCategory.PIPELINE
+    )
+    next_step = models.CharField(_("next step"), max_length=200, blank=True)
+    next_step_date = models.DateField(_("next step date"), null=True, blank=True)
+    lost_reason = models.CharField(_("lost reason"), max_length=200, blank=True)
+    star_rating = models.PositiveSmallIntegerField(
+        _("star rating"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    external_id = models.CharField(_("external id"), max_length=80, blank=True, default="")
+    stage_entered_at = models.DateTimeField(_("in stage since"), default=timezone.now)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = OpportunityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("opportunity")
+        verbose_name_plural = _("opportunities")
+        ordering = ["expected_close_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"], condition=~Q(external_id=""), name="opportunity_external_id_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="opportunity_amount_non_negative"),
+            models.CheckConstraint(condition=Q(probability__lte=100), name="opportunity_probability_max_100"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "stage"]),
+            models.Index(fields=["region", "closed_on"]),
+            models.Index(fields=["expected_close_date"]),
+            models.Index(fields=["closed_on"]),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount_company * self.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+class OpportunityLine(models.Model):
+    """A product line (optionally a product) an opportunity covers, with its share of the amount."""
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="lines")
+    product_line = models.ForeignKey(ProductLine, verbose_name=_("product line"), on_delete=models.PROTECT)
+    product = models.ForeignKey(Product, verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT)
+    quantity = models.DecimalField(_("quantity"), max_digits=12, decimal_places=2, default=Decimal("1"))
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    amount_company = models.DecimalField(max_digits=18, decimal_places=2, editable=False)
+
+    class Meta:
+        verbose_name = _("opportunity line")
+        verbose_name_plural = _("opportunity lines")
+        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_non_negative")]
+        indexes = [models.Index(fields=["product_line", "opportunity"])]
+
+
+class OpportunityHistory(models.Model):
+    """One change of a tracked field (stage, amount, close date, probability, owner...): who, when, old -> new."""
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="history")
+    field = models.CharField(max_length=40)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    # Filled for stage changes so conversion and time in stage are plain SQL.
+    old_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    new_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(max_length=200, blank=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("opportunity change")
+        verbose_name_plural = _("opportunity history")
+        ordering = ["changed_at", "id"]
+        indexes = [
+            models.Index(fields=["opportunity", "field", "changed_at"]),
+            models.Index(fields=["field", "changed_at"]),
+        ]
+
+
+class StageEvidence(models.Model):
+    """Milestone evidence (关键节点标志性事件) given when a deal entered a stage that requires it."""
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="evidence")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT)
+    text = models.TextField(_("evidence"))
+    attachment = models.FileField(_("attachment"), upload_to="evidence/%Y/%m/", blank=True)
+    given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    given_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("milestone evidence")
+        verbose_name_plural = _("milestone evidence")
+        ordering = ["given_at"]
+
+
+class CollectionQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        from crm.scopes import scope_q
+
+        return self.filter(scope_q(user, owner="opportunity__owner", region="opportunity__region"))
+
+
+class Collection(models.Model):
+    """回款: a payment received against a won deal."""
+
+    opportunity = models.ForeignKey(
+        Opportunity, verbose_name=_("opportunity"), on_delete=models.PROTECT, related_name="collections"
+    )
+    received_on = models.DateField(_("received on"))
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT)
+    amount_company = models.DecimalField(_("amount (company currency)"), max_digits=18, decimal_places=2, editable=False)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("collection")
+        verbose_name_plural = _("collections")
+        ordering = ["-received_on", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="collection_amount_positive")]
+        indexes = [models.Index(fields=["received_on"])]
+
+
+class ActivityKind(models.TextChoices):
+    VISIT = "visit", _("Visit (拜访)")
+    CALL = "call", _("Call (电话)")
+    MEETING = "meeting", _("Meeting (会议)")
+
+
+class ActivityQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        from crm.scopes import scope_q
+
+        return self.filter(scope_q(user, owner="owner", region="customer__region"))
+
+
+class Activity(models.Model):
+    """A process measure (过程量): a visit, call or meeting with a customer."""
+
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities")
+    opportunity = models.ForeignKey(
+        Opportunity, verbose_name=_("opportunity"), null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="activities")
+    kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices)
+    date = models.DateField(_("date"))
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ActivityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        ordering = ["-date", "-id"]
+        indexes = [models.Index(fields=["owner", "date"])]

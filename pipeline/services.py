@@ -1,0 +1,399 @@
+"""Writes for the pipeline: deals, stage moves with evidence, history, collections, activities."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Min, OuterRef, Subquery, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Customer, User
+from crm.scopes import visible_users
+from crm.services import audit, ensure_company_currency, to_company_currency
+from pipeline.models import (
+    Activity,
+    Collection,
+    ForecastCategory,
+    Opportunity,
+    OpportunityHistory,
+    OpportunityLine,
+    Pipeline,
+    Stage,
+    StageEvidence,
+)
+from salesmgmt.lib.money import ZERO
+
+# The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
+DEFAULT_STAGES = [
+    # name, name_zh, probability, won, lost, forecast category, expected days, evidence required
+    ("Needs confirmed", "需求确认", 10, False, False, ForecastCategory.PIPELINE, 14, ""),
+    ("Solution presented", "方案呈现", 30, False, False, ForecastCategory.PIPELINE, 21, "Decision maker met"),
+    ("Negotiation", "商务谈判", 60, False, False, ForecastCategory.BEST_CASE, 21, "Proposal accepted"),
+    ("Contract signing", "签约", 90, False, False, ForecastCategory.COMMIT, 14, "Contract terms agreed"),
+    ("Won / payment", "回款", 100, True, False, ForecastCategory.CLOSED, None, "Signed contract"),
+    ("Lost", "输单", 0, False, True, ForecastCategory.OMITTED, None, ""),
+]
+
+TRACKED_FIELDS = ("amount", "expected_close_date", "probability", "owner", "forecast_category", "currency")
+
+
+@transaction.atomic
+def pipeline_ensure_default() -> Pipeline:
+    """Create the default 5-step pipeline once; running it again changes nothing."""
+    pipeline, created = Pipeline.objects.get_or_create(
+        is_default=True, defaults={"name": "Standard sales process", "name_zh": "标准销售流程"}
+    )
+    if created or not pipeline.stages.exists():
+        for order, (name, name_zh, prob, won, lost, category, days, evidence) in enumerate(DEFAULT_STAGES, start=1):
+            Stage.objects.create(
+                pipeline=pipeline,
+                name=name,
+                name_zh=name_zh,
+                order=order,
+                probability=prob,
+                is_won=won,
+                is_lost=lost,
+                forecast_category=category,
+                expected_days=days,
+                evidence_required=evidence,
+            )
+    return pipeline
+
+
+def _history(opportunity, field, old, new, *, actor, reason="", old_stage=None, new_stage=None, at=None):
+    return OpportunityHistory(
+        opportunity=opportunity,
+        field=field,
+        old_value="" if old is None else str(old)[:200],
+        new_value="" if new is None else str(new)[:200],
+        old_stage=old_stage,
+        new_stage=new_stage,
+        reason=reason[:200],
+        changed_by=actor if getattr(actor, "pk", None) else None,
+        changed_at=at or timezone.now(),
+    )
+
+
+def _check_owner(actor, owner: User) -> None:
+    if actor is not None and not visible_users(actor).filter(pk=owner.pk).exists():
+        raise ValidationError({"owner": _("You cannot assign deals to %(user)s.") % {"user": owner}})
+
+
+def _rate_day(opportunity: Opportunity) -> date:
+    return opportunity.closed_on or opportunity.expected_close_date or timezone.localdate()
+
+
+def _set_lines(opportunity: Opportunity, lines: list[dict], day: date) -> Decimal:
+    """Replace the product lines; returns their total (the deal amount when lines are given)."""
+    opportunity.lines.all().delete()
+    objs = []
+    for line in lines:
+        amount = Decimal(line["amount"])
+        if amount < 0:
+            raise ValidationError({"lines": _("Line amounts cannot be negative.")})
+        product = line.get("product")
+        product_line = line.get("product_line") or (product.line if product else None)
+        if product_line is None:
+            raise ValidationError({"lines": _("Each line needs a product line or a product.")})
+        objs.append(
+            OpportunityLine(
+                opportunity=opportunity,
+                product_line=product_line,
+                product=product,
+                quantity=line.get("quantity") or Decimal(1),
+                amount=amount,
+                amount_company=to_company_currency(amount, opportunity.currency_id, day),
+            )
+        )
+    OpportunityLine.objects.bulk_create(objs)
+    return sum((o.amount for o in objs), ZERO)
+
+
+def customer_refresh_first_won(customer_ids) -> None:
+    """Recompute 存量/增量 (first won deal date) for the given customers, set-based."""
+    first_won = (
+        Opportunity.objects.filter(customer=OuterRef("pk"), stage__is_won=True)
+        .values("customer")
+        .annotate(first=Min("closed_on"))
+        .values("first")
+    )
+    Customer.objects.filter(pk__in=list(customer_ids)).update(first_won_on=Subquery(first_won))
+
+
+@transaction.atomic
+def opportunity_create(
+    *,
+    name: str,
+    customer: Customer | None,
+    owner: User,
+    amount: Decimal | None = None,
+    currency=None,
+    expected_close_date: date | None = None,
+    pipeline: Pipeline | None = None,
+    stage: Stage | None = None,
+    lines: list[dict] | None = None,
+    probability: int | None = None,
+    probability_reason: str = "",
+    forecast_category: str | None = None,
+    next_step: str = "",
+    next_step_date: date | None = None,
+    region=None,
+    closed_on: date | None = None,
+    external_id: str = "",
+    created_at=None,
+    actor=None,
+) -> Opportunity:
+    _check_owner(actor, owner)
+    pipeline = pipeline or (stage.pipeline if stage else None) or pipeline_ensure_default()
+    stage = stage or pipeline.stages.order_by("order").first()
+    if stage.pipeline_id != pipeline.pk:
+        raise ValidationError({"stage": _("The stage belongs to another pipeline.")})
+    if probability is not None and probability != stage.probability and not probability_reason.strip():
+        raise ValidationError({"probability_reason": _("Give a reason when the probability differs from the stage's.")})
+    currency = currency or ensure_company_currency()
+    region = region or (customer.region if customer else None) or owner.region
+    if region is None:
+        raise ValidationError({"region": _("The deal needs a region: its customer's or its owner's.")})
+    if stage.is_closed and closed_on is None:
+        closed_on = expected_close_date or timezone.localdate()
+    now = created_at or timezone.now()
+    opp = Opportunity(
+        name=name.strip(),
+        customer=customer,
+        owner=owner,
+        region=region,
+        pipeline=pipeline,
+        stage=stage,
+        amount=amount if amount is not None else ZERO,
+        currency=currency,
+        amount_company=ZERO,
+        expected_close_date=expected_close_date,
+        closed_on=closed_on,
+        probability=stage.probability if probability is None else probability,
+        probability_reason=probability_reason.strip(),
+        forecast_category=forecast_category or stage.forecast_category,
+        next_step=next_step,
+        next_step_date=next_step_date,
+        external_id=external_id,
+        created_at=now,
+        stage_entered_at=now,
+    )
+    day = _rate_day(opp)
+    if opp.amount < 0:
+        raise ValidationError({"amount": _("The amount cannot be negative.")})
+    opp.full_clean(exclude=["amount_company"])
+    opp.save()
+    if lines:
+        opp.amount = _set_lines(opp, lines, day)
+    opp.amount_company = to_company_currency(opp.amount, currency.pk, day)
+    opp.save(update_fields=["amount", "amount_company"])
+    OpportunityHistory.objects.bulk_create(
+        [_history(opp, "stage", None, stage.name, actor=actor, new_stage=stage, at=now)]
+    )
+    if stage.is_won and customer is not None:
+        customer_refresh_first_won([customer.pk])
+    audit(actor=actor, action="opportunity.create", obj=opp, changes={"amount": [None, str(opp.amount)]})
+    return opp
+
+
+def _check_version(opportunity: Opportunity, expected_version: int | None) -> None:
+    """Optimistic locking: claim the row only if nobody changed it since the user loaded it."""
+    if expected_version is None:
+        return
+    updated = Opportunity.objects.filter(pk=opportunity.pk, version=expected_version).update(version=expected_version + 1)
+    if not updated:
+        raise ConflictError(_("Someone else changed this deal since you opened it. Reload and try again."))
+    opportunity.version = expected_version + 1
+
+
+class ConflictError(ValidationError):
+    """Raised when a concurrent edit would be overwritten (HTTP 409)."""
+
+
+EDITABLE_FIELDS = (
+    "name",
+    "customer",
+    "owner",
+    "amount",
+    "currency",
+    "expected_close_date",
+    "probability",
+    "probability_reason",
+    "forecast_category",
+    "next_step",
+    "next_step_date",
+    "lost_reason",
+    "star_rating",
+)
+
+
+@transaction.atomic
+def opportunity_update(
+    *, opportunity: Opportunity, data: dict, actor, expected_version: int | None = None, lines: list[dict] | None = None
+) -> Opportunity:
+    """Change a deal's fields; every tracked change is kept in its history (who, when, old -> new)."""
+    opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
+    _check_version(opportunity, expected_version)
+    data = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    if "owner" in data and data["owner"] != opportunity.owner:
+        _check_owner(actor, data["owner"])
+    if (
+        "probability" in data
+        and data["probability"] != opportunity.probability
+        and data["probability"] != opportunity.stage.probability
+        and not (data.get("probability_reason") or "").strip()
+    ):
+        raise ValidationError({"probability_reason": _("Give a reason when the probability differs from the stage's.")})
+    changes = {}
+    for field, new in data.items():
+        old = getattr(opportunity, field)
+        if old != new:
+            changes[field] = (old, new)
+            setattr(opportunity, field, new)
+    if "customer" in changes and opportunity.customer is not None:
+        opportunity.region = opportunity.customer.region
+    day = _rate_day(opportunity)
+    if lines is not None:
+        opportunity.amount = _set_lines(opportunity, lines, day)
+        if opportunity.amount != changes.get("amount", (opportunity.amount,))[0]:
+            changes.setdefault("amount", (None, opportunity.amount))
+    if opportunity.amount is not None and opportunity.amount < 0:
+        raise ValidationError({"amount": _("The amount cannot be negative.")})
+    opportunity.amount_company = to_company_currency(opportunity.amount, opportunity.currency_id, day)
+    opportunity.full_clean()
+    if expected_version is None:
+        opportunity.version += 1
+    opportunity.save()
+    reason = data.get("probability_reason", "") if "probability" in changes else ""
+    OpportunityHistory.objects.bulk_create(
+        [
+            _history(opportunity, f, str(old.pk) if hasattr(old, "pk") else old,
+                     str(new.pk) if hasattr(new, "pk") else new, actor=actor,
+                     reason=reason if f == "probability" else "")
+            for f, (old, new) in changes.items()
+            if f in TRACKED_FIELDS
+        ]
+    )
+    if changes:
+        audit(
+            actor=actor,
+            action="opportunity.update",
+            obj=opportunity,
+            changes={f: [str(o) if o is not None else None, str(n) if n is not None else None] for f, (o, n) in changes.items()},
+        )
+    return opportunity
+
+
+@transaction.atomic
+def opportunity_move_stage(
+    *,
+    opportunity: Opportunity,
+    stage: Stage,
+    actor,
+    evidence: str = "",
+    attachment=None,
+    lost_reason: str = "",
+    closed_on: date | None = None,
+    expected_version: int | None = None,
+    at=None,
+) -> Opportunity:
+    """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires."""
+    opportunity = Opportunity.objects.select_for_update().select_related("stage", "customer").get(pk=opportunity.pk)
+    _check_version(opportunity, expected_version)
+    if stage.pipeline_id != opportunity.pipeline_id:
+        raise ValidationError({"stage": _("That stage belongs to another pipeline.")})
+    if stage.pk == opportunity.stage_id:
+        raise ValidationError({"stage": _("The deal is already in this stage.")})
+    if stage.evidence_required and not (evidence or "").strip():
+        raise ValidationError(
+            {"evidence": _("Entering “%(stage)s” requires evidence: %(evidence)s")
+             % {"stage": stage.display_name, "evidence": stage.evidence_required}}
+        )
+    if stage.is_lost and not (lost_reason or "").strip():
+        raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
+    now = at or timezone.now()
+    old_stage = opportunity.stage
+    history = [_history(opportunity, "stage", old_stage.name, stage.name, actor=actor,
+                        old_stage=old_stage, new_stage=stage, at=now)]
+    if opportunity.probability != stage.probability:
+        history.append(_history(opportunity, "probability", opportunity.probability, stage.probability, actor=actor, at=now))
+    opportunity.stage = stage
+    opportunity.probability = stage.probability
+    opportunity.probability_reason = ""
+    opportunity.forecast_category = stage.forecast_category
+    opportunity.stage_entered_at = now
+    if stage.is_lost:
+        opportunity.lost_reason = lost_reason.strip()
+    if stage.is_closed:
+        opportunity.closed_on = closed_on or timezone.localdate()
+        if opportunity.expected_close_date != opportunity.closed_on:
+            history.append(_history(opportunity, "expected_close_date", opportunity.expected_close_date,
+                                    opportunity.closed_on, actor=actor, at=now))
+            opportunity.expected_close_date = opportunity.closed_on
+        opportunity.amount_company = to_company_currency(opportunity.amount, opportunity.currency_id, opportunity.closed_on)
+    else:
+        opportunity.closed_on = None
+    if expected_version is None:
+        opportunity.version += 1
+    opportunity.save()
+    OpportunityHistory.objects.bulk_create(history)
+    if stage.evidence_required:
+        StageEvidence.objects.create(opportunity=opportunity, stage=stage, text=evidence.strip(),
+                                     attachment=attachment or "", given_by=actor, given_at=now)
+    if opportunity.customer_id and (stage.is_won or old_stage.is_won):
+        customer_refresh_first_won([opportunity.customer_id])
+    audit(actor=actor, action="opportunity.move_stage", obj=opportunity,
+          changes={"stage": [old_stage.name, stage.name]})
+    return opportunity
+
+
+def next_stage(opportunity: Opportunity) -> Stage | None:
+    """The next open-or-won stage after the current one (lost is never 'next')."""
+    return (
+        Stage.objects.filter(pipeline_id=opportunity.pipeline_id, order__gt=opportunity.stage.order, is_lost=False)
+        .order_by("order")
+        .first()
+    )
+
+
+@transaction.atomic
+def collection_create(*, opportunity: Opportunity, received_on: date, amount: Decimal, currency=None,
+                      note: str = "", actor) -> Collection:
+    """回款 against a won deal; the collected total never exceeds the deal amount."""
+    if not opportunity.stage.is_won:
+        raise ValidationError(_("Payments can only be recorded against won deals."))
+    if amount is None or amount <= 0:
+        raise ValidationError({"amount": _("The amount must be positive.")})
+    currency = currency or opportunity.currency
+    amount_company = to_company_currency(amount, currency.pk, received_on)
+    already = (
+        Collection.objects.filter(opportunity=opportunity).aggregate(total=Sum("amount_company"))["total"] or ZERO
+    )
+    if already + amount_company > opportunity.amount_company:
+        raise ValidationError(
+            {"amount": _("Collections would exceed the deal amount (%(total)s already collected of %(deal)s).")
+             % {"total": already, "deal": opportunity.amount_company}}
+        )
+    collection = Collection(opportunity=opportunity, received_on=received_on, amount=amount, currency=currency,
+                            amount_company=amount_company, note=note, created_by=actor)
+    collection.full_clean()
+    collection.save()
+    audit(actor=actor, action="collection.create", obj=opportunity, changes={"collection": [None, str(amount)]})
+    return collection
+
+
+@transaction.atomic
+def activity_log(*, customer: Customer, kind: str, date: date, owner: User | None = None, notes: str = "",
+                 opportunity: Opportunity | None = None, actor) -> Activity:
+    owner = owner or actor
+    _check_owner(actor, owner)
+    if opportunity is not None and opportunity.customer_id != customer.pk:
+        raise ValidationError({"opportunity": _("The deal belongs to another customer.")})
+    activity = Activity(customer=customer, kind=kind, date=date, owner=owner, notes=notes, opportunity=opportunity)
+    activity.full_clean()
+    activity.save()
+    return activity

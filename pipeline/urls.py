@@ -1,0 +1,9 @@
+from django.urls import path
+
+from pipeline import views
+
+app_name = "pipeline"
+urlpatterns = [
+    path("mine/", views.my_pipeline, name="mine"),
+    path("team/", views.team_pipeline, name="team"),
+]

@@ -1,0 +1,37 @@
+"""Money is Decimal end to end. Helpers to parse, quantize and split amounts exactly."""
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+
+
+def to_decimal(value, *, field: str = "amount") -> Decimal:
+    """Parse user input into Decimal; accepts '1,234.50', ' 12 ', 3, Decimal. Raises ValueError."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    text = str(value or "").strip().replace(",", "").replace("\u00a0", "").replace(" ", "")
+    for symbol in ("¥", "￥", "$", "€", "£"):
+        text = text.replace(symbol, "")
+    if text.startswith("(") and text.endswith(")"):
+        text = "-" + text[1:-1]
+    try:
+        result = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{field}: {value!r} is not a number") from None
+    if not result.is_finite():
+        raise ValueError(f"{field}: {value!r} is not a number")
+    return result
+
+
+def quantize(amount: Decimal, places: Decimal = CENT) -> Decimal:
+    return amount.quantize(places, rounding=ROUND_HALF_UP)
+
+
+def convert(amount: Decimal, rate: Decimal) -> Decimal:
+    """Convert into the company currency with a rate (company units per one foreign unit)."""
+    return quantize(amount * rate)

@@ -1,0 +1,75 @@
+"""The one place data scopes are decided: every role and scope against the same small company."""
+
+import pytest
+
+from crm.models import Customer, DataScope
+from crm.scopes import visible_regions, visible_users
+from pipeline.models import Opportunity
+from tests.factories import CustomerFactory, make_deal
+
+
+@pytest.fixture
+def deals(org):
+    return {
+        "rep": make_deal(owner=org.rep),
+        "rep_same_team": make_deal(owner=org.rep_same_team),
+        "rep_js": make_deal(owner=org.rep_js),
+        "rep_other": make_deal(owner=org.rep_other),
+    }
+
+
+def visible(user):
+    return set(Opportunity.objects.visible_to(user).values_list("owner__username", flat=True))
+
+
+def test_rep_sees_only_own_deals(org, deals):
+    assert visible(org.rep) == {"rep"}
+
+
+def test_manager_sees_his_subtree_only(org, deals):
+    assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
+
+
+def test_director_sees_everything(org, deals):
+    assert visible(org.director) == {"rep", "rep_sh2", "rep_js", "rep_other"}
+
+
+def test_department_scope_is_own_region_only(org, deals):
+    org.rep.data_scope = DataScope.DEPARTMENT
+    org.rep.save()
+    assert visible(org.rep) == {"rep", "rep_sh2"}
+
+
+def test_subordinates_scope_follows_managed_regions(org, deals):
+    org.manager.data_scope = DataScope.SELF_AND_SUBORDINATES
+    org.manager.region = org.hq  # sits at HQ but manages East: still sees East's reps, not North's
+    org.manager.save()
+    assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
+
+
+def test_department_tree_without_region_falls_back_to_self(org, deals):
+    org.rep_js.data_scope = DataScope.DEPARTMENT_TREE
+    org.rep_js.region = None
+    org.rep_js.save()
+    assert visible(org.rep_js) == {"rep_js"}
+
+
+def test_customer_booked_to_region_is_visible_to_its_manager_even_if_owner_moved(org):
+    customer = CustomerFactory(owner=org.rep_other, region=org.sh)
+    assert Customer.objects.visible_to(org.manager).filter(pk=customer.pk).exists()
+    assert not Customer.objects.visible_to(org.rep).filter(pk=customer.pk).exists()
+
+
+def test_inactive_user_sees_nothing(org, deals):
+    org.director.is_active = False
+    org.director.save()
+    assert visible(org.director) == set()
+
+
+def test_visible_users_and_regions(org):
+    assert set(visible_users(org.manager).values_list("username", flat=True)) == {
+        "manager", "rep", "rep_sh2", "rep_js"}
+    assert set(visible_users(org.rep).values_list("username", flat=True)) == {"rep"}
+    assert set(visible_regions(org.manager).values_list("code", flat=True)) == {"EAST", "SH", "JS"}
+    assert set(visible_regions(org.rep).values_list("code", flat=True)) == {"SH"}
+    assert visible_regions(org.director).count() == 6
