@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from pipeline import views
 
@@ -6,4 +6,5 @@ app_name = "pipeline"
 urlpatterns = [
     path("mine/", views.my_pipeline, name="mine"),
     path("team/", views.team_pipeline, name="team"),
+    path("import/", include("pipeline.import_urls")),
 ]
