@@ -161,6 +161,9 @@ STORAGES = {
         )
     },
 }
+# Development and tests serve static files straight from the app folders (no collectstatic).
+WHITENOISE_USE_FINDERS = DEBUG or env_bool("TESTING", False)
+WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 

@@ -1,0 +1,25 @@
+from tests.browser.conftest import login
+
+
+def test_login_lands_each_role_on_their_pipeline_and_logout(page, org):
+    login(page, "rep")
+    assert page.url.endswith("/pipeline/mine/")
+    page.click("details.dropdown summary")
+    page.click("#logout-button")
+    page.wait_for_load_state("networkidle")
+    assert "/accounts/login/" in page.url or "logged out" in page.content().lower()
+    login(page, "manager")
+    assert page.url.endswith("/pipeline/team/")
+
+
+def test_wrong_password_shows_error(page, org):
+    login(page, "rep", "wrong")
+    assert "/accounts/login/" in page.url
+    assert page.locator(".errorlist").is_visible()
+
+
+def test_language_switch_to_chinese(page, org):
+    login(page, "rep")
+    with page.expect_navigation():
+        page.select_option("select[name=language]", "zh-hans")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"

@@ -1,0 +1,43 @@
+"""Settings: production variables give a clean `check --deploy`; bad values fail loudly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_manage(*args, env_extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TESTING", "DATABASE_URL")}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_check_deploy_is_clean_with_production_variables():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        env_extra={"DEBUG": "0", "HTTPS": "1", "SECRET_KEY": "x" * 30 + "-Prod-Secret-9f8e7d6c5b4a3210zyxw",
+                   "ALLOWED_HOSTS": "sales.example.com"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_without_them():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env_extra={"DEBUG": "0"})
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("name,value", [("DEBUG", "maybe"), ("DB_CONN_MAX_AGE", "ten")])
+def test_bad_environment_values_fail_loudly(name, value):
+    result = run_manage("check", env_extra={name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_production_refuses_the_dev_secret_key():
+    result = run_manage("check", env_extra={"DEBUG": "0", "HTTPS": "1", "ALLOWED_HOSTS": "x"})
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
