@@ -9,7 +9,10 @@ from crm import models
 class UserAdmin(BaseUserAdmin):
     list_display = ("username", "first_name", "last_name", "role", "region", "data_scope", "is_active")
     list_filter = ("role", "data_scope", "is_active", "region")
-    fieldsets = (*BaseUserAdmin.fieldsets, (_("Sales organisation"), {"fields": ("role", "data_scope", "region", "employee_code")}))
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (_("Sales organisation"), {"fields": ("role", "data_scope", "region", "employee_code")}),
+    )
     add_fieldsets = (*BaseUserAdmin.add_fieldsets, (_("Sales organisation"), {"fields": ("role", "region")}))
 
 
@@ -24,8 +27,9 @@ class RegionAdmin(admin.ModelAdmin):
         from crm.services import region_create, region_move
 
         if not change:
-            created = region_create(name=obj.name, code=obj.code, kind=obj.kind, parent=obj.parent,
-                                    manager=obj.manager, actor=request.user)
+            created = region_create(
+                name=obj.name, code=obj.code, kind=obj.kind, parent=obj.parent, manager=obj.manager, actor=request.user
+            )
             obj.pk, obj.path, obj.depth = created.pk, created.path, created.depth
         else:
             super().save_model(request, obj, form, change)

@@ -133,7 +133,9 @@ class ProductLine(models.Model):
 
 
 class Product(models.Model):
-    line = models.ForeignKey(ProductLine, verbose_name=_("product line"), on_delete=models.PROTECT, related_name="products")
+    line = models.ForeignKey(
+        ProductLine, verbose_name=_("product line"), on_delete=models.PROTECT, related_name="products"
+    )
     name = models.CharField(_("name"), max_length=120, unique=True)
     code = models.CharField(_("code"), max_length=40, unique=True)
     list_price = models.DecimalField(_("list price"), max_digits=18, decimal_places=2, default=Decimal("0"))
@@ -145,7 +147,9 @@ class Product(models.Model):
         verbose_name_plural = _("products")
         ordering = ["line__name", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(list_price__gte=0) & Q(unit_cost__gte=0), name="product_prices_non_negative")
+            models.CheckConstraint(
+                condition=Q(list_price__gte=0) & Q(unit_cost__gte=0), name="product_prices_non_negative"
+            )
         ]
 
     def __str__(self):
@@ -272,7 +276,9 @@ class Segment(models.TextChoices):
 
 
 class Contact(models.Model):
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts")
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="contacts"
+    )
     name = models.CharField(_("name"), max_length=120)
     title = models.CharField(_("title"), max_length=120, blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
@@ -303,6 +309,9 @@ class CustomerRating(models.Model):
         ordering = ["-rated_at", "-id"]
         constraints = [models.CheckConstraint(condition=Q(stars__gte=1, stars__lte=5), name="stars_1_to_5")]
 
+    def __str__(self):
+        return f"{self.customer} {self.stars}★"
+
 
 class AuditLog(models.Model):
     """Who changed what, when: old -> new values of anything that changes a deal or a target."""
@@ -320,6 +329,9 @@ class AuditLog(models.Model):
         verbose_name_plural = _("audit log")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.action} {self.object_id}"
 
 
 class ImportKind(models.TextChoices):
@@ -359,6 +371,9 @@ class ImportJob(models.Model):
         verbose_name = _("import")
         verbose_name_plural = _("imports")
         ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.original_name}"
 
     @property
     def progress_percent(self) -> int:

@@ -58,7 +58,10 @@ class Stage(models.Model):
     is_won = models.BooleanField(_("won"), default=False)
     is_lost = models.BooleanField(_("lost"), default=False)
     forecast_category = models.CharField(
-        _("default forecast category"), max_length=16, choices=ForecastCategory.choices, default=ForecastCategory.PIPELINE
+        _("default forecast category"),
+        max_length=16,
+        choices=ForecastCategory.choices,
+        default=ForecastCategory.PIPELINE,
     )
     expected_days = models.PositiveIntegerField(_("expected days in stage"), null=True, blank=True)
     evidence_required = models.CharField(
@@ -107,7 +110,12 @@ class Opportunity(models.Model):
     name = models.CharField(_("name"), max_length=200)
     # Nullable for imported history whose source has no account; the forms require it.
     customer = models.ForeignKey(
-        Customer, verbose_name=_("customer"), null=True, blank=True, on_delete=models.PROTECT, related_name="opportunities"
+        Customer,
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="opportunities",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="opportunities"
@@ -118,7 +126,9 @@ class Opportunity(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
     currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT)
     # The amount in the company currency at the rate of the close date; totals add only this.
-    amount_company = models.DecimalField(_("amount (company currency)"), max_digits=18, decimal_places=2, editable=False)
+    amount_company = models.DecimalField(
+        _("amount (company currency)"), max_digits=18, decimal_places=2, editable=False
+    )
     expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
     probability = models.PositiveSmallIntegerField(_("probability %"), validators=[MaxValueValidator(100)])
@@ -182,6 +192,9 @@ class OpportunityLine(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="line_amount_non_negative")]
         indexes = [models.Index(fields=["product_line", "opportunity"])]
 
+    def __str__(self):
+        return f"{self.product_line} {self.amount}"
+
 
 class OpportunityHistory(models.Model):
     """One change of a tracked field (stage, amount, close date, probability, owner...): who, when, old -> new."""
@@ -206,6 +219,9 @@ class OpportunityHistory(models.Model):
             models.Index(fields=["field", "changed_at"]),
         ]
 
+    def __str__(self):
+        return f"{self.field}: {self.old_value} → {self.new_value}"
+
 
 class StageEvidence(models.Model):
     """Milestone evidence (关键节点标志性事件) given when a deal entered a stage that requires it."""
@@ -221,6 +237,9 @@ class StageEvidence(models.Model):
         verbose_name = _("milestone evidence")
         verbose_name_plural = _("milestone evidence")
         ordering = ["given_at"]
+
+    def __str__(self):
+        return self.text[:60]
 
 
 class CollectionQuerySet(models.QuerySet):
@@ -239,7 +258,9 @@ class Collection(models.Model):
     received_on = models.DateField(_("received on"))
     amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
     currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT)
-    amount_company = models.DecimalField(_("amount (company currency)"), max_digits=18, decimal_places=2, editable=False)
+    amount_company = models.DecimalField(
+        _("amount (company currency)"), max_digits=18, decimal_places=2, editable=False
+    )
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
@@ -252,6 +273,9 @@ class Collection(models.Model):
         ordering = ["-received_on", "-id"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="collection_amount_positive")]
         indexes = [models.Index(fields=["received_on"])]
+
+    def __str__(self):
+        return f"{self.received_on} {self.amount} {self.currency_id}"
 
 
 class ActivityKind(models.TextChoices):
@@ -270,11 +294,20 @@ class ActivityQuerySet(models.QuerySet):
 class Activity(models.Model):
     """A process measure (过程量): a visit, call or meeting with a customer."""
 
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities")
-    opportunity = models.ForeignKey(
-        Opportunity, verbose_name=_("opportunity"), null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities"
     )
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="activities")
+    opportunity = models.ForeignKey(
+        Opportunity,
+        verbose_name=_("opportunity"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="activities",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="activities"
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices)
     date = models.DateField(_("date"))
     notes = models.TextField(_("notes"), blank=True)
@@ -287,3 +320,6 @@ class Activity(models.Model):
         verbose_name_plural = _("activities")
         ordering = ["-date", "-id"]
         indexes = [models.Index(fields=["owner", "date"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.date}"

@@ -36,10 +36,24 @@ def org(db):
     admin = UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
     pipeline = pipeline_ensure_default()
     return SimpleNamespace(
-        company=company, hq=hq, east=east, north=north, sh=sh, js=js, bj=bj,
-        director=director, manager=manager, manager_north=manager_north,
-        rep=rep, rep_same_team=rep_same_team, rep_js=rep_js, rep_other=rep_other, admin=admin,
-        pipeline=pipeline, stages=list(pipeline.stages.order_by("order")), DataScope=DataScope,
+        company=company,
+        hq=hq,
+        east=east,
+        north=north,
+        sh=sh,
+        js=js,
+        bj=bj,
+        director=director,
+        manager=manager,
+        manager_north=manager_north,
+        rep=rep,
+        rep_same_team=rep_same_team,
+        rep_js=rep_js,
+        rep_other=rep_other,
+        admin=admin,
+        pipeline=pipeline,
+        stages=list(pipeline.stages.order_by("order")),
+        DataScope=DataScope,
     )
 
 

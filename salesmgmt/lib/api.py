@@ -37,9 +37,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         errors = django_errors(exc)
         first = next(iter(errors.values()))[0] if errors else "Invalid input."
-        return Response(
-            {"detail": first, "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
-        )
+        return Response({"detail": first, "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -51,8 +51,9 @@ def page(_browser, live_server, transactional_db):
 
 @pytest.fixture
 def phone_page(_browser, live_server, transactional_db):
-    context = _browser.new_context(base_url=live_server.url, locale="en-US", viewport={"width": 375, "height": 740},
-                                   is_mobile=True, has_touch=True)
+    context = _browser.new_context(
+        base_url=live_server.url, locale="en-US", viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

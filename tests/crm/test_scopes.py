@@ -67,8 +67,7 @@ def test_inactive_user_sees_nothing(org, deals):
 
 
 def test_visible_users_and_regions(org):
-    assert set(visible_users(org.manager).values_list("username", flat=True)) == {
-        "manager", "rep", "rep_sh2", "rep_js"}
+    assert set(visible_users(org.manager).values_list("username", flat=True)) == {"manager", "rep", "rep_sh2", "rep_js"}
     assert set(visible_users(org.rep).values_list("username", flat=True)) == {"rep"}
     assert set(visible_regions(org.manager).values_list("code", flat=True)) == {"EAST", "SH", "JS"}
     assert set(visible_regions(org.rep).values_list("code", flat=True)) == {"SH"}

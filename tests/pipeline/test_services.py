@@ -64,8 +64,9 @@ def test_lost_needs_reason(org):
     lost = next(s for s in org.stages if s.is_lost)
     with pytest.raises(ValidationError):
         opportunity_move_stage(opportunity=deal, stage=lost, actor=org.rep)
-    deal = opportunity_move_stage(opportunity=deal, stage=lost, actor=org.rep, lost_reason="Budget cut",
-                                  closed_on=date(2026, 5, 1))
+    deal = opportunity_move_stage(
+        opportunity=deal, stage=lost, actor=org.rep, lost_reason="Budget cut", closed_on=date(2026, 5, 1)
+    )
     assert (deal.lost_reason, deal.closed_on, deal.probability) == ("Budget cut", date(2026, 5, 1), 0)
 
 
@@ -94,8 +95,9 @@ def test_concurrent_edit_is_a_conflict(org):
     loaded_version = deal.version
     opportunity_update(opportunity=deal, data={"next_step": "Call"}, actor=org.rep, expected_version=loaded_version)
     with pytest.raises(ConflictError):
-        opportunity_update(opportunity=deal, data={"next_step": "Visit"}, actor=org.rep,
-                           expected_version=loaded_version)
+        opportunity_update(
+            opportunity=deal, data={"next_step": "Visit"}, actor=org.rep, expected_version=loaded_version
+        )
     assert Opportunity.objects.get(pk=deal.pk).next_step == "Call"
 
 

@@ -18,9 +18,16 @@ def run_manage(*args, env_extra):
 
 def test_check_deploy_is_clean_with_production_variables():
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        env_extra={"DEBUG": "0", "HTTPS": "1", "SECRET_KEY": "x" * 30 + "-Prod-Secret-9f8e7d6c5b4a3210zyxw",
-                   "ALLOWED_HOSTS": "sales.example.com"},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_extra={
+            "DEBUG": "0",
+            "HTTPS": "1",
+            "SECRET_KEY": "x" * 30 + "-Prod-Secret-9f8e7d6c5b4a3210zyxw",
+            "ALLOWED_HOSTS": "sales.example.com",
+        },
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

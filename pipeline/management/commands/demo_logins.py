@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Print one demo login per role."
 
     def handle(self, *args, **options):
-        self.stdout.write("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
+        self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for role in (Role.ADMIN, Role.DIRECTOR, Role.MANAGER, Role.REP):
             user = User.objects.filter(role=role, is_active=True).order_by("username").first()
             if user:
