@@ -18,6 +18,8 @@ from crm.models import (
     Customer,
     CustomerRating,
     ExchangeRate,
+    Product,
+    ProductLine,
     Region,
     Role,
     Tier,
@@ -240,3 +242,66 @@ def customer_rate(*, customer: Customer, stars: int, reasons: str, actor) -> Cus
         changes={"stars": [previous.stars if previous else None, stars]},
     )
     return rating
+
+
+# --- product catalogue (admin) -----------------------------------------------------------
+
+PRODUCT_LINE_EDITABLE = ("name", "code", "is_key")
+PRODUCT_EDITABLE = ("line", "name", "code", "list_price", "unit_cost", "is_active")
+
+
+@transaction.atomic
+def product_line_create(*, name: str, code: str, is_key: bool = False, actor=None) -> ProductLine:
+    line = ProductLine(name=name.strip(), code=code.strip(), is_key=is_key)
+    line.full_clean()
+    line.save()
+    audit(actor=actor, action="product_line.create", obj=line, changes={"name": [None, line.name]})
+    return line
+
+
+@transaction.atomic
+def product_line_update(*, product_line: ProductLine, data: dict, actor) -> ProductLine:
+    data = {k: v for k, v in data.items() if k in PRODUCT_LINE_EDITABLE}
+    changes = diff(product_line, data)
+    if not changes:
+        return product_line
+    for field, value in data.items():
+        setattr(product_line, field, value)
+    product_line.full_clean()
+    product_line.save(update_fields=list(changes))
+    audit(actor=actor, action="product_line.update", obj=product_line, changes=changes)
+    return product_line
+
+
+@transaction.atomic
+def product_create(
+    *,
+    line: ProductLine,
+    name: str,
+    code: str,
+    list_price: Decimal = Decimal("0"),
+    unit_cost: Decimal = Decimal("0"),
+    is_active: bool = True,
+    actor=None,
+) -> Product:
+    product = Product(
+        line=line, name=name.strip(), code=code.strip(), list_price=list_price, unit_cost=unit_cost, is_active=is_active
+    )
+    product.full_clean()
+    product.save()
+    audit(actor=actor, action="product.create", obj=product, changes={"name": [None, product.name]})
+    return product
+
+
+@transaction.atomic
+def product_update(*, product: Product, data: dict, actor) -> Product:
+    data = {k: v for k, v in data.items() if k in PRODUCT_EDITABLE}
+    changes = diff(product, data)
+    if not changes:
+        return product
+    for field, value in data.items():
+        setattr(product, field, value)
+    product.full_clean()
+    product.save(update_fields=list(changes))
+    audit(actor=actor, action="product.update", obj=product, changes=changes)
+    return product

@@ -1,10 +1,128 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Customer screens: list with filters, create, detail with contacts and 5-star rating, export.
 
-from crm.models import Customer
+Thin views: the form validates, the service writes, the selector reads. Every customer is
+fetched from `Customer.objects.visible_to(request.user)`, so anything else is a 404.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from crm import selectors, services
+from crm.forms import ContactForm, CustomerFilterForm, CustomerForm, RatingForm, add_service_errors
+from salesmgmt.views import tabular_response
+
+PAGE_SIZE = 25
+
+
+def is_partial(request, target: str) -> bool:
+    """An htmx request for one fragment (not a history restore, which wants the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target
+
+
+def _filters(request) -> tuple[CustomerFilterForm, dict]:
+    form = CustomerFilterForm(request.GET or None, user=request.user)
+    if not form.is_bound:
+        return form, {}
+    # Invalid choices (e.g. a region outside the scope) are left out and shown; the rest still applies.
+    form.is_valid()
+    return form, form.cleaned_data
 
 
 @login_required
+@require_GET
 def customer_list(request):
-    customers = Customer.objects.visible_to(request.user).select_related("region", "owner")[:200]
-    return render(request, "crm/customer_list.html", {"customers": customers})
+    form, filters = _filters(request)
+    qs = selectors.customer_list(request.user, filters)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    template = "crm/_customer_results.html" if is_partial(request, "customer-results") else "crm/customer_list.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+@login_required
+@require_GET
+def customer_export(request, fmt):
+    _form, filters = _filters(request)
+    qs = selectors.customer_list(request.user, filters)
+    return tabular_response(fmt, "customers", selectors.customer_export_header(), selectors.customer_export_rows(qs))
+
+
+@login_required
+def customer_create(request):
+    form = CustomerForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = services.customer_create(**form.cleaned_data, actor=request.user)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Customer “%(name)s” created.") % {"name": customer.name})
+            return redirect("crm:customer_detail", pk=customer.pk)
+    return render(request, "crm/customer_form.html", {"form": form})
+
+
+def _visible_customer(request, pk):
+    return get_object_or_404(selectors.customers_visible(request.user), pk=pk)
+
+
+def _render_detail(request, customer, *, contact_form=None, rating_form=None, status=200):
+    ratings = selectors.customer_ratings(customer)
+    context = {
+        "customer": customer,
+        "deals": selectors.customer_deals(request.user, customer),
+        "activities": selectors.customer_activities(request.user, customer)[:50],
+        "contacts": customer.contacts.all(),
+        "ratings": ratings,
+        "latest_rating": ratings[0] if ratings else None,
+        "contact_form": contact_form or ContactForm(),
+        "rating_form": rating_form or RatingForm(),
+    }
+    return render(request, "crm/customer_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def customer_detail(request, pk):
+    return _render_detail(request, _visible_customer(request, pk))
+
+
+@login_required
+@require_POST
+def contact_add(request, pk):
+    customer = _visible_customer(request, pk)
+    form = ContactForm(request.POST)
+    if form.is_valid():
+        try:
+            services.contact_create(customer=customer, **form.cleaned_data, actor=request.user)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Contact added."))
+            return redirect("crm:customer_detail", pk=customer.pk)
+    return _render_detail(request, customer, contact_form=form)
+
+
+@login_required
+@require_POST
+def customer_rate(request, pk):
+    customer = _visible_customer(request, pk)
+    form = RatingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.customer_rate(customer=customer, **form.cleaned_data, actor=request.user)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Rating saved."))
+            return redirect("crm:customer_detail", pk=customer.pk)
+    return _render_detail(request, customer, rating_form=form)

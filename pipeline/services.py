@@ -302,7 +302,10 @@ def opportunity_move_stage(
     at=None,
 ) -> Opportunity:
     """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires."""
-    opportunity = Opportunity.objects.select_for_update().select_related("stage", "customer").get(pk=opportunity.pk)
+    # Lock the deal row only: PostgreSQL refuses FOR UPDATE on the nullable side of the customer join.
+    opportunity = (
+        Opportunity.objects.select_for_update(of=("self",)).select_related("stage", "customer").get(pk=opportunity.pk)
+    )
     _check_version(opportunity, expected_version)
     if stage.pipeline_id != opportunity.pipeline_id:
         raise ValidationError({"stage": _("That stage belongs to another pipeline.")})

@@ -1,6 +1,22 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter()
+from crm import api as crm_api
+from pipeline import api as pipeline_api
 
-urlpatterns = [path("", include(router.urls))]
+router = DefaultRouter()
+router.register("users", crm_api.UserViewSet, basename="user")
+router.register("regions", crm_api.RegionViewSet, basename="region")
+router.register("product-lines", crm_api.ProductLineViewSet, basename="product-line")
+router.register("products", crm_api.ProductViewSet, basename="product")
+router.register("exchange-rates", crm_api.ExchangeRateViewSet, basename="exchange-rate")
+router.register("customers", crm_api.CustomerViewSet, basename="customer")
+router.register("pipelines", pipeline_api.PipelineViewSet, basename="pipeline")
+router.register("opportunities", pipeline_api.OpportunityViewSet, basename="opportunity")
+router.register("collections", pipeline_api.CollectionViewSet, basename="collection")
+router.register("activities", pipeline_api.ActivityViewSet, basename="activity")
+
+urlpatterns = [
+    path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]

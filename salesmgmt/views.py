@@ -1,5 +1,17 @@
+"""Project-level views: the landing redirect, and the CSV/XLSX response every export uses."""
+
+import csv
+from datetime import date, datetime
+from decimal import Decimal
+from io import BytesIO, StringIO
+
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @login_required
@@ -8,3 +20,42 @@ def home(request):
     if request.user.is_manager_or_above:
         return redirect("pipeline:team")
     return redirect("pipeline:mine")
+
+
+def _safe_text(value):
+    """Text cells starting with = + - @ would run as formulas in Excel (CSV injection): quote them."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (date, datetime, Decimal, int)):
+        return str(value)
+    return _safe_text(str(value))
+
+
+def tabular_response(fmt: str, filename: str, header: list, rows) -> HttpResponse:
+    """An export as `csv` (UTF-8 with BOM so Excel shows Chinese right) or `xlsx` (write-only openpyxl)."""
+    if fmt == "xlsx":
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(filename[:31])
+        ws.append([str(h) for h in header])
+        for row in rows:
+            ws.append([ILLEGAL_CHARACTERS_RE.sub("", _safe_text(v)) if isinstance(v, str) else v for v in row])
+        buffer = BytesIO()
+        wb.save(buffer)
+        response = HttpResponse(buffer.getvalue(), content_type=XLSX_TYPE)
+    else:
+        buffer = StringIO()
+        buffer.write("\ufeff")
+        writer = csv.writer(buffer)
+        writer.writerow([str(h) for h in header])
+        for row in rows:
+            writer.writerow([_csv_cell(v) for v in row])
+        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+        fmt = "csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response

@@ -1,0 +1,395 @@
+"""Targets: metrics, target plans and their 3定 breakdown tree, versions, adjustments, action plans.
+
+A plan's total is decomposed as a tree of `TargetNode`s. Each split picks one dimension
+(region, product line, product, rep, segment, or a finer period) and one method; the children
+always sum exactly to the parent. Every leaf carries 定目标 (amount), 定责任 (owner) and
+定时间 (period and deadline). Approved amounts are kept per version in `TargetNodeAmount`.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Segment
+from salesmgmt.lib import periods
+
+
+class MetricUnit(models.TextChoices):
+    MONEY = "money", _("Money")
+    COUNT = "count", _("Count")
+
+
+class MetricSource(models.TextChoices):
+    """The facts a metric counts. Admin-defined metrics narrow one of these with `filters`."""
+
+    WON_REVENUE = "won_revenue", _("Signed revenue (签约额)")
+    COLLECTIONS = "collections", _("Cash collection (回款额)")
+    NEW_CUSTOMERS = "new_customers", _("New customers (新客户数)")
+    GROSS_MARGIN = "gross_margin", _("Gross margin (毛利)")
+    KEY_PRODUCT_SHARE = "key_product_share", _("Key-product revenue (重点产品占比)")
+
+
+# The keys an admin-defined metric may filter its base source by.
+METRIC_FILTER_KEYS = ("product_line", "product", "tier", "segment", "region")
+
+
+class Metric(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=120, blank=True)
+    unit = models.CharField(_("unit"), max_length=8, choices=MetricUnit.choices, default=MetricUnit.MONEY)
+    source = models.CharField(_("source"), max_length=20, choices=MetricSource.choices)
+    filters = models.JSONField(
+        _("filters"),
+        default=dict,
+        blank=True,
+        help_text=_('Narrow the source, e.g. {"product_line": 3} or {"tier": "A"}.'),
+    )
+    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("metric")
+        verbose_name_plural = _("metrics")
+        ordering = ["-is_builtin", "name"]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name_zh if self.name_zh and (get_language() or "").startswith("zh") else self.name
+
+    @property
+    def places(self) -> int:
+        """Decimal places of its amounts: cents for money, whole numbers for counts."""
+        return 0 if self.unit == MetricUnit.COUNT else 2
+
+
+class PlanStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+
+
+class PlanPeriodKind(models.TextChoices):
+    YEAR = periods.YEAR, _("Year")
+    QUARTER = periods.QUARTER, _("Quarter")
+
+
+class PeriodKind(models.TextChoices):
+    YEAR = periods.YEAR, _("Year")
+    QUARTER = periods.QUARTER, _("Quarter")
+    MONTH = periods.MONTH, _("Month")
+    WEEK = periods.WEEK, _("Week")
+
+
+class TargetPlan(models.Model):
+    """One metric for one fiscal period (e.g. FY2027 signed revenue), with its breakdown tree."""
+
+    metric = models.ForeignKey(Metric, verbose_name=_("metric"), on_delete=models.PROTECT, related_name="plans")
+    name = models.CharField(_("name"), max_length=200)
+    period_kind = models.CharField(_("period kind"), max_length=8, choices=PlanPeriodKind.choices)
+    period_key = models.CharField(_("period"), max_length=16)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    total = models.DecimalField(_("total"), max_digits=18, decimal_places=2)
+    status = models.CharField(_("status"), max_length=12, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="owned_plans"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("approved by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
+    # 0 while draft, 1 on approval, +1 per approved adjustment.
+    current_version = models.PositiveIntegerField(_("version in force"), default=0)
+
+    class Meta:
+        verbose_name = _("target plan")
+        verbose_name_plural = _("target plans")
+        ordering = ["-period_start", "metric__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "period_key"], name="one_plan_per_metric_period"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="plan_total_non_negative"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == PlanStatus.DRAFT
+
+
+class Dimension(models.TextChoices):
+    """What a split divides a node along. Periods are a hierarchy: year -> quarter -> month -> week."""
+
+    REGION = "region", _("Region")
+    PRODUCT_LINE = "product_line", _("Product line")
+    PRODUCT = "product", _("Product")
+    REP = "rep", _("Sales rep")
+    SEGMENT = "segment", _("Customer segment")
+    QUARTER = periods.QUARTER, _("Quarter")
+    MONTH = periods.MONTH, _("Month")
+    WEEK = periods.WEEK, _("Week")
+
+
+TIME_DIMENSIONS = (Dimension.QUARTER, Dimension.MONTH, Dimension.WEEK)
+
+
+class SplitMethod(models.TextChoices):
+    EQUAL = "equal", _("Equal")
+    HISTORY = "history", _("By history (same period last year)")
+    WEIGHTS = "weights", _("By weights")
+    MANUAL = "manual", _("Manual amounts")
+    BOTTOM_UP = "bottom_up", _("Bottom-up commitments")
+
+
+class WeightBasis(models.TextChoices):
+    MANUAL = "manual", _("Manual weights")
+    MARKET_POTENTIAL = "market_potential", _("Market potential")
+    HEADCOUNT = "headcount", _("Headcount")
+    CUSTOMERS = "customers", _("Customer count")
+    DAYS = "days", _("Days in period")
+
+
+class TargetNodeQuerySet(models.QuerySet):
+    def leaves(self):
+        return self.filter(split_dimension="")
+
+    def subtree(self, node, *, include_self: bool = True):
+        qs = self.filter(plan_id=node.plan_id, path__startswith=node.path)
+        return qs if include_self else qs.exclude(pk=node.pk)
+
+    def visible_to(self, user):
+        from crm.scopes import scope_q
+
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(scope_q(user, owner="owner", region="region") | Q(rep=user))
+
+
+class TargetNode(models.Model):
+    """A cell of the breakdown: coordinates inherited from the parent plus the one its split set.
+
+    `path` is built from sibling indexes ("0001.0003.") so whole levels can be bulk-created
+    without primary keys, and a subtree is one prefix query.
+    """
+
+    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="nodes")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    path = models.CharField(max_length=255)
+    depth = models.PositiveSmallIntegerField(default=0)
+    # Coordinates.
+    region = models.ForeignKey(
+        "crm.Region", verbose_name=_("region"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    product_line = models.ForeignKey(
+        "crm.ProductLine",
+        verbose_name=_("product line"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    product = models.ForeignKey(
+        "crm.Product", verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sales rep"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    segment = models.CharField(_("segment"), max_length=10, choices=Segment.choices, blank=True)
+    period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
+    period_key = models.CharField(_("period"), max_length=16)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    # How this node is split ("" for a leaf).
+    split_dimension = models.CharField(_("split along"), max_length=16, choices=Dimension.choices, blank=True)
+    split_method = models.CharField(_("split method"), max_length=16, choices=SplitMethod.choices, blank=True)
+    # 3定: amount (the version in force), owner, deadline.
+    amount = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="target_nodes",
+    )
+    deadline = models.DateField(_("deadline"), null=True, blank=True)
+    committed_amount = models.DecimalField(
+        _("committed (bottom-up)"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TargetNodeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
+        ordering = ["plan", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "path"], name="target_node_path_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="target_node_amount_non_negative"),
+            models.CheckConstraint(
+                condition=Q(committed_amount__isnull=True) | Q(committed_amount__gte=0),
+                name="target_node_commitment_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["plan", "parent"], name="target_node_plan_parent"),
+            models.Index(fields=["plan", "split_dimension"], name="target_node_plan_leaf"),
+            models.Index(fields=["owner", "plan"], name="target_node_owner"),
+        ]
+
+    def __str__(self):
+        return f"{self.plan} {self.label}"
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.split_dimension
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_id is None
+
+    @property
+    def label(self) -> str:
+        """The node's own coordinates, most specific first (for lists and error messages)."""
+        parts = [str(x) for x in (self.rep, self.product, self.product_line, self.region) if x is not None]
+        if self.segment:
+            parts.append(str(self.get_segment_display()))
+        parts.append(self.period_key)
+        return " · ".join(parts)
+
+
+class TargetNodeAmount(models.Model):
+    """The amount of a node from `version_from` until (not including) `version_to`.
+
+    A temporal table: approval writes version 1 for every node; an adjustment closes the rows of
+    the nodes it changes and opens new ones, so every version is kept without copying the tree.
+    """
+
+    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="+")
+    node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="amounts")
+    amount = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    version_from = models.PositiveIntegerField()
+    version_to = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("target version")
+        verbose_name_plural = _("target versions")
+        constraints = [
+            models.UniqueConstraint(fields=["node", "version_from"], name="one_amount_per_node_version"),
+            models.UniqueConstraint(
+                fields=["node"], condition=Q(version_to__isnull=True), name="one_open_amount_per_node"
+            ),
+            models.CheckConstraint(
+                condition=Q(version_to__isnull=True) | Q(version_to__gt=models.F("version_from")),
+                name="amount_version_range_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["plan", "version_from", "version_to"], name="target_amount_plan_version")]
+
+    def __str__(self):
+        end = f"v{self.version_to - 1}" if self.version_to else "…"
+        return f"{self.amount} (v{self.version_from}–{end})"
+
+
+class AdjustmentKind(models.TextChoices):
+    REALLOCATION = "reallocation", _("Reallocation (plan total unchanged)")
+    TOTAL_CHANGE = "total_change", _("Total change")
+
+
+class AdjustmentStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class AdjustmentRequest(models.Model):
+    """季度目标动态调整: a proposed change of an approved plan; approval creates a new version."""
+
+    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="adjustments")
+    kind = models.CharField(_("kind"), max_length=16, choices=AdjustmentKind.choices)
+    reason = models.TextField(_("reason"))
+    # [{"node": id, "old": "123.00", "new": "150.00"}] as proposed (explicit changes only).
+    changes = models.JSONField(_("changes"), default=list)
+    status = models.CharField(
+        _("status"), max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING
+    )
+    proposer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("proposed by"), on_delete=models.PROTECT, related_name="+"
+    )
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    based_on_version = models.PositiveIntegerField(_("based on version"))
+    resulting_version = models.PositiveIntegerField(_("resulting version"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    created_at = models.DateTimeField(_("proposed"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("target adjustment")
+        verbose_name_plural = _("target adjustments")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["plan", "status"], name="target_adjustment_plan_status")]
+
+    def __str__(self):
+        return f"{self.plan} · {self.get_kind_display()} · {self.get_status_display()}"
+
+
+class ActionStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class ActionPlan(models.Model):
+    """行动计划: what will be done to reach a target, by whom, when, with which resources."""
+
+    node = models.ForeignKey(TargetNode, verbose_name=_("target"), on_delete=models.CASCADE, related_name="actions")
+    activity = models.CharField(_("activity"), max_length=300)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="action_plans"
+    )
+    due_date = models.DateField(_("due date"))
+    resources = models.TextField(_("resources needed"), blank=True)
+    status = models.CharField(_("status"), max_length=12, choices=ActionStatus.choices, default=ActionStatus.OPEN)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("action plan")
+        verbose_name_plural = _("action plans")
+        ordering = ["due_date", "id"]
+        indexes = [models.Index(fields=["owner", "status", "due_date"])]
+
+    def __str__(self):
+        return self.activity

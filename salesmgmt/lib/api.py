@@ -1,23 +1,49 @@
-"""API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400."""
+"""API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400,
+error responses declared in the schema, pagination, and related ids scoped to the requesting user."""
+
+from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The record was changed by someone else."
+    default_detail = _("The record was changed by someone else.")
     default_code = "conflict"
 
 
 def django_errors(exc: DjangoValidationError) -> dict:
     if hasattr(exc, "error_dict"):
-        return {field: [str(m) for m in msgs] for field, msgs in exc.message_dict.items()}
+        # full_clean() files constraint errors under "__all__"; the API calls them non_field_errors.
+        return {
+            ("non_field_errors" if field == "__all__" else field): [str(m) for m in msgs]
+            for field, msgs in exc.message_dict.items()
+        }
     return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
+def flatten_errors(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as {"field": [...], "lines.0.amount": [...]}: one level, strings only."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(errors, list) and any(isinstance(item, (dict, list)) for item in errors):
+        for index, item in enumerate(errors):
+            if item:
+                flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        items = errors if isinstance(errors, list) else [errors]
+        flat[prefix or "non_field_errors"] = [str(m) for m in items]
+    return flat
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -45,10 +71,15 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        # DRF answers 403 when the first authenticator is the session one; an API client without
+        # credentials is told 401 and how to authenticate instead.
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+        response["WWW-Authenticate"] = TokenAuthentication.keyword
     data = response.data
     if isinstance(exc, exceptions.ValidationError):
         errors = data if isinstance(data, dict) else {"non_field_errors": data}
-        flat = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in errors.items()}
+        flat = flatten_errors(errors)
         first = next(iter(flat.values()))[0] if flat else "Invalid input."
         first_field = next(iter(flat.keys()), "")
         detail = first if first_field in ("non_field_errors", "") else f"{first_field}: {first}"
@@ -61,3 +92,57 @@ def exception_handler(exc, context):
             code = codes if isinstance(codes, str) else code
         response.data = {"detail": str(detail), "code": code}
     return response
+
+
+# --- schema: the errors each operation can answer ---------------------------------------
+
+ERROR_DESCRIPTIONS = {
+    400: _("Invalid input: `detail` gives the first message, `errors` every message by field."),
+    401: _("Not authenticated: log in, or send the header `Authorization: Token <key>`."),
+    403: _("Not allowed: your role may not do this (or the session's CSRF token is missing)."),
+    404: _("Not found, or outside your data scope."),
+    409: _("Someone else changed the record since you loaded it: reload it and retry with its new `version`."),
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """Schema entries for the given error statuses, all with the shape of `ErrorSerializer`."""
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+def api_responses(success: dict, *codes: int, authenticated: bool = True) -> dict:
+    """`success` ({200: Serializer}) plus the errors named; 401 and 403 too when a login is needed."""
+    extra = {401, 403} if authenticated else set()
+    return {**success, **error_responses(*sorted({*codes, *extra}))}
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """`?page=2&page_size=100`; the page size is capped so one call cannot dump a whole table."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+# --- related ids in request bodies ---------------------------------------------------------
+
+
+class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related id in a request body, looked up only among the rows the requesting user may see.
+
+    `scope(user)` returns those rows (e.g. `Customer.objects.visible_to`); an id outside them
+    gets the same "does not exist" error as an id that does not exist at all, so nothing leaks.
+    """
+
+    def __init__(self, *, scope: Callable, **kwargs):
+        self.scope = scope
+        if not kwargs.get("read_only"):
+            # The empty queryset carries the model (for the schema) and fails closed without a request.
+            kwargs.setdefault("queryset", scope(None))
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return self.scope(getattr(request, "user", None))

@@ -1,0 +1,230 @@
+"""Forms of the pipeline screens. They check shape and scope (choices come from visible querysets);
+the business rules (evidence, lost reason, probability reason, version) live in the services."""
+
+import re
+from datetime import date
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import scoped_region_field, scoped_user_field
+from crm.models import CompanySettings, Currency, Customer, ProductLine
+from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
+from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
+from salesmgmt.lib.money import to_decimal
+
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class MoneyField(forms.DecimalField):
+    """A Decimal amount that also accepts '1,234.50' or '¥ 12 000' as people type them."""
+
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 18)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            value = to_decimal(value)
+        except ValueError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(str(value))
+
+
+def visible_customer_field(user, **kwargs):
+    return forms.ModelChoiceField(queryset=Customer.objects.visible_to(user).order_by("name"), **kwargs)
+
+
+class PipelineChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.display_name
+
+
+class StageChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args, several_pipelines=False, **kwargs):
+        self.several_pipelines = several_pipelines
+        super().__init__(*args, **kwargs)
+
+    def label_from_instance(self, obj):
+        if self.several_pipelines:
+            return f"{obj.pipeline.display_name} · {obj.display_name}"
+        return obj.display_name
+
+
+class DealCreateForm(forms.Form):
+    """A deal in a few fields: name, customer, amount, close date; the rest has defaults."""
+
+    name = forms.CharField(label=_("Deal name"), max_length=200)
+    customer = forms.Field()
+    amount = MoneyField(label=_("Amount"))
+    currency = forms.ModelChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
+    expected_close_date = forms.DateField(label=_("Expected close date"), widget=DATE)
+    product_line = forms.ModelChoiceField(
+        label=_("Product line"), queryset=ProductLine.objects.all(), required=False, empty_label=_("(optional)")
+    )
+    pipeline = PipelineChoiceField(
+        label=_("Pipeline"), queryset=Pipeline.objects.all(), required=False, empty_label=_("Default pipeline")
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"] = visible_customer_field(user, label=_("Customer"))
+        self.fields["currency"].initial = CompanySettings.load().currency
+        self.several_pipelines = Pipeline.objects.count() > 1
+        if not self.several_pipelines:
+            del self.fields["pipeline"]
+
+
+class DealEditForm(forms.Form):
+    """The deal's fields with the version it was loaded at (optimistic locking)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    name = forms.CharField(label=_("Deal name"), max_length=200)
+    customer = forms.Field()
+    owner = forms.Field()
+    amount = MoneyField(label=_("Amount"))
+    currency = forms.ModelChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
+    expected_close_date = forms.DateField(label=_("Expected close date"), widget=DATE)
+    probability = forms.IntegerField(label=_("Probability %"), min_value=0, max_value=100)
+    probability_reason = forms.CharField(
+        label=_("Reason for probability override"),
+        max_length=200,
+        required=False,
+        help_text=_("Needed when the probability differs from the stage's."),
+    )
+    forecast_category = forms.ChoiceField(label=_("Forecast category"), choices=ForecastCategory.choices)
+    next_step = forms.CharField(label=_("Next step"), max_length=200, required=False)
+    next_step_date = forms.DateField(label=_("Next step date"), required=False, widget=DATE)
+    star_rating = forms.TypedChoiceField(
+        label=_("Star rating"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "—"), *((i, "★" * i) for i in range(1, 6))],
+    )
+
+    FIELDS = (
+        "name",
+        "customer",
+        "owner",
+        "amount",
+        "currency",
+        "expected_close_date",
+        "probability",
+        "probability_reason",
+        "forecast_category",
+        "next_step",
+        "next_step_date",
+        "star_rating",
+    )
+
+    def __init__(self, *args, user, deal, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {"version": deal.version, **{f: getattr(deal, f) for f in self.FIELDS}},
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["customer"] = visible_customer_field(user, label=_("Customer"))
+        self.fields["owner"] = scoped_user_field(user, label=_("Owner"))
+
+    def changes(self) -> dict:
+        return {f: self.cleaned_data[f] for f in self.FIELDS}
+
+
+class MoveStageForm(forms.Form):
+    """What a stage move asks for: evidence when the stage requires it, a reason when lost."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    evidence = forms.CharField(label=_("Evidence"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    lost_reason = forms.CharField(label=_("Why was it lost?"), max_length=200, required=False)
+
+    def __init__(self, *args, stage: Stage, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage = stage
+        if stage.evidence_required:
+            self.fields["evidence"].label = stage.evidence_required
+            self.fields["evidence"].help_text = _("Milestone evidence required to enter this stage.")
+        else:
+            del self.fields["evidence"]
+        if not stage.is_lost:
+            del self.fields["lost_reason"]
+
+    @property
+    def asks_something(self) -> bool:
+        return "evidence" in self.fields or "lost_reason" in self.fields
+
+
+class CollectionForm(forms.Form):
+    received_on = forms.DateField(label=_("Received on"), widget=DATE, initial=timezone.localdate)
+    amount = MoneyField(label=_("Amount"))
+    currency = forms.ModelChoiceField(
+        label=_("Currency"), queryset=Currency.objects.all(), required=False, empty_label=_("Deal currency")
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+
+class ActivityForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.VISIT)
+    date = forms.DateField(label=_("Date"), widget=DATE, initial=timezone.localdate)
+    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MonthField(forms.CharField):
+    """'YYYY-MM' (what <input type=month> sends) -> the first day of that month."""
+
+    widget = forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM"})
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        match = re.fullmatch(r"(\d{4})-(\d{1,2})", value.strip())
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise ValidationError(_("Enter a month as YYYY-MM."), code="invalid")
+        return date(int(match[1]), int(match[2]), 1)
+
+
+ORDER_CHOICES = [
+    ("close", _("Close date")),
+    ("-amount", _("Amount, largest first")),
+    ("stage", _("Stage")),
+    ("owner", _("Owner")),
+    ("-updated", _("Recently changed")),
+]
+
+
+class TeamFilterForm(forms.Form):
+    """GET filters of the team pipeline. Region and rep choices are the user's scope only."""
+
+    region = forms.Field(required=False)
+    owner = forms.Field(required=False)
+    product_line = forms.ModelChoiceField(
+        label=_("Product line"), queryset=ProductLine.objects.all(), required=False, empty_label=_("All product lines")
+    )
+    stage = forms.Field(required=False)
+    close_month = MonthField(label=_("Close month"), required=False)
+    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False, initial=STATUS_OPEN)
+    order = forms.ChoiceField(label=_("Sort by"), choices=ORDER_CHOICES, required=False, initial="close")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"] = scoped_region_field(
+            user, label=_("Region"), required=False, empty_label=_("All regions")
+        )
+        self.fields["owner"] = scoped_user_field(user, label=_("Rep"), required=False, empty_label=_("All reps"))
+        several = Pipeline.objects.count() > 1
+        self.fields["stage"] = StageChoiceField(
+            label=_("Stage"),
+            queryset=Stage.objects.select_related("pipeline").order_by("-pipeline__is_default", "pipeline_id", "order"),
+            required=False,
+            empty_label=_("All stages"),
+            several_pipelines=several,
+        )

@@ -1,0 +1,302 @@
+"""Reads for the pipeline screens: scoped deal lists, set-based totals, the kanban and exports.
+
+Everything starts from `Opportunity.objects.visible_to(user)`; totals add only `amount_company`
+and are computed in SQL (one aggregate, or one `values().annotate()` per breakdown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm.models import User
+from pipeline.models import Activity, Collection, Opportunity, OpportunityLine, Pipeline, Stage
+from salesmgmt.lib.money import ZERO, quantize
+
+DEAL_RELATED = ("stage", "customer", "owner", "region", "pipeline")
+
+# Which deals a list shows. "recent" = open, or closed in the last RECENT_DAYS days.
+STATUS_RECENT, STATUS_OPEN, STATUS_WON, STATUS_LOST, STATUS_ALL = "recent", "open", "won", "lost", "all"
+STATUS_CHOICES = [
+    (STATUS_OPEN, gettext_lazy("Open")),
+    (STATUS_WON, gettext_lazy("Won")),
+    (STATUS_LOST, gettext_lazy("Lost")),
+    (STATUS_ALL, gettext_lazy("All")),
+]
+RECENT_DAYS = 30
+
+ORDERINGS = {
+    "close": ("expected_close_date", "id"),
+    "-amount": ("-amount_company", "id"),
+    "stage": ("stage__pipeline_id", "stage__order", "expected_close_date", "id"),
+    "owner": ("owner__first_name", "owner__username", "expected_close_date", "id"),
+    "-updated": ("-updated_at", "-id"),
+}
+
+
+def deals_visible(user) -> QuerySet[Opportunity]:
+    """The deals `user` may see, with what a row shows joined in (no query per row)."""
+    return Opportunity.objects.visible_to(user).select_related(*DEAL_RELATED)
+
+
+def filter_status(qs: QuerySet, status: str, *, today: date | None = None) -> QuerySet:
+    if status == STATUS_OPEN:
+        return qs.filter(stage__is_won=False, stage__is_lost=False)
+    if status == STATUS_WON:
+        return qs.filter(stage__is_won=True)
+    if status == STATUS_LOST:
+        return qs.filter(stage__is_lost=True)
+    if status == STATUS_RECENT:
+        since = (today or timezone.localdate()) - timedelta(days=RECENT_DAYS)
+        return qs.filter(Q(stage__is_won=False, stage__is_lost=False) | Q(closed_on__gte=since))
+    return qs
+
+
+def _weighted(raw) -> Decimal:
+    """Σ(amount_company × probability) / 100, rounded once at the end (never per row)."""
+    return quantize((raw or ZERO) / Decimal(100))
+
+
+def _sums() -> dict:
+    # The product is summed in SQL and divided in Python: integer division on SQLite would truncate.
+    return {
+        "count": Count("id"),
+        "total": Sum("amount_company"),
+        "weighted_raw": Sum(
+            F("amount_company") * F("probability"), output_field=DecimalField(max_digits=24, decimal_places=2)
+        ),
+    }
+
+
+def _totals_of(row: dict) -> dict:
+    return {"count": row["count"] or 0, "total": row["total"] or ZERO, "weighted": _weighted(row["weighted_raw"])}
+
+
+def totals(qs: QuerySet) -> dict:
+    """Count, Σ amount_company and weighted Σ of a deal queryset, in one aggregate query."""
+    return _totals_of(qs.order_by().aggregate(**_sums()))
+
+
+def stage_subtotals(qs: QuerySet) -> list[dict]:
+    """Per stage: {stage, count, total, weighted}, ordered like the pipeline (one grouped query + stages)."""
+    rows = list(qs.order_by().values("stage").annotate(**_sums()))
+    stages = Stage.objects.select_related("pipeline").in_bulk([r["stage"] for r in rows])
+    result = [{"stage": stages[r["stage"]], **_totals_of(r)} for r in rows]
+    result.sort(key=lambda r: (not r["stage"].pipeline.is_default, r["stage"].pipeline_id, r["stage"].order))
+    return result
+
+
+# --- next stage / lost stage for action buttons ------------------------------------------------
+
+
+@dataclass
+class StageNavigation:
+    """The next stage of every stage and the lost stage of every pipeline, from one query."""
+
+    next: dict[int, Stage | None] = field(default_factory=dict)
+    lost: dict[int, Stage | None] = field(default_factory=dict)
+
+    def annotate(self, deals):
+        """Set `next_stage_choice` / `lost_stage_choice` on each deal (None when the deal is closed)."""
+        deals = list(deals)
+        for deal in deals:
+            closed = deal.stage.is_won or deal.stage.is_lost
+            deal.next_stage_choice = None if closed else self.next.get(deal.stage_id)
+            deal.lost_stage_choice = None if closed else self.lost.get(deal.pipeline_id)
+        return deals
+
+    @classmethod
+    def of(cls, stages) -> StageNavigation:
+        """Same rule as `services.next_stage` (the next non-lost stage by order), for many deals at once."""
+        by_pipeline: dict[int, list[Stage]] = {}
+        for stage in sorted(stages, key=lambda s: (s.pipeline_id, s.order)):
+            by_pipeline.setdefault(stage.pipeline_id, []).append(stage)
+        nav = cls()
+        for pipeline_id, ordered in by_pipeline.items():
+            nav.lost[pipeline_id] = next((s for s in ordered if s.is_lost), None)
+            for i, stage in enumerate(ordered):
+                nav.next[stage.pk] = next((s for s in ordered[i + 1 :] if not s.is_lost), None)
+        return nav
+
+
+def stage_navigation(pipeline_ids=None) -> StageNavigation:
+    stages = Stage.objects.all()
+    if pipeline_ids is not None:
+        stages = stages.filter(pipeline_id__in=set(pipeline_ids))
+    return StageNavigation.of(stages)
+
+
+def with_actions(deals) -> list[Opportunity]:
+    deals = list(deals)
+    return stage_navigation({d.pipeline_id for d in deals}).annotate(deals)
+
+
+# --- my pipeline ----------------------------------------------------------------------------------
+
+
+def my_deals(user, *, status: str = STATUS_RECENT, pipeline: Pipeline | None = None, today=None) -> QuerySet:
+    """The user's own deals (visible ones only), soonest close date first."""
+    qs = deals_visible(user).filter(owner=user)
+    if pipeline is not None:
+        qs = qs.filter(pipeline=pipeline)
+    return filter_status(qs, status, today=today).order_by("expected_close_date", "id")
+
+
+@dataclass
+class KanbanColumn:
+    stage: Stage
+    count: int = 0
+    total: Decimal = ZERO
+    weighted: Decimal = ZERO
+    deals: list = field(default_factory=list)
+
+
+def pipeline_by_stage(user, *, pipeline: Pipeline, status: str = STATUS_RECENT, today=None) -> list[KanbanColumn]:
+    """One column per stage of `pipeline` (empty ones too) with count and totals of the user's deals."""
+    columns = [KanbanColumn(stage=s) for s in pipeline.stages.order_by("order")]
+    by_stage = {c.stage.pk: c for c in columns}
+    qs = my_deals(user, status=status, pipeline=pipeline, today=today)
+    for row in qs.order_by().values("stage").annotate(**_sums()):
+        column = by_stage.get(row["stage"])
+        if column is not None:
+            t = _totals_of(row)
+            column.count, column.total, column.weighted = t["count"], t["total"], t["weighted"]
+    return columns
+
+
+def kanban(user, *, pipeline: Pipeline, status: str = STATUS_RECENT, today=None) -> list[KanbanColumn]:
+    columns = pipeline_by_stage(user, pipeline=pipeline, status=status, today=today)
+    by_stage = {c.stage.pk: c for c in columns}
+    deals = my_deals(user, status=status, pipeline=pipeline, today=today)
+    for deal in StageNavigation.of([c.stage for c in columns]).annotate(deals):
+        by_stage[deal.stage_id].deals.append(deal)
+    return columns
+
+
+# --- team pipeline --------------------------------------------------------------------------------
+
+
+def month_range(first: date) -> tuple[date, date]:
+    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return first, nxt - timedelta(days=1)
+
+
+def team_deals(user, filters: dict) -> QuerySet:
+    """Visible deals narrowed by the team filters (already validated against the user's scope).
+
+    filters: region (subtree), owner, product_line, stage, close_month (first day), status, order.
+    """
+    qs = deals_visible(user)
+    region = filters.get("region")
+    if region is not None:
+        qs = qs.filter(region__path__startswith=region.path)
+    if filters.get("owner") is not None:
+        qs = qs.filter(owner=filters["owner"])
+    if filters.get("product_line") is not None:
+        qs = qs.filter(
+            Exists(OpportunityLine.objects.filter(opportunity=OuterRef("pk"), product_line=filters["product_line"]))
+        )
+    if filters.get("stage") is not None:
+        qs = qs.filter(stage=filters["stage"])
+    if filters.get("close_month") is not None:
+        start, end = month_range(filters["close_month"])
+        qs = qs.filter(expected_close_date__range=(start, end))
+    qs = filter_status(qs, filters.get("status") or STATUS_OPEN)
+    return qs.order_by(*ORDERINGS.get(filters.get("order") or "close", ORDERINGS["close"]))
+
+
+def team_pipeline(user, filters: dict) -> tuple[QuerySet, dict]:
+    """The filtered team deals and their totals (count, Σ amount, weighted Σ) from ONE aggregate query."""
+    qs = team_deals(user, filters)
+    return qs, totals(qs)
+
+
+# --- one deal -------------------------------------------------------------------------------------
+
+
+def deal_history(deal: Opportunity) -> list:
+    """The deal's changes, newest first, with stage names and owner names resolved (no query per row)."""
+    entries = list(deal.history.select_related("changed_by", "old_stage", "new_stage").order_by("-changed_at", "-id"))
+    owner_ids = {v for e in entries if e.field == "owner" for v in (e.old_value, e.new_value) if v.isdigit()}
+    owners = User.objects.in_bulk([int(i) for i in owner_ids]) if owner_ids else {}
+    for e in entries:
+        if e.field == "stage":
+            e.old_display = e.old_stage.display_name if e.old_stage else e.old_value
+            e.new_display = e.new_stage.display_name if e.new_stage else e.new_value
+        elif e.field == "owner":
+            e.old_display = str(owners.get(int(e.old_value), e.old_value)) if e.old_value.isdigit() else e.old_value
+            e.new_display = str(owners.get(int(e.new_value), e.new_value)) if e.new_value.isdigit() else e.new_value
+        else:
+            e.old_display, e.new_display = e.old_value, e.new_value
+        e.field_label = _field_label(e.field)
+    return entries
+
+
+def _field_label(name: str) -> str:
+    try:
+        return str(Opportunity._meta.get_field(name).verbose_name)
+    except Exception:  # noqa: BLE001 - an old history row may name a field that no longer exists
+        return name
+
+
+def deal_activities(user, deal: Opportunity) -> QuerySet:
+    return Activity.objects.visible_to(user).filter(opportunity=deal).select_related("owner", "customer")
+
+
+def deal_collections(user, deal: Opportunity) -> tuple[QuerySet, Decimal]:
+    qs = Collection.objects.visible_to(user).filter(opportunity=deal).select_related("currency", "created_by")
+    collected = qs.order_by().aggregate(total=Sum("amount_company"))["total"] or ZERO
+    return qs, collected
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def deal_export_header() -> list[str]:
+    return [
+        _("ID"),
+        _("Deal"),
+        _("Customer"),
+        _("Owner"),
+        _("Region"),
+        _("Pipeline"),
+        _("Stage"),
+        _("Probability %"),
+        _("Amount"),
+        _("Currency"),
+        _("Amount (company currency)"),
+        _("Weighted amount"),
+        _("Expected close date"),
+        _("Closed on"),
+        _("Forecast category"),
+        _("Next step"),
+    ]
+
+
+def deal_export_rows(qs: QuerySet):
+    """One row per deal of an already scoped and filtered queryset, streamed from the database."""
+    for d in qs.iterator(chunk_size=2000):
+        yield [
+            d.pk,
+            d.name,
+            d.customer.name if d.customer else "",
+            str(d.owner),
+            d.region.name,
+            d.pipeline.display_name,
+            d.stage.display_name,
+            d.probability,
+            d.amount,
+            d.currency_id,
+            d.amount_company,
+            d.weighted_amount,
+            d.expected_close_date,
+            d.closed_on,
+            d.get_forecast_category_display(),
+            d.next_step,
+        ]

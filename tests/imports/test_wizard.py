@@ -1,0 +1,216 @@
+"""The browser wizard through the test client: upload -> mapping -> preview -> commit (Celery, eager) -> progress."""
+
+import re
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from crm.models import ImportJob, ImportStatus
+from pipeline import importing
+from pipeline.models import Opportunity
+from pipeline.tasks import import_commit
+from tests.factories import make_deal
+from tests.imports.conftest import csv_bytes, snapshot
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+ZH_HEADER = ["商机编号", "客户", "负责人", "产品", "阶段", "预计成交日期", "金额", "备注"]
+
+
+def upload(client, data: bytes, name="deals.csv", kind="opportunities"):
+    return client.post(
+        reverse("pipeline:import_start"), {"kind": kind, "file": SimpleUploadedFile(name, data)}, follow=False
+    )
+
+
+def mapping_post(job, **options):
+    """The mapping form as the browser submits it: the guessed selects unchanged, plus the options."""
+    table = importing.import_job_table(job, limit=1)
+    data = {f"col_{i}": job.mapping.get(header, "") for i, header in enumerate(table.headers)}
+    data.update({"date_order": "auto", **options})
+    return data
+
+
+@pytest.fixture
+def manager_client(client, org):
+    client.force_login(org.manager)
+    return client
+
+
+def test_upload_mapping_preview_errors_then_commit(org, manager_client, django_capture_on_commit_callbacks):
+    data = csv_bytes(
+        [
+            ZH_HEADER,
+            ["W-1", "华信科技", "rep", "Server X1", "需求确认", "01/03/2027", "1,234.50", "first"],
+            ["W-2", "Acme Ltd", "rep_js", "STO", "方案呈现", "02/04/2027", "￥2,000", ""],
+        ],
+        encoding="gbk",
+    )
+    response = upload(manager_client, data)
+    job = ImportJob.objects.get(created_by=org.manager)
+    assert response.url == reverse("pipeline:import_mapping", args=[job.pk])
+    # Chinese headers are recognised; the unknown 备注 column is left unmapped.
+    assert job.mapping == {
+        "商机编号": "external_id",
+        "客户": "customer",
+        "负责人": "owner",
+        "产品": "product",
+        "阶段": "stage",
+        "预计成交日期": "close_date",
+        "金额": "amount",
+    }
+    page = manager_client.get(response.url).content.decode()
+    assert "华信科技" in page and 'value="customer" selected' in page
+
+    response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job))
+    assert response.url == reverse("pipeline:import_preview", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.status, job.error_count, [e["row"] for e in job.errors]) == (ImportStatus.VALIDATED, 2, [2, 3])
+    page = manager_client.get(response.url).content.decode()
+    assert page.count('data-testid="error-row"') == 2 and "ambiguous" in page
+    assert 'data-testid="import-commit"' not in page
+    before = snapshot()
+    manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))  # a commit with errors is refused
+    job.refresh_from_db()
+    assert job.status == ImportStatus.VALIDATED and snapshot() == before
+
+    # The user says dates are day first; now the file is clean and can be imported.
+    manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job, date_order="dmy"))
+    page = manager_client.get(reverse("pipeline:import_preview", args=[job.pk])).content.decode()
+    assert 'data-testid="import-commit"' in page and "1234.50" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    assert response.url == reverse("pipeline:import_progress", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.status, job.processed_rows, job.total_rows) == (ImportStatus.DONE, 2, 2)
+    assert job.result["created"] == {"opportunities": 2}
+    first = Opportunity.objects.get(external_id="W-1")
+    assert (first.expected_close_date, first.amount, first.owner) == (date(2027, 3, 1), Decimal("1234.50"), org.rep)
+    assert Opportunity.objects.get(external_id="W-2").expected_close_date == date(2027, 4, 2)
+
+    fragment = manager_client.get(response.url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-status="done"' in fragment and "hx-trigger" not in fragment  # polling stops
+    detail = manager_client.get(reverse("pipeline:import_detail", args=[job.pk])).content.decode()
+    assert re.search(r"<strong>2</strong>\s*opportunities", detail)
+
+
+def test_progress_fragment_polls_while_running(org, manager_client):
+    job = ImportJob.objects.create(
+        kind="opportunities",
+        status=ImportStatus.RUNNING,
+        file="imports/x.csv",
+        original_name="x.csv",
+        created_by=org.manager,
+        total_rows=8800,
+        processed_rows=2200,
+    )
+    fragment = manager_client.get(reverse("pipeline:import_progress", args=[job.pk]), HTTP_HX_REQUEST="true")
+    html = fragment.content.decode()
+    assert 'hx-trigger="every 1s"' in html and 'value="2200" max="8800"' in html and "25%" in html
+    assert "<html" not in html  # only the fragment
+    assert "<html" in manager_client.get(reverse("pipeline:import_progress", args=[job.pk])).content.decode()
+
+
+def _validated_job(client, org, rows):
+    upload(client, csv_bytes(rows))
+    job = ImportJob.objects.filter(created_by=org.manager).latest("created_at")
+    client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job))
+    job.refresh_from_db()
+    return job
+
+
+GOOD_ROWS = [
+    ["opportunity_id", "account", "sales_agent", "deal_stage", "close_date", "close_value"],
+    ["G-1", "Acme Ltd", "rep", "Won / payment", "2026-03-01", "500"],
+    ["G-2", "Acme Ltd", "rep_js", "Needs confirmed", "2027-03-01", "700"],
+]
+
+
+def test_failure_during_commit_writes_nothing_and_marks_the_job_failed(
+    org, manager_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = _validated_job(manager_client, org, GOOD_ROWS)
+    assert job.error_count == 0
+    before = snapshot()
+
+    def broken(customer_ids):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importing, "customer_refresh_first_won", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and "disk full" in job.result["message"]
+    assert snapshot() == before
+    page = manager_client.get(reverse("pipeline:import_detail", args=[job.pk])).content.decode()
+    assert "disk full" in page and "Nothing was written" in page
+
+
+def test_data_changed_since_preview_fails_the_commit(org, manager_client, django_capture_on_commit_callbacks):
+    job = _validated_job(manager_client, org, GOOD_ROWS)
+    make_deal(owner=org.rep, external_id="G-2")
+    before = snapshot()
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED and [e["row"] for e in job.errors] == [3]
+    assert snapshot() == before
+
+
+def test_commit_task_is_idempotent(org, manager_client, django_capture_on_commit_callbacks):
+    job = _validated_job(manager_client, org, GOOD_ROWS)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    after_first = snapshot()
+    import_commit(job.pk)
+    import_commit.delay(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and snapshot() == after_first
+    assert Opportunity.objects.filter(external_id__in=["G-1", "G-2"]).count() == 2
+
+
+def test_manager_gets_row_errors_for_reps_outside_his_subtree(org, manager_client):
+    rows = [*GOOD_ROWS, ["G-3", "Acme Ltd", "rep_other", "Needs confirmed", "2027-03-01", "700"]]
+    job = _validated_job(manager_client, org, rows)
+    assert [(e["row"], e["field"]) for e in job.errors] == [(4, "owner")]
+    page = manager_client.get(reverse("pipeline:import_preview", args=[job.pk])).content.decode()
+    assert "outside your data scope" in page
+
+
+def test_unreadable_upload_is_a_form_error(org, manager_client):
+    response = upload(manager_client, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), name="old.xls")
+    assert response.status_code == 200
+    assert "Excel 97-2003" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_rep_cannot_open_the_wizard(org, client):
+    client.force_login(org.rep)
+    response = client.get(reverse("pipeline:import_start"), follow=True)
+    assert response.redirect_chain[0][0] == reverse("home")
+    assert "Only managers, directors and admins may import data." in response.content.decode()
+    upload(client, csv_bytes(GOOD_ROWS))
+    assert not ImportJob.objects.exists()
+
+
+def test_someone_elses_job_is_not_found(org, client):
+    job = ImportJob.objects.create(
+        kind="customers", file="imports/x.csv", original_name="x.csv", created_by=org.manager
+    )
+    client.force_login(org.manager_north)
+    for name in ("import_detail", "import_mapping", "import_preview", "import_progress"):
+        assert client.get(reverse(f"pipeline:{name}", args=[job.pk])).status_code == 404
+
+
+def test_start_page_lists_recent_imports_in_few_queries(org, manager_client, django_assert_max_num_queries):
+    for i in range(5):
+        ImportJob.objects.create(
+            kind="customers", file=f"imports/{i}.csv", original_name=f"f{i}.csv", created_by=org.manager
+        )
+    ImportJob.objects.create(kind="customers", file="imports/o.csv", original_name="other.csv", created_by=org.director)
+    with django_assert_max_num_queries(8):
+        page = manager_client.get(reverse("pipeline:import_start")).content.decode()
+    assert page.count("f0.csv") == 1 and "f4.csv" in page and "other.csv" not in page

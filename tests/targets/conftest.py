@@ -1,0 +1,43 @@
+"""Fixtures for target tests: the built-in metrics, a product catalogue and a draft FY2027 plan."""
+
+from decimal import Decimal
+
+import pytest
+
+from targets.services import metric_ensure_defaults, plan_create
+from tests.factories import ProductFactory, ProductLineFactory
+
+
+@pytest.fixture
+def metrics(db):
+    return {m.code: m for m in metric_ensure_defaults()}
+
+
+@pytest.fixture
+def catalogue(db):
+    servers = ProductLineFactory(code="SRV", name="Servers", is_key=True)
+    software = ProductLineFactory(code="SW", name="Software")
+    return {
+        "servers": servers,
+        "software": software,
+        "rack": ProductFactory(code="RACK", name="Rack server", line=servers),
+        "blade": ProductFactory(code="BLADE", name="Blade server", line=servers),
+        "erp": ProductFactory(code="ERP", name="ERP suite", line=software),
+    }
+
+
+@pytest.fixture
+def plan(org, metrics):
+    """FY2027 signed revenue of 1,200,000.00, owned by the director."""
+    return plan_create(
+        metric=metrics["won_revenue"], period_key="FY2027", total=Decimal("1200000"), owner=org.director,
+        actor=org.director,
+    )
+
+
+def children_of(node):
+    return list(node.children.order_by("path"))
+
+
+def by_region(nodes):
+    return {n.region_id: n for n in nodes}
