@@ -15,14 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.forms import ContactForm, CustomerFilterForm, CustomerForm, RatingForm, add_service_errors
-from salesmgmt.views import tabular_response
+from salesmgmt.views import is_partial, tabular_response
 
 PAGE_SIZE = 25
-
-
-def is_partial(request, target: str) -> bool:
-    """An htmx request for one fragment (not a history restore, which wants the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target
 
 
 def _filters(request) -> tuple[CustomerFilterForm, dict]:

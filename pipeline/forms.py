@@ -13,7 +13,7 @@ from crm.forms import scoped_region_field, scoped_user_field
 from crm.models import CompanySettings, Currency, Customer, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
-from salesmgmt.lib.money import to_decimal
+from salesmgmt.lib.money import quantize, to_decimal
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -38,6 +38,11 @@ class MoneyField(forms.DecimalField):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(str(value))
 
+    def clean(self, value):
+        value = super().clean(value)
+        # Validated to at most 2 places above; quantized so history and messages read "1200.00".
+        return None if value is None else quantize(value)
+
 
 def visible_customer_field(user, **kwargs):
     return forms.ModelChoiceField(queryset=Customer.objects.visible_to(user).order_by("name"), **kwargs)
@@ -49,14 +54,12 @@ class PipelineChoiceField(forms.ModelChoiceField):
 
 
 class StageChoiceField(forms.ModelChoiceField):
-    def __init__(self, *args, several_pipelines=False, **kwargs):
-        self.several_pipelines = several_pipelines
-        super().__init__(*args, **kwargs)
+    """Stages of the default pipeline by name; those of other pipelines prefixed with their pipeline."""
 
     def label_from_instance(self, obj):
-        if self.several_pipelines:
-            return f"{obj.pipeline.display_name} · {obj.display_name}"
-        return obj.display_name
+        if obj.pipeline.is_default:
+            return obj.display_name
+        return f"{obj.pipeline.display_name} · {obj.display_name}"
 
 
 class DealCreateForm(forms.Form):
@@ -220,11 +223,9 @@ class TeamFilterForm(forms.Form):
             user, label=_("Region"), required=False, empty_label=_("All regions")
         )
         self.fields["owner"] = scoped_user_field(user, label=_("Rep"), required=False, empty_label=_("All reps"))
-        several = Pipeline.objects.count() > 1
         self.fields["stage"] = StageChoiceField(
             label=_("Stage"),
             queryset=Stage.objects.select_related("pipeline").order_by("-pipeline__is_default", "pipeline_id", "order"),
             required=False,
             empty_label=_("All stages"),
-            several_pipelines=several,
         )

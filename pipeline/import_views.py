@@ -35,6 +35,12 @@ CREATED_LABELS = {
     "customers": gettext_lazy("customers"),
     "opportunities": gettext_lazy("opportunities"),
 }
+NEW_LABELS = {
+    "customer": gettext_lazy("new customer"),
+    "owner": gettext_lazy("new rep"),
+    "product": gettext_lazy("new product"),
+    "region": gettext_lazy("new region"),
+}
 PREVIEW_HEADERS = {
     ImportKind.CUSTOMERS: [
         gettext_lazy("Name"),
@@ -235,7 +241,10 @@ def import_preview(request, pk):
         "job": job,
         "errors": job.errors[:SHOWN_ERRORS],
         "more_errors": max(0, job.error_count - SHOWN_ERRORS),
-        "preview": result.get("preview", []),
+        "preview": [
+            {**item, "new": [NEW_LABELS.get(what, what) for what in item.get("new", [])]}
+            for item in result.get("preview", [])
+        ],
         "preview_headers": PREVIEW_HEADERS[ImportKind.CUSTOMERS if job.kind == ImportKind.CUSTOMERS else "deals"],
         "will_create": _created_list(result.get("will_create")),
         "date_order": dict(DATE_ORDER_CHOICES).get(result.get("date_order")),

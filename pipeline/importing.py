@@ -104,203 +104,79 @@ class ImportField:
     required: bool = False
 
 
-def _f(name, label, synonyms, required=False) -> ImportField:
-    return ImportField(name, label, tuple(synonyms), required)
+def _f(name, label, synonyms: str, required=False) -> ImportField:
+    # Synonyms are compared through `normalise`, so "sales agent", "Sales_Agent" and "salesagent" are one.
+    return ImportField(name, label, tuple(synonyms.split()), required)
 
 
 _EXTERNAL_ID = _f(
     "external_id",
     gettext_lazy("External id"),
-    [
-        "external_id",
-        "external id",
-        "opportunity_id",
-        "deal_id",
-        "id",
-        "ref",
-        "reference",
-        "外部编号",
-        "商机编号",
-        "商机id",
-        "编号",
-        "单号",
-        "客户编号",
-        "customer_id",
-        "account_id",
-    ],
+    "external_id opportunity_id deal_id id ref reference customer_id account_id 外部编号 商机编号 商机id 编号 单号 "
+    "客户编号",
 )
 _OWNER = _f(
     "owner",
     gettext_lazy("Owner (rep)"),
-    [
-        "owner",
-        "sales_agent",
-        "agent",
-        "rep",
-        "sales_rep",
-        "salesperson",
-        "sales person",
-        "sales",
-        "account_owner",
-        "负责人",
-        "销售",
-        "销售代表",
-        "销售人员",
-        "业务员",
-        "归属人",
-        "客户经理",
-    ],
+    "owner sales_agent agent rep sales_rep salesperson sales account_owner 负责人 销售 销售代表 销售人员 业务员 "
+    "归属人 客户经理",
     required=True,
 )
 _REGION = _f(
     "region",
     gettext_lazy("Region / team"),
-    [
-        "region",
-        "area",
-        "office",
-        "regional_office",
-        "territory",
-        "team",
-        "区域",
-        "大区",
-        "地区",
-        "片区",
-        "团队",
-        "省区",
-    ],
+    "region area office regional_office territory team 区域 大区 地区 片区 团队 省区",
 )
 DEAL_FIELDS = (
     _EXTERNAL_ID,
     _f(
         "name",
         gettext_lazy("Deal name"),
-        [
-            "name",
-            "opportunity",
-            "opportunity_name",
-            "deal",
-            "deal_name",
-            "title",
-            "商机",
-            "商机名称",
-            "项目",
-            "项目名称",
-            "名称",
-        ],
+        "name opportunity opportunity_name deal deal_name title 商机 商机名称 项目 项目名称 名称",
     ),
     _f(
         "customer",
         gettext_lazy("Customer"),
-        [
-            "customer",
-            "account",
-            "account_name",
-            "company",
-            "client",
-            "customer_name",
-            "客户",
-            "客户名称",
-            "公司",
-            "公司名称",
-            "单位",
-        ],
+        "customer account account_name company client customer_name 客户 客户名称 公司 公司名称 单位",
     ),
     _OWNER,
     _REGION,
-    _f("product", gettext_lazy("Product"), ["product", "product_name", "item", "sku", "产品", "产品名称", "商品"]),
-    _f(
-        "product_line",
-        gettext_lazy("Product line"),
-        ["product_line", "series", "product_series", "line", "产品线", "系列"],
-    ),
+    _f("product", gettext_lazy("Product"), "product product_name item sku 产品 产品名称 商品"),
+    _f("product_line", gettext_lazy("Product line"), "product_line series product_series line 产品线 系列"),
     _f(
         "amount",
         gettext_lazy("Amount"),
-        [
-            "amount",
-            "value",
-            "close_value",
-            "deal_value",
-            "deal_amount",
-            "revenue",
-            "total",
-            "金额",
-            "合同金额",
-            "商机金额",
-            "成交金额",
-            "销售额",
-            "签约额",
-        ],
+        "amount value close_value deal_value deal_amount revenue total 金额 合同金额 商机金额 成交金额 销售额 签约额",
     ),
-    _f("currency", gettext_lazy("Currency"), ["currency", "币种", "货币"]),
-    _f(
-        "stage",
-        gettext_lazy("Stage"),
-        ["stage", "deal_stage", "sales_stage", "status", "阶段", "销售阶段", "商机阶段", "状态"],
-    ),
+    _f("currency", gettext_lazy("Currency"), "currency 币种 货币"),
+    _f("stage", gettext_lazy("Stage"), "stage deal_stage sales_stage status 阶段 销售阶段 商机阶段 状态"),
     _f(
         "close_date",
         gettext_lazy("Close date (expected, or actual for won/lost)"),
-        [
-            "close_date",
-            "expected_close_date",
-            "closing_date",
-            "closed_on",
-            "close",
-            "won_date",
-            "预计成交日期",
-            "成交日期",
-            "结单日期",
-            "签约日期",
-            "关闭日期",
-            "赢单日期",
-        ],
+        "close_date expected_close_date closing_date closed_on close won_date 预计成交日期 成交日期 结单日期 签约日期 "
+        "关闭日期 赢单日期",
     ),
     _f(
         "created_on",
         gettext_lazy("Created / engaged on"),
-        [
-            "created",
-            "created_on",
-            "created_at",
-            "create_date",
-            "creation_date",
-            "engage_date",
-            "start_date",
-            "创建日期",
-            "创建时间",
-        ],
+        "created created_on created_at create_date creation_date engage_date start_date 创建日期 创建时间",
     ),
-    _f("lost_reason", gettext_lazy("Lost reason"), ["lost_reason", "loss_reason", "输单原因", "丢单原因"]),
-    _f("next_step", gettext_lazy("Next step"), ["next_step", "下一步", "下一步计划"]),
+    _f("lost_reason", gettext_lazy("Lost reason"), "lost_reason loss_reason 输单原因 丢单原因"),
+    _f("next_step", gettext_lazy("Next step"), "next_step 下一步 下一步计划"),
 )
 CUSTOMER_FIELDS = (
     _EXTERNAL_ID,
     _f(
         "name",
         gettext_lazy("Customer name"),
-        [
-            "name",
-            "customer",
-            "customer_name",
-            "account",
-            "account_name",
-            "company",
-            "client",
-            "客户",
-            "客户名称",
-            "公司",
-            "公司名称",
-            "名称",
-        ],
+        "name customer customer_name account account_name company client 客户 客户名称 公司 公司名称 名称",
         required=True,
     ),
     _OWNER,
     _REGION,
-    _f("industry", gettext_lazy("Industry"), ["industry", "sector", "vertical", "行业", "所属行业"]),
-    _f("tier", gettext_lazy("Tier"), ["tier", "level", "grade", "class", "等级", "客户等级", "级别", "分级"]),
-    _f("notes", gettext_lazy("Notes"), ["notes", "note", "remark", "remarks", "comment", "comments", "备注"]),
+    _f("industry", gettext_lazy("Industry"), "industry sector vertical 行业 所属行业"),
+    _f("tier", gettext_lazy("Tier"), "tier level grade class 等级 客户等级 级别 分级"),
+    _f("notes", gettext_lazy("Notes"), "notes note remark remarks comment comments 备注"),
 )
 WON_DEAL_REQUIRED = ("amount", "close_date")
 
@@ -463,11 +339,13 @@ class _Lookups:
         self.all_scope = actor is None or actor.effective_scope == DataScope.ALL
 
         self.users = {}
+        self.usernames = {}
         self.user_keys = defaultdict(set)
         for u in User.objects.values(
             "id", "username", "first_name", "last_name", "employee_code", "email", "is_active", "region_id"
         ):
             self.users[u["id"]] = u
+            self.usernames[u["username"].casefold()] = u["id"]
             keys = {
                 u["username"],
                 f"{u['first_name']} {u['last_name']}",
@@ -541,6 +419,16 @@ class _Lookups:
         u = self.users[ref]
         return f"{u['first_name']} {u['last_name']}".strip() or u["username"]
 
+    def customer_name(self, ref) -> str:
+        if ref is None:
+            return ""
+        return ref.name if isinstance(ref, New) else self.customers[ref]["name"]
+
+    def product_name(self, ref) -> str:
+        if ref is None:
+            return ""
+        return ref.name if isinstance(ref, New) else self.products[ref]["name"]
+
     def rate(self, code: str, day: date) -> Decimal | None:
         if code == self.company_currency:
             return Decimal(1)
@@ -587,11 +475,11 @@ def import_validate(
     mapping = check_mapping(mapping, table.headers, kind)
     if len(table.rows) > MAX_ROWS:
         raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": MAX_ROWS})
+    if not table.rows:
+        raise ValidationError(_("The file has a header but no data rows."))
     columns = {name: column for column, name in mapping.items()}
     lookups = _Lookups(actor=actor, options=options, kind=kind)
     plan = Plan(kind=kind, total_rows=len(table.rows), pipeline_id=lookups.pipeline.pk if lookups.pipeline else None)
-    if not table.rows:
-        raise ValidationError(_("The file has a header but no data rows."))
 
     date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
     order = options.date_order
@@ -710,7 +598,9 @@ def _resolve_owner(row: _Row, lookups: _Lookups, plan: Plan, *, default_region):
         row.error("owner", _("The owner (rep) is required."))
         return None
     key = normalise(text)
-    ids = lookups.user_keys.get(key, set())
+    # An exact username wins over names (two people may share a name, never a username).
+    username_match = lookups.usernames.get(text.casefold())
+    ids = {username_match} if username_match else lookups.user_keys.get(key, set())
     if len(ids) > 1:
         row.error("owner", _("Several users match “%(name)s”; use the username.") % {"name": text})
         return None
@@ -926,7 +816,7 @@ def _validate_deal(row: _Row, kind, lookups: _Lookups, plan: Plan, *, order, exi
     next_step = _max_length(row, "next_step", row.text("next_step"), 200)
     name = row.text("name")
     if not name:
-        parts = [row.text("customer"), row.text("product")]
+        parts = [lookups.customer_name(customer), lookups.product_name(product)]
         name = (" · ".join(p for p in parts if p) or external_id or str(_("Imported deal")))[:200]
     name = _max_length(row, "name", name, 200)
     if row.failed:
@@ -953,9 +843,9 @@ def _validate_deal(row: _Row, kind, lookups: _Lookups, plan: Plan, *, order, exi
             "row": row.number,
             "cells": [
                 name,
-                row.text("customer"),
+                lookups.customer_name(customer),
                 lookups.user_name(owner),
-                row.text("product"),
+                lookups.product_name(product),
                 stage.display_name,
                 amount,
                 closed_on or expected_close or "",
@@ -1297,8 +1187,6 @@ def _jsonable(value):
 
 def import_job_start(*, job: ImportJob, actor) -> None:
     """Step 4: queue the commit of a checked job without errors (runs at once without a broker)."""
-    from pipeline.tasks import import_commit
-
     _check_may_import(actor)
     if job.status != ImportStatus.VALIDATED:
         raise ValidationError(_("Only a checked import can be started."))
@@ -1306,7 +1194,21 @@ def import_job_start(*, job: ImportJob, actor) -> None:
         raise ValidationError(
             _("Fix the %(n)s errors first: a file with bad rows is never imported.") % {"n": job.error_count}
         )
-    transaction.on_commit(lambda: import_commit.delay(job.pk))
+    if (job.result or {}).pop("queue_error", None):
+        job.save(update_fields=["result"])
+    transaction.on_commit(lambda: _enqueue_commit(job.pk))
+
+
+def _enqueue_commit(job_id: int) -> None:
+    from pipeline.tasks import import_commit
+
+    try:
+        import_commit.delay(job_id)
+    except Exception:  # the broker is unreachable: the job stays checked and can be started again
+        logger.exception("Could not queue import %s", job_id)
+        job = ImportJob.objects.get(pk=job_id)
+        job.result = {**(job.result or {}), "queue_error": _("The import could not be queued; try again shortly.")}
+        job.save(update_fields=["result"])
 
 
 def _set_progress(job_id: int, n: int) -> None:

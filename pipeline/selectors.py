@@ -83,13 +83,20 @@ def totals(qs: QuerySet) -> dict:
     return _totals_of(qs.order_by().aggregate(**_sums()))
 
 
+STAGE_COLUMNS = ("name", "name_zh", "order", "probability", "is_won", "is_lost", "pipeline_id")
+
+
 def stage_subtotals(qs: QuerySet) -> list[dict]:
-    """Per stage: {stage, count, total, weighted}, ordered like the pipeline (one grouped query + stages)."""
-    rows = list(qs.order_by().values("stage").annotate(**_sums()))
-    stages = Stage.objects.select_related("pipeline").in_bulk([r["stage"] for r in rows])
-    result = [{"stage": stages[r["stage"]], **_totals_of(r)} for r in rows]
-    result.sort(key=lambda r: (not r["stage"].pipeline.is_default, r["stage"].pipeline_id, r["stage"].order))
-    return result
+    """Per stage: {stage, count, total, weighted}, default pipeline first then by stage order, from ONE
+    grouped query (the stage columns ride along in the GROUP BY, so no second query for the stages)."""
+    columns = [f"stage__{c}" for c in STAGE_COLUMNS]
+    rows = qs.order_by().values("stage", "stage__pipeline__is_default", *columns).annotate(**_sums())
+    rows = sorted(
+        rows, key=lambda r: (not r["stage__pipeline__is_default"], r["stage__pipeline_id"], r["stage__order"])
+    )
+    return [
+        {"stage": Stage(pk=r["stage"], **{c: r[f"stage__{c}"] for c in STAGE_COLUMNS}), **_totals_of(r)} for r in rows
+    ]
 
 
 # --- next stage / lost stage for action buttons ------------------------------------------------

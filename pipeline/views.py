@@ -23,11 +23,10 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, Customer
-from crm.views import is_partial
 from pipeline import selectors, services
 from pipeline.forms import ActivityForm, CollectionForm, DealCreateForm, DealEditForm, MoveStageForm, TeamFilterForm
 from pipeline.models import Pipeline, Stage
-from salesmgmt.views import tabular_response
+from salesmgmt.views import is_partial, tabular_response
 
 MY_PAGE_SIZE = 50
 TEAM_PAGE_SIZE = 25
@@ -113,7 +112,9 @@ def team_pipeline(request):
     biggest = max((s["total"] for s in subtotals), default=0) or 1
     for s in subtotals:
         s["share"] = round(s["total"] * 100 / biggest)
-    page = Paginator(qs, TEAM_PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = Paginator(qs, TEAM_PAGE_SIZE)
+    paginator.count = totals["count"]  # already counted by the totals aggregate
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -1,4 +1,5 @@
-"""Project-level views: the landing redirect, and the CSV/XLSX response every export uses."""
+"""Project-level views and the small HTTP helpers every app's screens share: the landing
+redirect, "is this an htmx request for one fragment?", and the CSV/XLSX export response."""
 
 import csv
 from datetime import date, datetime
@@ -20,6 +21,11 @@ def home(request):
     if request.user.is_manager_or_above:
         return redirect("pipeline:team")
     return redirect("pipeline:mine")
+
+
+def is_partial(request, target: str) -> bool:
+    """An htmx request for the fragment with id `target` (a history restore wants the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target
 
 
 def _safe_text(value):

@@ -178,7 +178,10 @@ class TargetNodeQuerySet(models.QuerySet):
 
         if user is None or not user.is_authenticated:
             return self.none()
-        return self.filter(scope_q(user, owner="owner", region="region") | Q(rep=user))
+        scope = scope_q(user, owner="owner", region="region")
+        if not scope:  # the "all" scope (an empty Q would swallow the OR below)
+            return self.all()
+        return self.filter(scope | Q(rep=user))
 
 
 class TargetNode(models.Model):
@@ -186,9 +189,13 @@ class TargetNode(models.Model):
 
     `path` is built from sibling indexes ("0001.0003.") so whole levels can be bulk-created
     without primary keys, and a subtree is one prefix query.
+
+    Indexes are few on purpose: a split inserts tens of thousands of rows at once. (plan, path)
+    serves the plan and its subtrees, parent_id the children (a parent belongs to one plan, so a
+    (plan, parent) index would add nothing), (owner, plan) "my targets".
     """
 
-    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="nodes")
+    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="nodes", db_index=False)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     path = models.CharField(max_length=255)
     depth = models.PositiveSmallIntegerField(default=0)
@@ -203,9 +210,16 @@ class TargetNode(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
     )
     product = models.ForeignKey(
-        "crm.Product", verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "crm.Product",
+        verbose_name=_("product"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     rep = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -232,6 +246,7 @@ class TargetNode(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="target_nodes",
+        db_index=False,  # (owner, plan) below
     )
     deadline = models.DateField(_("deadline"), null=True, blank=True)
     committed_amount = models.DecimalField(
@@ -254,11 +269,7 @@ class TargetNode(models.Model):
                 name="target_node_commitment_non_negative",
             ),
         ]
-        indexes = [
-            models.Index(fields=["plan", "parent"], name="target_node_plan_parent"),
-            models.Index(fields=["plan", "split_dimension"], name="target_node_plan_leaf"),
-            models.Index(fields=["owner", "plan"], name="target_node_owner"),
-        ]
+        indexes = [models.Index(fields=["owner", "plan"], name="target_node_owner")]
 
     def __str__(self):
         return f"{self.plan} {self.label}"
@@ -288,8 +299,9 @@ class TargetNodeAmount(models.Model):
     the nodes it changes and opens new ones, so every version is kept without copying the tree.
     """
 
-    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="+")
-    node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="amounts")
+    # Indexed by the (plan, versions) index and the (node, version_from) constraint below.
+    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="amounts", db_index=False)
     amount = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
     version_from = models.PositiveIntegerField()
     version_to = models.PositiveIntegerField(null=True, blank=True)

@@ -24,7 +24,7 @@ import dataclasses
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import reduce
+from functools import lru_cache, reduce
 from operator import or_
 
 from django.core.exceptions import ValidationError
@@ -556,11 +556,14 @@ class _Facts:
     qs: object
     total: object
     date: str
-    region: str
     rep: str
     customer: str | None
     product_line: str | None = None
     product: str | None = None
+
+    @property
+    def region(self) -> str:
+        return f"{self.rep}__region"
 
 
 def _lk(prefix: str | None, rest: str) -> str:
@@ -569,6 +572,9 @@ def _lk(prefix: str | None, rest: str) -> str:
 
 def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     """The fact rows of a metric's source, or None when the source cannot be broken down that way.
+
+    A fact counts for the region of its owner (the sales team), not the deal's booking region: the
+    reps of a region node are the users of that region, so region and rep history must agree.
 
     Gross margin uses signed revenue as its history (deals carry no cost); key-product revenue
     counts the deal lines of key product lines.
@@ -588,7 +594,6 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
                 qs,
                 Sum("amount_company"),
                 "opportunity__closed_on",
-                "opportunity__region",
                 "opportunity__owner",
                 "opportunity__customer",
                 "product_line",
@@ -598,7 +603,6 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
             Opportunity.objects.visible_to(actor).won(),
             Sum("amount_company"),
             "closed_on",
-            "region",
             "owner",
             "customer",
         )
@@ -609,7 +613,6 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
             Collection.objects.visible_to(actor),
             Sum("amount_company"),
             "received_on",
-            "opportunity__region",
             "opportunity__owner",
             "opportunity__customer",
         )
@@ -618,7 +621,6 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
             Customer.objects.visible_to(actor).filter(first_won_on__isnull=False),
             Count("pk"),
             "first_won_on",
-            "region",
             "owner",
             None,
         )
@@ -635,6 +637,7 @@ def _segment_expression(facts: _Facts, metric: Metric):
     )
 
 
+@lru_cache(maxsize=4096)  # a bulk split asks for the same few periods once per leaf
 def _last_year(kind: str, start: date, end: date, key: str, start_month: int) -> tuple[date, date]:
     """The same period one fiscal year earlier (weeks: 52 weeks earlier, so weekdays line up)."""
     if kind == periods.WEEK:
@@ -887,7 +890,12 @@ def _weights_batch(
             qs = qs.filter(tier__in=list(tiers))
         return (
             _count_by_region_or_rep(
-                qs, region_lookup="region__path", rep_lookup="owner", dimension=dimension, nodes=nodes, members=members
+                qs,
+                region_lookup="owner__region__path",
+                rep_lookup="owner",
+                dimension=dimension,
+                nodes=nodes,
+                members=members,
             ),
             warnings,
         )
@@ -1403,12 +1411,19 @@ def _rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: boo
     return result
 
 
+# Above this many changed nodes, PostgreSQL gets them through a temporary table (one UPDATE).
+BULK_AMOUNTS = 500
+
+
 def _apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
     """Write new amounts (and, for an approved plan, the new version's rows of the temporal table)."""
     changes = {k: v for k, v in changes.items() if v[0] != v[1]}
     if not changes:
         return
     now = timezone.now()
+    if connection.vendor == "postgresql" and len(changes) > BULK_AMOUNTS:
+        _apply_amounts_copy(plan, changes, version=version, now=now)
+        return
     TargetNode.objects.bulk_update(
         [TargetNode(pk=pk, amount=new, updated_at=now) for pk, (_old, new) in changes.items()],
         ["amount", "updated_at"],
@@ -1424,6 +1439,39 @@ def _apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
             ],
             batch_size=1000,
         )
+
+
+def _apply_amounts_copy(plan, changes: dict, *, version: int | None, now) -> None:
+    """_apply_amounts for many nodes on PostgreSQL: COPY the new amounts into a temporary table, then
+    one UPDATE (and, for a new version, one UPDATE closing the old rows and one INSERT ... SELECT)."""
+    qn = connection.ops.quote_name
+    nodes = TargetNode._meta
+    amounts = TargetNodeAmount._meta
+    n = {f.attname: qn(f.column) for f in nodes.concrete_fields}
+    a = {f.attname: qn(f.column) for f in amounts.concrete_fields}
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE target_new_amounts (node_id bigint PRIMARY KEY, amount numeric(18, 2))")
+        with cursor.cursor.copy("COPY target_new_amounts (node_id, amount) FROM STDIN") as copy:
+            for pk, (_old, new) in changes.items():
+                copy.write_row((pk, new))
+        cursor.execute(
+            f"UPDATE {qn(nodes.db_table)} AS node SET {n['amount']} = t.amount, "
+            f"{n['version']} = node.{n['version']} + 1, {n['updated_at']} = %s "
+            f"FROM target_new_amounts t WHERE node.{n['id']} = t.node_id",
+            [now],
+        )
+        if version is not None:
+            cursor.execute(
+                f"UPDATE {qn(amounts.db_table)} AS a SET {a['version_to']} = %s FROM target_new_amounts t "
+                f"WHERE a.{a['node_id']} = t.node_id AND a.{a['version_to']} IS NULL",
+                [version],
+            )
+            cursor.execute(
+                f"INSERT INTO {qn(amounts.db_table)} ({a['plan_id']}, {a['node_id']}, {a['amount']}, "
+                f"{a['version_from']}, {a['version_to']}) SELECT %s, node_id, amount, %s, NULL FROM target_new_amounts",
+                [plan.pk, version],
+            )
+        cursor.execute("DROP TABLE target_new_amounts")
 
 
 # --- editing nodes -----------------------------------------------------------------------

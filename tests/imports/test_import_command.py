@@ -252,6 +252,15 @@ def test_xlsx_round_trip(org, run_import):
     assert Opportunity.objects.get(external_id="X-2").expected_close_date == date(2027, 5, 1)
 
 
+def test_xls_file_is_read(org, run_import):
+    """tests/imports/data/deals.xls: an Excel 97-2003 workbook with a date cell and numeric amounts."""
+    _out, err, exc = run_import((DATA / "deals.xls").read_bytes(), name="deals.xls")
+    assert exc is None, err
+    won = Opportunity.objects.get(external_id="XLS-1")
+    assert (won.customer.name, won.closed_on, won.amount) == ("华信科技", date(2026, 2, 1), Decimal("1500.50"))
+    assert Opportunity.objects.get(external_id="XLS-2").expected_close_date == date(2027, 5, 1)
+
+
 @pytest.mark.parametrize(
     ("data", "name", "message"),
     [

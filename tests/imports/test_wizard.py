@@ -97,6 +97,34 @@ def test_upload_mapping_preview_errors_then_commit(org, manager_client, django_c
     assert re.search(r"<strong>2</strong>\s*opportunities", detail)
 
 
+def test_create_missing_checkbox_creates_the_unknown_things(org, manager_client, django_capture_on_commit_callbacks):
+    rows = [GOOD_ROWS[0], ["N-1", "Brand New Co", "Li Lei", "Needs confirmed", "2027-03-01", "700"]]
+    job = _validated_job(manager_client, org, rows)
+    assert {e["field"] for e in job.errors} == {"customer", "owner"}
+    manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job, create_missing="on"))
+    page = manager_client.get(reverse("pipeline:import_preview", args=[job.pk])).content.decode()
+    assert "new customer, new rep" in page
+    assert re.search(r"<strong>1</strong>\s*reps", page) and re.search(r"<strong>1</strong>\s*customers", page)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    deal = Opportunity.objects.get(external_id="N-1")
+    # The new rep sits in the manager's own region, so the manager still sees what he imported.
+    assert (deal.owner.get_full_name(), deal.owner.region, deal.customer.owner) == ("Li Lei", org.east, deal.owner)
+    assert Opportunity.objects.visible_to(org.manager).filter(pk=deal.pk).exists()
+
+
+def test_mapping_errors_are_form_errors(org, manager_client):
+    upload(manager_client, csv_bytes(GOOD_ROWS))
+    job = ImportJob.objects.get()
+    data = mapping_post(job)
+    data["col_5"] = "stage"  # close_value -> stage: two columns feed the stage
+    data["col_2"] = ""  # the owner is required
+    page = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), data).content.decode()
+    assert "Two columns are mapped to" in page and "it is required" in page
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UPLOADED and job.mapping["sales_agent"] == "owner"
+
+
 def test_progress_fragment_polls_while_running(org, manager_client):
     job = ImportJob.objects.create(
         kind="opportunities",
@@ -170,6 +198,28 @@ def test_commit_task_is_idempotent(org, manager_client, django_capture_on_commit
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and snapshot() == after_first
     assert Opportunity.objects.filter(external_id__in=["G-1", "G-2"]).count() == 2
+
+
+def test_broker_down_leaves_the_job_ready_to_start_again(
+    org, manager_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = _validated_job(manager_client, org, GOOD_ROWS)
+
+    def unreachable(job_id):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(import_commit, "delay", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    page = manager_client.get(reverse("pipeline:import_progress", args=[job.pk])).content.decode()
+    assert "could not be queued" in page and "hx-trigger" not in page
+    job.refresh_from_db()
+    assert job.status == ImportStatus.VALIDATED
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and "queue_error" not in job.result
 
 
 def test_manager_gets_row_errors_for_reps_outside_his_subtree(org, manager_client):

@@ -215,7 +215,7 @@ def test_changing_one_part_is_refused_unless_the_siblings_rebalance(plan, org):
     root = root_of(plan)
     areas = by_region(target_split(node=root, dimension="region", method="equal", actor=org.director).children)
     east, north = areas[org.east.pk], areas[org.north.pk]
-    target_split(node=east, dimension="month", method="equal", actor=org.director)
+    east = target_split(node=east, dimension="month", method="equal", actor=org.director).node
     with pytest.raises(ValidationError, match="over-allocated"):
         node_update(node=east, amount="720000", expected_version=east.version, actor=org.director)
     east.refresh_from_db()

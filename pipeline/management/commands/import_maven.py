@@ -31,7 +31,14 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from crm.models import Customer, Product, ProductLine, Region, RegionKind, Role, User
-from crm.services import ensure_company_currency, product_create, product_line_create, region_create, user_create
+from crm.services import (
+    customer_create,
+    ensure_company_currency,
+    product_create,
+    product_line_create,
+    region_create,
+    user_create,
+)
 from pipeline.importing import ImportOptions, import_apply, import_validate, read_upload
 from pipeline.management.commands.seed_demo import DEMO_PASSWORD
 from pipeline.models import ForecastCategory, Opportunity, Pipeline, Stage
@@ -181,15 +188,13 @@ class Command(BaseCommand):
             else:  # no account of the source is without deals; kept for other versions of the file
                 owner = next(iter(office_manager.values()))
             sector = cell_text(rec["sector"])
-            customer = Customer(
+            customer_create(
                 name=rec["account"],
                 region=owner.region,
                 owner=owner,
                 industry=SECTOR_FIXES.get(sector, sector),
                 external_id=external_id,
             )
-            customer.full_clean()
-            customer.save()
             created["customers"] += 1
 
         # Opportunities, through the import service; only ids not imported yet.

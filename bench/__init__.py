@@ -1,0 +1,39 @@
+"""Benchmarks at the sizes the issues name, run by `make bench` (`python -m bench`) against PostgreSQL.
+
+Each `bench/bench_<topic>.py` has a `run()` that returns a list of `Timing`s; `bench/__main__.py`
+sets up Django, creates and migrates the database if needed, runs them and prints one table.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: float = 0.0
+    queries: int = 0
+    goal: float | None = None  # seconds; None: measured, no goal
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.goal is None else self.seconds <= self.goal
+
+
+@contextmanager
+def timed(name: str, *, goal: float | None = None, note: str = ""):
+    """Time a block and count its SQL queries (COPY through the raw cursor is not counted)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    timing = Timing(name=name, goal=goal, note=note)
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        yield timing
+        timing.seconds = time.perf_counter() - start
+    timing.queries = len(queries)

@@ -1,0 +1,89 @@
+"""Run the benchmarks: `python -m bench [topic ...]` (e.g. `python -m bench split`).
+
+Uses PostgreSQL at $DATABASE_URL (default postgres://postgres@127.0.0.1:5432/salesmgmt_bench),
+creating and migrating the database if it is missing. Exits 1 when a timing misses its goal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/salesmgmt_bench"
+
+
+def ensure_database(url: str) -> None:
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    config = dj_database_url.parse(url)
+    if "postgresql" not in config["ENGINE"]:
+        raise SystemExit(f"The benchmarks run on PostgreSQL; DATABASE_URL is {url!r}.")
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **{k: v for k, v in params.items() if v}) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+            print(f"Created database {config['NAME']}.")
+
+
+def discover() -> list[str]:
+    here = Path(__file__).parent
+    return sorted(
+        m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
+    )
+
+
+def print_table(timings) -> None:
+    rows = [("benchmark", "time", "goal", "queries", "", "note")]
+    for t in timings:
+        status = {True: "ok", False: "MISSED", None: ""}[t.met]
+        goal = f"<= {t.goal:g} s" if t.goal is not None else ""
+        rows.append((t.name, f"{t.seconds:.3f} s", goal, str(t.queries), status, t.note))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print(
+            "  ".join(
+                cell.ljust(w) if i in (0, 5) else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str]) -> int:
+    url = os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "salesmgmt.settings")
+    ensure_database(url)
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    topics = argv or discover()
+    unknown = sorted(set(topics) - set(discover()))
+    if unknown:
+        print(f"Unknown benchmarks: {', '.join(unknown)}. Known: {', '.join(discover())}.", file=sys.stderr)
+        return 2
+    timings = []
+    for topic in topics:
+        module = importlib.import_module(f"bench.bench_{topic}")
+        print(f"Running bench_{topic} ...", flush=True)
+        timings.extend(module.run())
+    print()
+    print_table(timings)
+    return 1 if any(t.met is False for t in timings) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
