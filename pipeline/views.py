@@ -213,7 +213,7 @@ def deal_edit(request, pk):
         services.opportunity_update(
             opportunity=deal, data=form.changes(), actor=request.user, expected_version=form.cleaned_data["version"]
         )
-    except services.ConflictError as exc:
+    except services.ConflictError:
         # Keep everything the user typed; show what is in the database now. The form carries the
         # current version, so saving again is a deliberate overwrite after seeing the other change.
         current = _visible_deal(request, pk)
@@ -226,7 +226,6 @@ def deal_edit(request, pk):
         data["version"] = current.version
         form = DealEditForm(data, user=request.user, deal=current)
         form.is_valid()
-        form.add_error(None, exc)
         return _render_detail(request, current, edit_form=form, conflict=conflict)
     except ValidationError as exc:
         add_service_errors(form, exc)

@@ -388,3 +388,9 @@ def test_log_an_activity_from_the_customer_page(org, deal, client_for):
     bad = client.post(reverse("pipeline:activity_new"), {"customer": customer.pk, "kind": "visit", "date": "soon"})
     assert "date" in bad.context["form"].errors
     assert Activity.objects.count() == 1
+
+
+def test_nav_offers_import_to_managers_only(org, client_for):
+    import_url = reverse("pipeline:import_start")
+    assert f'href="{import_url}"' in client_for(org.manager).get(reverse("pipeline:team")).content.decode()
+    assert f'href="{import_url}"' not in client_for(org.rep).get(reverse("pipeline:mine")).content.decode()
