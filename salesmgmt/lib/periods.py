@@ -126,7 +126,9 @@ def parse_key(key: str, start_month: int = 1) -> Period:
     """Inverse of Period.key: 'FY2027', 'FY2027-Q2', 'FY2027-M03', 'FY2027-W05'."""
     try:
         head, _, tail = key.partition("-")
-        fy = int(head.removeprefix("FY"))
+        if not head.startswith("FY"):
+            raise ValueError(key)
+        fy = int(head[2:])
         if not tail:
             return year(fy, start_month)
         kind, number = tail[0], int(tail[1:])

@@ -1,0 +1,82 @@
+"""The key flows in a real browser: a rep creates and advances a deal from a phone; a manager
+filters the team pipeline."""
+
+from decimal import Decimal
+
+from pipeline.models import Opportunity, OpportunityHistory, StageEvidence
+from tests.browser.conftest import login
+from tests.factories import CustomerFactory, make_deal
+
+
+def test_rep_creates_a_deal_and_advances_it_on_a_phone(phone_page, org):
+    page = phone_page
+    CustomerFactory(name="Acme Shanghai", owner=org.rep, region=org.sh)
+    CustomerFactory(name="Other team's customer", owner=org.rep_other, region=org.bj)
+    login(page, "rep")
+
+    page.get_by_test_id("new-deal").first.click()
+    form = page.get_by_test_id("deal-form")
+    form.wait_for()
+    # Only the rep's own customers are offered.
+    assert "Other team's customer" not in form.inner_html()
+    page.fill("input[name=name]", "Acme servers")
+    customer = page.locator("[name=customer]")
+    if customer.evaluate("el => el.tagName") == "SELECT":
+        customer.select_option(label="Acme Shanghai")
+    else:
+        customer.fill("Acme Shanghai")
+    page.fill("input[name=amount]", "120,000")
+    page.fill("input[name=expected_close_date]", "2026-12-15")
+    page.get_by_test_id("deal-submit").click()
+    page.wait_for_load_state("networkidle")
+
+    deal = Opportunity.objects.get(name="Acme servers")
+    assert (deal.owner, deal.amount, deal.stage, deal.probability) == (org.rep, Decimal("120000"), org.stages[0], 10)
+
+    page.goto("/pipeline/mine/")
+    page.get_by_test_id(f"advance-{deal.pk}").click()
+    dialog = page.get_by_test_id("move-form")
+    dialog.wait_for()
+    # The next stage requires milestone evidence: submitting without it is refused in place.
+    page.get_by_test_id("move-submit").click()
+    page.get_by_test_id("error-evidence").wait_for()
+    assert Opportunity.objects.get(pk=deal.pk).stage == org.stages[0]
+    page.fill("[name=evidence]", "Met the CIO, budget confirmed")
+    page.get_by_test_id("move-submit").click()
+    page.wait_for_function(
+        f"() => !document.querySelector('[data-testid=move-form]') && "
+        f"document.querySelector('[data-testid=deal-row-{deal.pk}], [data-testid=deal-card-{deal.pk}]')"
+    )
+    deal.refresh_from_db()
+    assert deal.stage == org.stages[1] and deal.probability == org.stages[1].probability
+    assert StageEvidence.objects.get(opportunity=deal).text == "Met the CIO, budget confirmed"
+    assert OpportunityHistory.objects.filter(opportunity=deal, field="stage", new_stage=org.stages[1]).exists()
+    row = page.locator(f"[data-testid=deal-row-{deal.pk}], [data-testid=deal-card-{deal.pk}]").first
+    assert org.stages[1].name in row.inner_text()
+    # Phone width: the page itself does not scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_manager_filters_the_team_pipeline(page, org):
+    for _ in range(2):
+        make_deal(owner=org.rep, amount="1000")
+    make_deal(owner=org.rep_js, amount="5000")
+    make_deal(owner=org.rep_other, amount="9999")  # North: never visible to the East manager
+    login(page, "manager")
+    assert page.url.endswith("/pipeline/team/")
+    totals = page.get_by_test_id("totals")
+    assert totals.get_by_test_id("total-count").get_attribute("data-value") == "3"
+    assert Decimal(totals.get_by_test_id("total-amount").get_attribute("data-value")) == Decimal("7000")
+
+    form = page.get_by_test_id("filter-form")
+    form.locator("[name=region]").select_option(value=str(org.js.pk))
+    apply = page.get_by_test_id("filter-apply")
+    if apply.count() and apply.is_visible():
+        apply.click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=total-count]').dataset.value === '1'"
+    )
+    assert Decimal(page.get_by_test_id("total-amount").get_attribute("data-value")) == Decimal("5000")
+    assert "region=" in page.url  # the filtered view is shareable
+    rows = page.locator("[data-testid^=team-row-]")
+    assert rows.count() == 1
