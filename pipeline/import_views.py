@@ -1,7 +1,7 @@
 """The import wizard: upload -> column mapping -> preview with row errors -> commit (a Celery task) -> progress.
 
 Only managers, directors and admins may import; a job is visible to the user who uploaded it only (any
-other job is a 404). The views validate input with forms and call the services in pipeline/importing.py.
+other job is a 404). The views validate input with forms and call the services in pipeline/importing/.
 """
 
 from functools import wraps

@@ -167,7 +167,7 @@ def test_failure_during_commit_writes_nothing_and_marks_the_job_failed(
     def broken(customer_ids):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importing, "customer_refresh_first_won", broken)
+    monkeypatch.setattr(importing.writing, "customer_refresh_first_won", broken)
     with django_capture_on_commit_callbacks(execute=True):
         manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))
     job.refresh_from_db()

@@ -11,7 +11,7 @@ What becomes what:
   region = the owner's region;
 - the 8,800 opportunities, with external_id = opportunity_id, in a dedicated pipeline "MavenTech":
   Prospecting 10% -> Engaging 40% -> Won 100% / Lost 0%. They go through the same import service as the
-  wizard (pipeline/importing.py). Won/Lost: closed_on = close_date, amount = close_value. Prospecting and
+  wizard (pipeline/importing/). Won/Lost: closed_on = close_date, amount = close_value. Prospecting and
   Engaging rows have no value in the source: their amount is an *estimate*, the product's sales_price, and
   their expected close date stays empty. Deals with an empty account have no customer. Amounts are taken as
   company currency. The source's "GTXPro" matches the product "GTX Pro" (names are matched ignoring spaces).

@@ -1,0 +1,291 @@
+"""Checking every row of a file without writing anything: ids, dates, amounts, and what each row names
+(`resolving`), collected into a Plan with row-level errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Customer, ImportKind, Tier
+from pipeline.importing.fields import check_mapping
+from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row
+from pipeline.importing.resolving import (
+    Lookups,
+    customer_region,
+    known_customer,
+    owner_region,
+    resolve_customer,
+    resolve_owner,
+    resolve_product,
+    resolve_region,
+    resolve_stage,
+)
+from pipeline.models import Opportunity
+from salesmgmt.lib.money import ZERO, convert
+from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
+
+MAX_ROWS = 100_000
+PREVIEW_ROWS = 20
+PROGRESS_EVERY = 250
+
+
+def import_validate(
+    *,
+    table: Table,
+    kind: str,
+    mapping: dict[str, str],
+    options: ImportOptions,
+    actor,
+    progress: Callable[[int], None] | None = None,
+) -> Plan:
+    """Check every row; nothing is written (except the default pipeline on a fresh database)."""
+    mapping = check_mapping(mapping, table.headers, kind)
+    if len(table.rows) > MAX_ROWS:
+        raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": MAX_ROWS})
+    if not table.rows:
+        raise ValidationError(_("The file has a header but no data rows."))
+    columns = {name: column for column, name in mapping.items()}
+    lookups = Lookups(actor=actor, options=options, kind=kind)
+    plan = Plan(kind=kind, total_rows=len(table.rows), pipeline_id=lookups.pipeline.pk if lookups.pipeline else None)
+
+    date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
+    order = options.date_order
+    if order == "auto":
+        order = detect_date_order(value for _n, rec in table.records() for c in date_columns for value in [rec[c]])
+        order = order or "auto"
+    plan.date_order = order
+
+    existing_ids = _existing_external_ids(table, columns, kind)
+    seen_ids: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
+    for i, (number, values) in enumerate(table.records(), start=1):
+        row = Row(number, values, columns, plan.errors)
+        item = validate_row(
+            row, kind, lookups, plan, order=order, existing_ids=existing_ids, seen_ids=seen_ids, seen_names=seen_names
+        )
+        if item is not None and not row.failed:
+            plan.items.append(item)
+            if len(plan.preview) < PREVIEW_ROWS:
+                plan.preview.append(item.pop("_preview"))
+            else:
+                item.pop("_preview", None)
+        if progress and i % PROGRESS_EVERY == 0:
+            progress(i)
+    if progress:
+        progress(plan.total_rows)
+    if plan.already_imported == plan.total_rows:
+        plan.notice = _(
+            "Every id in this file already exists: the file looks already imported. Nothing will be written."
+        )
+    return plan
+
+
+def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> set[str]:
+    column = columns.get("external_id")
+    if not column:
+        return set()
+    ids = set()
+    for _n, record in table.records():
+        try:
+            value = parse_identifier(record[column])
+        except ValueError:
+            continue
+        if value:
+            ids.add(value)
+    model = Customer if kind == ImportKind.CUSTOMERS else Opportunity
+    found = set()
+    ids = sorted(ids)
+    for start in range(0, len(ids), BATCH):
+        found.update(
+            model.objects.filter(external_id__in=ids[start : start + BATCH]).values_list("external_id", flat=True)
+        )
+    return found
+
+
+def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int], plan: Plan, what: str) -> str:
+    try:
+        external_id = parse_identifier(row.raw("external_id"))
+    except ValueError as exc:
+        row.error("external_id", exc)
+        return ""
+    if not external_id:
+        return ""
+    if len(external_id) > 80:
+        row.error("external_id", _("Ids are at most 80 characters."))
+    elif external_id in seen_ids:
+        row.error("external_id", _("Duplicate id: row %(row)s has the same id.") % {"row": seen_ids[external_id]})
+    elif external_id in existing_ids:
+        row.error("external_id", _("Already imported: a %(what)s with this id exists.") % {"what": what})
+        plan.already_imported += 1
+    seen_ids.setdefault(external_id, row.number)
+    return external_id
+
+
+def _parse_date(row: Row, name: str, order: str) -> date | None:
+    try:
+        return parse_date(row.raw(name), order=order)
+    except ValueError as exc:
+        row.error(name, exc)
+        return None
+
+
+def _max_length(row: Row, name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        row.error(name, _("At most %(limit)s characters.") % {"limit": limit})
+    return value
+
+
+def _validate_deal(row: Row, kind, lookups: Lookups, plan: Plan, *, order, existing_ids, seen_ids, seen_names):
+    external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("deal"))
+    region = resolve_region(row, lookups, plan)
+    # A new rep sits in the row's region, else in the region of the (existing) customer of the deal.
+    default_region = (
+        region if region is not None else customer_region(lookups, known_customer(lookups, row.text("customer")))
+    )
+    owner = resolve_owner(row, lookups, plan, default_region=default_region)
+    customer = resolve_customer(row, lookups, plan, owner=owner, region=region)
+    product = resolve_product(row, lookups, plan)
+    stage = resolve_stage(row, kind, lookups)
+    close_date = _parse_date(row, "close_date", order)
+    created_on = _parse_date(row, "created_on", order)
+    try:
+        amount = parse_decimal(row.raw("amount"))
+    except ValueError as exc:
+        row.error("amount", exc)
+        amount = ZERO
+    if amount is not None and amount < 0:
+        row.error("amount", _("The amount cannot be negative."))
+    currency = (row.text("currency") or lookups.company_currency).upper()
+    if currency not in lookups.currencies:
+        row.error("currency", _("Unknown currency “%(code)s”.") % {"code": currency})
+
+    closed_on, expected_close = None, close_date
+    if stage is not None and stage.is_closed:
+        if close_date is None and not row.text("close_date"):
+            row.error("close_date", _("A won or lost deal needs its close date."))
+        closed_on = close_date
+    if amount is None:
+        if stage is not None and stage.is_won:
+            row.error("amount", _("A won deal needs its amount."))
+        elif lookups.options.missing_amount == "list_price" and product is not None and not isinstance(product, New):
+            amount = lookups.products[product]["list_price"]
+        else:
+            amount = ZERO
+    day = closed_on or expected_close or timezone.localdate()
+    rate = lookups.rate(currency, day) if currency in lookups.currencies else None
+    if rate is None and currency in lookups.currencies:
+        row.error(
+            "currency",
+            _("No exchange rate for %(currency)s on or before %(day)s; add one under exchange rates.")
+            % {"currency": currency, "day": day},
+        )
+    deal_region = region if region is not None else customer_region(lookups, customer)
+    if deal_region is None and owner is not None:
+        deal_region = owner_region(lookups, owner)
+        if deal_region is None:
+            row.error("region", _("The deal needs a region: its customer's or its owner's."))
+    lost_reason = _max_length(row, "lost_reason", row.text("lost_reason"), 200)
+    next_step = _max_length(row, "next_step", row.text("next_step"), 200)
+    name = row.text("name")
+    if not name:
+        parts = [lookups.customer_name(customer), lookups.product_name(product)]
+        name = (" · ".join(p for p in parts if p) or external_id or str(_("Imported deal")))[:200]
+    name = _max_length(row, "name", name, 200)
+    if row.failed:
+        return None
+    created_at = timezone.make_aware(datetime.combine(created_on, datetime.min.time())) if created_on else None
+    return {
+        "row": row.number,
+        "name": name,
+        "customer": customer,
+        "owner": owner,
+        "region": deal_region,
+        "product": product,
+        "stage": stage,
+        "amount": amount,
+        "currency": currency,
+        "amount_company": convert(amount, rate),
+        "expected_close_date": expected_close,
+        "closed_on": closed_on,
+        "created_at": created_at,
+        "external_id": external_id,
+        "lost_reason": lost_reason if stage.is_lost else "",
+        "next_step": next_step,
+        "_preview": {
+            "row": row.number,
+            "cells": [
+                name,
+                lookups.customer_name(customer),
+                lookups.user_name(owner),
+                lookups.product_name(product),
+                stage.display_name,
+                amount,
+                closed_on or expected_close or "",
+            ],
+            "new": [
+                what
+                for what, ref in (("customer", customer), ("owner", owner), ("product", product), ("region", region))
+                if isinstance(ref, New)
+            ],
+        },
+    }
+
+
+TIER_WORDS = {
+    **{normalise(v): v for v in Tier.values},
+    normalise("大客户"): Tier.KEY,
+    normalise("key"): Tier.KEY,
+    normalise("key account"): Tier.KEY,
+    normalise("A类"): Tier.A,
+    normalise("B类"): Tier.B,
+    normalise("C类"): Tier.C,
+}
+
+
+def _validate_customer(row: Row, kind, lookups: Lookups, plan: Plan, *, order, existing_ids, seen_ids, seen_names):
+    external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("customer"))
+    name = row.text("name")
+    if not name:
+        row.error("name", _("The customer name is required."))
+    else:
+        _max_length(row, "name", name, 200)
+        key = normalise(name)
+        if key in seen_names:
+            row.error("name", _("Duplicate customer: row %(row)s has the same name.") % {"row": seen_names[key]})
+        elif lookups.customer_keys.get(key):
+            row.error("name", _("Already imported: a customer with this name exists."))
+        seen_names.setdefault(key, row.number)
+    region = resolve_region(row, lookups, plan)
+    owner = resolve_owner(row, lookups, plan, default_region=region)
+    if region is None and owner is not None:
+        region = owner_region(lookups, owner)
+        if region is None:
+            row.error("region", _("The customer needs a region: its owner has none; map a region column."))
+    industry = _max_length(row, "industry", row.text("industry"), 80)
+    tier = Tier.C
+    if row.text("tier"):
+        tier = TIER_WORDS.get(normalise(row.text("tier")))
+        if tier is None:
+            row.error("tier", _("Unknown tier; use KA (大客户), A, B or C."))
+    if row.failed:
+        return None
+    return {
+        "row": row.number,
+        "name": name,
+        "owner": owner,
+        "region": region,
+        "industry": industry,
+        "tier": tier,
+        "notes": row.text("notes"),
+        "external_id": external_id,
+        "_preview": {
+            "row": row.number,
+            "cells": [name, lookups.user_name(owner), lookups.region_name(region), industry, tier],
+            "new": [what for what, ref in (("owner", owner), ("region", region)) if isinstance(ref, New)],
+        },
+    }

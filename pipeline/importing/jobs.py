@@ -1,0 +1,183 @@
+"""The browser wizard's ImportJob from upload to commit: keep the file and a guessed mapping, check it with the
+chosen mapping and options, then queue the commit, which checks again and writes, with progress on the job."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import ImportJob, ImportStatus
+from pipeline.importing.checking import PREVIEW_ROWS, import_validate
+from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
+from pipeline.importing.plan import ImportOptions, Plan
+from pipeline.importing.writing import import_apply
+from salesmgmt.lib.tabular import Table, TabularError, read_table
+
+logger = logging.getLogger(__name__)
+
+MAX_STORED_ERRORS = 1000
+
+
+def can_import(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_manager_or_above)
+
+
+def _check_may_import(actor) -> None:
+    if not can_import(actor):
+        raise PermissionDenied(_("Only managers, directors and admins may import data."))
+
+
+def read_upload(data: bytes, name: str, *, limit: int | None = None) -> Table:
+    try:
+        return read_table(data, name, limit=limit)
+    except TabularError as exc:
+        raise ValidationError(str(exc))
+
+
+def import_job_table(job: ImportJob, *, limit: int | None = None) -> Table:
+    with job.file.open("rb") as handle:
+        data = handle.read()
+    return read_upload(data, job.original_name, limit=limit)
+
+
+def import_job_create(*, kind: str, data: bytes, filename: str, actor) -> ImportJob:
+    """Step 1: keep the uploaded file and guess the mapping. A file that cannot be read is refused."""
+    _check_may_import(actor)
+    fields_for(kind)
+    table = read_upload(data, filename, limit=PREVIEW_ROWS)
+    if not table.rows:
+        raise ValidationError(_("The file has a header but no data rows."))
+    job = ImportJob(
+        kind=kind,
+        original_name=filename[:255],
+        created_by=actor,
+        mapping=guess_mapping(table.headers, kind),
+        options=ImportOptions().to_dict(),
+    )
+    job.file.save(filename.rsplit("/", 1)[-1][:100] or "import.csv", ContentFile(data), save=False)
+    job.save()
+    return job
+
+
+EDITABLE_STATUSES = (ImportStatus.UPLOADED, ImportStatus.MAPPED, ImportStatus.VALIDATED)
+
+
+def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dict, actor) -> Plan:
+    """Steps 2-3: save the mapping and options, check every row, keep the errors and a preview on the job."""
+    _check_may_import(actor)
+    if job.status not in EDITABLE_STATUSES:
+        raise ValidationError(_("This import has already run; upload the file again to start over."))
+    table = import_job_table(job)
+    mapping = check_mapping(mapping, table.headers, job.kind)
+    opts = ImportOptions.from_dict(options)
+    job.mapping, job.options, job.status = mapping, opts.to_dict(), ImportStatus.MAPPED
+    job.save(update_fields=["mapping", "options", "status"])
+    plan = import_validate(table=table, kind=job.kind, mapping=mapping, options=opts, actor=actor)
+    job.status = ImportStatus.VALIDATED
+    job.total_rows = plan.total_rows
+    job.processed_rows = 0
+    _keep_errors(job, plan)
+    job.result = {
+        "preview": _jsonable(plan.preview),
+        "will_create": plan.will_create,
+        "date_order": plan.date_order,
+        "notice": plan.notice,
+    }
+    job.save(update_fields=["status", "total_rows", "processed_rows", "error_count", "errors", "result"])
+    return plan
+
+
+def _keep_errors(job: ImportJob, plan: Plan) -> None:
+    job.errors = [e.as_dict() for e in plan.errors[:MAX_STORED_ERRORS]]
+    job.error_count = len(plan.errors)
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | date):
+        return str(value)
+    return value
+
+
+def import_job_start(*, job: ImportJob, actor) -> None:
+    """Step 4: queue the commit of a checked job without errors (runs at once without a broker)."""
+    _check_may_import(actor)
+    if job.status != ImportStatus.VALIDATED:
+        raise ValidationError(_("Only a checked import can be started."))
+    if job.error_count:
+        raise ValidationError(
+            _("Fix the %(n)s errors first: a file with bad rows is never imported.") % {"n": job.error_count}
+        )
+    if (job.result or {}).pop("queue_error", None):
+        job.save(update_fields=["result"])
+    transaction.on_commit(lambda: _enqueue_commit(job.pk))
+
+
+def _enqueue_commit(job_id: int) -> None:
+    from pipeline.tasks import import_commit
+
+    try:
+        import_commit.delay(job_id)
+    except Exception:  # the broker is unreachable: the job stays checked and can be started again
+        logger.exception("Could not queue import %s", job_id)
+        job = ImportJob.objects.get(pk=job_id)
+        job.result = {**(job.result or {}), "queue_error": _("The import could not be queued; try again shortly.")}
+        job.save(update_fields=["result"])
+
+
+def _set_progress(job_id: int, n: int) -> None:
+    ImportJob.objects.filter(pk=job_id).update(processed_rows=n)
+
+
+def import_job_commit(*, job_id: int) -> ImportJob | None:
+    """The commit task's body: claim the job (a job already running, done or failed is left alone), check
+    every row again (data may have changed since the preview) with progress, then write in one transaction.
+    Any failure leaves nothing written and the job FAILED with the message."""
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATED, error_count=0).update(
+        status=ImportStatus.RUNNING, processed_rows=0
+    )
+    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+    if not claimed or job is None:
+        return job
+    try:
+        table = import_job_table(job)
+        plan = import_validate(
+            table=table,
+            kind=job.kind,
+            mapping=job.mapping,
+            options=ImportOptions.from_dict(job.options),
+            actor=job.created_by,
+            progress=lambda n: _set_progress(job_id, n),
+        )
+        if plan.errors:
+            _keep_errors(job, plan)
+            raise ValidationError(
+                _("The data changed since the preview: %(n)s rows now have errors. Nothing was imported.")
+                % {"n": len(plan.errors)}
+            )
+        created = import_apply(plan=plan, actor=job.created_by, job=job)
+    except Exception as exc:  # any failure: the transaction rolled back; show why on the job
+        if not isinstance(exc, ValidationError | PermissionDenied):
+            logger.exception("Import %s failed", job_id)
+        message = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        job.status = ImportStatus.FAILED
+        job.result = {**(job.result or {}), "message": message}
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "result", "finished_at", "errors", "error_count"])
+        return job
+    job.status = ImportStatus.DONE
+    job.processed_rows = job.total_rows = plan.total_rows
+    job.result = {"created": created, "date_order": plan.date_order}
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "processed_rows", "total_rows", "result", "finished_at"])
+    return job

@@ -1,0 +1,342 @@
+"""Finding what a row names (rep, region, product, customer, stage) among what exists and the importing user may
+see, or planning it new when `create_missing` is set (never silently)."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from crm.models import (
+    CompanySettings,
+    Currency,
+    Customer,
+    DataScope,
+    ExchangeRate,
+    ImportKind,
+    Product,
+    ProductLine,
+    Region,
+    User,
+)
+from crm.scopes import visible_regions, visible_users
+from pipeline.importing.plan import ImportOptions, New, Plan, Row
+from pipeline.models import Pipeline, Stage
+from pipeline.services import pipeline_ensure_default
+from salesmgmt.lib.tabular import normalise
+
+IMPORTED_LINE_CODE = "IMPORTED"
+
+
+def _index(rows, *key_fields: str) -> tuple[dict, defaultdict]:
+    """The rows by id, and the ids by each non-empty normalised key field (name, code)."""
+    by_id, keys = {}, defaultdict(set)
+    for row in rows:
+        by_id[row["id"]] = row
+        for key in filter(None, (normalise(row[name]) for name in key_fields)):
+            keys[key].add(row["id"])
+    return by_id, keys
+
+
+def _name(ref, rows: dict) -> str:
+    if ref is None:
+        return ""
+    return ref.name if isinstance(ref, New) else rows[ref]["name"]
+
+
+class Lookups:
+    """Everything rows are matched against, loaded once (a handful of queries, not one per row)."""
+
+    def __init__(self, *, actor, options: ImportOptions, kind: str):
+        self.actor = actor
+        self.options = options
+        self.all_scope = actor is None or actor.effective_scope == DataScope.ALL
+
+        self.users = {}
+        self.usernames = {}
+        self.user_keys = defaultdict(set)
+        for u in User.objects.values(
+            "id", "username", "first_name", "last_name", "employee_code", "email", "is_active", "region_id"
+        ):
+            self.users[u["id"]] = u
+            self.usernames[u["username"].casefold()] = u["id"]
+            keys = {
+                u["username"],
+                f"{u['first_name']} {u['last_name']}",
+                f"{u['last_name']}{u['first_name']}",
+                u["employee_code"],
+                u["email"],
+            }
+            for key in filter(None, map(normalise, keys)):
+                self.user_keys[key].add(u["id"])
+        self.visible_user_ids = None if self.all_scope else set(visible_users(actor).values_list("id", flat=True))
+
+        self.regions, self.region_keys = _index(
+            Region.objects.values("id", "name", "code", "parent_id", "depth"), "name", "code"
+        )
+        self.visible_region_ids = None if self.all_scope else set(visible_regions(actor).values_list("id", flat=True))
+
+        self.products, self.product_keys = _index(
+            Product.objects.values("id", "name", "code", "line_id", "list_price"), "name", "code"
+        )
+        self.lines, self.line_keys = _index(ProductLine.objects.values("id", "name", "code"), "name", "code")
+
+        customers = Customer.objects.all() if self.all_scope else Customer.objects.visible_to(actor)
+        self.customers = {}
+        self.customer_keys = defaultdict(set)
+        self.customer_ext = {}
+        for c in customers.values("id", "name", "external_id", "region_id", "owner_id"):
+            self.customers[c["id"]] = c
+            self.customer_keys[normalise(c["name"])].add(c["id"])
+            if c["external_id"]:
+                self.customer_ext[c["external_id"]] = c["id"]
+
+        self.company_currency = CompanySettings.load().currency
+        self.currencies = set(Currency.objects.values_list("code", flat=True)) | {self.company_currency}
+        self.rates = defaultdict(list)
+        for code, valid_from, rate in ExchangeRate.objects.order_by("currency_id", "valid_from").values_list(
+            "currency_id", "valid_from", "rate"
+        ):
+            self.rates[code].append((valid_from, rate))
+
+        self.pipeline = None
+        self.stages = []
+        if kind != ImportKind.CUSTOMERS:
+            if options.pipeline_id:
+                self.pipeline = Pipeline.objects.filter(pk=options.pipeline_id).first()
+                if self.pipeline is None:
+                    raise ValidationError(_("The chosen pipeline does not exist."))
+            else:
+                self.pipeline = pipeline_ensure_default()
+            self.stages = list(self.pipeline.stages.order_by("order"))
+        self.stage_keys = {}
+        for stage in self.stages:
+            for key in filter(None, (normalise(stage.name), normalise(stage.name_zh))):
+                self.stage_keys.setdefault(key, stage)
+
+        self.root_region_ids = [r["id"] for r in self.regions.values() if r["parent_id"] is None]
+
+    def user_name(self, ref) -> str:
+        if isinstance(ref, New):
+            return ref.name
+        u = self.users[ref]
+        return f"{u['first_name']} {u['last_name']}".strip() or u["username"]
+
+    def customer_name(self, ref) -> str:
+        return _name(ref, self.customers)
+
+    def product_name(self, ref) -> str:
+        return _name(ref, self.products)
+
+    def region_name(self, ref) -> str:
+        return _name(ref, self.regions)
+
+    def rate(self, code: str, day: date) -> Decimal | None:
+        if code == self.company_currency:
+            return Decimal(1)
+        rates = self.rates.get(code, [])
+        i = bisect.bisect_right(rates, day, key=lambda r: r[0])
+        return rates[i - 1][1] if i else None
+
+
+# By the `what` of a New: a name several records match, and a name none does (without create_missing).
+_AMBIGUOUS = {
+    "region": gettext_lazy("Several regions match “%(name)s”; use the region code."),
+    "user": gettext_lazy("Several users match “%(name)s”; use the username."),
+    "product": gettext_lazy("Several products match “%(name)s”; use the product code."),
+    "customer": gettext_lazy("Several customers are called “%(name)s”; use the customer's external id."),
+}
+_UNKNOWN = {
+    "region": gettext_lazy("Unknown region. Add it first, or tick “create missing”."),
+    "user": gettext_lazy("Unknown rep. Add the user first, or tick “create missing”."),
+    "product": gettext_lazy("Unknown product. Add it first, or tick “create missing”."),
+    "customer": gettext_lazy("Unknown customer. Import the customers first, or tick “create missing”."),
+}
+_PLAN_NEW = object()  # what `_match` returns when the caller is to plan a New
+
+
+def _match(row: Row, lookups: Lookups, plan: Plan, *, name: str, what: str, text: str, key: str, ids, accept=None):
+    """The one existing id in `ids` (if `accept(row, lookups, text, id)` agrees), else the New planned for `key` by
+    an earlier row, else _PLAN_NEW when `create_missing` is set. None after a row error in `name`: several match,
+    `accept` refused the match, or nothing matches and `create_missing` is off."""
+    if len(ids) > 1:
+        row.error(name, _AMBIGUOUS[what] % {"name": text})
+        return None
+    if ids:
+        (found,) = ids
+        return found if accept is None or accept(row, lookups, text, found) else None
+    if key in plan.new[what]:
+        return plan.new[what][key]
+    if not lookups.options.create_missing:
+        row.error(name, _UNKNOWN[what])
+        return None
+    return _PLAN_NEW
+
+
+def _in_scope(row: Row, name: str, text: str, found: int, visible_ids: set[int] | None) -> bool:
+    if visible_ids is None or found in visible_ids:
+        return True
+    row.error(name, _("“%(name)s” is outside your data scope: you cannot import records for them.") % {"name": text})
+    return False
+
+
+def _region_allowed(row: Row, lookups: Lookups, text: str, region_id: int) -> bool:
+    return _in_scope(row, "region", text, region_id, lookups.visible_region_ids)
+
+
+def _owner_allowed(row: Row, lookups: Lookups, text: str, user_id: int) -> bool:
+    if not lookups.users[user_id]["is_active"]:
+        row.error("owner", _("User “%(name)s” is inactive.") % {"name": text})
+        return False
+    return _in_scope(row, "owner", text, user_id, lookups.visible_user_ids)
+
+
+def resolve_region(row: Row, lookups: Lookups, plan: Plan):
+    """The region named in the row: an id, a New region, or None when the cell is empty."""
+    text = row.text("region")
+    if not text:
+        return None
+    key = normalise(text)
+    ids = lookups.region_keys.get(key, set())
+    region = _match(
+        row, lookups, plan, name="region", what="region", text=text, key=key, ids=ids, accept=_region_allowed
+    )
+    if region is not _PLAN_NEW:
+        return region
+    if lookups.all_scope:
+        parent = lookups.root_region_ids[0] if len(lookups.root_region_ids) == 1 else None
+    elif lookups.actor.region_id in (lookups.visible_region_ids or ()):
+        parent = lookups.actor.region_id
+    else:
+        row.error("region", _("You may only create regions inside your own region, and you have none."))
+        return None
+    new = New("region", text[:120], row.number, {"parent": parent})
+    plan.new["region"][key] = new
+    return new
+
+
+def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region):
+    text = row.text("owner")
+    if not text:
+        row.error("owner", _("The owner (rep) is required."))
+        return None
+    key = normalise(text)
+    # An exact username wins over names (two people may share a name, never a username).
+    username_match = lookups.usernames.get(text.casefold())
+    ids = {username_match} if username_match else lookups.user_keys.get(key, set())
+    owner = _match(row, lookups, plan, name="owner", what="user", text=text, key=key, ids=ids, accept=_owner_allowed)
+    if owner is not _PLAN_NEW:
+        return owner
+    region = default_region if default_region is not None else (lookups.actor.region_id if lookups.actor else None)
+    if region is None:
+        row.error("owner", _("A new rep needs a region: map a region column."))
+        return None
+    new = New("user", text[:150], row.number, {"region": region})
+    plan.new["user"][key] = new
+    return new
+
+
+def owner_region(lookups: Lookups, owner):
+    if isinstance(owner, New):
+        return owner.attrs["region"]
+    return lookups.users[owner]["region_id"]
+
+
+def resolve_product(row: Row, lookups: Lookups, plan: Plan):
+    text = row.text("product")
+    if not text:
+        return None
+    key = normalise(text)
+    ids = lookups.product_keys.get(key, set())
+    product = _match(row, lookups, plan, name="product", what="product", text=text, key=key, ids=ids)
+    if product is not _PLAN_NEW:
+        return product
+    line_text = row.text("product_line")
+    line = None
+    if line_text:
+        line_ids = lookups.line_keys.get(normalise(line_text), set())
+        if line_ids:
+            line = next(iter(line_ids))
+        else:
+            line = plan.new["product_line"].setdefault(
+                normalise(line_text), New("product_line", line_text[:120], row.number)
+            )
+    if line is None:
+        imported = lookups.line_keys.get(normalise(IMPORTED_LINE_CODE))
+        line = (
+            next(iter(imported))
+            if imported
+            else plan.new["product_line"].setdefault(
+                normalise(IMPORTED_LINE_CODE),
+                New("product_line", str(_("Imported products")), row.number, {"code": IMPORTED_LINE_CODE}),
+            )
+        )
+    new = New("product", text[:120], row.number, {"line": line})
+    plan.new["product"][key] = new
+    return new
+
+
+def resolve_customer(row: Row, lookups: Lookups, plan: Plan, *, owner, region):
+    text = row.text("customer")
+    if not text:
+        return None
+    if text in lookups.customer_ext:
+        return lookups.customer_ext[text]
+    key = normalise(text)
+    ids = lookups.customer_keys.get(key, set())
+    customer = _match(row, lookups, plan, name="customer", what="customer", text=text, key=key, ids=ids)
+    if customer is not _PLAN_NEW:
+        return customer
+    if owner is None:
+        return None
+    new = New("customer", text[:200], row.number, {"owner": owner, "region": region or owner_region(lookups, owner)})
+    if new.attrs["region"] is None:
+        row.error("customer", _("A new customer needs a region: its owner has none; map a region column."))
+        return None
+    plan.new["customer"][key] = new
+    return new
+
+
+def customer_region(lookups: Lookups, ref):
+    if ref is None:
+        return None
+    return ref.attrs["region"] if isinstance(ref, New) else lookups.customers[ref]["region_id"]
+
+
+def known_customer(lookups: Lookups, text: str):
+    """The existing customer a cell names, without row errors (None when none or several match)."""
+    if not text:
+        return None
+    if text in lookups.customer_ext:
+        return lookups.customer_ext[text]
+    ids = lookups.customer_keys.get(normalise(text), ())
+    return next(iter(ids)) if len(ids) == 1 else None
+
+
+def resolve_stage(row: Row, kind, lookups: Lookups) -> Stage | None:
+    text = row.text("stage")
+    if text:
+        stage = lookups.stage_keys.get(normalise(text))
+        if stage is None:
+            row.error(
+                "stage",
+                _("Unknown stage in pipeline “%(pipeline)s”. Stages: %(stages)s.")
+                % {"pipeline": lookups.pipeline.name, "stages": ", ".join(s.name for s in lookups.stages)},
+            )
+        elif kind == ImportKind.WON_DEALS and not stage.is_won:
+            row.error("stage", _("Historical won deals must be in a won stage."))
+        return stage
+    if kind == ImportKind.WON_DEALS:
+        stage = next((s for s in lookups.stages if s.is_won), None)
+        if stage is None:
+            row.error("stage", _("The pipeline has no won stage."))
+        return stage
+    if not lookups.stages:
+        row.error("stage", _("The pipeline has no stages."))
+        return None
+    return lookups.stages[0]
