@@ -7,14 +7,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Currency, Customer, Product, ProductLine, Region
 
 
 class ForecastCategory(models.TextChoices):
-    PIPELINE = "pipeline", _("Pipeline")
+    PIPELINE = "pipeline", pgettext_lazy("forecast category", "Pipeline")
     BEST_CASE = "best_case", _("Best case")
     COMMIT = "commit", _("Commit")
     CLOSED = "closed", _("Closed")

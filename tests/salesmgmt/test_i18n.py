@@ -86,3 +86,13 @@ def test_language_switch_renders_chinese(org, client: Client):
     with translation.override("zh-hans"):
         assert translation.gettext("My pipeline") in html
     assert 'lang="zh-hans"' in html
+
+
+def test_chinese_money_is_grouped_by_thousands():
+    from decimal import Decimal
+
+    from django.template import Context, Template
+
+    with translation.override("zh-hans"):
+        html = Template('{{ v|floatformat:"2g" }}').render(Context({"v": Decimal("3300000.5")}))
+    assert html == "3,300,000.50"
