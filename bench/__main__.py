@@ -82,6 +82,8 @@ def main(argv: list[str]) -> int:
         timings.extend(module.run())
     print()
     print_table(timings)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average {load} (timings on a busy machine are slower).")
     return 1 if any(t.met is False for t in timings) else 0
 
 

@@ -1,8 +1,9 @@
 """The 3定 breakdown at scale: one region with 5,000 reps, a 100,000,000 plan split into 60,000 monthly leaves.
 
-Goal (the Targets issue): the whole 60,000-leaf split in at most 2 s. Also measured: the rep split,
-the same split by last year's history over 50,000 won deals, approval (version 1 of every node)
-and adjustments. Every step asserts that the tree still adds up to the cent.
+Goal (the Targets issue): the whole 60,000-leaf split in at most 2 s. Also measured, with goals of
+our own: the rep split, the same split by last year's history over 50,000 won deals, approval
+(version 1 of every node) and adjustments; the re-split that replaces the 65,000 nodes is only
+measured. Every step asserts that the tree still adds up to the cent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ HISTORY_YEAR = 2029
 
 
 def run() -> list[Timing]:
+    from django.db import connection
+
     from targets.models import TargetNode
     from targets.services import (
         adjustment_approve,
@@ -31,8 +34,6 @@ def run() -> list[Timing]:
         target_split,
         target_split_leaves,
     )
-
-    from django.db import connection
 
     timings: list[Timing] = []
     director, area = _organisation(timings)
@@ -53,10 +54,10 @@ def run() -> list[Timing]:
     assert result.created == REPS * 12, result
     _check(plan, leaves=REPS * 12)
 
-    with timed(f"re-split the region into {REPS:,} reps by history (replaces {REPS * 13:,} nodes)", goal=2.0) as t:
+    with timed(f"re-split the region into {REPS:,} reps by history (replaces {REPS * 13:,} nodes)") as t:
         target_split(node=area_node, dimension="rep", method="history", actor=director)
     timings.append(t)
-    with timed(f"split {REPS:,} rep targets into {REPS * 12:,} months (history, {DEALS:,} deals)", goal=2.0) as t:
+    with timed(f"split {REPS:,} rep targets into {REPS * 12:,} months (history, {DEALS:,} deals)", goal=4.0) as t:
         result = target_split_leaves(node=area_node, dimension="month", method="history", actor=director)
     timings.append(t)
     t.note = "; ".join(result.warnings)
@@ -83,7 +84,7 @@ def run() -> list[Timing]:
         adjustment_approve(adjustment=adjustment, actor=director)
     timings.append(t)
     root.refresh_from_db()
-    with timed(f"adjust: raise the plan total 5% (rescales {REPS * 13 + 2:,} nodes)", goal=10.0) as t:
+    with timed(f"adjust: raise the plan total 5% (rescales {REPS * 13 + 2:,} nodes)", goal=5.0) as t:
         adjustment = adjustment_propose(
             plan=plan,
             kind="total_change",

@@ -190,9 +190,13 @@ class TargetNode(models.Model):
     `path` is built from sibling indexes ("0001.0003.") so whole levels can be bulk-created
     without primary keys, and a subtree is one prefix query.
 
-    Indexes are few on purpose: a split inserts tens of thousands of rows at once. (plan, path)
-    serves the plan and its subtrees, parent_id the children (a parent belongs to one plan, so a
-    (plan, parent) index would add nothing), (owner, plan) "my targets".
+    Built for splits that insert tens of thousands of rows at once:
+    - few indexes: (plan, path) serves the plan and its subtrees, parent_id the children (a parent
+      belongs to one plan, so a (plan, parent) index would add nothing), (owner, plan) and rep_id
+      "my targets";
+    - the coordinates and the owner are copies the split service has just validated; they keep
+      Django's PROTECT but no database constraint, whose per-row check at commit would cost more
+      than the whole split (plan and parent, the tree itself, keep theirs).
     """
 
     plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="nodes", db_index=False)
@@ -201,7 +205,14 @@ class TargetNode(models.Model):
     depth = models.PositiveSmallIntegerField(default=0)
     # Coordinates.
     region = models.ForeignKey(
-        "crm.Region", verbose_name=_("region"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "crm.Region",
+        verbose_name=_("region"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     product_line = models.ForeignKey(
         "crm.ProductLine",
@@ -211,6 +222,7 @@ class TargetNode(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     product = models.ForeignKey(
         "crm.Product",
@@ -220,6 +232,7 @@ class TargetNode(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     rep = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -228,6 +241,7 @@ class TargetNode(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
     )
     segment = models.CharField(_("segment"), max_length=10, choices=Segment.choices, blank=True)
     period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
@@ -247,6 +261,7 @@ class TargetNode(models.Model):
         on_delete=models.PROTECT,
         related_name="target_nodes",
         db_index=False,  # (owner, plan) below
+        db_constraint=False,
     )
     deadline = models.DateField(_("deadline"), null=True, blank=True)
     committed_amount = models.DecimalField(
@@ -299,8 +314,12 @@ class TargetNodeAmount(models.Model):
     the nodes it changes and opens new ones, so every version is kept without copying the tree.
     """
 
-    # Indexed by the (plan, versions) index and the (node, version_from) constraint below.
-    plan = models.ForeignKey(TargetPlan, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Both keys are indexed by the (plan, versions) index and the (node, version_from) constraint below.
+    # The node's plan, copied so a version of a whole plan is one indexed query; no database constraint
+    # (the node's own keeps it honest) so approving 60,000 nodes checks one key per row, not two.
+    plan = models.ForeignKey(
+        TargetPlan, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="amounts", db_index=False)
     amount = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
     version_from = models.PositiveIntegerField()

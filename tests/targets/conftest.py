@@ -30,7 +30,10 @@ def catalogue(db):
 def plan(org, metrics):
     """FY2027 signed revenue of 1,200,000.00, owned by the director."""
     return plan_create(
-        metric=metrics["won_revenue"], period_key="FY2027", total=Decimal("1200000"), owner=org.director,
+        metric=metrics["won_revenue"],
+        period_key="FY2027",
+        total=Decimal("1200000"),
+        owner=org.director,
         actor=org.director,
     )
 

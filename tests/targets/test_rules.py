@@ -108,8 +108,13 @@ def test_action_plans_hang_under_a_target(areas, org):
     east = areas[org.east.pk]
     reps = {r.rep: r for r in target_split(node=east, dimension="rep", method="equal", actor=org.manager).children}
     mine = reps[org.rep]
-    action = action_plan_create(node=mine, activity="Visit the 10 biggest accounts", due_date=date(2027, 3, 31),
-                                resources="Pre-sales engineer, 2 days", actor=org.rep)
+    action = action_plan_create(
+        node=mine,
+        activity="Visit the 10 biggest accounts",
+        due_date=date(2027, 3, 31),
+        resources="Pre-sales engineer, 2 days",
+        actor=org.rep,
+    )
     assert (action.owner, action.status) == (org.rep, ActionStatus.OPEN)
     with pytest.raises(ValidationError, match="not one of your targets"):
         action_plan_create(node=reps[org.rep_js], activity="Poach", due_date=date(2027, 3, 31), actor=org.rep)
@@ -118,6 +123,7 @@ def test_action_plans_hang_under_a_target(areas, org):
     action = action_plan_update(action_plan=action, data={"status": ActionStatus.IN_PROGRESS}, actor=org.rep)
     assert action.status == ActionStatus.IN_PROGRESS
     # The manager may plan actions for his people's targets too.
-    action_plan_create(node=reps[org.rep_js], activity="Joint visit", owner=org.rep_js, due_date=date(2027, 2, 1),
-                       actor=org.manager)
+    action_plan_create(
+        node=reps[org.rep_js], activity="Joint visit", owner=org.rep_js, due_date=date(2027, 2, 1), actor=org.manager
+    )
     assert AuditLog.objects.filter(action__startswith="action_plan.").count() == 3

@@ -124,21 +124,43 @@ def test_reallocation_creates_version_2_and_keeps_version_1(plan, tree, org):
 def test_a_reallocation_must_keep_the_total(plan, tree, org):
     approved(plan, tree, org)
     with pytest.raises(ValidationError, match=r"add up to \+10000"):
-        adjustment_propose(plan=plan, kind="reallocation", reason="more",
-                           changes=[{"node": tree["Jiangsu"], "amount": "310000"}], actor=org.manager)
+        adjustment_propose(
+            plan=plan,
+            kind="reallocation",
+            reason="more",
+            changes=[{"node": tree["Jiangsu"], "amount": "310000"}],
+            actor=org.manager,
+        )
     with pytest.raises(ValidationError, match="reason"):
-        adjustment_propose(plan=plan, kind="total_change", reason=" ",
-                           changes=[{"node": tree["Jiangsu"], "amount": "310000"}], actor=org.manager)
+        adjustment_propose(
+            plan=plan,
+            kind="total_change",
+            reason=" ",
+            changes=[{"node": tree["Jiangsu"], "amount": "310000"}],
+            actor=org.manager,
+        )
     with pytest.raises(ValidationError, match="or its parts"):
-        adjustment_propose(plan=plan, kind="reallocation", reason="x",
-                           changes=[{"node": tree["Shanghai"], "amount": "290000"},
-                                    {"node": tree["reps"][org.rep], "amount": "160000"}], actor=org.manager)
+        adjustment_propose(
+            plan=plan,
+            kind="reallocation",
+            reason="x",
+            changes=[
+                {"node": tree["Shanghai"], "amount": "290000"},
+                {"node": tree["reps"][org.rep], "amount": "160000"},
+            ],
+            actor=org.manager,
+        )
 
 
 def test_a_total_change_needs_a_director_and_rescales_below(plan, tree, org):
     approved(plan, tree, org)
-    adjustment = adjustment_propose(plan=plan, kind="total_change", reason="New product launch in Shanghai",
-                                    changes=[{"node": tree["Shanghai"], "amount": "400000"}], actor=org.manager)
+    adjustment = adjustment_propose(
+        plan=plan,
+        kind="total_change",
+        reason="New product launch in Shanghai",
+        changes=[{"node": tree["Shanghai"], "amount": "400000"}],
+        actor=org.manager,
+    )
     with pytest.raises(ValidationError, match="director"):
         adjustment_approve(adjustment=adjustment, actor=org.manager_north)
     adjustment_approve(adjustment=adjustment, actor=org.director)
@@ -153,10 +175,20 @@ def test_a_total_change_needs_a_director_and_rescales_below(plan, tree, org):
 
 def test_a_stale_adjustment_conflicts_and_a_rejected_one_changes_nothing(plan, tree, org):
     approved(plan, tree, org)
-    first = adjustment_propose(plan=plan, kind="total_change", reason="a",
-                               changes=[{"node": tree["Jiangsu"], "amount": "310000"}], actor=org.manager)
-    second = adjustment_propose(plan=plan, kind="total_change", reason="b",
-                                changes=[{"node": tree["Jiangsu"], "amount": "320000"}], actor=org.manager)
+    first = adjustment_propose(
+        plan=plan,
+        kind="total_change",
+        reason="a",
+        changes=[{"node": tree["Jiangsu"], "amount": "310000"}],
+        actor=org.manager,
+    )
+    second = adjustment_propose(
+        plan=plan,
+        kind="total_change",
+        reason="b",
+        changes=[{"node": tree["Jiangsu"], "amount": "320000"}],
+        actor=org.manager,
+    )
     adjustment_approve(adjustment=first, actor=org.director)
     with pytest.raises(ConflictError):
         adjustment_approve(adjustment=second, actor=org.director)

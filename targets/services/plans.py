@@ -1,0 +1,177 @@
+"""Plans: create, submit, send back to draft, approve (which writes version 1 of every node)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.models import User
+from crm.services import audit
+from salesmgmt.lib import periods
+from targets.models import (
+    Metric,
+    PlanPeriodKind,
+    PlanStatus,
+    TargetNode,
+    TargetNodeAmount,
+    TargetPlan,
+)
+from targets.selectors import incomplete_leaves, unbalanced_nodes
+from targets.services.rules import _check_amount, _fiscal_start, _is_top
+
+
+@transaction.atomic
+def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: str = "", actor) -> TargetPlan:
+    """A plan for one metric and one fiscal year or quarter; its root node holds the total."""
+    if not _is_top(actor):
+        raise ValidationError(_("Only a director or an admin can create a target plan."))
+    if not metric.is_active:
+        raise ValidationError({"metric": _("The metric %(metric)s is not active.") % {"metric": metric}})
+    try:
+        period = periods.parse_key(period_key.strip(), _fiscal_start())
+    except ValueError:
+        raise ValidationError(
+            {"period_key": _("“%(key)s” is not a period such as FY2027 or FY2027-Q2.") % {"key": period_key}}
+        )
+    if period.kind not in PlanPeriodKind.values:
+        raise ValidationError({"period_key": _("A plan covers a fiscal year or a quarter.")})
+    total = _check_amount(total, metric.places, field="total")
+    if not owner.is_active or not owner.is_manager_or_above:
+        raise ValidationError({"owner": _("A plan is owned by a director or a manager.")})
+    if TargetPlan.objects.filter(metric=metric, period_key=period.key).exists():
+        raise ValidationError(
+            {
+                "period_key": _("There is already a %(metric)s plan for %(period)s.")
+                % {"metric": metric, "period": period.key}
+            }
+        )
+    plan = TargetPlan(
+        metric=metric,
+        name=(name or "").strip() or f"{metric.display_name} {period.key}",
+        period_kind=period.kind,
+        period_key=period.key,
+        period_start=period.start,
+        period_end=period.end,
+        total=total,
+        owner=owner,
+        created_by=actor,
+    )
+    plan.full_clean()
+    plan.save()
+    TargetNode.objects.create(
+        plan=plan,
+        parent=None,
+        path="0001.",
+        depth=0,
+        period_kind=period.kind,
+        period_key=period.key,
+        period_start=period.start,
+        period_end=period.end,
+        amount=total,
+        owner=owner,
+        deadline=period.end,
+    )
+    audit(
+        actor=actor,
+        action="target_plan.create",
+        obj=plan,
+        changes={"metric": [None, metric.code], "period": [None, period.key], "total": [None, str(total)]},
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
+    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
+    if not (_is_top(actor) or actor.pk in (plan.owner_id, plan.created_by_id)):
+        raise ValidationError(_("Only the plan's owner or a director can submit it."))
+    if plan.status != PlanStatus.DRAFT:
+        raise ValidationError(_("Only a draft plan can be submitted."))
+    plan.status = PlanStatus.SUBMITTED
+    plan.submitted_at = timezone.now()
+    plan.save(update_fields=["status", "submitted_at"])
+    audit(actor=actor, action="target_plan.submit", obj=plan, changes={"status": [PlanStatus.DRAFT, plan.status]})
+    return plan
+
+
+@transaction.atomic
+def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
+    """Send a submitted plan back to draft so it can be changed."""
+    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
+    if not _is_top(actor):
+        raise ValidationError(_("Only a director or an admin can send a plan back."))
+    if plan.status != PlanStatus.SUBMITTED:
+        raise ValidationError(_("Only a submitted plan can be sent back to draft."))
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Say what has to change.")})
+    plan.status = PlanStatus.DRAFT
+    plan.save(update_fields=["status"])
+    audit(
+        actor=actor,
+        action="target_plan.return",
+        obj=plan,
+        changes={"status": [PlanStatus.SUBMITTED, PlanStatus.DRAFT], "reason": [None, reason.strip()]},
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
+    """Lock the plan: refused while a leaf lacks 3定; writes version 1 of every node in one statement."""
+    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
+    if not _is_top(actor):
+        raise ValidationError(_("Only a director or an admin can approve a target plan."))
+    if plan.status != PlanStatus.SUBMITTED:
+        raise ValidationError(_("Only a submitted plan can be approved."))
+    incomplete = incomplete_leaves(plan)
+    count = incomplete.count()
+    if count:
+        shown = "; ".join(n.label for n in incomplete[:20])
+        raise ValidationError(
+            ngettext(
+                "%(count)d target has no owner or no period: %(targets)s.",
+                "%(count)d targets have no owner or no period: %(targets)s.",
+                count,
+            )
+            % {"count": count, "targets": shown},
+            code="incomplete",
+        )
+    unbalanced = list(unbalanced_nodes(plan)[:5])
+    if unbalanced:  # Only possible after a bug or a manual database edit; never lock a plan that does not add up.
+        raise ValidationError(
+            _("These targets do not add up to their parts: %(targets)s.")
+            % {"targets": "; ".join(n.label for n in unbalanced)}
+        )
+    _write_version_one(plan)
+    plan.status = PlanStatus.APPROVED
+    plan.approved_by = actor
+    plan.approved_at = timezone.now()
+    plan.current_version = 1
+    plan.save(update_fields=["status", "approved_by", "approved_at", "current_version"])
+    audit(
+        actor=actor,
+        action="target_plan.approve",
+        obj=plan,
+        changes={"status": [PlanStatus.SUBMITTED, PlanStatus.APPROVED], "version": [0, 1]},
+    )
+    return plan
+
+
+def _write_version_one(plan: TargetPlan) -> None:
+    """INSERT ... SELECT: version 1 of every node, set-based however large the tree."""
+    amounts = TargetNodeAmount._meta
+    nodes = TargetNode._meta
+    qn = connection.ops.quote_name
+    col = {f.name: qn(f.column) for f in amounts.concrete_fields}
+    ncol = {f.name: qn(f.column) for f in nodes.concrete_fields}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(amounts.db_table)} ({col['plan']}, {col['node']}, {col['amount']}, "
+            f"{col['version_from']}, {col['version_to']}) "
+            f"SELECT {ncol['plan']}, {ncol['id']}, {ncol['amount']}, 1, NULL FROM {qn(nodes.db_table)} "
+            f"WHERE {ncol['plan']} = %s",
+            [plan.pk],
+        )

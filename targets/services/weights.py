@@ -1,0 +1,388 @@
+"""The weights of a split: equal, last year's history (one aggregate query), headcount, customers, days, given."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from django.core.exceptions import ValidationError
+from django.db.models import Case, CharField, Count, F, Sum, Value, When
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.models import Customer, Region, Role, Segment
+from crm.scopes import scope_q, visible_users
+from pipeline.models import Collection, Opportunity, OpportunityLine
+from salesmgmt.lib import periods
+from salesmgmt.lib.money import CENT, to_decimal
+from targets.models import (
+    TIME_DIMENSIONS,
+    Dimension,
+    Metric,
+    MetricSource,
+    SplitMethod,
+    WeightBasis,
+)
+from targets.services.members import COORD_FIELDS
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    """Where a metric's facts live: the queryset and the lookups of its date, amount and coordinates."""
+
+    qs: object
+    total: object
+    date: str
+    rep: str
+    customer: str | None
+    product_line: str | None = None
+    product: str | None = None
+
+    @property
+    def region(self) -> str:
+        return f"{self.rep}__region"
+
+
+def cents(value) -> Decimal:
+    """A fact total as an exact Decimal (SQLite returns sums of decimals through floats)."""
+    return to_decimal(value).quantize(CENT)
+
+
+def _lk(prefix: str | None, rest: str) -> str:
+    return f"{prefix}__{rest}" if prefix else rest
+
+
+def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
+    """The fact rows of a metric's source, or None when the source cannot be broken down that way.
+
+    A fact counts for the region of its owner (the sales team), not the deal's booking region: the
+    reps of a region node are the users of that region, so region and rep history must agree.
+
+    Gross margin uses signed revenue as its history (deals carry no cost); key-product revenue
+    counts the deal lines of key product lines.
+    """
+    source = metric.source
+    with_products = with_products or source == MetricSource.KEY_PRODUCT_SHARE
+    with_products = with_products or bool({"product_line", "product"} & set(metric.filters))
+    if source in (MetricSource.WON_REVENUE, MetricSource.GROSS_MARGIN, MetricSource.KEY_PRODUCT_SHARE):
+        if with_products:
+            qs = OpportunityLine.objects.filter(
+                scope_q(actor, owner="opportunity__owner", region="opportunity__region"),
+                opportunity__stage__is_won=True,
+            )
+            if source == MetricSource.KEY_PRODUCT_SHARE:
+                qs = qs.filter(product_line__is_key=True)
+            return _Facts(
+                qs,
+                Sum("amount_company"),
+                "opportunity__closed_on",
+                "opportunity__owner",
+                "opportunity__customer",
+                "product_line",
+                "product",
+            )
+        return _Facts(
+            Opportunity.objects.visible_to(actor).won(),
+            Sum("amount_company"),
+            "closed_on",
+            "owner",
+            "customer",
+        )
+    if with_products:
+        return None
+    if source == MetricSource.COLLECTIONS:
+        return _Facts(
+            Collection.objects.visible_to(actor),
+            Sum("amount_company"),
+            "received_on",
+            "opportunity__owner",
+            "opportunity__customer",
+        )
+    if source == MetricSource.NEW_CUSTOMERS:
+        return _Facts(
+            Customer.objects.visible_to(actor).filter(first_won_on__isnull=False),
+            Count("pk"),
+            "first_won_on",
+            "owner",
+            None,
+        )
+    return None
+
+
+def _segment_expression(facts: _Facts, metric: Metric):
+    if metric.source == MetricSource.NEW_CUSTOMERS:
+        return Value(Segment.NEW, output_field=CharField())
+    return Case(
+        When(**{_lk(facts.customer, "first_won_on__lt"): F(facts.date)}, then=Value(Segment.EXISTING)),
+        default=Value(Segment.NEW),
+        output_field=CharField(),
+    )
+
+
+@lru_cache(maxsize=4096)  # a bulk split asks for the same few periods once per leaf
+def _last_year(kind: str, start: date, end: date, key: str, start_month: int) -> tuple[date, date]:
+    """The same period one fiscal year earlier (weeks: 52 weeks earlier, so weekdays line up)."""
+    if kind == periods.WEEK:
+        return start - timedelta(weeks=52), end - timedelta(weeks=52)
+    p = periods.parse_key(key, start_month)
+    fy = p.fiscal_year - 1
+    if kind == periods.YEAR:
+        p = periods.year(fy, start_month)
+    elif kind == periods.QUARTER:
+        p = periods.quarter(fy, p.number, start_month)
+    else:
+        p = periods.month(fy, p.number, start_month)
+    return p.start, p.end
+
+
+def _bucket(date_field: str, ranges) -> Case:
+    return Case(
+        *[When(**{f"{date_field}__range": r}, then=Value(f"{r[0]}/{r[1]}")) for r in sorted(ranges)],
+        default=None,
+        output_field=CharField(),
+    )
+
+
+def _history_weights(*, metric, nodes, members, dimension, regions, start_month, actor) -> list[list[Decimal]]:
+    """Each member's actual in the same period last year, for every node, in ONE aggregate query."""
+    product_coords = any(n.product_line_id or n.product_id for n in nodes)
+    facts = _facts(
+        metric, with_products=dimension in (Dimension.PRODUCT_LINE, Dimension.PRODUCT) or product_coords, actor=actor
+    )
+    weights = [[Decimal(0)] * len(ms) for ms in members]
+    if facts is None:
+        return weights
+    is_time = dimension in TIME_DIMENSIONS
+    cell_ranges = [_last_year(n.period_kind, n.period_start, n.period_end, n.period_key, start_month) for n in nodes]
+    child_ranges = (
+        [
+            [_last_year(m.period.kind, m.period.start, m.period.end, m.period.key, start_month) for m in ms]
+            for ms in members
+        ]
+        if is_time
+        else None
+    )
+    qs = facts.qs.filter(**{f"{facts.date}__range": (min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))})
+    qs = qs.annotate(seg=_segment_expression(facts, metric))
+    filters = metric.filters or {}
+    if "tier" in filters:
+        if facts.customer is None:
+            qs = qs.filter(tier=filters["tier"])
+        else:
+            qs = qs.filter(**{_lk(facts.customer, "tier"): filters["tier"]})
+    if "segment" in filters:
+        qs = qs.filter(seg=filters["segment"])
+    if "product_line" in filters:
+        qs = qs.filter(**{facts.product_line: filters["product_line"]})
+    if "product" in filters:
+        qs = qs.filter(**{facts.product: filters["product"]})
+    if "region" in filters:
+        path = Region.objects.filter(pk=filters["region"]).values_list("path", flat=True).first() or "-"
+        qs = qs.filter(**{f"{facts.region}__path__startswith": path})
+
+    # Coordinates shared by every node filter the facts; coordinates that vary are grouped by.
+    lookup = {
+        "region_id": f"{facts.region}__path",
+        "rep_id": facts.rep,
+        "product_line_id": facts.product_line,
+        "product_id": facts.product,
+        "segment": "seg",
+    }
+    varying = []
+    for coord in COORD_FIELDS:
+        values = {getattr(n, coord) for n in nodes}
+        if len(values) > 1:
+            varying.append(coord)
+            continue
+        value = values.pop()
+        if not value:
+            continue
+        if coord == "region_id":
+            qs = qs.filter(**{f"{facts.region}__path__startswith": regions[value][0]})
+        else:
+            qs = qs.filter(**{lookup[coord]: value})
+    group = {lookup[c] for c in varying}
+    dim_lookup = {
+        Dimension.REGION: lookup["region_id"],
+        Dimension.REP: lookup["rep_id"],
+        Dimension.PRODUCT_LINE: lookup["product_line_id"],
+        Dimension.PRODUCT: lookup["product_id"],
+        Dimension.SEGMENT: "seg",
+    }
+    if is_time:
+        qs = qs.annotate(child_bucket=_bucket(facts.date, {r for rs in child_ranges for r in rs}))
+        group.add("child_bucket")
+    else:
+        group.add(dim_lookup[dimension])
+    cells_vary_in_time = len(set(cell_ranges)) > 1
+    if cells_vary_in_time:
+        qs = qs.annotate(cell_bucket=_bucket(facts.date, set(cell_ranges)))
+        group.add("cell_bucket")
+    rows = qs.order_by().values(*group).annotate(value=facts.total)
+
+    # Route every row to its node(s) and member.
+    def cell_key(node, idx):
+        key = tuple(getattr(node, c) for c in varying)
+        if cells_vary_in_time:
+            key += (f"{cell_ranges[idx][0]}/{cell_ranges[idx][1]}",)
+        return key
+
+    index = defaultdict(list)
+    for i, node in enumerate(nodes):
+        index[cell_key(node, i)].append(i)
+    member_index = [{m.key: j for j, m in enumerate(ms)} for ms in members]
+    child_index = [{f"{r[0]}/{r[1]}": j for j, r in enumerate(rs)} for rs in child_ranges] if is_time else None
+    region_lookup = lookup["region_id"]
+    for row in rows:
+        value = row["value"]
+        if not value:
+            continue
+        path_ids = [int(x) for x in (row.get(region_lookup) or "").strip("/").split("/") if x]
+        candidates = [()]
+        for coord in varying:
+            if coord == "region_id":
+                options = [*path_ids, None]
+            elif coord == "segment":
+                options = [row["seg"], ""]
+            else:
+                options = [row[lookup[coord]], None]
+            candidates = [c + (o,) for c in candidates for o in options]
+        if cells_vary_in_time:
+            candidates = [c + (row["cell_bucket"],) for c in candidates]
+        for candidate in candidates:
+            for i in index.get(candidate, ()):
+                if is_time:
+                    j = child_index[i].get(row["child_bucket"])
+                elif dimension == Dimension.REGION:
+                    j = next((member_index[i][str(x)] for x in path_ids if str(x) in member_index[i]), None)
+                else:
+                    raw = row[dim_lookup[dimension]]
+                    j = member_index[i].get(str(raw)) if raw is not None else None
+                if j is not None:
+                    weights[i][j] += cents(value)
+    return weights
+
+
+def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimension, nodes, members):
+    """Count rows per member (regions: the member's whole subtree) with one aggregate query."""
+    weights = [[Decimal(0)] * len(ms) for ms in members]
+    if dimension == Dimension.REGION:
+        counts = list(qs.order_by().values(region_lookup).annotate(n=Count("pk")))
+        member_paths = dict(
+            Region.objects.filter(pk__in={int(m.key) for ms in members for m in ms}).values_list("id", "path")
+        )
+        for i, ms in enumerate(members):
+            for j, m in enumerate(ms):
+                path = member_paths[int(m.key)]
+                weights[i][j] = Decimal(sum(r["n"] for r in counts if (r[region_lookup] or "").startswith(path)))
+    else:
+        counts = {str(r[rep_lookup]): r["n"] for r in qs.order_by().values(rep_lookup).annotate(n=Count("pk"))}
+        for i, ms in enumerate(members):
+            for j, m in enumerate(ms):
+                weights[i][j] = Decimal(counts.get(m.key, 0))
+    return weights
+
+
+def _weights_batch(
+    *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
+) -> tuple[list[list[Decimal]], list[str]]:
+    warnings = []
+    if method == SplitMethod.EQUAL:
+        return [[Decimal(1)] * len(ms) for ms in members], warnings
+    if method == SplitMethod.HISTORY:
+        result = _history_weights(
+            metric=plan.metric,
+            nodes=nodes,
+            members=members,
+            dimension=dimension,
+            regions=regions,
+            start_month=start_month,
+            actor=actor,
+        )
+        empty = {i for i, ws in enumerate(result) if not any(ws)}
+        if empty:
+            if len(nodes) == 1:
+                warnings.append(
+                    _("There is no history for “%(target)s” in the same period last year; it was split equally.")
+                    % {"target": nodes[0].label}
+                )
+            else:
+                warnings.append(
+                    ngettext(
+                        "%(count)d target has no history in the same period last year; it was split equally.",
+                        "%(count)d targets have no history in the same period last year; they were split equally.",
+                        len(empty),
+                    )
+                    % {"count": len(empty)}
+                )
+            for i in empty:
+                result[i] = [Decimal(1)] * len(members[i])
+        zero = sum(1 for i, ws in enumerate(result) if i not in empty for w in ws if not w)
+        if zero:
+            warnings.append(
+                ngettext(
+                    "%(count)d part had nothing last year and gets no target.",
+                    "%(count)d parts had nothing last year and get no target.",
+                    zero,
+                )
+                % {"count": zero}
+            )
+        return result, warnings
+    if method != SplitMethod.WEIGHTS:
+        raise ValidationError({"method": _("Unknown split method “%(method)s”.") % {"method": method}})
+    basis = basis or WeightBasis.MANUAL
+    if basis in (WeightBasis.MANUAL, WeightBasis.MARKET_POTENTIAL):
+        if not weights:
+            raise ValidationError({"weights": _("Give a weight for each part.")})
+        given = {}
+        for key, value in weights.items():
+            key = str(getattr(key, "pk", key))  # a member's key: its pk, segment or period key
+            try:
+                given[key] = to_decimal(value, field="weight")
+            except ValueError:
+                raise ValidationError({"weights": _("The weight %(value)s is not a number.") % {"value": value}})
+            if given[key] < 0:
+                raise ValidationError({"weights": _("Weights cannot be negative.")})
+        missing = {m.label for ms in members for m in ms if m.key not in given}
+        if missing:
+            warnings.append(
+                _("No weight given for %(parts)s; they get no target.") % {"parts": ", ".join(sorted(missing)[:20])}
+            )
+        return [[given.get(m.key, Decimal(0)) for m in ms] for ms in members], warnings
+    if basis == WeightBasis.DAYS:
+        if dimension not in TIME_DIMENSIONS:
+            raise ValidationError({"basis": _("Days in period only weigh a split by time.")})
+        return [[Decimal(m.period.days) for m in ms] for ms in members], warnings
+    if basis == WeightBasis.HEADCOUNT:
+        if dimension == Dimension.REP:
+            return [[Decimal(1)] * len(ms) for ms in members], warnings
+        if dimension != Dimension.REGION:
+            raise ValidationError({"basis": _("Headcount weighs a split by region or by rep.")})
+        qs = visible_users(actor).filter(role=Role.REP, is_active=True)
+        return (
+            _count_by_region_or_rep(
+                qs, region_lookup="region__path", rep_lookup="pk", dimension=dimension, nodes=nodes, members=members
+            ),
+            warnings,
+        )
+    if basis == WeightBasis.CUSTOMERS:
+        if dimension not in (Dimension.REGION, Dimension.REP):
+            raise ValidationError({"basis": _("Customer counts weigh a split by region or by rep.")})
+        qs = Customer.objects.visible_to(actor)
+        if tiers:
+            qs = qs.filter(tier__in=list(tiers))
+        return (
+            _count_by_region_or_rep(
+                qs,
+                region_lookup="owner__region__path",
+                rep_lookup="owner",
+                dimension=dimension,
+                nodes=nodes,
+                members=members,
+            ),
+            warnings,
+        )
+    raise ValidationError({"basis": _("Unknown weight basis “%(basis)s”.") % {"basis": basis}})
