@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("crm/", include("crm.urls")),
     path("pipeline/", include("pipeline.urls")),
+    path("targets/", include("targets.urls")),
     path("api/", include("salesmgmt.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+app_name = "targets"
+urlpatterns = [
+    path("", include("targets.urls_editor")),
+    path("", include("targets.urls_mine")),
+    path("", include("targets.urls_excel")),
+]

@@ -1,0 +1,1 @@
+"""Target screens: editor. (stub)"""

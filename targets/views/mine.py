@@ -1,0 +1,1 @@
+"""Target screens: mine. (stub)"""
