@@ -189,7 +189,13 @@ def customer_create(
 ) -> Customer:
     _check_owner_and_region(actor=actor, owner=owner, region=region)
     customer = Customer(
-        name=name.strip(), region=region, owner=owner, industry=industry, tier=tier, notes=notes, external_id=external_id
+        name=name.strip(),
+        region=region,
+        owner=owner,
+        industry=industry,
+        tier=tier,
+        notes=notes,
+        external_id=external_id,
     )
     customer.full_clean()
     customer.save()
@@ -216,10 +222,19 @@ def customer_update(*, customer: Customer, data: dict, actor) -> Customer:
 
 
 @transaction.atomic
-def contact_create(*, customer: Customer, name: str, title: str = "", phone: str = "", email: str = "",
-                   is_decision_maker: bool = False, actor=None) -> Contact:
-    contact = Contact(customer=customer, name=name, title=title, phone=phone, email=email,
-                      is_decision_maker=is_decision_maker)
+def contact_create(
+    *,
+    customer: Customer,
+    name: str,
+    title: str = "",
+    phone: str = "",
+    email: str = "",
+    is_decision_maker: bool = False,
+    actor=None,
+) -> Contact:
+    contact = Contact(
+        customer=customer, name=name, title=title, phone=phone, email=email, is_decision_maker=is_decision_maker
+    )
     contact.full_clean()
     contact.save()
     audit(actor=actor, action="contact.create", obj=customer, changes={"contact": [None, name]})

@@ -204,7 +204,9 @@ def _check_version(opportunity: Opportunity, expected_version: int | None) -> No
     """Optimistic locking: claim the row only if nobody changed it since the user loaded it."""
     if expected_version is None:
         return
-    updated = Opportunity.objects.filter(pk=opportunity.pk, version=expected_version).update(version=expected_version + 1)
+    updated = Opportunity.objects.filter(pk=opportunity.pk, version=expected_version).update(
+        version=expected_version + 1
+    )
     if not updated:
         raise ConflictError(_("Someone else changed this deal since you opened it. Reload and try again."))
     opportunity.version = expected_version + 1
@@ -271,9 +273,14 @@ def opportunity_update(
     reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
-            _history(opportunity, f, str(old.pk) if hasattr(old, "pk") else old,
-                     str(new.pk) if hasattr(new, "pk") else new, actor=actor,
-                     reason=reason if f == "probability" else "")
+            _history(
+                opportunity,
+                f,
+                str(old.pk) if hasattr(old, "pk") else old,
+                str(new.pk) if hasattr(new, "pk") else new,
+                actor=actor,
+                reason=reason if f == "probability" else "",
+            )
             for f, (old, new) in changes.items()
             if f in TRACKED_FIELDS
         ]
@@ -283,7 +290,10 @@ def opportunity_update(
             actor=actor,
             action="opportunity.update",
             obj=opportunity,
-            changes={f: [str(o) if o is not None else None, str(n) if n is not None else None] for f, (o, n) in changes.items()},
+            changes={
+                f: [str(o) if o is not None else None, str(n) if n is not None else None]
+                for f, (o, n) in changes.items()
+            },
         )
     return opportunity
 
@@ -313,17 +323,24 @@ def opportunity_move_stage(
         raise ValidationError({"stage": _("The deal is already in this stage.")})
     if stage.evidence_required and not (evidence or "").strip():
         raise ValidationError(
-            {"evidence": _("Entering “%(stage)s” requires evidence: %(evidence)s")
-             % {"stage": stage.display_name, "evidence": stage.evidence_required}}
+            {
+                "evidence": _("Entering “%(stage)s” requires evidence: %(evidence)s")
+                % {"stage": stage.display_name, "evidence": stage.evidence_required}
+            }
         )
     if stage.is_lost and not (lost_reason or "").strip():
         raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
     now = at or timezone.now()
     old_stage = opportunity.stage
-    history = [_history(opportunity, "stage", old_stage.name, stage.name, actor=actor,
-                        old_stage=old_stage, new_stage=stage, at=now)]
+    history = [
+        _history(
+            opportunity, "stage", old_stage.name, stage.name, actor=actor, old_stage=old_stage, new_stage=stage, at=now
+        )
+    ]
     if opportunity.probability != stage.probability:
-        history.append(_history(opportunity, "probability", opportunity.probability, stage.probability, actor=actor, at=now))
+        history.append(
+            _history(opportunity, "probability", opportunity.probability, stage.probability, actor=actor, at=now)
+        )
     opportunity.stage = stage
     opportunity.probability = stage.probability
     opportunity.probability_reason = ""
@@ -334,10 +351,20 @@ def opportunity_move_stage(
     if stage.is_closed:
         opportunity.closed_on = closed_on or timezone.localdate()
         if opportunity.expected_close_date != opportunity.closed_on:
-            history.append(_history(opportunity, "expected_close_date", opportunity.expected_close_date,
-                                    opportunity.closed_on, actor=actor, at=now))
+            history.append(
+                _history(
+                    opportunity,
+                    "expected_close_date",
+                    opportunity.expected_close_date,
+                    opportunity.closed_on,
+                    actor=actor,
+                    at=now,
+                )
+            )
             opportunity.expected_close_date = opportunity.closed_on
-        opportunity.amount_company = to_company_currency(opportunity.amount, opportunity.currency_id, opportunity.closed_on)
+        opportunity.amount_company = to_company_currency(
+            opportunity.amount, opportunity.currency_id, opportunity.closed_on
+        )
     else:
         opportunity.closed_on = None
     if expected_version is None:
@@ -345,12 +372,19 @@ def opportunity_move_stage(
     opportunity.save()
     OpportunityHistory.objects.bulk_create(history)
     if stage.evidence_required:
-        StageEvidence.objects.create(opportunity=opportunity, stage=stage, text=evidence.strip(),
-                                     attachment=attachment or "", given_by=actor, given_at=now)
+        StageEvidence.objects.create(
+            opportunity=opportunity,
+            stage=stage,
+            text=evidence.strip(),
+            attachment=attachment or "",
+            given_by=actor,
+            given_at=now,
+        )
     if opportunity.customer_id and (stage.is_won or old_stage.is_won):
         customer_refresh_first_won([opportunity.customer_id])
-    audit(actor=actor, action="opportunity.move_stage", obj=opportunity,
-          changes={"stage": [old_stage.name, stage.name]})
+    audit(
+        actor=actor, action="opportunity.move_stage", obj=opportunity, changes={"stage": [old_stage.name, stage.name]}
+    )
     return opportunity
 
 
@@ -364,8 +398,9 @@ def next_stage(opportunity: Opportunity) -> Stage | None:
 
 
 @transaction.atomic
-def collection_create(*, opportunity: Opportunity, received_on: date, amount: Decimal, currency=None,
-                      note: str = "", actor) -> Collection:
+def collection_create(
+    *, opportunity: Opportunity, received_on: date, amount: Decimal, currency=None, note: str = "", actor
+) -> Collection:
     """回款 against a won deal; the collected total never exceeds the deal amount."""
     if not opportunity.stage.is_won:
         raise ValidationError(_("Payments can only be recorded against won deals."))
@@ -373,16 +408,23 @@ def collection_create(*, opportunity: Opportunity, received_on: date, amount: De
         raise ValidationError({"amount": _("The amount must be positive.")})
     currency = currency or opportunity.currency
     amount_company = to_company_currency(amount, currency.pk, received_on)
-    already = (
-        Collection.objects.filter(opportunity=opportunity).aggregate(total=Sum("amount_company"))["total"] or ZERO
-    )
+    already = Collection.objects.filter(opportunity=opportunity).aggregate(total=Sum("amount_company"))["total"] or ZERO
     if already + amount_company > opportunity.amount_company:
         raise ValidationError(
-            {"amount": _("Collections would exceed the deal amount (%(total)s already collected of %(deal)s).")
-             % {"total": already, "deal": opportunity.amount_company}}
+            {
+                "amount": _("Collections would exceed the deal amount (%(total)s already collected of %(deal)s).")
+                % {"total": already, "deal": opportunity.amount_company}
+            }
         )
-    collection = Collection(opportunity=opportunity, received_on=received_on, amount=amount, currency=currency,
-                            amount_company=amount_company, note=note, created_by=actor)
+    collection = Collection(
+        opportunity=opportunity,
+        received_on=received_on,
+        amount=amount,
+        currency=currency,
+        amount_company=amount_company,
+        note=note,
+        created_by=actor,
+    )
     collection.full_clean()
     collection.save()
     audit(actor=actor, action="collection.create", obj=opportunity, changes={"collection": [None, str(amount)]})
@@ -390,8 +432,16 @@ def collection_create(*, opportunity: Opportunity, received_on: date, amount: De
 
 
 @transaction.atomic
-def activity_log(*, customer: Customer, kind: str, date: date, owner: User | None = None, notes: str = "",
-                 opportunity: Opportunity | None = None, actor) -> Activity:
+def activity_log(
+    *,
+    customer: Customer,
+    kind: str,
+    date: date,
+    owner: User | None = None,
+    notes: str = "",
+    opportunity: Opportunity | None = None,
+    actor,
+) -> Activity:
     owner = owner or actor
     _check_owner(actor, owner)
     if opportunity is not None and opportunity.customer_id != customer.pk:

@@ -73,9 +73,7 @@ def test_manager_filters_the_team_pipeline(page, org):
     apply = page.get_by_test_id("filter-apply")
     if apply.count() and apply.is_visible():
         apply.click()
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=total-count]').dataset.value === '1'"
-    )
+    page.wait_for_function("() => document.querySelector('[data-testid=total-count]').dataset.value === '1'")
     assert Decimal(page.get_by_test_id("total-amount").get_attribute("data-value")) == Decimal("5000")
     assert "region=" in page.url  # the filtered view is shareable
     rows = page.locator("[data-testid^=team-row-]")

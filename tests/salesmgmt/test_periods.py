@@ -47,8 +47,11 @@ def test_quarter_is_three_months_and_weeks_clip_to_it(fy, start, q):
     assert sum(w.days for w in weeks) == quarter.days
 
 
-@given(day=st.dates(min_value=date(2001, 1, 1), max_value=date(2039, 12, 31)), start=start_months,
-       kind=st.sampled_from(periods.KINDS))
+@given(
+    day=st.dates(min_value=date(2001, 1, 1), max_value=date(2039, 12, 31)),
+    start=start_months,
+    kind=st.sampled_from(periods.KINDS),
+)
 def test_period_of_contains_the_day_and_keys_round_trip(day, start, kind):
     period = periods.period_of(day, kind, start)
     assert period.contains(day)
