@@ -7,7 +7,7 @@ PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := salesmgmt.settings
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate demo demo-maven serve test test-fast test-postgres lint format messages bench worker beat clean
+.PHONY: help install run run-maven migrate demo demo-maven serve test test-fast test-postgres lint format messages bench worker beat clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -28,8 +28,12 @@ migrate: install ## Apply database migrations
 demo: migrate ## Load the built-in demo company (idempotent)
 	$(BIN)/python manage.py seed_demo
 
-demo-maven: migrate ## Load the public Maven CRM dataset as demo data (idempotent)
+demo-maven: demo ## Load the public Maven CRM dataset as demo data (idempotent)
 	$(BIN)/python manage.py import_maven ../shared/datasets/maven-crm-sales-opportunities
+
+run-maven: demo-maven ## Like `make run`, with the public Maven CRM dataset loaded beside the built-in demo
+	@$(BIN)/python manage.py demo_logins
+	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 run: demo ## Set everything up and serve the app with demo data on http://127.0.0.1:8000
 	@$(BIN)/python manage.py demo_logins
