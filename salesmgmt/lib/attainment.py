@@ -1,0 +1,87 @@
+"""Pure attainment math: plain Decimals and dates in, Decimals out (no Django), so it is tested alone.
+
+Percentages are returned as fractions (0.42 = 42 %) quantized to 4 places; money keeps cents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+FRACTION = Decimal("0.0001")
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+ONE = Decimal("1")
+
+
+def _frac(value: Decimal) -> Decimal:
+    return value.quantize(FRACTION, rounding=ROUND_HALF_UP)
+
+
+def elapsed_days(
+    start: date, end: date, today: date, *, working_days: bool = False, holidays: Iterable[date] = ()
+) -> tuple[int, int]:
+    """(days elapsed up to and including `today`, days in the period), calendar or Mon-Fri working days."""
+    if end < start:
+        raise ValueError("period ends before it starts")
+    last = min(max(today, start - timedelta(days=1)), end)
+    if not working_days:
+        return (last - start).days + 1, (end - start).days + 1
+    hol = np.array(sorted(holidays), dtype="datetime64[D]")
+    total = int(np.busday_count(start, end + timedelta(days=1), holidays=hol))
+    done = int(np.busday_count(start, last + timedelta(days=1), holidays=hol)) if last >= start else 0
+    return done, total
+
+
+def time_progress(
+    start: date, end: date, today: date, *, working_days: bool = False, holidays: Iterable[date] = ()
+) -> Decimal:
+    """时间进度: the share of the period elapsed at the end of `today` (0 before it starts, 1 after it ends)."""
+    done, total = elapsed_days(start, end, today, working_days=working_days, holidays=holidays)
+    if total == 0:
+        return ONE if today >= end else ZERO
+    return _frac(Decimal(done) / Decimal(total))
+
+
+def attainment(actual: Decimal, target: Decimal) -> Decimal | None:
+    """达成率 = actual / target; None where there is no target to measure against."""
+    if not target:
+        return None
+    return _frac(Decimal(actual) / Decimal(target))
+
+
+def gap(actual: Decimal, target: Decimal) -> Decimal:
+    """缺口: what is still missing to reach the target (never negative)."""
+    return max(Decimal(target) - Decimal(actual), ZERO)
+
+
+def pace_gap(attainment_: Decimal | None, time_progress_: Decimal) -> Decimal | None:
+    """Attainment − time progress ("时间过半，任务过半"): below zero the target is falling behind time."""
+    if attainment_ is None:
+        return None
+    return _frac(attainment_ - time_progress_)
+
+
+def coverage(open_pipeline: Decimal, remaining_gap: Decimal) -> Decimal | None:
+    """Pipeline coverage = open pipeline ÷ remaining gap (healthy ≥ 3×); None when nothing is missing."""
+    if remaining_gap <= 0:
+        return None
+    return (Decimal(open_pipeline) / Decimal(remaining_gap)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def run_rate_forecast(
+    actual: Decimal, start: date, end: date, today: date, *, working_days: bool = False, holidays: Iterable[date] = ()
+) -> Decimal:
+    """Where the period ends if the pace so far continues: actual ÷ elapsed × whole period."""
+    done, total = elapsed_days(start, end, today, working_days=working_days, holidays=holidays)
+    if done <= 0:
+        return ZERO
+    return (Decimal(actual) * Decimal(total) / Decimal(done)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def weighted(amount: Decimal, probability: int) -> Decimal:
+    """Σ amount × stage % for one deal."""
+    return (Decimal(amount) * Decimal(probability) / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)
