@@ -15,18 +15,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.forms import ContactForm, CustomerFilterForm, CustomerForm, RatingForm, add_service_errors
-from salesmgmt.views import is_partial, tabular_response
+from salesmgmt.views import filter_form, is_partial, tabular_response
 
 PAGE_SIZE = 25
 
 
 def _filters(request) -> tuple[CustomerFilterForm, dict]:
-    form = CustomerFilterForm(request.GET or None, user=request.user)
-    if not form.is_bound:
-        return form, {}
-    # Invalid choices (e.g. a region outside the scope) are left out and shown; the rest still applies.
-    form.is_valid()
-    return form, form.cleaned_data
+    return filter_form(CustomerFilterForm, request)
 
 
 @login_required

@@ -13,6 +13,7 @@ from crm.forms import scoped_region_field, scoped_user_field
 from crm.models import CompanySettings, Currency, Customer, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
+from pipeline.services import EDITABLE_FIELDS
 from salesmgmt.lib.money import quantize, to_decimal
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -114,20 +115,8 @@ class DealEditForm(forms.Form):
         choices=[("", "—"), *((i, "★" * i) for i in range(1, 6))],
     )
 
-    FIELDS = (
-        "name",
-        "customer",
-        "owner",
-        "amount",
-        "currency",
-        "expected_close_date",
-        "probability",
-        "probability_reason",
-        "forecast_category",
-        "next_step",
-        "next_step_date",
-        "star_rating",
-    )
+    # Lost reason is asked for by the move to the lost stage, not edited here.
+    FIELDS = tuple(f for f in EDITABLE_FIELDS if f != "lost_reason")
 
     def __init__(self, *args, user, deal, **kwargs):
         kwargs.setdefault(

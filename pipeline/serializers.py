@@ -9,6 +9,7 @@ from rest_framework import serializers
 from crm.models import Currency, Customer, Product, ProductLine
 from crm.scopes import visible_users
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
+from pipeline.services import EDITABLE_FIELDS
 from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField
 
 
@@ -179,23 +180,7 @@ class OpportunityUpdateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Opportunity
-        fields = [
-            "name",
-            "customer",
-            "owner",
-            "amount",
-            "currency",
-            "expected_close_date",
-            "probability",
-            "probability_reason",
-            "forecast_category",
-            "next_step",
-            "next_step_date",
-            "lost_reason",
-            "star_rating",
-            "lines",
-            "version",
-        ]
+        fields = [*EDITABLE_FIELDS, "lines", "version"]
 
     def validate(self, attrs):
         # PATCH makes every field optional; the version never is, or edits could be lost silently.

@@ -26,7 +26,7 @@ from crm.models import CompanySettings, Customer
 from pipeline import selectors, services
 from pipeline.forms import ActivityForm, CollectionForm, DealCreateForm, DealEditForm, MoveStageForm, TeamFilterForm
 from pipeline.models import Pipeline, Stage
-from salesmgmt.views import is_partial, tabular_response
+from salesmgmt.views import filter_form, is_partial, tabular_response
 
 MY_PAGE_SIZE = 50
 TEAM_PAGE_SIZE = 25
@@ -95,12 +95,7 @@ def my_pipeline(request):
 
 
 def _team_filters(request) -> tuple[TeamFilterForm, dict]:
-    form = TeamFilterForm(request.GET or None, user=request.user)
-    if not form.is_bound:
-        return form, {}
-    # Invalid values (e.g. a rep outside the scope) are left out and shown; the rest still applies.
-    form.is_valid()
-    return form, form.cleaned_data
+    return filter_form(TeamFilterForm, request)
 
 
 @login_required

@@ -23,6 +23,19 @@ def home(request):
     return redirect("pipeline:mine")
 
 
+def filter_form(form_class, request):
+    """A GET filter form bound to the query string and its cleaned values.
+
+    Invalid choices (e.g. a region outside the user's scope) are left out and shown on the form;
+    the other filters still apply.
+    """
+    form = form_class(request.GET or None, user=request.user)
+    if not form.is_bound:
+        return form, {}
+    form.is_valid()
+    return form, form.cleaned_data
+
+
 def is_partial(request, target: str) -> bool:
     """An htmx request for the fragment with id `target` (a history restore wants the whole page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target
