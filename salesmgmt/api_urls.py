@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from crm import api as crm_api
 from pipeline import api as pipeline_api
+from targets import api as targets_api
 
 router = DefaultRouter()
 router.register("users", crm_api.UserViewSet, basename="user")
@@ -15,6 +16,10 @@ router.register("pipelines", pipeline_api.PipelineViewSet, basename="pipeline")
 router.register("opportunities", pipeline_api.OpportunityViewSet, basename="opportunity")
 router.register("collections", pipeline_api.CollectionViewSet, basename="collection")
 router.register("activities", pipeline_api.ActivityViewSet, basename="activity")
+router.register("target-plans", targets_api.TargetPlanViewSet, basename="target-plan")
+router.register("target-nodes", targets_api.TargetNodeViewSet, basename="target-node")
+router.register("target-adjustments", targets_api.AdjustmentViewSet, basename="target-adjustment")
+router.register("action-plans", targets_api.ActionPlanViewSet, basename="action-plan")
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

@@ -213,6 +213,18 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets used by fields of several names get one name each (and no collision warnings).
+    "ENUM_NAME_OVERRIDES": {
+        "TierEnum": "crm.models.Tier",
+        "PlanStatusEnum": "targets.models.PlanStatus",
+        "PlanPeriodKindEnum": "targets.models.PlanPeriodKind",
+        "PeriodKindEnum": "targets.models.PeriodKind",
+        "DimensionEnum": "targets.models.Dimension",
+        "SplitMethodEnum": "targets.models.SplitMethod",
+        "AdjustmentKindEnum": "targets.models.AdjustmentKind",
+        "AdjustmentStatusEnum": "targets.models.AdjustmentStatus",
+        "ActionStatusEnum": "targets.models.ActionStatus",
+    },
 }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -88,9 +88,22 @@ class PeriodKind(models.TextChoices):
 
 
 class TargetPlan(models.Model):
-    """One metric for one fiscal period (e.g. FY2027 signed revenue), with its breakdown tree."""
+    """One metric for one fiscal period (e.g. FY2027 signed revenue), with its breakdown tree.
+
+    Company-wide (no region) or for one region (an area manager's own plan); the root node takes
+    the plan's region. One plan per metric, period and region.
+    """
 
     metric = models.ForeignKey(Metric, verbose_name=_("metric"), on_delete=models.PROTECT, related_name="plans")
+    region = models.ForeignKey(
+        "crm.Region",
+        verbose_name=_("region"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Empty for a company-wide plan."),
+    )
     name = models.CharField(_("name"), max_length=200)
     period_kind = models.CharField(_("period kind"), max_length=8, choices=PlanPeriodKind.choices)
     period_key = models.CharField(_("period"), max_length=16)
@@ -121,7 +134,17 @@ class TargetPlan(models.Model):
         verbose_name_plural = _("target plans")
         ordering = ["-period_start", "metric__name"]
         constraints = [
-            models.UniqueConstraint(fields=["metric", "period_key"], name="one_plan_per_metric_period"),
+            # Two constraints because NULLs are distinct in a unique index: one company-wide plan, one per region.
+            models.UniqueConstraint(
+                fields=["metric", "period_key"],
+                condition=Q(region__isnull=True),
+                name="one_company_plan_per_metric_period",
+            ),
+            models.UniqueConstraint(
+                fields=["metric", "period_key", "region"],
+                condition=Q(region__isnull=False),
+                name="one_region_plan_per_metric_period",
+            ),
             models.CheckConstraint(condition=Q(total__gte=0), name="plan_total_non_negative"),
         ]
 

@@ -1,4 +1,7 @@
-"""Plans: create, submit, send back to draft, approve (which writes version 1 of every node)."""
+"""Plans: create, submit, send back to draft, approve (which writes version 1 of every node).
+
+A plan is company-wide (directors and admins) or for one region (also its manager, who then
+submits, sends back and approves it: approving the breakdown of his area is his job)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from crm.models import User
+from crm.models import Region, User
+from crm.scopes import visible_regions, visible_users
 from crm.services import audit
 from salesmgmt.lib import periods
 from targets.models import (
@@ -20,14 +24,31 @@ from targets.models import (
     TargetPlan,
 )
 from targets.selectors import incomplete_leaves, unbalanced_nodes
-from targets.services.rules import _check_amount, _fiscal_start, _is_top
+from targets.services.rules import _check_amount, _fiscal_start, _is_top, may_decide_plan
 
 
 @transaction.atomic
-def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: str = "", actor) -> TargetPlan:
-    """A plan for one metric and one fiscal year or quarter; its root node holds the total."""
-    if not _is_top(actor):
-        raise ValidationError(_("Only a director or an admin can create a target plan."))
+def plan_create(
+    *,
+    metric: Metric,
+    period_key: str,
+    total,
+    owner: User | None = None,
+    region: Region | None = None,
+    name: str = "",
+    actor,
+) -> TargetPlan:
+    """A plan for one metric and one fiscal year or quarter, company-wide or for one region; its root
+    node holds the total and the region. Directors and admins create any plan, a manager only plans
+    for the regions in his scope. The owner defaults to the region's manager, else the actor."""
+    if actor is None or not actor.is_authenticated or not actor.is_manager_or_above:
+        raise ValidationError(_("Only managers, directors and admins can create a target plan."))
+    if region is None and not _is_top(actor):
+        raise ValidationError(
+            {"region": _("Only a director or an admin can create a company-wide plan; choose your region.")}
+        )
+    if region is not None and not _is_top(actor) and not visible_regions(actor).filter(pk=region.pk).exists():
+        raise ValidationError({"region": _("%(region)s is outside your regions.") % {"region": region}})
     if not metric.is_active:
         raise ValidationError({"metric": _("The metric %(metric)s is not active.") % {"metric": metric}})
     try:
@@ -39,23 +60,27 @@ def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: st
     if period.kind not in PlanPeriodKind.values:
         raise ValidationError({"period_key": _("A plan covers a fiscal year or a quarter.")})
     total = _check_amount(total, metric.places, field="total")
+    if owner is None:
+        owner = (region.manager if region is not None else None) or actor
     if not owner.is_active or not owner.is_manager_or_above:
         raise ValidationError({"owner": _("A plan is owned by a director or a manager.")})
-    if TargetPlan.objects.filter(metric=metric, period_key=period.key).exists():
-        raise ValidationError(
-            {
-                "period_key": _("There is already a %(metric)s plan for %(period)s.")
-                % {"metric": metric, "period": period.key}
-            }
-        )
+    if not _is_top(actor) and not visible_users(actor).filter(pk=owner.pk).exists():
+        raise ValidationError({"owner": _("You cannot make %(user)s responsible for a plan.") % {"user": owner}})
+    if TargetPlan.objects.filter(metric=metric, period_key=period.key, region=region).exists():
+        if region is None:
+            message = _("There is already a company-wide %(metric)s plan for %(period)s.")
+        else:
+            message = _("There is already a %(metric)s plan for %(region)s in %(period)s.")
+        raise ValidationError({"period_key": message % {"metric": metric, "period": period.key, "region": region}})
     plan = TargetPlan(
         metric=metric,
-        name=(name or "").strip() or f"{metric.display_name} {period.key}",
+        name=(name or "").strip() or " ".join(str(x) for x in (metric.display_name, region, period.key) if x),
         period_kind=period.kind,
         period_key=period.key,
         period_start=period.start,
         period_end=period.end,
         total=total,
+        region=region,
         owner=owner,
         created_by=actor,
     )
@@ -66,6 +91,7 @@ def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: st
         parent=None,
         path="0001.",
         depth=0,
+        region=region,
         period_kind=period.kind,
         period_key=period.key,
         period_start=period.start,
@@ -78,7 +104,12 @@ def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: st
         actor=actor,
         action="target_plan.create",
         obj=plan,
-        changes={"metric": [None, metric.code], "period": [None, period.key], "total": [None, str(total)]},
+        changes={
+            "metric": [None, metric.code],
+            "period": [None, period.key],
+            "region": [None, str(region) if region is not None else None],
+            "total": [None, str(total)],
+        },
     )
     return plan
 
@@ -86,7 +117,7 @@ def plan_create(*, metric: Metric, period_key: str, total, owner: User, name: st
 @transaction.atomic
 def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
     plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
-    if not (_is_top(actor) or actor.pk in (plan.owner_id, plan.created_by_id)):
+    if not (actor.pk in (plan.owner_id, plan.created_by_id) or may_decide_plan(actor, plan)):
         raise ValidationError(_("Only the plan's owner or a director can submit it."))
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(_("Only a draft plan can be submitted."))
@@ -101,8 +132,8 @@ def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
 def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
     """Send a submitted plan back to draft so it can be changed."""
     plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
-    if not _is_top(actor):
-        raise ValidationError(_("Only a director or an admin can send a plan back."))
+    if not may_decide_plan(actor, plan):
+        raise ValidationError(_("Only a director, or the manager of the plan's region, can send a plan back."))
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be sent back to draft."))
     if not (reason or "").strip():
@@ -122,8 +153,8 @@ def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
 def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
     """Lock the plan: refused while a leaf lacks 3定; writes version 1 of every node in one statement."""
     plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
-    if not _is_top(actor):
-        raise ValidationError(_("Only a director or an admin can approve a target plan."))
+    if not may_decide_plan(actor, plan):
+        raise ValidationError(_("Only a director, or the manager of the plan's region, can approve a target plan."))
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be approved."))
     incomplete = incomplete_leaves(plan)

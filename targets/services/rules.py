@@ -32,6 +32,17 @@ def _is_top(actor) -> bool:
     return bool(actor is not None and (actor.is_superuser or actor.role in (Role.DIRECTOR, Role.ADMIN)))
 
 
+def may_decide_plan(actor, plan: TargetPlan) -> bool:
+    """Who submits for approval, sends back and approves a plan: directors and admins any plan; a
+    manager the plans of regions in his scope (approving his area's breakdown is his job; the
+    four-eyes rule stays for adjustments)."""
+    if _is_top(actor):
+        return True
+    if actor is None or not actor.is_authenticated or not actor.is_manager_or_above or plan.region_id is None:
+        return False
+    return visible_regions(actor).filter(pk=plan.region_id).exists()
+
+
 def _check_manager(actor) -> None:
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above:
         raise ValidationError(_("Only managers, directors and admins can change targets."))

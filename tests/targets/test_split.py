@@ -5,13 +5,13 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.models import AuditLog, Tier
 from salesmgmt.lib import periods
-from targets.models import PlanStatus, SplitMethod, TargetNode
+from targets.models import PlanStatus, SplitMethod, TargetNode, TargetPlan
 from targets.selectors import incomplete_leaves, plan_tree, rollup, unbalanced_nodes
 from targets.services import (
     node_update,
@@ -66,6 +66,66 @@ def test_plan_rules(org, metrics, plan):
         date(2027, 4, 1),
         date(2027, 6, 30),
     )
+
+
+def test_a_manager_plans_for_his_own_area_only(org, metrics):
+    east = plan_create(
+        metric=metrics["won_revenue"], period_key="FY2027", total="600000", region=org.east, actor=org.manager
+    )
+    root = root_of(east)
+    # The owner defaults to the region's manager; the root carries the region.
+    assert (east.region, east.owner, root.region, root.owner) == (org.east, org.manager, org.east, org.manager)
+    assert "East" in east.name
+    provinces = target_split(node=root, dimension="region", method="equal", actor=org.manager).children
+    assert {p.region_id for p in provinces} == {org.sh.pk, org.js.pk}
+
+    with pytest.raises(ValidationError, match="outside your regions"):
+        plan_create(metric=metrics["collections"], period_key="FY2027", total=1, region=org.north, actor=org.manager)
+    with pytest.raises(ValidationError, match="company-wide"):
+        plan_create(metric=metrics["collections"], period_key="FY2027", total=1, actor=org.manager)
+    with pytest.raises(ValidationError, match="Only managers"):
+        plan_create(metric=metrics["collections"], period_key="FY2027", total=1, region=org.sh, actor=org.rep)
+    with pytest.raises(ValidationError, match="cannot make"):  # an owner outside his people
+        plan_create(
+            metric=metrics["collections"],
+            period_key="FY2027",
+            total=1,
+            region=org.east,
+            owner=org.manager_north,
+            actor=org.manager,
+        )
+    assert not TargetPlan.objects.filter(metric=metrics["collections"]).exists()
+
+
+def test_one_plan_per_metric_period_and_region(org, metrics, plan):
+    east = plan_create(
+        metric=metrics["won_revenue"], period_key="FY2027", total="600000", region=org.east, actor=org.manager
+    )
+    with pytest.raises(ValidationError, match="already a .* plan for East"):
+        plan_create(metric=metrics["won_revenue"], period_key="FY2027", total=1, region=org.east, actor=org.director)
+    with pytest.raises(ValidationError, match="already a company-wide"):
+        plan_create(metric=metrics["won_revenue"], period_key="FY2027", total=1, actor=org.director)
+    # Another region, another period: fine (the director plans for North, owned by its manager).
+    north = plan_create(
+        metric=metrics["won_revenue"], period_key="FY2027", total=1, region=org.north, actor=org.director
+    )
+    assert north.owner == org.manager_north
+    plan_create(metric=metrics["won_revenue"], period_key="FY2028", total=1, region=org.east, actor=org.manager)
+    # The database keeps both rules too (company-wide: NULL regions are distinct in a plain unique index).
+    for existing in (plan, east):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            TargetPlan.objects.create(
+                metric=existing.metric,
+                region=existing.region,
+                name="dup",
+                period_kind=existing.period_kind,
+                period_key=existing.period_key,
+                period_start=existing.period_start,
+                period_end=existing.period_end,
+                total=1,
+                owner=org.director,
+                created_by=org.director,
+            )
 
 
 # --- dimensions, owners, deadlines --------------------------------------------------------

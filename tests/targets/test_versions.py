@@ -16,6 +16,7 @@ from targets.services import (
     adjustment_reject,
     node_update,
     plan_approve,
+    plan_create,
     plan_return,
     plan_submit,
     target_split,
@@ -82,6 +83,28 @@ def test_only_a_director_approves_and_an_approved_plan_is_locked(plan, tree, org
     rep = TargetNode.objects.get(pk=tree["reps"][org.rep].pk)
     with pytest.raises(ValidationError, match="adjustment"):
         node_update(node=rep, amount="1", expected_version=rep.version, rebalance=True, actor=org.manager)
+
+
+def test_a_manager_approves_the_plan_of_his_area(org, metrics):
+    plan = plan_create(
+        metric=metrics["won_revenue"], period_key="FY2027", total="600000", region=org.east, actor=org.manager
+    )
+    root = plan.nodes.get()
+    provinces = by_region(target_split(node=root, dimension="region", method="equal", actor=org.manager).children)
+    target_split(node=provinces[org.sh.pk], dimension="rep", method="equal", actor=org.manager)
+    plan_submit(plan=plan, actor=org.manager)
+    for outsider in (org.rep, org.manager_north):
+        with pytest.raises(ValidationError, match="manager of the plan's region"):
+            plan_approve(plan=plan, actor=outsider)
+    with pytest.raises(ValidationError, match="1 target has no owner.*Jiangsu"):
+        plan_approve(plan=plan, actor=org.manager)
+    plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.manager)
+    js = TargetNode.objects.get(pk=provinces[org.js.pk].pk)
+    node_update(node=js, owner=org.rep_js, expected_version=js.version, actor=org.manager)
+    plan_submit(plan=plan, actor=org.manager)
+    plan = plan_approve(plan=plan, actor=org.manager)
+    assert (plan.status, plan.current_version, plan.approved_by) == (PlanStatus.APPROVED, 1, org.manager)
+    assert TargetNodeAmount.objects.filter(plan=plan, version_from=1).count() == plan.nodes.count() == 5
 
 
 def test_reallocation_creates_version_2_and_keeps_version_1(plan, tree, org):

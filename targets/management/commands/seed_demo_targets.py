@@ -1,0 +1,197 @@
+"""Target demo data on top of the built-in demo company (`seed_demo`). Idempotent.
+
+- FY2026 signed revenue for the whole company (director): split by area, by province, by rep and by
+  quarter through the services, with owners and deadlines complete, then approved; an approved
+  reallocation in the North (version 2) and a pending one in the East for the director's inbox;
+  a few action plans (行动计划) under the reps' targets.
+- FY2027 signed revenue for the East area (mgr_east), still a draft: Shanghai split to its reps who
+  have made their bottom-up commitments (自下而上), Jiangsu split by product line with one part
+  nobody is responsible for yet (so the editor shows an incomplete leaf).
+"""
+
+from datetime import timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from crm.models import Region, User
+from pipeline.models import Opportunity
+from salesmgmt.lib import periods
+from targets.models import Dimension, SplitMethod, TargetNode, TargetPlan, WeightBasis
+from targets.services import (
+    action_plan_create,
+    adjustment_approve,
+    adjustment_propose,
+    metric_ensure_defaults,
+    node_commit,
+    plan_approve,
+    plan_create,
+    plan_submit,
+    target_split,
+    target_split_leaves,
+)
+from targets.services.rules import _fiscal_start
+
+COMPANY_YEAR = 2026
+AREA_YEAR = 2027
+GROWTH = Decimal("1.15")  # the company plans 15% over last year
+FALLBACK_TOTAL = Decimal("12000000")
+
+
+def _thousands(amount: Decimal) -> Decimal:
+    return (amount / 1000).to_integral_value() * 1000
+
+
+class Command(BaseCommand):
+    help = "Load demo target plans, adjustments, action plans and commitments (run seed_demo first; idempotent)."
+
+    def handle(self, *args, **options):
+        if not Region.objects.filter(code="HQ").exists():
+            raise CommandError("Load the demo company first: manage.py seed_demo")
+        self.users = {u.username: u for u in User.objects.filter(is_active=True)}
+        missing = {"director", "mgr_east", "mgr_north", "rep_sh1", "rep_sh2", "rep_bj1", "rep_bj2"} - set(self.users)
+        if missing:
+            raise CommandError(f"These demo users are missing: {', '.join(sorted(missing))}. Run seed_demo.")
+        self.metric = {m.code: m for m in metric_ensure_defaults()}["won_revenue"]
+        created = []
+        with transaction.atomic():
+            if not self._plan_exists(f"FY{COMPANY_YEAR}", None):
+                self._company_plan()
+                created.append(f"FY{COMPANY_YEAR}")
+            east = Region.objects.get(code="EAST")
+            if not self._plan_exists(f"FY{AREA_YEAR}", east):
+                self._area_plan(east)
+                created.append(f"FY{AREA_YEAR} {east.code}")
+        if created:
+            self.stdout.write(self.style.SUCCESS(f"Demo targets loaded: {', '.join(created)}."))
+        else:
+            self.stdout.write("Demo targets already loaded; nothing changed.")
+
+    def _plan_exists(self, period_key, region) -> bool:
+        return TargetPlan.objects.filter(metric=self.metric, period_key=period_key, region=region).exists()
+
+    def _user(self, username):
+        return self.users[username]
+
+    # --- FY2026: the company plan, approved ---------------------------------------------------
+
+    def _company_plan(self):
+        director = self._user("director")
+        start_month = _fiscal_start()
+        last_year = periods.year(COMPANY_YEAR - 1, start_month)
+        won = Opportunity.objects.won().filter(closed_on__range=(last_year.start, last_year.end))
+        actual = won.aggregate(total=Sum("amount_company"))["total"] or 0
+        total = (Decimal(actual) * GROWTH / 100000).to_integral_value(ROUND_CEILING) * 100000 or FALLBACK_TOTAL
+        plan = plan_create(
+            metric=self.metric,
+            period_key=f"FY{COMPANY_YEAR}",
+            total=total,
+            owner=director,
+            name=f"FY{COMPANY_YEAR} 签约额 Signed revenue",
+            actor=director,
+        )
+        root = plan.nodes.get(parent__isnull=True)
+        # Area -> province -> rep, each by last year's results (seasonality and mix kept).
+        areas = target_split(node=root, dimension=Dimension.REGION, method=SplitMethod.HISTORY, actor=director)
+        for area in areas.children:
+            manager = area.owner  # the area's manager splits what he was given
+            provinces = target_split(
+                node=area, dimension=Dimension.REGION, method=SplitMethod.HISTORY, actor=manager
+            ).children
+            for province in provinces:
+                target_split(node=province, dimension=Dimension.REP, method=SplitMethod.HISTORY, actor=manager)
+        # Every rep's year into quarters by their days (a few dozen demo deals make a poor seasonality).
+        target_split_leaves(
+            node=root, dimension=Dimension.QUARTER, method=SplitMethod.WEIGHTS, basis=WeightBasis.DAYS, actor=director
+        )
+        plan_submit(plan=plan, actor=director)
+        plan = plan_approve(plan=plan, actor=director)
+
+        # Version 2: a key account moved from one Beijing rep to the other, approved by the director.
+        bj1, bj2 = self._rep_year(plan, "rep_bj1"), self._rep_year(plan, "rep_bj2")
+        moved = _thousands(bj1.amount * Decimal("0.10"))
+        adjustment = adjustment_propose(
+            plan=plan,
+            kind="reallocation",
+            reason="Key account 恒通集团 moved from rep_bj1 to rep_bj2 (大客户转移).",
+            changes=[{"node": bj1, "amount": bj1.amount - moved}, {"node": bj2, "amount": bj2.amount + moved}],
+            actor=self._user("mgr_north"),
+        )
+        adjustment_approve(adjustment=adjustment, note="Agreed in the quarterly review.", actor=director)
+
+        # Pending: the East manager shifts part of Shanghai's target between his two reps.
+        sh1, sh2 = self._rep_year(plan, "rep_sh1"), self._rep_year(plan, "rep_sh2")
+        shift = _thousands(sh2.amount * Decimal("0.08"))
+        adjustment_propose(
+            plan=plan,
+            kind="reallocation",
+            reason="rep_sh2 is on leave for two months; rep_sh1 covers his accounts (季度目标动态调整).",
+            changes=[{"node": sh1, "amount": sh1.amount + shift}, {"node": sh2, "amount": sh2.amount - shift}],
+            actor=self._user("mgr_east"),
+        )
+        self._action_plans(plan)
+
+    def _rep_year(self, plan, username) -> TargetNode:
+        return TargetNode.objects.get(plan=plan, rep=self._user(username), period_kind=periods.YEAR)
+
+    def _action_plans(self, plan):
+        """A few 行动计划 under the reps' quarter targets: the quarter in progress, else the last one."""
+        today = timezone.localdate()
+        mgr_east = self._user("mgr_east")
+        items = [
+            ("rep_sh1", "rep_sh1", "Visit the top 5 accounts with the new ERP offer 拜访前五大客户", 10, ""),
+            ("rep_sh1", "mgr_east", "Joint call with the regional manager on 华信集团 renewal", 25, "Manager's time"),
+            ("rep_sh2", "rep_sh2", "Rebuild the pipeline: 15 new opportunities 新增商机", 40, "Marketing leads"),
+            ("rep_js1", "rep_js1", "Storage bundle promotion for existing customers 存量客户促销", 20, "Demo kit"),
+            ("rep_bj2", "rep_bj2", "Hand-over meeting for the transferred key account 交接", 5, ""),
+        ]
+        for rep, owner, activity, offset, resources in items:
+            if rep not in self.users or owner not in self.users:
+                continue
+            quarters = TargetNode.objects.filter(plan=plan, rep=self._user(rep), period_kind=periods.QUARTER).order_by(
+                "period_start"
+            )
+            node = next((q for q in quarters if q.period_start <= today <= q.period_end), quarters.last())
+            # Around today when the quarter is in progress, so some are overdue and some still ahead.
+            base = today - timedelta(days=12) if node.period_start <= today <= node.period_end else node.period_start
+            due = max(node.period_start, min(base + timedelta(days=offset), node.period_end))
+            actor = mgr_east if owner == "mgr_east" else self._user(owner)
+            action_plan_create(
+                node=node, activity=activity, owner=self._user(owner), due_date=due, resources=resources, actor=actor
+            )
+
+    # --- FY2027: the East area's own plan, still a draft --------------------------------------
+
+    def _area_plan(self, east):
+        manager = self._user("mgr_east")
+        plan = plan_create(
+            metric=self.metric,
+            period_key=f"FY{AREA_YEAR}",
+            total=Decimal("9000000"),
+            region=east,
+            owner=manager,
+            name=f"FY{AREA_YEAR} 华东签约额 East signed revenue",
+            actor=manager,
+        )
+        root = plan.nodes.get(parent__isnull=True)
+        provinces = {
+            n.region.code: n
+            for n in target_split(
+                node=root, dimension=Dimension.REGION, method=SplitMethod.HISTORY, actor=manager
+            ).children
+        }
+        shanghai = target_split(node=provinces["SH"], dimension=Dimension.REP, method=SplitMethod.EQUAL, actor=manager)
+        # Bottom-up: one rep aims higher than handed down, the other lower; the manager sees the gap.
+        for node, factor in zip(shanghai.children, (Decimal("1.10"), Decimal("0.85")), strict=False):
+            node_commit(node=node, amount=_thousands(node.amount * factor), actor=node.owner)
+        jiangsu = target_split(
+            node=provinces["JS"], dimension=Dimension.PRODUCT_LINE, method=SplitMethod.HISTORY, actor=manager
+        )
+        # Nobody is responsible for services in Jiangsu yet: the split suggests the parent's owner, and
+        # the demo takes it away so the plan shows a leaf without 定责任 (and cannot be approved yet).
+        services_leaf = jiangsu.children.filter(product_line__code="SV").first()
+        if services_leaf is not None:
+            TargetNode.objects.filter(pk=services_leaf.pk).update(owner=None)
