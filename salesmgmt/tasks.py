@@ -1,0 +1,11 @@
+from datetime import timedelta
+
+from celery import shared_task
+
+from salesmgmt.lib import outbox
+
+
+@shared_task(name="salesmgmt.flush_outbox", ignore_result=True)
+def flush_outbox(older_than_seconds: int = 30) -> int:
+    """Beat job: publish work whose first publish failed (e.g. while Redis was down)."""
+    return outbox.flush(timedelta(seconds=older_than_seconds))
