@@ -6,6 +6,7 @@ still open for a node); the rules (who may change what, sums, versions) live in 
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -100,6 +101,11 @@ class NodeEditForm(forms.Form):
         self.fields["owner"] = scoped_user_field(
             user, label=_("Owner"), required=False, empty_label=_("(keep)") if node.owner_id else _("(nobody yet)")
         )
+        if node.region_id:  # the people of the target's region (a picker, not thousands of names)
+            owners = self.fields["owner"].queryset
+            self.fields["owner"].queryset = owners.filter(
+                Q(region__path__startswith=node.region.path) | Q(pk=node.owner_id) | Q(pk=user.pk)
+            )
         self.fields["deadline"].widget.attrs.update(
             {"min": node.period_start.isoformat(), "max": node.period_end.isoformat()}
         )

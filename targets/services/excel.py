@@ -55,7 +55,7 @@ from targets.services.rules import _ancestor_paths, _check_amount, _check_not_ow
 
 MARKER = "salesmgmt:targets"
 TREE, GRID = "tree", "grid"
-# Column keys of a tree export, in order; the editable ones are unlocked.
+# Column keys of a tree export, in order; amount, owner and deadline are the editable ones.
 TREE_KEYS = (
     "node_id",
     "version",
@@ -75,7 +75,6 @@ TREE_KEYS = (
     "deadline",
     "committed",
 )
-TREE_EDITABLE = ("amount", "owner", "deadline")
 TREE_HIDDEN = ("node_id", "version", "path")
 GRID_ROW_KEY, GRID_LABEL, GRID_TOTAL = "row_key", "row", "total"
 GRID_AMOUNT, GRID_ID = "amount:", "id:"  # + the column's period key (or "other")
@@ -86,7 +85,7 @@ SHOWN_LABELS = 20
 COLUMN_LABELS = {
     "node_id": gettext_lazy("Target id"),
     "version": gettext_lazy("Version"),
-    "amount": gettext_lazy("Target"),
+    "amount": gettext_lazy("Amount"),
     "owner": gettext_lazy("Owner (username)"),
     "deadline": gettext_lazy("Deadline"),
     "file": gettext_lazy("File"),

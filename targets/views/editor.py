@@ -32,14 +32,16 @@ from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import is_partial
 from targets import selectors, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
-from targets.models import Dimension, SplitMethod, WeightBasis
+from targets.models import Dimension, SplitMethod, TargetNode, WeightBasis
 from targets.services.rules import may_decide_plan
 
 PLAN_PAGE = 25
 LEVEL_PAGE = 100
 INCOMPLETE_PAGE = 50
 GRID_PAGE = 100
-TARGET_CHANGED = "targetChanged"  # client event: closes the dialog and says what changed
+# Client event, after the swap (closing the dialog first would detach the form htmx resolves targets from):
+# closes the dialog and says what changed.
+TARGET_CHANGED = "targetChanged"
 PLAN_ACTIONS = ("submit", "return", "approve")
 
 
@@ -223,9 +225,11 @@ def node_children(request, pk, node_pk):
 
 
 def _render_row(request, plan, node, *, form=None, conflict=False, flash=""):
+    """The node's row (or its edit form): a fragment for htmx, a small page without JavaScript."""
     context = {**_common(request, plan), "node": _decorate([node])[0], "form": form, "conflict": conflict}
     context["flash"] = flash
-    return render(request, "targets/editor/_node_row.html", context)
+    template = "targets/editor/_node_row.html" if request.htmx else "targets/editor/node_edit_page.html"
+    return render(request, template, context)
 
 
 @manager_required
@@ -282,9 +286,11 @@ def node_edit(request, pk, node_pk):
         context = {**_common(request, plan), **_level(request, plan, parent)}
         response = render(request, "targets/editor/_level.html", context)
         response = reswap(retarget(response, f"#children-{parent.pk}"), "innerHTML")
-        return trigger_client_event(response, TARGET_CHANGED, {"message": message})
+        return trigger_client_event(response, TARGET_CHANGED, {"message": message}, after="swap")
     fresh = _visible_node(request, plan, node_pk)
-    return trigger_client_event(_render_row(request, plan, fresh, flash=message), TARGET_CHANGED, {"message": message})
+    return trigger_client_event(
+        _render_row(request, plan, fresh, flash=message), TARGET_CHANGED, {"message": message}, after="swap"
+    )
 
 
 # --- the split dialog -----------------------------------------------------------------------------
@@ -436,17 +442,18 @@ def _commit_split(request, plan, node, state):
     except ValidationError as exc:  # including ConflictError: someone else changed this target
         add_service_errors(state.form, exc)
         return None
-    for warning in result.warnings:
-        messages.warning(request, warning)
     if not request.htmx:
         messages.success(request, message)
+        for warning in result.warnings:
+            messages.warning(request, warning)
         return redirect("targets:plan_detail", pk=plan.pk)
+    message = " ".join([message, *result.warnings])
     fresh = _visible_node(request, plan, node.pk)
     fresh.level = _level(request, plan, fresh)
     context = {**_common(request, plan), "node": _decorate([fresh])[0], "open": True, "warnings": result.warnings}
     response = render(request, "targets/editor/_node.html", context)
     response = reswap(retarget(response, f"#node-{node.pk}"), "outerHTML")
-    return trigger_client_event(response, TARGET_CHANGED, {"message": message})
+    return trigger_client_event(response, TARGET_CHANGED, {"message": message}, after="swap")
 
 
 # --- the grid -------------------------------------------------------------------------------------
@@ -457,8 +464,10 @@ def _grid_context(request, plan, params):
     node_pk = params.get("node")
     if node_pk:
         try:
-            node = _visible_node(request, plan, int(node_pk))
-        except ValueError:
+            node = (
+                selectors.nodes_visible_to(user).select_related(*selectors.TREE_RELATED).get(plan=plan, pk=int(node_pk))
+            )
+        except (ValueError, TargetNode.DoesNotExist):
             raise Http404(_("No such target."))
     else:
         node = selectors.plan_entry_nodes(plan, user).first()
@@ -482,6 +491,7 @@ def _grid_context(request, plan, params):
         key = "none" if row["key"] is None else str(row["key"])
         row["label"] = _row_label(rows, row["row"])
         row["testid"] = key
+        row["total_text"] = cell_html.fmt(row["total"])
         row["cells_html"] = mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
             "".join(
                 cell_html({**(cell or EMPTY_CELL), "testid": f"cell-{key}-{column}"})

@@ -1,14 +1,16 @@
 """The Excel round trip of a plan: export the tree under a target or the editor's grid to XLSX, then
 import the filled file back (upload -> preview with every row's problem -> apply all or nothing).
 
-Exports are scoped: only the targets the user may see are written. The workbook is streamed
-(openpyxl write-only), with the ids and versions in hidden, locked columns and only the editable
-cells unlocked; its layout is described in `targets.services.excel`, which reads it back.
-Between the preview and the apply, the uploaded file waits in the default storage, named in the
-user's session (one pending import per plan), and is checked again when applied.
+Exports are scoped: only the targets the user may see are written. The workbook is written with
+openpyxl's write-only mode (rows are not kept as cell objects), with the ids and versions in hidden,
+locked columns and only the editable cells unlocked; its layout is described in
+`targets.services.excel`, which reads it back. Between the preview and the apply, the uploaded
+file waits in the default storage, named in the user's session (one pending import per plan; a
+day-old one is deleted at the user's next upload), and it is checked again when applied.
 """
 
 import uuid
+from datetime import timedelta
 from io import BytesIO
 from pathlib import PurePath
 
@@ -42,6 +44,7 @@ from targets.services import excel
 SHOWN_ERRORS = 200
 SHOWN_CHANGES = 500
 PENDING_DIR = "target-imports"
+PENDING_FOR = timedelta(days=1)
 EDITABLE_FILL = PatternFill("solid", fgColor="FFF4CC")
 HEADING_FILL = PatternFill("solid", fgColor="E8EEF5")
 BOLD = Font(bold=True)
@@ -361,11 +364,28 @@ def _forget(request, plan) -> None:
 def _keep(request, plan, data: bytes, name: str) -> str:
     """Store the checked file until it is applied (replacing any earlier one); returns its token."""
     _forget(request, plan)
+    _sweep(f"{PENDING_DIR}/{request.user.pk}")
     token = uuid.uuid4().hex
     suffix = PurePath(name).suffix.lower()
     path = default_storage.save(f"{PENDING_DIR}/{request.user.pk}/{token}{suffix}", ContentFile(data))
     request.session[_session_key(plan)] = {"token": token, "path": path, "name": name}
     return token
+
+
+def _sweep(folder: str) -> None:
+    """Delete the user's uploads that were never applied (kept a day, for a preview left open)."""
+    try:
+        _dirs, files = default_storage.listdir(folder)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    cutoff = timezone.now() - PENDING_FOR
+    for name in files:
+        path = f"{folder}/{name}"
+        try:
+            if default_storage.get_modified_time(path) < cutoff:
+                default_storage.delete(path)
+        except (FileNotFoundError, NotImplementedError):
+            continue
 
 
 def _preview_context(check) -> dict:

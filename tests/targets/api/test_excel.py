@@ -3,6 +3,7 @@ Excel, import it back (preview, then apply all or nothing)."""
 
 import csv
 import io
+import os
 from datetime import date
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from openpyxl import load_workbook
 from crm.models import AuditLog
 from targets.models import AdjustmentRequest, AdjustmentStatus, TargetNode
 from targets.selectors import unbalanced_nodes
-from targets.services import node_update, plan_create, target_split
+from targets.services import node_update, plan_create, target_split, target_split_leaves
 from targets.services.excel import MARKER
 from tests.targets.api.conftest import fresh
 
@@ -426,3 +427,32 @@ def test_a_change_between_preview_and_apply_applies_nothing(client_for, org, pla
     assert "after this file was exported" in errors[0].message
     assert "apply_form" not in response.context
     assert amounts(plan) == before  # the Jiangsu owner and the first rep's amount were not written either
+
+
+def test_exports_cost_a_fixed_number_of_queries(client_for, org, plan, tree, django_assert_max_num_queries):
+    target_split_leaves(node=fresh(tree["root"]), dimension="month", method="equal", actor=org.director)
+    client = client_for(org.director)
+    with django_assert_max_num_queries(8):
+        sheet = export(client, plan)
+    assert len(sheet.node_ids()) == plan.nodes.count() == 7 + 4 * 12
+    with django_assert_max_num_queries(12):
+        grid = export(client, plan, view="grid", rows="region", cols="month")
+    rows = {grid.ws.cell(r, 2).value: r for r in grid.data_rows()}
+    assert grid.ws.cell(rows["Jiangsu"], grid.keys["id:FY2027-M01"]).value  # one month leaf: editable
+    assert grid.ws.cell(rows["Shanghai"], grid.keys["id:FY2027-M01"]).value is None  # two reps' leaves: a sum
+
+
+def test_uploads_wait_until_applied_and_day_old_ones_are_swept(client_for, org, plan, tree, settings):
+    client = client_for(org.manager)
+    sheet = export(client, plan)
+    sheet.set(tree["js"].pk, "owner", "rep_js")
+    folder = settings.MEDIA_ROOT / "target-imports" / str(org.manager.pk)
+    folder.mkdir(parents=True)
+    stale = folder / "forgotten.xlsx"
+    stale.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    preview = upload(client, plan, sheet)
+    waiting = list(folder.iterdir())
+    assert not stale.exists() and len(waiting) == 1
+    apply(client, plan, preview)
+    assert list(folder.iterdir()) == [] and fresh(tree["js"]).owner == org.rep_js

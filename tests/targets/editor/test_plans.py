@@ -3,6 +3,8 @@
 import re
 from decimal import Decimal
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from targets.models import PlanStatus, TargetNode, TargetPlan
@@ -161,3 +163,20 @@ def test_the_issue_flow_manager_splits_by_region_rep_month_fixes_approves_rep_se
     rep_year = TargetNode.objects.get(plan=plan, rep=org.rep, period_kind="year")
     rep_month = TargetNode.objects.filter(plan=plan, rep=org.rep, period_kind="month").first()
     assert f'data-testid="target-{rep_year.pk}"' in mine and f'data-testid="target-{rep_month.pk}"' in mine
+
+
+def test_the_plan_list_queries_do_not_grow_with_plans(org, metrics, client_for, django_assert_max_num_queries):
+    client = client_for(org.manager)
+    periods = iter(["FY2026", "FY2026-Q1", "FY2026-Q2", "FY2026-Q3", "FY2026-Q4", "FY2027", "FY2027-Q1", "FY2027-Q2"])
+
+    def measure(plans: int) -> int:
+        while TargetPlan.objects.count() < plans:
+            plan_create(
+                metric=metrics["won_revenue"], period_key=next(periods), total=1, region=org.east, actor=org.manager
+            )
+        with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(12):
+            page = client.get(reverse(LIST)).content.decode()
+        assert page.count('data-testid="plan-row-') == plans
+        return len(queries)
+
+    assert measure(2) == measure(8)

@@ -63,7 +63,7 @@ def test_a_commit_writes_children_that_sum_exactly(org, east_tree, east_plan, cl
     assert sum(c.amount for c in children) == Decimal("100000.01")
     assert {c.amount for c in children} == {Decimal("8333.33"), Decimal("8333.34")}
     assert response["HX-Retarget"] == f"#node-{node.pk}"
-    assert "targetChanged" in response["HX-Trigger"]
+    assert "targetChanged" in response["HX-Trigger-After-Swap"]
     html = response.content.decode()
     assert f'data-testid="level-total-{node.pk}" data-value="100000.01"' in html
 

@@ -159,3 +159,12 @@ def test_editor_queries_do_not_grow_with_the_tree(org, east_plan, client_for, dj
         return len(tree), len(level)
 
     assert measure(4) == measure(40)
+
+
+def test_a_level_that_does_not_add_up_is_flagged(org, east_tree, east_plan, client_for):
+    # The services never produce this (splits are exact); a manual database edit could.
+    TargetNode.objects.filter(pk=east_tree["js"].pk).update(amount=Decimal("299999.99"))
+    root = east_tree["root"]
+    page = client_for(org.manager).get(reverse("targets:plan_detail", args=[east_plan.pk])).content.decode()
+    assert f'data-testid="mismatch-{root.pk}"' in page
+    assert f'data-testid="level-total-{root.pk}" data-value="599999.99"' in page
