@@ -158,10 +158,6 @@ class SplitForm(forms.Form):
         if not has_leaves_below:
             del self.fields["scope"]
 
-    @property
-    def for_leaves(self) -> bool:
-        return self.is_bound and self.is_valid() and self.cleaned_data.get("scope") == SCOPE_LEAVES
-
     def clean(self):
         data = super().clean()
         data["scope"] = data.get("scope") or SCOPE_NODE

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from crm.forms import add_service_errors
-from crm.models import CompanySettings
+from crm.models import CompanySettings, User
 from pipeline.services import ConflictError
 from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import is_partial
@@ -380,8 +380,6 @@ class _SplitState:
 
 def _preview_rows(preview):
     """Owner names for the proposed children in one query (the preview carries ids)."""
-    from crm.models import User
-
     ids = {c.owner_id for c in preview.children if c.owner_id}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
     return [(c, names.get(c.owner_id)) for c in preview.children]
@@ -450,7 +448,7 @@ def _commit_split(request, plan, node, state):
     message = " ".join([message, *result.warnings])
     fresh = _visible_node(request, plan, node.pk)
     fresh.level = _level(request, plan, fresh)
-    context = {**_common(request, plan), "node": _decorate([fresh])[0], "open": True, "warnings": result.warnings}
+    context = {**_common(request, plan), "node": _decorate([fresh])[0]}
     response = render(request, "targets/editor/_node.html", context)
     response = reswap(retarget(response, f"#node-{node.pk}"), "outerHTML")
     return trigger_client_event(response, TARGET_CHANGED, {"message": message}, after="swap")

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from crm.models import AuditLog
 from targets.models import TargetNode
-from targets.services import node_update
+from targets.services import node_commit, node_update
 from tests.factories import CustomerFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -138,3 +138,30 @@ def test_split_every_leaf_below_by_month_at_once(org, east_tree, east_plan, clie
     for parent in (east_tree["js"], *east_tree["reps"].values()):
         months = TargetNode.objects.filter(parent=parent)
         assert sum(m.amount for m in months) == parent.amount  # exact, to the cent
+
+
+def test_manual_weights_and_a_bottom_up_reconciliation(org, east_tree, east_plan, client_for):
+    sh = TargetNode.objects.get(pk=east_tree["sh"].pk)
+    client = client_for(org.manager)
+    data = {"dimension": "rep", "method": "weights", "basis": "manual", "version": sh.version}
+    weights = {f"part-{org.rep.pk}": "1", f"part-{org.rep_same_team.pk}": "3"}
+    html = client.post(split_url(east_plan, sh), {**data, **weights}, **HTMX).content.decode()
+    assert values(html, "preview") == {
+        str(org.rep.pk): Decimal("75000.00"),
+        str(org.rep_same_team.pk): Decimal("225000.00"),
+    }
+
+    # Bottom-up: what the reps committed, scaled to what was handed down, with the gap shown.
+    reps = east_tree["reps"]
+    node_commit(node=reps[org.rep], amount="200000", actor=org.rep)
+    node_commit(node=reps[org.rep_same_team], amount="200000", actor=org.rep_same_team)
+    sh.refresh_from_db()
+    data = {"dimension": "rep", "method": "bottom_up", "version": sh.version}
+    html = client.post(split_url(east_plan, sh), data, **HTMX).content.decode()
+    assert 'data-testid="bottom-up-gap"' in html and 'data-value="100000.00"' in html
+    assert values(html, "preview") == {
+        str(reps[org.rep].pk): Decimal("150000.00"),
+        str(reps[org.rep_same_team].pk): Decimal("150000.00"),
+    }
+    client.post(split_url(east_plan, sh), {**data, "action": "commit"}, **HTMX)
+    assert TargetNode.objects.get(pk=sh.pk).split_method == "bottom_up"
