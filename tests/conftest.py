@@ -11,6 +11,8 @@ from crm.services import ensure_company_currency
 from pipeline.services import pipeline_ensure_default
 from tests.factories import UserFactory, make_region
 
+pytest_plugins = ["tests.browser.plugin"]
+
 
 @pytest.fixture
 def org(db):

@@ -1,4 +1,4 @@
-from tests.browser.conftest import login
+from tests.browser.plugin import login
 
 
 def test_login_lands_each_role_on_their_pipeline_and_logout(page, org):

@@ -4,7 +4,7 @@ filters the team pipeline."""
 from decimal import Decimal
 
 from pipeline.models import Opportunity, OpportunityHistory, StageEvidence
-from tests.browser.conftest import login
+from tests.browser.plugin import login
 from tests.factories import CustomerFactory, make_deal
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from targets.models import PlanStatus, TargetNode, TargetPlan
 from targets.services import metric_ensure_defaults
-from tests.browser.conftest import login
+from tests.browser.plugin import login
 
 
 def split(page, node, dimension, *, every_leaf=False):
@@ -14,8 +14,11 @@ def split(page, node, dimension, *, every_leaf=False):
     dialog.wait_for()
     if every_leaf:
         dialog.locator("input[name=scope][value=leaves]").check()
-    dialog.locator("select[name=dimension]").select_option(dimension)
+    with page.expect_response(lambda r: "/split/" in r.url):  # the preview is redrawn for this dimension
+        dialog.locator("select[name=dimension]").select_option(dimension)
+    page.wait_for_load_state("networkidle")
     page.get_by_test_id("split-preview").wait_for()
+    assert page.locator("[data-testid=split-dialog] select[name=dimension]").input_value() == dimension
     page.get_by_test_id("split-commit").click()
     page.wait_for_function("() => !document.querySelector('[data-testid=split-dialog]')")
 

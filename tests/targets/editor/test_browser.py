@@ -7,9 +7,7 @@ import pytest
 
 from targets.models import TargetNode
 from targets.services import target_split_leaves
-from tests.browser.conftest import _browser, login, page, phone_page  # noqa: F401, F811 - fixtures
-
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+from tests.browser.plugin import login
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +15,7 @@ def frozen():  # a live server and a browser: real time (the editor's own confte
     yield
 
 
-def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree, east_plan):  # noqa: F811
+def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree, east_plan):
     login(page, "manager")
     page.goto(f"/targets/plans/{east_plan.pk}/")
     sh, js = east_tree["sh"], east_tree["js"]
@@ -81,7 +79,7 @@ def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree,
     assert "cannot be negative" in page.get_by_test_id("cell-error").inner_text()
 
 
-def test_the_editor_fits_a_phone(phone_page, org, east_tree, east_plan):  # noqa: F811
+def test_the_editor_fits_a_phone(phone_page, org, east_tree, east_plan):
     phone = phone_page
     login(phone, "manager")
     phone.goto(f"/targets/plans/{east_plan.pk}/")

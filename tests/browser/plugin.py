@@ -1,4 +1,6 @@
-"""Playwright against Debian's chromium (/usr/bin/chromium); never `playwright install`."""
+"""Browser fixtures, a pytest plugin loaded by tests/conftest.py.
+
+Playwright drives Debian's chromium (/usr/bin/chromium); never `playwright install`."""
 
 import os
 import shutil
@@ -22,8 +24,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items):
+    # Every test driving the browser shares one chromium per worker and runs in one xdist group.
     for item in items:
-        if "tests/browser/" in str(item.fspath):
+        if {"page", "phone_page"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.xdist_group("browser"))
 
