@@ -1,7 +1,7 @@
 """Run the benchmarks: `python -m bench [topic ...]` (e.g. `python -m bench split`).
 
-Uses PostgreSQL at $DATABASE_URL (default postgres://postgres@127.0.0.1:5432/salesmgmt_bench),
-creating and migrating the database if it is missing. Exits 1 when a timing misses its goal.
+Uses PostgreSQL at $DATABASE_URL (default postgres://postgres@127.0.0.1:5432/salesmgmt_bench): a
+throwaway database, dropped and created afresh on every run so each run measures the same thing. Exits 1 when a timing misses its goal.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ def ensure_database(url: str) -> None:
         "password": config.get("PASSWORD") or None,
     }
     with psycopg.connect(dbname="postgres", autocommit=True, **{k: v for k, v in params.items() if v}) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-            print(f"Created database {config['NAME']}.")
+        name = sql.Identifier(config["NAME"])
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+        print(f"Created a fresh database {config['NAME']}.")
 
 
 def discover() -> list[str]:

@@ -29,12 +29,18 @@ def task_key(name: str, args: list) -> str:
 
 def enqueue(task, *args, key: str | None = None) -> None:
     """Record `task(*args)` and publish it once the current transaction commits."""
+    enqueue_name(task.name, *args, key=key)
+
+
+def enqueue_name(name: str, *args, key: str | None = None) -> None:
+    """The same by registered task name: lets a lower app (pipeline) trigger a higher app's task
+    (targets' recompute) without importing it."""
     args_list = list(args)
-    key = key or task_key(task.name, args_list)
+    key = key or task_key(name, args_list)
     # Upsert: a pending duplicate coalesces, but gets a new created_at so a dispatch that published the
     # older request (possibly before this change committed) does not delete this newer one.
     OutboxTask.objects.bulk_create(
-        [OutboxTask(name=task.name, args=args_list, key=key, created_at=timezone.now())],
+        [OutboxTask(name=name, args=args_list, key=key, created_at=timezone.now())],
         update_conflicts=True,
         unique_fields=["key"],
         update_fields=["created_at"],
