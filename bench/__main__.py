@@ -1,7 +1,8 @@
 """Run the benchmarks: `python -m bench [topic ...]` (e.g. `python -m bench split`).
 
 Uses PostgreSQL at $DATABASE_URL (default postgres://postgres@127.0.0.1:5432/salesmgmt_bench): a
-throwaway database, dropped and created afresh on every run so each run measures the same thing. Exits 1 when a timing misses its goal.
+throwaway database, dropped and created afresh on every run so each run measures the same thing.
+Exits 1 when a timing misses its goal.
 """
 
 from __future__ import annotations
