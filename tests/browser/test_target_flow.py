@@ -77,6 +77,17 @@ def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
     page.wait_for_load_state("networkidle")
     assert TargetPlan.objects.get(pk=plan.pk).status == PlanStatus.APPROVED
 
+    # The grid is laid out as a table (a CSS framework's `.grid` once turned it into side-by-side blocks).
+    page.get_by_test_id("tab-grid").click()
+    table = page.get_by_test_id("grid-table")
+    table.wait_for()
+    assert table.evaluate("t => getComputedStyle(t).display") == "table"
+    header, first_row = (
+        page.locator("[data-testid=grid-table] thead tr"),
+        page.locator("[data-testid^=grid-row-]").first,
+    )
+    assert first_row.bounding_box()["y"] > header.bounding_box()["y"]
+
     # The rep sees his monthly targets.
     page.context.clear_cookies()
     login(page, "rep")
