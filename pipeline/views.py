@@ -14,8 +14,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -26,24 +24,12 @@ from crm.models import CompanySettings, Customer
 from pipeline import selectors, services
 from pipeline.forms import ActivityForm, CollectionForm, DealCreateForm, DealEditForm, MoveStageForm, TeamFilterForm
 from pipeline.models import Pipeline, Stage
-from salesmgmt.views import filter_form, is_partial, tabular_response
+from salesmgmt.views import filter_form, is_partial, safe_next_url, tabular_response, vary_on_htmx
 
 MY_PAGE_SIZE = 50
 TEAM_PAGE_SIZE = 25
 MY_STATUSES = [(selectors.STATUS_RECENT, gettext_lazy("Open and recently closed")), *selectors.STATUS_CHOICES]
 DEAL_CHANGED = "dealChanged"  # client event: closes the dialog, reloads the kanban
-
-
-def _vary(response):
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
-def _next_url(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
 
 
 # --- my pipeline ----------------------------------------------------------------------------------
@@ -88,7 +74,7 @@ def my_pipeline(request):
         context["page"] = page
         context["deals"] = selectors.with_actions(page.object_list)
     template = "pipeline/_my_results.html" if is_partial(request, "my-results") else "pipeline/my_pipeline.html"
-    return _vary(render(request, template, context))
+    return vary_on_htmx(render(request, template, context))
 
 
 # --- team pipeline --------------------------------------------------------------------------------
@@ -122,7 +108,7 @@ def team_pipeline(request):
         "currency": CompanySettings.load().currency,
     }
     template = "pipeline/_team_results.html" if is_partial(request, "team-results") else "pipeline/team_pipeline.html"
-    return _vary(render(request, template, context))
+    return vary_on_htmx(render(request, template, context))
 
 
 @login_required
@@ -318,7 +304,7 @@ def _moved(request, deal, stage, ctx):
         message = _("“%(deal)s” moved to %(stage)s.") % {"deal": deal.name, "stage": stage.display_name}
     if not request.htmx:
         messages.success(request, message)
-        return redirect(_next_url(request, reverse("pipeline:deal_detail", args=[deal.pk])))
+        return redirect(safe_next_url(request, reverse("pipeline:deal_detail", args=[deal.pk])))
     if ctx == "detail":
         messages.success(request, message)
         return HttpResponseClientRefresh()

@@ -9,6 +9,8 @@ from io import BytesIO, StringIO
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -21,6 +23,20 @@ def home(request):
     if request.user.is_manager_or_above:
         return redirect("pipeline:team")
     return redirect("pipeline:mine")
+
+
+def vary_on_htmx(response):
+    """Full pages and htmx fragments share URLs: caches must key on the HX-Request header."""
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def safe_next_url(request, default: str) -> str:
+    """The `next` parameter when it points back into this site, else `default` (no open redirects)."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
 
 
 def filter_form(form_class, request):

@@ -17,7 +17,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.utils.formats import get_format, number_format
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -29,7 +28,7 @@ from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from pipeline.services import ConflictError
 from salesmgmt.lib.money import to_decimal
-from salesmgmt.views import is_partial
+from salesmgmt.views import is_partial, vary_on_htmx
 from targets import selectors, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, SplitMethod, TargetNode, WeightBasis
@@ -56,11 +55,6 @@ def manager_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _vary(response):
-    patch_vary_headers(response, ("HX-Request",))
-    return response
 
 
 def _visible_plan(request, pk):
@@ -164,7 +158,7 @@ def plan_detail(request, pk):
     context = _common(request, plan)
     if request.htmx and request.GET.get("level"):  # "show more" of the first level
         context.update(_level(request, plan, None, request.GET.get("page")))
-        return _vary(render(request, "targets/editor/_level.html", context))
+        return vary_on_htmx(render(request, "targets/editor/_level.html", context))
     context["may_decide"] = may_decide_plan(request.user, plan)
     context["may_submit"] = context["may_decide"] or request.user.pk in (plan.owner_id, plan.created_by_id)
     incomplete = selectors.visible_incomplete_leaves(plan, request.user)
@@ -183,7 +177,7 @@ def plan_detail(request, pk):
             top.level = _level(request, plan, top)
         context["level"] = level
         context["incomplete_count"] = incomplete.count()
-    return _vary(render(request, "targets/editor/plan_detail.html", context))
+    return vary_on_htmx(render(request, "targets/editor/plan_detail.html", context))
 
 
 @manager_required
@@ -221,7 +215,7 @@ def node_children(request, pk, node_pk):
     plan = _visible_plan(request, pk)
     node = _visible_node(request, plan, node_pk)
     context = {**_common(request, plan), **_level(request, plan, node, request.GET.get("page"))}
-    return _vary(render(request, "targets/editor/_level.html", context))
+    return vary_on_htmx(render(request, "targets/editor/_level.html", context))
 
 
 def _render_row(request, plan, node, *, form=None, conflict=False, flash=""):
@@ -407,7 +401,7 @@ def node_split(request, pk, node_pk):
         initial = _default_split_data(node)
         state = _SplitState(request, plan, node, initial if initial["dimension"] else None)
         template = "targets/editor/_split_dialog.html" if request.htmx else "targets/editor/split_page.html"
-        return _vary(render(request, template, state.context()))
+        return vary_on_htmx(render(request, template, state.context()))
     state = _SplitState(request, plan, node, request.POST)
     if request.POST.get("action") == "commit" and state.preview is not None:
         done = _commit_split(request, plan, node, state)
@@ -575,7 +569,7 @@ def plan_grid(request, pk):
     plan = _visible_plan(request, pk)
     context = _grid_context(request, plan, request.GET)
     template = "targets/editor/_grid.html" if is_partial(request, "grid") else "targets/editor/plan_grid.html"
-    return _vary(render(request, template, context))
+    return vary_on_htmx(render(request, template, context))
 
 
 @manager_required

@@ -14,15 +14,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.forms import add_service_errors
 from crm.models import User
 from pipeline.services import ConflictError
-from salesmgmt.views import is_partial
+from salesmgmt.views import is_partial, safe_next_url, vary_on_htmx
 from targets import selectors, services
 from targets.forms.mine import (
     ActionPlanForm,
@@ -44,18 +42,6 @@ from targets.models import (
 
 TARGETS_PAGE_SIZE = 50
 DIFF_PAGE_SIZE = 50
-
-
-def _vary(response):
-    patch_vary_headers(response, ("HX-Request",))
-    return response
-
-
-def _next_url(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return default
 
 
 def _error_text(exc: ValidationError) -> str:
@@ -123,13 +109,13 @@ def my_targets(request):
         "today": today,
     }
     if is_partial(request, "my-targets-results"):
-        return _vary(render(request, "targets/mine/_results.html", context))
+        return vary_on_htmx(render(request, "targets/mine/_results.html", context))
     actions = list(selectors.open_actions_of(user))
     for action in actions:
         action.overdue = action.due_date < today
     context["my_actions"] = actions
     context["to_decide"] = len(selectors.adjustments_to_decide(user)) if user.is_manager_or_above else 0
-    return _vary(render(request, "targets/mine/my_targets.html", context))
+    return vary_on_htmx(render(request, "targets/mine/my_targets.html", context))
 
 
 # --- bottom-up commitments ------------------------------------------------------------------------
@@ -151,8 +137,8 @@ def node_commit(request, pk):
                 _("You committed to %(amount)s for %(target)s.")
                 % {"amount": form.cleaned_data["amount"], "target": node.label},
             )
-            return redirect(_next_url(request, reverse("targets:mine")))
-    context = {"node": node, "form": form, "next": _next_url(request, reverse("targets:mine"))}
+            return redirect(safe_next_url(request, reverse("targets:mine")))
+    context = {"node": node, "form": form, "next": safe_next_url(request, reverse("targets:mine"))}
     return render(request, "targets/mine/commit.html", context)
 
 
@@ -294,7 +280,7 @@ def action_status(request, pk):
     default = reverse("targets:node_actions", args=[action.node_id])
     if not form.is_valid():
         messages.error(request, _("Choose a valid status."))
-        return redirect(_next_url(request, default))
+        return redirect(safe_next_url(request, default))
     try:
         services.action_plan_update(
             action_plan=action, data={"status": form.cleaned_data["status"]}, actor=request.user
@@ -307,7 +293,7 @@ def action_status(request, pk):
             _("“%(action)s” is now %(status)s.")
             % {"action": action.activity, "status": ActionStatus(form.cleaned_data["status"]).label.lower()},
         )
-    return redirect(_next_url(request, default))
+    return redirect(safe_next_url(request, default))
 
 
 # --- adjustments ----------------------------------------------------------------------------------
