@@ -25,6 +25,7 @@ from pipeline.models import (
     Stage,
     StageEvidence,
 )
+from salesmgmt.lib import outbox
 from salesmgmt.lib.money import ZERO
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
@@ -270,6 +271,10 @@ def opportunity_update(
     if expected_version is None:
         opportunity.version += 1
     opportunity.save()
+    if {"amount", "currency", "owner", "customer"} & set(changes) and opportunity.stage.is_won:
+        outbox.enqueue_name(
+            "targets.recompute_for_deal", opportunity.pk, getattr(changes.get("owner", [None])[0], "pk", None)
+        )
     reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
@@ -382,6 +387,8 @@ def opportunity_move_stage(
         )
     if opportunity.customer_id and (stage.is_won or old_stage.is_won):
         customer_refresh_first_won([opportunity.customer_id])
+    if stage.is_won or old_stage.is_won:
+        outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk)
     audit(
         actor=actor, action="opportunity.move_stage", obj=opportunity, changes={"stage": [old_stage.name, stage.name]}
     )
@@ -427,6 +434,7 @@ def collection_create(
     )
     collection.full_clean()
     collection.save()
+    outbox.enqueue_name("targets.recompute_for_collection", collection.pk)
     audit(actor=actor, action="collection.create", obj=opportunity, changes={"collection": [None, str(amount)]})
     return collection
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -189,6 +190,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT",
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0}
 CELERY_BEAT_SCHEDULE: dict = {
     "flush-outbox": {"task": "salesmgmt.flush_outbox", "schedule": 60.0},
+    "targets-reconcile-attainment": {"task": "targets.reconcile_all", "schedule": crontab(hour=2, minute=0)},
 }
 
 REST_FRAMEWORK = {

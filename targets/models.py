@@ -447,3 +447,28 @@ class ActionPlan(models.Model):
 
     def __str__(self):
         return self.activity
+
+
+class AttainmentSnapshot(models.Model):
+    """The stored numbers of one target node on one day, so every screen can show the trend week over week.
+
+    Upserted on (node, as_of): a recompute on the same day replaces the row. Ratios (attainment, pace
+    gap, coverage, run-rate) are derived on read from these numbers, the node's period and `as_of`.
+    """
+
+    node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="snapshots", db_index=False)
+    as_of = models.DateField(_("as of"))
+    actual = models.DecimalField(_("actual"), max_digits=18, decimal_places=2)
+    target = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    weighted_pipeline = models.DecimalField(_("weighted pipeline"), max_digits=18, decimal_places=2)
+    open_pipeline = models.DecimalField(_("open pipeline"), max_digits=18, decimal_places=2)
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("attainment snapshot")
+        verbose_name_plural = _("attainment snapshots")
+        ordering = ["node", "-as_of"]
+        constraints = [models.UniqueConstraint(fields=["node", "as_of"], name="one_snapshot_per_node_day")]
+
+    def __str__(self):
+        return f"{self.node_id} @ {self.as_of}: {self.actual} / {self.target}"

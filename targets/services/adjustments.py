@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from crm.services import audit
 from pipeline.services import ConflictError
+from salesmgmt.lib import outbox
 from targets.models import (
     AdjustmentKind,
     AdjustmentRequest,
@@ -166,6 +167,7 @@ def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentReques
             "nodes_changed": [None, len(effective)],
         },
     )
+    outbox.enqueue_name("targets.recompute_plan", plan.pk)
     return adjustment
 
 

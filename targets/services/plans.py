@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from crm.models import Region, User
 from crm.scopes import visible_regions, visible_users
 from crm.services import audit
-from salesmgmt.lib import periods
+from salesmgmt.lib import outbox, periods
 from targets.models import (
     Metric,
     PlanPeriodKind,
@@ -188,6 +188,7 @@ def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
         obj=plan,
         changes={"status": [PlanStatus.SUBMITTED, PlanStatus.APPROVED], "version": [0, 1]},
     )
+    outbox.enqueue_name("targets.recompute_plan", plan.pk)
     return plan
 
 
