@@ -81,3 +81,18 @@ class ActionPlanAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     search_fields = ("activity",)
     list_select_related = ("node", "node__plan", "owner")
+
+
+@admin.register(models.AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ("kind", "metric", "threshold", "severity", "active")
+    list_filter = ("kind", "severity", "active")
+    list_select_related = ("metric",)
+
+
+@admin.register(models.Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ("rule", "subject_key", "period_key", "severity", "state", "owner", "owner_manager", "last_seen")
+    list_filter = ("state", "severity", "rule__kind")
+    search_fields = ("subject_key", "period_key")
+    list_select_related = ("rule", "rule__metric", "owner", "owner_manager")

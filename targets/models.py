@@ -472,3 +472,127 @@ class AttainmentSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.node_id} @ {self.as_of}: {self.actual} / {self.target}"
+
+
+class AlertKind(models.TextChoices):
+    PACE_GAP = "pace_gap", _("Behind pace (pace gap)")
+    COVERAGE = "coverage", _("Low pipeline coverage")
+    STALE_IN_STAGE = "stale_in_stage", _("Deal stuck in stage")
+    CLOSE_DATE_PASSED = "close_date_passed", _("Expected close date passed")
+    BIG_DEAL_BACKWARDS_OR_LOST = "big_deal_backwards_or_lost", _("Big deal moved backwards or lost")
+    LEAF_WITHOUT_OWNER = "leaf_without_owner", _("Target without an owner")
+
+
+# The kinds evaluated per target node (from snapshots); the others are evaluated per deal.
+NODE_ALERT_KINDS = (AlertKind.PACE_GAP, AlertKind.COVERAGE, AlertKind.LEAF_WITHOUT_OWNER)
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info", _("Info")
+    WARNING = "warning", _("Warning")
+    CRITICAL = "critical", _("Critical")
+
+
+class AlertState(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class AlertRule(models.Model):
+    """When an alert fires: a kind, optionally for one metric (a metric's own rule replaces the general one),
+    and a threshold whose meaning depends on the kind (pace gap points, coverage ×, big-deal amount)."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=AlertKind.choices)
+    metric = models.ForeignKey(
+        Metric,
+        verbose_name=_("metric"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_rules",
+        help_text=_("Empty: every metric without a rule of its own."),
+    )
+    threshold = models.DecimalField(
+        _("threshold"),
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Pace gap: points vs time progress; coverage: multiple of the gap; big deal: amount."),
+    )
+    severity = models.CharField(
+        _("severity"), max_length=10, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("alert rule")
+        verbose_name_plural = _("alert rules")
+        ordering = ["kind", "metric_id", "id"]
+
+    def __str__(self):
+        metric = f" · {self.metric}" if self.metric_id else ""
+        return f"{self.get_kind_display()}{metric}"
+
+
+class Alert(models.Model):
+    """One firing condition of a rule for one subject (a target node or a deal) in one period.
+
+    `subject_key` ("node:12", "deal:34") makes (rule, subject, period) one non-null unique key, so the
+    same condition never produces two alerts, even when the evaluation task is delivered twice.
+    """
+
+    rule = models.ForeignKey(AlertRule, verbose_name=_("rule"), on_delete=models.CASCADE, related_name="alerts")
+    severity = models.CharField(_("severity"), max_length=10, choices=AlertSeverity.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="alerts"
+    )
+    owner_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner's manager"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="team_alerts",
+    )
+    state = models.CharField(_("state"), max_length=12, choices=AlertState.choices, default=AlertState.OPEN)
+    node = models.ForeignKey(
+        TargetNode, verbose_name=_("target"), null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        verbose_name=_("opportunity"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+    )
+    subject_key = models.CharField(max_length=40)
+    period_key = models.CharField(_("period"), max_length=16, blank=True, default="")
+    params = models.JSONField(_("message parameters"), default=dict, blank=True)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "subject_key", "period_key"], name="one_alert_per_condition"),
+            models.CheckConstraint(
+                condition=Q(node__isnull=False) | Q(opportunity__isnull=False), name="alert_has_subject"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "state"], name="alert_owner_state"),
+            models.Index(fields=["owner_manager", "state"], name="alert_manager_state"),
+        ]
+
+    def __str__(self):
+        return f"{self.rule} · {self.subject_key} {self.period_key} · {self.get_state_display()}"

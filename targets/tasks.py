@@ -33,7 +33,9 @@ def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None) -> in
     if previous_owner_id and previous_owner_id != deal.owner_id:
         owners += User.objects.select_related("region").filter(pk=previous_owner_id)
     leaf_ids = leaves_touched(_touches_of_deal(deal, owners))
-    return attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    _enqueue_alerts()
+    return written
 
 
 @shared_task(name="targets.recompute_for_collection", ignore_result=True)
@@ -49,7 +51,9 @@ def recompute_for_collection(collection_id: int) -> int:
     owner = collection.opportunity.owner
     path = owner.region.path if owner.region_id else ""
     leaf_ids = leaves_touched([(owner.pk, path, collection.received_on)])
-    return attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    _enqueue_alerts()
+    return written
 
 
 @shared_task(name="targets.recompute_plan", ignore_result=True)
@@ -59,7 +63,11 @@ def recompute_plan(plan_id: int) -> int:
     from targets.services.attainment import attainment_recompute
 
     plan = TargetPlan.objects.filter(pk=plan_id).first()
-    return attainment_recompute(plan=plan) if plan is not None else 0
+    if plan is None:
+        return 0
+    written = attainment_recompute(plan=plan)
+    _enqueue_alerts(plan_id)
+    return written
 
 
 @shared_task(name="targets.reconcile_all", ignore_result=True)
@@ -67,4 +75,20 @@ def reconcile_all() -> int:
     """Nightly: rebuild today's snapshots of every approved plan from the facts."""
     from targets.services.attainment import attainment_recompute
 
-    return attainment_recompute()
+    written = attainment_recompute()
+    _enqueue_alerts()
+    return written
+
+
+def _enqueue_alerts(plan_id: int | None = None) -> None:
+    from salesmgmt.lib import outbox
+
+    outbox.enqueue_name("targets.evaluate_alerts", plan_id)
+
+
+@shared_task(name="targets.evaluate_alerts", ignore_result=True)
+def evaluate_alerts(plan_id: int | None = None) -> int:
+    """Snapshots or deals changed: upsert the firing alerts, resolve the others (idempotent)."""
+    from targets.alerts import evaluate_alerts as evaluate
+
+    return evaluate(plan_id)
