@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets import api as targets_api
+from targets import api_attainment as targets_attainment_api
 
 router = DefaultRouter()
 router.register("users", crm_api.UserViewSet, basename="user")
@@ -20,6 +21,7 @@ router.register("target-plans", targets_api.TargetPlanViewSet, basename="target-
 router.register("target-nodes", targets_api.TargetNodeViewSet, basename="target-node")
 router.register("target-adjustments", targets_api.AdjustmentViewSet, basename="target-adjustment")
 router.register("action-plans", targets_api.ActionPlanViewSet, basename="action-plan")
+router.register("attainment", targets_attainment_api.AttainmentViewSet, basename="attainment")
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

@@ -5,4 +5,5 @@ urlpatterns = [
     path("", include("targets.urls_editor")),
     path("", include("targets.urls_mine")),
     path("", include("targets.urls_excel")),
+    path("", include("targets.urls_attainment")),
 ]

@@ -29,7 +29,7 @@ from crm.models import CompanySettings, User
 from pipeline.services import ConflictError
 from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import is_partial, vary_on_htmx
-from targets import selectors, services
+from targets import selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, SplitMethod, TargetNode, WeightBasis
 from targets.services.rules import may_decide_plan
@@ -69,11 +69,14 @@ def _visible_node(request, plan, node_pk):
     return node
 
 
-def _decorate(nodes):
-    """The gap (bottom-up minus top-down) of each node whose owner committed."""
+def _decorate(nodes, plan=None):
+    """The gap (bottom-up minus top-down) of each node whose owner committed; the latest attainment of an
+    approved plan's nodes (a draft is not measured: no query)."""
     nodes = list(nodes)
     for node in nodes:
         node.gap = None if node.committed_amount is None else node.committed_amount - node.amount
+    if plan is not None and not plan.is_draft:
+        selectors_attainment.decorate(nodes)  # the latest actual, attainment, time progress, pace gap (one query)
     return nodes
 
 
@@ -145,7 +148,7 @@ def _level(request, plan, parent, page_number=None) -> dict:
     page = paginator.get_page(page_number)
     return {
         "parent": parent,
-        "nodes": _decorate(page.object_list),
+        "nodes": _decorate(page.object_list, plan),
         "level_page": page,
         "summary": summary if page.number == 1 else None,
     }
@@ -164,7 +167,7 @@ def plan_detail(request, pk):
     incomplete = selectors.visible_incomplete_leaves(plan, request.user)
     if request.GET.get("show") == "incomplete":
         page = Paginator(incomplete, INCOMPLETE_PAGE).get_page(request.GET.get("page"))
-        nodes = _decorate(page.object_list)
+        nodes = _decorate(page.object_list, plan)
         for node in nodes:
             node.incomplete, node.child_count = True, 0
         context.update(show="incomplete", incomplete_page=page, incomplete_nodes=nodes)
@@ -220,7 +223,7 @@ def node_children(request, pk, node_pk):
 
 def _render_row(request, plan, node, *, form=None, conflict=False, flash=""):
     """The node's row (or its edit form): a fragment for htmx, a small page without JavaScript."""
-    context = {**_common(request, plan), "node": _decorate([node])[0], "form": form, "conflict": conflict}
+    context = {**_common(request, plan), "node": _decorate([node], plan)[0], "form": form, "conflict": conflict}
     context["flash"] = flash
     template = "targets/editor/_node_row.html" if request.htmx else "targets/editor/node_edit_page.html"
     return render(request, template, context)
@@ -442,7 +445,7 @@ def _commit_split(request, plan, node, state):
     message = " ".join([message, *result.warnings])
     fresh = _visible_node(request, plan, node.pk)
     fresh.level = _level(request, plan, fresh)
-    context = {**_common(request, plan), "node": _decorate([fresh])[0]}
+    context = {**_common(request, plan), "node": _decorate([fresh], plan)[0]}
     response = render(request, "targets/editor/_node.html", context)
     response = reswap(retarget(response, f"#node-{node.pk}"), "outerHTML")
     return trigger_client_event(response, TARGET_CHANGED, {"message": message}, after="swap")

@@ -21,7 +21,7 @@ from crm.forms import add_service_errors
 from crm.models import User
 from pipeline.services import ConflictError
 from salesmgmt.views import is_partial, safe_next_url, vary_on_htmx
-from targets import selectors, services
+from targets import selectors, selectors_attainment, services
 from targets.forms.mine import (
     ActionPlanForm,
     ActionStatusForm,
@@ -98,6 +98,7 @@ def my_targets(request):
     page = Paginator(qs, TARGETS_PAGE_SIZE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     _decorate(page.object_list, user, today)
+    selectors_attainment.decorate(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
