@@ -188,6 +188,20 @@ class WeightBasis(models.TextChoices):
     DAYS = "days", _("Days in period")
 
 
+def coordinate(to, verbose_name, *, db_index=False):
+    """A coordinate of a target node: optional, protected, without a database constraint (see TargetNode)."""
+    return models.ForeignKey(
+        to,
+        verbose_name=verbose_name,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=db_index,
+        db_constraint=False,
+    )
+
+
 class TargetNodeQuerySet(models.QuerySet):
     def leaves(self):
         return self.filter(split_dimension="")
@@ -227,45 +241,10 @@ class TargetNode(models.Model):
     path = models.CharField(max_length=255)
     depth = models.PositiveSmallIntegerField(default=0)
     # Coordinates.
-    region = models.ForeignKey(
-        "crm.Region",
-        verbose_name=_("region"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    product_line = models.ForeignKey(
-        "crm.ProductLine",
-        verbose_name=_("product line"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    product = models.ForeignKey(
-        "crm.Product",
-        verbose_name=_("product"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_index=False,
-        db_constraint=False,
-    )
-    rep = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("sales rep"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-    )
+    region = coordinate("crm.Region", _("region"))
+    product_line = coordinate("crm.ProductLine", _("product line"))
+    product = coordinate("crm.Product", _("product"))
+    rep = coordinate(settings.AUTH_USER_MODEL, _("sales rep"), db_index=True)
     segment = models.CharField(_("segment"), max_length=10, choices=Segment.choices, blank=True)
     period_kind = models.CharField(_("period kind"), max_length=8, choices=PeriodKind.choices)
     period_key = models.CharField(_("period"), max_length=16)
