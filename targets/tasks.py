@@ -34,7 +34,7 @@ def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None) -> in
         owners += User.objects.select_related("region").filter(pk=previous_owner_id)
     leaf_ids = leaves_touched(_touches_of_deal(deal, owners))
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
-    _enqueue_alerts()
+    _enqueue_alerts_for(leaf_ids)
     return written
 
 
@@ -52,7 +52,7 @@ def recompute_for_collection(collection_id: int) -> int:
     path = owner.region.path if owner.region_id else ""
     leaf_ids = leaves_touched([(owner.pk, path, collection.received_on)])
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
-    _enqueue_alerts()
+    _enqueue_alerts_for(leaf_ids)
     return written
 
 
@@ -84,6 +84,16 @@ def _enqueue_alerts(plan_id: int | None = None) -> None:
     from salesmgmt.lib import outbox
 
     outbox.enqueue_name("targets.evaluate_alerts", plan_id)
+
+
+def _enqueue_alerts_for(leaf_ids) -> None:
+    """Evaluate only the plans whose snapshots just changed (deal rules run in every evaluation);
+    with none touched, everything, as the nightly reconcile does."""
+    from targets.models import TargetNode
+
+    plan_ids = sorted(set(TargetNode.objects.filter(pk__in=list(leaf_ids or ())).values_list("plan_id", flat=True)))
+    for plan_id in plan_ids or [None]:
+        _enqueue_alerts(plan_id)
 
 
 @shared_task(name="targets.evaluate_alerts", ignore_result=True)
