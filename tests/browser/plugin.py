@@ -69,3 +69,13 @@ def login(page, username, password="pw-test-123"):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def htmx_settled(page):
+    """Wait until htmx has no request in flight and has finished swapping and settling.
+
+    htmx binds the triggers of swapped-in content only when it settles (20 ms after the swap); a
+    change made in that window reaches a control without its listener and is silently lost."""
+    page.wait_for_function(
+        "() => window.htmx && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )

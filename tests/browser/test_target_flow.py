@@ -5,13 +5,14 @@ from decimal import Decimal
 
 from targets.models import PlanStatus, TargetNode, TargetPlan
 from targets.services import metric_ensure_defaults
-from tests.browser.plugin import login
+from tests.browser.plugin import htmx_settled, login
 
 
 def split(page, node, dimension, *, every_leaf=False):
     page.get_by_test_id(f"split-{node.pk}").click()
     dialog = page.get_by_test_id("split-dialog")
     dialog.wait_for()
+    htmx_settled(page)
     if every_leaf:
         dialog.locator("input[name=scope][value=leaves]").check()
     with page.expect_response(lambda r: "/split/" in r.url):  # the preview is redrawn for this dimension
@@ -19,6 +20,7 @@ def split(page, node, dimension, *, every_leaf=False):
     page.wait_for_load_state("networkidle")
     page.get_by_test_id("split-preview").wait_for()
     assert page.locator("[data-testid=split-dialog] select[name=dimension]").input_value() == dimension
+    htmx_settled(page)
     page.get_by_test_id("split-commit").click()
     page.wait_for_function("() => !document.querySelector('[data-testid=split-dialog]')")
 
@@ -65,6 +67,8 @@ def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
     page.get_by_test_id("plan-return").click()
     page.wait_for_load_state("networkidle")
     page.get_by_test_id(f"edit-{js.pk}").first.click()
+    page.get_by_test_id(f"edit-form-{js.pk}").wait_for()
+    htmx_settled(page)
     page.get_by_test_id(f"edit-form-{js.pk}").locator("select[name=owner]").select_option(str(org.rep_js.pk))
     page.get_by_test_id(f"edit-save-{js.pk}").click()
     page.wait_for_function(
@@ -97,3 +101,10 @@ def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
     first_month = months.order_by("period_start").first()
     assert page.get_by_test_id(f"target-{first_month.pk}").is_visible()
     assert page.get_by_test_id(f"target-{js.pk}").count() == 0  # a colleague's target stays hidden
+
+    # The leaderboard is one click away in the main menu, and ranks the rep among the reps he may see.
+    page.get_by_test_id("nav-leaderboard").click()
+    page.wait_for_url("**/targets/leaderboard/**")
+    assert page.get_by_test_id("nav-leaderboard").get_attribute("aria-current") == "page"
+    page.get_by_test_id("leaderboard").wait_for()
+    assert page.get_by_test_id(f"rank-{org.rep.pk}").is_visible()

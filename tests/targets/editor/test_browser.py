@@ -7,7 +7,7 @@ import pytest
 
 from targets.models import TargetNode
 from targets.services import target_split_leaves
-from tests.browser.plugin import login
+from tests.browser.plugin import htmx_settled, login
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +31,13 @@ def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree,
     # Split Jiangsu by quarter with manual amounts: the remainder follows the typing.
     page.get_by_test_id(f"split-{js.pk}").click()
     page.get_by_test_id("split-dialog").wait_for()
+    htmx_settled(page)
     page.select_option("select[name=dimension]", "quarter")
     page.wait_for_function("document.querySelector('[data-testid=preview-FY2027-Q1]')")
+    htmx_settled(page)
     page.select_option("select[name=method]", "manual")
     page.get_by_test_id("part-FY2027-Q1").wait_for()
+    htmx_settled(page)
     for quarter, amount in (("Q1", "60000"), ("Q2", "70000"), ("Q3", "80000")):
         page.get_by_test_id(f"part-FY2027-{quarter}").fill(amount)
     page.wait_for_function(
@@ -51,6 +54,8 @@ def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree,
 
     # Inline edit: give Jiangsu an owner.
     page.get_by_test_id(f"edit-{js.pk}").click()
+    page.get_by_test_id(f"edit-form-{js.pk}").wait_for()
+    htmx_settled(page)
     page.get_by_test_id(f"edit-form-{js.pk}").locator("select[name=owner]").select_option(str(org.rep_js.pk))
     page.get_by_test_id(f"edit-save-{js.pk}").click()
     page.wait_for_function(
