@@ -9,6 +9,7 @@ logged and the row kept, so a bug in a background job never turns a user's save 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -24,7 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def task_key(name: str, args: list) -> str:
-    return f"{name}:{json.dumps(args, sort_keys=True, default=str)}"[:255]
+    """One key per task and arguments; long arguments are hashed (never cut: two calls would collide)."""
+    key = f"{name}:{json.dumps(args, sort_keys=True, default=str)}"
+    if len(key) <= 255:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{name[:180]}:sha256:{digest}"
 
 
 def enqueue(task, *args, key: str | None = None) -> None:

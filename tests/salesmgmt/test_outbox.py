@@ -103,3 +103,16 @@ def test_work_enqueued_while_publishing_is_not_lost(monkeypatch):
         outbox.enqueue(record, 11)
     assert published == [[11], [11]]
     assert not OutboxTask.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_long_arguments_never_share_a_key():
+    # Two calls whose arguments differ only after the first 255 characters of their key: both run.
+    first, second = list(range(100)) + [1], list(range(100)) + [2]
+    assert outbox.task_key("tests.record", [first]) != outbox.task_key("tests.record", [second])
+    assert all(len(outbox.task_key("tests.record", [v])) <= 255 for v in (first, second))
+    with transaction.atomic():
+        outbox.enqueue(record, first)
+        outbox.enqueue(record, second)
+        outbox.enqueue(record, second)
+    assert [first, second] == CALLS
