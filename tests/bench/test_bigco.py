@@ -1,0 +1,145 @@
+"""The big-company generator of `make bench` at 1 % scale: the promised shape, and the engine, the raw
+SQL and the pandas script of the attainment benchmark agreeing to the cent.
+
+PostgreSQL only: the generator loads with COPY (as in CI's PostgreSQL run, `make test-postgres`).
+"""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import F, Max, Q, Sum
+
+from bench import bench_attainment
+from bench.bigco import COMPANY_CODE, CUSTOMERS_PER_REP, DEALS_PER_REP, HISTORY_PER_DEAL, generate
+from crm.models import Customer, Region, RegionKind, Role, User
+from pipeline.models import Opportunity, OpportunityHistory
+from targets.models import AttainmentSnapshot, PlanStatus, TargetNode, TargetNodeAmount
+from targets.services.attainment import attainment_recompute
+
+SCALE = 0.01
+REPS = 50
+
+
+@pytest.fixture
+def company(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("bench.bigco loads with PostgreSQL COPY: runs in the PostgreSQL suite (make test-postgres)")
+    return generate(SCALE, verbose=False)
+
+
+def _rows(sql: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def test_organisation_has_six_region_levels_and_teams_of_reps(company):
+    regions = {r.pk: r for r in Region.objects.filter(Q(code__startswith="BC-") | Q(code=COMPANY_CODE))}
+    assert company.counts["region levels"] == 6
+    assert {r.depth for r in regions.values()} == {0, 1, 2, 3, 4, 5}
+    for region in regions.values():
+        parent_path = regions[region.parent_id].path if region.parent_id else "/"
+        assert region.path == f"{parent_path}{region.pk}/"
+        assert region.manager_id is not None
+    teams = {pk for pk, r in regions.items() if r.kind == RegionKind.TEAM}
+    assert teams == {pk for pk, r in regions.items() if r.depth == 5}
+    reps = User.objects.filter(role=Role.REP, username__startswith="bc-")
+    assert reps.count() == REPS
+    assert set(reps.values_list("region_id", flat=True)) == teams
+    assert Customer.objects.filter(owner__in=reps).count() == REPS * CUSTOMERS_PER_REP
+
+
+def test_deals_and_history_are_consistent_with_their_final_stage(company):
+    today = company.today
+    deals = Opportunity.objects.filter(owner__username__startswith="bc-")
+    assert deals.count() == REPS * DEALS_PER_REP
+    changes = OpportunityHistory.objects.filter(opportunity__in=deals, field="stage").count()
+    assert abs(changes - REPS * DEALS_PER_REP * HISTORY_PER_DEAL) < 0.03 * changes
+    # The last stage change enters the deal's stage; each change leaves the stage the previous one entered.
+    wrong_last = _rows(
+        """
+        SELECT count(*) FROM (
+            SELECT DISTINCT ON (h.opportunity_id) h.new_stage_id, o.stage_id
+            FROM pipeline_opportunityhistory h JOIN pipeline_opportunity o ON o.id = h.opportunity_id
+            ORDER BY h.opportunity_id, h.changed_at DESC, h.id DESC
+        ) x WHERE new_stage_id <> stage_id
+        """
+    )[0][0]
+    broken_chain = _rows(
+        """
+        SELECT count(*) FROM (
+            SELECT old_stage_id, lag(new_stage_id) OVER (PARTITION BY opportunity_id ORDER BY changed_at, id) AS prev
+            FROM pipeline_opportunityhistory
+        ) x WHERE old_stage_id IS DISTINCT FROM prev
+        """
+    )[0][0]
+    assert (wrong_last, broken_chain) == (0, 0)
+    assert not deals.filter(stage__is_won=True, closed_on__isnull=True).exists()
+    assert not deals.filter(stage__is_won=True, closed_on__gt=today).exists()
+    assert not deals.open().filter(expected_close_date__lte=today).exists()
+    assert deals.won().filter(closed_on__year=today.year - 2).exists(), "three years of history"
+    assert deals.open().exists() and deals.filter(stage__is_lost=True).exists()
+    # first_won_on is each customer's first won deal.
+    wrong_first = _rows(
+        """
+        SELECT count(*) FROM crm_customer c
+        LEFT JOIN (
+            SELECT o.customer_id, min(o.closed_on) AS first FROM pipeline_opportunity o
+            JOIN pipeline_stage s ON s.id = o.stage_id WHERE s.is_won GROUP BY o.customer_id
+        ) w ON w.customer_id = c.id
+        WHERE c.first_won_on IS DISTINCT FROM w.first
+        """
+    )[0][0]
+    assert wrong_first == 0
+
+
+def test_plan_has_rep_month_segment_leaves_that_sum_up_the_tree(company):
+    plan = company.plan
+    assert plan.status == PlanStatus.APPROVED and plan.period_start <= company.today <= plan.period_end
+    nodes = TargetNode.objects.filter(plan=plan)
+    leaves = nodes.leaves()
+    assert leaves.count() == REPS * 12 * 2
+    assert set(leaves.values_list("segment", flat=True)) == {"existing", "new"}
+    assert not leaves.filter(rep__isnull=True).exists() and not leaves.exclude(owner_id=F("rep_id")).exists()
+    assert set(leaves.values_list("period_kind", flat=True)) == {"month"}
+    assert nodes.get(parent=None).amount == plan.total
+    unbalanced = _rows(
+        """
+        SELECT p.id FROM targets_targetnode p JOIN targets_targetnode c ON c.parent_id = p.id
+        WHERE p.plan_id = %s GROUP BY p.id, p.amount HAVING sum(c.amount) <> p.amount
+        """,
+        [plan.pk],
+    )
+    assert unbalanced == []
+    assert not nodes.exclude(split_dimension="").filter(children__isnull=True).exists()
+    assert all(len(path) == 5 * (depth + 1) for path, depth in nodes.values_list("path", "depth"))
+    assert nodes.aggregate(d=Max("depth"))["d"] == 8  # root, 5 region levels, rep, month, segment
+    assert TargetNodeAmount.objects.filter(plan=plan, version_from=1).count() == nodes.count()
+
+
+def test_engine_raw_sql_and_pandas_agree_to_the_cent(company, tmp_path):
+    plan, today = company.plan, company.today
+    written = attainment_recompute(plan=plan, as_of=today)
+    engine = bench_attainment.snapshot_cents(plan, today)
+    sql = bench_attainment.sql_cents(plan, today)
+    facts_csv, nodes_csv = bench_attainment.export_csv(plan, tmp_path)
+    pandas, _read = bench_attainment.pandas_cents(facts_csv, nodes_csv, plan.period_start, plan.period_end, today)
+
+    assert written == len(engine) == TargetNode.objects.filter(plan=plan).count()
+    assert bench_attainment.mismatches(engine, sql) == []
+    assert bench_attainment.mismatches(engine, pandas) == []
+    # Not vacuous: the root from the ORM, independently of all three.
+    root = TargetNode.objects.get(plan=plan, parent=None)
+    won = (
+        Opportunity.objects.won()
+        .filter(owner__username__startswith="bc-", closed_on__range=(plan.period_start, today))
+        .aggregate(s=Sum("amount_company"))["s"]
+    )
+    open_deals = Opportunity.objects.open().filter(expected_close_date__range=(plan.period_start, plan.period_end))
+    open_total = open_deals.aggregate(s=Sum("amount_company"))["s"]
+    assert won > 0 and open_total > 0
+    assert engine[root.pk][0] == int(won * 100)
+    assert engine[root.pk][2] == int(open_total * 100)
+    snapshot = AttainmentSnapshot.objects.get(node=root, as_of=today)
+    assert snapshot.target == plan.total and snapshot.actual == Decimal(engine[root.pk][0]) / 100
