@@ -217,6 +217,9 @@ class ConflictError(ValidationError):
     """Raised when a concurrent edit would be overwritten (HTTP 409)."""
 
 
+# Changes of these fields move a deal's attainment figures (actual when won, pipeline when open).
+FIGURE_FIELDS = {"amount", "currency", "owner", "customer", "probability", "expected_close_date"}
+
 EDITABLE_FIELDS = (
     "name",
     "customer",
@@ -271,10 +274,13 @@ def opportunity_update(
     if expected_version is None:
         opportunity.version += 1
     opportunity.save()
-    if {"amount", "currency", "owner", "customer"} & set(changes) and opportunity.stage.is_won:
-        outbox.enqueue_name(
-            "targets.recompute_for_deal", opportunity.pk, getattr(changes.get("owner", [None])[0], "pk", None)
+    if (FIGURE_FIELDS & set(changes) or lines is not None) and not opportunity.stage.is_lost:
+        # A won deal's actual or an open deal's pipeline moved: recompute where it counts and counted.
+        previous_owner = changes["owner"][0].pk if "owner" in changes else None
+        previous_days = (
+            [str(changes["expected_close_date"][0])] if changes.get("expected_close_date", [None])[0] else []
         )
+        outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days)
     reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
@@ -337,6 +343,7 @@ def opportunity_move_stage(
         raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
     now = at or timezone.now()
     old_stage = opportunity.stage
+    old_closed_on, old_expected = opportunity.closed_on, opportunity.expected_close_date
     history = [
         _history(
             opportunity, "stage", old_stage.name, stage.name, actor=actor, old_stage=old_stage, new_stage=stage, at=now
@@ -387,8 +394,9 @@ def opportunity_move_stage(
         )
     if opportunity.customer_id and (stage.is_won or old_stage.is_won):
         customer_refresh_first_won([opportunity.customer_id])
-    if stage.is_won or old_stage.is_won:
-        outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk)
+    # Every move changes the deal's actual (won), its probability or whether it is in the pipeline at all.
+    previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
+    outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, None, previous_days)
     audit(
         actor=actor, action="opportunity.move_stage", obj=opportunity, changes={"stage": [old_stage.name, stage.name]}
     )

@@ -11,6 +11,8 @@ nodes are the sums of their leaves. The number of queries never depends on the n
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -24,7 +26,8 @@ from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
 from targets.services.members import COORD_FIELDS
-from targets.services.weights import _Facts, _lk, _segment_expression, cents
+from targets.services.rules import PATH_STEP, _ancestor_paths
+from targets.services.weights import _Facts, _segment_expression, cents, coordinate_lookups, metric_filtered
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 
@@ -81,15 +84,16 @@ def derive(snapshot: AttainmentSnapshot, *, working_days: bool | None = None) ->
 # --- facts ---------------------------------------------------------------------------------------
 
 
-def _uses_products(metric: Metric, leaves: list[dict]) -> bool:
+def uses_products(metric: Metric, product_leaves: bool) -> bool:
+    """Whether facts are read per deal line: the metric needs it, or some leaves have a product coordinate."""
     return (
         metric.source in (MetricSource.KEY_PRODUCT_SHARE, MetricSource.GROSS_MARGIN)
         or bool({"product_line", "product"} & set(metric.filters or {}))
-        or any(n["product_line_id"] or n["product_id"] for n in leaves)
+        or product_leaves
     )
 
 
-def _actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
+def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     """Where a metric's actuals live (all of them: a recompute is not limited to one user's scope).
 
     Gross margin is the deal lines' revenue less quantity × the product's unit cost (a line without
@@ -134,7 +138,7 @@ def _actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     return None
 
 
-def _pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
+def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     """Open deals (neither won nor lost) by expected close date; counts have no pipeline."""
     if metric.unit == MetricUnit.COUNT or metric.source == MetricSource.NEW_CUSTOMERS:
         return None
@@ -157,21 +161,81 @@ def _pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     )
 
 
-def _filtered(qs, facts: _Facts, metric: Metric):
-    """The admin-defined filters of a metric, as history weights apply them."""
-    filters = metric.filters or {}
-    if "tier" in filters:
-        qs = qs.filter(**{_lk(facts.customer, "tier"): filters["tier"]})
-    if "segment" in filters:
-        qs = qs.filter(seg=filters["segment"])
-    if "product_line" in filters and facts.product_line:
-        qs = qs.filter(**{facts.product_line: filters["product_line"]})
-    if "product" in filters and facts.product:
-        qs = qs.filter(**{facts.product: filters["product"]})
-    if "region" in filters:
-        path = Region.objects.filter(pk=filters["region"]).values_list("path", flat=True).first() or "-"
-        qs = qs.filter(**{f"{facts.region}__path__startswith": path})
-    return qs
+def _path_ids(path: str | None) -> tuple[int, ...]:
+    """The region ids of a materialised path ("/1/4/9/" -> (1, 4, 9)), root first."""
+    return tuple(int(x) for x in (path or "").strip("/").split("/") if x)
+
+
+class _Router:
+    """Finds the leaves a fact row counts for, without trying every combination of coordinates.
+
+    Leaves are grouped by which varying coordinates they set (and, for a region, at which depth of the
+    tree it sits: a fact's owner region path has exactly one id at that depth). Within a group, a dict
+    keyed by those coordinates' values gives the leaves of every period, searched by date.
+    """
+
+    def __init__(self, leaves: list[dict], varying: list[str], depths: dict[int, int] | None = None):
+        """`depths`: region id -> depth (1 = the root region); read from the regions when not given."""
+        if depths is None and "region_id" in varying:
+            ids = {n["region_id"] for n in leaves if n["region_id"]}
+            depths = {pk: len(_path_ids(p)) for pk, p in Region.objects.filter(pk__in=ids).values_list("pk", "path")}
+        depths = depths or {}
+        groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
+        for i, leaf in enumerate(leaves):
+            signature, key = [], []
+            for coord in varying:
+                value = leaf[coord]
+                if not value:
+                    continue
+                if coord == "region_id":
+                    if value not in depths:
+                        break  # a region that no longer exists: nothing counts for it
+                    signature.append((coord, depths[value]))
+                else:
+                    signature.append((coord, 0))
+                key.append(value)
+            else:
+                groups[tuple(signature)][tuple(key)].append((leaf["period_start"], leaf["period_end"], i))
+        self.groups = []
+        for signature, index in groups.items():
+            periods = {}
+            for key, entries in index.items():
+                entries.sort()
+                disjoint = all(a[1] < b[0] for a, b in itertools.pairwise(entries))
+                periods[key] = ([e[0] for e in entries], entries, disjoint)
+            self.groups.append((signature, periods))
+
+    def match(self, values: dict, day: date):
+        """Indexes of the leaves a fact with these coordinate values (region: its path ids) on `day` counts for."""
+        for signature, periods in self.groups:
+            key = []
+            for coord, depth in signature:
+                if depth:
+                    ids = values["region_id"]
+                    if len(ids) < depth:
+                        break
+                    key.append(ids[depth - 1])
+                else:
+                    key.append(values[coord])
+            else:
+                found = periods.get(tuple(key))
+                if found is None:
+                    continue
+                starts, entries, disjoint = found
+                if disjoint:
+                    at = bisect_right(starts, day) - 1
+                    if at >= 0 and day <= entries[at][1]:
+                        yield entries[at][2]
+                else:
+                    for start, end, i in entries:
+                        if start <= day <= end:
+                            yield i
+
+
+def facts_in(facts: _Facts, metric: Metric, start: date, end: date):
+    """The facts of a metric dated from `start` to `end`, with their segment (`seg`) and the metric's filters."""
+    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=_segment_expression(facts, metric))
+    return metric_filtered(qs, facts, metric)
 
 
 def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()):
@@ -185,15 +249,8 @@ def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | N
         end = min(end, until)
     if end < start:
         return
-    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=_segment_expression(facts, metric))
-    qs = _filtered(qs, facts, metric)
-    lookup = {
-        "region_id": f"{facts.region}__path",
-        "rep_id": facts.rep,
-        "product_line_id": facts.product_line,
-        "product_id": facts.product,
-        "segment": "seg",
-    }
+    qs = facts_in(facts, metric, start, end)
+    lookup = coordinate_lookups(facts)
     varying = []
     for coord in COORD_FIELDS:
         values = {n[coord] for n in leaves}
@@ -211,44 +268,44 @@ def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | N
     group = {lookup[c] for c in varying} | {facts.date, *extra}
     rows = qs.order_by().values(*group).annotate(value=facts.total)
 
-    index = defaultdict(list)
-    for i, node in enumerate(leaves):
-        index[tuple(node[c] for c in varying)].append(i)
+    router = _Router(leaves, varying)
+    region_ids = {}  # path -> ids, parsed once per region
     for row in rows:
         if not row["value"]:
             continue
-        day = row[facts.date]
-        candidates = [()]
+        values = {}
         for coord in varying:
+            raw = row[lookup[coord]]
             if coord == "region_id":
-                options = [int(x) for x in (row[lookup[coord]] or "").strip("/").split("/") if x] + [None]
-            elif coord == "segment":
-                options = [row["seg"], ""]
-            else:
-                options = [row[lookup[coord]], None]
-            candidates = [c + (o,) for c in candidates for o in options]
-        for candidate in candidates:
-            for i in index.get(candidate, ()):
-                if leaves[i]["period_start"] <= day <= leaves[i]["period_end"]:
-                    yield i, row
+                ids = region_ids.get(raw)
+                if ids is None:
+                    ids = region_ids[raw] = _path_ids(raw)
+                raw = ids
+            values[coord] = raw
+        for i in router.match(values, row[facts.date]):
+            yield i, row
 
 
 def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figures]:
     """The figures of the given leaves (dicts of `NODE_FIELDS`): facts up to `as_of`, open pipeline now."""
     metric = plan.metric
     result = [Figures() for _ in leaves]
-    with_products = _uses_products(metric, leaves)
-    facts = _actual_facts(metric, with_products=with_products)
+    with_products = uses_products(metric, any(n["product_line_id"] or n["product_id"] for n in leaves))
+    facts = actual_facts(metric, with_products=with_products)
     if facts is not None:
         for i, row in _route(facts=facts, metric=metric, leaves=leaves, until=as_of):
             result[i].actual += cents(row["value"])
-    facts = _pipeline_facts(metric, with_products=with_products)
+    facts = pipeline_facts(metric, with_products=with_products)
     if facts is not None:
         probability = "opportunity__probability" if facts.rep.startswith("opportunity__") else "probability"
+        # Weighted per leaf and probability (then rounded): the same however the facts were grouped.
+        by_probability = defaultdict(Decimal)
         for i, row in _route(facts=facts, metric=metric, leaves=leaves, until=None, extra=(probability,)):
             amount = cents(row["value"])
             result[i].open_pipeline += amount
-            result[i].weighted_pipeline += math.weighted(amount, row[probability] or 0)
+            by_probability[i, row[probability] or 0] += amount
+        for (i, percent), amount in by_probability.items():
+            result[i].weighted_pipeline += math.weighted(amount, percent)
     return result
 
 
@@ -258,20 +315,23 @@ def plan_nodes(plan: TargetPlan) -> list[dict]:
 
 def ancestor_paths(path: str) -> list[str]:
     """The paths of a node's ancestors ("0001.0003." -> ["0001."]), root first."""
-    parts = path.split(".")[:-1]
-    return [".".join(parts[:k]) + "." for k in range(1, len(parts))]
+    return _ancestor_paths(path)
 
 
 def roll_up(nodes: list[dict], leaves: dict[int, Figures]) -> dict[int, Figures]:
-    """Figures of every node: a leaf's own, an inner node's the sum of its leaves (in memory)."""
-    by_path = {n["path"]: n["id"] for n in nodes}
+    """Figures of every node: a leaf's own, an inner node's the sum of its leaves (in memory).
+
+    One pass from the deepest level up, each node adding its total to its parent's.
+    """
     result = {n["id"]: Figures() for n in nodes}
-    path_of = {n["id"]: n["path"] for n in nodes}
     for leaf_id, figures in leaves.items():
-        result[leaf_id].add(figures)
-        for path in ancestor_paths(path_of[leaf_id]):
-            if path in by_path:
-                result[by_path[path]].add(figures)
+        if leaf_id in result:
+            result[leaf_id].add(figures)
+    id_of = {n["path"]: n["id"] for n in nodes}
+    for node in sorted(nodes, key=lambda n: len(n["path"]), reverse=True):
+        parent = id_of.get(node["path"][:-PATH_STEP]) if len(node["path"]) > PATH_STEP else None
+        if parent is not None:
+            result[parent].add(result[node["id"]])
     return result
 
 
@@ -305,3 +365,14 @@ def leaves_touched(touches: list[tuple[int | None, str, date | None]]) -> list[i
     return list(
         TargetNode.objects.leaves().filter(q, plan__status=PlanStatus.APPROVED).order_by().values_list("id", flat=True)
     )
+
+
+def with_ancestors(node_ids) -> list[int]:
+    """The given nodes and all their ancestors, by path (two queries whatever the plan's size)."""
+    nodes = list(TargetNode.objects.filter(pk__in=list(node_ids or ())).values_list("plan_id", "path"))
+    if not nodes:
+        return []
+    q = Q()
+    for plan_id, path in nodes:
+        q |= Q(plan_id=plan_id, path__in=[path, *ancestor_paths(path)])
+    return sorted(TargetNode.objects.filter(q).values_list("id", flat=True))

@@ -3,24 +3,43 @@
 from celery import shared_task
 
 
+def _touch(user, day) -> tuple:
+    """(user id, user's region path, day): where a fact of that user on that day may count."""
+    return (user.pk, user.region.path if user.region_id else "", day)
+
+
 def _touches_of_deal(deal, owners) -> list:
     """(owner id, owner's region path, day) of every fact of the deal, for its owner and a previous one."""
-    from pipeline.models import Collection
+    from pipeline.models import Collection, Opportunity
 
     days = [deal.closed_on, deal.expected_close_date]
     days += Collection.objects.filter(opportunity=deal).order_by().values_list("received_on", flat=True)
-    touches = [(owner.pk, owner.region.path if owner.region_id else "", day) for owner in owners for day in days]
+    touches = [_touch(owner, day) for owner in owners for day in days]
     customer = deal.customer
     if customer is not None and customer.first_won_on and customer.owner_id:
-        cpath = customer.owner.region.path if customer.owner.region_id else ""
-        touches.append((customer.owner_id, cpath, customer.first_won_on))
+        touches.append(_touch(customer.owner, customer.first_won_on))
+    if customer is not None:
+        # Winning (or un-winning) may move the customer's first win: the segment (existing / new) of the
+        # customer's other deals can change with it, so their leaves are recomputed too (one query).
+        others = (
+            Opportunity.objects.filter(customer=customer, stage__is_lost=False)
+            .exclude(pk=deal.pk)
+            .order_by()
+            .values_list("owner_id", "owner__region__path", "closed_on", "expected_close_date")
+        )
+        for owner_id, path, closed_on, expected in others:
+            touches += [(owner_id, path or "", day) for day in {closed_on, expected} if day]
     return touches
 
 
 @shared_task(name="targets.recompute_for_deal", ignore_result=True)
-def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None) -> int:
-    """A deal was won, un-won, or a won deal changed: recompute the leaves it counts (or counted) for and
-    their ancestors; `previous_owner_id` when the deal changed hands, so the old owner's targets lose it."""
+def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None, previous_days=()) -> int:
+    """A deal's figures moved (won or un-won, a won deal's amount, an open deal's amount, probability or
+    expected close): recompute the leaves it counts (or counted) for and their ancestors.
+    `previous_owner_id` when the deal changed hands, so the old owner's targets lose it; `previous_days`
+    (ISO dates) where it counted before (an expected close date moved, a close date cleared)."""
+    from datetime import date
+
     from crm.models import User
     from pipeline.models import Opportunity
     from targets.attainment import leaves_touched
@@ -32,9 +51,12 @@ def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None) -> in
     owners = [deal.owner]
     if previous_owner_id and previous_owner_id != deal.owner_id:
         owners += User.objects.select_related("region").filter(pk=previous_owner_id)
-    leaf_ids = leaves_touched(_touches_of_deal(deal, owners))
+    touches = _touches_of_deal(deal, owners)
+    for day in previous_days or ():
+        touches += [_touch(owner, date.fromisoformat(day)) for owner in owners]
+    leaf_ids = leaves_touched(touches)
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
-    _enqueue_alerts_for(leaf_ids)
+    _enqueue_alerts_for(leaf_ids, deal_ids=[deal.pk])
     return written
 
 
@@ -48,9 +70,7 @@ def recompute_for_collection(collection_id: int) -> int:
     collection = Collection.objects.select_related("opportunity__owner__region").filter(pk=collection_id).first()
     if collection is None:
         return 0
-    owner = collection.opportunity.owner
-    path = owner.region.path if owner.region_id else ""
-    leaf_ids = leaves_touched([(owner.pk, path, collection.received_on)])
+    leaf_ids = leaves_touched([_touch(collection.opportunity.owner, collection.received_on)])
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     _enqueue_alerts_for(leaf_ids)
     return written
@@ -86,19 +106,29 @@ def _enqueue_alerts(plan_id: int | None = None) -> None:
     outbox.enqueue_name("targets.evaluate_alerts", plan_id)
 
 
-def _enqueue_alerts_for(leaf_ids) -> None:
-    """Evaluate only the plans whose snapshots just changed (deal rules run in every evaluation);
-    with none touched, everything, as the nightly reconcile does."""
-    from targets.models import TargetNode
+def _enqueue_alerts_for(leaf_ids, *, deal_ids=()) -> None:
+    """Evaluate the alerts of what just changed: the recomputed leaves, their ancestors and the deal."""
+    from salesmgmt.lib import outbox
+    from targets.attainment import with_ancestors
 
-    plan_ids = sorted(set(TargetNode.objects.filter(pk__in=list(leaf_ids or ())).values_list("plan_id", flat=True)))
-    for plan_id in plan_ids or [None]:
-        _enqueue_alerts(plan_id)
+    node_ids = with_ancestors(leaf_ids)
+    if not node_ids and not deal_ids:
+        return
+    outbox.enqueue_name("targets.evaluate_alerts", None, node_ids, sorted(deal_ids))
 
 
 @shared_task(name="targets.evaluate_alerts", ignore_result=True)
-def evaluate_alerts(plan_id: int | None = None) -> int:
-    """Snapshots or deals changed: upsert the firing alerts, resolve the others (idempotent)."""
+def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None) -> int:
+    """Snapshots or deals changed: upsert the firing alerts, resolve the others (idempotent).
+    Everything, one plan, or only the given nodes and deals (see `targets.alerts.evaluate_alerts`)."""
     from targets.alerts import evaluate_alerts as evaluate
 
-    return evaluate(plan_id)
+    return evaluate(plan_id, node_ids, deal_ids)
+
+
+@shared_task(name="targets.send_alert_emails", ignore_result=True)
+def send_alert_emails(notification_ids: list[int]) -> int:
+    """Alerts just opened: e-mail the people who want it (each row claimed first, so sending twice is a no-op)."""
+    from targets.services.notifications import notifications_email
+
+    return notifications_email(notification_ids=notification_ids)

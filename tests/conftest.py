@@ -4,6 +4,7 @@
 from types import SimpleNamespace
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from crm.models import CompanySettings, DataScope, RegionKind, Role
@@ -73,3 +74,15 @@ def api():
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client_for(db):
+    """A logged-in Django test client for a user: `client_for(org.rep).get(...)`."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

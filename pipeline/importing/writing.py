@@ -36,6 +36,7 @@ from crm.services import (
 from pipeline.importing.plan import BATCH, Plan, ref_pk
 from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine, Stage
 from pipeline.services import customer_refresh_first_won
+from salesmgmt.lib import outbox
 
 
 def _unique(base: str, taken: set[str], limit: int) -> str:
@@ -147,6 +148,9 @@ def import_apply(*, plan: Plan, actor, job: ImportJob | None = None) -> dict[str
 
     if plan.kind != ImportKind.CUSTOMERS:
         created["opportunities"] = _apply_deals(plan, actor, job)
+        if created["opportunities"]:
+            # Many deals at once: attainment is rebuilt from the facts (after commit), not deal by deal.
+            outbox.enqueue_name("targets.reconcile_all")
     if job is not None:
         audit(actor=actor, action="import.commit", obj=job, changes={k: [None, v] for k, v in created.items() if v})
     return {k: v for k, v in created.items() if v}

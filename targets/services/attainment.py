@@ -1,6 +1,8 @@
 """Recompute attainment snapshots: a full rebuild of plans from the facts, or the leaves a change touched.
 
-Snapshots are upserted on (node, as_of), so running a recompute twice equals running it once.
+Snapshots are upserted on (node, as_of), so running a recompute twice equals running it once. Every
+recompute of a plan first locks the plan's row, so a full rebuild and an incremental one of the same plan
+never interleave (an incremental one waiting for a rebuild then reads what the rebuild wrote).
 """
 
 from __future__ import annotations
@@ -8,61 +10,125 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from targets.attainment import Figures, ancestor_paths, compute_actuals, leaf_figures, plan_nodes, roll_up
+from targets.attainment import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
+from targets.attainment_sql import plan_snapshots_upsert
 from targets.models import AttainmentSnapshot, PlanStatus, TargetNode, TargetPlan
 
 UPDATE_FIELDS = ["actual", "target", "weighted_pipeline", "open_pipeline", "computed_at"]
 
 
-def _upsert(nodes: list[dict], figures: dict[int, Figures], as_of: date) -> int:
+def _upsert(rows: list[tuple], as_of: date) -> int:
+    """Write (node id, target, Figures) rows as the snapshots of `as_of`, replacing that day's."""
+    if not rows:
+        return 0
     now = timezone.now()
-    rows = [
-        AttainmentSnapshot(
-            node_id=n["id"],
-            as_of=as_of,
-            actual=figures[n["id"]].actual,
-            target=n["amount"],
-            weighted_pipeline=figures[n["id"]].weighted_pipeline,
-            open_pipeline=figures[n["id"]].open_pipeline,
-            computed_at=now,
-        )
-        for n in nodes
-    ]
+    if connection.vendor == "postgresql":
+        _upsert_arrays(rows, as_of, now)
+        return len(rows)
     AttainmentSnapshot.objects.bulk_create(
-        rows, batch_size=2000, update_conflicts=True, unique_fields=["node", "as_of"], update_fields=UPDATE_FIELDS
+        [
+            AttainmentSnapshot(
+                node_id=node_id,
+                as_of=as_of,
+                actual=f.actual,
+                target=target,
+                weighted_pipeline=f.weighted_pipeline,
+                open_pipeline=f.open_pipeline,
+                computed_at=now,
+            )
+            for node_id, target, f in rows
+        ],
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["node", "as_of"],
+        update_fields=UPDATE_FIELDS,
     )
     return len(rows)
 
 
+def _upsert_arrays(rows: list[tuple], as_of: date, now) -> None:
+    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays) ON CONFLICT — no model instance per row, one
+    statement for the whole plan (the same rows `bulk_create(update_conflicts=True)` would write)."""
+    table = AttainmentSnapshot._meta.db_table
+    columns = {f.name: f.column for f in AttainmentSnapshot._meta.concrete_fields}
+    updates = ", ".join(f"{columns[f]} = EXCLUDED.{columns[f]}" for f in UPDATE_FIELDS)
+    sql = (
+        f"INSERT INTO {table} ({columns['node']}, {columns['as_of']}, {columns['actual']}, {columns['target']}, "
+        f"{columns['weighted_pipeline']}, {columns['open_pipeline']}, {columns['computed_at']}) "
+        "SELECT u.node, %s, u.actual, u.target, u.weighted, u.open, %s "
+        "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) "
+        "AS u(node, actual, target, weighted, open) "
+        f"ON CONFLICT ({columns['node']}, {columns['as_of']}) DO UPDATE SET {updates}"
+    )
+    params = [
+        as_of,
+        now,
+        [r[0] for r in rows],
+        [r[2].actual for r in rows],
+        [r[1] for r in rows],
+        [r[2].weighted_pipeline for r in rows],
+        [r[2].open_pipeline for r in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _lock(plan_id: int) -> None:
+    """Serialise recomputes of one plan (FOR NO KEY UPDATE: inserting nodes that point to it still works)."""
+    list(TargetPlan.objects.select_for_update(no_key=True).filter(pk=plan_id).values_list("pk", flat=True))
+
+
 def _recompute_plan(plan: TargetPlan, as_of: date) -> int:
+    _lock(plan.pk)
+    if connection.vendor == "postgresql":
+        return plan_snapshots_upsert(plan, as_of, timezone.now())
     nodes, figures = compute_actuals(plan, as_of)
-    return _upsert(nodes, figures, as_of)
+    return _upsert([(n["id"], n["amount"], figures[n["id"]]) for n in nodes], as_of)
 
 
 def _recompute_leaves(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> int:
-    """The given leaves from the facts, their ancestors from all leaves' snapshots of the same day.
+    """The given leaves from the facts; their ancestors by the change of those leaves (a delta).
 
-    When a leaf of the plan has no snapshot that day yet (the nightly reconcile has not run), the
-    whole plan is rebuilt instead: an ancestor must never be summed from missing or stale leaves.
+    Reads and writes only the touched leaves and their ancestors, whatever the size of the plan. An
+    ancestor equals the sum of its leaves because the day's snapshots were written together by a full
+    rebuild and every change since moved a leaf and its ancestors by the same amount. When one of them has
+    no snapshot that day yet (no rebuild today, or a node added since), the whole plan is rebuilt instead.
     """
-    nodes = plan_nodes(plan)
-    leaves = [n for n in nodes if not n["split_dimension"]]
+    _lock(plan.pk)
+    leaves = list(TargetNode.objects.leaves().filter(plan=plan, pk__in=list(leaf_ids)).values(*NODE_FIELDS))
+    paths = {p for n in leaves for p in ancestor_paths(n["path"])}
+    ancestors = list(TargetNode.objects.filter(plan=plan, path__in=paths).values("id", "path", "amount"))
+    ids = [n["id"] for n in leaves] + [n["id"] for n in ancestors]
     stored = {
         row["node_id"]: Figures(row["actual"], row["weighted_pipeline"], row["open_pipeline"])
-        for row in AttainmentSnapshot.objects.filter(node__plan=plan, node__split_dimension="", as_of=as_of).values(
+        for row in AttainmentSnapshot.objects.filter(node_id__in=ids, as_of=as_of).values(
             "node_id", "actual", "weighted_pipeline", "open_pipeline"
         )
     }
-    if len(stored) < len(leaves):
+    if len(stored) < len(ids):
         return _recompute_plan(plan, as_of)
-    changed = [n for n in leaves if n["id"] in leaf_ids]
-    stored.update(zip((n["id"] for n in changed), leaf_figures(plan, changed, as_of), strict=True))
-    figures = roll_up(nodes, stored)
-    touched_paths = {p for n in changed for p in (n["path"], *ancestor_paths(n["path"]))}
-    return _upsert([n for n in nodes if n["path"] in touched_paths], figures, as_of)
+    id_of = {n["path"]: n["id"] for n in ancestors}
+    delta = defaultdict(Figures)
+    rows = []
+    for leaf, new in zip(leaves, leaf_figures(plan, leaves, as_of), strict=True):
+        old = stored[leaf["id"]]
+        change = Figures(
+            new.actual - old.actual,
+            new.weighted_pipeline - old.weighted_pipeline,
+            new.open_pipeline - old.open_pipeline,
+        )
+        rows.append((leaf["id"], leaf["amount"], new))
+        for path in ancestor_paths(leaf["path"]):
+            if path in id_of:
+                delta[id_of[path]].add(change)
+    for node in ancestors:
+        figures = stored[node["id"]]
+        figures.add(delta[node["id"]])
+        rows.append((node["id"], node["amount"], figures))
+    return _upsert(rows, as_of)
 
 
 @transaction.atomic

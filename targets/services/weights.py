@@ -112,6 +112,35 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     return None
 
 
+def metric_filtered(qs, facts: _Facts, metric: Metric):
+    """The admin-defined filters of a metric (tier, segment, product line, product, region subtree) on its
+    facts; `qs` is annotated with `seg`. History weights and attainment read facts through this one place."""
+    filters = metric.filters or {}
+    if "tier" in filters:
+        qs = qs.filter(**{_lk(facts.customer, "tier"): filters["tier"]})
+    if "segment" in filters:
+        qs = qs.filter(seg=filters["segment"])
+    if "product_line" in filters and facts.product_line:
+        qs = qs.filter(**{facts.product_line: filters["product_line"]})
+    if "product" in filters and facts.product:
+        qs = qs.filter(**{facts.product: filters["product"]})
+    if "region" in filters:
+        path = Region.objects.filter(pk=filters["region"]).values_list("path", flat=True).first() or "-"
+        qs = qs.filter(**{f"{facts.region}__path__startswith": path})
+    return qs
+
+
+def coordinate_lookups(facts: _Facts) -> dict[str, str]:
+    """A target node's coordinate -> the lookup of the same thing on the facts (the owner's region path)."""
+    return {
+        "region_id": f"{facts.region}__path",
+        "rep_id": facts.rep,
+        "product_line_id": facts.product_line,
+        "product_id": facts.product,
+        "segment": "seg",
+    }
+
+
 def _segment_expression(facts: _Facts, metric: Metric):
     if metric.source == MetricSource.NEW_CUSTOMERS:
         return Value(Segment.NEW, output_field=CharField())
@@ -167,30 +196,10 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
     )
     qs = facts.qs.filter(**{f"{facts.date}__range": (min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))})
     qs = qs.annotate(seg=_segment_expression(facts, metric))
-    filters = metric.filters or {}
-    if "tier" in filters:
-        if facts.customer is None:
-            qs = qs.filter(tier=filters["tier"])
-        else:
-            qs = qs.filter(**{_lk(facts.customer, "tier"): filters["tier"]})
-    if "segment" in filters:
-        qs = qs.filter(seg=filters["segment"])
-    if "product_line" in filters:
-        qs = qs.filter(**{facts.product_line: filters["product_line"]})
-    if "product" in filters:
-        qs = qs.filter(**{facts.product: filters["product"]})
-    if "region" in filters:
-        path = Region.objects.filter(pk=filters["region"]).values_list("path", flat=True).first() or "-"
-        qs = qs.filter(**{f"{facts.region}__path__startswith": path})
+    qs = metric_filtered(qs, facts, metric)
 
     # Coordinates shared by every node filter the facts; coordinates that vary are grouped by.
-    lookup = {
-        "region_id": f"{facts.region}__path",
-        "rep_id": facts.rep,
-        "product_line_id": facts.product_line,
-        "product_id": facts.product,
-        "segment": "seg",
-    }
+    lookup = coordinate_lookups(facts)
     varying = []
     for coord in COORD_FIELDS:
         values = {getattr(n, coord) for n in nodes}

@@ -349,3 +349,18 @@ def test_unknown_region_is_created_inside_the_managers_region_when_opted_in(org,
     customer = Customer.objects.get(name="Zhejiang Co")
     assert customer.region.parent == org.east
     assert Customer.objects.visible_to(org.manager).filter(pk=customer.pk).exists()
+
+
+def test_an_import_of_deals_queues_one_rebuild_of_attainment(run_import):
+    from salesmgmt.models import OutboxTask
+
+    OutboxTask.objects.all().delete()
+    _out, err, exc = run_import(
+        deals(
+            ["D-1", "Acme Ltd", "rep", "SRV", "Won / payment", "2027-03-01", "100"],
+            ["D-2", "Acme Ltd", "rep", "SRV", "Needs confirmed", "2027-03-01", "100"],
+        )
+    )
+    assert exc is None, err
+    # Not one recompute per deal: one rebuild of every plan from the facts, after the import commits.
+    assert list(OutboxTask.objects.values_list("name", flat=True)) == ["targets.reconcile_all"]

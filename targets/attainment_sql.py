@@ -1,0 +1,178 @@
+"""PostgreSQL: a whole plan's snapshots in ONE `INSERT … SELECT`, the facts never leaving the database.
+
+The figures are exactly those of `targets.attainment.compute_actuals` (the portable reference, used on
+SQLite and by incremental recomputes; a test holds the two equal):
+
+- the facts (the same querysets, filters and segment rule) are aggregated by owner, owner's region path,
+  product line, product, segment, day (and probability for the pipeline);
+- leaves are joined to them per *signature* — which coordinates a leaf sets, and at which depth of the
+  region tree its region sits — so every join is on equalities (a hash join), the period a range filter;
+- weighted pipeline is rounded per leaf and probability (half up), as the reference does;
+- roll-ups: every leaf's figures are added to each prefix of its path (its ancestors and itself);
+- every node of the plan gets a row (zero when nothing counts), upserted on (node, as_of).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
+
+from targets.attainment import actual_facts, facts_in, pipeline_facts, uses_products
+from targets.models import AttainmentSnapshot, TargetNode, TargetPlan
+from targets.services.rules import PATH_STEP
+from targets.services.weights import _Facts
+
+
+def _flag(q: Q):
+    return ExpressionWrapper(q, output_field=BooleanField())
+
+
+def _signatures(plan: TargetPlan) -> dict[tuple, list[int]]:
+    """(region depth or 0, rep?, product line?, product?, segment?) -> the region ids of those leaves."""
+    rows = (
+        TargetNode.objects.leaves()
+        .filter(plan=plan)
+        .order_by()
+        .values_list(
+            "region_id",
+            "region__path",
+            _flag(Q(rep__isnull=False)),
+            _flag(Q(product_line__isnull=False)),
+            _flag(Q(product__isnull=False)),
+            _flag(~Q(segment="")),
+        )
+        .distinct()
+    )
+    signatures: dict[tuple, list[int]] = {}
+    for region_id, path, rep, line, product, segment in rows:
+        if region_id is not None and path is None:
+            continue  # a region that no longer exists: nothing counts for it (as in the reference)
+        depth = len([x for x in (path or "").split("/") if x]) if region_id else 0
+        ids = signatures.setdefault((depth, rep, line, product, segment), [])
+        if region_id:
+            ids.append(region_id)
+    return signatures
+
+
+def _facts_sql(facts: _Facts, metric, start: date, end: date, *, probability: bool) -> tuple[str, list]:
+    """The aggregate of the facts by every coordinate and day, columns aliased f_*."""
+    columns = {
+        "f_rep": F(facts.rep),
+        "f_path": F(f"{facts.region}__path"),
+        "f_seg": F("seg"),
+        "f_day": F(facts.date),
+    }
+    if facts.product_line:
+        columns["f_pl"] = F(facts.product_line)
+        columns["f_prod"] = F(facts.product)
+    if probability:
+        columns["f_prob"] = F("opportunity__probability" if facts.rep.startswith("opportunity__") else "probability")
+    qs = facts_in(facts, metric, start, end).annotate(**columns).order_by().values(*columns).annotate(value=facts.total)
+    sql, params = qs.query.sql_with_params()
+    return sql, list(params)
+
+
+def _branch(source: str, signature: tuple, region_ids: list[int], plan_id: int, *, probability: bool):
+    """The (leaf path, value[, probability]) pairs of the leaves of one signature: a join on equalities."""
+    depth, rep, line, product, segment = signature
+    on = ["f.f_day BETWEEN l.period_start AND l.period_end"]
+    where = ["l.plan_id = %s", "l.split_dimension = ''"]
+    params: list = [plan_id]
+    for wanted, column, fact in (
+        (rep, "rep_id", "f_rep"),
+        (line, "product_line_id", "f_pl"),
+        (product, "product_id", "f_prod"),
+    ):
+        if wanted:
+            on.append(f"l.{column} = f.{fact}")
+            where.append(f"l.{column} IS NOT NULL")
+        else:
+            where.append(f"l.{column} IS NULL")
+    if segment:
+        on.append("l.segment = f.f_seg")
+        where.append("l.segment <> ''")
+    else:
+        where.append("l.segment = ''")
+    if depth:
+        # "/1/5/9/": the id at depth d is the (d + 1)-th part.
+        on.append(f"l.region_id = NULLIF(split_part(f.f_path, '/', {depth + 1}), '')::bigint")
+        where.append("l.region_id = ANY(%s)")
+        params.append(region_ids)
+    else:
+        where.append("l.region_id IS NULL")
+    select = "l.path, f.value" + (", COALESCE(f.f_prob, 0) AS prob" if probability else "")
+    table = TargetNode._meta.db_table
+    sql = f"SELECT {select} FROM {table} l JOIN {source} f ON {' AND '.join(on)} WHERE {' AND '.join(where)}"
+    return sql, params
+
+
+def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
+    """Write the snapshots of every node of `plan` for `as_of`; returns how many."""
+    metric = plan.metric
+    signatures = _signatures(plan)
+    span = TargetNode.objects.leaves().filter(plan=plan).aggregate(start=Min("period_start"), end=Max("period_end"))
+    start, end = span["start"], span["end"]
+    with_products = uses_products(metric, any(s[2] or s[3] for s in signatures))
+
+    ctes, params, hits, hit_params = [], [], [], []
+    for name, facts, until, probability in (
+        ("fa", actual_facts(metric, with_products=with_products), as_of, False),
+        ("fp", pipeline_facts(metric, with_products=with_products), None, True),
+    ):
+        if facts is None or start is None:
+            continue
+        last = min(end, until) if until else end
+        if last < start:
+            continue
+        sql, more = _facts_sql(facts, metric, start, last, probability=probability)
+        ctes.append(f"{name} AS ({sql})")
+        params += more
+        branches = [_branch(name, sig, ids, plan.pk, probability=probability) for sig, ids in signatures.items()]
+        if not branches:
+            continue
+        union = " UNION ALL ".join(b[0] for b in branches)
+        hit_params += [p for b in branches for p in b[1]]
+        if probability:
+            hits.append(
+                "SELECT y.path, 0::numeric AS actual, ROUND(SUM(y.value) * y.prob / 100.0, 2) AS weighted, "
+                f"SUM(y.value) AS open FROM ({union}) y GROUP BY y.path, y.prob"
+            )
+        else:
+            hits.append(
+                "SELECT x.path, SUM(x.value)::numeric AS actual, 0::numeric AS weighted, 0::numeric AS open "
+                f"FROM ({union}) x GROUP BY x.path"
+            )
+    if not hits:
+        hits.append("SELECT NULL::varchar AS path, 0::numeric AS actual, 0::numeric AS weighted, 0::numeric AS open")
+    ctes.append(f"hits AS ({' UNION ALL '.join(hits)})")
+    params += hit_params
+    ctes.append(
+        "leaf AS (SELECT path, SUM(actual) AS actual, SUM(weighted) AS weighted, SUM(open) AS open "
+        "FROM hits WHERE path IS NOT NULL GROUP BY path)"
+    )
+    ctes.append(
+        f"up AS (SELECT substr(leaf.path, 1, k * {PATH_STEP}) AS path, SUM(actual) AS actual, "
+        "SUM(weighted) AS weighted, SUM(open) AS open "
+        f"FROM leaf CROSS JOIN LATERAL generate_series(1, length(leaf.path) / {PATH_STEP}) AS k GROUP BY 1)"
+    )
+    snapshot = AttainmentSnapshot._meta.db_table
+    node_table = TargetNode._meta.db_table
+    sql = (
+        f"INSERT INTO {snapshot} (node_id, as_of, actual, target, weighted_pipeline, open_pipeline, computed_at) "
+        f"WITH {', '.join(ctes)} "
+        "SELECT n.id, %s, COALESCE(up.actual, 0), n.amount, COALESCE(up.weighted, 0), COALESCE(up.open, 0), %s "
+        f"FROM {node_table} n LEFT JOIN up ON up.path = n.path WHERE n.plan_id = %s "
+        "ON CONFLICT (node_id, as_of) DO UPDATE SET actual = EXCLUDED.actual, target = EXCLUDED.target, "
+        "weighted_pipeline = EXCLUDED.weighted_pipeline, open_pipeline = EXCLUDED.open_pipeline, "
+        "computed_at = EXCLUDED.computed_at"
+    )
+    params += [as_of, now, plan.pk]
+    with connection.cursor() as cursor:
+        if not connection.in_atomic_block:
+            raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
+        # Enough memory to hash the facts and the roll-up instead of sorting on disk (this transaction only).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(sql, params)
+        return cursor.rowcount
