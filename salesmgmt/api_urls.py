@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets import api as targets_api
+from targets import api_alerts as targets_alerts_api
 from targets import api_attainment as targets_attainment_api
 
 router = DefaultRouter()
@@ -22,6 +23,9 @@ router.register("target-nodes", targets_api.TargetNodeViewSet, basename="target-
 router.register("target-adjustments", targets_api.AdjustmentViewSet, basename="target-adjustment")
 router.register("action-plans", targets_api.ActionPlanViewSet, basename="action-plan")
 router.register("attainment", targets_attainment_api.AttainmentViewSet, basename="attainment")
+router.register("alerts", targets_alerts_api.AlertViewSet, basename="alert")
+router.register("alert-rules", targets_alerts_api.AlertRuleViewSet, basename="alert-rule")
+router.register("notifications", targets_alerts_api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

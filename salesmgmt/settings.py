@@ -230,11 +230,32 @@ SPECTACULAR_SETTINGS = {
         "AdjustmentKindEnum": "targets.models.AdjustmentKind",
         "AdjustmentStatusEnum": "targets.models.AdjustmentStatus",
         "ActionStatusEnum": "targets.models.ActionStatus",
+        "AlertKindEnum": "targets.models.AlertKind",
+        "AlertSeverityEnum": "targets.models.AlertSeverity",
+        "AlertStateEnum": "targets.models.AlertState",
     },
 }
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# E-mail (alert notifications). Nothing set prints mails on the console; EMAIL_HOST switches to SMTP.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "salesmgmt@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in e-mails are absolute: the address people open the app at.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # HTTPS hardening, all on with HTTPS=1 (production behind TLS).
 HTTPS = env_bool("HTTPS", False)

@@ -96,3 +96,19 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = ("state", "severity", "rule__kind")
     search_fields = ("subject_key", "period_key")
     list_select_related = ("rule", "rule__metric", "owner", "owner_manager")
+
+
+@admin.register(models.Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ("recipient", "topic", "alert", "in_app", "email", "emailed_at", "created_at", "read_at")
+    list_filter = ("topic", "in_app", "email")
+    search_fields = ("recipient__username",)
+    list_select_related = ("recipient", "alert", "alert__rule")
+
+
+@admin.register(models.NotificationPreference)
+class NotificationPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "kind", "in_app", "email")
+    list_filter = ("kind", "in_app", "email")
+    search_fields = ("user__username",)
+    list_select_related = ("user",)

@@ -4,6 +4,9 @@ Node rules (pace gap, coverage) read the day's attainment snapshots of approved 
 contains the day, with `derive`; "leaf without owner" reads the leaves. Deal rules are one query each.
 Nothing issues a query per node or per deal, and evaluating twice equals evaluating once: alerts are
 upserted on (rule, subject_key, period_key), a database unique constraint.
+
+The alerts an evaluation opens (new, or resolved and firing again) get a new `opened_at`, and their owners
+and managers are notified of that opening (`targets.services.notifications`), once each.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from targets.models import (
     PlanStatus,
     TargetNode,
 )
+from targets.services.notifications import notify_alerts_opened
 
 # Node rules read a node's latest snapshot if it is at most this old.
 SNAPSHOT_MAX_AGE_DAYS = 7
@@ -47,7 +51,7 @@ DEFAULT_RULES = (
     (AlertKind.LEAF_WITHOUT_OWNER, None, AlertSeverity.WARNING),
 )
 
-UPDATE_FIELDS = ["severity", "owner", "owner_manager", "state", "params", "last_seen", "resolved_at"]
+UPDATE_FIELDS = ["severity", "owner", "owner_manager", "state", "params", "last_seen", "resolved_at", "opened_at"]
 
 
 def ensure_default_rules() -> list[AlertRule]:
@@ -102,7 +106,8 @@ def _general(rules: dict, kind: str) -> list[AlertRule]:
     return ([r for r in of_kind if r.metric_id is None] or of_kind)[:1]
 
 
-def _node_firings(rules: dict, plan_id: int | None, today: date) -> list[Firing]:
+def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) -> list[Firing]:
+    """Firing node conditions: of every approved plan, of one plan, or of the given nodes only."""
     firings = []
     pace_rules, coverage_rules = rules.get(AlertKind.PACE_GAP, []), rules.get(AlertKind.COVERAGE, [])
     if pace_rules or coverage_rules:
@@ -130,6 +135,8 @@ def _node_firings(rules: dict, plan_id: int | None, today: date) -> list[Firing]
         )
         if plan_id is not None:
             snaps = snaps.filter(node__plan_id=plan_id)
+        if node_ids is not None:
+            snaps = snaps.filter(node_id__in=node_ids)
         working_days = CompanySettings.load().count_working_days
         for snap in snaps:
             node = snap.node
@@ -143,7 +150,13 @@ def _node_firings(rules: dict, plan_id: int | None, today: date) -> list[Firing]
             if pace is not None and derived.pace_gap is not None:
                 points = derived.pace_gap * 100
                 if points < (pace.threshold or 0):
-                    params = {"pace_gap": str(points.quantize(Decimal("0.01"))), "threshold": str(pace.threshold)}
+                    params = {
+                        "pace_gap": str(points.quantize(Decimal("0.01"))),
+                        "threshold": str(pace.threshold),
+                        # For the message: "attainment 31.0 %, time progress 45.2 %".
+                        "attainment": str((derived.attainment * 100).quantize(Decimal("0.01"))),
+                        "time_progress": str((derived.time_progress * 100).quantize(Decimal("0.01"))),
+                    }
                     firings.append(Firing(rule=pace, params=params, **common))
             cover = _rule_for(coverage_rules, metric.pk)
             low = derived.coverage is not None and derived.coverage < (getattr(cover, "threshold", 0) or 0)
@@ -157,6 +170,8 @@ def _node_firings(rules: dict, plan_id: int | None, today: date) -> list[Firing]
         )
         if plan_id is not None:
             leaves = leaves.filter(plan_id=plan_id)
+        if node_ids is not None:
+            leaves = leaves.filter(pk__in=node_ids)
         rows = leaves.order_by().values(
             "id", "period_key", "plan__metric_id", "plan__owner_id", "plan__owner__region__manager_id"
         )
@@ -184,10 +199,12 @@ def _deal_firing(rule, row, **params) -> Firing:
     return Firing(rule=rule, owner_id=owner_id, owner_manager_id=manager, opportunity_id=row["id"], params=params)
 
 
-def _deal_firings(rules: dict, today: date) -> list[Firing]:
+def _deal_firings(rules: dict, today: date, deal_ids=None) -> list[Firing]:
+    """Firing deal conditions: of every deal, or of the given deals only."""
     firings = []
     now = timezone.now()
-    open_deals = Opportunity.objects.open().order_by()
+    every = Opportunity.objects.all() if deal_ids is None else Opportunity.objects.filter(pk__in=deal_ids)
+    open_deals = every.open().order_by()
     for rule in _general(rules, AlertKind.STALE_IN_STAGE):
         stale = Q()
         for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
@@ -207,38 +224,49 @@ def _deal_firings(rules: dict, today: date) -> list[Firing]:
         ).values("opportunity_id")
         lost = Q(stage__is_lost=True, closed_on__gte=since)
         moved_back = Q(stage__is_won=False, stage__is_lost=False, pk__in=backwards)
-        deals = Opportunity.objects.filter(lost | moved_back, amount_company__gte=rule.threshold or 0).order_by()
+        deals = every.filter(lost | moved_back, amount_company__gte=rule.threshold or 0).order_by()
         for row in deals.values(*DEAL_FIELDS, "amount_company", "stage__is_lost"):
             firings.append(_deal_firing(rule, row, amount=str(row["amount_company"]), lost=row["stage__is_lost"]))
     return firings
 
 
 @transaction.atomic
-def evaluate_alerts(plan_id: int | None = None, *, today: date | None = None) -> int:
+def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *, today: date | None = None) -> int:
     """Upsert the alerts of every firing condition and resolve those whose condition no longer holds.
 
-    `plan_id` narrows node rules to that plan (deal rules are always evaluated: one query each).
+    - nothing given: every rule over everything (the nightly reconcile; deals age without changing);
+    - `plan_id`: node rules of that plan, deal rules of every deal;
+    - `node_ids` and/or `deal_ids` (after a change): only those nodes and deals — the work then depends on
+      the change, not on the size of the company.
     Returns how many conditions fire.
     """
+    narrow = node_ids is not None or deal_ids is not None
+    if narrow:
+        node_ids, deal_ids = list(node_ids or ()), list(deal_ids or ())
     today = today or timezone.localdate()
     now = timezone.now()
     rules: dict[str, list[AlertRule]] = {}
     for rule in AlertRule.objects.filter(active=True).order_by("kind", "metric_id", "id"):
         rules.setdefault(rule.kind, []).append(rule)
-    firings = {f.key: f for f in _node_firings(rules, plan_id, today) + _deal_firings(rules, today)}
+    firings = {f.key: f for f in _node_firings(rules, plan_id, today, node_ids) + _deal_firings(rules, today, deal_ids)}
 
-    # The alerts this evaluation is responsible for: all deal alerts, node alerts of the plan (or all).
-    scope = Alert.objects.exclude(rule__kind__in=NODE_ALERT_KINDS)
-    scope = scope | (
-        Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS, node__plan_id=plan_id)
-        if plan_id
-        else Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS)
-    )
+    # The alerts this evaluation is responsible for (it resolves those of them that no longer fire).
+    if narrow:
+        scope = Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS, node_id__in=node_ids) | Alert.objects.exclude(
+            rule__kind__in=NODE_ALERT_KINDS
+        ).filter(opportunity_id__in=deal_ids)
+    else:
+        scope = Alert.objects.exclude(rule__kind__in=NODE_ALERT_KINDS)
+        scope = scope | (
+            Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS, node__plan_id=plan_id)
+            if plan_id
+            else Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS)
+        )
     existing = {
         (row["rule_id"], row["subject_key"], row["period_key"]): row
         for row in scope.filter(state__in=(AlertState.OPEN, AlertState.ACKNOWLEDGED))
         .order_by()
-        .values("id", "rule_id", "subject_key", "period_key", "state")
+        .values("id", "rule_id", "subject_key", "period_key", "state", "opened_at")
     }
     rows = []
     for key, f in firings.items():
@@ -259,6 +287,8 @@ def evaluate_alerts(plan_id: int | None = None, *, today: date | None = None) ->
                 first_seen=now,
                 last_seen=now,
                 resolved_at=None,
+                # New, or resolved and firing again: a new opening (people are notified of it below).
+                opened_at=previous["opened_at"] if previous is not None else now,
             )
         )
     if rows:
@@ -272,4 +302,8 @@ def evaluate_alerts(plan_id: int | None = None, *, today: date | None = None) ->
     gone = [row["id"] for key, row in existing.items() if key not in firings]
     if gone:
         Alert.objects.filter(pk__in=gone).update(state=AlertState.RESOLVED, resolved_at=now)
+    if any(key not in existing for key in firings):
+        # Exactly the alerts opened by this evaluation carry its timestamp; one query, then set-based inserts.
+        opened = Alert.objects.filter(opened_at=now, state=AlertState.OPEN).order_by()
+        notify_alerts_opened(opened.values("id", "rule__kind", "severity", "owner_id", "owner_manager_id", "opened_at"))
     return len(firings)

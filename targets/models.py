@@ -552,6 +552,9 @@ class Alert(models.Model):
     params = models.JSONField(_("message parameters"), default=dict, blank=True)
     first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
     last_seen = models.DateTimeField(_("last seen"), default=timezone.now)
+    # When it last became open: at creation, and again each time a resolved alert fires anew. Notifications
+    # are keyed on it, so one opening tells each person once.
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -575,3 +578,73 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.rule} · {self.subject_key} {self.period_key} · {self.get_state_display()}"
+
+
+class NotificationTopic(models.TextChoices):
+    ALERT = "alert", _("Alert")
+
+
+class Notification(models.Model):
+    """Something a user is told about: in the notification centre (`in_app`) and/or by e-mail (`email`).
+
+    Its text is rendered when shown, in the reader's language, from the subject (the alert and its params).
+    (recipient, alert, opened_at) is unique: one opening of an alert notifies each person once, however
+    often it is evaluated; a resolved alert that fires again is a new opening. A row with `in_app` off
+    exists only to carry the e-mail (and its `emailed_at` claim); the centre never shows it.
+    """
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    topic = models.CharField(
+        _("topic"), max_length=16, choices=NotificationTopic.choices, default=NotificationTopic.ALERT
+    )
+    alert = models.ForeignKey(
+        Alert, verbose_name=_("alert"), null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    opened_at = models.DateTimeField(_("alert opened"), null=True, blank=True)
+    params = models.JSONField(_("message parameters"), default=dict, blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True, help_text=_("Empty: the alert's cause."))
+    in_app = models.BooleanField(_("in the notification centre"), default=True)
+    email = models.BooleanField(_("by e-mail"), default=False)
+    emailed_at = models.DateTimeField(_("e-mailed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "alert", "opened_at"], name="one_notification_per_alert_opening"
+            ),
+        ]
+        indexes = [models.Index(fields=["recipient", "in_app", "read_at"], name="notification_unread")]
+
+    def __str__(self):
+        return f"{self.recipient} · {self.get_topic_display()} · {self.alert_id or ''}"
+
+
+class NotificationPreference(models.Model):
+    """A user's choice for one alert kind. Without a row: in the centre always, by e-mail for warning and
+    critical alerts (see `targets.services.notifications.wants`)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+    )
+    kind = models.CharField(_("alert kind"), max_length=32, choices=AlertKind.choices)
+    in_app = models.BooleanField(_("in the notification centre"), default=True)
+    email = models.BooleanField(_("by e-mail"), default=False)
+
+    class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+        ordering = ["user", "kind"]
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="one_preference_per_user_kind")]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_kind_display()}"

@@ -265,6 +265,44 @@ def test_recompute_task_enqueues_the_evaluation(org, metrics, rules, frozen, dja
     assert alerts(AlertKind.PACE_GAP, node__plan=plan).count() == 1
 
 
+def test_a_narrow_evaluation_touches_only_the_given_nodes_and_deals(org, metrics, rules, frozen):
+    plan = approved_plan(org, metrics["won_revenue"], split=True)
+    east, north = plan.nodes.get(region=org.east), plan.nodes.get(region=org.north)
+    late = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 1))
+    other_late = make_deal(owner=org.rep_js, amount="1000", close=date(2027, 3, 2))
+    evaluate_alerts(None, [east.pk], [late.pk])
+    assert set(alerts(AlertKind.PACE_GAP).values_list("node_id", flat=True)) == {east.pk}
+    assert set(alerts(AlertKind.CLOSE_DATE_PASSED).values_list("opportunity_id", flat=True)) == {late.pk}
+
+    # A full evaluation finds the rest; a narrow one never resolves what it was not asked about.
+    evaluate_alerts()
+    assert alerts(AlertKind.PACE_GAP, node=north, state=AlertState.OPEN).exists()
+    assert alerts(AlertKind.CLOSE_DATE_PASSED, opportunity=other_late, state=AlertState.OPEN).exists()
+    Opportunity.objects.filter(pk=late.pk).update(expected_close_date=date(2027, 4, 1))
+    evaluate_alerts(None, [east.pk], [late.pk])
+    assert alerts(AlertKind.CLOSE_DATE_PASSED, opportunity=late).get().state == AlertState.RESOLVED
+    assert alerts(AlertKind.CLOSE_DATE_PASSED, opportunity=other_late).get().state == AlertState.OPEN
+    assert alerts(AlertKind.PACE_GAP, node=north).get().state == AlertState.OPEN
+
+
+def test_a_deal_change_evaluates_that_deal_and_the_targets_it_touched(
+    org, metrics, rules, frozen, django_capture_on_commit_callbacks
+):
+    from pipeline.services import opportunity_update
+
+    plan = approved_plan(org, metrics["won_revenue"], split=True)
+    deal = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 20))
+    other_late = make_deal(owner=org.rep_other, amount="1000", close=date(2027, 3, 2))
+    with CaptureQueriesContext(connection) as ctx, django_capture_on_commit_callbacks(execute=True):
+        opportunity_update(opportunity=deal, data={"expected_close_date": date(2027, 3, 10)}, actor=org.rep)
+    # The deal is late now; the East target and the root it counts for were evaluated, nothing else.
+    assert alerts(AlertKind.CLOSE_DATE_PASSED, opportunity=deal).exists()
+    assert not alerts(AlertKind.CLOSE_DATE_PASSED, opportunity=other_late).exists()
+    east, root = plan.nodes.get(region=org.east), plan.nodes.get(depth=0)
+    assert set(alerts(AlertKind.PACE_GAP).values_list("node_id", flat=True)) == {east.pk, root.pk}
+    assert any("targets.evaluate_alerts" in q["sql"] for q in ctx.captured_queries)
+
+
 # --- services -----------------------------------------------------------------------------------
 
 
