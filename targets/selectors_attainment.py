@@ -7,9 +7,10 @@ SQLite and PostgreSQL); ratios are derived in memory with `targets.attainment.de
 from __future__ import annotations
 
 import dataclasses
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 
 from crm.models import CompanySettings
 from crm.scopes import visible_regions, visible_users
@@ -18,17 +19,30 @@ from salesmgmt.lib.money import ZERO
 from targets.attainment import Derived, derive
 from targets.models import AttainmentSnapshot, PeriodKind, TargetNode
 from targets.selectors import nodes_visible_to
+from targets.services.members import COORD_FIELDS
 
 # Pace gap (a fraction) at or above this is amber rather than red: 10 points behind time.
 AMBER_FROM = Decimal("-0.10")
+# Week over week: the latest snapshot is compared with the newest one at least this much older.
+WEEK = timedelta(days=7)
+HISTORY_LIMIT = 400  # about a year of daily snapshots on a node's trend page
+
+
+@dataclasses.dataclass(frozen=True)
+class WeekBefore:
+    """The attainment of a node at its newest snapshot a week or more before the latest one."""
+
+    as_of: date
+    attainment: Decimal | None
 
 
 @dataclasses.dataclass(frozen=True)
 class Attainment:
-    """The latest snapshot of a node and what is derived from it."""
+    """The latest snapshot of a node and what is derived from it (and, when asked for, a week before)."""
 
     snapshot: AttainmentSnapshot
     derived: Derived
+    week_before: WeekBefore | None = None
 
     @property
     def actual(self) -> Decimal:
@@ -57,6 +71,27 @@ class Attainment:
         """ "good" (on or ahead of time), "warn" (up to 10 points behind), "bad" (further behind), "" unknown."""
         return pace_class(self.derived.pace_gap)
 
+    @property
+    def week_change(self) -> Decimal | None:
+        """Attainment now minus attainment a week before (a fraction); None without a comparable snapshot."""
+        before = self.week_before
+        if before is None or before.attainment is None or self.derived.attainment is None:
+            return None
+        return self.derived.attainment - before.attainment
+
+    @property
+    def week_change_points(self) -> Decimal | None:
+        change = self.week_change
+        return None if change is None else change * 100
+
+    @property
+    def trend(self) -> str:
+        """ "up", "down", "flat", or "" when there is nothing to compare with."""
+        change = self.week_change
+        if change is None:
+            return ""
+        return "up" if change > 0 else "down" if change < 0 else "flat"
+
 
 def pace_class(pace_gap: Decimal | None) -> str:
     if pace_gap is None:
@@ -68,23 +103,52 @@ def pace_class(pace_gap: Decimal | None) -> str:
     return "bad"
 
 
-def latest_snapshots(node_ids) -> dict[int, AttainmentSnapshot]:
+def _latest(qs, *, week_before: bool = False):
+    """Only the newest snapshot of each node in `qs` (a correlated subquery, portable to SQLite and
+    PostgreSQL); with `week_before`, each row also carries the date, actual and target of the node's newest
+    snapshot at least a `WEEK` older (`week_as_of`, `week_actual`, `week_target`; None without one)."""
+    newest = AttainmentSnapshot.objects.filter(node=OuterRef("node")).order_by("-as_of").values("as_of")[:1]
+    qs = qs.filter(as_of=Subquery(newest)).order_by()
+    if week_before:
+        older = AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=OuterRef("as_of") - WEEK)
+        older = older.order_by("-as_of")
+        qs = qs.annotate(
+            week_as_of=Subquery(older.values("as_of")[:1]),
+            week_actual=Subquery(older.values("actual")[:1]),
+            week_target=Subquery(older.values("target")[:1]),
+        )
+    return qs
+
+
+def latest_snapshots(node_ids, *, week_before: bool = False) -> dict[int, AttainmentSnapshot]:
     """The newest snapshot of each given node, in ONE query (nodes without a snapshot are absent)."""
     ids = list(node_ids)
     if not ids:
         return {}
-    newest = AttainmentSnapshot.objects.filter(node=OuterRef("node")).order_by("-as_of").values("as_of")[:1]
-    qs = AttainmentSnapshot.objects.filter(node_id__in=ids, as_of=Subquery(newest)).order_by()
+    qs = _latest(AttainmentSnapshot.objects.filter(node_id__in=ids), week_before=week_before)
     return {s.node_id: s for s in qs}
 
 
-def attainment_of(nodes, *, working_days: bool | None = None) -> dict[int, Attainment]:
-    """The latest figures of the given (already visible) nodes: node id -> `Attainment`.
+def _week_before(snapshot: AttainmentSnapshot) -> WeekBefore | None:
+    day = getattr(snapshot, "week_as_of", None)
+    if day is None:
+        return None
+    return WeekBefore(day, math.attainment(Decimal(snapshot.week_actual), Decimal(snapshot.week_target)))
 
-    The nodes' own objects are attached to their snapshots, so deriving costs no query per node.
+
+def _figures(snapshot: AttainmentSnapshot, working_days: bool) -> Attainment:
+    return Attainment(snapshot, derive(snapshot, working_days=working_days), _week_before(snapshot))
+
+
+def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool = False) -> dict[int, Attainment]:
+    """The latest figures of the given (already visible) nodes: node id -> `Attainment`, in one query.
+
+    The nodes' own objects are attached to their snapshots, so deriving costs no query per node. With
+    `week_before`, the same query also reads each node's snapshot a week or more older (the
+    week-over-week change of `Attainment`).
     """
     nodes = list(nodes)
-    snapshots = latest_snapshots(n.pk for n in nodes)
+    snapshots = latest_snapshots((n.pk for n in nodes), week_before=week_before)
     if not snapshots:
         return {}
     if working_days is None:
@@ -95,16 +159,103 @@ def attainment_of(nodes, *, working_days: bool | None = None) -> dict[int, Attai
         if snapshot is None:
             continue
         snapshot.node = node
-        result[node.pk] = Attainment(snapshot, derive(snapshot, working_days=working_days))
+        result[node.pk] = _figures(snapshot, working_days)
     return result
 
 
-def decorate(nodes) -> None:
-    """Set `node.attainment` (an `Attainment` or None) on each node, for templates."""
+def decorate(nodes, *, week_before: bool = True) -> None:
+    """Set `node.attainment` (an `Attainment` or None, with its week-over-week change) on each node, for
+    templates: one query."""
     nodes = list(nodes)
-    figures = attainment_of(nodes)
+    figures = attainment_of(nodes, week_before=week_before)
     for node in nodes:
         node.attainment = figures.get(node.pk)
+
+
+def history(node: TargetNode, *, limit: int = HISTORY_LIMIT) -> list[Attainment]:
+    """The snapshots of one (already visible) node with their derived figures, oldest first: one query."""
+    snapshots = list(AttainmentSnapshot.objects.filter(node=node).order_by("-as_of")[:limit])
+    if not snapshots:
+        return []
+    working_days = CompanySettings.load().count_working_days
+    result = []
+    for snapshot in reversed(snapshots):
+        snapshot.node = node
+        result.append(Attainment(snapshot, derive(snapshot, working_days=working_days)))
+    return result
+
+
+# --- the plan grid --------------------------------------------------------------------------------
+
+GRID_ROW_FIELDS = {"rep": "rep_id", "region": "region_id"}
+
+
+@dataclasses.dataclass(frozen=True)
+class GridNode:
+    """What the grid and `derive` read of the node behind a grid figure."""
+
+    pk: int
+    amount: Decimal
+    period_start: date
+    period_end: date
+
+
+@dataclasses.dataclass(frozen=True)
+class GridSnapshot:
+    """What `derive` reads of a snapshot: plain values rather than model instances, as a grid page
+    has a thousand figures or more."""
+
+    node: GridNode
+    as_of: date
+    actual: Decimal
+    target: Decimal
+    open_pipeline: Decimal
+
+
+def grid_attainment(
+    *, user, node: TargetNode, rows: str, row_keys, periods, working_days: bool
+) -> dict[tuple, Attainment]:
+    """The latest figures of the nodes behind the figures of a grid page, in ONE query.
+
+    A grid figure is a target node when a node under `node` has the grid node's coordinates except the
+    row's (rep or region: the row key) and the column's period (or the grid node's own period, for row
+    totals). The row key of column totals and the grand total is the grid node's own rep or region.
+    Returns (row key, period kind, period start) -> `Attainment` (its snapshot a `GridSnapshot`), only
+    where exactly one visible node with a snapshot matches; the caller still checks that the node's
+    amount is the figure shown.
+    """
+    field = GRID_ROW_FIELDS[rows]
+    keys = {*row_keys, getattr(node, field)}
+    in_rows = Q(**{f"{field}__in": [k for k in keys if k is not None]})
+    if None in keys:
+        in_rows |= Q(**{f"{field}__isnull": True})
+    fixed = Q()
+    for coord in COORD_FIELDS:
+        if coord != field:
+            value = getattr(node, coord)
+            fixed &= Q(**{f"{coord}__isnull": True}) if value is None else Q(**{coord: value})
+    in_periods = Q(period_kind=node.period_kind, period_start=node.period_start)
+    for period in periods:
+        in_periods |= Q(period_kind=period.kind, period_start=period.start)
+    candidates = nodes_visible_to(user).filter(fixed, in_rows, in_periods, plan_id=node.plan_id)
+    candidates = candidates.filter(path__startswith=node.path).values("pk")
+    rows_ = _latest(AttainmentSnapshot.objects.filter(node__in=candidates)).values_list(
+        "node_id",
+        "as_of",
+        "actual",
+        "target",
+        "open_pipeline",
+        f"node__{field.removesuffix('_id')}",
+        "node__period_kind",
+        "node__period_start",
+        "node__period_end",
+        "node__amount",
+    )
+    found: dict[tuple, list[GridSnapshot]] = {}
+    for pk, as_of, actual, target, pipeline, key, kind, start, end, amount in rows_:
+        snapshot = GridSnapshot(GridNode(pk, amount, start, end), as_of, actual, target, pipeline)
+        found.setdefault((key, kind, start), []).append(snapshot)
+    return {key: _figures(snaps[0], working_days) for key, snaps in found.items() if len(snaps) == 1}
 
 
 # --- leaderboard ----------------------------------------------------------------------------------

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("targets.urls_mine")),
     path("", include("targets.urls_excel")),
     path("", include("targets.urls_attainment")),
+    path("", include("targets.urls_alerts")),
 ]

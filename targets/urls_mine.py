@@ -7,6 +7,7 @@ from targets.views import mine
 urlpatterns = [
     path("mine/", mine.my_targets, name="mine"),
     path("nodes/<int:pk>/commit/", mine.node_commit, name="node_commit"),
+    path("nodes/<int:pk>/attainment/", mine.node_attainment, name="node_attainment"),
     path("nodes/<int:pk>/commitments/", mine.node_commitments, name="node_commitments"),
     path("nodes/<int:pk>/commitments/reconcile/", mine.node_reconcile, name="node_reconcile"),
     path("nodes/<int:pk>/actions/", mine.node_actions, name="node_actions"),

@@ -31,7 +31,7 @@ from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import is_partial, vary_on_htmx
 from targets import selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
-from targets.models import Dimension, SplitMethod, TargetNode, WeightBasis
+from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, WeightBasis
 from targets.services.rules import may_decide_plan
 
 PLAN_PAGE = 25
@@ -82,10 +82,12 @@ def _decorate(nodes, plan=None):
 
 def _common(request, plan) -> dict:
     user = request.user
+    company = CompanySettings.load()
     return {
         "plan": plan,
         "can_edit": plan.is_draft and user.is_manager_or_above,
-        "currency": CompanySettings.load().currency,
+        "currency": company.currency,
+        "company": company,
     }
 
 
@@ -481,19 +483,39 @@ def _grid_context(request, plan, params):
     if not table["has_other"]:
         column_keys = column_keys[:-1]
     common = _common(request, plan)
+    show = params.get("show")
+    if show not in GRID_SHOW:
+        show = "attainment" if plan.status == PlanStatus.APPROVED else "targets"
+    figures = GridAttainment(request.user, node, rows, columns, table, common) if show == "attainment" else None
+    att_of = figures.of if figures else lambda row_key, span, amount: None
     cell_html = GridCells(plan, can_edit=common["can_edit"])
+    spans = [(c.kind, c.start) for c in columns] + [None]  # a column's period; None: the whole-period column
+    whole = (node.period_kind, node.period_start)
     for row in table["rows"]:
         key = "none" if row["key"] is None else str(row["key"])
         row["label"] = _row_label(rows, row["row"])
         row["testid"] = key
         row["total_text"] = cell_html.fmt(row["total"])
+        row["att_html"] = mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
+            cell_html.attainment(att_of(row["key"], whole, row["total"]), f"row-total-{key}")
+        )
         row["cells_html"] = mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
             "".join(
-                cell_html({**(cell or EMPTY_CELL), "testid": f"cell-{key}-{column}"})
-                for column, cell in zip(column_keys, row["cells"], strict=False)
+                cell_html(
+                    {**(cell or EMPTY_CELL), "testid": f"cell-{key}-{column}"},
+                    att=cell and att_of(row["key"], span, cell["amount"]),
+                )
+                for column, span, cell in zip(column_keys, spans, row["cells"], strict=False)
             )
         )
-    query = f"node={node.pk}&rows={rows}&cols={cols}"
+    own = figures.own_key if figures else None
+    column_atts = [
+        mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
+            cell_html.attainment(att_of(own, span, amount), f"col-total-{column}")
+        )
+        for column, span, amount in zip(column_keys, spans, table["column_totals"], strict=False)
+    ]
+    query = f"node={node.pk}&rows={rows}&cols={cols}&show={show}"
     return {
         **common,
         "node": node,
@@ -501,15 +523,47 @@ def _grid_context(request, plan, params):
         "cols": cols,
         "columns": columns,
         "table": table,
-        "column_totals": list(zip(column_keys, table["column_totals"], strict=False)),
+        "column_totals": list(zip(column_keys, table["column_totals"], column_atts, strict=False)),
+        "grand_att": mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
+            cell_html.attainment(att_of(own, whole, table["grand_total"]), "grand-total")
+        ),
         "page": page,
         "query": query,
+        "show": show,
         "row_choices": [("region", _("Regions")), ("rep", _("Reps"))],
         "col_choices": [("month", _("Months")), ("quarter", _("Quarters"))],
+        "show_choices": [("targets", _("Targets only")), ("attainment", _("With attainment"))],
     }
 
 
 EMPTY_CELL = {"amount": None, "leaf": None, "version": None}
+GRID_SHOW = ("targets", "attainment")
+
+
+class GridAttainment:
+    """The latest attainment behind the figures of a grid page (cells, row and column totals, the grand
+    total) that are target nodes: ONE query for the whole page, however many rows (see
+    `selectors_attainment.grid_attainment`). A figure shows attainment only when its node's amount is
+    the figure itself (a sum over more leaves than the node's, e.g. a manager seeing part of it, is not)."""
+
+    def __init__(self, user, node, rows: str, columns, table, common):
+        self.own_key = getattr(node, selectors_attainment.GRID_ROW_FIELDS[rows])
+        self.found = selectors_attainment.grid_attainment(
+            user=user,
+            node=node,
+            rows=rows,
+            row_keys=[row["key"] for row in table["rows"]],
+            periods=columns,
+            working_days=common["company"].count_working_days,
+        )
+
+    def of(self, row_key, span, amount):
+        """The `Attainment` of the node of a row key in a period (`span`: kind and start; None for the
+        whole-period column), if there is one and its amount is the figure shown."""
+        if span is None or amount is None:
+            return None
+        att = self.found.get((row_key, *span))
+        return att if att is not None and att.snapshot.node.amount == amount else None
 
 
 def _number_format(places: int):
@@ -530,16 +584,35 @@ class GridCells:
     def __init__(self, plan, *, can_edit: bool):
         self.url = reverse("targets:grid_cell", args=[plan.pk, 0]).removesuffix("0/")
         self.fmt = _number_format(plan.metric.places)
+        self.pct = _number_format(1)
         self.can_edit = can_edit
         self.label = escape(_("Target"))
+        self.as_of = _("Actual and attainment as of %(day)s")
+        self.titles = {}  # as_of -> the escaped title (the cells of a page share a few dates)
 
-    def __call__(self, cell: dict, *, error: str = "", typed: str = "") -> str:
+    def attainment(self, att, testid: str) -> str:
+        """The actual and attainment % of a figure's node, coloured by its pace gap; "" without one."""
+        if att is None:
+            return ""
+        rate, pace = att.derived.attainment, att.pace  # a Decimal and one of a few fixed words: nothing to escape
+        shown = "—" if rate is None else f"{self.pct(rate * 100)}%"
+        title = self.titles.get(att.as_of)
+        if title is None:
+            title = self.titles[att.as_of] = escape(self.as_of % {"day": att.as_of.isoformat()})
+        return (
+            f'<small class="att-cell att-pace pace-{pace or "none"}" data-testid="att-{testid}" '
+            f'data-actual="{att.actual}" data-rate="{"" if rate is None else rate}" data-pace="{pace}" '
+            f'title="{title}">{self.fmt(att.actual)} · {shown}</small>'
+        )
+
+    def __call__(self, cell: dict, *, error: str = "", typed: str = "", att=None) -> str:
         amount, testid = cell["amount"], escape(cell["testid"])
         value = "" if amount is None else str(amount)
         text = "" if amount is None else self.fmt(amount)
         message = (
             f'<small class="errorlist" role="alert" data-testid="cell-error">{escape(error)}</small>' if error else ""
         )
+        message += self.attainment(att, testid)
         if not cell["leaf"]:
             return f'<td class="num" data-testid="{testid}" data-value="{value}">{text}{message}</td>'
         leaf = int(cell["leaf"])
@@ -612,5 +685,5 @@ def grid_cell(request, pk, node_pk):
 
 
 def _grid_query(request) -> str:
-    params = {k: request.POST.get(k, "") for k in ("node", "rows", "cols", "page") if request.POST.get(k)}
+    params = {k: request.POST.get(k, "") for k in ("node", "rows", "cols", "page", "show") if request.POST.get(k)}
     return "&".join(f"{k}={v}" for k, v in params.items())

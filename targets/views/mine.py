@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -117,6 +118,60 @@ def my_targets(request):
     context["my_actions"] = actions
     context["to_decide"] = len(selectors.adjustments_to_decide(user)) if user.is_manager_or_above else 0
     return vary_on_htmx(render(request, "targets/mine/my_targets.html", context))
+
+
+# --- a target's attainment over time ---------------------------------------------------------------
+
+
+def _trend_chart(history) -> str:
+    """Attainment % and time progress % per snapshot date: one trace per series, as an HTML div that
+    expects plotly.js on the page."""
+    from plotly import graph_objects as go
+    from plotly.offline import plot
+
+    days = [att.as_of.isoformat() for att in history]
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=days,
+                y=[None if att.attainment_pct is None else float(att.attainment_pct) for att in history],
+                name=_("Attainment %"),
+                mode="lines+markers",
+            ),
+            go.Scatter(
+                x=days,
+                y=[float(att.time_progress_pct) for att in history],
+                name=_("Time progress %"),
+                mode="lines",
+                line={"dash": "dot"},
+            ),
+        ]
+    )
+    figure.update_layout(
+        template="plotly_white",
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        height=320,
+        yaxis={"ticksuffix": "%", "rangemode": "tozero"},
+        xaxis={"type": "date"},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return plot(figure, include_plotlyjs=False, output_type="div", config={"displaylogo": False, "responsive": True})
+
+
+@login_required
+@require_GET
+def node_attainment(request, pk):
+    """One target's attainment over time: a chart of attainment and time progress per snapshot, with the
+    same numbers in a table (newest first)."""
+    node = _visible_node(request, pk)
+    history = selectors_attainment.history(node)
+    selectors_attainment.decorate([node])  # the latest figures and their change over the week
+    context = {
+        "node": node,
+        "history": list(reversed(history)),
+        "chart": mark_safe(_trend_chart(history)) if history else "",  # noqa: S308 - plotly's own markup
+    }
+    return render(request, "targets/mine/attainment.html", context)
 
 
 # --- bottom-up commitments ------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from openpyxl import load_workbook
 
 TODAY = datetime(2026, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -15,16 +14,6 @@ TODAY = datetime(2026, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 @pytest.fixture(autouse=True)
 def _frozen_day(time_machine):
     time_machine.move_to(TODAY, tick=False)
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user):
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 def csv_ids(response) -> set[int]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from crm.models import Region, User
 from pipeline.models import Opportunity
 from salesmgmt.lib import periods
-from targets.models import Dimension, SplitMethod, TargetNode, TargetPlan, WeightBasis
+from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
 from targets.services import (
     action_plan_create,
     adjustment_approve,
@@ -66,9 +66,29 @@ class Command(BaseCommand):
                 self._area_plan(east)
                 created.append(f"FY{AREA_YEAR} {east.code}")
         if created:
-            self.stdout.write(self.style.SUCCESS(f"Demo targets loaded: {', '.join(created)}."))
+            weeks = self._attainment_history()
+            self.stdout.write(
+                self.style.SUCCESS(f"Demo targets loaded: {', '.join(created)} ({weeks} weekly attainment snapshots).")
+            )
         else:
             self.stdout.write("Demo targets already loaded; nothing changed.")
+
+    def _attainment_history(self) -> int:
+        """A snapshot of every approved plan each week from its start to today, so trends show at once;
+        then the alerts of today. Returns how many weekly rebuilds ran."""
+        from targets.alerts import evaluate_alerts
+        from targets.services.attainment import attainment_recompute
+
+        today = timezone.localdate()
+        runs = 0
+        for plan in TargetPlan.objects.filter(status=PlanStatus.APPROVED, period_start__lte=today):
+            day = today
+            while day >= plan.period_start:
+                attainment_recompute(plan=plan, as_of=day)
+                runs += 1
+                day -= timedelta(days=7)
+        evaluate_alerts()
+        return runs
 
     def _plan_exists(self, period_key, region) -> bool:
         return TargetPlan.objects.filter(metric=self.metric, period_key=period_key, region=region).exists()

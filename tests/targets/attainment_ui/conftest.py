@@ -10,7 +10,6 @@ from tests.targets.mine import conftest as mine
 
 # The "my targets" fixtures, shared rather than copied.
 _frozen_day = mine._frozen_day
-client_for = mine.client_for
 tree = mine.tree
 approved = mine.approved
 

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.test import Client
 
 from targets.services import plan_create, target_split
 from tests.targets.conftest import by_region
@@ -14,16 +13,6 @@ from tests.targets.conftest import by_region
 def frozen():
     with time_machine.travel("2026-11-20 09:00 +0800", tick=False):
         yield
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user):
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 
 from targets.models import TargetNode
 from targets.services import node_update, plan_approve, plan_submit, target_split
@@ -16,16 +15,6 @@ TODAY = datetime(2027, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 @pytest.fixture(autouse=True)
 def _frozen_day(time_machine):
     time_machine.move_to(TODAY, tick=False)
-
-
-@pytest.fixture
-def client_for(db):
-    def make(user):
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """`seed_demo_targets`: the demo plans through the services, complete 3定, and a second run changes nothing."""
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -79,6 +79,15 @@ def test_seed_builds_the_demo_plans_and_a_second_run_changes_nothing(demo_compan
     assert east.status == PlanStatus.DRAFT and east.owner.username == "mgr_east"
     assert incomplete_leaves(east).count() == 1
     assert TargetNode.objects.filter(plan=east, committed_amount__isnull=False).count() == 2
+
+    # Attainment history: a snapshot of every node of the approved plan each week since 1 January 2026
+    # (23 November 2026 back to 5 January: 47 weeks), so trends show at once.
+    from targets.models import AttainmentSnapshot
+
+    days = sorted(set(AttainmentSnapshot.objects.filter(node__plan=company).values_list("as_of", flat=True)))
+    assert len(days) == 47 and days[-1] == date(2026, 11, 23) and days[0] == date(2026, 1, 5)
+    assert AttainmentSnapshot.objects.filter(node__plan=company).count() == 47 * company.nodes.count()
+    assert not AttainmentSnapshot.objects.filter(node__plan=east).exists()  # a draft is not measured
 
     before = counts()
     call_command("seed_demo_targets")
