@@ -18,6 +18,7 @@ from datetime import date
 
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
+from django.db.models.functions import Length
 
 from targets.attainment import actual_facts, facts_in, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, TargetNode, TargetPlan
@@ -77,7 +78,7 @@ def _facts_sql(facts: _Facts, metric, start: date, end: date, *, probability: bo
 def _branch(source: str, signature: tuple, region_ids: list[int], plan_id: int, *, probability: bool):
     """The (leaf path, value[, probability]) pairs of the leaves of one signature: a join on equalities."""
     depth, rep, line, product, segment = signature
-    on = ["f.f_day BETWEEN l.period_start AND l.period_end"]
+    on = ["l.period_start = f.p_start", "l.period_end = f.p_end"]  # the day mapped to the period by `days`
     where = ["l.plan_id = %s", "l.split_dimension = ''"]
     params: list = [plan_id]
     for wanted, column, fact in (
@@ -112,11 +113,22 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
     """Write the snapshots of every node of `plan` for `as_of`; returns how many."""
     metric = plan.metric
     signatures = _signatures(plan)
-    span = TargetNode.objects.leaves().filter(plan=plan).aggregate(start=Min("period_start"), end=Max("period_end"))
-    start, end = span["start"], span["end"]
+    span = (
+        TargetNode.objects.leaves()
+        .filter(plan=plan)
+        .aggregate(start=Min("period_start"), end=Max("period_end"), length=Max(Length("path")))
+    )
+    start, end, levels = span["start"], span["end"], (span["length"] or 0) // PATH_STEP
     with_products = uses_products(metric, any(s[2] or s[3] for s in signatures))
 
-    ctes, params, hits, hit_params = [], [], [], []
+    # Every day of every leaf period, with that period: facts join leaves on equalities, not on a range.
+    ctes = [
+        "days AS MATERIALIZED (SELECT d::date AS day, p.period_start, p.period_end FROM "
+        f"(SELECT DISTINCT period_start, period_end FROM {TargetNode._meta.db_table} "
+        "WHERE plan_id = %s AND split_dimension = '') p "
+        "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
+    ]
+    params, hits, hit_params = [plan.pk], [], []
     for name, facts, until, probability in (
         ("fa", actual_facts(metric, with_products=with_products), as_of, False),
         ("fp", pipeline_facts(metric, with_products=with_products), None, True),
@@ -128,8 +140,12 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
             continue
         sql, more = _facts_sql(facts, metric, start, last, probability=probability)
         ctes.append(f"{name} AS ({sql})")
+        ctes.append(
+            f"{name}d AS MATERIALIZED (SELECT f.*, d.period_start AS p_start, d.period_end AS p_end "
+            f"FROM {name} f JOIN days d ON d.day = f.f_day)"
+        )
         params += more
-        branches = [_branch(name, sig, ids, plan.pk, probability=probability) for sig, ids in signatures.items()]
+        branches = [_branch(f"{name}d", sig, ids, plan.pk, probability=probability) for sig, ids in signatures.items()]
         if not branches:
             continue
         union = " UNION ALL ".join(b[0] for b in branches)
@@ -148,14 +164,28 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
         hits.append("SELECT NULL::varchar AS path, 0::numeric AS actual, 0::numeric AS weighted, 0::numeric AS open")
     ctes.append(f"hits AS ({' UNION ALL '.join(hits)})")
     params += hit_params
+    figures = "path, actual, weighted, open"
     ctes.append(
-        "leaf AS (SELECT path, SUM(actual) AS actual, SUM(weighted) AS weighted, SUM(open) AS open "
+        "leaf AS MATERIALIZED (SELECT path, SUM(actual) AS actual, SUM(weighted) AS weighted, SUM(open) AS open "
         "FROM hits WHERE path IS NOT NULL GROUP BY path)"
     )
+    # The roll-up, one level at a time from the deepest: a level sums its children, which are the leaves
+    # one level below and the level below's sums (each row is summed once, not once per ancestor).
+    for level in range(levels - 1, 0, -1):
+        children = f"SELECT {figures} FROM leaf WHERE length(path) = {(level + 1) * PATH_STEP}"
+        if level < levels - 1:
+            children += f" UNION ALL SELECT {figures} FROM level{level + 1}"
+        ctes.append(
+            f"level{level} AS MATERIALIZED (SELECT substr(path, 1, {level * PATH_STEP}) AS path, "
+            "SUM(actual) AS actual, SUM(weighted) AS weighted, SUM(open) AS open "
+            f"FROM ({children}) c GROUP BY 1)"
+        )
     ctes.append(
-        f"up AS (SELECT substr(leaf.path, 1, k * {PATH_STEP}) AS path, SUM(actual) AS actual, "
-        "SUM(weighted) AS weighted, SUM(open) AS open "
-        f"FROM leaf CROSS JOIN LATERAL generate_series(1, length(leaf.path) / {PATH_STEP}) AS k GROUP BY 1)"
+        "up AS ("
+        + " UNION ALL ".join(
+            [f"SELECT {figures} FROM leaf"] + [f"SELECT {figures} FROM level{k}" for k in range(1, levels)]
+        )
+        + ")"
     )
     snapshot = AttainmentSnapshot._meta.db_table
     node_table = TargetNode._meta.db_table
@@ -174,5 +204,10 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
             raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
         # Enough memory to hash the facts and the roll-up instead of sorting on disk (this transaction only).
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        # JIT compiling a statement this wide costs more than it saves where LLVM is installed.
+        cursor.execute("SET LOCAL jit = off")
+        # The planner guesses one row for the join of aggregated facts to leaves on computed keys and then
+        # sorts both sides for a merge join; hash joins are 10-20 % faster at every size measured.
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(sql, params)
         return cursor.rowcount
