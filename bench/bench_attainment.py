@@ -27,14 +27,13 @@ import random
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench import Timing, timed
+from bench import Timing, held_dispatch, timed
 
 SCALE = 1.0
 INCREMENTAL_DEALS = 100
@@ -274,19 +273,6 @@ def mismatches(expected: dict, actual: dict) -> list:
 # --- e. incremental ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _no_dispatch():
-    """Record outbox work but publish nothing: the timed task is called directly, once, as a worker would."""
-    from salesmgmt.lib import outbox
-
-    original = outbox.dispatch
-    outbox.dispatch = lambda *args, **kwargs: 0
-    try:
-        yield
-    finally:
-        outbox.dispatch = original
-
-
 def incremental(company, plan, today) -> list[Timing]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -310,7 +296,7 @@ def incremental(company, plan, today) -> list[Timing]:
     chosen = random.Random(7).sample(sorted(first_of_owner.values()), min(INCREMENTAL_DEALS, len(first_of_owner)))
 
     seconds, queries, touched_owners = [], [], set()
-    with _no_dispatch():
+    with held_dispatch():
         deals = Opportunity.objects.select_related("owner").in_bulk(chosen)
         for deal in (deals[pk] for pk in chosen):
             OutboxTask.objects.filter(name="targets.recompute_for_deal").delete()

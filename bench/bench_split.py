@@ -12,7 +12,7 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from bench import Timing, timed
+from bench import Timing, held_dispatch, timed
 
 REPS = 5_000
 DEALS = 50_000
@@ -63,14 +63,15 @@ def run() -> list[Timing]:
     t.note = "; ".join(result.warnings)
     _check(plan, leaves=REPS * 12)
 
-    with timed(f"submit + approve: version 1 of {REPS * 13 + 2:,} nodes", goal=2.0) as t:
+    with held_dispatch(), timed(f"submit + approve: version 1 of {REPS * 13 + 2:,} nodes", goal=2.0) as t:
         plan_submit(plan=plan, actor=director)
         plan_approve(plan=plan, actor=director)
     timings.append(t)
+    timings.append(_background(plan))
 
     manager = area.manager
     reps = list(TargetNode.objects.filter(plan=plan, period_kind="year", rep__isnull=False).order_by("path")[:2])
-    with timed("adjust: move 10,000 between two reps (propose + approve)", goal=0.5) as t:
+    with held_dispatch(), timed("adjust: move 10,000 between two reps (propose + approve)", goal=0.5) as t:
         adjustment = adjustment_propose(
             plan=plan,
             kind="reallocation",
@@ -84,7 +85,9 @@ def run() -> list[Timing]:
         adjustment_approve(adjustment=adjustment, actor=director)
     timings.append(t)
     root.refresh_from_db()
-    with timed(f"adjust: raise the plan total 5% (rescales {REPS * 13 + 2:,} nodes)", goal=5.0) as t:
+    timings.append(_background(plan))
+    root.refresh_from_db()
+    with held_dispatch(), timed(f"adjust: raise the plan total 5% (rescales {REPS * 13 + 2:,} nodes)", goal=5.0) as t:
         adjustment = adjustment_propose(
             plan=plan,
             kind="total_change",
@@ -94,8 +97,24 @@ def run() -> list[Timing]:
         )
         adjustment_approve(adjustment=adjustment, actor=_admin())  # four eyes: not the proposer
     timings.append(t)
+    timings.append(_background(plan))
     _check(plan, leaves=REPS * 12, total=TOTAL * Decimal("1.05"))
     return timings
+
+
+def _background(plan) -> Timing:
+    """The work the change left in the outbox, run as a worker runs it (attainment recompute, alerts)."""
+    from celery import current_app
+
+    from salesmgmt.models import OutboxTask
+
+    tasks = list(OutboxTask.objects.order_by("pk"))
+    with timed(f"  then in the background: {', '.join(sorted({t.name for t in tasks}))}") as t:
+        for task in tasks:
+            current_app.tasks[task.name](*task.args)
+    OutboxTask.objects.filter(pk__in=[task.pk for task in tasks]).delete()
+    t.note = f"{plan.nodes.count():,} nodes; a worker's job, not the request's"
+    return t
 
 
 def _admin():
