@@ -11,6 +11,7 @@ from django.db import connection
 from pipeline.services import collection_create, opportunity_move_stage
 from targets.attainment import compute_actuals
 from targets.models import AttainmentSnapshot
+from targets.services import plan_create, target_split, target_split_leaves
 from targets.services.attainment import attainment_recompute
 from tests.factories import CustomerFactory, make_deal
 from tests.targets.attainment.test_recompute import build_plan, won_stage
@@ -88,3 +89,35 @@ def test_the_sql_path_equals_the_reference(org, metrics, many_facts, metric, dim
     assert stored[root][0] != 0  # the data exercises the metric at all
     if metric in ("won_revenue", "key_product_share"):
         assert stored[root][2] > 0 and stored[root][1] > 0  # and the pipeline
+
+
+def test_a_ragged_plan_equals_the_reference(org, metrics, many_facts):
+    """Leaves at several depths and of overlapping periods (months under one region, quarters under another,
+    a region left whole): the day calendar maps a day to each period holding it and the level-by-level
+    roll-up adds every leaf once at each of its ancestors."""
+    with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
+        plan = plan_create(
+            metric=metrics["won_revenue"], period_key="FY2027", total="1200000", owner=org.director, actor=org.director
+        )
+        root = plan.nodes.get()
+        target_split(node=root, dimension="region", method="equal", actor=org.director)
+        regions = list(root.children.order_by("path"))
+        assert len(regions) >= 2
+        target_split(node=regions[0], dimension="rep", method="equal", actor=org.director)
+        target_split_leaves(node=regions[0], dimension="month", method="equal", actor=org.director)
+        target_split(node=regions[1], dimension="quarter", method="equal", actor=org.director)
+        attainment_recompute(plan=plan, as_of=AS_OF)
+        nodes, reference = compute_actuals(plan, AS_OF)
+    leaves = plan.nodes.leaves()
+    assert len({len(p) for p in leaves.values_list("path", flat=True)}) >= 2  # ragged indeed
+    assert {"month", "quarter"} <= set(leaves.values_list("period_kind", flat=True))
+    stored = {
+        s.node_id: (s.actual, s.weighted_pipeline, s.open_pipeline)
+        for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of=AS_OF)
+    }
+    expected = {
+        n["id"]: (reference[n["id"]].actual, reference[n["id"]].weighted_pipeline, reference[n["id"]].open_pipeline)
+        for n in nodes
+    }
+    assert stored == expected
+    assert stored[root.pk][0] != 0 and stored[root.pk][2] != 0
