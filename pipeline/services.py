@@ -277,9 +277,8 @@ def opportunity_update(
     if (FIGURE_FIELDS & set(changes) or lines is not None) and not opportunity.stage.is_lost:
         # A won deal's actual or an open deal's pipeline moved: recompute where it counts and counted.
         previous_owner = changes["owner"][0].pk if "owner" in changes else None
-        previous_days = (
-            [str(changes["expected_close_date"][0])] if changes.get("expected_close_date", [None])[0] else []
-        )
+        previous_close = changes.get("expected_close_date", [None])[0]
+        previous_days = [str(previous_close)] if previous_close else []
         outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days)
     reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(

@@ -45,6 +45,14 @@ class Figures:
         self.weighted_pipeline += other.weighted_pipeline
         self.open_pipeline += other.open_pipeline
 
+    def minus(self, other: Figures) -> Figures:
+        """The change from `other` to these figures."""
+        return Figures(
+            self.actual - other.actual,
+            self.weighted_pipeline - other.weighted_pipeline,
+            self.open_pipeline - other.open_pipeline,
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Derived:

@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
 from django.db.models.functions import Length
 
-from targets.attainment import actual_facts, facts_in, pipeline_facts, uses_products
+from targets.attainment import _path_ids, actual_facts, facts_in, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, TargetNode, TargetPlan
 from targets.services.rules import PATH_STEP
 from targets.services.weights import _Facts
@@ -50,7 +50,7 @@ def _signatures(plan: TargetPlan) -> dict[tuple, list[int]]:
     for region_id, path, rep, line, product, segment in rows:
         if region_id is not None and path is None:
             continue  # a region that no longer exists: nothing counts for it (as in the reference)
-        depth = len([x for x in (path or "").split("/") if x]) if region_id else 0
+        depth = len(_path_ids(path)) if region_id else 0
         ids = signatures.setdefault((depth, rep, line, product, segment), [])
         if region_id:
             ids.append(region_id)

@@ -4,6 +4,8 @@
 from types import SimpleNamespace
 
 import pytest
+import yaml
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -86,3 +88,13 @@ def client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def schema(tmp_path_factory, django_db_blocker):
+    """The OpenAPI schema as drf-spectacular writes it, generated once per test process."""
+    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
+    with django_db_blocker.unblock():
+        # --fail-on-warn raises on any generator warning; --validate checks it against the OpenAPI spec.
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    return yaml.safe_load(path.read_text())

@@ -25,9 +25,6 @@ def _upsert(rows: list[tuple], as_of: date) -> int:
     if not rows:
         return 0
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        _upsert_arrays(rows, as_of, now)
-        return len(rows)
     AttainmentSnapshot.objects.bulk_create(
         [
             AttainmentSnapshot(
@@ -47,33 +44,6 @@ def _upsert(rows: list[tuple], as_of: date) -> int:
         update_fields=UPDATE_FIELDS,
     )
     return len(rows)
-
-
-def _upsert_arrays(rows: list[tuple], as_of: date, now) -> None:
-    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays) ON CONFLICT — no model instance per row, one
-    statement for the whole plan (the same rows `bulk_create(update_conflicts=True)` would write)."""
-    table = AttainmentSnapshot._meta.db_table
-    columns = {f.name: f.column for f in AttainmentSnapshot._meta.concrete_fields}
-    updates = ", ".join(f"{columns[f]} = EXCLUDED.{columns[f]}" for f in UPDATE_FIELDS)
-    sql = (
-        f"INSERT INTO {table} ({columns['node']}, {columns['as_of']}, {columns['actual']}, {columns['target']}, "
-        f"{columns['weighted_pipeline']}, {columns['open_pipeline']}, {columns['computed_at']}) "
-        "SELECT u.node, %s, u.actual, u.target, u.weighted, u.open, %s "
-        "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[]) "
-        "AS u(node, actual, target, weighted, open) "
-        f"ON CONFLICT ({columns['node']}, {columns['as_of']}) DO UPDATE SET {updates}"
-    )
-    params = [
-        as_of,
-        now,
-        [r[0] for r in rows],
-        [r[2].actual for r in rows],
-        [r[1] for r in rows],
-        [r[2].weighted_pipeline for r in rows],
-        [r[2].open_pipeline for r in rows],
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 def _lock(plan_id: int) -> None:
@@ -115,11 +85,7 @@ def _recompute_leaves(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> int:
     rows = []
     for leaf, new in zip(leaves, leaf_figures(plan, leaves, as_of), strict=True):
         old = stored[leaf["id"]]
-        change = Figures(
-            new.actual - old.actual,
-            new.weighted_pipeline - old.weighted_pipeline,
-            new.open_pipeline - old.open_pipeline,
-        )
+        change = new.minus(old)
         rows.append((leaf["id"], leaf["amount"], new))
         for path in ancestor_paths(leaf["path"]):
             if path in id_of:

@@ -2,8 +2,6 @@
 all of them in the OpenAPI schema."""
 
 import pytest
-import yaml
-from django.core.management import call_command
 
 from targets.models import AlertState, Notification
 from tests.api.test_schema import error_codes
@@ -112,14 +110,6 @@ def test_notifications_are_ones_own(org, alerts, api):
 def test_anonymous_is_401(api, db):
     assert api().get("/api/notifications/").status_code == 401
     assert api().get("/api/alerts/").status_code == 401
-
-
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory, django_db_blocker):
-    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
-    with django_db_blocker.unblock():
-        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
-    return yaml.safe_load(path.read_text())
 
 
 def test_the_schema_has_the_alert_endpoints(schema):

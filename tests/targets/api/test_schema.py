@@ -1,18 +1,6 @@
 """The targets endpoints are in the OpenAPI schema, which still validates without warnings."""
 
-import pytest
-import yaml
-from django.core.management import call_command
-
 from tests.api.test_schema import error_codes
-
-
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory, django_db_blocker):
-    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
-    with django_db_blocker.unblock():
-        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
-    return yaml.safe_load(path.read_text())
 
 
 def test_targets_operations_and_their_errors(schema):
