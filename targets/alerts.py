@@ -251,20 +251,17 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *,
     firings = {f.key: f for f in _node_firings(rules, plan_id, today, node_ids) + _deal_firings(rules, today, deal_ids)}
 
     # The alerts this evaluation is responsible for (it resolves those of them that no longer fire).
+    node_kinds = Q(rule__kind__in=NODE_ALERT_KINDS)
     if narrow:
-        scope = Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS, node_id__in=node_ids) | Alert.objects.exclude(
-            rule__kind__in=NODE_ALERT_KINDS
-        ).filter(opportunity_id__in=deal_ids)
+        scope = (node_kinds & Q(node_id__in=node_ids)) | (~node_kinds & Q(opportunity_id__in=deal_ids))
+    elif plan_id:
+        scope = ~node_kinds | (node_kinds & Q(node__plan_id=plan_id))
     else:
-        scope = Alert.objects.exclude(rule__kind__in=NODE_ALERT_KINDS)
-        scope = scope | (
-            Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS, node__plan_id=plan_id)
-            if plan_id
-            else Alert.objects.filter(rule__kind__in=NODE_ALERT_KINDS)
-        )
+        scope = Q()
     existing = {
         (row["rule_id"], row["subject_key"], row["period_key"]): row
-        for row in scope.filter(state__in=(AlertState.OPEN, AlertState.ACKNOWLEDGED))
+        for row in Alert.objects.filter(scope)
+        .filter(state__in=(AlertState.OPEN, AlertState.ACKNOWLEDGED))
         .order_by()
         .values("id", "rule_id", "subject_key", "period_key", "state", "opened_at")
     }

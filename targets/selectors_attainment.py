@@ -181,7 +181,7 @@ def history(node: TargetNode, *, limit: int = HISTORY_LIMIT) -> list[Attainment]
     result = []
     for snapshot in reversed(snapshots):
         snapshot.node = node
-        result.append(Attainment(snapshot, derive(snapshot, working_days=working_days)))
+        result.append(_figures(snapshot, working_days))
     return result
 
 
