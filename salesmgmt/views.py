@@ -52,6 +52,11 @@ def filter_form(form_class, request):
     return form, form.cleaned_data
 
 
+def error_text(exc) -> str:
+    """A ValidationError's messages as one line, for a row or a field that shows the error in place."""
+    return " ".join(exc.messages)
+
+
 def is_partial(request, target: str) -> bool:
     """An htmx request for the fragment with id `target` (a history restore wants the whole page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target

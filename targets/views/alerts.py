@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.models import Role
-from salesmgmt.views import filter_form, is_partial, safe_next_url, vary_on_htmx
+from salesmgmt.views import error_text, filter_form, is_partial, safe_next_url, vary_on_htmx
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.alerts import ensure_default_rules
 from targets.forms.alerts import AlertFilterForm, AlertRuleForm, NotificationSettingsForm
@@ -26,10 +26,6 @@ from targets.services import notifications as notification_services
 ALERTS_PAGE_SIZE = 25
 NOTIFICATIONS_PAGE_SIZE = 25
 ALERT_ACTIONS = {"acknowledge": alert_services.alert_acknowledge, "resolve": alert_services.alert_resolve}
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 def _decorate_alerts(alerts, user):
@@ -93,7 +89,7 @@ def alert_action(request, pk, action):
     try:
         ALERT_ACTIONS[action](alert=alert, actor=request.user)
     except ValidationError as exc:
-        error = _error_text(exc)
+        error = error_text(exc)
     if request.htmx:
         alert = visible.get(pk=pk)
         _decorate_alerts([alert], request.user)

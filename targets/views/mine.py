@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.forms import add_service_errors
 from crm.models import User
 from pipeline.services import ConflictError
-from salesmgmt.views import is_partial, safe_next_url, vary_on_htmx
+from salesmgmt.views import error_text, is_partial, safe_next_url, vary_on_htmx
 from targets import selectors, selectors_attainment, services
 from targets.forms.mine import (
     ActionPlanForm,
@@ -43,10 +43,6 @@ from targets.models import (
 
 TARGETS_PAGE_SIZE = 50
 DIFF_PAGE_SIZE = 50
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 def _visible_node(request, pk):
@@ -210,7 +206,7 @@ def _render_commitments(request, node, *, form=None, status=200):
                 node=node, dimension=node.split_dimension, method=SplitMethod.BOTTOM_UP, actor=request.user
             )
         except ValidationError as exc:
-            can_reconcile, preview_error = False, _error_text(exc)
+            can_reconcile, preview_error = False, error_text(exc)
     after = {c.node_id: c.amount for c in preview.children} if preview else {}
     for row in gap["rows"]:
         row["after"] = after.get(row["node"].pk)
@@ -342,7 +338,7 @@ def action_status(request, pk):
             action_plan=action, data={"status": form.cleaned_data["status"]}, actor=request.user
         )
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(
             request,
