@@ -27,7 +27,7 @@ from salesmgmt.lib.money import ZERO
 from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
 from targets.services.members import COORD_FIELDS
 from targets.services.rules import PATH_STEP, _ancestor_paths
-from targets.services.weights import _Facts, _segment_expression, cents, coordinate_lookups, metric_filtered
+from targets.services.weights import _Facts, cents, coordinate_lookups, facts_in
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 
@@ -238,12 +238,6 @@ class _Router:
                     for start, end, i in entries:
                         if start <= day <= end:
                             yield i
-
-
-def facts_in(facts: _Facts, metric: Metric, start: date, end: date):
-    """The facts of a metric dated from `start` to `end`, with their segment (`seg`) and the metric's filters."""
-    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=_segment_expression(facts, metric))
-    return metric_filtered(qs, facts, metric)
 
 
 def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()):

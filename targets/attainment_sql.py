@@ -20,10 +20,10 @@ from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, Max, Min, Q
 from django.db.models.functions import Length
 
-from targets.attainment import _path_ids, actual_facts, facts_in, pipeline_facts, uses_products
+from targets.attainment import _path_ids, actual_facts, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, TargetNode, TargetPlan
 from targets.services.rules import PATH_STEP
-from targets.services.weights import _Facts
+from targets.services.weights import _Facts, facts_in
 
 
 def _flag(q: Q):

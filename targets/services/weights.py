@@ -130,6 +130,12 @@ def metric_filtered(qs, facts: _Facts, metric: Metric):
     return qs
 
 
+def facts_in(facts: _Facts, metric: Metric, start, end):
+    """The facts of a metric dated from `start` to `end`, with their segment (`seg`) and the metric's filters."""
+    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=_segment_expression(facts, metric))
+    return metric_filtered(qs, facts, metric)
+
+
 def coordinate_lookups(facts: _Facts) -> dict[str, str]:
     """A target node's coordinate -> the lookup of the same thing on the facts (the owner's region path)."""
     return {
@@ -194,9 +200,7 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
         if is_time
         else None
     )
-    qs = facts.qs.filter(**{f"{facts.date}__range": (min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))})
-    qs = qs.annotate(seg=_segment_expression(facts, metric))
-    qs = metric_filtered(qs, facts, metric)
+    qs = facts_in(facts, metric, min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))
 
     # Coordinates shared by every node filter the facts; coordinates that vary are grouped by.
     lookup = coordinate_lookups(facts)
