@@ -78,6 +78,11 @@ class User(AbstractUser):
     def is_manager_or_above(self) -> bool:
         return self.is_superuser or self.role in (Role.ADMIN, Role.DIRECTOR, Role.MANAGER)
 
+    @property
+    def is_director_or_above(self) -> bool:
+        """Directors and admins: the company-level people."""
+        return self.is_superuser or self.role in (Role.ADMIN, Role.DIRECTOR)
+
 
 class RegionKind(models.TextChoices):
     COMPANY = "company", _("Company")

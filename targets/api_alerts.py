@@ -15,7 +15,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api import IdFilter, ScopedViewSetMixin
-from crm.models import Role
 from salesmgmt.lib.api import api_responses
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertState, Notification, NotificationTopic
@@ -160,7 +159,7 @@ class IsDirectorOrAdmin(permissions.BasePermission):
 
     def has_permission(self, request, view):
         user = request.user
-        return bool(user and user.is_authenticated and (user.is_superuser or user.role in (Role.ADMIN, Role.DIRECTOR)))
+        return bool(user and user.is_authenticated and user.is_director_or_above)
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):

@@ -15,7 +15,6 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Role
 from crm.scopes import visible_users
 from crm.services import audit
 from targets.alert_messages import ALERT_RELATED
@@ -98,7 +97,7 @@ def alert_resolve(*, alert: Alert, actor) -> Alert:
 @transaction.atomic
 def alert_rule_update(*, rule: AlertRule, actor, threshold=None, severity: str | None = None, active=None):
     """Change a rule's threshold, severity or whether it is active (directors and admins)."""
-    if not (actor.is_superuser or actor.role in (Role.ADMIN, Role.DIRECTOR)):
+    if not actor.is_director_or_above:
         raise ValidationError(_("Only a director or an admin changes alert rules."))
     rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
     errors = {}

@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import CompanySettings, DataScope, Role
+from crm.models import CompanySettings, DataScope
 from crm.scopes import visible_regions
 from pipeline.services import ConflictError
 from salesmgmt.lib import allocation, periods
@@ -29,7 +29,7 @@ AUDIT_CHILDREN_LIMIT = 100
 
 def _is_top(actor) -> bool:
     """Directors and admins: the company-level people."""
-    return bool(actor is not None and (actor.is_superuser or actor.role in (Role.DIRECTOR, Role.ADMIN)))
+    return bool(actor is not None and actor.is_director_or_above)
 
 
 def may_decide_plan(actor, plan: TargetPlan) -> bool:

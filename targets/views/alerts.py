@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from crm.models import Role
 from salesmgmt.views import error_text, filter_form, is_partial, safe_next_url, vary_on_htmx
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.alerts import ensure_default_rules
@@ -108,7 +107,7 @@ def alert_action(request, pk, action):
 
 
 def _may_edit_rules(user) -> bool:
-    return user.is_superuser or user.role in (Role.ADMIN, Role.DIRECTOR)
+    return user.is_director_or_above
 
 
 def rules_required(view):
