@@ -1,6 +1,6 @@
 """Alert rules evaluated set-based: compute every firing condition, upsert those alerts, resolve the rest.
 
-Node rules (pace gap, coverage) read the day's attainment snapshots of approved plans whose period
+Node rules (pace gap, coverage) read each node's newest attainment snapshot (for today) of approved plans whose period
 contains the day, with `derive`; "leaf without owner" reads the leaves. Deal rules are one query each.
 Nothing issues a query per node or per deal, and evaluating twice equals evaluating once: alerts are
 upserted on (rule, subject_key, period_key), a database unique constraint.
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from crm.models import CompanySettings
 from pipeline.models import Opportunity, OpportunityHistory, Stage
-from targets.attainment import derive
+from targets.attainment import derive, reading_day
 from targets.models import (
     NODE_ALERT_KINDS,
     Alert,
@@ -36,8 +36,6 @@ from targets.models import (
 )
 from targets.services.notifications import notify_alerts_opened
 
-# Node rules read a node's latest snapshot if it is at most this old.
-SNAPSHOT_MAX_AGE_DAYS = 7
 # A big deal's backwards move or loss keeps its alert open for this long.
 BIG_DEAL_LOOKBACK_DAYS = 30
 
@@ -111,7 +109,7 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
     firings = []
     pace_rules, coverage_rules = rules.get(AlertKind.PACE_GAP, []), rules.get(AlertKind.COVERAGE, [])
     if pace_rules or coverage_rules:
-        # Each node's latest snapshot of the last week (the nightly reconcile may not have run yet today).
+        # Each node's newest snapshot (written when its figures last changed), read for today.
         latest = (
             AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=today)
             .order_by("-as_of")
@@ -120,7 +118,6 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
         snaps = (
             AttainmentSnapshot.objects.filter(
                 as_of=Subquery(latest),
-                as_of__gte=today - timedelta(days=SNAPSHOT_MAX_AGE_DAYS),
                 node__plan__status=PlanStatus.APPROVED,
                 node__period_start__lte=today,
                 node__period_end__gte=today,
@@ -143,7 +140,7 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
             metric = node.plan.metric
             owner_id = node.owner_id or snap.owner_fallback
             manager = _manager(owner_id, snap.region_manager, snap.parent_manager)
-            derived = derive(snap, working_days=working_days)
+            derived = derive(snap, on=reading_day(snap.as_of, today), working_days=working_days)
             common = {"owner_id": owner_id, "owner_manager_id": manager, "node_id": node.pk}
             common["period_key"] = node.period_key
             pace = _rule_for(pace_rules, metric.pk)

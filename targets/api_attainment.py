@@ -13,18 +13,14 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from crm.models import CompanySettings
 from salesmgmt.lib.api import api_responses
-from targets.attainment import derive
-from targets.models import AttainmentSnapshot
 from targets.selectors import TREE_RELATED, nodes_visible_to, plans_visible_to
-from targets.selectors_attainment import DIMENSIONS, attainment_by_dimension, attainment_of, pace_class
-
-HISTORY_LIMIT = 400  # about a year of daily snapshots
+from targets.selectors_attainment import DIMENSIONS, attainment_by_dimension, attainment_of, history, pace_class
 
 
 class AttainmentFiguresSerializer(serializers.Serializer):
-    as_of = serializers.DateField()
+    as_of = serializers.DateField(help_text=_("The day the figures are for (today for the latest figures)."))
+    changed_on = serializers.DateField(help_text=_("The day the figures or the target last changed."))
     actual = serializers.DecimalField(max_digits=18, decimal_places=2)
     target = serializers.DecimalField(max_digits=18, decimal_places=2)
     weighted_pipeline = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -70,9 +66,11 @@ class DimensionRowSerializer(serializers.Serializer):
     pace = serializers.ChoiceField(choices=["good", "warn", "bad", ""])
 
 
-def _figures(snapshot, derived) -> dict:
+def _figures(att) -> dict:
+    snapshot, derived = att.snapshot, att.derived
     return {
-        "as_of": snapshot.as_of,
+        "as_of": att.as_of,
+        "changed_on": att.changed_on,
         "actual": snapshot.actual,
         "target": snapshot.target,
         "weighted_pipeline": snapshot.weighted_pipeline,
@@ -120,25 +118,19 @@ class AttainmentViewSet(viewsets.ViewSet):
                     "node": n.pk,
                     "label": n.label,
                     "parent": n.parent_id,
-                    "figures": None if att is None else _figures(att.snapshot, att.derived),
+                    "figures": None if att is None else _figures(att),
                 }
             )
         return Response(NodeAttainmentSerializer(rows, many=True).data)
 
     @extend_schema(
-        summary=_("Attainment snapshots of a target over time (oldest first), for a trend"),
+        summary=_("Attainment of a target over time (oldest first, one entry per day it changed), for a trend"),
         parameters=[NODE_PARAM],
         responses=api_responses({200: AttainmentFiguresSerializer(many=True)}, 400, 404),
     )
     @action(detail=False, methods=["get"])
     def history(self, request):
-        node = self._node(request)
-        snapshots = list(AttainmentSnapshot.objects.filter(node=node).order_by("-as_of")[:HISTORY_LIMIT])
-        working_days = CompanySettings.load().count_working_days if snapshots else False
-        rows = []
-        for snapshot in reversed(snapshots):
-            snapshot.node = node
-            rows.append(_figures(snapshot, derive(snapshot, working_days=working_days)))
+        rows = [_figures(att) for att in history(self._node(request))]
         return Response(AttainmentFiguresSerializer(rows, many=True).data)
 
     @extend_schema(

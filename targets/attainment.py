@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from crm.models import CompanySettings, Customer, Region
 from pipeline.models import Collection, Opportunity, OpportunityLine
@@ -66,15 +67,18 @@ class Derived:
     run_rate_forecast: Decimal
 
 
-def derive(snapshot: AttainmentSnapshot, *, working_days: bool | None = None) -> Derived:
-    """Attainment %, gap, time progress, pace gap, coverage and run-rate of a snapshot at its own date.
+def derive(snapshot: AttainmentSnapshot, *, on: date | None = None, working_days: bool | None = None) -> Derived:
+    """Attainment %, gap, time progress, pace gap, coverage and run-rate of a snapshot's figures on day `on`.
 
-    `working_days` defaults to the company setting (pass it when deriving many snapshots: one query less each).
+    `on` defaults to the snapshot's own date; a node's newest snapshot holds until its figures change, so
+    "now" is read with `on` = today (`reading_day`). `working_days` defaults to the company setting (pass it
+    when deriving many snapshots: one query less each).
     """
     if working_days is None:
         working_days = CompanySettings.load().count_working_days
     node = snapshot.node
-    progress = math.time_progress(node.period_start, node.period_end, snapshot.as_of, working_days=working_days)
+    on = on or snapshot.as_of
+    progress = math.time_progress(node.period_start, node.period_end, on, working_days=working_days)
     rate = math.attainment(snapshot.actual, snapshot.target)
     missing = math.gap(snapshot.actual, snapshot.target)
     return Derived(
@@ -84,9 +88,15 @@ def derive(snapshot: AttainmentSnapshot, *, working_days: bool | None = None) ->
         pace_gap=math.pace_gap(rate, progress),
         coverage=math.coverage(snapshot.open_pipeline, missing),
         run_rate_forecast=math.run_rate_forecast(
-            snapshot.actual, node.period_start, node.period_end, snapshot.as_of, working_days=working_days
+            snapshot.actual, node.period_start, node.period_end, on, working_days=working_days
         ),
     )
+
+
+def reading_day(as_of: date, today: date | None = None) -> date:
+    """The day a node's newest snapshot (written on `as_of`) is read for: today, as the figures hold until
+    they change (never before the snapshot's own day)."""
+    return max(as_of, today or timezone.localdate())
 
 
 # --- facts ---------------------------------------------------------------------------------------

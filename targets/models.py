@@ -429,10 +429,12 @@ class ActionPlan(models.Model):
 
 
 class AttainmentSnapshot(models.Model):
-    """The stored numbers of one target node on one day, so every screen can show the trend week over week.
+    """The stored numbers of one target node from one day on, so every screen can show the trend week over week.
 
-    Upserted on (node, as_of): a recompute on the same day replaces the row. Ratios (attainment, pace
-    gap, coverage, run-rate) are derived on read from these numbers, the node's period and `as_of`.
+    A row is written only on a day the node's figures (or its target) changed, and holds until the node's
+    next row: the figures of a node on day D are those of its newest row on or before D. Upserted on
+    (node, as_of): a recompute on the same day replaces the row. Ratios (attainment, pace gap, coverage,
+    run-rate) are derived on read from these numbers, the node's period and the day they are read for.
     """
 
     node = models.ForeignKey(TargetNode, on_delete=models.CASCADE, related_name="snapshots", db_index=False)
@@ -448,6 +450,32 @@ class AttainmentSnapshot(models.Model):
         verbose_name_plural = _("attainment snapshots")
         ordering = ["node", "-as_of"]
         constraints = [models.UniqueConstraint(fields=["node", "as_of"], name="one_snapshot_per_node_day")]
+
+    def __str__(self):
+        return f"{self.node_id} @ {self.as_of}: {self.actual} / {self.target}"
+
+
+class LatestAttainment(models.Model):
+    """The figures of each node's newest snapshot, one row per node, written together with the snapshots.
+
+    A recompute compares what it computed with these rows and writes a snapshot only for the nodes whose
+    figures changed: the history keeps one row per node per change, not one per node per day (a
+    185,000-node plan would otherwise add 67 million rows a year), and the nightly rebuild writes only
+    what moved. A row newer than a backfilled day is never replaced by that older day's figures.
+    """
+
+    node = models.OneToOneField(
+        TargetNode, on_delete=models.CASCADE, primary_key=True, related_name="latest_attainment"
+    )
+    as_of = models.DateField(_("as of"))
+    actual = models.DecimalField(_("actual"), max_digits=18, decimal_places=2)
+    target = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    weighted_pipeline = models.DecimalField(_("weighted pipeline"), max_digits=18, decimal_places=2)
+    open_pipeline = models.DecimalField(_("open pipeline"), max_digits=18, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("latest attainment")
+        verbose_name_plural = _("latest attainment")
 
     def __str__(self):
         return f"{self.node_id} @ {self.as_of}: {self.actual} / {self.target}"

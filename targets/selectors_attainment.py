@@ -1,7 +1,9 @@
 """Attainment reads for the screens and the API: the latest snapshot of each node, with its derived ratios.
 
 One query for any number of nodes (a correlated subquery picks each node's newest `as_of`, portable to
-SQLite and PostgreSQL); ratios are derived in memory with `targets.attainment.derive`.
+SQLite and PostgreSQL); ratios are derived in memory with `targets.attainment.derive`. A node's newest
+snapshot holds until its figures change (snapshots are written only on change), so "now" derives it for
+today (`reading_day`): time progress, pace gap and run-rate move every day even when the figures do not.
 """
 
 from __future__ import annotations
@@ -10,27 +12,29 @@ import dataclasses
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import DateField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
 from crm.models import CompanySettings
 from crm.scopes import visible_regions, visible_users
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
-from targets.attainment import Derived, derive
+from targets.attainment import Derived, derive, reading_day
 from targets.models import AttainmentSnapshot, PeriodKind, TargetNode
 from targets.selectors import nodes_visible_to
 from targets.services.members import COORD_FIELDS
 
 # Pace gap (a fraction) at or above this is amber rather than red: 10 points behind time.
 AMBER_FROM = Decimal("-0.10")
-# Week over week: the latest snapshot is compared with the newest one at least this much older.
+# Week over week: the figures now are compared with those of this much earlier (the newest snapshot then).
 WEEK = timedelta(days=7)
-HISTORY_LIMIT = 400  # about a year of daily snapshots on a node's trend page
+HISTORY_LIMIT = 400  # more than a year of changes on a node's trend page (a snapshot per day it changed)
 
 
 @dataclasses.dataclass(frozen=True)
 class WeekBefore:
-    """The attainment of a node at its newest snapshot a week or more before the latest one."""
+    """The attainment of a node a week before the day it is read for (its newest snapshot then)."""
 
     as_of: date
     attainment: Decimal | None
@@ -38,11 +42,16 @@ class WeekBefore:
 
 @dataclasses.dataclass(frozen=True)
 class Attainment:
-    """The latest snapshot of a node and what is derived from it (and, when asked for, a week before)."""
+    """A snapshot of a node and what is derived from it on day `on` (and, when asked for, a week before).
+
+    `on` is the day the figures are read for: today for a node's latest figures, the snapshot's own day
+    on a trend. `changed_on` is the day the figures last changed (the snapshot's day).
+    """
 
     snapshot: AttainmentSnapshot
     derived: Derived
     week_before: WeekBefore | None = None
+    on: date | None = None
 
     @property
     def actual(self) -> Decimal:
@@ -50,6 +59,10 @@ class Attainment:
 
     @property
     def as_of(self):
+        return self.on or self.snapshot.as_of
+
+    @property
+    def changed_on(self):
         return self.snapshot.as_of
 
     @property
@@ -106,11 +119,13 @@ def pace_class(pace_gap: Decimal | None) -> str:
 def _latest(qs, *, week_before: bool = False):
     """Only the newest snapshot of each node in `qs` (a correlated subquery, portable to SQLite and
     PostgreSQL); with `week_before`, each row also carries the date, actual and target of the node's newest
-    snapshot at least a `WEEK` older (`week_as_of`, `week_actual`, `week_target`; None without one)."""
+    snapshot on or before a `WEEK` before the day it is read for (`week_as_of`, `week_actual`,
+    `week_target`; None without one)."""
     newest = AttainmentSnapshot.objects.filter(node=OuterRef("node")).order_by("-as_of").values("as_of")[:1]
     qs = qs.filter(as_of=Subquery(newest)).order_by()
     if week_before:
-        older = AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=OuterRef("as_of") - WEEK)
+        read_on = Greatest(OuterRef("as_of"), Value(timezone.localdate()), output_field=DateField())
+        older = AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=read_on - WEEK)
         older = older.order_by("-as_of")
         qs = qs.annotate(
             week_as_of=Subquery(older.values("as_of")[:1]),
@@ -136,8 +151,10 @@ def _week_before(snapshot: AttainmentSnapshot) -> WeekBefore | None:
     return WeekBefore(day, math.attainment(Decimal(snapshot.week_actual), Decimal(snapshot.week_target)))
 
 
-def _figures(snapshot: AttainmentSnapshot, working_days: bool) -> Attainment:
-    return Attainment(snapshot, derive(snapshot, working_days=working_days), _week_before(snapshot))
+def _figures(snapshot: AttainmentSnapshot, working_days: bool, today: date | None = None) -> Attainment:
+    """The figures of a snapshot on its own day or, given `today`, as a node's latest figures (read today)."""
+    on = None if today is None else reading_day(snapshot.as_of, today)
+    return Attainment(snapshot, derive(snapshot, on=on, working_days=working_days), _week_before(snapshot), on)
 
 
 def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool = False) -> dict[int, Attainment]:
@@ -153,13 +170,14 @@ def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool 
         return {}
     if working_days is None:
         working_days = CompanySettings.load().count_working_days
+    today = timezone.localdate()
     result = {}
     for node in nodes:
         snapshot = snapshots.get(node.pk)
         if snapshot is None:
             continue
         snapshot.node = node
-        result[node.pk] = _figures(snapshot, working_days)
+        result[node.pk] = _figures(snapshot, working_days, today)
     return result
 
 
@@ -255,7 +273,8 @@ def grid_attainment(
     for pk, as_of, actual, target, pipeline, key, kind, start, end, amount in rows_:
         snapshot = GridSnapshot(GridNode(pk, amount, start, end), as_of, actual, target, pipeline)
         found.setdefault((key, kind, start), []).append(snapshot)
-    return {key: _figures(snaps[0], working_days) for key, snaps in found.items() if len(snaps) == 1}
+    today = timezone.localdate()
+    return {key: _figures(snaps[0], working_days, today) for key, snaps in found.items() if len(snaps) == 1}
 
 
 # --- leaderboard ----------------------------------------------------------------------------------

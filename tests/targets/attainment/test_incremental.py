@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.services import opportunity_move_stage, opportunity_update
 from targets.attainment import _Router
-from targets.models import AttainmentSnapshot
+from targets.models import AttainmentSnapshot, LatestAttainment
 from targets.services.attainment import attainment_recompute
 from targets.tasks import recompute_for_deal
 from tests.factories import make_deal
@@ -76,36 +76,63 @@ def test_open_deal_changes_move_the_pipeline_and_winning_moves_it_to_actual(
     assert figures(plan) == after
 
 
-def test_incremental_writes_only_the_touched_leaves_and_ancestors_in_flat_queries(org, metrics, frozen):
+def test_incremental_writes_only_the_changed_leaves_and_ancestors_in_flat_queries(org, metrics, frozen):
     small = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep"))
     large = build_plan(org, metrics["won_revenue"], "FY2027-Q1", dimensions=("region", "rep", "month", "segment"))
     assert large.nodes.count() > 5 * small.nodes.count()
     attainment_recompute()
-    deal = make_deal(owner=org.rep_js, amount="250", stage=won_stage(org), close=date(2027, 3, 10))
     counts, written = [], []
-    for _plan in (small, large):
+    for amount in ("250", "40"):
+        deal = make_deal(owner=org.rep_js, amount=amount, stage=won_stage(org), close=date(2027, 3, 10))
         with CaptureQueriesContext(connection) as ctx:
             written.append(recompute_for_deal(deal.pk))
         counts.append(len(ctx.captured_queries))
-    # Both plans are touched by each call; the second call sees the same figures, so it writes the same rows.
+    # Each call touches both plans and writes the same nodes: the same queries, whatever the plans' sizes.
     assert counts[0] == counts[1]
-    # rep_js's leaves: small plan rep leaf + East + root (3); large: the March leaves of both segments,
-    # their month node, the rep, East and root (6, with the other segment unchanged but recomputed).
-    assert written[0] == 3 + 6
+    # rep_js's nodes: small plan rep leaf + East + root (3); large: the March leaf of the deal's segment,
+    # its month node, the rep, East and root (5; the other segment's leaf is recomputed but unchanged).
+    assert written == [3 + 5, 3 + 5]
+    # Delivered twice: nothing changed, nothing written.
+    assert recompute_for_deal(deal.pk) == 0
     assert AttainmentSnapshot.objects.filter(node__plan=large, as_of=TODAY).count() == large.nodes.count()
     snaps = snapshots(large, TODAY)
-    assert snaps[large.nodes.get(depth=0).pk].actual == Decimal("250")
+    assert snaps[large.nodes.get(depth=0).pk].actual == Decimal("290")
 
 
-def test_without_todays_snapshots_an_incremental_recompute_rebuilds_the_whole_plan(org, metrics, frozen):
+def test_after_yesterdays_rebuild_an_incremental_recompute_writes_today_only_what_changed(org, metrics, frozen):
     plan = build_plan(org, metrics["won_revenue"])
     attainment_recompute(plan=plan, as_of=TODAY - timedelta(days=1))  # yesterday's rebuild only
+    deal = make_deal(owner=org.rep, amount="70", stage=won_stage(org), close=date(2027, 3, 14))
+    assert recompute_for_deal(deal.pk) == 4
+    today = set(AttainmentSnapshot.objects.filter(node__plan=plan, as_of=TODAY).values_list("node_id", flat=True))
+    root = plan.nodes.get(depth=0).pk
+    assert today == {
+        node(plan, rep=org.rep, month=3).pk,
+        node(plan, rep=org.rep).pk,
+        node(plan, region=org.east).pk,
+        root,
+    }
+    snaps = snapshots(plan, TODAY)
+    assert len(snaps) == plan.nodes.count()
+    assert snaps[plan.nodes.get(depth=0).pk].actual == Decimal("70")
+    assert snaps[node(plan, rep=org.rep_other).pk].actual == Decimal("0")
+    # Today's figures equal a rebuild from the facts (which then writes nothing).
+    before = figures(plan)
+    assert attainment_recompute(plan=plan) == 0
+    assert figures(plan) == before
+
+
+def test_a_node_without_any_snapshot_makes_the_incremental_recompute_rebuild_the_plan(org, metrics, frozen):
+    plan = build_plan(org, metrics["won_revenue"])
+    attainment_recompute(plan=plan)
+    root = plan.nodes.get(depth=0)
+    AttainmentSnapshot.objects.filter(node=root).delete()  # as for a node added since the last rebuild
+    LatestAttainment.objects.filter(node=root).delete()
     deal = make_deal(owner=org.rep, amount="70", stage=won_stage(org), close=date(2027, 3, 14))
     recompute_for_deal(deal.pk)
     snaps = snapshots(plan, TODAY)
     assert len(snaps) == plan.nodes.count()
     assert snaps[plan.nodes.get(depth=0).pk].actual == Decimal("70")
-    assert snaps[node(plan, rep=org.rep_other).pk].actual == Decimal("0")
 
 
 # --- the router, against brute force -------------------------------------------------------------

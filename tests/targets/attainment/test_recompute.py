@@ -37,7 +37,12 @@ def build_plan(org, metric, period_key="FY2027", *, dimensions=("region", "rep",
 
 
 def snapshots(plan, as_of):
-    return {s.node_id: s for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of=as_of)}
+    """The plan's figures on `as_of`: each node's newest snapshot on or before that day (a snapshot holds
+    until the node's figures change)."""
+    rows = {}
+    for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of__lte=as_of).order_by("as_of"):
+        rows[s.node_id] = s
+    return rows
 
 
 def node(plan, *, rep=None, region=None, month=None):
@@ -92,9 +97,20 @@ def test_full_recompute_counts_facts_per_leaf_and_rolls_up(org, metrics, facts, 
     assert march.weighted_pipeline == Decimal(2000 * probability) / 100
     assert snaps[root.pk].open_pipeline == Decimal("2000")
 
-    attainment_recompute(as_of=date(2027, 5, 31))  # all approved plans, another day: a second snapshot
+    # All approved plans, another day: a second snapshot only for the nodes whose figures moved (the May
+    # deal: its month, the rep, East and the root); the others' March figures hold.
+    written = attainment_recompute(as_of=date(2027, 5, 31))
     assert snapshots(plan, date(2027, 5, 31))[node(plan, rep=org.rep).pk].actual == Decimal("350")
-    assert AttainmentSnapshot.objects.filter(node__plan=plan).count() == 2 * plan.nodes.count()
+    may_rows = set(
+        AttainmentSnapshot.objects.filter(node__plan=plan, as_of=date(2027, 5, 31)).values_list("node_id", flat=True)
+    )
+    moved = {node(plan, rep=org.rep, month=5).pk, node(plan, rep=org.rep).pk, node(plan, region=org.east).pk, root.pk}
+    assert may_rows == moved and written == len(moved)
+    assert AttainmentSnapshot.objects.filter(node__plan=plan).count() == plan.nodes.count() + len(moved)
+    assert snapshots(plan, date(2027, 5, 31))[node(plan, rep=org.rep_js).pk].actual == Decimal("100")
+    # A day in between reads the March figures; a backfill of it writes nothing new and leaves May's alone.
+    assert attainment_recompute(plan=plan, as_of=date(2027, 4, 15)) == 0
+    assert snapshots(plan, date(2027, 5, 31))[root.pk].actual == Decimal("1050")
 
 
 def test_a_deal_counts_for_its_owners_team_not_its_booking_region(org, metrics, frozen):
@@ -115,7 +131,8 @@ def test_recompute_twice_equals_once(org, metrics, facts, frozen):
     first = attainment_recompute(plan=plan)
     rows = sorted(AttainmentSnapshot.objects.values_list("node_id", "as_of", "actual", "open_pipeline"))
     second = attainment_recompute(plan=plan)
-    assert first == second == plan.nodes.count() == len(rows)
+    assert first == plan.nodes.count() == len(rows)
+    assert second == 0  # nothing changed: nothing written
     assert sorted(AttainmentSnapshot.objects.values_list("node_id", "as_of", "actual", "open_pipeline")) == rows
 
 

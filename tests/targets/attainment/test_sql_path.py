@@ -1,7 +1,7 @@
 """PostgreSQL writes a whole plan's snapshots in one SQL statement; it must equal the portable reference
 (`compute_actuals`, the Python router) to the cent, for every metric source and every shape of plan."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +10,7 @@ from django.db import connection
 
 from pipeline.services import collection_create, opportunity_move_stage
 from targets.attainment import compute_actuals
-from targets.models import AttainmentSnapshot
+from targets.models import AttainmentSnapshot, LatestAttainment
 from targets.services import plan_create, target_split, target_split_leaves
 from targets.services.attainment import attainment_recompute
 from tests.factories import CustomerFactory, make_deal
@@ -121,3 +121,48 @@ def test_a_ragged_plan_equals_the_reference(org, metrics, many_facts):
     }
     assert stored == expected
     assert stored[root.pk][0] != 0 and stored[root.pk][2] != 0
+
+
+def _newest(plan, day):
+    """Each node's newest snapshot on or before `day`, computed apart from the engine."""
+    rows = {}
+    for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of__lte=day).order_by("as_of"):
+        rows[s.node_id] = (s.as_of, s.actual, s.weighted_pipeline, s.open_pipeline, s.target)
+    return rows
+
+
+def _reference(plan, day):
+    nodes, reference = compute_actuals(plan, day)
+    return {n["id"]: (reference[n["id"]].actual, reference[n["id"]].weighted_pipeline) for n in nodes}
+
+
+def test_the_statement_writes_only_what_changed_and_keeps_the_latest_rows(org, metrics, many_facts):
+    """A rebuild on a later day writes a snapshot (and a latest row) only for the nodes whose figures moved; a
+    backfill of an earlier day compares with that day's figures and never overwrites a newer latest row."""
+    later, earlier = AS_OF + timedelta(days=1), AS_OF - timedelta(days=3)
+    with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
+        plan = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep", "month"))
+        assert attainment_recompute(plan=plan, as_of=AS_OF) == plan.nodes.count()
+        before = _reference(plan, AS_OF)
+        make_deal(owner=org.rep_js, amount="123.45", stage=won_stage(org), close=AS_OF - timedelta(days=5))
+        after = _reference(plan, later)
+    moved = {pk for pk in after if after[pk] != before[pk]}
+    assert len(moved) == 4  # the September leaf, the rep, the region, the root
+
+    assert attainment_recompute(plan=plan, as_of=later) == len(moved)
+    assert set(AttainmentSnapshot.objects.filter(as_of=later).values_list("node_id", flat=True)) == moved
+    newest = _newest(plan, later)
+    assert {pk: row[1:3] for pk, row in newest.items()} == after
+    latest = {
+        r.node_id: (r.as_of, r.actual, r.weighted_pipeline, r.open_pipeline, r.target)
+        for r in LatestAttainment.objects.filter(node__plan=plan)
+    }
+    assert latest == newest
+    assert attainment_recompute(plan=plan, as_of=later) == 0  # once more: nothing to write
+
+    # A backfill three days earlier: no snapshot is that old, so every node gets one, with that day's figures.
+    assert attainment_recompute(plan=plan, as_of=earlier) == plan.nodes.count()
+    assert {pk: row[1:3] for pk, row in _newest(plan, earlier).items()} == _reference(plan, earlier)
+    assert {r.node_id: r.as_of for r in LatestAttainment.objects.filter(node__plan=plan)} == {
+        pk: row[0] for pk, row in newest.items()
+    }

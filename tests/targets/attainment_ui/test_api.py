@@ -3,6 +3,8 @@
 from datetime import date
 from decimal import Decimal
 
+from django.utils import timezone
+
 from crm.models import CompanySettings
 from targets.attainment import derive
 
@@ -18,9 +20,13 @@ def test_a_node_and_its_visible_parts_with_derived_figures(org, tree, snapshots,
     reps = tree["reps"]
     assert set(rows) == {east.pk, reps[org.rep].pk, reps[org.rep_same_team].pk, reps[org.rep_js].pk}
     assert rows[east.pk]["parent"] == tree["root"].pk
-    expected = derive(snapshots["rep"], working_days=CompanySettings.load().count_working_days)
+    # The newest snapshot (14 May) holds until the figures change: read today, time progress is today's.
+    today = timezone.localdate()
+    assert today > date(2027, 5, 14)
+    expected = derive(snapshots["rep"], on=today, working_days=CompanySettings.load().count_working_days)
     mine = rows[reps[org.rep].pk]["figures"]
-    assert mine["as_of"] == "2027-05-14"
+    assert mine["as_of"] == today.isoformat()
+    assert mine["changed_on"] == "2027-05-14"
     assert Decimal(mine["actual"]) == Decimal("90000")
     assert Decimal(mine["attainment"]) == expected.attainment
     assert Decimal(mine["time_progress"]) == expected.time_progress
@@ -73,7 +79,7 @@ def test_queries_do_not_grow_with_the_parts(org, tree, snapshots, api, django_as
     with django_assert_max_num_queries(8):
         rows = api(org.manager).get(URL, {"node": tree["east"].pk}).json()
     assert len(rows) == 4
-    assert date.fromisoformat(rows[1]["figures"]["as_of"]) == date(2027, 5, 14)
+    assert date.fromisoformat(rows[1]["figures"]["changed_on"]) == date(2027, 5, 14)
 
 
 BY = "/api/attainment/by-dimension/"
