@@ -120,11 +120,15 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     source = metric.source
     if source in (MetricSource.WON_REVENUE, MetricSource.GROSS_MARGIN, MetricSource.KEY_PRODUCT_SHARE):
         if not with_products:
-            return _Facts(Opportunity.objects.won(), Sum("amount_company"), "closed_on", "owner", "customer")
-        qs = OpportunityLine.objects.filter(opportunity__stage__is_won=True)
-        total = Sum("amount_company")
+            won = Q(stage__is_won=True)
+            return _Facts(
+                Opportunity.objects.filter(won), Sum("amount_company"), "closed_on", "owner", "customer", where=won
+            )
+        won = Q(opportunity__stage__is_won=True)
         if source == MetricSource.KEY_PRODUCT_SHARE:
-            qs = qs.filter(product_line__is_key=True)
+            won &= Q(product_line__is_key=True)
+        qs = OpportunityLine.objects.filter(won)
+        total = Sum("amount_company")
         if source == MetricSource.GROSS_MARGIN:
             money = DecimalField(max_digits=18, decimal_places=2)
             cost = ExpressionWrapper(
@@ -140,6 +144,7 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
             "opportunity__customer",
             "product_line",
             "product",
+            where=won,
         )
     if with_products:
         return None
@@ -160,22 +165,28 @@ def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     """Open deals (neither won nor lost) by expected close date; counts have no pipeline."""
     if metric.unit == MetricUnit.COUNT or metric.source == MetricSource.NEW_CUSTOMERS:
         return None
-    open_q = {"stage__is_won": False, "stage__is_lost": False}
     if with_products:
-        qs = OpportunityLine.objects.filter(**{f"opportunity__{k}": v for k, v in open_q.items()})
+        open_ = Q(opportunity__stage__is_won=False, opportunity__stage__is_lost=False)
         if metric.source == MetricSource.KEY_PRODUCT_SHARE:
-            qs = qs.filter(product_line__is_key=True)
+            open_ &= Q(product_line__is_key=True)
         return _Facts(
-            qs,
+            OpportunityLine.objects.filter(open_),
             Sum("amount_company"),
             "opportunity__expected_close_date",
             "opportunity__owner",
             "opportunity__customer",
             "product_line",
             "product",
+            where=open_,
         )
+    open_ = Q(stage__is_won=False, stage__is_lost=False)
     return _Facts(
-        Opportunity.objects.filter(**open_q), Sum("amount_company"), "expected_close_date", "owner", "customer"
+        Opportunity.objects.filter(open_),
+        Sum("amount_company"),
+        "expected_close_date",
+        "owner",
+        "customer",
+        where=open_,
     )
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, CharField, Count, F, Sum, Value, When
+from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -40,6 +40,9 @@ class _Facts:
     customer: str | None
     product_line: str | None = None
     product: str | None = None
+    # The queryset's own filter, set where it excludes the other kind's facts (won vs open deals): the
+    # attainment statement then reads both kinds in one scan of their table.
+    where: Q | None = None
 
     @property
     def region(self) -> str:
