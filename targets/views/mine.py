@@ -133,6 +133,7 @@ def _trend_chart(history) -> str:
                 y=[None if att.attainment_pct is None else float(att.attainment_pct) for att in history],
                 name=_("Attainment %"),
                 mode="lines+markers",
+                line_shape="hv",  # a snapshot holds until the next one (written when the figures change)
             ),
             go.Scatter(
                 x=days,
