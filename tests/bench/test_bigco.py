@@ -121,7 +121,7 @@ def test_plan_has_rep_month_segment_leaves_that_sum_up_the_tree(company):
 def test_engine_raw_sql_and_pandas_agree_to_the_cent(company, tmp_path):
     plan, today = company.plan, company.today
     written = attainment_recompute(plan=plan, as_of=today)
-    engine = bench_attainment.snapshot_cents(plan, today)
+    engine = bench_attainment.snapshot_cents(plan)
     sql = bench_attainment.sql_cents(plan, today)
     facts_csv, nodes_csv = bench_attainment.export_csv(plan, tmp_path)
     pandas, _read = bench_attainment.pandas_cents(facts_csv, nodes_csv, plan.period_start, plan.period_end, today)
