@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.forms import ContactForm, CustomerFilterForm, CustomerForm, RatingForm, add_service_errors
-from salesmgmt.views import filter_form, is_partial, tabular_response
+from salesmgmt.views import filter_form, is_partial, page_query, tabular_response
 
 PAGE_SIZE = 25
 
@@ -30,9 +30,7 @@ def customer_list(request):
     form, filters = _filters(request)
     qs = selectors.customer_list(request.user, filters)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {"form": form, "page": page, "query": page_query(request)}
     template = "crm/_customer_results.html" if is_partial(request, "customer-results") else "crm/customer_list.html"
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))

@@ -24,7 +24,7 @@ from crm.models import CompanySettings, Customer
 from pipeline import selectors, services
 from pipeline.forms import ActivityForm, CollectionForm, DealCreateForm, DealEditForm, MoveStageForm, TeamFilterForm
 from pipeline.models import Pipeline, Stage
-from salesmgmt.views import filter_form, is_partial, safe_next_url, tabular_response, vary_on_htmx
+from salesmgmt.views import filter_form, is_partial, page_query, safe_next_url, tabular_response, vary_on_htmx
 
 MY_PAGE_SIZE = 50
 TEAM_PAGE_SIZE = 25
@@ -96,14 +96,12 @@ def team_pipeline(request):
     paginator = Paginator(qs, TEAM_PAGE_SIZE)
     paginator.count = totals["count"]  # already counted by the totals aggregate
     page = paginator.get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "totals": totals,
         "subtotals": subtotals,
         "page": page,
-        "query": query.urlencode(),
+        "query": page_query(request),
         "today": timezone.localdate(),
         "currency": CompanySettings.load().currency,
     }

@@ -57,6 +57,13 @@ def error_text(exc) -> str:
     return " ".join(exc.messages)
 
 
+def page_query(request) -> str:
+    """The request's query string without its page number: what the pager's links carry over."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
 def is_partial(request, target: str) -> bool:
     """An htmx request for the fragment with id `target` (a history restore wants the whole page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request and request.htmx.target == target

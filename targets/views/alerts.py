@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from salesmgmt.views import error_text, filter_form, is_partial, safe_next_url, vary_on_htmx
+from salesmgmt.views import error_text, filter_form, is_partial, page_query, safe_next_url, vary_on_htmx
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.alerts import ensure_default_rules
 from targets.forms.alerts import AlertFilterForm, AlertRuleForm, NotificationSettingsForm
@@ -61,14 +61,12 @@ def alert_list(request):
     )
     page = Paginator(qs, ALERTS_PAGE_SIZE).get_page(request.GET.get("page"))
     _decorate_alerts(page.object_list, request.user)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "page": page,
         "alerts": page.object_list,
         "counts": [(state, label, counts[state]) for state, label in AlertState.choices],
-        "query": query.urlencode(),
+        "query": page_query(request),
         "may_edit_rules": _may_edit_rules(request.user),
     }
     if is_partial(request, "alert-results"):

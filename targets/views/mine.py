@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.forms import add_service_errors
 from crm.models import User
 from pipeline.services import ConflictError
-from salesmgmt.views import error_text, is_partial, safe_next_url, vary_on_htmx
+from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
 from targets import selectors, selectors_attainment, services
 from targets.forms.mine import (
     ActionPlanForm,
@@ -96,14 +96,12 @@ def my_targets(request):
     today = timezone.localdate()
     _decorate(page.object_list, user, today)
     selectors_attainment.decorate(page.object_list)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "page": page,
         "nodes": page.object_list,
         "showing_others": owners is not None,
-        "query": query.urlencode(),
+        "query": page_query(request),
         "today": today,
     }
     if is_partial(request, "my-targets-results"):
@@ -526,14 +524,12 @@ def plan_compare(request, pk):
             rows.append({"node": node, "old": node.old_amount, "new": node.new_amount, "delta": delta, "pct": pct})
     else:
         status = 400
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "plan": plan,
         "form": form,
         "page": page,
         "rows": rows,
         "versions": versions,
-        "query": query.urlencode(),
+        "query": page_query(request),
     }
     return render(request, "targets/mine/compare.html", context, status=status)
