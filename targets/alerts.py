@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import CompanySettings
@@ -110,14 +110,9 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
     pace_rules, coverage_rules = rules.get(AlertKind.PACE_GAP, []), rules.get(AlertKind.COVERAGE, [])
     if pace_rules or coverage_rules:
         # Each node's newest snapshot (written when its figures last changed), read for today.
-        latest = (
-            AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=today)
-            .order_by("-as_of")
-            .values("as_of")[:1]
-        )
         snaps = (
-            AttainmentSnapshot.objects.filter(
-                as_of=Subquery(latest),
+            AttainmentSnapshot.objects.newest(on=today)
+            .filter(
                 node__plan__status=PlanStatus.APPROVED,
                 node__period_start__lte=today,
                 node__period_end__gte=today,

@@ -8,7 +8,7 @@ always sum exactly to the parent. Every leaf carries 定目标 (amount), 定责�
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -428,6 +428,15 @@ class ActionPlan(models.Model):
         return self.activity
 
 
+class AttainmentSnapshotQuerySet(models.QuerySet):
+    def newest(self, on=None):
+        """Only each node's newest snapshot (on or before day `on`, when given): the node's figures then."""
+        newer = AttainmentSnapshot.objects.filter(node=OuterRef("node"))
+        if on is not None:
+            newer = newer.filter(as_of__lte=on)
+        return self.filter(as_of=Subquery(newer.order_by("-as_of").values("as_of")[:1]))
+
+
 class AttainmentSnapshot(models.Model):
     """The stored numbers of one target node from one day on, so every screen can show the trend week over week.
 
@@ -444,6 +453,8 @@ class AttainmentSnapshot(models.Model):
     weighted_pipeline = models.DecimalField(_("weighted pipeline"), max_digits=18, decimal_places=2)
     open_pipeline = models.DecimalField(_("open pipeline"), max_digits=18, decimal_places=2)
     computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    objects = AttainmentSnapshotQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("attainment snapshot")

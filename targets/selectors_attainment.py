@@ -121,8 +121,7 @@ def _latest(qs, *, week_before: bool = False):
     PostgreSQL); with `week_before`, each row also carries the date, actual and target of the node's newest
     snapshot on or before a `WEEK` before the day it is read for (`week_as_of`, `week_actual`,
     `week_target`; None without one)."""
-    newest = AttainmentSnapshot.objects.filter(node=OuterRef("node")).order_by("-as_of").values("as_of")[:1]
-    qs = qs.filter(as_of=Subquery(newest)).order_by()
+    qs = qs.newest().order_by()
     if week_before:
         read_on = Greatest(OuterRef("as_of"), Value(timezone.localdate()), output_field=DateField())
         older = AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=read_on - WEEK)

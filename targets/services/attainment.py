@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import date
 
 from django.db import connection, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from targets.attainment import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
@@ -24,8 +23,7 @@ FIGURE_FIELDS = ["actual", "target", "weighted_pipeline", "open_pipeline"]
 
 def _newest_on(node_ids, as_of: date) -> dict[int, AttainmentSnapshot]:
     """Each given node's figures on `as_of`: its newest snapshot on or before that day (one query)."""
-    newest = AttainmentSnapshot.objects.filter(node=OuterRef("node"), as_of__lte=as_of).order_by("-as_of")
-    qs = AttainmentSnapshot.objects.filter(node_id__in=list(node_ids), as_of=Subquery(newest.values("as_of")[:1]))
+    qs = AttainmentSnapshot.objects.filter(node_id__in=list(node_ids)).newest(on=as_of)
     return {s.node_id: s for s in qs.only("node_id", "as_of", *FIGURE_FIELDS)}
 
 
