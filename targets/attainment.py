@@ -320,7 +320,7 @@ def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figu
             result[i].actual += cents(row["value"])
     facts = pipeline_facts(metric, with_products=with_products)
     if facts is not None:
-        probability = "opportunity__probability" if facts.rep.startswith("opportunity__") else "probability"
+        probability = facts.probability
         # Weighted per leaf and probability (then rounded): the same however the facts were grouped.
         by_probability = defaultdict(Decimal)
         for i, row in _route(facts=facts, metric=metric, leaves=leaves, until=None, extra=(probability,)):

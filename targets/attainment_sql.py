@@ -3,12 +3,14 @@
 The figures are exactly those of `targets.attainment.compute_actuals` (the portable reference, used on
 SQLite and by incremental recomputes; a test holds the two equal):
 
-- the facts (the same querysets, filters and segment rule) are aggregated by owner, owner's region path,
-  product line, product, segment, day (and probability for the pipeline);
-- leaves are joined to them per *signature* — which coordinates a leaf sets, and at which depth of the
-  region tree its region sits — so every join is on equalities (a hash join), the period a range filter;
-- weighted pipeline is rounded per leaf and probability (half up), as the reference does;
-- roll-ups: every leaf's figures are added to each prefix of its path (its ancestors and itself);
+- the facts (the same querysets, filters and segment rule), one row each with the owner, the owner's region
+  path, product line, product, segment, day and (open deals) probability; won and open deals are read in one
+  scan of their table where their filters allow (`_Facts.where`);
+- a calendar of the leaves' periods maps each fact's day to the periods holding it, and leaves are joined
+  to the facts per *signature* — which coordinates a leaf sets, and at which depth of the region tree its
+  region sits — so every join is on equalities (a hash join);
+- sums in cents; weighted pipeline is rounded per leaf and probability (half up), as the reference does;
+- roll-ups one level at a time: a node sums the leaves and the nodes one level below it;
 - every node of the plan is computed (zero when nothing counts) and compared with the figures it has so far
   (its latest row): only the nodes whose figures or target changed get a snapshot, upserted on (node, as_of),
   and their latest rows, in the same statement. A nightly rebuild thus writes what moved, not every node.
@@ -81,19 +83,23 @@ def _row_value(total):
     return None
 
 
-def _facts_sql(facts: _Facts, metric, start: date, end: date, *, probability: bool) -> tuple[str, list]:
-    """The facts with every coordinate and their day (columns aliased f_*) and value."""
-    columns = {
-        "f_rep": F(facts.rep),
-        "f_path": F(f"{facts.region}__path"),
-        "f_seg": F("seg"),
-        "f_day": F(facts.date),
-    }
+def _coordinates(facts: _Facts) -> dict:
+    """The columns (aliased f_*) of a fact's owner, owner's region path, segment and product coordinates."""
+    columns = {"f_rep": F(facts.rep), "f_path": F(f"{facts.region}__path"), "f_seg": F("seg")}
     if facts.product_line:
         columns["f_pl"] = F(facts.product_line)
         columns["f_prod"] = F(facts.product)
-    if probability:
-        columns["f_prob"] = Coalesce(_probability(facts), 0, output_field=IntegerField())
+    return columns
+
+
+def _facts_sql(facts: _Facts, metric, start: date, end: date, *, open_: bool) -> tuple[str, list]:
+    """One kind of facts with their coordinates, day, kind (`f_open`: open pipeline or not), probability
+    (0 for actuals) and value, one row per fact where the total allows it."""
+    columns = _coordinates(facts) | {
+        "f_day": F(facts.date),
+        "f_open": Value(open_, output_field=BooleanField()),
+        "f_prob": Coalesce(F(facts.probability), 0, output_field=IntegerField()) if open_ else Value(0),
+    }
     qs = facts_in(facts, metric, start, end).annotate(**columns).order_by()
     value = _row_value(facts.total)
     if value is None:
@@ -104,8 +110,9 @@ def _facts_sql(facts: _Facts, metric, start: date, end: date, *, probability: bo
     return sql, list(params)
 
 
-def _branch(source: str, signature: tuple, plan_id: int, *, kind: str):
-    """The (leaf path, value[, probability]) pairs of the leaves of one signature: a join on equalities."""
+def _branch(source: str, signature: tuple, plan_id: int):
+    """The (leaf path, value in cents, open?, probability) of the facts counting for the leaves of one
+    signature: a join on equalities."""
     depth, rep, line, product, segment = signature
     on = ["l.period_start = f.p_start", "l.period_end = f.p_end"]  # the day mapped to the period by `days`
     where = ["l.plan_id = %s", "l.split_dimension = ''"]
@@ -131,31 +138,20 @@ def _branch(source: str, signature: tuple, plan_id: int, *, kind: str):
         on.append(f"l.region_id = NULLIF(split_part(f.f_path, '/', {depth + 1}), '')::bigint")
     else:
         where.append("l.region_id IS NULL")
-    select = "l.path, (f.value * 100)::bigint AS value" + BRANCH_COLUMNS[kind]  # in cents
+    select = "l.path, (f.value * 100)::bigint AS value, f.f_open, f.f_prob AS prob"
     table = TargetNode._meta.db_table
     sql = f"SELECT {select} FROM {table} l JOIN {source} f ON {' AND '.join(on)} WHERE {' AND '.join(where)}"
     return sql, params
 
 
-ACTUAL, PIPELINE, BOTH = "actual", "pipeline", "both"
-BRANCH_COLUMNS = {ACTUAL: "", PIPELINE: ", f.f_prob AS prob", BOTH: ", f.f_open, f.f_prob AS prob"}
-BRANCH_COLUMNS = {ACTUAL: "", PIPELINE: ", f.f_prob AS prob", BOTH: ", f.f_open, f.f_prob AS prob"}
-# The figures of the leaves a source's facts count for, per leaf (and probability: weighted pipeline is
-# rounded per leaf and probability, half up, as the reference does).
-# In cents (bigint): integer sums are several times cheaper than numeric ones; figures leave in money.
-HITS = {
-    ACTUAL: "SELECT x.path, SUM(x.value)::bigint AS actual, 0::bigint AS weighted, 0::bigint AS open "
-    "FROM ({union}) x GROUP BY x.path",
-    PIPELINE: "SELECT y.path, 0::bigint AS actual, ROUND(SUM(y.value) * y.prob / 100.0)::bigint AS weighted, "
-    "SUM(y.value)::bigint AS open FROM ({union}) y GROUP BY y.path, y.prob",
-    BOTH: "SELECT y.path, COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
+# The figures of the leaves a source's facts count for, per leaf and probability (weighted pipeline is
+# rounded per leaf and probability, half up, as the reference does), in cents: bigint sums are several
+# times cheaper than numeric ones; the figures leave in money.
+HITS = (
+    "SELECT y.path, COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
     "COALESCE(ROUND(SUM(y.value) FILTER (WHERE y.f_open) * y.prob / 100.0), 0)::bigint AS weighted, "
-    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({union}) y GROUP BY y.path, y.prob",
-}
-
-
-def _probability(facts: _Facts) -> F:
-    return F("opportunity__probability" if facts.rep.startswith("opportunity__") else "probability")
+    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({union}) y GROUP BY y.path, y.prob"
+)
 
 
 def _combined_sql(fa: _Facts, fp: _Facts, metric, start: date, last: date, end: date) -> tuple[str, list] | None:
@@ -175,13 +171,10 @@ def _combined_sql(fa: _Facts, fp: _Facts, metric, start: date, last: date, end: 
     )
     by_day = dataclasses.replace(fa, date="f_day")
     qs = metric_filtered(qs.annotate(seg=_segment_expression(by_day, metric)), by_day, metric)
-    columns = {"f_rep": F(fa.rep), "f_path": F(f"{fa.region}__path"), "f_seg": F("seg")}
-    if fa.product_line:
-        columns["f_pl"] = F(fa.product_line)
-        columns["f_prod"] = F(fa.product)
+    columns = _coordinates(fa)
     columns["f_open"] = Case(When(won, then=Value(False)), default=Value(True), output_field=BooleanField())
     columns["f_prob"] = Case(
-        When(won, then=Value(0)), default=Coalesce(_probability(fp), 0), output_field=IntegerField()
+        When(won, then=Value(0)), default=Coalesce(F(fp.probability), 0), output_field=IntegerField()
     )
     money = DecimalField(max_digits=18, decimal_places=2)
     columns["value"] = Case(When(won, then=va), default=vp, output_field=money)
@@ -191,7 +184,7 @@ def _combined_sql(fa: _Facts, fp: _Facts, metric, start: date, last: date, end: 
 
 
 def _fact_sources(metric, with_products: bool, start: date | None, end: date | None, as_of: date):
-    """(CTE name, SQL, params, kind) of the facts to read: won and open deals in one scan where they can
+    """(CTE name, SQL, params) of the facts to read: won and open deals in one scan where they can
     be, else the actual facts (up to `as_of`) and the pipeline (the leaves' whole span) apart."""
     if start is None:
         return []
@@ -201,12 +194,12 @@ def _fact_sources(metric, with_products: bool, start: date | None, end: date | N
     if fa is not None and fp is not None and last >= start:
         combined = _combined_sql(fa, fp, metric, start, last, end)
         if combined is not None:
-            return [("ff", *combined, BOTH)]
+            return [("ff", *combined)]
     sources = []
     if fa is not None and last >= start:
-        sources.append(("fa", *_facts_sql(fa, metric, start, last, probability=False), ACTUAL))
+        sources.append(("fa", *_facts_sql(fa, metric, start, last, open_=False)))
     if fp is not None:
-        sources.append(("fp", *_facts_sql(fp, metric, start, end, probability=True), PIPELINE))
+        sources.append(("fp", *_facts_sql(fp, metric, start, end, open_=True)))
     return sources
 
 
@@ -230,19 +223,19 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
         "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
     ]
     params, hits, hit_params = [plan.pk], [], []
-    for name, sql, more, kind in _fact_sources(metric, with_products, start, end, as_of):
+    for name, sql, more in _fact_sources(metric, with_products, start, end, as_of):
         ctes.append(f"{name} AS ({sql})")
         ctes.append(
             f"{name}d AS MATERIALIZED (SELECT f.*, d.period_start AS p_start, d.period_end AS p_end "
             f"FROM {name} f JOIN days d ON d.day = f.f_day)"
         )
         params += more
-        branches = [_branch(f"{name}d", sig, plan.pk, kind=kind) for sig in sorted(signatures)]
+        branches = [_branch(f"{name}d", sig, plan.pk) for sig in sorted(signatures)]
         if not branches:
             continue
         union = " UNION ALL ".join(b[0] for b in branches)
         hit_params += [p for b in branches for p in b[1]]
-        hits.append(HITS[kind].format(union=union))
+        hits.append(HITS.format(union=union))
     if not hits:
         hits.append("SELECT NULL::varchar AS path, 0::bigint AS actual, 0::bigint AS weighted, 0::bigint AS open")
     ctes.append(f"hits AS ({' UNION ALL '.join(hits)})")

@@ -48,6 +48,11 @@ class _Facts:
     def region(self) -> str:
         return f"{self.rep}__region"
 
+    @property
+    def probability(self) -> str:
+        """The deal's probability (deal lines carry their deal's)."""
+        return "opportunity__probability" if self.rep.startswith("opportunity__") else "probability"
+
 
 def cents(value) -> Decimal:
     """A fact total as an exact Decimal (SQLite returns sums of decimals through floats)."""
