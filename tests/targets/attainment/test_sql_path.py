@@ -14,7 +14,7 @@ from targets.models import AttainmentSnapshot, LatestAttainment
 from targets.services import plan_create, target_split, target_split_leaves
 from targets.services.attainment import attainment_recompute
 from tests.factories import CustomerFactory, make_deal
-from tests.targets.attainment.test_recompute import build_plan, won_stage
+from tests.targets.attainment.test_recompute import build_plan, snapshots, won_stage
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's; SQLite uses the reference"
@@ -124,11 +124,11 @@ def test_a_ragged_plan_equals_the_reference(org, metrics, many_facts):
 
 
 def _newest(plan, day):
-    """Each node's newest snapshot on or before `day`, computed apart from the engine."""
-    rows = {}
-    for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of__lte=day).order_by("as_of"):
-        rows[s.node_id] = (s.as_of, s.actual, s.weighted_pipeline, s.open_pipeline, s.target)
-    return rows
+    """Each node's newest snapshot on or before `day` (computed apart from the engine), as a tuple."""
+    return {
+        pk: (s.as_of, s.actual, s.weighted_pipeline, s.open_pipeline, s.target)
+        for pk, s in snapshots(plan, day).items()
+    }
 
 
 def _reference(plan, day):
