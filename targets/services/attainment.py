@@ -28,12 +28,11 @@ def _newest_on(node_ids, as_of: date) -> dict[int, AttainmentSnapshot]:
 
 
 def _same(before: AttainmentSnapshot | None, target, f: Figures) -> bool:
-    return before is not None and (before.actual, before.target, before.weighted_pipeline, before.open_pipeline) == (
-        f.actual,
-        target,
-        f.weighted_pipeline,
-        f.open_pipeline,
-    )
+    """Whether a node's new figures and target equal those it has so far (`before`)."""
+    if before is None:
+        return False
+    now = (f.actual, f.weighted_pipeline, f.open_pipeline, target)
+    return (before.actual, before.weighted_pipeline, before.open_pipeline, before.target) == now
 
 
 def _write(rows: list[tuple], as_of: date, before: dict[int, AttainmentSnapshot] | None = None) -> int:
