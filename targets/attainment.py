@@ -321,14 +321,15 @@ def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figu
     facts = pipeline_facts(metric, with_products=with_products)
     if facts is not None:
         probability = facts.probability
-        # Weighted per leaf and probability (then rounded): the same however the facts were grouped.
-        by_probability = defaultdict(Decimal)
+        # Weighted: Σ amount × % per leaf, rounded once (the pipeline board's rule; the same however the
+        # facts were grouped).
+        raw = defaultdict(Decimal)
         for i, row in _route(facts=facts, metric=metric, leaves=leaves, until=None, extra=(probability,)):
             amount = cents(row["value"])
             result[i].open_pipeline += amount
-            by_probability[i, row[probability] or 0] += amount
-        for (i, percent), amount in by_probability.items():
-            result[i].weighted_pipeline += math.weighted(amount, percent)
+            raw[i] += amount * (row[probability] or 0)
+        for i, amount_times_percent in raw.items():
+            result[i].weighted_pipeline = math.weighted_total(amount_times_percent)
     return result
 
 

@@ -1,4 +1,5 @@
-"""PostgreSQL: a whole plan's figures in ONE statement (`INSERT … SELECT`), the facts never leaving the database.
+"""PostgreSQL: a whole plan's figures in ONE query, the facts never leaving the database; then only what
+changed is written.
 
 The figures are exactly those of `targets.attainment.compute_actuals` (the portable reference, used on
 SQLite and by incremental recomputes; a test holds the two equal):
@@ -6,14 +7,16 @@ SQLite and by incremental recomputes; a test holds the two equal):
 - the facts (the same querysets, filters and segment rule), one row each with the owner, the owner's region
   path, product line, product, segment, day and (open deals) probability; won and open deals are read in one
   scan of their table where their filters allow (`_Facts.where`);
-- a calendar of the leaves' periods maps each fact's day to the periods holding it, and leaves are joined
-  to the facts per *signature* — which coordinates a leaf sets, and at which depth of the region tree its
-  region sits — so every join is on equalities (a hash join);
-- sums in cents; weighted pipeline is rounded per leaf and probability (half up), as the reference does;
+- each fact's day is mapped to the leaf period holding it (a binary search in the sorted period starts; a
+  calendar of every day when periods overlap), and leaves are joined to the facts per *signature* — which
+  coordinates a leaf sets, and at which depth of the region tree its region sits — so every join is on
+  equalities (a hash join), the facts streaming through in the order the query is written;
+- sums in cents; weighted pipeline is Σ amount × % per leaf, rounded once (half up), as the reference does;
 - roll-ups one level at a time: a node sums the leaves and the nodes one level below it;
 - every node of the plan is computed (zero when nothing counts) and compared with the figures it has so far
-  (its latest row): only the nodes whose figures or target changed get a snapshot, upserted on (node, as_of),
-  and their latest rows, in the same statement. A nightly rebuild thus writes what moved, not every node.
+  (its latest row). The nodes whose figures or target changed go to a temporary table (a query that creates a
+  table may run on several cores; one that writes to tables may not), and from there get a snapshot, upserted
+  on (node, as_of), and their latest rows. A nightly rebuild thus writes what moved, not every node.
 """
 
 from __future__ import annotations
@@ -31,8 +34,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
-    Max,
-    Min,
     Q,
     Sum,
     Value,
@@ -40,6 +41,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Length
 
+from crm.models import Region
 from targets.attainment import _path_ids, actual_facts, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, LatestAttainment, TargetNode, TargetPlan
 from targets.services.rules import PATH_STEP
@@ -50,28 +52,51 @@ def _flag(q: Q):
     return ExpressionWrapper(q, output_field=BooleanField())
 
 
-def _signatures(plan: TargetPlan) -> set[tuple]:
-    """The (region depth or 0, rep?, product line?, product?, segment?) of the plan's leaves."""
-    rows = (
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What the statement is built for: the plan's leaf signatures, distinct leaf periods and leaf depths."""
+
+    signatures: frozenset[tuple]  # (region depth or 0, rep?, product line?, product?, segment?)
+    periods: tuple[tuple[date, date], ...]  # sorted
+    depths: frozenset[int]  # the levels leaves sit at (1 = the root)
+
+    @property
+    def disjoint(self) -> bool:
+        """Whether no two leaf periods overlap: a day then lies in at most one of them."""
+        return all(a[1] < b[0] for a, b in zip(self.periods, self.periods[1:], strict=False))
+
+    @property
+    def levels(self) -> int:
+        return max(self.depths, default=0)
+
+
+def _shape(plan: TargetPlan) -> _Shape:
+    """The plan's leaves grouped by signature, period and depth (two queries, a few rows)."""
+    rows = list(
         TargetNode.objects.leaves()
         .filter(plan=plan)
         .order_by()
         .values_list(
             "region_id",
-            "region__path",
             _flag(Q(rep__isnull=False)),
             _flag(Q(product_line__isnull=False)),
             _flag(Q(product__isnull=False)),
             _flag(~Q(segment="")),
+            "period_start",
+            "period_end",
+            Length("path"),
         )
         .distinct()
     )
-    signatures = set()
-    for region_id, path, rep, line, product, segment in rows:
-        if region_id is not None and path is None:
+    paths = dict(Region.objects.filter(pk__in={r[0] for r in rows if r[0]}).values_list("pk", "path"))
+    signatures, periods, depths = set(), set(), set()
+    for region_id, rep, line, product, segment, start, end, length in rows:
+        periods.add((start, end))
+        depths.add(length // PATH_STEP)
+        if region_id and region_id not in paths:
             continue  # a region that no longer exists: nothing counts for it (as in the reference)
-        signatures.add((len(_path_ids(path)) if region_id else 0, rep, line, product, segment))
-    return signatures
+        signatures.add((len(_path_ids(paths[region_id])) if region_id else 0, rep, line, product, segment))
+    return _Shape(frozenset(signatures), tuple(sorted(periods)), frozenset(depths))
 
 
 def _row_value(total):
@@ -114,7 +139,7 @@ def _branch(source: str, signature: tuple, plan_id: int):
     """The (leaf path, value in cents, open?, probability) of the facts counting for the leaves of one
     signature: a join on equalities."""
     depth, rep, line, product, segment = signature
-    on = ["l.period_start = f.p_start", "l.period_end = f.p_end"]  # the day mapped to the period by `days`
+    on = ["l.period_start = f.p_start", "l.period_end = f.p_end"]  # the day's period(s): `_periods_sql`
     where = ["l.plan_id = %s", "l.split_dimension = ''"]
     params: list = [plan_id]
     for wanted, column, fact in (
@@ -140,17 +165,17 @@ def _branch(source: str, signature: tuple, plan_id: int):
         where.append("l.region_id IS NULL")
     select = "l.path, (f.value * 100)::bigint AS value, f.f_open, f.f_prob AS prob"
     table = TargetNode._meta.db_table
-    sql = f"SELECT {select} FROM {table} l JOIN {source} f ON {' AND '.join(on)} WHERE {' AND '.join(where)}"
+    sql = f"SELECT {select} FROM {source} f JOIN {table} l ON {' AND '.join(on)} WHERE {' AND '.join(where)}"
     return sql, params
 
 
-# The figures of the leaves a source's facts count for, per leaf and probability (weighted pipeline is
-# rounded per leaf and probability, half up, as the reference does), in cents: bigint sums are several
-# times cheaper than numeric ones; the figures leave in money.
-HITS = (
-    "SELECT y.path, COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
-    "COALESCE(ROUND(SUM(y.value) FILTER (WHERE y.f_open) * y.prob / 100.0), 0)::bigint AS weighted, "
-    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({union}) y GROUP BY y.path, y.prob"
+# Each leaf's figures from the rows of all its facts, in cents (bigint sums are several times cheaper than
+# numeric ones; the figures leave in money): weighted pipeline is Σ value × % per leaf, rounded once (half
+# up), as the reference does.
+LEAF = (
+    "leaf AS MATERIALIZED (SELECT y.path, COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
+    "COALESCE(ROUND(SUM(y.value * y.prob) FILTER (WHERE y.f_open) / 100.0), 0)::bigint AS weighted, "
+    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({rows}) y GROUP BY y.path)"
 )
 
 
@@ -203,55 +228,95 @@ def _fact_sources(metric, with_products: bool, start: date | None, end: date | N
     return sources
 
 
+DAYS_JOIN = "JOIN days d ON d.day = f.f_day"
+
+
+def _periods_sql(name: str, shape: _Shape) -> tuple[str, list]:
+    """The facts of CTE `name` with the leaf period(s) holding their day (`p_start`, `p_end`), so that facts join
+    leaves on equalities. Disjoint periods (the usual plan): the one period found by a binary search in the
+    sorted starts, no join. Overlapping periods: a join to the calendar of every leaf period's days."""
+    if not shape.disjoint:
+        return f"SELECT f.*, d.period_start AS p_start, d.period_end AS p_end FROM {name} f {DAYS_JOIN}", []
+    starts = [p[0] for p in shape.periods]
+    ends = [p[1] for p in shape.periods]
+    at = "width_bucket(f.f_day, %s::date[])"  # how many starts are <= the day: the index of its period
+    sql = (
+        f"SELECT * FROM (SELECT f.*, (%s::date[])[{at}] AS p_start, (%s::date[])[{at}] AS p_end FROM {name} f) f "
+        "WHERE f.f_day <= f.p_end"  # not in a gap after the period
+    )
+    return sql, [starts, starts, ends, starts]
+
+
+CHANGED = "attainment_changed"  # the temporary table of a recompute's changed nodes
+
+
+def _tune(cursor) -> None:
+    """Planner settings for this transaction's recompute queries."""
+    # Enough memory to hash the facts and the roll-up instead of sorting on disk.
+    cursor.execute("SET LOCAL work_mem = '64MB'")
+    # JIT compiling a statement this wide costs more than it saves where LLVM is installed.
+    cursor.execute("SET LOCAL jit = off")
+    # The planner guesses one row for the join of facts to leaves on computed keys, and from there sorts
+    # both sides for merge joins, or probes the leaves' index once per fact. The plan that is right at
+    # every size is the one the statement is written as: the facts stream, in the order written, through
+    # hash joins with their dimensions and the leaves, into hash aggregates.
+    for setting in ("enable_mergejoin", "enable_nestloop", "enable_sort"):
+        cursor.execute(f"SET LOCAL {setting} = off")
+    cursor.execute("SET LOCAL join_collapse_limit = 1")
+    cursor.execute("SET LOCAL from_collapse_limit = 1")
+
+
 def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
     """Recompute every node of `plan` for `as_of`; returns how many snapshots were written (changed nodes)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
+    with connection.cursor() as cursor:
+        _tune(cursor)
     metric = plan.metric
-    signatures = _signatures(plan)
-    span = (
-        TargetNode.objects.leaves()
-        .filter(plan=plan)
-        .aggregate(start=Min("period_start"), end=Max("period_end"), length=Max(Length("path")))
-    )
-    start, end, levels = span["start"], span["end"], (span["length"] or 0) // PATH_STEP
-    with_products = uses_products(metric, any(s[2] or s[3] for s in signatures))
+    shape = _shape(plan)
+    levels = shape.levels
+    start = shape.periods[0][0] if shape.periods else None
+    end = max((p[1] for p in shape.periods), default=None)
+    with_products = uses_products(metric, any(s[2] or s[3] for s in shape.signatures))
 
-    # Every day of every leaf period, with that period: facts join leaves on equalities, not on a range.
-    ctes = [
-        "days AS MATERIALIZED (SELECT d::date AS day, p.period_start, p.period_end FROM "
-        f"(SELECT DISTINCT period_start, period_end FROM {TargetNode._meta.db_table} "
-        "WHERE plan_id = %s AND split_dimension = '') p "
-        "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
-    ]
-    params, hits, hit_params = [plan.pk], [], []
-    for name, sql, more in _fact_sources(metric, with_products, start, end, as_of):
-        ctes.append(f"{name} AS ({sql})")
+    ctes, params, rows, row_params = [], [], [], []
+    if not shape.disjoint:
+        # Every day of every leaf period, with that period (a day of two overlapping periods: two rows).
         ctes.append(
-            f"{name}d AS MATERIALIZED (SELECT f.*, d.period_start AS p_start, d.period_end AS p_end "
-            f"FROM {name} f JOIN days d ON d.day = f.f_day)"
+            "days AS MATERIALIZED (SELECT d::date AS day, p.period_start, p.period_end FROM "
+            f"(SELECT DISTINCT period_start, period_end FROM {TargetNode._meta.db_table} "
+            "WHERE plan_id = %s AND split_dimension = '') p "
+            "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
         )
-        params += more
-        branches = [_branch(f"{name}d", sig, plan.pk) for sig in sorted(signatures)]
-        if not branches:
-            continue
-        union = " UNION ALL ".join(b[0] for b in branches)
-        hit_params += [p for b in branches for p in b[1]]
-        hits.append(HITS.format(union=union))
-    if not hits:
-        hits.append("SELECT NULL::varchar AS path, 0::bigint AS actual, 0::bigint AS weighted, 0::bigint AS open")
-    ctes.append(f"hits AS ({' UNION ALL '.join(hits)})")
-    params += hit_params
+        params.append(plan.pk)
+    for name, sql, more in _fact_sources(metric, with_products, start, end, as_of):
+        dated, dated_params = _periods_sql(name, shape)
+        # Not MATERIALIZED: read once, the facts stream through the joins; read by several signatures,
+        # PostgreSQL keeps them once.
+        ctes += [f"{name} AS ({sql})", f"{name}d AS ({dated})"]
+        params += more + dated_params
+        for signature in sorted(shape.signatures):
+            branch, branch_params = _branch(f"{name}d", signature, plan.pk)
+            rows.append(branch)
+            row_params += branch_params
+    if not rows:
+        rows.append("SELECT NULL::varchar AS path, 0::bigint AS value, false AS f_open, 0 AS prob")
+    ctes.append(LEAF.format(rows=" UNION ALL ".join(rows)))
+    params += row_params
     figures = "path, actual, weighted, open"
-    ctes.append(
-        "leaf AS MATERIALIZED (SELECT path, SUM(actual)::bigint AS actual, SUM(weighted)::bigint AS weighted, "
-        "SUM(open)::bigint AS open "
-        "FROM hits WHERE path IS NOT NULL GROUP BY path)"
-    )
     # The roll-up, one level at a time from the deepest: a level sums its children, which are the leaves
     # one level below and the level below's sums (each row is summed once, not once per ancestor).
     for level in range(levels - 1, 0, -1):
-        children = f"SELECT {figures} FROM leaf WHERE length(path) = {(level + 1) * PATH_STEP}"
+        children = []
+        if level + 1 in shape.depths:  # the leaves one level below (all of them, when they share one depth)
+            one_depth = len(shape.depths) == 1
+            children.append(
+                f"SELECT {figures} FROM leaf"
+                + ("" if one_depth else f" WHERE length(path) = {(level + 1) * PATH_STEP}")
+            )
         if level < levels - 1:
-            children += f" UNION ALL SELECT {figures} FROM level{level + 1}"
+            children.append(f"SELECT {figures} FROM level{level + 1}")
+        children = " UNION ALL ".join(children)
         ctes.append(
             f"level{level} AS MATERIALIZED (SELECT substr(path, 1, {level * PATH_STEP}) AS path, "
             "SUM(actual)::bigint AS actual, SUM(weighted)::bigint AS weighted, SUM(open)::bigint AS open "
@@ -278,7 +343,7 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
         before = f"LEFT JOIN {latest} p ON p.node_id = n.id"
     # Every node's figures (zero where nothing counts), kept only where they differ from those.
     ctes.append(
-        "changed AS MATERIALIZED (SELECT n.id AS node_id, n.amount AS target, "
+        "changed AS (SELECT n.id AS node_id, n.amount AS target, "
         "COALESCE(up.actual, 0) / 100.0 AS actual, COALESCE(up.weighted, 0) / 100.0 AS weighted, "
         "COALESCE(up.open, 0) / 100.0 AS open "
         f"FROM {node_table} n LEFT JOIN up ON up.path = n.path {before} WHERE n.plan_id = %s AND ("
@@ -286,34 +351,27 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
         "OR p.weighted_pipeline * 100 <> COALESCE(up.weighted, 0) OR p.open_pipeline * 100 <> COALESCE(up.open, 0)))"
     )
     params.append(plan.pk)
-    ctes.append(
-        f"written AS (INSERT INTO {snapshot} "
-        "(node_id, as_of, actual, target, weighted_pipeline, open_pipeline, computed_at) "
-        "SELECT node_id, %s, actual, target, weighted, open, %s FROM changed "
+    # Computed into a temporary table, not written by the same statement: a statement that writes never
+    # runs in parallel, one that creates a table from a query may (PostgreSQL's parallel query).
+    compute = f"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS WITH {', '.join(ctes)} SELECT * FROM changed"
+    write_snapshots = (
+        f"INSERT INTO {snapshot} (node_id, as_of, actual, target, weighted_pipeline, open_pipeline, computed_at) "
+        f"SELECT node_id, %s, actual, target, weighted, open, %s FROM {CHANGED} "
         "ON CONFLICT (node_id, as_of) DO UPDATE SET actual = EXCLUDED.actual, target = EXCLUDED.target, "
         "weighted_pipeline = EXCLUDED.weighted_pipeline, open_pipeline = EXCLUDED.open_pipeline, "
-        "computed_at = EXCLUDED.computed_at RETURNING 1)"
+        "computed_at = EXCLUDED.computed_at"
     )
-    ctes.append(
-        f"moved AS (INSERT INTO {latest} AS l (node_id, as_of, actual, target, weighted_pipeline, open_pipeline) "
-        "SELECT node_id, %s, actual, target, weighted, open FROM changed "
+    write_latest = (
+        f"INSERT INTO {latest} AS l (node_id, as_of, actual, target, weighted_pipeline, open_pipeline) "
+        f"SELECT node_id, %s, actual, target, weighted, open FROM {CHANGED} "
         "ON CONFLICT (node_id) DO UPDATE SET as_of = EXCLUDED.as_of, actual = EXCLUDED.actual, "
         "target = EXCLUDED.target, weighted_pipeline = EXCLUDED.weighted_pipeline, "
-        "open_pipeline = EXCLUDED.open_pipeline WHERE l.as_of <= EXCLUDED.as_of)"
+        "open_pipeline = EXCLUDED.open_pipeline WHERE l.as_of <= EXCLUDED.as_of"
     )
-    params += [as_of, now, as_of]
-    sql = f"WITH {', '.join(ctes)} SELECT count(*) FROM written"
     with connection.cursor() as cursor:
-        if not connection.in_atomic_block:
-            raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
-        # Enough memory to hash the facts and the roll-up instead of sorting on disk (this transaction only).
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        # JIT compiling a statement this wide costs more than it saves where LLVM is installed.
-        cursor.execute("SET LOCAL jit = off")
-        # The planner guesses one row for the join of aggregated facts to leaves on computed keys and then
-        # sorts both sides for a merge join; hash joins are 10-20 % faster at every size measured.
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-        # The same misestimate makes it sort the leaves' facts to group them; hashing them is faster.
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+        cursor.execute(compute, params)
+        cursor.execute(write_snapshots, [as_of, now])
+        written = cursor.rowcount
+        cursor.execute(write_latest, [as_of])
+        cursor.execute(f"DROP TABLE {CHANGED}")  # a nightly run recomputes the next plan in the same transaction
+        return written

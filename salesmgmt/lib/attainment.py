@@ -84,4 +84,10 @@ def run_rate_forecast(
 
 def weighted(amount: Decimal, probability: int) -> Decimal:
     """Σ amount × stage % for one deal."""
-    return (Decimal(amount) * Decimal(probability) / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return weighted_total(Decimal(amount) * Decimal(probability))
+
+
+def weighted_total(amount_times_percent: Decimal) -> Decimal:
+    """The weighted amount of several deals from Σ (amount × stage %): divided by 100 and rounded once, half up
+    (never per deal: the pipeline board's rule, and the same however the deals are grouped)."""
+    return (Decimal(amount_times_percent) / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)

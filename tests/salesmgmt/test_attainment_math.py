@@ -44,6 +44,9 @@ def test_attainment_gap_pace_coverage_run_rate():
     assert a.run_rate_forecast(Decimal("450"), *Q1, date(2026, 2, 14)) == Decimal("900.00")
     assert a.run_rate_forecast(Decimal("450"), *Q1, date(2025, 12, 1)) == Decimal("0")
     assert a.weighted(Decimal("1000"), 30) == Decimal("300.00")
+    # Rounded once over all the deals: two deals of 0.01 at 50 % weigh 0.01 together (0.005 + 0.005), not 0.02.
+    assert a.weighted_total(Decimal("0.01") * 50 + Decimal("0.01") * 50) == Decimal("0.01")
+    assert a.weighted(Decimal("0.01"), 50) + a.weighted(Decimal("0.01"), 50) == Decimal("0.02")
 
 
 def test_period_ending_before_start_is_refused():

@@ -113,6 +113,25 @@ def test_full_recompute_counts_facts_per_leaf_and_rolls_up(org, metrics, facts, 
     assert snapshots(plan, date(2027, 5, 31))[root.pk].actual == Decimal("1050")
 
 
+def test_weighted_pipeline_is_rounded_once_per_leaf_not_per_deal_or_probability(org, metrics, frozen):
+    # Two open March deals of 0.05 at 10 % and 30 %: 0.005 + 0.015 = 0.02, rounded once. Rounded per deal (or
+    # per probability) it would be 0.01 + 0.02 = 0.03. The pipeline board rounds the same way.
+    for probability in (10, 30):
+        make_deal(
+            owner=org.rep,
+            amount="0.05",
+            close=date(2027, 3, 20),
+            probability=probability,
+            probability_reason="Test",
+        )
+    plan = build_plan(org, metrics["won_revenue"])
+    attainment_recompute(plan=plan, as_of=date(2027, 3, 15))
+    snaps = snapshots(plan, date(2027, 3, 15))
+    march = snaps[node(plan, rep=org.rep, month=3).pk]
+    assert (march.open_pipeline, march.weighted_pipeline) == (Decimal("0.10"), Decimal("0.02"))
+    assert snaps[plan.nodes.get(depth=0).pk].weighted_pipeline == Decimal("0.02")
+
+
 def test_a_deal_counts_for_its_owners_team_not_its_booking_region(org, metrics, frozen):
     # The rep of Shanghai books a deal for a Beijing customer: it counts for East.
     from tests.factories import CustomerFactory
