@@ -21,6 +21,7 @@ SQLite and by incremental recomputes; a test holds the two equal):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import date
 
@@ -250,28 +251,54 @@ def _periods_sql(name: str, shape: _Shape) -> tuple[str, list]:
 CHANGED = "attainment_changed"  # the temporary table of a recompute's changed nodes
 
 
-def _tune(cursor) -> None:
-    """Planner settings for this transaction's recompute queries."""
-    # Enough memory to hash the facts and the roll-up instead of sorting on disk.
-    cursor.execute("SET LOCAL work_mem = '64MB'")
-    # JIT compiling a statement this wide costs more than it saves where LLVM is installed.
-    cursor.execute("SET LOCAL jit = off")
-    # The planner guesses one row for the join of facts to leaves on computed keys, and from there sorts
-    # both sides for merge joins, or probes the leaves' index once per fact. The plan that is right at
-    # every size is the one the statement is written as: the facts stream, in the order written, through
-    # hash joins with their dimensions and the leaves, into hash aggregates.
-    for setting in ("enable_mergejoin", "enable_nestloop", "enable_sort"):
-        cursor.execute(f"SET LOCAL {setting} = off")
-    cursor.execute("SET LOCAL join_collapse_limit = 1")
-    cursor.execute("SET LOCAL from_collapse_limit = 1")
+# Planner settings for the recompute's queries. Enough memory to hash the facts and the roll-up instead of
+# sorting on disk; no JIT (compiling a statement this wide costs more than it saves where LLVM is installed).
+# The planner guesses one row for the join of facts to leaves on computed keys, and from there sorts both
+# sides for merge joins, or probes the leaves' index once per fact. The plan that is right at every size is
+# the one the query is written as: the facts stream, in the order written, through hash joins with their
+# dimensions and the leaves, into hash aggregates.
+PLANNER = {
+    "work_mem": "64MB",
+    "jit": "off",
+    "enable_mergejoin": "off",
+    "enable_nestloop": "off",
+    "enable_sort": "off",
+    "join_collapse_limit": "1",
+    "from_collapse_limit": "1",
+}
+
+
+@contextlib.contextmanager
+def _planner_settings():
+    """`PLANNER` for the queries inside, then back to what they were (the transaction goes on)."""
+    names = list(PLANNER)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+        before = dict(zip(names, cursor.fetchone(), strict=True))
+        _set_local(cursor, PLANNER)
+    yield
+    with connection.cursor() as cursor:
+        _set_local(cursor, before)
+
+
+def _set_local(cursor, settings: dict) -> None:
+    """SET LOCAL the settings, in one query."""
+    cursor.execute(
+        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)), [x for kv in settings.items() for x in kv]
+    )
 
 
 def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
     """Recompute every node of `plan` for `as_of`; returns how many snapshots were written (changed nodes)."""
     if not connection.in_atomic_block:
         raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
-    with connection.cursor() as cursor:
-        _tune(cursor)
+    # A backfill: a later day has been written already (asked before the settings: an index lookup).
+    backfill = LatestAttainment.objects.filter(node__plan=plan, as_of__gt=as_of).exists()
+    with _planner_settings():
+        return _upsert(plan, as_of, now, backfill=backfill)
+
+
+def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
     metric = plan.metric
     shape = _shape(plan)
     levels = shape.levels
@@ -331,9 +358,9 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
     )
     snapshot, latest = AttainmentSnapshot._meta.db_table, LatestAttainment._meta.db_table
     node_table = TargetNode._meta.db_table
-    # The figures each node has on `as_of` so far: its latest row (a hash join) or, when a later day has
-    # been written already (a backfill), its newest snapshot on or before `as_of`.
-    if LatestAttainment.objects.filter(node__plan=plan, as_of__gt=as_of).exists():
+    # The figures each node has on `as_of` so far: its latest row (a hash join) or, in a backfill, its newest
+    # snapshot on or before `as_of`.
+    if backfill:
         before = (
             f"LEFT JOIN LATERAL (SELECT s.node_id, s.actual, s.target, s.weighted_pipeline, s.open_pipeline "
             f"FROM {snapshot} s WHERE s.node_id = n.id AND s.as_of <= %s ORDER BY s.as_of DESC LIMIT 1) p ON TRUE"

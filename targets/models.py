@@ -478,7 +478,8 @@ class LatestAttainment(models.Model):
     node = models.OneToOneField(
         TargetNode, on_delete=models.CASCADE, primary_key=True, related_name="latest_attainment"
     )
-    as_of = models.DateField(_("as of"))
+    # Indexed: "has a later day been written already" (a backfill) is asked before every full recompute.
+    as_of = models.DateField(_("as of"), db_index=True)
     actual = models.DecimalField(_("actual"), max_digits=18, decimal_places=2)
     target = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
     weighted_pipeline = models.DecimalField(_("weighted pipeline"), max_digits=18, decimal_places=2)

@@ -123,6 +123,28 @@ def test_a_ragged_plan_equals_the_reference(org, metrics, many_facts):
     assert stored[root.pk][0] != 0 and stored[root.pk][2] != 0
 
 
+def test_days_between_leaf_periods_count_nowhere(org, metrics, many_facts):
+    """Leaf periods that do not tile the year (each month leaf cut to its first ten days): the binary search
+    in the period starts must not give a day after a period's end to that period."""
+    with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
+        plan = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep", "month"))
+        attainment_recompute(plan=plan, as_of=AS_OF)
+        whole_year = LatestAttainment.objects.get(node__plan=plan, node__depth=0).actual
+        months = plan.nodes.leaves()
+        for leaf in months:
+            months.filter(pk=leaf.pk).update(period_end=leaf.period_start + timedelta(days=9))
+        attainment_recompute(plan=plan, as_of=AS_OF + timedelta(days=1))
+        nodes, reference = compute_actuals(plan, AS_OF + timedelta(days=1))
+    latest = {r.node_id: (r.actual, r.weighted_pipeline, r.open_pipeline) for r in LatestAttainment.objects.all()}
+    expected = {
+        n["id"]: (reference[n["id"]].actual, reference[n["id"]].weighted_pipeline, reference[n["id"]].open_pipeline)
+        for n in nodes
+    }
+    assert latest == expected
+    root = plan.nodes.get(depth=0).pk
+    assert 0 < latest[root][0] < whole_year  # some deals closed in the gaps, some in the periods
+
+
 def _newest(plan, day):
     """Each node's newest snapshot on or before `day` (computed apart from the engine), as a tuple."""
     return {
