@@ -188,3 +188,18 @@ def test_the_statement_writes_only_what_changed_and_keeps_the_latest_rows(org, m
     assert {r.node_id: r.as_of for r in LatestAttainment.objects.filter(node__plan=plan)} == {
         pk: row[0] for pk, row in newest.items()
     }
+
+
+def test_the_recompute_puts_the_planner_settings_back(org, metrics, many_facts):
+    """The recompute steers the planner (no nested loops, joins in written order) for its own queries only:
+    whatever runs after it in the same transaction is planned as usual."""
+    names = ("enable_nestloop", "join_collapse_limit", "work_mem", "jit")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+        before = cursor.fetchone()
+        with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
+            plan = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep", "month"))
+            assert attainment_recompute(plan=plan, as_of=AS_OF) == plan.nodes.count()
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+        assert cursor.fetchone() == before
+    assert before[0] == "on"
