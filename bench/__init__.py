@@ -6,6 +6,7 @@ sets up Django, creates and migrates the database if needed, runs them and print
 
 from __future__ import annotations
 
+import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,3 +52,21 @@ def held_dispatch():
         yield
     finally:
         outbox.dispatch = original
+
+
+def repeated(name: str, runs: int, work, *, note: str = "") -> tuple[Timing, list]:
+    """Run `work()` `runs` times: a Timing of the median run (its queries: the median too) and every run's
+    result. A median of several runs is steadier than one run on a noisy machine."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seconds, queries, results = [], [], []
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as captured:
+            start = time.perf_counter()
+            results.append(work())
+            seconds.append(time.perf_counter() - start)
+        queries.append(len(captured))
+    timing = Timing(name=name, seconds=statistics.median(seconds), queries=int(statistics.median(queries)), note=note)
+    timing.extra["runs"] = seconds
+    return timing, results

@@ -24,6 +24,7 @@ HISTORY_YEAR = 2029
 def run() -> list[Timing]:
     from django.db import connection
 
+    from salesmgmt.models import OutboxTask
     from targets.models import TargetNode
     from targets.services import (
         adjustment_approve,
@@ -35,6 +36,8 @@ def run() -> list[Timing]:
         target_split_leaves,
     )
 
+    # Work another benchmark left in the outbox (the big company's alerts) is not this benchmark's to time.
+    OutboxTask.objects.all().delete()
     timings: list[Timing] = []
     director, area = _organisation(timings)
     _history(area, timings)

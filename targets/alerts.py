@@ -227,7 +227,8 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *,
     """Upsert the alerts of every firing condition and resolve those whose condition no longer holds.
 
     - nothing given: every rule over everything (the nightly reconcile; deals age without changing);
-    - `plan_id`: node rules of that plan, deal rules of every deal;
+    - `plan_id`: the node rules of that plan (its figures were recomputed; its deals did not change: their
+      rules run when they change and every night);
     - `node_ids` and/or `deal_ids` (after a change): only those nodes and deals — the work then depends on
       the change, not on the size of the company.
     Returns how many conditions fire.
@@ -235,6 +236,8 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *,
     narrow = node_ids is not None or deal_ids is not None
     if narrow:
         node_ids, deal_ids = list(node_ids or ()), list(deal_ids or ())
+    elif plan_id:
+        deal_ids = []
     today = today or timezone.localdate()
     now = timezone.now()
     rules: dict[str, list[AlertRule]] = {}
@@ -247,7 +250,7 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *,
     if narrow:
         scope = (node_kinds & Q(node_id__in=node_ids)) | (~node_kinds & Q(opportunity_id__in=deal_ids))
     elif plan_id:
-        scope = ~node_kinds | (node_kinds & Q(node__plan_id=plan_id))
+        scope = node_kinds & Q(node__plan_id=plan_id)
     else:
         scope = Q()
     existing = {

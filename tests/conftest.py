@@ -5,8 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from crm.models import CompanySettings, DataScope, RegionKind, Role
@@ -71,6 +73,15 @@ def api():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language: a request through the test client activates the user's
+    language for the thread and leaves it active (a server activates each request's own)."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

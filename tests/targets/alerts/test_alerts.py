@@ -218,18 +218,29 @@ def test_inactive_rule_resolves_its_alerts(org, rules, frozen):
     assert alerts(AlertKind.CLOSE_DATE_PASSED).get().state == AlertState.RESOLVED
 
 
-def test_plan_scoped_evaluation_leaves_other_plans_alerts(org, metrics, rules, frozen):
+def test_plan_scoped_evaluation_leaves_other_plans_and_deals_alone(org, metrics, rules, frozen):
     plan = approved_plan(org, metrics["won_revenue"])
     other = plan_create(
         metric=metrics["collections"], period_key="FY2027", total="1000", owner=org.director, actor=org.director
     )
     other = plan_approve(plan=plan_submit(plan=other, actor=org.director), actor=org.director)
     attainment_recompute(plan=other, as_of=TODAY)
+    overdue = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 1))
     evaluate_alerts()
     before = set(alerts(AlertKind.PACE_GAP).values_list("node__plan_id", "state"))
     assert before == {(plan.pk, AlertState.OPEN), (other.pk, AlertState.OPEN)}
-    evaluate_alerts(plan_id=plan.pk)
+    assert alerts(AlertKind.CLOSE_DATE_PASSED).get().opportunity == overdue
+    # A plan's evaluation (after its recompute) is about that plan's figures: the deal rules, over every
+    # deal of the company, are not run (neither opened nor resolved) — deals are evaluated when they change.
+    Alert.objects.filter(rule__kind=AlertKind.CLOSE_DATE_PASSED).delete()
+    other_deal = make_deal(owner=org.rep_js, amount="1000", close=date(2027, 3, 2))
+    with CaptureQueriesContext(connection) as captured:
+        evaluate_alerts(plan_id=plan.pk)
     assert set(alerts(AlertKind.PACE_GAP).values_list("node__plan_id", "state")) == before
+    assert not alerts(AlertKind.CLOSE_DATE_PASSED).exists()
+    assert not any("pipeline_opportunity" in q["sql"] for q in captured)
+    evaluate_alerts()  # the nightly run: every rule again
+    assert set(alerts(AlertKind.CLOSE_DATE_PASSED).values_list("opportunity", flat=True)) == {overdue.pk, other_deal.pk}
 
 
 def test_query_count_does_not_grow_with_nodes_or_deals(org, metrics, rules, frozen):
