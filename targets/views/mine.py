@@ -118,8 +118,8 @@ def my_targets(request):
 
 
 def _trend_chart(history) -> str:
-    """Attainment % and time progress % per snapshot date: one trace per series, as an HTML div that
-    expects plotly.js on the page."""
+    """Attainment % and time progress % per snapshot date (and today's, read from the newest): one trace per
+    series, as an HTML div that expects plotly.js on the page."""
     from plotly import graph_objects as go
     from plotly.offline import plot
 
@@ -161,10 +161,13 @@ def node_attainment(request, pk):
     node = _visible_node(request, pk)
     history = selectors_attainment.history(node)
     selectors_attainment.decorate([node])  # the latest figures and their change over the week
+    points = list(history)
+    if node.attainment is not None and history and node.attainment.as_of > history[-1].as_of:
+        points.append(node.attainment)  # the newest figures hold until today: the lines reach today
     context = {
         "node": node,
         "history": list(reversed(history)),
-        "chart": mark_safe(_trend_chart(history)) if history else "",  # noqa: S308 - plotly's own markup
+        "chart": mark_safe(_trend_chart(points)) if history else "",  # noqa: S308 - plotly's own markup
     }
     return render(request, "targets/mine/attainment.html", context)
 

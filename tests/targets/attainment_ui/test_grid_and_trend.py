@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -239,6 +240,23 @@ def test_the_trend_page_charts_and_tabulates_every_snapshot(org, tree, snapshots
     assert html.count('"name":"Attainment %"') == html.count('"name":"Time progress %"') == 1
     my_targets = client_for(org.rep).get(MINE).content.decode()
     assert reverse("targets:node_attainment", args=[node.pk]) in my_targets
+
+
+def test_the_trend_reaches_today_when_the_figures_have_not_changed_since(org, tree, snapshots, client_for):
+    """A snapshot holds until the figures change: weeks after the newest one, the chart's lines go on to
+    today (time progress moves every day) and the page says since when the figures are the same."""
+    node = tree["reps"][org.rep]
+    url = reverse("targets:node_attainment", args=[node.pk])
+    newest = snapshots["rep"].as_of.isoformat()
+    with time_machine.travel("2027-06-01 09:00 +0800", tick=False):
+        html = client_for(org.rep).get(url).content.decode()
+    chart = html[html.index('data-testid="trend-chart"') :]
+    assert "2027-06-01" in chart and newest in chart
+    assert "trend-row-2027-06-01" not in html  # the table lists snapshots only
+    assert attr(html, "changed-on", "data-value") == newest
+    with time_machine.travel(f"{newest} 09:00 +0800", tick=False):
+        html = client_for(org.rep).get(url).content.decode()
+    assert 'data-testid="changed-on"' not in html  # read on the day they changed
 
 
 def test_plotly_is_loaded_only_on_the_trend_page(org, tree, snapshots, client_for):
