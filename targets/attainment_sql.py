@@ -229,15 +229,13 @@ def _fact_sources(metric, with_products: bool, start: date | None, end: date | N
     return sources
 
 
-DAYS_JOIN = "JOIN days d ON d.day = f.f_day"
-
-
 def _periods_sql(name: str, shape: _Shape) -> tuple[str, list]:
     """The facts of CTE `name` with the leaf period(s) holding their day (`p_start`, `p_end`), so that facts join
     leaves on equalities. Disjoint periods (the usual plan): the one period found by a binary search in the
     sorted starts, no join. Overlapping periods: a join to the calendar of every leaf period's days."""
     if not shape.disjoint:
-        return f"SELECT f.*, d.period_start AS p_start, d.period_end AS p_end FROM {name} f {DAYS_JOIN}", []
+        periods = "d.period_start AS p_start, d.period_end AS p_end"
+        return f"SELECT f.*, {periods} FROM {name} f JOIN days d ON d.day = f.f_day", []
     starts = [p[0] for p in shape.periods]
     ends = [p[1] for p in shape.periods]
     at = "width_bucket(f.f_day, %s::date[])"  # how many starts are <= the day: the index of its period
@@ -310,12 +308,11 @@ def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
     if not shape.disjoint:
         # Every day of every leaf period, with that period (a day of two overlapping periods: two rows).
         ctes.append(
-            "days AS MATERIALIZED (SELECT d::date AS day, p.period_start, p.period_end FROM "
-            f"(SELECT DISTINCT period_start, period_end FROM {TargetNode._meta.db_table} "
-            "WHERE plan_id = %s AND split_dimension = '') p "
+            "days AS MATERIALIZED (SELECT d::date AS day, p.period_start, p.period_end "
+            "FROM unnest(%s::date[], %s::date[]) p (period_start, period_end) "
             "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
         )
-        params.append(plan.pk)
+        params += [[p[0] for p in shape.periods], [p[1] for p in shape.periods]]
     for name, sql, more in _fact_sources(metric, with_products, start, end, as_of):
         dated, dated_params = _periods_sql(name, shape)
         # Not MATERIALIZED: read once, the facts stream through the joins; read by several signatures,
