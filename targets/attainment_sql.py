@@ -70,6 +70,14 @@ class _Shape:
     def levels(self) -> int:
         return max(self.depths, default=0)
 
+    @property
+    def starts(self) -> list[date]:
+        return [p[0] for p in self.periods]
+
+    @property
+    def ends(self) -> list[date]:
+        return [p[1] for p in self.periods]
+
 
 def _shape(plan: TargetPlan) -> _Shape:
     """The plan's leaves grouped by signature, period and depth (two queries, a few rows)."""
@@ -236,14 +244,12 @@ def _periods_sql(name: str, shape: _Shape) -> tuple[str, list]:
     if not shape.disjoint:
         periods = "d.period_start AS p_start, d.period_end AS p_end"
         return f"SELECT f.*, {periods} FROM {name} f JOIN days d ON d.day = f.f_day", []
-    starts = [p[0] for p in shape.periods]
-    ends = [p[1] for p in shape.periods]
     at = "width_bucket(f.f_day, %s::date[])"  # how many starts are <= the day: the index of its period
     sql = (
         f"SELECT * FROM (SELECT f.*, (%s::date[])[{at}] AS p_start, (%s::date[])[{at}] AS p_end FROM {name} f) f "
         "WHERE f.f_day <= f.p_end"  # not in a gap after the period
     )
-    return sql, [starts, starts, ends, starts]
+    return sql, [shape.starts, shape.starts, shape.ends, shape.starts]
 
 
 CHANGED = "attainment_changed"  # the temporary table of a recompute's changed nodes
@@ -300,8 +306,7 @@ def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
     metric = plan.metric
     shape = _shape(plan)
     levels = shape.levels
-    start = shape.periods[0][0] if shape.periods else None
-    end = max((p[1] for p in shape.periods), default=None)
+    start, end = min(shape.starts, default=None), max(shape.ends, default=None)
     with_products = uses_products(metric, any(s[2] or s[3] for s in shape.signatures))
 
     ctes, params, rows, row_params = [], [], [], []
@@ -312,7 +317,7 @@ def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
             "FROM unnest(%s::date[], %s::date[]) p (period_start, period_end) "
             "CROSS JOIN LATERAL generate_series(p.period_start, p.period_end, interval '1 day') d)"
         )
-        params += [[p[0] for p in shape.periods], [p[1] for p in shape.periods]]
+        params += [shape.starts, shape.ends]
     for name, sql, more in _fact_sources(metric, with_products, start, end, as_of):
         dated, dated_params = _periods_sql(name, shape)
         # Not MATERIALIZED: read once, the facts stream through the joins; read by several signatures,
@@ -323,17 +328,17 @@ def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
             branch, branch_params = _branch(f"{name}d", signature, plan.pk)
             rows.append(branch)
             row_params += branch_params
-    if not rows:
-        rows.append("SELECT NULL::varchar AS path, 0::bigint AS value, false AS f_open, 0 AS prob")
+    if not rows:  # nothing can count (no leaf, or no fact source): every node's figures are zero
+        rows.append("SELECT NULL::varchar AS path, 0::bigint AS value, false AS f_open, 0 AS prob WHERE false")
     ctes.append(LEAF.format(rows=" UNION ALL ".join(rows)))
     params += row_params
     figures = "path, actual, weighted, open"
     # The roll-up, one level at a time from the deepest: a level sums its children, which are the leaves
     # one level below and the level below's sums (each row is summed once, not once per ancestor).
+    one_depth = len(shape.depths) == 1
     for level in range(levels - 1, 0, -1):
         children = []
         if level + 1 in shape.depths:  # the leaves one level below (all of them, when they share one depth)
-            one_depth = len(shape.depths) == 1
             children.append(
                 f"SELECT {figures} FROM leaf"
                 + ("" if one_depth else f" WHERE length(path) = {(level + 1) * PATH_STEP}")
