@@ -21,6 +21,7 @@ from crm.models import ImportJob, ImportKind, ImportStatus
 from pipeline import importing
 from pipeline.models import Pipeline
 from salesmgmt.lib.tabular import cell_text
+from salesmgmt.views import error_text
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 ALLOWED_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
@@ -203,7 +204,7 @@ def import_mapping(request, pk):
     try:
         sample = importing.import_job_table(job, limit=SAMPLE_ROWS)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
         return redirect("pipeline:import_start")
     samples = {h: [] for h in sample.headers}
     for _number, record in sample.records():
@@ -233,7 +234,7 @@ def import_preview(request, pk):
         try:
             importing.import_job_start(job=job, actor=request.user)
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            messages.error(request, error_text(exc))
             return redirect("pipeline:import_preview", pk=job.pk)
         return redirect("pipeline:import_progress", pk=job.pk)
     result = job.result or {}

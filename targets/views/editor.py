@@ -28,7 +28,7 @@ from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from pipeline.services import ConflictError
 from salesmgmt.lib.money import to_decimal
-from salesmgmt.views import is_partial, vary_on_htmx
+from salesmgmt.views import error_text, is_partial, vary_on_htmx
 from targets import selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, WeightBasis
@@ -667,7 +667,7 @@ def grid_cell(request, pk, node_pk):
                 actor=request.user,
             )
         except ValidationError as exc:  # ConflictError included
-            error = " ".join(exc.messages)
+            error = error_text(exc)
     else:
         error = " ".join(e for errors in form.errors.values() for e in errors)
     if error is None:
