@@ -64,6 +64,12 @@ def many_facts(org, catalogue):
                     opportunity_move_stage(opportunity=deal, stage=stage, actor=rep)
 
 
+def _figures(nodes, reference) -> dict:
+    """The reference's (actual, weighted pipeline, open pipeline) of every node."""
+    triples = {pk: (f.actual, f.weighted_pipeline, f.open_pipeline) for pk, f in reference.items()}
+    return {n["id"]: triples[n["id"]] for n in nodes}
+
+
 @pytest.mark.parametrize(("metric", "dimensions"), SHAPES)
 def test_the_sql_path_equals_the_reference(org, metrics, many_facts, metric, dimensions):
     with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
@@ -75,16 +81,8 @@ def test_the_sql_path_equals_the_reference(org, metrics, many_facts, metric, dim
         s.node_id: (s.actual, s.weighted_pipeline, s.open_pipeline, s.target)
         for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of=AS_OF)
     }
-    expected = {
-        n["id"]: (
-            reference[n["id"]].actual,
-            reference[n["id"]].weighted_pipeline,
-            reference[n["id"]].open_pipeline,
-            n["amount"],
-        )
-        for n in nodes
-    }
-    assert stored == expected
+    figures = _figures(nodes, reference)
+    assert stored == {n["id"]: (*figures[n["id"]], n["amount"]) for n in nodes}
     root = plan.nodes.get(depth=0).pk
     assert stored[root][0] != 0  # the data exercises the metric at all
     if metric in ("won_revenue", "key_product_share"):
@@ -115,11 +113,7 @@ def test_a_ragged_plan_equals_the_reference(org, metrics, many_facts):
         s.node_id: (s.actual, s.weighted_pipeline, s.open_pipeline)
         for s in AttainmentSnapshot.objects.filter(node__plan=plan, as_of=AS_OF)
     }
-    expected = {
-        n["id"]: (reference[n["id"]].actual, reference[n["id"]].weighted_pipeline, reference[n["id"]].open_pipeline)
-        for n in nodes
-    }
-    assert stored == expected
+    assert stored == _figures(nodes, reference)
     assert stored[root.pk][0] != 0 and stored[root.pk][2] != 0
 
 
@@ -136,11 +130,7 @@ def test_days_between_leaf_periods_count_nowhere(org, metrics, many_facts):
         attainment_recompute(plan=plan, as_of=AS_OF + timedelta(days=1))
         nodes, reference = compute_actuals(plan, AS_OF + timedelta(days=1))
     latest = {r.node_id: (r.actual, r.weighted_pipeline, r.open_pipeline) for r in LatestAttainment.objects.all()}
-    expected = {
-        n["id"]: (reference[n["id"]].actual, reference[n["id"]].weighted_pipeline, reference[n["id"]].open_pipeline)
-        for n in nodes
-    }
-    assert latest == expected
+    assert latest == _figures(nodes, reference)
     root = plan.nodes.get(depth=0).pk
     assert 0 < latest[root][0] < whole_year  # some deals closed in the gaps, some in the periods
 
