@@ -161,6 +161,14 @@ class Product(models.Model):
         return self.name
 
 
+class ClosedPeriodKind(models.TextChoices):
+    """How long the figures of a period stay open after it ends: none, the rest of the quarter, of the year."""
+
+    MONTH = periods.MONTH, _("Fiscal month")
+    QUARTER = periods.QUARTER, _("Fiscal quarter")
+    YEAR = periods.YEAR, _("Fiscal year")
+
+
 class CompanySettings(models.Model):
     """The single row of company-wide configuration (fiscal calendar, currency)."""
 
@@ -170,6 +178,17 @@ class CompanySettings(models.Model):
     currency = models.CharField(_("company currency"), max_length=3, default="CNY")
     count_working_days = models.BooleanField(
         _("time progress in working days"), default=False, help_text=_("Otherwise calendar days.")
+    )
+    closed_period = models.CharField(
+        _("periods close by"),
+        max_length=8,
+        choices=ClosedPeriodKind.choices,
+        default=ClosedPeriodKind.MONTH,
+        help_text=_(
+            "A won deal whose close date falls before the start of the current fiscal month (or quarter, or "
+            "year) is in a closed period: a change that moves its figures needs a reason, and the targets it "
+            "counts for show it as a late change."
+        ),
     )
 
     class Meta:
@@ -186,6 +205,11 @@ class CompanySettings(models.Model):
 
     def period_of(self, day, kind: str) -> periods.Period:
         return periods.period_of(day, kind, self.fiscal_year_start_month)
+
+    def open_period_start(self, today=None):
+        """The first day whose figures are still open: the start of the current fiscal month (or quarter, or
+        year, as `closed_period` says). Figures of days before it are closed (already reported)."""
+        return self.period_of(today or timezone.localdate(), self.closed_period).start
 
 
 class Currency(models.Model):
