@@ -117,6 +117,15 @@ class TargetPlan(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    # Who submitted it last: never its approver (see targets.selectors_approval).
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("submitted by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("approved by"),
@@ -622,6 +631,7 @@ class Alert(models.Model):
 
 class NotificationTopic(models.TextChoices):
     ALERT = "alert", _("Alert")
+    PLAN_SUBMITTED = "plan_submitted", _("Plan waiting for your approval")
 
 
 class Notification(models.Model):
