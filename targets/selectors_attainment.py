@@ -21,7 +21,7 @@ from crm.scopes import visible_regions, visible_users
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.attainment import Derived, derive, reading_day
-from targets.models import AttainmentSnapshot, PeriodKind, TargetNode
+from targets.models import AttainmentSnapshot, PeriodKind, PlanStatus, TargetNode
 from targets.selectors import nodes_visible_to
 from targets.services.members import COORD_FIELDS
 
@@ -304,15 +304,58 @@ class RankRow:
         return None if self.pace_gap is None else self.pace_gap * 100
 
 
-def leaderboard_periods(plan) -> list[str]:
-    """The periods of a plan that have rep targets, in time order (the whole plan first)."""
+@dataclasses.dataclass(frozen=True)
+class LeaderboardPeriod:
+    """A period a plan's leaderboard can rank: one that has rep targets."""
+
+    key: str
+    start: date
+    end: date
+
+    def __contains__(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+def leaderboard_periods(plan) -> list[LeaderboardPeriod]:
+    """The periods of a plan that have rep targets, in time order (the whole plan first). One query."""
     rows = (
         TargetNode.objects.filter(plan=plan, rep__isnull=False)
+        .exclude(period_key="")
         .order_by("period_start", "-period_end", "period_key")
-        .values_list("period_key", flat=True)
+        .values_list("period_key", "period_start", "period_end")
         .distinct()
     )
-    return list(dict.fromkeys(rows))
+    periods: dict[str, LeaderboardPeriod] = {}
+    for key, start, end in rows:
+        periods.setdefault(key, LeaderboardPeriod(key, start, end))
+    return list(periods.values())
+
+
+def leaderboard_default_plan(plans, today: date):
+    """The plan the leaderboard opens on: the plan in force `today` (approved, its period running); else the
+    approved plan that started most recently; else the plan that started most recently; a plan yet to start
+    only when no other exists (the nearest). None without plans.
+
+    Among several plans in force, the one that started last (a quarter plan inside a year) comes first.
+    """
+
+    def rank(plan):
+        approved = plan.status == PlanStatus.APPROVED
+        if plan.period_start <= today:
+            order = 0 if approved and today <= plan.period_end else 1 if approved else 2
+            return (order, -plan.period_start.toordinal(), plan.pk)
+        return (3 if approved else 4, plan.period_start.toordinal(), plan.pk)
+
+    return min(plans, key=rank, default=None)
+
+
+def leaderboard_default_period(periods: list[LeaderboardPeriod], today: date) -> str:
+    """The period a plan's leaderboard opens on: the current one (the shortest of its periods containing
+    `today`, e.g. this month rather than this year); the whole plan when none is current. "" without any."""
+    current = [p for p in periods if today in p]
+    if current:
+        return min(current, key=lambda p: (p.end - p.start, -p.start.toordinal())).key
+    return periods[0].key if periods else ""
 
 
 def _ranked(nodes, key, who) -> list[RankRow]:
