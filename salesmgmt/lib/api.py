@@ -1,14 +1,18 @@
 """API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400,
-error responses declared in the schema, pagination, and related ids scoped to the requesting user."""
+error responses declared in the schema, pagination, a JSON parser with a depth limit, and related
+ids and embedded rows scoped to the requesting user."""
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Manager
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, pagination, serializers, status
+from rest_framework import exceptions, pagination, parsers, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -146,3 +150,103 @@ class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.scope(getattr(request, "user", None))
+
+
+# --- embedded rows of another model in responses -------------------------------------------
+
+
+class VisibleRows(serializers.ListSerializer):
+    """Rows of another model embedded in a response, limited to those the requesting user may see.
+
+    `scope(user)` is the embedded model's own door, the one its endpoint uses (e.g.
+    `TargetNode.objects.visible_to`), so an embedding never shows more than that endpoint would.
+    `key` names a row's id: "pk" for model instances, the key of a JSON row (an adjustment's
+    proposed changes are `{"node": id, ...}`). Without a request nothing is shown (fails closed).
+    The rows of every object in the response are checked in one query, however long the page.
+
+        changes = VisibleRows(child=ChangeSerializer(), scope=visible_nodes, key="node")
+    """
+
+    def __init__(self, *args, scope: Callable, key: str = "pk", **kwargs):
+        self.scope, self.key = scope, key
+        self._visible: dict = {}  # id -> may the user see it, for this response
+        self._batched = False
+        kwargs.setdefault("read_only", True)
+        super().__init__(*args, **kwargs)
+
+    def _id(self, row):
+        return row.get(self.key) if isinstance(row, dict) else getattr(row, self.key, None)
+
+    def _rows(self, data) -> list:
+        return list(data.all() if isinstance(data, Manager) else data or [])
+
+    def _response_rows(self) -> Iterable:
+        """This field's rows on every object of the response (each item of a page), to check them at once."""
+        root, parent = self.root, self.parent
+        if parent is root:
+            objects = [root.instance]
+        elif isinstance(root, serializers.ListSerializer) and parent is root.child:
+            objects = root.instance or []
+        else:
+            return []
+        rows = []
+        for obj in objects:
+            # An object this field cannot read is left to its own call (which reports the problem).
+            with contextlib.suppress(AttributeError, KeyError, TypeError, ObjectDoesNotExist):
+                rows += self._rows(self.get_attribute(obj))
+        return rows
+
+    def _check(self, rows: list) -> None:
+        ids = {self._id(row) for row in rows} - self._visible.keys()
+        ids.discard(None)
+        if not ids:
+            return
+        request = self.context.get("request")
+        seen = set(self.scope(getattr(request, "user", None)).filter(pk__in=ids).values_list("pk", flat=True))
+        self._visible.update({pk: pk in seen for pk in ids})
+
+    def to_representation(self, data):
+        rows = self._rows(data)
+        if not self._batched:
+            self._batched = True
+            self._check([*rows, *self._response_rows()])
+        self._check(rows)
+        return [self.child.to_representation(row) for row in rows if self._visible.get(self._id(row))]
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+MAX_JSON_DEPTH = 32
+TOO_DEEP = _("The JSON body is nested too deeply: at most %(limit)d levels of lists and objects.")
+
+
+def json_depth_exceeds(data, limit: int) -> bool:
+    """Whether lists and objects nest more than `limit` levels deep (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser with a depth limit, the default of every endpoint.
+
+    Python's decoder recurses per level: `[[[...]]]` a thousand deep raises RecursionError, a 500
+    before any view runs (login included). Too deep is bad input like any other: a 400 with a message.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        too_deep = exceptions.ParseError(str(TOO_DEEP) % {"limit": MAX_JSON_DEPTH})
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep from None
+        if json_depth_exceeds(data, MAX_JSON_DEPTH):
+            raise too_deep
+        return data
