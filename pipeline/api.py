@@ -124,8 +124,9 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
         data = dict(serializer.validated_data)
         version = data.pop("version")
         lines = data.pop("lines", None)
+        reason = data.pop("reason", "")
         opportunity = services.opportunity_update(
-            opportunity=opportunity, data=data, lines=lines, expected_version=version, actor=request.user
+            opportunity=opportunity, data=data, lines=lines, expected_version=version, reason=reason, actor=request.user
         )
         return Response(self.get_serializer(self.refetch(opportunity)).data)
 
@@ -151,6 +152,7 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
             lost_reason=data["lost_reason"],
             closed_on=data["closed_on"],
             expected_version=data["version"],
+            reason=data["reason"],
             actor=request.user,
         )
         return Response(self.get_serializer(self.refetch(opportunity)).data)

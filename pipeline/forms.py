@@ -13,7 +13,7 @@ from crm.forms import scoped_region_field, scoped_user_field
 from crm.models import CompanySettings, Currency, Customer, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
-from pipeline.services import EDITABLE_FIELDS
+from pipeline.services import EDITABLE_FIELDS, opportunity_in_closed_period
 from salesmgmt.lib.money import quantize, to_decimal
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -114,6 +114,12 @@ class DealEditForm(forms.Form):
         empty_value=None,
         choices=[("", "—"), *((i, "★" * i) for i in range(1, 6))],
     )
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=200,
+        required=False,
+        help_text=_("The deal was won in a closed period: its figures were reported already. Say why they change."),
+    )
 
     # Lost reason is asked for by the move to the lost stage, not edited here.
     FIELDS = tuple(f for f in EDITABLE_FIELDS if f != "lost_reason")
@@ -126,6 +132,8 @@ class DealEditForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["customer"] = visible_customer_field(user, label=_("Customer"))
         self.fields["owner"] = scoped_user_field(user, label=_("Owner"))
+        if not opportunity_in_closed_period(deal):
+            del self.fields["reason"]  # asked only where the service asks for it
 
     def changes(self) -> dict:
         return {f: self.cleaned_data[f] for f in self.FIELDS}
@@ -137,10 +145,18 @@ class MoveStageForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     evidence = forms.CharField(label=_("Evidence"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     lost_reason = forms.CharField(label=_("Why was it lost?"), max_length=200, required=False)
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=200,
+        required=False,
+        help_text=_("The deal was won in a closed period: its figures were reported already. Say why they change."),
+    )
 
-    def __init__(self, *args, stage: Stage, **kwargs):
+    def __init__(self, *args, stage: Stage, deal=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.stage = stage
+        if deal is None or not opportunity_in_closed_period(deal):
+            del self.fields["reason"]
         if stage.evidence_required:
             self.fields["evidence"].label = stage.evidence_required
             self.fields["evidence"].help_text = _("Milestone evidence required to enter this stage.")
@@ -151,7 +167,7 @@ class MoveStageForm(forms.Form):
 
     @property
     def asks_something(self) -> bool:
-        return "evidence" in self.fields or "lost_reason" in self.fields
+        return "evidence" in self.fields or "lost_reason" in self.fields or "reason" in self.fields
 
 
 class CollectionForm(forms.Form):

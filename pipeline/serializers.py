@@ -177,10 +177,22 @@ class OpportunityUpdateSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")
     )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        write_only=True,
+        help_text=_(
+            "Required when the deal was won in a closed period (closed before the start of the current fiscal "
+            "month, or quarter or year as the company settings say) and its amount, currency, owner, close date or "
+            "lines change: its figures were reported already. Kept in the deal's history."
+        ),
+    )
 
     class Meta:
         model = Opportunity
-        fields = [*EDITABLE_FIELDS, "lines", "version"]
+        fields = [*EDITABLE_FIELDS, "lines", "version", "reason"]
 
     def validate(self, attrs):
         # PATCH makes every field optional; the version never is, or edits could be lost silently.
@@ -202,6 +214,18 @@ class MoveStageSerializer(serializers.Serializer):
     )
     closed_on = serializers.DateField(
         required=False, allow_null=True, default=None, help_text=_("For won/lost stages; defaults to today.")
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        write_only=True,
+        help_text=_(
+            "Required to move a deal won in a closed period (closed before the start of the current fiscal month, "
+            "or quarter or year as the company settings say): its figures were reported already. Kept in the "
+            "deal's history."
+        ),
     )
     version = serializers.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")

@@ -11,7 +11,7 @@ from django.db.models import Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, User
+from crm.models import CompanySettings, Customer, User
 from crm.scopes import visible_users
 from crm.services import audit, ensure_company_currency, to_company_currency
 from pipeline.models import (
@@ -39,7 +39,7 @@ DEFAULT_STAGES = [
     ("Lost", "输单", 0, False, True, ForecastCategory.OMITTED, None, ""),
 ]
 
-TRACKED_FIELDS = ("amount", "expected_close_date", "probability", "owner", "forecast_category", "currency")
+TRACKED_FIELDS = ("amount", "expected_close_date", "probability", "owner", "forecast_category", "currency", "lines")
 
 
 @transaction.atomic
@@ -220,6 +220,60 @@ class ConflictError(ValidationError):
 # Changes of these fields move a deal's attainment figures (actual when won, pipeline when open).
 FIGURE_FIELDS = {"amount", "currency", "owner", "customer", "probability", "expected_close_date"}
 
+# Changes of these move the figures of a won deal (its actual, where and when it counts). For a deal won in a
+# closed period they need a reason; so does moving such a deal to another stage.
+CLOSED_PERIOD_FIELDS = ("amount", "currency", "owner", "expected_close_date", "lines")
+
+
+def opportunity_in_closed_period(opportunity: Opportunity, *, today: date | None = None) -> bool:
+    """Whether the deal was won in a closed period: won, with a close date before the first day whose figures
+    are still open (the start of the current fiscal month, or quarter or year: `CompanySettings.closed_period`).
+    Its figures were reported already, so a change that moves them must say why."""
+    return (
+        opportunity.stage.is_won
+        and opportunity.closed_on is not None
+        and opportunity.closed_on < CompanySettings.load().open_period_start(today)
+    )
+
+
+def _check_late_reason(opportunity: Opportunity, reason: str) -> None:
+    if not reason.strip() and opportunity_in_closed_period(opportunity):
+        raise ValidationError(
+            {
+                "reason": _(
+                    "This deal was won on %(day)s, in a closed period: its figures were reported already. "
+                    "Give a reason for changing them."
+                )
+                % {"day": opportunity.closed_on}
+            }
+        )
+
+
+def _check_collected(opportunity: Opportunity) -> None:
+    """The amount never drops below what was collected; both in the company currency, as the deal's
+    outstanding amount is shown (collections convert at the rate of the day they were received)."""
+    collected = opportunity.collections.aggregate(total=Sum("amount_company"))["total"] or ZERO
+    if opportunity.amount_company < collected:
+        currency = CompanySettings.load().currency
+        raise ValidationError(
+            {
+                "amount": _(
+                    "%(collected)s %(currency)s has already been collected on this deal: its amount cannot be "
+                    "less (it would be %(amount)s %(currency)s)."
+                )
+                % {"collected": collected, "amount": opportunity.amount_company, "currency": currency}
+            }
+        )
+
+
+def _lines_summary(opportunity: Opportunity) -> str:
+    """The product lines of a deal as one history value: "CODE amount; ...", in a stable order."""
+    rows = opportunity.lines.order_by("product_line__code", "product__code", "amount").values_list(
+        "product_line__code", "product__code", "amount"
+    )
+    return "; ".join(" ".join(str(v) for v in row if v is not None) for row in rows)
+
+
 EDITABLE_FIELDS = (
     "name",
     "customer",
@@ -239,9 +293,18 @@ EDITABLE_FIELDS = (
 
 @transaction.atomic
 def opportunity_update(
-    *, opportunity: Opportunity, data: dict, actor, expected_version: int | None = None, lines: list[dict] | None = None
+    *,
+    opportunity: Opportunity,
+    data: dict,
+    actor,
+    expected_version: int | None = None,
+    lines: list[dict] | None = None,
+    reason: str = "",
 ) -> Opportunity:
-    """Change a deal's fields; every tracked change is kept in its history (who, when, old -> new)."""
+    """Change a deal's fields; every tracked change is kept in its history (who, when, old -> new, reason).
+
+    The amount never drops below what was collected; a deal won in a closed period changes its figures
+    (`CLOSED_PERIOD_FIELDS`) only with a `reason`."""
     opportunity = Opportunity.objects.select_for_update().get(pk=opportunity.pk)
     _check_version(opportunity, expected_version)
     data = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
@@ -264,12 +327,19 @@ def opportunity_update(
         opportunity.region = opportunity.customer.region
     day = _rate_day(opportunity)
     if lines is not None:
+        old_lines = _lines_summary(opportunity)
         opportunity.amount = _set_lines(opportunity, lines, day)
         if opportunity.amount != changes.get("amount", (opportunity.amount,))[0]:
             changes.setdefault("amount", (None, opportunity.amount))
+        if (new_lines := _lines_summary(opportunity)) != old_lines:
+            changes["lines"] = (old_lines, new_lines)
+    if set(CLOSED_PERIOD_FIELDS) & set(changes):
+        _check_late_reason(opportunity, reason)
     if opportunity.amount is not None and opportunity.amount < 0:
         raise ValidationError({"amount": _("The amount cannot be negative.")})
     opportunity.amount_company = to_company_currency(opportunity.amount, opportunity.currency_id, day)
+    if {"amount", "currency", "lines"} & set(changes):
+        _check_collected(opportunity)
     opportunity.full_clean()
     if expected_version is None:
         opportunity.version += 1
@@ -280,7 +350,7 @@ def opportunity_update(
         previous_close = changes.get("expected_close_date", [None])[0]
         previous_days = [str(previous_close)] if previous_close else []
         outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days)
-    reason = data.get("probability_reason", "") if "probability" in changes else ""
+    probability_reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
             _history(
@@ -289,7 +359,7 @@ def opportunity_update(
                 str(old.pk) if hasattr(old, "pk") else old,
                 str(new.pk) if hasattr(new, "pk") else new,
                 actor=actor,
-                reason=reason if f == "probability" else "",
+                reason=probability_reason if f == "probability" else reason.strip(),
             )
             for f, (old, new) in changes.items()
             if f in TRACKED_FIELDS
@@ -301,8 +371,11 @@ def opportunity_update(
             action="opportunity.update",
             obj=opportunity,
             changes={
-                f: [str(o) if o is not None else None, str(n) if n is not None else None]
-                for f, (o, n) in changes.items()
+                **{
+                    f: [str(o) if o is not None else None, str(n) if n is not None else None]
+                    for f, (o, n) in changes.items()
+                },
+                **({"reason": [None, reason.strip()]} if reason.strip() else {}),
             },
         )
     return opportunity
@@ -320,8 +393,10 @@ def opportunity_move_stage(
     closed_on: date | None = None,
     expected_version: int | None = None,
     at=None,
+    reason: str = "",
 ) -> Opportunity:
-    """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires."""
+    """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires (and a
+    reason when the deal was won in a closed period: the move takes it out of figures already reported)."""
     # Lock the deal row only: PostgreSQL refuses FOR UPDATE on the nullable side of the customer join.
     opportunity = (
         Opportunity.objects.select_for_update(of=("self",)).select_related("stage", "customer").get(pk=opportunity.pk)
@@ -340,6 +415,7 @@ def opportunity_move_stage(
         )
     if stage.is_lost and not (lost_reason or "").strip():
         raise ValidationError({"lost_reason": _("Say why the deal was lost.")})
+    _check_late_reason(opportunity, reason)
     now = at or timezone.now()
     old_stage = opportunity.stage
     old_closed_on, old_expected = opportunity.closed_on, opportunity.expected_close_date
@@ -378,6 +454,11 @@ def opportunity_move_stage(
         )
     else:
         opportunity.closed_on = None
+    if old_closed_on is not None and opportunity.closed_on != old_closed_on:
+        # A closed deal reopened or closed again: the day its figures counted on moves (kept for late changes).
+        history.append(_history(opportunity, "closed_on", old_closed_on, opportunity.closed_on, actor=actor, at=now))
+    for row in history:
+        row.reason = reason.strip()[:200]
     if expected_version is None:
         opportunity.version += 1
     opportunity.save()
@@ -397,7 +478,13 @@ def opportunity_move_stage(
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
     outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, None, previous_days)
     audit(
-        actor=actor, action="opportunity.move_stage", obj=opportunity, changes={"stage": [old_stage.name, stage.name]}
+        actor=actor,
+        action="opportunity.move_stage",
+        obj=opportunity,
+        changes={
+            "stage": [old_stage.name, stage.name],
+            **({"reason": [None, reason.strip()]} if reason.strip() else {}),
+        },
     )
     return opportunity
 
@@ -416,6 +503,8 @@ def collection_create(
     *, opportunity: Opportunity, received_on: date, amount: Decimal, currency=None, note: str = "", actor
 ) -> Collection:
     """回款 against a won deal; the collected total never exceeds the deal amount."""
+    # Lock the deal: an amount change or another payment in flight is checked against this one, not past it.
+    opportunity = Opportunity.objects.select_for_update(of=("self",)).select_related("stage").get(pk=opportunity.pk)
     if not opportunity.stage.is_won:
         raise ValidationError(_("Payments can only be recorded against won deals."))
     if amount is None or amount <= 0:

@@ -190,7 +190,11 @@ def deal_edit(request, pk):
         return _render_detail(request, deal, edit_form=form)
     try:
         services.opportunity_update(
-            opportunity=deal, data=form.changes(), actor=request.user, expected_version=form.cleaned_data["version"]
+            opportunity=deal,
+            data=form.changes(),
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            reason=form.cleaned_data.get("reason", ""),
         )
     except services.ConflictError:
         # Keep everything the user typed; show what is in the database now. The form carries the
@@ -270,7 +274,7 @@ def deal_move(request, pk):
     params = request.POST if request.method == "POST" else request.GET
     stage = _target_stage(deal, params.get("stage"))
     ctx = params.get("ctx") if params.get("ctx") in ("row", "card", "detail") else "detail"
-    form = MoveStageForm(request.POST or None, stage=stage, initial={"version": deal.version})
+    form = MoveStageForm(request.POST or None, stage=stage, deal=deal, initial={"version": deal.version})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -281,6 +285,7 @@ def deal_move(request, pk):
                 evidence=data.get("evidence", ""),
                 lost_reason=data.get("lost_reason", ""),
                 expected_version=data.get("version"),
+                reason=data.get("reason", ""),
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
