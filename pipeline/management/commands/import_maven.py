@@ -1,23 +1,28 @@
 """Load the public Maven Analytics "CRM + Sales Opportunities" dataset (MavenTech) as demo data.
 
 What becomes what:
-- a company root region "MavenTech" with the regional offices Central / East / West as areas;
-- the 6 managers as users with role manager in their office (the first one listed for an office is the
-  office's `Region.manager`; both managers of an office see it whole, as their role's default scope says);
-- the 35 agents as reps in their office (5 of them have no deals);
+- a company root region "MavenTech" with the regional offices Central / East / West as areas, and under each
+  office a team per manager named in sales_teams.csv (two managers share each office), e.g.
+  "Central · Dustin Brinkmann"; the offices get no manager (the data names none; the director sees them whole);
+- the 6 managers as users with role manager, each in his own team and its `Region.manager`, so his default scope
+  (department tree) is his team;
+- the 35 agents as reps in their manager's team (5 of them have no deals);
 - the product series as product lines, the 7 products with sales_price as list price;
 - the 85 accounts as customers: sector as industry (the source's "technolgy" is corrected), owner = the rep
-  with most deals for the account (ties: alphabetical; the office manager if the account has no deals),
-  region = the owner's region;
+  with most deals for the account (ties: alphabetical; the first manager if the account has no deals),
+  region = the owner's office (an attribute of the customer, not where its deals count);
 - the 8,800 opportunities, with external_id = opportunity_id, in a dedicated pipeline "MavenTech":
   Prospecting 10% -> Engaging 40% -> Won 100% / Lost 0%. They go through the same import service as the
-  wizard (pipeline/importing/). Won/Lost: closed_on = close_date, amount = close_value. Prospecting and
-  Engaging rows have no value in the source: their amount is an *estimate*, the product's sales_price, and
-  their expected close date stays empty. Deals with an empty account have no customer. Amounts are taken as
-  company currency. The source's "GTXPro" matches the product "GTX Pro" (names are matched ignoring spaces).
+  wizard (pipeline/importing/). Each deal's region is its owner's team (业绩归属: a deal counts for its owner's
+  team as it stood on the close date, and the source has one team per rep). Won/Lost: closed_on = close_date,
+  amount = close_value. Prospecting and Engaging rows have no value in the source: their amount is an
+  *estimate*, the product's sales_price, and their expected close date stays empty. Deals with an empty account
+  have no customer. Amounts are taken as company currency. The source's "GTXPro" matches the product "GTX Pro"
+  (names are matched ignoring spaces).
 
-Idempotent: everything is matched by code, username or external id; a second run changes nothing.
-Demo users get the demo password of seed_demo.
+Idempotent: everything is matched by code, username or external id; a second run changes nothing. A database
+imported before teams existed (everyone in his office, deals booked to the customer's office) is brought to this
+layout by the next run. Demo users get the demo password of seed_demo.
 """
 
 from collections import Counter, defaultdict
@@ -28,10 +33,12 @@ from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import F
 from django.utils.text import slugify
 
 from crm.models import Customer, Product, ProductLine, Region, RegionKind, Role, User
 from crm.services import (
+    audit,
     customer_create,
     ensure_company_currency,
     product_create,
@@ -41,8 +48,9 @@ from crm.services import (
 )
 from pipeline.importing import ImportOptions, import_apply, import_validate, read_upload
 from pipeline.management.commands.seed_demo import DEMO_PASSWORD
-from pipeline.models import ForecastCategory, Opportunity, Pipeline, Stage
-from salesmgmt.lib.tabular import Table, cell_text
+from pipeline.models import ForecastCategory, Opportunity, OpportunityHistory, Pipeline, Stage
+from salesmgmt.lib import outbox
+from salesmgmt.lib.tabular import Row, Table, cell_text
 
 FILES = ("sales_teams.csv", "products.csv", "accounts.csv", "sales_pipeline.csv")
 ROOT_CODE = "MAVENTECH"
@@ -55,6 +63,7 @@ STAGES = [
     ("Lost", "输单", 0, False, True, ForecastCategory.OMITTED),
 ]
 SECTOR_FIXES = {"technolgy": "technology"}
+TEAM_COLUMN = "owner_team"  # added to the pipeline rows: the code of the agent's team region
 PIPELINE_MAPPING = {
     "opportunity_id": "external_id",
     "sales_agent": "owner",
@@ -64,11 +73,16 @@ PIPELINE_MAPPING = {
     "engage_date": "created_on",
     "close_date": "close_date",
     "close_value": "amount",
+    TEAM_COLUMN: "region",
 }
 
 
 def username_for(name: str) -> str:
     return slugify(name).replace("-", ".")[:150]
+
+
+def team_code(office: str, manager: str) -> str:
+    return f"MAVEN-{slugify(office).upper()}-{slugify(manager).upper()}"[:40]
 
 
 class Command(BaseCommand):
@@ -108,53 +122,70 @@ class Command(BaseCommand):
         teams = [rec for _n, rec in tables["sales_teams.csv"].records()]
         deals = [rec for _n, rec in tables["sales_pipeline.csv"].records()]
 
-        # Regions: the company and its offices.
-        root = Region.objects.filter(code=ROOT_CODE).first()
-        if root is None:
-            root = region_create(name="MavenTech", code=ROOT_CODE, kind=RegionKind.COMPANY)
-            created["regions"] += 1
-        offices = {}
-        for office in dict.fromkeys(rec["regional_office"] for rec in teams):
-            code = f"MAVEN-{slugify(office).upper()}"
-            region = Region.objects.filter(code=code).first()
-            if region is None:
-                region = region_create(name=office, code=code, kind=RegionKind.AREA, parent=root)
-                created["regions"] += 1
-            offices[office] = region
+        # Regions: the company, its offices, and in each office a team per manager.
+        root = self._region(created, name="MavenTech", code=ROOT_CODE, kind=RegionKind.COMPANY, parent=None)
+        offices, team_regions = {}, {}
+        for rec in teams:
+            office, manager = rec["regional_office"], rec["manager"]
+            if office not in offices:
+                code = f"MAVEN-{slugify(office).upper()}"
+                offices[office] = self._region(created, name=office, code=code, kind=RegionKind.AREA, parent=root)
+            if (office, manager) not in team_regions:
+                team_regions[office, manager] = self._region(
+                    created,
+                    name=f"{office} · {manager}",
+                    code=team_code(office, manager),
+                    kind=RegionKind.TEAM,
+                    parent=offices[office],
+                )
 
-        # People: managers first (they manage the offices), then the agents.
+        # People: each manager heads his team, each agent sits in his manager's team.
         users = {u.username: u for u in User.objects.filter(username__in=self._usernames(teams))}
         # One hash for every demo user: hashing is deliberately slow (41 users would take ~15 s).
         password_hash = make_password(DEMO_PASSWORD)
 
-        def person(name: str, role: str, region: Region) -> User:
+        def person(name: str, role: str, team: Region) -> User:
             username = username_for(name)
-            if username not in users:
+            user = users.get(username)
+            if user is None:
                 first, _space, last = name.partition(" ")
                 users[username] = user = user_create(
                     username=username,
                     password=None,
                     role=role,
-                    region=region,
+                    region=team,
                     first_name=first,
                     last_name=last,
                 )
                 user.password = password_hash
                 user.save(update_fields=["password"])
                 created["users"] += 1
-            return users[username]
+            elif user.region_id == team.parent_id:
+                # Imported before teams existed, when everyone sat in his office: into his team.
+                audit(actor=None, action="user.move", obj=user, changes={"region": [str(user.region), str(team)]})
+                user.region = team
+                user.save(update_fields=["region"])
+                created["users moved into their teams"] += 1
+            return user
 
-        office_manager = {}
+        managers = set()
         for rec in teams:
-            manager = person(rec["manager"], Role.MANAGER, offices[rec["regional_office"]])
-            office_manager.setdefault(rec["regional_office"], manager)
-        for office, manager in office_manager.items():
-            region = offices[office]
-            if region.manager_id is None:
-                region.manager = manager
-                region.save(update_fields=["manager"])
+            team = team_regions[rec["regional_office"], rec["manager"]]
+            manager = person(rec["manager"], Role.MANAGER, team)
+            managers.add(manager.pk)
+            if team.manager_id is None:
+                team.manager = manager
+                team.save(update_fields=["manager"])
+        for office in offices.values():
+            if office.manager_id in managers:
+                # Set by imports before teams existed; the data names no office head (the director's job).
+                office.manager = None
+                office.save(update_fields=["manager"])
         agents = {
-            rec["sales_agent"]: person(rec["sales_agent"], Role.REP, offices[rec["regional_office"]]) for rec in teams
+            rec["sales_agent"]: person(
+                rec["sales_agent"], Role.REP, team_regions[rec["regional_office"], rec["manager"]]
+            )
+            for rec in teams
         }
 
         # Products: series as product lines, sales_price as list price.
@@ -171,7 +202,7 @@ class Command(BaseCommand):
                 )
                 created["products"] += 1
 
-        # Customers: owner = the rep with most deals for the account.
+        # Customers: owner = the rep with most deals for the account, region = that rep's office.
         deal_counts = defaultdict(Counter)
         for rec in deals:
             if rec["account"]:
@@ -186,22 +217,31 @@ class Command(BaseCommand):
                 best = max(counts.values())
                 owner = agents[min(a for a, n in counts.items() if n == best)]
             else:  # no account of the source is without deals; kept for other versions of the file
-                owner = next(iter(office_manager.values()))
+                owner = users[username_for(teams[0]["manager"])]
             sector = cell_text(rec["sector"])
             customer_create(
                 name=rec["account"],
-                region=owner.region,
+                region=owner.region.parent,
                 owner=owner,
                 industry=SECTOR_FIXES.get(sector, sector),
                 external_id=external_id,
             )
             created["customers"] += 1
 
-        # Opportunities, through the import service; only ids not imported yet.
+        # Opportunities, through the import service; only ids not imported yet. Each counts for its owner's team
+        # (业绩归属), whatever its customer's region: every row names the agent's team as its region explicitly.
         pipeline = self._pipeline(created)
+        created["deals booked to their owner's team"] += self._book_to_teams(pipeline, offices.values())
+        team_of_agent = {rec["sales_agent"]: team_code(rec["regional_office"], rec["manager"]) for rec in teams}
         table = tables["sales_pipeline.csv"]
         known = set(Opportunity.objects.filter(pipeline=pipeline).values_list("external_id", flat=True))
-        table.rows = [row for row, rec in zip(table.rows, deals, strict=True) if rec["opportunity_id"] not in known]
+        headers = table.headers
+        table.headers = [*headers, TEAM_COLUMN]
+        table.rows = [
+            Row(row.number, [*(rec.get(h, "") for h in headers), team_of_agent.get(rec["sales_agent"], "")])
+            for row, rec in zip(table.rows, deals, strict=True)
+            if rec["opportunity_id"] not in known
+        ]
         if table.rows:
             plan = import_validate(
                 table=table,
@@ -215,6 +255,34 @@ class Command(BaseCommand):
                 raise CommandError(f"{len(plan.errors)} rows of sales_pipeline.csv have errors:\n" + "\n".join(lines))
             created["opportunities"] += import_apply(plan=plan, actor=None).get("opportunities", 0)
         return created
+
+    def _region(self, created: Counter, *, name: str, code: str, kind: str, parent: Region | None) -> Region:
+        region = Region.objects.filter(code=code).first()
+        if region is None:
+            region = region_create(name=name, code=code, kind=kind, parent=parent)
+            created["regions"] += 1
+        return region
+
+    def _book_to_teams(self, pipeline: Pipeline, offices) -> int:
+        """Deals imported before teams existed were booked to an office (their customer's): book them to their
+        owner's team, with a history row each, and let attainment be rebuilt. Returns how many moved."""
+        stale = list(
+            Opportunity.objects.filter(pipeline=pipeline, region__in=offices, owner__region__isnull=False)
+            .exclude(owner__region__in=offices)
+            .values_list("pk", "region_id", "owner__region_id")
+        )
+        by_team = defaultdict(list)
+        for pk, _office, team in stale:
+            by_team[team].append(pk)
+        for team, pks in by_team.items():
+            Opportunity.objects.filter(pk__in=pks).update(region_id=team, version=F("version") + 1)
+        OpportunityHistory.objects.bulk_create(
+            OpportunityHistory(opportunity_id=pk, field="region", old_value=str(office), new_value=str(team))
+            for pk, office, team in stale
+        )
+        if stale:
+            outbox.enqueue_name("targets.reconcile_all")
+        return len(stale)
 
     def _usernames(self, teams) -> set[str]:
         return {username_for(rec[k]) for rec in teams for k in ("manager", "sales_agent")}
