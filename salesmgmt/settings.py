@@ -189,8 +189,32 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # Web requests must not hang when the broker is down: fail fast, the outbox catches up.
 CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0}
+# A message a worker took and never acknowledged (the whole worker was killed) goes back to the queue
+# once it is `visibility_timeout` seconds old; Redis's default is an hour, an hour of wrong figures.
+# It must stay longer than the longest task: a task still running past it is started a second time
+# by another worker (harmless, tasks are idempotent, but wasted). The longest today take seconds: a
+# plan's first attainment build at 5,000 reps ~3 s, the nightly reconcile under 1 s per such plan, an
+# import's commit (claimed first, so a second delivery leaves a running one alone) ~10 s per 10,000
+# rows. No task is sent with a countdown or an eta (one would wait unacknowledged and be redelivered).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 300)
+# How often a worker looks for such messages (Redis's default: every 100 s).
+CELERY_UNACKED_RESTORE_INTERVAL = env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10)
+if CELERY_VISIBILITY_TIMEOUT < 1 or CELERY_UNACKED_RESTORE_INTERVAL < 1:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT and CELERY_UNACKED_RESTORE_INTERVAL must be >= 1 second")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "max_retries": 0,
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": CELERY_UNACKED_RESTORE_INTERVAL,
+    "unacked_restore_throttle": 1,  # scan on every sweep, not every 10th
+}
+# A task's message is acknowledged when the task ends (acks_late), so work a worker was doing when it died
+# is delivered again: every task is idempotent (ids in, upserts, claims), so a second run changes nothing.
 CELERY_BEAT_SCHEDULE: dict = {
+# A pool child killed mid-task (OOM, SIGKILL) puts its message back at once instead of acknowledging it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message reserved at a time: a crashed worker strands only the task it was running.
     "flush-outbox": {"task": "salesmgmt.flush_outbox", "schedule": 60.0},
     "targets-reconcile-attainment": {"task": "targets.reconcile_all", "schedule": crontab(hour=2, minute=0)},
 }
