@@ -182,7 +182,12 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+# A task's message is acknowledged when the task ends (acks_late), so work a worker was doing when it died
+# is delivered again: every task is idempotent (ids in, upserts, claims), so a second run changes nothing.
 CELERY_TASK_ACKS_LATE = True
+# A pool child killed mid-task (OOM, SIGKILL) puts its message back at once instead of acknowledging it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message reserved at a time: a crashed worker strands only the task it was running.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -209,12 +214,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": CELERY_UNACKED_RESTORE_INTERVAL,
     "unacked_restore_throttle": 1,  # scan on every sweep, not every 10th
 }
-# A task's message is acknowledged when the task ends (acks_late), so work a worker was doing when it died
-# is delivered again: every task is idempotent (ids in, upserts, claims), so a second run changes nothing.
 CELERY_BEAT_SCHEDULE: dict = {
-# A pool child killed mid-task (OOM, SIGKILL) puts its message back at once instead of acknowledging it.
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# One message reserved at a time: a crashed worker strands only the task it was running.
     "flush-outbox": {"task": "salesmgmt.flush_outbox", "schedule": 60.0},
     "targets-reconcile-attainment": {"task": "targets.reconcile_all", "schedule": crontab(hour=2, minute=0)},
 }
