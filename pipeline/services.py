@@ -26,7 +26,7 @@ from pipeline.models import (
     StageEvidence,
 )
 from salesmgmt.lib import outbox
-from salesmgmt.lib.money import ZERO
+from salesmgmt.lib.money import ZERO, quantize
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
 DEFAULT_STAGES = [
@@ -252,7 +252,7 @@ def _check_late_reason(opportunity: Opportunity, reason: str) -> None:
 def _check_collected(opportunity: Opportunity) -> None:
     """The amount never drops below what was collected; both in the company currency, as the deal's
     outstanding amount is shown (collections convert at the rate of the day they were received)."""
-    collected = opportunity.collections.aggregate(total=Sum("amount_company"))["total"] or ZERO
+    collected = quantize(opportunity.collections.aggregate(total=Sum("amount_company"))["total"] or ZERO)
     if opportunity.amount_company < collected:
         currency = CompanySettings.load().currency
         raise ValidationError(
