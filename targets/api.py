@@ -171,7 +171,8 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                 )
                 raise serializers.ValidationError({name: [message]})
         changes = version_changes(plan, old, new, user=request.user)
-        return Response(VersionDiffSerializer({"from_version": old, "to_version": new, "changes": changes}).data)
+        payload = {"from_version": old, "to_version": new, "changes": changes}
+        return Response(VersionDiffSerializer(payload, context=self.get_serializer_context()).data)
 
 
 # --- nodes -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from crm.models import Segment, Tier
 from crm.scopes import visible_regions, visible_users
-from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField
+from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField, VisibleRows
 from targets.models import (
     ActionPlan,
     ActionStatus,
@@ -146,7 +146,7 @@ class VersionChangeSerializer(serializers.Serializer):
 class VersionDiffSerializer(serializers.Serializer):
     from_version = serializers.IntegerField()
     to_version = serializers.IntegerField()
-    changes = VersionChangeSerializer(many=True)
+    changes = VisibleRows(child=VersionChangeSerializer(), scope=visible_nodes, help_text=_("The targets you can see."))
 
 
 # --- nodes -----------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class SplitPreviewSerializer(serializers.Serializer):
 
 class SplitResultSerializer(serializers.Serializer):
     node = TargetNodeSerializer()
-    children = TargetNodeSerializer(many=True)
+    children = VisibleRows(child=TargetNodeSerializer(), scope=visible_nodes, help_text=_("The parts you can see."))
     warnings = serializers.ListField(child=serializers.CharField())
 
 
@@ -339,7 +339,12 @@ class AdjustmentChangeSerializer(serializers.Serializer):
 
 class AdjustmentSerializer(serializers.ModelSerializer):
     plan_name = serializers.StringRelatedField(source="plan", read_only=True)
-    changes = AdjustmentChangeSerializer(many=True, read_only=True)
+    changes = VisibleRows(
+        child=AdjustmentChangeSerializer(),
+        scope=visible_nodes,
+        key="node",
+        help_text=_("The proposed new amounts of the targets you can see (the others are left out)."),
+    )
     proposer_name = serializers.StringRelatedField(source="proposer", read_only=True)
     approver_name = serializers.StringRelatedField(source="approver", read_only=True)
 
