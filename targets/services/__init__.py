@@ -27,12 +27,15 @@ from targets.services.metrics import BUILTIN_METRICS, metric_create, metric_ensu
 from targets.services.nodes import node_commit, node_update
 from targets.services.plans import plan_approve, plan_create, plan_return, plan_submit
 from targets.services.splits import (
+    LeafPreview,
+    LeavesSplitPreview,
     LeavesSplitResult,
     ProposedChild,
     SplitPreview,
     SplitResult,
     target_split,
     target_split_leaves,
+    target_split_leaves_preview,
     target_split_preview,
 )
 
@@ -47,10 +50,13 @@ __all__ = [
     "ProposedChild",
     "SplitPreview",
     "SplitResult",
+    "LeafPreview",
+    "LeavesSplitPreview",
     "LeavesSplitResult",
     "target_split_preview",
     "target_split",
     "target_split_leaves",
+    "target_split_leaves_preview",
     "node_update",
     "node_commit",
     "adjustment_propose",

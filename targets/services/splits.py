@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from targets.models import (
     TargetNode,
     WeightBasis,
 )
+from targets.selectors import TREE_RELATED
 from targets.services.bulk import (
     _apply_amounts,
     _delete_descendants,
@@ -42,7 +44,7 @@ from targets.services.rules import (
     _lock,
     _q2,
 )
-from targets.services.weights import _weights_batch
+from targets.services.weights import _weights_batch, _weights_with_sources
 
 
 @dataclasses.dataclass
@@ -56,6 +58,9 @@ class ProposedChild:
     coords: dict
     committed_amount: Decimal | None = None
     node_id: int | None = None
+    # By history: where the part's weight came from (`weights.SOURCES`) and its label for a manager.
+    source: str | None = None
+    source_label: str | None = None
 
 
 @dataclasses.dataclass
@@ -76,6 +81,30 @@ class SplitResult:
     node: TargetNode
     children: QuerySet  # of TargetNode, in tree order
     warnings: list[str]
+
+
+@dataclasses.dataclass
+class LeafPreview:
+    """One leaf of a bulk split and the parts it would get."""
+
+    leaf: TargetNode
+    children: list[ProposedChild]
+
+
+@dataclasses.dataclass
+class LeavesSplitPreview:
+    """What splitting every leaf below a node would create: the parts of the leaves `offset` to
+    `offset + limit` (tree order), the number of leaves, warnings and how many parts each source weighs."""
+
+    node: TargetNode
+    dimension: str
+    method: str
+    leaves: list[LeafPreview]
+    leaf_count: int
+    part_count: int
+    offset: int
+    warnings: list[str]
+    sources: dict[str, int]  # {source label: parts}, by history only
 
 
 @dataclasses.dataclass
@@ -181,8 +210,9 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
     if method == SplitMethod.MANUAL:
         parts = _manual_amounts(node, chosen, amounts, places)
         used = [None] * len(chosen)
+        sources = None
     else:
-        (used,), warnings = _weights_batch(
+        (used,), sources, warnings = _weights_with_sources(
             plan=plan,
             nodes=[node],
             members=[chosen],
@@ -205,8 +235,12 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
             owner_id=_child_owner(node, dimension, m),
             deadline=m.period.end if m.period else node.deadline,
             coords=_child_coords(node, m),
+            source=source.kind if source else None,
+            source_label=source.label if source else None,
         )
-        for m, amount, w in zip(chosen, parts, used, strict=True)
+        for m, amount, w, source in zip(
+            chosen, parts, used, sources[0] if sources else [None] * len(chosen), strict=True
+        )
     ]
     if dimension == Dimension.REGION and any(c.owner_id is None for c in children):
         names = ", ".join(c.label for c in children if c.owner_id is None)
@@ -520,14 +554,14 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
     return LeavesSplitResult(node=node, leaves=count, created=count * len(members), warnings=warnings)
 
 
-def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor) -> LeavesSplitResult:
-    """The general bulk split: members and weights per leaf, computed in Python, inserted in bulk."""
-    plan = node.plan
-    places = plan.metric.places
+def _leaves_and_members(node, dimension, *, lock: bool):
+    """The leaves under `node` (tree order), the members each gets along `dimension`, their regions and the
+    fiscal start; a clear error when a leaf cannot be split that way."""
+    leaves = TargetNode.objects.filter(plan=node.plan, path__startswith=node.path, split_dimension="")
+    if lock:
+        leaves = leaves.select_for_update()
     leaves = list(
-        TargetNode.objects.filter(plan=plan, path__startswith=node.path, split_dimension="")
-        .select_for_update()
-        .only(
+        leaves.only(
             "id",
             "plan_id",
             "path",
@@ -540,8 +574,7 @@ def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor)
             "period_start",
             "period_end",
             *COORD_FIELDS,
-        )
-        .order_by("path")
+        ).order_by("path")
     )
     bad = [leaf for leaf in leaves if _dimension_error(leaf, dimension)]
     if bad:
@@ -563,6 +596,96 @@ def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor)
         raise ValidationError(
             _("%(target)s has nothing to split into along this dimension.") % {"target": empty[0].label}
         )
+    return leaves, members, regions, start_month
+
+
+class _LeafUnits:
+    """A leaf's parts in units (cents), as the bulk split computes them in SQL or in Python: the largest
+    remainder over the leaf's weights scaled to integers (all zero: equal)."""
+
+    def __init__(self, places: int):
+        self.places = places
+        self.scaled = {}  # the same weights recur for many leaves: scale them to integers once
+
+    def __call__(self, amount, weights) -> list[Decimal]:
+        key = tuple(weights)
+        if key not in self.scaled:
+            self.scaled[key] = allocation.integer_weights(key)
+        units = allocation.largest_remainder_units(allocation.to_units(amount, self.places), self.scaled[key])
+        return [allocation.from_units(u, self.places) for u in units]
+
+
+# The leaves of a bulk split's preview shown at a time (each with all its parts).
+LEAF_PREVIEW_PAGE = 20
+
+
+def target_split_leaves_preview(
+    *, node, dimension, method, basis=None, weights=None, tiers=None, offset=0, limit=LEAF_PREVIEW_PAGE, actor
+) -> LeavesSplitPreview:
+    """Every part splitting every leaf under `node` would create, for the leaves `offset` to `offset + limit`
+    (tree order), each part with the source of its weight; writes nothing.
+
+    The weights of all the leaves are computed (one aggregate query, as the split does), so the warnings
+    and the parts counted by source cover the whole split; the amounts are those the split writes."""
+    if method in (SplitMethod.MANUAL, SplitMethod.BOTTOM_UP):
+        raise ValidationError({"method": _("Manual and bottom-up splits are made one target at a time.")})
+    node = TargetNode.objects.select_related("plan", "plan__metric").get(pk=node.pk)
+    _check_can_split(actor, node)
+    leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=False)
+    used, sources, warnings = _weights_with_sources(
+        plan=node.plan,
+        nodes=leaves,
+        members=members,
+        dimension=dimension,
+        method=method,
+        basis=basis,
+        weights=weights,
+        tiers=tiers,
+        regions=regions,
+        start_month=start_month,
+        actor=actor,
+    )
+    counts = Counter(s.label for ss in sources for s in ss) if sources else {}
+    offset = max(0, min(offset, max(len(leaves) - 1, 0)))
+    page = range(offset, min(offset + limit, len(leaves)))
+    shown = TargetNode.objects.select_related(*TREE_RELATED).in_bulk([leaves[i].pk for i in page])
+    units = _LeafUnits(node.plan.metric.places)
+    previews = []
+    for i in page:
+        leaf = shown[leaves[i].pk]
+        part_sources = sources[i] if sources else [None] * len(members[i])
+        children = [
+            ProposedChild(
+                key=m.key,
+                label=m.label,
+                amount=amount,
+                weight=w,
+                owner_id=_child_owner(leaf, dimension, m),
+                deadline=m.period.end if m.period else leaf.deadline,
+                coords=_child_coords(leaf, m),
+                source=source.kind if source else None,
+                source_label=source.label if source else None,
+            )
+            for m, amount, w, source in zip(members[i], units(leaf.amount, used[i]), used[i], part_sources, strict=True)
+        ]
+        previews.append(LeafPreview(leaf=leaf, children=children))
+    return LeavesSplitPreview(
+        node=node,
+        dimension=dimension,
+        method=method,
+        leaves=previews,
+        leaf_count=len(leaves),
+        part_count=sum(len(ms) for ms in members),
+        offset=offset,
+        warnings=warnings,
+        sources=dict(counts),
+    )
+
+
+def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor) -> LeavesSplitResult:
+    """The general bulk split: members and weights per leaf, computed in Python, inserted in bulk."""
+    plan = node.plan
+    leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=True)
     used, warnings = _weights_batch(
         plan=plan,
         nodes=leaves,
@@ -578,19 +701,15 @@ def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor)
     )
     now = timezone.now()
     rows = []
-    scaled = {}  # the same weights recur for many leaves: scale them to integers once
+    units = _LeafUnits(plan.metric.places)
     for leaf, ms, ws in zip(leaves, members, used, strict=True):
-        key = tuple(ws)
-        if key not in scaled:
-            scaled[key] = allocation.integer_weights(key)
-        units = allocation.largest_remainder_units(allocation.to_units(leaf.amount, places), scaled[key])
-        for i, (m, u) in enumerate(zip(ms, units, strict=True), start=1):
+        for i, (m, amount) in enumerate(zip(ms, units(leaf.amount, ws), strict=True), start=1):
             rows.append(
                 _node_row(
                     leaf,
                     i,
                     _child_coords(leaf, m),
-                    allocation.from_units(u, places),
+                    amount,
                     _child_owner(leaf, dimension, m),
                     m.period.end if m.period else leaf.deadline,
                     now,

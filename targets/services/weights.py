@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 from django.core.exceptions import ValidationError
@@ -287,6 +288,173 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
     return weights
 
 
+# --- the walk up: where a leaf's own history is too thin ------------------------------------------
+
+# A leaf's own curve (last year over the parts of its split) carries its seasonality only when it is dense:
+# at least this share of the parts had something last year (9 of 12 months, 3 of 4 quarters, both segments).
+# A thinner curve (a rep with deals in 2 months of 12) gives way to the curve of what contains the leaf: its
+# team without the rep, then each region above, then the whole company; the first dense one is followed (the
+# company's when none is). The parts the followed curve still leaves empty take the share the next curve up
+# gives them, so a part gets nothing only where the company had nothing either.
+HISTORY_DENSE_SHARE = Fraction(3, 4)
+
+# Splits whose parts stay the same for what contains a leaf (periods, segments, products). Not reps or
+# regions: the region above has no other curve over a region's own reps or sub-regions.
+CURVE_DIMENSIONS = (*TIME_DIMENSIONS, Dimension.SEGMENT, Dimension.PRODUCT_LINE, Dimension.PRODUCT)
+
+# Where a part's weight came from (`source` of a split preview's part).
+SOURCE_OWN = "own"
+SOURCE_REGION = "region"
+SOURCE_COMPANY = "company"
+SOURCE_EQUAL = "equal"
+SOURCE_NONE = "none"
+SOURCES = (SOURCE_OWN, SOURCE_REGION, SOURCE_COMPANY, SOURCE_EQUAL, SOURCE_NONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the weight of a part came from: its kind (`SOURCES`) and the label a manager reads."""
+
+    kind: str
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cell:
+    """The coordinates of a level above a node (what `_history_weights` reads for a node)."""
+
+    region_id: int | None
+    product_line_id: int | None
+    product_id: int | None
+    rep_id: int | None
+    segment: str
+    period_kind: str
+    period_key: str
+    period_start: date
+    period_end: date
+
+
+def is_dense(curve) -> bool:
+    """Whether a curve had something in enough of its parts to be followed (`HISTORY_DENSE_SHARE`)."""
+    return bool(curve) and Fraction(sum(1 for w in curve if w), len(curve)) >= HISTORY_DENSE_SHARE
+
+
+def _walk_up(node, paths: dict) -> list[tuple[_Cell, str, int | None]]:
+    """The levels whose curve a node may follow, nearest first: (coordinates, source kind, region id).
+
+    The rep is dropped first (the team), then the region climbs to the top, then the company without a
+    region; a product or segment coordinate is dropped last (the company's whole curve)."""
+    coords = {c: getattr(node, c) for c in COORD_FIELDS}
+    period = {f: getattr(node, f) for f in ("period_kind", "period_key", "period_start", "period_end")}
+    levels = []
+
+    def climb(kind, region, **changes):
+        coords.update(changes)
+        levels.append((_Cell(**coords, **period), kind, region))
+
+    region = coords["region_id"]
+    ancestors = [int(x) for x in paths.get(region, "").strip("/").split("/") if x][::-1] if region else []
+    if coords["rep_id"]:
+        climb(SOURCE_REGION if region else SOURCE_COMPANY, region, rep_id=None)
+    for up in ancestors[1:]:
+        # The top region (the company's own) is the company's curve.
+        climb(SOURCE_COMPANY if up == ancestors[-1] else SOURCE_REGION, up, region_id=up)
+    if region:
+        climb(SOURCE_COMPANY, None, region_id=None)
+    if coords["product_line_id"] or coords["product_id"] or coords["segment"]:
+        climb(SOURCE_COMPANY, None, product_line_id=None, product_id=None, segment="")
+    return levels
+
+
+def follow_curves(levels: list) -> tuple[list[Decimal], list[tuple[str, int | None]], int]:
+    """One node's weights from its curves (own first, then the levels above), each part's (kind, region),
+    and the level followed. See `HISTORY_DENSE_SHARE`."""
+    n = len(levels[0][0])
+    base = next((k for k, (curve, _kind, _region) in enumerate(levels) if is_dense(curve)), len(levels) - 1)
+    followed = levels[base][0]
+    if not any(followed):
+        return [Decimal(1)] * n, [(SOURCE_EQUAL, None)] * n, base
+    weights = list(followed)
+    sources = [levels[base][1:] if w else (SOURCE_NONE, None) for w in followed]
+    total = sum(followed)
+    for j in range(n):
+        if followed[j]:
+            continue
+        for curve, kind, region in levels[base + 1 :]:
+            if not curve[j]:
+                continue
+            # The upper curve, scaled to the followed one over the parts both cover.
+            over = sum((curve[i] for i in range(n) if followed[i]), Decimal(0))
+            if over <= 0:
+                break
+            weights[j] = max((curve[j] * total / over).quantize(CENT), CENT)
+            sources[j] = (kind, region)
+            break
+    return weights, sources, base
+
+
+def _history_curves(*, metric, nodes, members, dimension, regions, start_month, actor):
+    """Each node's history weights, walking up where its own are thin (see `HISTORY_DENSE_SHARE`), with
+    the source of every part, the level each node followed (0: its own) and how many parts its own curve
+    covers. Still ONE aggregate query:
+    the levels above are read in the same query as the nodes."""
+    paths = {pk: value[0] for pk, value in regions.items()}
+    missing = {n.region_id for n in nodes if n.region_id and n.region_id not in paths}
+    if missing and dimension in CURVE_DIMENSIONS:
+        paths.update(Region.objects.filter(pk__in=missing).values_list("id", "path"))
+    cells, cell_members, chains, seen = list(nodes), list(members), [], {}
+    for node, ms in zip(nodes, members, strict=True):
+        chain = []
+        if dimension in CURVE_DIMENSIONS:
+            for cell, kind, region in _walk_up(node, paths):
+                key = (cell, tuple(m.key for m in ms))
+                if key not in seen:
+                    seen[key] = len(cells)
+                    cells.append(cell)
+                    cell_members.append(ms)
+                chain.append((seen[key], kind, region))
+        chains.append(chain)
+    curves = _history_weights(
+        metric=metric,
+        nodes=cells,
+        members=cell_members,
+        dimension=dimension,
+        regions={**regions, **{pk: (path, None) for pk, path in paths.items() if pk not in regions}},
+        start_month=start_month,
+        actor=actor,
+    )
+    weights, kinds, bases = [], [], []
+    covered = [sum(1 for w in curves[i] if w) for i in range(len(nodes))]
+    for i, chain in enumerate(chains):
+        ws, ks, base = follow_curves([(curves[i], SOURCE_OWN, None), *[(curves[c], k, r) for c, k, r in chain]])
+        weights.append(ws)
+        kinds.append(ks)
+        bases.append(base)
+    names = _region_names({r for ks in kinds for _k, r in ks if r})
+    labels = {
+        SOURCE_OWN: _("own history"),
+        SOURCE_COMPANY: _("company curve"),
+        SOURCE_EQUAL: _("equal (no history)"),
+        SOURCE_NONE: _("nothing last year"),
+    }
+    made = {}
+
+    def source(kind, region):
+        if (kind, region) not in made:
+            label = (
+                _("curve of %(region)s") % {"region": names.get(region, "?")} if kind == SOURCE_REGION else labels[kind]
+            )
+            made[kind, region] = Source(kind, label)
+        return made[kind, region]
+
+    sources = [[source(k, r) for k, r in ks] for ks in kinds]
+    return weights, sources, bases, covered
+
+
+def _region_names(ids) -> dict:
+    return dict(Region.objects.filter(pk__in=ids).values_list("id", "name")) if ids else {}
+
+
 def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimension, nodes, members):
     """Count rows per member (regions: the member's whole subtree) with one aggregate query."""
     weights = [[Decimal(0)] * len(ms) for ms in members]
@@ -310,11 +478,29 @@ def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimensio
 def _weights_batch(
     *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
 ) -> tuple[list[list[Decimal]], list[str]]:
-    warnings = []
-    if method == SplitMethod.EQUAL:
-        return [[Decimal(1)] * len(ms) for ms in members], warnings
+    """The weights of each node's parts and the warnings a manager should read."""
+    result, _sources, warnings = _weights_with_sources(
+        plan=plan,
+        nodes=nodes,
+        members=members,
+        dimension=dimension,
+        method=method,
+        basis=basis,
+        weights=weights,
+        tiers=tiers,
+        regions=regions,
+        start_month=start_month,
+        actor=actor,
+    )
+    return result, warnings
+
+
+def _weights_with_sources(
+    *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
+) -> tuple[list[list[Decimal]], list[list[Source]] | None, list[str]]:
+    """`_weights_batch` with, for a split by history, the source of every part's weight (else None)."""
     if method == SplitMethod.HISTORY:
-        result = _history_weights(
+        return _history_batch(
             metric=plan.metric,
             nodes=nodes,
             members=members,
@@ -323,35 +509,102 @@ def _weights_batch(
             start_month=start_month,
             actor=actor,
         )
-        empty = {i for i, ws in enumerate(result) if not any(ws)}
-        if empty:
-            if len(nodes) == 1:
-                warnings.append(
-                    _("There is no history for “%(target)s” in the same period last year; it was split equally.")
-                    % {"target": nodes[0].label}
-                )
-            else:
-                warnings.append(
-                    ngettext(
-                        "%(count)d target has no history in the same period last year; it was split equally.",
-                        "%(count)d targets have no history in the same period last year; they were split equally.",
-                        len(empty),
-                    )
-                    % {"count": len(empty)}
-                )
-            for i in empty:
-                result[i] = [Decimal(1)] * len(members[i])
-        zero = sum(1 for i, ws in enumerate(result) if i not in empty for w in ws if not w)
-        if zero:
+    result, warnings = _other_weights(
+        nodes=nodes,
+        members=members,
+        dimension=dimension,
+        method=method,
+        basis=basis,
+        weights=weights,
+        tiers=tiers,
+        actor=actor,
+    )
+    return result, None, warnings
+
+
+def _history_batch(*, metric, nodes, members, dimension, regions, start_month, actor):
+    result, sources, bases, covered = _history_curves(
+        metric=metric,
+        nodes=nodes,
+        members=members,
+        dimension=dimension,
+        regions=regions,
+        start_month=start_month,
+        actor=actor,
+    )
+    warnings = []
+    empty = [i for i, ss in enumerate(sources) if ss and ss[0].kind == SOURCE_EQUAL]
+    if empty:
+        if len(nodes) == 1:
+            warnings.append(
+                _("There is no history for “%(target)s” in the same period last year; it was split equally.")
+                % {"target": nodes[0].label}
+            )
+        else:
             warnings.append(
                 ngettext(
-                    "%(count)d part had nothing last year and gets no target.",
-                    "%(count)d parts had nothing last year and get no target.",
-                    zero,
+                    "%(count)d target has no history in the same period last year; it was split equally.",
+                    "%(count)d targets have no history in the same period last year; they were split equally.",
+                    len(empty),
                 )
-                % {"count": zero}
+                % {"count": len(empty)}
             )
-        return result, warnings
+    walked = [i for i, base in enumerate(bases) if base and i not in set(empty)]
+    if walked:
+        if len(nodes) == 1:
+            kinds = Counter(s.label for s in sources[0] if s.kind in (SOURCE_REGION, SOURCE_COMPANY))
+            warnings.append(
+                _(
+                    "“%(target)s” had history in only %(covered)d of its %(parts)d parts last year; "
+                    "it follows the %(source)s."
+                )
+                % {
+                    "target": nodes[0].label,
+                    "covered": covered[0],
+                    "parts": len(result[0]),
+                    "source": kinds.most_common(1)[0][0],
+                }
+            )
+        else:
+            warnings.append(
+                ngettext(
+                    "%(count)d target had too little history of its own; it follows its team's or the company's curve.",
+                    "%(count)d targets had too little history of their own; they follow their team's or the "
+                    "company's curve.",
+                    len(walked),
+                )
+                % {"count": len(walked)}
+            )
+    filled = sum(
+        1 for i, ss in enumerate(sources) if not bases[i] for s in ss if s.kind in (SOURCE_REGION, SOURCE_COMPANY)
+    )
+    if filled:
+        warnings.append(
+            ngettext(
+                "%(count)d part had nothing of its own last year and takes its share from the curve above.",
+                "%(count)d parts had nothing of their own last year and take their share from the curve above.",
+                filled,
+            )
+            % {"count": filled}
+        )
+    zero = sum(1 for ss in sources for s in ss if s.kind == SOURCE_NONE)
+    if zero:
+        warnings.append(
+            ngettext(
+                "%(count)d part had nothing last year and gets no target.",
+                "%(count)d parts had nothing last year and get no target.",
+                zero,
+            )
+            % {"count": zero}
+        )
+    return result, sources, warnings
+
+
+def _other_weights(*, nodes, members, dimension, method, basis, weights, tiers, actor) -> tuple[list, list[str]]:
+    """The weights of the methods other than history."""
+    warnings = []
+    if method == SplitMethod.EQUAL:
+        return [[Decimal(1)] * len(ms) for ms in members], warnings
     if method != SplitMethod.WEIGHTS:
         raise ValidationError({"method": _("Unknown split method “%(method)s”.") % {"method": method}})
     basis = basis or WeightBasis.MANUAL

@@ -108,8 +108,14 @@ def test_history_split_of_many_leaves_at_once_in_few_queries(plan, org, last_yea
     with django_assert_max_num_queries(16):
         target_split_leaves(node=root, dimension="quarter", method="history", actor=org.director)
     quarters = {(n.rep, n.period_key): n.amount for n in plan.nodes.filter(period_kind="quarter")}
-    assert quarters[(org.rep, "FY2027-Q1")] == Decimal("450000")
-    assert quarters[(org.rep_js, "FY2027-Q3")] == Decimal("150000")
+    # One quarter of their own, East two: both follow the company's 300 : 0 : 100 : 600.
+    assert [quarters[(org.rep, f"FY2027-Q{q}")] for q in range(1, 5)] == [
+        Decimal("135000"),
+        Decimal("0"),
+        Decimal("45000"),
+        Decimal("270000"),
+    ]
+    assert quarters[(org.rep_js, "FY2027-Q3")] == Decimal("15000")
     # No history for rep_same_team: their (zero) target falls back to an equal split.
     assert quarters[(org.rep_same_team, "FY2027-Q2")] == Decimal("0")
     assert not unbalanced_nodes(plan).exists()
@@ -292,9 +298,20 @@ def test_bulk_history_split_in_sql_matches_the_python_path(org, metrics, monkeyp
     assert a[1] == b[1]
     months, warnings = results["won_revenue"]
     assert len(months) == 48 and sum(months.values()) == Decimal("1000000.07")
+    # Every rep's own history is too thin (at most 3 months of 12): each follows the company's curve.
     rep_js = {key: amount for (rep, key), amount in months.items() if rep == org.rep_js.pk and amount}
-    assert rep_js == {"FY2027-M06": Decimal("125000.01"), "FY2027-M09": Decimal("125000.01")}
-    assert warnings[0] == "1 target has no history in the same period last year; it was split equally."
+    assert rep_js == {
+        "FY2027-M01": Decimal("30364.12"),
+        "FY2027-M02": Decimal("30364.12"),
+        "FY2027-M04": Decimal("7084.33"),
+        "FY2027-M06": Decimal("91093.27"),
+        "FY2027-M09": Decimal("91093.27"),
+        "FY2027-M12": Decimal("0.91"),
+    }
+    assert warnings == [
+        "4 targets had too little history of their own; they follow their team's or the company's curve.",
+        "24 parts had nothing last year and get no target.",
+    ]
 
 
 def test_history_of_an_admin_defined_metric_counts_only_its_filter(org, metrics, last_year, catalogue):
