@@ -38,6 +38,8 @@ class WeekBefore:
 
     as_of: date
     attainment: Decimal | None
+    actual: Decimal | None = None
+    target: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Attainment:
     derived: Derived
     week_before: WeekBefore | None = None
     on: date | None = None
+    working_days: bool = False
 
     @property
     def actual(self) -> Decimal:
@@ -65,19 +68,26 @@ class Attainment:
     def changed_on(self):
         return self.snapshot.as_of
 
+    # The percentages and points shown: rounded once from the exact ratios (`math.percent`), never from
+    # the quantized fractions of `derived`.
+
+    @property
+    def elapsed(self) -> tuple[int, int]:
+        """Time progress as an exact share (elapsed, whole) on the day the figures are read for."""
+        node = self.snapshot.node
+        return math.elapsed_share(node.period_start, node.period_end, self.as_of, working_days=self.working_days)
+
     @property
     def attainment_pct(self) -> Decimal | None:
-        rate = self.derived.attainment
-        return None if rate is None else rate * 100
+        return math.percent(self.snapshot.actual, self.snapshot.target)
 
     @property
     def time_progress_pct(self) -> Decimal:
-        return self.derived.time_progress * 100
+        return math.percent(*self.elapsed)
 
     @property
     def pace_gap_points(self) -> Decimal | None:
-        gap = self.derived.pace_gap
-        return None if gap is None else gap * 100
+        return math.points(self.snapshot.actual, self.snapshot.target, *self.elapsed)
 
     @property
     def pace(self) -> str:
@@ -94,8 +104,10 @@ class Attainment:
 
     @property
     def week_change_points(self) -> Decimal | None:
-        change = self.week_change
-        return None if change is None else change * 100
+        if self.week_change is None:
+            return None
+        before = self.week_before
+        return math.points(self.snapshot.actual, self.snapshot.target, before.actual, before.target)
 
     @property
     def trend(self) -> str:
@@ -147,13 +159,15 @@ def _week_before(snapshot: AttainmentSnapshot) -> WeekBefore | None:
     day = getattr(snapshot, "week_as_of", None)
     if day is None:
         return None
-    return WeekBefore(day, math.attainment(Decimal(snapshot.week_actual), Decimal(snapshot.week_target)))
+    actual, target = Decimal(snapshot.week_actual), Decimal(snapshot.week_target)
+    return WeekBefore(day, math.attainment(actual, target), actual, target)
 
 
 def _figures(snapshot: AttainmentSnapshot, working_days: bool, today: date | None = None) -> Attainment:
     """The figures of a snapshot on its own day or, given `today`, as a node's latest figures (read today)."""
     on = None if today is None else reading_day(snapshot.as_of, today)
-    return Attainment(snapshot, derive(snapshot, on=on, working_days=working_days), _week_before(snapshot), on)
+    derived = derive(snapshot, on=on, working_days=working_days)
+    return Attainment(snapshot, derived, _week_before(snapshot), on, working_days)
 
 
 def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool = False) -> dict[int, Attainment]:
@@ -290,18 +304,23 @@ class RankRow:
     attainment: Decimal | None
     time_progress: Decimal | None
     pace_gap: Decimal | None
+    elapsed: tuple[int, int] | None = None  # time progress as an exact share (elapsed, whole)
 
     @property
     def pace(self) -> str:
         return pace_class(self.pace_gap)
 
+    # Shown rounded once from the exact sums (`math.percent`), never from the quantized fractions.
+
     @property
     def attainment_pct(self) -> Decimal | None:
-        return None if self.attainment is None else self.attainment * 100
+        return None if self.attainment is None else math.percent(self.actual, self.target)
 
     @property
     def pace_gap_points(self) -> Decimal | None:
-        return None if self.pace_gap is None else self.pace_gap * 100
+        if self.pace_gap is None or self.elapsed is None:
+            return None
+        return math.points(self.actual, self.target, *self.elapsed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,7 +383,9 @@ def _ranked(nodes, key, who) -> list[RankRow]:
     figures = attainment_of(nodes)
     groups: dict = {}
     for node in nodes:
-        row = groups.setdefault(key(node), {"who": who(node), "actual": ZERO, "target": ZERO, "progress": None})
+        row = groups.setdefault(
+            key(node), {"who": who(node), "actual": ZERO, "target": ZERO, "progress": None, "elapsed": None}
+        )
         att = figures.get(node.pk)
         if att is None:
             row["target"] += node.amount
@@ -372,12 +393,13 @@ def _ranked(nodes, key, who) -> list[RankRow]:
         row["actual"] += att.snapshot.actual
         row["target"] += att.snapshot.target
         row["progress"] = att.derived.time_progress
+        row["elapsed"] = att.elapsed
     rows = []
     for row in groups.values():
         progress = row["progress"]
         rate = None if progress is None else math.attainment(row["actual"], row["target"])
         pace = None if progress is None else math.pace_gap(rate, progress)
-        rows.append(RankRow(0, row["who"], row["actual"], row["target"], rate, progress, pace))
+        rows.append(RankRow(0, row["who"], row["actual"], row["target"], rate, progress, pace, row["elapsed"]))
     rows.sort(key=lambda r: (r.attainment is None, -(r.attainment or ZERO), str(r.rep)))
     for i, row in enumerate(rows, start=1):
         row.rank = i

@@ -1,6 +1,8 @@
 """Pure attainment math: plain Decimals and dates in, Decimals out (no Django), so it is tested alone.
 
-Percentages are returned as fractions (0.42 = 42 %) quantized to 4 places; money keeps cents.
+Percentages are returned as fractions (0.42 = 42 %) quantized to 4 places; money keeps cents. What a
+screen shows as a percentage (or in points) comes from the exact ratio, rounded once (`percent`,
+`points`): a fraction already quantized and rounded again would show 61.147 % as 61.2 %.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 
 FRACTION = Decimal("0.0001")
+SHOWN = Decimal("0.1")  # percentages and points on screen: one decimal
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 ONE = Decimal("1")
@@ -36,13 +39,22 @@ def elapsed_days(
     return done, total
 
 
+def elapsed_share(
+    start: date, end: date, today: date, *, working_days: bool = False, holidays: Iterable[date] = ()
+) -> tuple[int, int]:
+    """Time progress as an exact share (elapsed, whole): `elapsed_days`, except that a period without a
+    single working day counts as (0, 1) until it ends and (1, 1) from then on."""
+    done, total = elapsed_days(start, end, today, working_days=working_days, holidays=holidays)
+    if total == 0:
+        return (1, 1) if today >= end else (0, 1)
+    return done, total
+
+
 def time_progress(
     start: date, end: date, today: date, *, working_days: bool = False, holidays: Iterable[date] = ()
 ) -> Decimal:
     """时间进度: the share of the period elapsed at the end of `today` (0 before it starts, 1 after it ends)."""
-    done, total = elapsed_days(start, end, today, working_days=working_days, holidays=holidays)
-    if total == 0:
-        return ONE if today >= end else ZERO
+    done, total = elapsed_share(start, end, today, working_days=working_days, holidays=holidays)
     return _frac(Decimal(done) / Decimal(total))
 
 
@@ -51,6 +63,27 @@ def attainment(actual: Decimal, target: Decimal) -> Decimal | None:
     if not target:
         return None
     return _frac(Decimal(actual) / Decimal(target))
+
+
+def _shown(value: Decimal) -> Decimal:
+    return value.quantize(SHOWN, rounding=ROUND_HALF_UP)
+
+
+def percent(numerator, denominator) -> Decimal | None:
+    """numerator ÷ denominator as the percentage every screen shows: one decimal, half up (away from
+    zero), rounded once from the exact ratio (122,294 of 200,000 is 61.1 %). None without a denominator."""
+    if not denominator:
+        return None
+    return _shown(Decimal(numerator) * 100 / Decimal(denominator))
+
+
+def points(numerator, denominator, minus_numerator, minus_denominator) -> Decimal | None:
+    """The difference of two ratios in percentage points as shown (pace gap: attainment − time progress;
+    week change: attainment now − a week before), by the rule of `percent`, from the exact ratios."""
+    if not denominator or not minus_denominator:
+        return None
+    n, d, mn, md = (Decimal(v) for v in (numerator, denominator, minus_numerator, minus_denominator))
+    return _shown((n * md - mn * d) * 100 / (d * md))
 
 
 def gap(actual: Decimal, target: Decimal) -> Decimal:

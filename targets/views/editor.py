@@ -595,7 +595,7 @@ class GridCells:
         if att is None:
             return ""
         rate, pace = att.derived.attainment, att.pace  # a Decimal and one of a few fixed words: nothing to escape
-        shown = "—" if rate is None else f"{self.pct(rate * 100)}%"
+        shown = "—" if rate is None else f"{self.pct(att.attainment_pct)}%"  # rounded once, as on every page
         title = self.titles.get(att.as_of)
         if title is None:
             title = self.titles[att.as_of] = escape(self.as_of % {"day": att.as_of.isoformat()})

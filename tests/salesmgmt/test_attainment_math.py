@@ -68,3 +68,16 @@ def test_time_progress_is_monotonic_and_bounded(start, length, offset, working):
     p = a.time_progress(start, end, today, working_days=working)
     q = a.time_progress(start, end, today + timedelta(days=1), working_days=working)
     assert Decimal(0) <= p <= q <= Decimal(1)
+
+
+def test_a_shown_percentage_is_rounded_once_from_the_exact_ratio():
+    # 122,294 of 200,000 is 61.147 %: the fraction 0.6115 rounded again would show 61.2.
+    assert a.attainment(Decimal("122294"), Decimal("200000")) == Decimal("0.6115")
+    assert a.percent(Decimal("122294"), Decimal("200000")) == Decimal("61.1")
+    assert a.percent(Decimal("122300"), Decimal("200000")) == Decimal("61.2")  # exactly 61.15: half up
+    assert a.percent(Decimal("1"), Decimal("0")) is None
+    # Points: the exact difference of two ratios, rounded once (61.147 − 45.0 = 16.147, not 16.15 → 16.2).
+    assert a.points(Decimal("122294"), Decimal("200000"), 45, 100) == Decimal("16.1")
+    assert a.points(Decimal("90000"), Decimal("200000"), Decimal("122294"), Decimal("200000")) == Decimal("-16.1")
+    assert a.points(1, 0, 1, 2) is None
+    assert a.elapsed_share(*Q1, date(2026, 2, 14)) == (45, 90)

@@ -114,7 +114,7 @@ def other_plan(org, metrics, period_key, *, approve=True, split_to_reps=False):
         target_split(node=east, dimension="rep", method="equal", actor=org.manager)
     if approve:
         plan_submit(plan=other, actor=org.director)
-        other = plan_approve(plan=other, actor=org.director)
+        other = plan_approve(plan=other, actor=org.admin)
     return other
 
 
@@ -161,7 +161,7 @@ def test_the_default_plan_rule():
 def test_it_opens_on_the_current_period_of_the_plan(org, plan, tree, client_for):
     quarters = target_split(node=tree["reps"][org.rep], dimension="quarter", method="equal", actor=org.manager).children
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     today = date(2027, 5, 15)
     current = next(q for q in quarters if q.period_start <= today <= q.period_end)
     response = client_for(org.manager).get(URL)
@@ -201,3 +201,19 @@ def test_a_plan_the_user_may_not_see_is_an_error_and_the_default_is_shown(org, p
     assert response.status_code == 200
     assert response.context["form"].errors["plan"] and response.context["plan"] == plan
     assert ranked(response) == [org.rep]
+
+
+# --- percentages: rounded once, from the exact ratio ------------------------------------------------
+
+
+def test_attainment_is_rounded_once_from_the_exact_ratio(org, plan, tree, approved, client_for):
+    node = tree["reps"][org.rep]
+    snap(node, "122294")  # of 200,000: 61.147 %, stored as the fraction 0.6115
+    leaderboard_html = client_for(org.manager).get(URL, {"plan": plan.pk}).content.decode()
+    row = leaderboard_html[leaderboard_html.index(f'data-testid="rank-{org.rep.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "61.1%" in row and "61.2%" not in row
+    mine_html = client_for(org.rep).get(reverse("targets:mine")).content.decode()
+    assert "61.1%" in mine_html and "61.2%" not in mine_html
+    trend_html = client_for(org.rep).get(reverse("targets:node_attainment", args=[node.pk])).content.decode()
+    assert "61.1%" in trend_html and "61.2%" not in trend_html
