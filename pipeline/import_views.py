@@ -20,10 +20,9 @@ from django.views.decorators.http import require_http_methods
 from crm.models import ImportJob, ImportKind, ImportStatus
 from pipeline import importing
 from pipeline.models import Pipeline
-from salesmgmt.lib.tabular import cell_text
+from salesmgmt.lib.tabular import LimitExceeded, Limits, cell_text
 from salesmgmt.views import error_text
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 ALLOWED_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls")
 SAMPLE_ROWS = 3
 SHOWN_ERRORS = 200
@@ -105,8 +104,10 @@ class UploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if PurePath(upload.name).suffix.lower() not in ALLOWED_SUFFIXES:
             raise ValidationError(_("Upload a .csv, .xlsx or .xls file."))
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise ValidationError(_("The file is larger than %(mb)s MB; split it.") % {"mb": MAX_UPLOAD_BYTES // 2**20})
+        try:  # IMPORT_MAX_BYTES: refused before a byte of it is parsed
+            Limits.from_settings().check_bytes(upload.size)
+        except LimitExceeded as exc:
+            raise ValidationError(str(exc))
         return upload
 
 

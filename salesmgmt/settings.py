@@ -169,6 +169,14 @@ WHITENOISE_AUTOREFRESH = WHITENOISE_USE_FINDERS
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 
+# Import limits (deal import wizard and commands, a plan's Excel import). A file is read row by row and
+# refused at the first limit it crosses, so a file too big costs a web worker little time and memory.
+IMPORT_MAX_BYTES = env_int("IMPORT_MAX_BYTES", 20 * 1024 * 1024)  # the upload's size
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000)  # data rows, header and empty rows not counted
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 250)  # up to the last non-empty cell of any row
+if min(IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_COLUMNS) < 1:
+    raise ImproperlyConfigured("IMPORT_MAX_BYTES, IMPORT_MAX_ROWS and IMPORT_MAX_COLUMNS must be >= 1")
+
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, ImportKind, Tier
 from pipeline.importing.fields import check_mapping
-from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row
+from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
     Lookups,
     customer_region,
@@ -28,7 +29,6 @@ from pipeline.models import Opportunity
 from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 
-MAX_ROWS = 100_000
 PREVIEW_ROWS = 20
 PROGRESS_EVERY = 250
 
@@ -44,8 +44,8 @@ def import_validate(
 ) -> Plan:
     """Check every row; nothing is written (except the default pipeline on a fresh database)."""
     mapping = check_mapping(mapping, table.headers, kind)
-    if len(table.rows) > MAX_ROWS:
-        raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": MAX_ROWS})
+    if len(table.rows) > settings.IMPORT_MAX_ROWS:  # tables built in code; files are refused as they are read
+        raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": settings.IMPORT_MAX_ROWS})
     if not table.rows:
         raise ValidationError(_("The file has a header but no data rows."))
     columns = {name: column for column, name in mapping.items()}
@@ -55,7 +55,7 @@ def import_validate(
     date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
     order = options.date_order
     if order == "auto":
-        order = detect_date_order(value for _n, rec in table.records() for c in date_columns for value in [rec[c]])
+        order = detect_date_order(value for _n, rec in _records(table) for c in date_columns for value in [rec[c]])
         order = order or "auto"
     plan.date_order = order
 
@@ -63,8 +63,12 @@ def import_validate(
     seen_ids: dict[str, int] = {}
     seen_names: dict[str, int] = {}
     validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
-    for i, (number, values) in enumerate(table.records(), start=1):
-        row = Row(number, values, columns, plan.errors)
+    headers = table.headers
+    for i, read in enumerate(table.rows, start=1):
+        if read.problem:  # a ragged CSV row: its cells cannot be matched to the columns
+            plan.errors.append(RowError(read.number, "", "", "", read.problem))
+            continue
+        row = Row(read.number, dict(zip(headers, read.values, strict=False)), columns, plan.errors)
         item = validate_row(
             row, kind, lookups, plan, order=order, existing_ids=existing_ids, seen_ids=seen_ids, seen_names=seen_names
         )
@@ -90,7 +94,7 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
     if not column:
         return set()
     ids = set()
-    for _n, record in table.records():
+    for _n, record in _records(table):
         try:
             value = parse_identifier(record[column])
         except ValueError:
@@ -105,6 +109,14 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
             model.objects.filter(external_id__in=ids[start : start + BATCH]).values_list("external_id", flat=True)
         )
     return found
+
+
+def _records(table: Table):
+    """(row number, {header: value}) of the rows whose cells could be read (not the ragged ones)."""
+    headers = table.headers
+    for row in table.rows:
+        if not row.problem:
+            yield row.number, dict(zip(headers, row.values, strict=False))
 
 
 def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int], plan: Plan, what: str) -> str:
@@ -184,11 +196,13 @@ def _validate_deal(row: Row, kind, lookups: Lookups, plan: Plan, *, order, exist
             _("No exchange rate for %(currency)s on or before %(day)s; add one under exchange rates.")
             % {"currency": currency, "day": day},
         )
-    deal_region = region if region is not None else customer_region(lookups, customer)
+    # 业绩归属: a deal counts for its owner's team (`pipeline.services.credited_team`); a region column names
+    # where a new rep or customer sits, never where an existing rep's deal counts.
+    deal_region = owner_region(lookups, owner) if owner is not None else None
     if deal_region is None and owner is not None:
-        deal_region = owner_region(lookups, owner)
-        if deal_region is None:
-            row.error("region", _("The deal needs a region: its customer's or its owner's."))
+        row.error(
+            "owner", _("%(owner)s belongs to no team: put them in a region first.") % {"owner": row.text("owner")}
+        )
     lost_reason = _max_length(row, "lost_reason", row.text("lost_reason"), 200)
     next_step = _max_length(row, "next_step", row.text("next_step"), 200)
     name = row.text("name")

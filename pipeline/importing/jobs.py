@@ -4,8 +4,10 @@ chosen mapping and options, then queue the commit, which checks again and writes
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
+from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
@@ -18,7 +20,7 @@ from pipeline.importing.checking import PREVIEW_ROWS, import_validate
 from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
 from pipeline.importing.plan import ImportOptions, Plan
 from pipeline.importing.writing import import_apply
-from salesmgmt.lib.tabular import Table, TabularError, read_table
+from salesmgmt.lib.tabular import Limits, Table, TabularError, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -34,24 +36,37 @@ def _check_may_import(actor) -> None:
         raise PermissionDenied(_("Only managers, directors and admins may import data."))
 
 
-def read_upload(data: bytes, name: str, *, limit: int | None = None) -> Table:
+def read_upload(
+    data: bytes | BinaryIO,
+    name: str,
+    *,
+    limit: int | None = None,
+    count_all: bool = False,
+    check_headers: Callable[[list[str]], None] | None = None,
+) -> Table:
+    """The file read within the import limits of settings.py (IMPORT_MAX_BYTES, _ROWS, _COLUMNS), stopping at
+    the first one crossed. ValidationError when it cannot be read or crosses a limit."""
     try:
-        return read_table(data, name, limit=limit)
+        return read_table(
+            data, name, limit=limit, limits=Limits.from_settings(), count_all=count_all, check_headers=check_headers
+        )
     except TabularError as exc:
         raise ValidationError(str(exc))
 
 
-def import_job_table(job: ImportJob, *, limit: int | None = None) -> Table:
+def import_job_table(
+    job: ImportJob, *, limit: int | None = None, check_headers: Callable[[list[str]], None] | None = None
+) -> Table:
     with job.file.open("rb") as handle:
-        data = handle.read()
-    return read_upload(data, job.original_name, limit=limit)
+        return read_upload(handle, job.original_name, limit=limit, check_headers=check_headers)
 
 
 def import_job_create(*, kind: str, data: bytes, filename: str, actor) -> ImportJob:
     """Step 1: keep the uploaded file and guess the mapping. A file that cannot be read is refused."""
     _check_may_import(actor)
     fields_for(kind)
-    table = read_upload(data, filename, limit=PREVIEW_ROWS)
+    # Every row is counted (cheap) so a file over the row limit is refused here, not after the mapping.
+    table = read_upload(data, filename, limit=PREVIEW_ROWS, count_all=True)
     if not table.rows:
         raise ValidationError(_("The file has a header but no data rows."))
     job = ImportJob(
@@ -74,8 +89,13 @@ def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dic
     _check_may_import(actor)
     if job.status not in EDITABLE_STATUSES:
         raise ValidationError(_("This import has already run; upload the file again to start over."))
-    table = import_job_table(job)
-    mapping = check_mapping(mapping, table.headers, job.kind)
+    checked = {}
+
+    def check_headers(headers):  # before any data row is read: a required field left unmapped costs nothing
+        checked.update(check_mapping(mapping, headers, job.kind))
+
+    table = import_job_table(job, check_headers=check_headers)
+    mapping = check_mapping(checked, table.headers, job.kind)
     opts = ImportOptions.from_dict(options)
     job.mapping, job.options, job.status = mapping, opts.to_dict(), ImportStatus.MAPPED
     job.save(update_fields=["mapping", "options", "status"])

@@ -55,6 +55,8 @@ class RowError:
 
     def __str__(self):
         where = self.column or self.field
+        if not where:  # about the whole row (a ragged CSV row): the message names the row
+            return self.message
         value = f" “{self.value}”" if self.value else ""
         return _("Row %(row)s, %(where)s%(value)s: %(message)s") % {
             "row": self.row,

@@ -6,6 +6,13 @@ Everything here is plain Python (no models), so the parsing rules are tested wit
   without BOM), UTF-16 or GB18030 (a superset of GBK), picks the separator (`,` `;` tab `|`, or Excel's
   `sep=;` first line), drops empty rows and empty trailing columns, and keeps each row's number as the
   user sees it in Excel (the header is row 1).
+- It reads lazily, row by row, from bytes or an open binary file, and stops at the first of `Limits` crossed
+  (bytes, data rows, columns), so a file too big to import costs little time and memory: the size is checked
+  before anything is parsed, a workbook's declared dimension before its first row, and every row as it comes.
+- A CSV row with more cells than the header (`Deal A,1,234.50` under `name,amount`: an unquoted thousands
+  separator) cannot be placed in its columns: it keeps the header's cells and carries a `problem` for the
+  caller to report as a row error. A row with fewer cells reads its missing trailing cells as empty (Excel
+  leaves out trailing separators).
 - `parse_date`, `parse_decimal` and `parse_identifier` turn one cell into a value or raise `ValueError`
   with a message a manager understands.
 """
@@ -14,13 +21,17 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
 
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from salesmgmt.lib.money import quantize
@@ -30,16 +41,71 @@ XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 DELIMITERS = (",", ";", "\t", "|")
 # Excel's day 0 (it wrongly treats 1900 as a leap year, so serials from March 1900 on count from here).
 EXCEL_EPOCH = date(1899, 12, 30)
+HEAD_BYTES = 4096
 
 
 class TabularError(Exception):
     """The file cannot be read at all (wrong format, damaged, empty). The message is for the user."""
 
 
+class LimitExceeded(TabularError):
+    """The file crosses one of the `Limits`; `limit` names which ("bytes", "rows" or "columns")."""
+
+    def __init__(self, message: str, *, limit: str, maximum: int):
+        super().__init__(message)
+        self.limit = limit
+        self.maximum = maximum
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may hold; None: no limit. Data rows are counted without the header and empty rows."""
+
+    max_bytes: int | None = None
+    max_rows: int | None = None
+    max_columns: int | None = None
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        """The import limits of settings.py (IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_COLUMNS)."""
+        from django.conf import settings
+
+        return cls(settings.IMPORT_MAX_BYTES, settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_COLUMNS)
+
+    def check_bytes(self, size: int) -> None:
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise LimitExceeded(
+                _("The file is larger than %(size)s; split it.") % {"size": filesizeformat(self.max_bytes)},
+                limit="bytes",
+                maximum=self.max_bytes,
+            )
+
+    def check_rows(self, rows: int) -> None:
+        if self.max_rows is not None and rows > self.max_rows:
+            raise LimitExceeded(
+                _("The file has more than %(max)s rows; split it.") % {"max": self.max_rows},
+                limit="rows",
+                maximum=self.max_rows,
+            )
+
+    def check_columns(self, columns: int) -> None:
+        if self.max_columns is not None and columns > self.max_columns:
+            raise LimitExceeded(
+                _("The file has more than %(max)s columns; delete the columns the import does not need.")
+                % {"max": self.max_columns},
+                limit="columns",
+                maximum=self.max_columns,
+            )
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass
 class Row:
     number: int  # the row number Excel shows (header = 1)
     values: list
+    problem: str = ""  # why the row cannot be read as it stands (a ragged CSV row); a row error for the caller
 
 
 @dataclass
@@ -50,6 +116,7 @@ class Table:
     encoding: str = ""
     delimiter: str = ""
     truncated: bool = False  # `limit` stopped the reading early
+    rows_read: int = 0  # data rows seen, kept or (with count_all) only counted
 
     def records(self):
         """(row number, {header: value}) for each data row."""
@@ -60,19 +127,41 @@ class Table:
 # --- reading -----------------------------------------------------------------------------
 
 
-def read_table(data: bytes, filename: str = "", *, limit: int | None = None) -> Table:
+def read_table(
+    source: bytes | BinaryIO,
+    filename: str = "",
+    *,
+    limit: int | None = None,
+    limits: Limits = NO_LIMITS,
+    count_all: bool = False,
+    check_headers: Callable[[list[str]], None] | None = None,
+    ragged: str = "error",
+) -> Table:
     """Read the first sheet of a workbook or a CSV file into headers and rows.
 
-    `limit` stops after that many data rows (the mapping page only needs a sample).
-    Raises TabularError when the file cannot be read.
+    `source` is the file's bytes or a seekable binary file (read lazily, never whole for CSV and XLSX).
+    `limit` keeps only that many data rows (the mapping page only needs a sample); with `count_all` the
+    rows after it are still counted against `limits.max_rows` where that is cheap (CSV; a workbook's
+    declared size stands in for its count). `check_headers(headers)` runs once the header row is read,
+    before any data row, and may raise to stop. `ragged`: "error" gives a CSV row wider than the header a
+    `problem`; "widen" reads it like a spreadsheet row (the table grows a column), for files whose first row
+    is not the real header. Raises TabularError (LimitExceeded for a limit) when the file cannot be read.
     """
-    name = (filename or "").lower()
-    if not data or not data.strip():
+    stream = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    stream.seek(0)
+    if not size or (size <= len(head) and not head.strip()):
         raise TabularError(_("The file is empty."))
-    if data.startswith(XLSX_MAGIC):
-        table = _read_xlsx(data, limit)
-    elif data.startswith(XLS_MAGIC):
-        table = _read_xls(data, limit)
+    limits.check_bytes(size)
+    name = (filename or "").lower()
+    options = {"limit": limit, "limits": limits, "count_all": count_all, "check_headers": check_headers}
+    if head.startswith(XLSX_MAGIC):
+        table = _read_xlsx(stream, **options)
+    elif head.startswith(XLS_MAGIC):
+        table = _read_xls(stream, **options)
     elif name.endswith((".xlsx", ".xlsm")):
         raise TabularError(
             _(
@@ -90,51 +179,104 @@ def read_table(data: bytes, filename: str = "", *, limit: int | None = None) -> 
             % {"name": filename}
         )
     else:
-        table = _read_csv(data, limit)
+        table = _read_csv(stream, head, ragged=ragged, **options)
     if not table.headers:
         raise TabularError(_("The file has no header row."))
     return table
 
 
-def _finish(raw_rows, *, limit: int | None, first_number: int = 1) -> tuple[list[str], list[Row], bool]:
-    """Headers from the first non-empty row; empty rows dropped; empty trailing columns dropped."""
-    headers: list[str] | None = None
-    rows: list[Row] = []
-    truncated = False
+def _collect(
+    raw_rows: Iterable,
+    table: Table,
+    *,
+    limit: int | None,
+    limits: Limits,
+    count_all: bool,
+    check_headers,
+    first_number: int = 1,
+    ragged: str = "widen",
+) -> Table:
+    """Fill `table` from raw rows: headers from the first non-empty row; empty rows dropped; empty trailing
+    columns dropped; limits checked on every row as it is read."""
+    header: list | None = None
+    header_cells = 0  # cells of the header row, empty trailing ones included (a CSV row may use them all)
+    width = 0
     for offset, raw in enumerate(raw_rows):
         values = [clean_cell(v) for v in raw]
-        if all(v is None for v in values):
+        filled = last_filled(values)
+        if not filled:
             continue
-        if headers is None:
-            headers = [cell_text(v) for v in values]
+        limits.check_columns(filled)
+        if header is None:
+            header, header_cells, width = values[:filled], max(len(values), filled), filled
+            if check_headers is not None:
+                check_headers(_unique_headers(values))
             continue
-        if limit is not None and len(rows) >= limit:
-            truncated = True
+        table.rows_read += 1
+        limits.check_rows(table.rows_read)
+        if limit is not None and len(table.rows) >= limit:
+            table.truncated = True
+            if count_all:
+                continue
             break
-        rows.append(Row(first_number + offset, values))
-    if headers is None:
-        return [], [], False
-    width = max([len(headers)] + [_last_filled(r.values) for r in rows])
-    while width and not headers[width - 1] and all(len(r.values) < width or r.values[width - 1] is None for r in rows):
-        width -= 1
-    headers = _unique_headers(headers[:width] + [""] * (width - len(headers)))
-    for row in rows:
+        row = Row(first_number + offset, values[:filled])
+        if ragged == "error" and filled > header_cells:
+            row.problem = ragged_row_problem(row.number, values, header_cells, table.delimiter)
+            row.values = values[:header_cells]
+        else:
+            width = max(width, filled)
+        table.rows.append(row)
+    if header is None:
+        return table
+    table.headers = _unique_headers(header[:width] + [None] * (width - len(header)))
+    for row in table.rows:
         row.values = (row.values + [None] * width)[:width]
-    return headers, rows, truncated
+    return table
 
 
-def _last_filled(values) -> int:
+_SPLIT_START = re.compile(r"[-(]?\s*[¥￥$€£]?\s*\d{1,3}")
+_SPLIT_GROUP = re.compile(r"\d{3}")
+_SPLIT_END = re.compile(r"\d{3}(?:\.\d+)?\)?")
+
+
+def ragged_row_problem(number: int, values: list, columns: int, delimiter: str = ",") -> str:
+    """Why a CSV row with more (non-empty) cells than the header's `columns` cannot be read, with the likely
+    cause: a number whose thousands separator split it in two (1,234.50 not in quotes)."""
+    cells = last_filled(values)
+    texts = [cell_text(v) for v in values[:cells]]
+    counts = {"row": number, "cells": cells, "columns": columns}
+    if delimiter == ",":
+        for start in range(cells - 1):
+            if not _SPLIT_START.fullmatch(texts[start]):
+                continue
+            end = start + 1
+            while end < cells - 1 and _SPLIT_GROUP.fullmatch(texts[end]):
+                end += 1
+            if _SPLIT_END.fullmatch(texts[end]):
+                return _(
+                    "Row %(row)s has %(cells)s cells but the header has %(columns)s: “%(number)s” looks like one "
+                    "number split by an unquoted thousands separator. Put it in quotes or remove the comma "
+                    "(1234.50), then upload the file again."
+                ) % {**counts, "number": ",".join(texts[start : end + 1])}
+    return _(
+        "Row %(row)s has %(cells)s cells but the header has %(columns)s: a value contains the separator "
+        "“%(delimiter)s” and is not in quotes. Put that value in quotes, then upload the file again."
+    ) % {**counts, "delimiter": delimiter}
+
+
+def last_filled(values) -> int:
+    """The number of cells up to the last non-empty one."""
     for i in range(len(values) - 1, -1, -1):
         if values[i] is not None:
             return i + 1
     return 0
 
 
-def _unique_headers(headers: list[str]) -> list[str]:
+def _unique_headers(headers: list) -> list[str]:
     seen: dict[str, int] = {}
     result = []
     for i, header in enumerate(headers):
-        header = header or _("Column %(n)s") % {"n": column_letter(i)}
+        header = cell_text(header) or _("Column %(n)s") % {"n": column_letter(i)}
         if header in seen:
             seen[header] += 1
             header = f"{header} ({seen[header]})"
@@ -158,7 +300,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """(text, encoding): UTF-8 with or without BOM, UTF-16 with BOM, else GB18030 (covers GBK/GB2312)."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16"), "utf-16"
-    if b"\x00" in data[:4096]:
+    if b"\x00" in data[:HEAD_BYTES]:
         raise TabularError(_("The file is not a text (CSV) file, nor an Excel workbook."))
     for encoding in ("utf-8-sig", "gb18030"):
         try:
@@ -168,29 +310,54 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return data.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _read_csv(data: bytes, limit: int | None) -> Table:
-    text, encoding = decode_text(data)
-    first_number = 1
-    delimiter = None
-    first_line, _sep, rest = text.partition("\n")
-    # Excel writes (and honours) a "sep=;" first line in CSVs meant for other locales.
-    match = re.fullmatch(r"\s*sep=(.)\s*", first_line)
-    if match:
-        delimiter, text, first_number = match.group(1), rest, 2
+def _read_csv(stream: BinaryIO, head: bytes, *, ragged: str, **options) -> Table:
+    """Decoded lazily: UTF-8 first; a byte that is not UTF-8, wherever it is, starts the reading again
+    as GB18030, then as cp1252 (which reads anything)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)
+    elif b"\x00" in head:
+        raise TabularError(_("The file is not a text (CSV) file, nor an Excel workbook."))
     else:
-        delimiter = _guess_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        encodings = ("utf-8-sig", "gb18030", "cp1252")
+    for encoding in encodings:
+        stream.seek(0)
+        # newline="": the csv module sees \r\n and quoted line breaks as they are.
+        errors = "replace" if encoding == "cp1252" else "strict"
+        text = io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline="")
+        try:
+            return _parse_csv(text, encoding, ragged=ragged, **options)
+        except UnicodeDecodeError:
+            continue
+        finally:
+            text.detach()  # the caller's file stays open
+    raise AssertionError("cp1252 with errors='replace' decodes anything")
+
+
+def _parse_csv(text: io.TextIOWrapper, encoding: str, *, ragged: str, **options) -> Table:
+    lines = iter(text)
+    first_lines = []
+    first_number = 1
+    for line in lines:
+        first_lines.append(line)
+        if line.strip():
+            break
+    # Excel writes (and honours) a "sep=;" first line in CSVs meant for other locales.
+    match = re.fullmatch(r"\s*sep=(.)\s*", first_lines[0]) if first_lines else None
+    if match:
+        delimiter, first_lines, first_number = match.group(1), [], 2
+    else:
+        delimiter = _guess_delimiter(first_lines[-1] if first_lines else "")
+    table = Table([], format="csv", encoding=encoding, delimiter=delimiter)
+    reader = csv.reader(itertools.chain(first_lines, lines), delimiter=delimiter)
     try:
-        headers, rows, truncated = _finish(reader, limit=limit, first_number=first_number)
+        return _collect(reader, table, first_number=first_number, ragged=ragged, **options)
     except csv.Error as exc:
         raise TabularError(_("The CSV file could not be read: %(error)s") % {"error": exc})
-    return Table(headers, rows, "csv", encoding, delimiter, truncated)
 
 
-def _guess_delimiter(text: str) -> str:
+def _guess_delimiter(header: str) -> str:
     """The separator that splits the header line into the most columns (csv.Sniffer guesses badly
     on files with few columns or with commas inside quoted amounts)."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
     best, best_count = ",", 1
     for candidate in DELIMITERS:
         try:
@@ -202,38 +369,105 @@ def _guess_delimiter(text: str) -> str:
     return best
 
 
-def _read_xlsx(data: bytes, limit: int | None) -> Table:
+def _xlsx_error(exc) -> TabularError:
+    return TabularError(
+        _("The file could not be read as an Excel workbook (.xlsx): it may be damaged. (%(error)s)") % {"error": exc}
+    )
+
+
+_XLSX_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _xlsx_size(stream: BinaryIO, limits: Limits) -> tuple[int, int] | None:
+    """(columns, rows) of the first sheet, known before the workbook is loaded (loading reads every shared
+    string, already too much for a huge sheet): the <dimension> the sheet declares (Excel, LibreOffice and
+    openpyxl's normal mode write one), else its <row> elements counted in the compressed stream, up to just
+    past the row limit (openpyxl's write-only mode and some exporters declare nothing). Both count the header
+    and empty rows: an upper bound. (0, rows) when only the rows were counted."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.worksheet._read_only import read_dimension
+
+    reader = ExcelReader(stream, read_only=True)
+    try:
+        reader.read_manifest()
+        reader.read_workbook()
+        target = next((rel.target for _sheet, rel in reader.parser.find_sheets()), None)
+        if target is None or target not in reader.valid_files:
+            return None
+        with reader.archive.open(target) as source:
+            bounds = read_dimension(source)
+        if bounds:
+            _min_col, min_row, max_col, max_row = bounds
+            return max_col, max_row - min_row + 1
+        if limits.max_rows is None:
+            return None
+        rows, tail = 0, b""
+        with reader.archive.open(target) as source:
+            while rows <= limits.max_rows + 1 and (chunk := source.read(1 << 20)):
+                buffer = tail + chunk
+                cut = buffer.rfind(b"<")  # a tag cut in two is counted with the next chunk
+                rows += len(_XLSX_ROW_TAG.findall(buffer, 0, cut))
+                tail = buffer[cut:]
+            rows += len(_XLSX_ROW_TAG.findall(tail))
+        return 0, rows
+    finally:
+        reader.archive.close()
+
+
+def _read_xlsx(stream: BinaryIO, *, limits: Limits, **options) -> Table:
+    from xml.etree.ElementTree import ParseError
+
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    damaged = (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError, ParseError)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise TabularError(
-            _("The file could not be read as an Excel workbook (.xlsx): it may be damaged. (%(error)s)")
-            % {"error": exc}
-        )
+        dimension = _xlsx_size(stream, limits)
+    except damaged as exc:
+        raise _xlsx_error(exc)
+    if dimension:
+        columns, rows = dimension
+        limits.check_columns(columns)
+        limits.check_rows(rows - 1)  # an upper bound: the header and any empty rows are in it
+    stream.seek(0)
+    try:
+        workbook = load_workbook(stream, read_only=True, data_only=True)
+    except damaged as exc:
+        raise _xlsx_error(exc)
     try:
         if not workbook.worksheets:
             raise TabularError(_("The workbook has no sheet."))
         sheet = workbook.worksheets[0]
-        headers, rows, truncated = _finish(sheet.iter_rows(values_only=True), limit=limit)
+        # A declared dimension smaller than the data would silently cut rows off: read what is there.
+        sheet.reset_dimensions()
+        width = dimension[0] if dimension else 0
+        rows = (
+            row if len(row) >= width else [*row, *[None] * (width - len(row))]
+            for row in sheet.iter_rows(values_only=True)
+        )
+        try:
+            table = _collect(rows, Table([], format="xlsx"), limits=limits, **options)
+        except (ParseError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise _xlsx_error(exc)
     finally:
         workbook.close()
-    return Table(headers, rows, "xlsx", truncated=truncated)
+    return table
 
 
-def _read_xls(data: bytes, limit: int | None) -> Table:
+def _read_xls(stream: BinaryIO, *, limits: Limits, **options) -> Table:
     import xlrd
 
     try:
-        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+        # The whole file, already bounded by limits.max_bytes (a .xls sheet has at most 65,536 rows).
+        book = xlrd.open_workbook(file_contents=stream.read(), on_demand=True)
         sheet = book.sheet_by_index(0)
     except Exception as exc:  # xlrd raises XLRDError, CompDocError, struct/assertion errors on damaged files
         raise TabularError(
             _("The file could not be read as an Excel 97-2003 workbook (.xls): it may be damaged. (%(error)s)")
             % {"error": exc}
         )
+    limits.check_columns(sheet.ncols)
+    limits.check_rows(sheet.nrows - 1)
 
     def cells():
         for r in range(sheet.nrows):
@@ -252,12 +486,16 @@ def _read_xls(data: bytes, limit: int | None) -> Table:
                     values.append(cell.value)
             yield values
 
-    headers, rows, truncated = _finish(cells(), limit=limit)
-    book.release_resources()
-    return Table(headers, rows, "xls", truncated=truncated)
+    try:
+        return _collect(cells(), Table([], format="xls"), limits=limits, **options)
+    finally:
+        book.release_resources()
 
 
 # --- cells -------------------------------------------------------------------------------
+
+
+_EXCEL_TEXT = re.compile(r'="(.*)"')
 
 
 def clean_cell(value):
@@ -268,9 +506,10 @@ def clean_cell(value):
         text = value.replace("\u00a0", " ").replace("\ufeff", "").strip()
         if text.startswith("'"):
             text = text[1:].strip()
-        match = re.fullmatch(r'="(.*)"', text)
-        if match:
-            text = match.group(1).strip()
+        if text.startswith('="'):
+            match = _EXCEL_TEXT.fullmatch(text)
+            if match:
+                text = match.group(1).strip()
         return text or None
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)

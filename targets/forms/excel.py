@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from salesmgmt.lib.tabular import LimitExceeded, Limits
 from targets import selectors
 from targets.services import excel
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
 
 
@@ -38,8 +38,10 @@ class ImportUploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if PurePath(upload.name).suffix.lower() not in ALLOWED_SUFFIXES:
             raise ValidationError(_("Upload the .xlsx file exported from the plan (or a .csv saved from it)."))
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise ValidationError(_("The file is larger than %(mb)s MB.") % {"mb": MAX_UPLOAD_BYTES // 2**20})
+        try:  # IMPORT_MAX_BYTES: refused before a byte of it is parsed
+            Limits.from_settings().check_bytes(upload.size)
+        except LimitExceeded as exc:
+            raise ValidationError(str(exc))
         return upload
 
 

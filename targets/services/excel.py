@@ -46,7 +46,18 @@ from django.utils.translation import gettext_lazy, ngettext
 from crm.models import AuditLog
 from crm.scopes import visible_users
 from crm.services import audit
-from salesmgmt.lib.tabular import TabularError, cell_text, parse_date, parse_decimal, parse_identifier, read_table
+from salesmgmt.lib.tabular import (
+    LimitExceeded,
+    Limits,
+    TabularError,
+    cell_text,
+    last_filled,
+    parse_date,
+    parse_decimal,
+    parse_identifier,
+    ragged_row_problem,
+    read_table,
+)
 from targets import selectors
 from targets.models import AdjustmentKind, AdjustmentRequest, PlanStatus, TargetNode, TargetPlan
 from targets.services.adjustments import adjustment_propose
@@ -79,7 +90,6 @@ TREE_HIDDEN = ("node_id", "version", "path")
 GRID_ROW_KEY, GRID_LABEL, GRID_TOTAL = "row_key", "row", "total"
 GRID_AMOUNT, GRID_ID = "amount:", "id:"  # + the column's period key (or "other")
 GRID_TOTALS_ROW = "__totals__"
-MAX_ROWS = 100_000
 SHOWN_LABELS = 20
 
 COLUMN_LABELS = {
@@ -123,6 +133,7 @@ class Entry:
     owner: object = None
     deadline: object = None
     tree_row: bool = False  # a tree row also has an owner and a deadline; a grid cell does not
+    problem: str = ""  # the row cannot be read (a CSV row with more cells than the columns): a row error
 
 
 @dataclasses.dataclass
@@ -204,13 +215,17 @@ def _file_error(message: str) -> RowError:
 def parse_file(data: bytes, filename: str = "") -> ParsedFile:
     """The targets a filled export gives. Raises ValidationError when the file is not such an export."""
     try:
-        table = read_table(data, filename, limit=MAX_ROWS)
+        # The first row is the marker, not the headings: rows wider than it are normal ("widen"); a CSV row
+        # wider than the column keys is checked below.
+        table = read_table(data, filename, limits=Limits.from_settings(), ragged="widen")
+    except LimitExceeded as exc:
+        if exc.limit != "rows":
+            raise ValidationError(str(exc))
+        raise ValidationError(
+            _("The file has more than %(max)d rows; export a smaller part of the plan.") % {"max": exc.maximum}
+        )
     except TabularError as exc:
         raise ValidationError(str(exc))
-    if table.truncated:
-        raise ValidationError(
-            _("The file has more than %(max)d rows; export a smaller part of the plan.") % {"max": MAX_ROWS}
-        )
     head = table.headers
     not_export = ValidationError(
         _(
@@ -238,7 +253,16 @@ def parse_file(data: bytes, filename: str = "") -> ParsedFile:
     data_rows = table.rows[key_index + 2 :]  # after the keys and the headings
     headings = table.rows[key_index + 1].values if key_index + 1 < len(table.rows) else []
     parsed = ParsedFile(kind, plan_id, node_id, rows, cols, [])
-    (_read_tree if kind == TREE else _read_grid)(keys, data_rows, headings, parsed)
+    width = last_filled(table.rows[key_index].values)
+
+    def problem(row) -> str:
+        """A CSV row with more cells than there are columns was split by a separator inside a value (an
+        unquoted 1,234.50): its cells are not in their columns. (A workbook's cells always are.)"""
+        if table.format == "csv" and last_filled(row.values) > width:
+            return ragged_row_problem(row.number, row.values, width, table.delimiter)
+        return ""
+
+    (_read_tree if kind == TREE else _read_grid)(keys, data_rows, headings, parsed, problem)
     return parsed
 
 
@@ -246,7 +270,7 @@ def _labels(keys: list[str], labels: list) -> dict[str, str]:
     return {key: cell_text(label) or key for key, label in zip(keys, labels, strict=False) if key}
 
 
-def _read_tree(keys: list[str], rows, labels, parsed: ParsedFile) -> None:
+def _read_tree(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> None:
     missing = [k for k in ("node_id", "version", "amount") if k not in keys]
     if missing:
         raise ValidationError(_("The columns %(columns)s are missing: export again.") % {"columns": ", ".join(missing)})
@@ -267,11 +291,12 @@ def _read_tree(keys: list[str], rows, labels, parsed: ParsedFile) -> None:
                 owner=get.get("owner"),
                 deadline=get.get("deadline"),
                 tree_row="owner" in index and "deadline" in index,
+                problem=problem(row),
             )
         )
 
 
-def _read_grid(keys: list[str], rows, labels, parsed: ParsedFile) -> None:
+def _read_grid(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> None:
     names = _labels(keys, labels)
     parsed.labels = names
     amount_cols = {k[len(GRID_AMOUNT) :]: i for i, k in enumerate(keys) if k.startswith(GRID_AMOUNT)}
@@ -284,6 +309,9 @@ def _read_grid(keys: list[str], rows, labels, parsed: ParsedFile) -> None:
         if row_key == GRID_TOTALS_ROW:
             continue
         parsed.rows_read += 1
+        if message := problem(row):
+            parsed.entries.append(Entry(row.number, "", None, None, None, problem=message))
+            continue
         label = cell_text(values[1]) if len(values) > 1 else ""
         for col, i in amount_cols.items():
             value = values[i] if i < len(values) else None
@@ -351,6 +379,11 @@ def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor) -> ImportC
     wanted: dict[int, NodeChange] = {}
     unsure = set()  # targets whose row has an error: what they should be is unknown
     for entry in parsed.entries:
+        if entry.problem:
+            errors.append(RowError(entry.row, "", "", entry.problem))
+            if entry.node_id in nodes:  # what this target should be is unknown: its sums are not checked
+                unsure.add(entry.node_id)
+            continue
         errors_before = len(errors)
         change = _check_entry(entry, nodes, foreign, assignable, seen, places, check)
         if change is not None:
