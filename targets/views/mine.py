@@ -22,7 +22,7 @@ from crm.forms import add_service_errors
 from crm.models import User
 from pipeline.services import ConflictError
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
-from targets import selectors, selectors_attainment, services
+from targets import selectors, selectors_attainment, selectors_late_changes, services
 from targets.forms.mine import (
     ActionPlanForm,
     ActionStatusForm,
@@ -168,6 +168,7 @@ def node_attainment(request, pk):
         "node": node,
         "history": list(reversed(history)),
         "chart": mark_safe(_trend_chart(points)) if history else "",  # noqa: S308 - plotly's own markup
+        "late_changes": selectors_late_changes.late_changes(request.user, node),
     }
     return render(request, "targets/mine/attainment.html", context)
 
