@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from crm import models
+from crm.signals import user_team_changed
 
 
 @admin.register(models.User)
@@ -14,6 +15,14 @@ class UserAdmin(BaseUserAdmin):
         (_("Sales organisation"), {"fields": ("role", "data_scope", "region", "employee_code")}),
     )
     add_fieldsets = (*BaseUserAdmin.add_fieldsets, (_("Sales organisation"), {"fields": ("role", "region")}))
+
+    def save_model(self, request, obj, form, change):
+        previous_region_id = form.initial.get("region") if change else None
+        super().save_model(request, obj, form, change)
+        if change and "region" in form.changed_data:
+            user_team_changed.send(
+                sender=models.User, user=obj, previous_region_id=previous_region_id, actor=request.user
+            )
 
 
 @admin.register(models.Region)

@@ -9,6 +9,11 @@ Scopes:
 - department: rows owned by members of the user's own region, or booked to that region.
 - department_tree: the same for the user's region and every region below it.
 - all: everything.
+
+Deals and what hangs on them (lines, collections) are seen where they count: a deal's `region` is the team
+it is credited to (业绩归属, its owner's team as it stood on the close date; `pipeline.services.credited_team`),
+so for them the region alone decides (`team_only=True`), never the owner's current team: a manager's lists
+and totals hold exactly what his regions' figures hold, and the regions add up to the company.
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ def managed_region_paths(user) -> list[str]:
     return list(Region.objects.filter(manager=user).values_list("path", flat=True))
 
 
-def scope_q(user, *, owner: str | None = "owner", region: str | None = "region") -> Q:
+def scope_q(user, *, owner: str | None = "owner", region: str | None = "region", team_only: bool = False) -> Q:
     """A Q object limiting rows to those `user` may see.
 
     `owner` is the lookup of the owning user (e.g. "owner", "opportunity__owner"),
     `region` the lookup of the row's region, or None where the row has none.
+    `team_only`: the row's region is the team it counts for (deals), so the owner's current team does not
+    widen what a department or a manager sees (the user's own rows always show).
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return NOTHING
@@ -45,21 +52,22 @@ def scope_q(user, *, owner: str | None = "owner", region: str | None = "region")
     own = Q(**{owner: user}) if owner else NOTHING
     if scope == DataScope.SELF:
         return own
+    members = None if team_only and region else owner
     if scope == DataScope.SELF_AND_SUBORDINATES:
         paths = managed_region_paths(user)
-        return reduce(or_, [_tree_q(p, owner, region) for p in paths], own)
+        return reduce(or_, [_tree_q(p, members, region) for p in paths], own)
     if user.region_id is None:
         return own
     if scope == DataScope.DEPARTMENT:
         q = own
-        if owner:
-            q |= Q(**{_lookup(owner, "region_id"): user.region_id})
+        if members:
+            q |= Q(**{_lookup(members, "region_id"): user.region_id})
         if region:
             q |= Q(**{_lookup(region, "id"): user.region_id})
         return q
     if scope == DataScope.DEPARTMENT_TREE:
         path = Region.objects.filter(pk=user.region_id).values_list("path", flat=True).first() or ""
-        return own | _tree_q(path, owner, region)
+        return own | _tree_q(path, members, region)
     return own
 
 

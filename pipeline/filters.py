@@ -27,7 +27,16 @@ class MonthFilter(filters.CharFilter):
 
 
 class OpportunityFilter(filters.FilterSet):
-    region = RegionSubtreeFilter(field_name="region", help_text=_("Region id; includes its sub-regions."))
+    region = RegionSubtreeFilter(
+        field_name="region",
+        help_text=_(
+            "Sales team (region) id the deal counts for, its owner's team on the close date (业绩归属); "
+            "includes its sub-regions."
+        ),
+    )
+    customer_region = RegionSubtreeFilter(
+        field_name="customer__region", help_text=_("The customer's region id; includes its sub-regions.")
+    )
     owner = IdFilter(field_name="owner", help_text=_("Owner's user id."))
     customer = IdFilter(field_name="customer")
     pipeline = IdFilter(field_name="pipeline")
@@ -48,6 +57,7 @@ class OpportunityFilter(filters.FilterSet):
         model = Opportunity
         fields = [
             "region",
+            "customer_region",
             "owner",
             "customer",
             "pipeline",

@@ -214,6 +214,7 @@ class TeamFilterForm(forms.Form):
 
     region = forms.Field(required=False)
     owner = forms.Field(required=False)
+    customer_region = forms.Field(required=False)
     product_line = forms.ModelChoiceField(
         label=_("Product line"), queryset=ProductLine.objects.all(), required=False, empty_label=_("All product lines")
     )
@@ -225,9 +226,16 @@ class TeamFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["region"] = scoped_region_field(
-            user, label=_("Region"), required=False, empty_label=_("All regions")
+            user,
+            label=_("Sales team"),
+            required=False,
+            empty_label=_("All teams"),
+            help_text=_("The team a deal counts for: its owner’s team on the close date (业绩归属)."),
         )
         self.fields["owner"] = scoped_user_field(user, label=_("Rep"), required=False, empty_label=_("All reps"))
+        self.fields["customer_region"] = scoped_region_field(
+            user, label=_("Customer region"), required=False, empty_label=_("All customer regions")
+        )
         self.fields["stage"] = StageChoiceField(
             label=_("Stage"),
             queryset=Stage.objects.select_related("pipeline").order_by("-pipeline__is_default", "pipeline_id", "order"),

@@ -97,7 +97,7 @@ class OpportunityQuerySet(models.QuerySet):
     def visible_to(self, user):
         from crm.scopes import scope_q
 
-        return self.filter(scope_q(user, owner="owner", region="region"))
+        return self.filter(scope_q(user, owner="owner", region="region", team_only=True))
 
     def open(self):
         return self.filter(stage__is_won=False, stage__is_lost=False)
@@ -246,7 +246,7 @@ class CollectionQuerySet(models.QuerySet):
     def visible_to(self, user):
         from crm.scopes import scope_q
 
-        return self.filter(scope_q(user, owner="opportunity__owner", region="opportunity__region"))
+        return self.filter(scope_q(user, owner="opportunity__owner", region="opportunity__region", team_only=True))
 
 
 class Collection(models.Model):

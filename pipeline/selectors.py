@@ -197,12 +197,16 @@ def month_range(first: date) -> tuple[date, date]:
 def team_deals(user, filters: dict) -> QuerySet:
     """Visible deals narrowed by the team filters (already validated against the user's scope).
 
-    filters: region (subtree), owner, product_line, stage, close_month (first day), status, order.
+    filters: region (the credited team's subtree, 业绩归属), customer_region (the customer's region's subtree),
+    owner, product_line, stage, close_month (first day), status, order.
     """
     qs = deals_visible(user)
     region = filters.get("region")
     if region is not None:
         qs = qs.filter(region__path__startswith=region.path)
+    customer_region = filters.get("customer_region")
+    if customer_region is not None:
+        qs = qs.filter(customer__region__path__startswith=customer_region.path)
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("product_line") is not None:
@@ -271,7 +275,8 @@ def deal_export_header() -> list[str]:
         _("Deal"),
         _("Customer"),
         _("Owner"),
-        _("Region"),
+        _("Sales team"),
+        _("Customer region"),
         _("Pipeline"),
         _("Stage"),
         _("Probability %"),
@@ -288,13 +293,15 @@ def deal_export_header() -> list[str]:
 
 def deal_export_rows(qs: QuerySet):
     """One row per deal of an already scoped and filtered queryset, streamed from the database."""
-    for d in qs.iterator(chunk_size=2000):
+    # The customer's region rides along: a separate attribute from the credited team (`region`).
+    for d in qs.select_related("customer__region").iterator(chunk_size=2000):
         yield [
             d.pk,
             d.name,
             d.customer.name if d.customer else "",
             str(d.owner),
             d.region.name,
+            d.customer.region.name if d.customer and d.customer.region_id else "",
             d.pipeline.display_name,
             d.stage.display_name,
             d.probability,

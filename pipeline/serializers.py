@@ -104,6 +104,12 @@ class OpportunitySerializer(serializers.ModelSerializer):
     customer_name = serializers.StringRelatedField(source="customer", read_only=True)
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
     region_name = serializers.StringRelatedField(source="region", read_only=True)
+    customer_region = serializers.PrimaryKeyRelatedField(
+        source="customer.region",
+        read_only=True,
+        allow_null=True,
+        help_text=_("The customer's own region: a separate attribute from `region`, the team the deal counts for."),
+    )
     stage_name = serializers.CharField(source="stage.display_name", read_only=True)
     status = serializers.SerializerMethodField()
     weighted_amount = serializers.DecimalField(
@@ -121,6 +127,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
             "owner_name",
             "region",
             "region_name",
+            "customer_region",
             "pipeline",
             "stage",
             "stage_name",

@@ -142,7 +142,6 @@ def opportunity_create(
     forecast_category: str | None = None,
     next_step: str = "",
     next_step_date: date | None = None,
-    region=None,
     closed_on: date | None = None,
     external_id: str = "",
     created_at=None,
@@ -156,9 +155,7 @@ def opportunity_create(
     if probability is not None and probability != stage.probability and not probability_reason.strip():
         raise ValidationError({"probability_reason": _("Give a reason when the probability differs from the stage's.")})
     currency = currency or ensure_company_currency()
-    region = region or (customer.region if customer else None) or owner.region
-    if region is None:
-        raise ValidationError({"region": _("The deal needs a region: its customer's or its owner's.")})
+    region = credited_team(owner)
     if stage.is_closed and closed_on is None:
         closed_on = expected_close_date or timezone.localdate()
     now = created_at or timezone.now()
@@ -199,6 +196,47 @@ def opportunity_create(
         customer_refresh_first_won([customer.pk])
     audit(actor=actor, action="opportunity.create", obj=opp, changes={"amount": [None, str(opp.amount)]})
     return opp
+
+
+def credited_team(owner: User):
+    """业绩归属, the one rule for which part of the organisation a deal counts for: its owner's team.
+
+    A deal's `region` holds it. It is set from the owner when the deal is created, changes hands or changes
+    stage, so a closed deal keeps the team its owner was in on the close date (a rep who moves team later takes
+    his open deals along, not his closed ones). Pipeline pages, filters, totals, exports, the API, attainment
+    and history splits all read it; the customer's own region is a separate attribute (`customer.region`).
+    """
+    if owner.region_id is None:
+        raise ValidationError(
+            {"owner": _("%(owner)s belongs to no team: put them in a region first.") % {"owner": owner}}
+        )
+    return owner.region
+
+
+@transaction.atomic
+def deals_follow_owner(*, user, previous_region_id=None, actor=None, **_event) -> int:
+    """A user moved team: his open deals now count for the new team; closed ones stay where they were won or
+    lost (`credited_team`). One UPDATE, then a recompute of each moved deal where it counted and counts now."""
+    if user.region_id is None:
+        return 0
+    moved = list(
+        Opportunity.objects.open()
+        .filter(owner=user)
+        .exclude(region_id=user.region_id)
+        .values_list("pk", "region_id", "expected_close_date")
+    )
+    if not moved:
+        return 0
+    Opportunity.objects.filter(pk__in=[pk for pk, _r, _d in moved]).update(region_id=user.region_id)
+    for pk, region_id, _day in moved:
+        outbox.enqueue_name("targets.recompute_for_deal", pk, None, [], region_id)
+    audit(
+        actor=actor,
+        action="opportunity.follow_owner",
+        obj=user,
+        changes={"region": [previous_region_id, user.region_id], "deals": [None, len(moved)]},
+    )
+    return len(moved)
 
 
 def _check_version(opportunity: Opportunity, expected_version: int | None) -> None:
@@ -323,8 +361,9 @@ def opportunity_update(
         if old != new:
             changes[field] = (old, new)
             setattr(opportunity, field, new)
-    if "customer" in changes and opportunity.customer is not None:
-        opportunity.region = opportunity.customer.region
+    previous_region_id = opportunity.region_id
+    if "owner" in changes:
+        opportunity.region = credited_team(opportunity.owner)
     day = _rate_day(opportunity)
     if lines is not None:
         old_lines = _lines_summary(opportunity)
@@ -349,7 +388,10 @@ def opportunity_update(
         previous_owner = changes["owner"][0].pk if "owner" in changes else None
         previous_close = changes.get("expected_close_date", [None])[0]
         previous_days = [str(previous_close)] if previous_close else []
-        outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days)
+        previous_region = previous_region_id if previous_region_id != opportunity.region_id else None
+        outbox.enqueue_name(
+            "targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days, previous_region
+        )
     probability_reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
@@ -429,6 +471,10 @@ def opportunity_move_stage(
             _history(opportunity, "probability", opportunity.probability, stage.probability, actor=actor, at=now)
         )
     opportunity.stage = stage
+    # Closing (or reopening) credits the owner's team of that day: it stays with the deal once closed.
+    previous_region_id = opportunity.region_id
+    if opportunity.owner.region_id:
+        opportunity.region_id = opportunity.owner.region_id
     opportunity.probability = stage.probability
     opportunity.probability_reason = ""
     opportunity.forecast_category = stage.forecast_category
@@ -476,7 +522,8 @@ def opportunity_move_stage(
         customer_refresh_first_won([opportunity.customer_id])
     # Every move changes the deal's actual (won), its probability or whether it is in the pipeline at all.
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
-    outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, None, previous_days)
+    previous_region = previous_region_id if previous_region_id != opportunity.region_id else None
+    outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, None, previous_days, previous_region)
     audit(
         actor=actor,
         action="opportunity.move_stage",

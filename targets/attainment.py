@@ -1,8 +1,9 @@
 """Attainment reads: the actual, weighted and open pipeline of target nodes from the facts, set-based.
 
 Facts are matched to a node exactly as history weights match them (`targets.services.weights`): a
-deal, collection or new customer counts for its owner and the owner's region (the rep's team), not
-the deal's booking region; a fact's segment is "existing" when its customer had a won deal before
+deal, its lines and collections count for its owner and the team it is credited to (业绩归属: the owner's
+team as it stood on the close date, `Opportunity.region`), a new customer for its owner's team, never the
+customer's own region; a fact's segment is "existing" when its customer had a won deal before
 the fact's date. Leaves are computed from the facts with one aggregate query per kind of fact
 (grouped by the coordinates the leaves vary in and by day), routed to the leaves in memory; inner
 nodes are the sums of their leaves. The number of queries never depends on the number of nodes.
@@ -368,10 +369,10 @@ def compute_actuals(plan: TargetPlan, as_of: date) -> tuple[list[dict], dict[int
 
 
 def leaves_touched(touches: list[tuple[int | None, str, date | None]]) -> list[int]:
-    """Leaves of approved plans a fact may count for: (owner id, owner's region path, day) each.
+    """Leaves of approved plans a fact may count for: (owner id, credited team's region path, day) each.
 
     A leaf matches when the day is in its period, its rep is empty or the owner, and its region is
-    empty or one of the owner's region and its ancestors. Product and segment coordinates are not
+    empty or one of the credited team and its ancestors. Product and segment coordinates are not
     narrowed here (recomputing a leaf that turns out unchanged is harmless).
     """
     q = Q()

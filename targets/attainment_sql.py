@@ -4,7 +4,7 @@ changed is written.
 The figures are exactly those of `targets.attainment.compute_actuals` (the portable reference, used on
 SQLite and by incremental recomputes; a test holds the two equal):
 
-- the facts (the same querysets, filters and segment rule), one row each with the owner, the owner's region
+- the facts (the same querysets, filters and segment rule), one row each with the owner, the credited team's region
   path, product line, product, segment, day and (open deals) probability; won and open deals are read in one
   scan of their table where their filters allow (`_Facts.where`);
 - each fact's day is mapped to the leaf period holding it (a binary search in the sorted period starts; a
@@ -118,7 +118,7 @@ def _row_value(total):
 
 
 def _coordinates(facts: _Facts) -> dict:
-    """The columns (aliased f_*) of a fact's owner, owner's region path, segment and product coordinates."""
+    """The columns (aliased f_*) of a fact's owner, credited team's region path, segment and product coordinates."""
     columns = {"f_rep": F(facts.rep), "f_path": F(f"{facts.region}__path"), "f_seg": F("seg")}
     if facts.product_line:
         columns["f_pl"] = F(facts.product_line)

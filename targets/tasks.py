@@ -3,21 +3,21 @@
 from celery import shared_task
 
 
-def _touch(user, day) -> tuple:
-    """(user id, user's region path, day): where a fact of that user on that day may count."""
-    return (user.pk, user.region.path if user.region_id else "", day)
+def _touch(owner_id: int, region, day) -> tuple:
+    """(owner id, region path, day): where a fact of that owner, credited to that team, on that day may count."""
+    return (owner_id, region.path if region is not None else "", day)
 
 
-def _touches_of_deal(deal, owners) -> list:
-    """(owner id, owner's region path, day) of every fact of the deal, for its owner and a previous one."""
+def _touches_of_deal(deal, owner_ids, regions) -> list:
+    """(owner id, team path, day) of every fact of the deal, for its owner and team and previous ones."""
     from pipeline.models import Collection, Opportunity
 
     days = [deal.closed_on, deal.expected_close_date]
     days += Collection.objects.filter(opportunity=deal).order_by().values_list("received_on", flat=True)
-    touches = [_touch(owner, day) for owner in owners for day in days]
+    touches = [_touch(owner_id, region, day) for owner_id in owner_ids for region in regions for day in days]
     customer = deal.customer
     if customer is not None and customer.first_won_on and customer.owner_id:
-        touches.append(_touch(customer.owner, customer.first_won_on))
+        touches.append(_touch(customer.owner_id, customer.owner.region, customer.first_won_on))
     if customer is not None:
         # Winning (or un-winning) may move the customer's first win: the segment (existing / new) of the
         # customer's other deals can change with it, so their leaves are recomputed too (one query).
@@ -25,7 +25,7 @@ def _touches_of_deal(deal, owners) -> list:
             Opportunity.objects.filter(customer=customer, stage__is_lost=False)
             .exclude(pk=deal.pk)
             .order_by()
-            .values_list("owner_id", "owner__region__path", "closed_on", "expected_close_date")
+            .values_list("owner_id", "region__path", "closed_on", "expected_close_date")
         )
         for owner_id, path, closed_on, expected in others:
             touches += [(owner_id, path or "", day) for day in {closed_on, expected} if day]
@@ -33,27 +33,33 @@ def _touches_of_deal(deal, owners) -> list:
 
 
 @shared_task(name="targets.recompute_for_deal", ignore_result=True)
-def recompute_for_deal(deal_id: int, previous_owner_id: int | None = None, previous_days=()) -> int:
+def recompute_for_deal(
+    deal_id: int, previous_owner_id: int | None = None, previous_days=(), previous_region_id: int | None = None
+) -> int:
     """A deal's figures moved (won or un-won, a won deal's amount, an open deal's amount, probability or
     expected close): recompute the leaves it counts (or counted) for and their ancestors.
     `previous_owner_id` when the deal changed hands, so the old owner's targets lose it; `previous_days`
-    (ISO dates) where it counted before (an expected close date moved, a close date cleared)."""
+    (ISO dates) where it counted before (an expected close date moved, a close date cleared);
+    `previous_region_id` when the team it is credited to changed (`pipeline.services.credited_team`)."""
     from datetime import date
 
-    from crm.models import User
+    from crm.models import Region
     from pipeline.models import Opportunity
     from targets.attainment import leaves_touched
     from targets.services.attainment import attainment_recompute
 
-    deal = Opportunity.objects.select_related("owner__region", "customer__owner__region").filter(pk=deal_id).first()
+    deal = Opportunity.objects.select_related("region", "customer__owner__region").filter(pk=deal_id).first()
     if deal is None:
         return 0
-    owners = [deal.owner]
+    owner_ids = [deal.owner_id]
     if previous_owner_id and previous_owner_id != deal.owner_id:
-        owners += User.objects.select_related("region").filter(pk=previous_owner_id)
-    touches = _touches_of_deal(deal, owners)
+        owner_ids.append(previous_owner_id)
+    regions = [deal.region]
+    if previous_region_id and previous_region_id != deal.region_id:
+        regions += Region.objects.filter(pk=previous_region_id)
+    touches = _touches_of_deal(deal, owner_ids, regions)
     for day in previous_days or ():
-        touches += [_touch(owner, date.fromisoformat(day)) for owner in owners]
+        touches += [_touch(o, r, date.fromisoformat(day)) for o in owner_ids for r in regions]
     leaf_ids = leaves_touched(touches)
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     _enqueue_alerts_for(leaf_ids, deal_ids=[deal.pk])
@@ -67,10 +73,11 @@ def recompute_for_collection(collection_id: int) -> int:
     from targets.attainment import leaves_touched
     from targets.services.attainment import attainment_recompute
 
-    collection = Collection.objects.select_related("opportunity__owner__region").filter(pk=collection_id).first()
+    collection = Collection.objects.select_related("opportunity__region").filter(pk=collection_id).first()
     if collection is None:
         return 0
-    leaf_ids = leaves_touched([_touch(collection.opportunity.owner, collection.received_on)])
+    deal = collection.opportunity
+    leaf_ids = leaves_touched([_touch(deal.owner_id, deal.region, collection.received_on)])
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     _enqueue_alerts_for(leaf_ids)
     return written

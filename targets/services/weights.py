@@ -47,7 +47,12 @@ class _Facts:
 
     @property
     def region(self) -> str:
-        return f"{self.rep}__region"
+        """The lookup of the team a fact counts for (业绩归属): a deal's credited team (`Opportunity.region`, the
+        owner's team as it stood on the close date: `pipeline.services.credited_team`) for deals, their lines and
+        collections; the owner's team for a new customer."""
+        if self.qs.model is Customer:
+            return f"{self.rep}__region"
+        return self.rep.removesuffix("owner") + "region"
 
     @property
     def probability(self) -> str:
@@ -67,8 +72,8 @@ def _lk(prefix: str | None, rest: str) -> str:
 def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     """The fact rows of a metric's source, or None when the source cannot be broken down that way.
 
-    A fact counts for the region of its owner (the sales team), not the deal's booking region: the
-    reps of a region node are the users of that region, so region and rep history must agree.
+    A fact counts for the team it is credited to (`_Facts.region`: a deal's owner's team on its close date),
+    never the customer's region, as attainment counts it.
 
     Gross margin uses signed revenue as its history (deals carry no cost); key-product revenue
     counts the deal lines of key product lines.
@@ -79,7 +84,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     if source in (MetricSource.WON_REVENUE, MetricSource.GROSS_MARGIN, MetricSource.KEY_PRODUCT_SHARE):
         if with_products:
             qs = OpportunityLine.objects.filter(
-                scope_q(actor, owner="opportunity__owner", region="opportunity__region"),
+                scope_q(actor, owner="opportunity__owner", region="opportunity__region", team_only=True),
                 opportunity__stage__is_won=True,
             )
             if source == MetricSource.KEY_PRODUCT_SHARE:
@@ -146,7 +151,7 @@ def facts_in(facts: _Facts, metric: Metric, start, end):
 
 
 def coordinate_lookups(facts: _Facts) -> dict[str, str]:
-    """A target node's coordinate -> the lookup of the same thing on the facts (the owner's region path)."""
+    """A target node's coordinate -> the lookup of the same thing on the facts (the credited team's region path)."""
     return {
         "region_id": f"{facts.region}__path",
         "rep_id": facts.rep,
