@@ -184,3 +184,16 @@ def test_a_rep_moved_to_another_team_in_admin_takes_his_open_deals_along(org, cl
     assert AuditLog.objects.filter(action="opportunity.follow_owner").exists()
     assert Opportunity.objects.visible_to(org.manager_north).filter(pk=open_deal.pk).exists()
     assert Opportunity.objects.visible_to(org.manager).filter(pk=won.pk).exists()
+
+
+def test_the_migration_credits_existing_deals_to_their_owners_team(org):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("pipeline.migrations.0002_deals_credited_to_owner_team")
+    deal = make_deal(owner=org.rep, customer=CustomerFactory(owner=org.rep, region=org.bj))
+    Opportunity.objects.filter(pk=deal.pk).update(region=org.bj)  # as the old rule booked it
+    migration.credit_owner_team(apps, None)
+    deal.refresh_from_db()
+    assert deal.region == org.sh
