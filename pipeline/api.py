@@ -15,12 +15,13 @@ from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
-from pipeline import services
+from pipeline import selectors, services
 from pipeline.filters import ActivityFilter, CollectionFilter, OpportunityFilter
 from pipeline.models import Activity, Collection, Opportunity, Pipeline, Stage
 from pipeline.serializers import (
     ActivitySerializer,
     CollectionSerializer,
+    DealTotalsSerializer,
     MoveStageSerializer,
     OpportunityHistorySerializer,
     OpportunitySerializer,
@@ -169,6 +170,19 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
         opportunity = self.get_object()
         rows = opportunity.history.select_related("changed_by", "old_stage", "new_stage")
         return Response(OpportunityHistorySerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary=_("Totals of the deals the filters select"),
+        description=_(
+            "Count, Σ amount (company currency) and weighted Σ (amount × probability, rounded once) of the deals in "
+            "your data scope that the list's filters select: the figures the team pipeline shows."
+        ),
+        responses=api_responses({200: DealTotalsSerializer}, 400),
+    )
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[filters.DjangoFilterBackend])
+    def totals(self, request):
+        qs = self.filter_queryset(Opportunity.objects.visible_to(request.user))
+        return Response(DealTotalsSerializer(selectors.totals(qs)).data)
 
 
 @extend_schema_view(

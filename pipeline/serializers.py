@@ -315,3 +315,13 @@ class ActivitySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["created_at"]
+
+
+class DealTotalsSerializer(serializers.Serializer):
+    """The totals of a filtered deal list (`pipeline.selectors.totals`, the team pipeline's figures)."""
+
+    count = serializers.IntegerField(read_only=True)
+    total = serializers.DecimalField(**MONEY, read_only=True, help_text=_("Σ amount in the company currency."))
+    weighted = serializers.DecimalField(
+        **MONEY, read_only=True, help_text=_("Σ amount × probability / 100, rounded half up once.")
+    )

@@ -197,3 +197,18 @@ def test_the_migration_credits_existing_deals_to_their_owners_team(org):
     migration.credit_owner_team(apps, None)
     deal.refresh_from_db()
     assert deal.region == org.sh
+
+
+def test_the_api_totals_are_the_team_pipelines_figures_in_the_callers_scope(org, crossed, api):
+    def totals(user, query=""):
+        response = api(user).get(f"/api/opportunities/totals/?status=won{query}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    assert totals(org.director, f"&region={org.east.pk}") == {"count": 3, "total": "1100.00", "weighted": "1100.00"}
+    assert totals(org.manager) == totals(org.director, f"&region={org.east.pk}")
+    assert totals(org.manager_north)["total"] == "400.00"
+    assert totals(org.rep) == {"count": 1, "total": "100.00", "weighted": "100.00"}
+    # A filter never widens the scope.
+    assert totals(org.manager_north, f"&region={org.east.pk}")["count"] == 0
+    assert api(org.director).get("/api/opportunities/totals/?close_month=2026-13").status_code == 400

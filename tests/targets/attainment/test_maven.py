@@ -4,19 +4,18 @@ import csv
 from collections import Counter
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
-from crm.models import CompanySettings, Role
+from crm.models import CompanySettings, Region, Role
 from pipeline.management.commands.import_maven import username_for
+from pipeline.selectors import team_pipeline
 from targets.models import AttainmentSnapshot
 from targets.services import plan_approve, plan_create, plan_submit, target_split, target_split_leaves
 from targets.services.attainment import attainment_recompute
+from tests.datasets import MAVEN, needs_maven
 from tests.factories import UserFactory
-
-MAVEN = Path("/work/shared/datasets/maven-crm-sales-opportunities")
 
 
 def won_2017_from_csv():
@@ -34,7 +33,7 @@ def won_2017_from_csv():
     return by_office, by_rep, by_month
 
 
-@pytest.mark.skipif(not MAVEN.is_dir(), reason="the Maven dataset is not available")
+@needs_maven
 def test_attainment_per_region_rep_and_month_equals_the_csv(db, metrics):
     company = CompanySettings.load()
     company.fiscal_year_start_month = 1
@@ -48,7 +47,8 @@ def test_attainment_per_region_rep_and_month_equals_the_csv(db, metrics):
     target_split(node=root, dimension="region", method="equal", actor=director)
     target_split_leaves(node=root, dimension="rep", method="equal", actor=director)
     target_split_leaves(node=root, dimension="month", method="equal", actor=director)
-    plan_approve(plan=plan_submit(plan=plan, actor=director), actor=director)
+    approver = UserFactory(username="maven-admin", role=Role.ADMIN)  # nobody approves what he submitted
+    plan_approve(plan=plan_submit(plan=plan, actor=director), actor=approver)
 
     as_of = date(2017, 12, 31)
     written = attainment_recompute(plan=plan, as_of=as_of)
@@ -60,6 +60,23 @@ def test_attainment_per_region_rep_and_month_equals_the_csv(db, metrics):
 
     regions = {n.region.name: snaps[n.pk].actual for n in nodes if n.depth == 1}
     assert regions == dict(by_office)
+
+    # One attribution rule: the team pipeline, the API and attainment give each office the CSV's won total.
+    client = APIClient()
+    client.force_authenticate(director)
+    for office, won in by_office.items():
+        region = Region.objects.get(name=office, parent__parent__isnull=True)
+        _deals, totals = team_pipeline(director, {"status": "won", "region": region})
+        assert totals["total"] == won, office
+        api_totals = client.get(f"/api/opportunities/totals/?status=won&region={region.pk}").json()
+        assert Decimal(api_totals["total"]) == won, office
+        # Won by manager: each team manager's own pipeline equals the attainment of his reps' targets.
+        teams = list(region.children.filter(manager__isnull=False).select_related("manager"))
+        assert len(teams) == 2, office
+        for team in teams:
+            _deals, mine = team_pipeline(team.manager, {"status": "won"})
+            reps = [n for n in nodes if n.depth == 2 and n.rep.region_id == team.pk]
+            assert reps and mine["total"] == sum(snaps[n.pk].actual for n in reps), team.name
     reps = {n.rep.username: snaps[n.pk].actual for n in nodes if n.depth == 2}
     assert {k: v for k, v in reps.items() if v} == dict(by_rep)
     months = {(n.rep.username, n.period_start.month): snaps[n.pk].actual for n in nodes if n.depth == 3}
