@@ -66,7 +66,9 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(models.CompanySettings)
 class CompanySettingsAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "fiscal_year_start_month", "currency", "count_working_days")
+    list_display = ("__str__", "fiscal_year_start_month", "currency", "count_working_days", "closed_period")
+    # Every amount_company was converted into this currency: changing it would silently mislabel them all.
+    readonly_fields = ("currency",)
 
 
 @admin.register(models.Currency)
@@ -92,6 +94,23 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("name", "external_id")
     inlines = [ContactInline]
     raw_id_fields = ("owner",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("external_id",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        # Through the services, as the customer screens: checked and audited.
+        from crm.services import CUSTOMER_EDITABLE, customer_create, customer_update
+
+        if change:
+            data = {f: form.cleaned_data[f] for f in form.changed_data if f in CUSTOMER_EDITABLE}
+            customer_update(customer=type(obj).objects.get(pk=obj.pk), data=data, actor=request.user)
+            return
+        created = customer_create(
+            **{f: form.cleaned_data[f] for f in (*CUSTOMER_EDITABLE, "external_id") if f in form.cleaned_data},
+            actor=request.user,
+        )
+        obj.pk = created.pk
 
 
 @admin.register(models.AuditLog)

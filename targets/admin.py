@@ -1,8 +1,15 @@
 """Admin: metrics are configured here; plans and targets are read-only (they change through the services)."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
+from salesmgmt.lib.admin import ReadOnlyAdmin
 from targets import models
+
+# What decides a metric's figures: fixed once a plan measures with it (its snapshots were counted so).
+METRIC_FIGURE_FIELDS = ("code", "unit", "source", "filters", "is_builtin")
 
 
 @admin.register(models.Metric)
@@ -12,21 +19,24 @@ class MetricAdmin(admin.ModelAdmin):
     search_fields = ("code", "name", "name_zh")
 
     def get_readonly_fields(self, request, obj=None):
-        # Built-in metrics keep their meaning: attainment depends on their source and unit.
-        if obj is not None and obj.is_builtin:
-            return ("code", "unit", "source", "filters", "is_builtin")
+        # Built-in metrics, and any a plan measures with, keep their meaning: attainment depends on their
+        # source, filters and unit.
+        if obj is not None and (obj.is_builtin or obj.plans.exists()):
+            return METRIC_FIGURE_FIELDS
         return ("is_builtin",)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+def _plan_note(plan_id) -> str:
+    return format_html(
+        '{} <a href="{}">{}</a>',
+        _(
+            "Plans and targets change in the plan editor (splits, amounts, owners, submit and approve) and by "
+            "adjustments, never here: there each change is checked, versioned, audited and counted again in "
+            "attainment."
+        ),
+        reverse("targets:plan_detail", args=[plan_id]),
+        _("Open the plan"),
+    )
 
 
 @admin.register(models.TargetPlan)
@@ -35,6 +45,9 @@ class TargetPlanAdmin(ReadOnlyAdmin):
     list_filter = ("status", "metric", "period_kind")
     search_fields = ("name", "period_key")
     list_select_related = ("metric", "owner")
+
+    def service_note(self, obj):
+        return _plan_note(obj.pk) if obj is not None else ""
 
 
 @admin.register(models.TargetNode)
@@ -57,6 +70,9 @@ class TargetNodeAdmin(ReadOnlyAdmin):
     search_fields = ("path", "period_key")
     list_select_related = ("plan", "region", "product_line", "product", "rep", "owner")
     raw_id_fields = ("parent",)
+
+    def service_note(self, obj):
+        return _plan_note(obj.plan_id) if obj is not None else ""
 
 
 @admin.register(models.AdjustmentRequest)
