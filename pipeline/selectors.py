@@ -250,6 +250,8 @@ def deal_history(deal: Opportunity) -> list:
 
 
 def _field_label(name: str) -> str:
+    if name == "lines":  # the product lines, kept as one value ("SRV RACK 600.00; SW 400.00")
+        return _("Products")
     try:
         return str(Opportunity._meta.get_field(name).verbose_name)
     except Exception:  # noqa: BLE001 - an old history row may name a field that no longer exists
