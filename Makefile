@@ -4,15 +4,35 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+ADDR ?= 127.0.0.1:$(PORT)
+# Debian packages of the browser tests: chromium, and a CJK font (without one every Chinese string is boxes).
+BROWSER_DEBS := chromium fonts-noto-cjk
 export DJANGO_SETTINGS_MODULE := salesmgmt.settings
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-maven migrate demo demo-maven serve test test-fast test-postgres lint format messages bench worker beat clean
+.PHONY: help install browser-deps run run-maven migrate demo demo-maven serve test test-fast test-postgres lint format messages bench worker beat clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
+# Installs the Debian packages named in $(1) that are missing (apt-get update + install, non-interactive):
+# as root, else through sudo; without either it prints what to install and fails.
+define apt_install
+missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  missing=$$(echo $$missing); \
+  if ! command -v apt-get >/dev/null; then echo "Install these (Debian names): $$missing" >&2; exit 1; \
+  elif [ "$$(id -u)" = 0 ]; then sudo=; \
+  elif command -v sudo >/dev/null; then sudo=sudo; \
+  else echo "Missing Debian packages; as root run: apt-get update && apt-get install -y $$missing" >&2; exit 1; fi; \
+  echo "Installing Debian packages: $$missing"; \
+  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
 $(BIN)/python:
+	@$(PY) -c "import ensurepip, venv" 2>/dev/null || { $(call apt_install,$(PY) $(PY)-venv); }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -21,6 +41,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the pinned requirements
+
+browser-deps: ## Install Debian's chromium and a CJK font for the browser tests, when missing
+	@$(call apt_install,$(BROWSER_DEBS))
 
 migrate: install ## Apply database migrations
 	$(BIN)/python manage.py migrate --noinput
@@ -33,20 +56,20 @@ demo-maven: demo ## Load the public Maven CRM dataset as demo data (idempotent)
 	$(BIN)/python manage.py import_maven ../shared/datasets/maven-crm-sales-opportunities
 
 run-maven: demo-maven ## Like `make run`, with the public Maven CRM dataset loaded beside the built-in demo
-	@$(BIN)/python manage.py demo_logins
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@$(BIN)/python manage.py demo_logins --addr $(ADDR)
+	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
 
-run: demo ## Set everything up and serve the app with demo data on http://127.0.0.1:8000
-	@$(BIN)/python manage.py demo_logins
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+run: demo ## Set everything up and serve the app with demo data on http://127.0.0.1:8000 (or PORT=...)
+	@$(BIN)/python manage.py demo_logins --addr $(ADDR)
+	DEBUG=1 $(BIN)/python manage.py runserver $(ADDR)
 
-test: install ## Run the whole suite (SQLite; browser tests on /usr/bin/chromium)
+test: install browser-deps ## Run the whole suite (SQLite; browser tests on Debian's chromium, installed if missing)
 	TESTING=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-fast: install ## The suite without browser tests
 	TESTING=1 $(BIN)/python -m pytest -q -m "not browser"
 
-test-postgres: install ## The suite against PostgreSQL on 127.0.0.1:5432 (throwaway database)
+test-postgres: install browser-deps ## The suite against PostgreSQL on 127.0.0.1:5432 (throwaway database)
 	TESTING=1 DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/salesmgmt_ci} $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: install ## ruff lint + format check, migrations in step with models
