@@ -21,6 +21,7 @@ from targets.models import (
     TargetPlan,
 )
 from targets.selectors import nodes_visible_to
+from targets.selectors_approval import plans_awaiting_approval
 
 
 class TargetPlanFilter(filters.FilterSet):
@@ -31,10 +32,18 @@ class TargetPlanFilter(filters.FilterSet):
         field_name="region", lookup_expr="isnull", help_text=_("true: company-wide plans only; false: regional plans.")
     )
     period_key = filters.CharFilter(help_text=_("A fiscal period such as FY2027 or FY2027-Q2."))
+    awaiting_my_approval = filters.BooleanFilter(
+        method="filter_awaiting_my_approval",
+        help_text=_("true: submitted plans waiting for your approval; false: every other plan."),
+    )
 
     class Meta:
         model = TargetPlan
-        fields = ["status", "metric", "region", "company_wide", "period_key"]
+        fields = ["status", "metric", "region", "company_wide", "period_key", "awaiting_my_approval"]
+
+    def filter_awaiting_my_approval(self, queryset, name, value: bool):
+        waiting = plans_awaiting_approval(getattr(self.request, "user", None), queryset)
+        return waiting if value else queryset.exclude(pk__in=waiting.values("pk"))
 
 
 class TargetNodeFilter(filters.FilterSet):

@@ -1,4 +1,7 @@
-"""Mid-period adjustments (季度目标动态调整): propose, approve (a new version), reject."""
+"""Mid-period adjustments (季度目标动态调整): propose, approve (a new version), reject.
+
+The proposer never approves his own adjustment; whoever approves or rejects it is above him
+(`targets.selectors_approval`) and may change every target it changes."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from targets.models import (
     TargetNode,
     TargetPlan,
 )
+from targets.selectors_approval import adjustment_lines
+from targets.services.approvals import ApprovalRefused, check_adjustment_approver
 from targets.services.bulk import _apply_amounts, _rescale_subtrees
 from targets.services.rules import _ancestor_paths, _check_amount, _check_manager, _check_not_own, _check_scope, _is_top
 
@@ -118,21 +123,22 @@ def _check_decider(adjustment: AdjustmentRequest, actor, *, approving: bool) -> 
             "region", "rep", "owner"
         )
     )
-    if approving:
-        if actor.pk == adjustment.proposer_id:
-            raise ValidationError(_("Someone other than the proposer has to approve an adjustment."))
-        if adjustment.kind == AdjustmentKind.TOTAL_CHANGE and not _is_top(actor):
-            raise ValidationError(_("A change of the plan total needs a director's approval."))
+    if approving and actor.pk == adjustment.proposer_id:
+        raise ApprovalRefused(_("Someone other than the proposer has to approve an adjustment."))
+    if approving and adjustment.kind == AdjustmentKind.TOTAL_CHANGE and not _is_top(actor):
+        raise ApprovalRefused(_("A change of the plan total needs a director's approval."))
+    if approving or actor.pk != adjustment.proposer_id:  # the proposer may withdraw his own
         _check_adjuster(actor, nodes)
-    elif actor.pk != adjustment.proposer_id:
-        _check_adjuster(actor, nodes)
+        check_adjustment_approver(actor, adjustment, adjustment_lines([adjustment])[adjustment.pk])
     return nodes
 
 
 @transaction.atomic
 def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentRequest:
     """Approve: a new version of the plan; the changed nodes' old rows are closed, new ones opened."""
-    adjustment = AdjustmentRequest.objects.select_for_update().get(pk=adjustment.pk)
+    adjustment = (
+        AdjustmentRequest.objects.select_for_update(of=("self",)).select_related("proposer").get(pk=adjustment.pk)
+    )
     plan = TargetPlan.objects.select_for_update().select_related("metric").get(pk=adjustment.plan_id)
     _check_decider(adjustment, actor, approving=True)
     if plan.current_version != adjustment.based_on_version:
@@ -165,6 +171,8 @@ def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentReques
             "version": [version - 1, version],
             "total": [str(old_total), str(plan.total)],
             "nodes_changed": [None, len(effective)],
+            "proposed_by": [adjustment.proposer_id, adjustment.proposer_id],
+            "approved_by": [None, actor.pk],
         },
     )
     outbox.enqueue_name("targets.recompute_plan", plan.pk)
@@ -174,7 +182,9 @@ def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentReques
 @transaction.atomic
 def adjustment_reject(*, adjustment, actor, note: str) -> AdjustmentRequest:
     """Reject (or, by its proposer, withdraw) a pending adjustment; the plan does not change."""
-    adjustment = AdjustmentRequest.objects.select_for_update().get(pk=adjustment.pk)
+    adjustment = (
+        AdjustmentRequest.objects.select_for_update(of=("self",)).select_related("proposer").get(pk=adjustment.pk)
+    )
     _check_decider(adjustment, actor, approving=False)
     if not (note or "").strip():
         raise ValidationError({"note": _("Say why the adjustment is rejected.")})

@@ -74,6 +74,12 @@ def unread_count(user) -> int:
 def notification_message(notification: Notification) -> str:
     if notification.alert_id:
         return alert_message(notification.alert)
+    if notification.topic == NotificationTopic.PLAN_SUBMITTED:
+        params = notification.params
+        return _("%(submitter)s submitted the plan “%(plan)s”; it waits for your approval.") % {
+            "submitter": params.get("submitter", ""),
+            "plan": params.get("plan", ""),
+        }
     return str(notification.params.get("text", ""))
 
 

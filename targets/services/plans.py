@@ -1,7 +1,8 @@
 """Plans: create, submit, send back to draft, approve (which writes version 1 of every node).
 
-A plan is company-wide (directors and admins) or for one region (also its manager, who then
-submits, sends back and approves it: approving the breakdown of his area is his job)."""
+A plan is company-wide (directors and admins) or for one region (also its manager, who submits it).
+Nobody approves what they submitted: someone above the submitter approves or sends back
+(`targets.selectors_approval`), and is told so in the notification centre."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from targets.models import (
     TargetPlan,
 )
 from targets.selectors import incomplete_leaves, unbalanced_nodes
+from targets.selectors_approval import approver_names, plan_approvers
+from targets.services.approvals import check_plan_approver, notify_plan_submitted
 from targets.services.rules import _check_amount, _fiscal_start, _is_top, may_decide_plan
 
 
@@ -116,24 +119,41 @@ def plan_create(
 
 @transaction.atomic
 def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
-    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
+    """Submit for approval by someone above the actor; refused when nobody could approve it."""
+    plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region").get(pk=plan.pk)
     if not (actor.pk in (plan.owner_id, plan.created_by_id) or may_decide_plan(actor, plan)):
         raise ValidationError(_("Only the plan's owner or a director can submit it."))
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(_("Only a draft plan can be submitted."))
+    old_submitter = plan.submitted_by_id
+    plan.submitted_by = actor
+    approvers = plan_approvers(plan)
+    if not approvers:
+        raise ValidationError(
+            _("Nobody above you could approve this plan: it needs a director or an admin other than you.")
+        )
     plan.status = PlanStatus.SUBMITTED
     plan.submitted_at = timezone.now()
-    plan.save(update_fields=["status", "submitted_at"])
-    audit(actor=actor, action="target_plan.submit", obj=plan, changes={"status": [PlanStatus.DRAFT, plan.status]})
+    plan.save(update_fields=["status", "submitted_at", "submitted_by"])
+    audit(
+        actor=actor,
+        action="target_plan.submit",
+        obj=plan,
+        changes={
+            "status": [PlanStatus.DRAFT, plan.status],
+            "submitted_by": [old_submitter, actor.pk],
+            "approvers": [None, approver_names(approvers)],
+        },
+    )
+    notify_plan_submitted(plan, approvers)
     return plan
 
 
 @transaction.atomic
 def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
     """Send a submitted plan back to draft so it can be changed."""
-    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
-    if not may_decide_plan(actor, plan):
-        raise ValidationError(_("Only a director, or the manager of the plan's region, can send a plan back."))
+    plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
+    check_plan_approver(actor, plan, returning=True)
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be sent back to draft."))
     if not (reason or "").strip():
@@ -144,17 +164,21 @@ def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
         actor=actor,
         action="target_plan.return",
         obj=plan,
-        changes={"status": [PlanStatus.SUBMITTED, PlanStatus.DRAFT], "reason": [None, reason.strip()]},
+        changes={
+            "status": [PlanStatus.SUBMITTED, PlanStatus.DRAFT],
+            "reason": [None, reason.strip()],
+            "submitted_by": [plan.submitted_by_id, plan.submitted_by_id],
+        },
     )
     return plan
 
 
 @transaction.atomic
 def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
-    """Lock the plan: refused while a leaf lacks 3定; writes version 1 of every node in one statement."""
-    plan = TargetPlan.objects.select_for_update().get(pk=plan.pk)
-    if not may_decide_plan(actor, plan):
-        raise ValidationError(_("Only a director, or the manager of the plan's region, can approve a target plan."))
+    """Lock the plan: refused to its submitter and anyone not above him (`check_plan_approver`) and while a
+    leaf lacks 3定; writes version 1 of every node in one statement."""
+    plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
+    check_plan_approver(actor, plan)
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be approved."))
     incomplete = incomplete_leaves(plan)
@@ -186,7 +210,12 @@ def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
         actor=actor,
         action="target_plan.approve",
         obj=plan,
-        changes={"status": [PlanStatus.SUBMITTED, PlanStatus.APPROVED], "version": [0, 1]},
+        changes={
+            "status": [PlanStatus.SUBMITTED, PlanStatus.APPROVED],
+            "version": [0, 1],
+            "submitted_by": [plan.submitted_by_id, plan.submitted_by_id],
+            "approved_by": [None, actor.pk],
+        },
     )
     outbox.enqueue_name("targets.recompute_plan", plan.pk)
     return plan

@@ -481,7 +481,7 @@ def adjustment_reject(request, pk):
 
 
 def _visible_plan(request, pk):
-    qs = selectors.plans_visible_to(request.user).select_related("approved_by")
+    qs = selectors.plans_visible_to(request.user).select_related("approved_by", "submitted_by")
     return get_object_or_404(qs, pk=pk)
 
 

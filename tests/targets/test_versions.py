@@ -53,39 +53,44 @@ def approved(plan, tree, org):
         owner = org.rep_same_team if name == "Shanghai" else org.rep_js
         node_update(node=node, owner=owner, expected_version=node.version, actor=org.director)
     plan_submit(plan=plan, actor=org.director)
-    return plan_approve(plan=plan, actor=org.director)
+    return plan_approve(plan=plan, actor=org.admin)
 
 
 def test_approval_is_blocked_by_incomplete_leaves_then_succeeds(plan, tree, org):
     plan_submit(plan=plan, actor=org.director)
     with pytest.raises(ValidationError) as err:
-        plan_approve(plan=plan, actor=org.director)
+        plan_approve(plan=plan, actor=org.admin)
     assert "1 target has no owner" in str(err.value) and "Jiangsu" in str(err.value)
     plan.refresh_from_db()
     assert plan.status == PlanStatus.SUBMITTED and plan.current_version == 0
 
-    plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.director)
+    plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.admin)
     js = TargetNode.objects.get(pk=tree["Jiangsu"].pk)
     node_update(node=js, owner=org.rep_js, expected_version=js.version, actor=org.manager)
     plan_submit(plan=plan, actor=org.director)
-    plan = plan_approve(plan=plan, actor=org.director)
-    assert (plan.status, plan.current_version, plan.approved_by) == (PlanStatus.APPROVED, 1, org.director)
+    plan = plan_approve(plan=plan, actor=org.admin)
+    assert (plan.status, plan.current_version, plan.submitted_by, plan.approved_by) == (
+        PlanStatus.APPROVED,
+        1,
+        org.director,
+        org.admin,
+    )
     assert TargetNodeAmount.objects.filter(plan=plan, version_from=1, version_to=None).count() == plan.nodes.count()
     assert amount_at(plan, 1)[tree["Jiangsu"].pk] == Decimal("300000")
 
 
 def test_only_a_director_approves_and_an_approved_plan_is_locked(plan, tree, org):
     plan_submit(plan=plan, actor=org.director)
-    with pytest.raises(ValidationError, match="director"):
+    with pytest.raises(ValidationError, match="Only someone above the plan.s submitter can approve it"):
         plan_approve(plan=plan, actor=org.manager)
-    plan_return(plan=plan, reason="owners", actor=org.director)
+    plan_return(plan=plan, reason="owners", actor=org.admin)
     approved(plan, tree, org)
     rep = TargetNode.objects.get(pk=tree["reps"][org.rep].pk)
     with pytest.raises(ValidationError, match="adjustment"):
         node_update(node=rep, amount="1", expected_version=rep.version, rebalance=True, actor=org.manager)
 
 
-def test_a_manager_approves_the_plan_of_his_area(org, metrics):
+def test_a_manager_submits_the_plan_of_his_area_and_the_director_approves_it(org, metrics):
     plan = plan_create(
         metric=metrics["won_revenue"], period_key="FY2027", total="600000", region=org.east, actor=org.manager
     )
@@ -94,16 +99,26 @@ def test_a_manager_approves_the_plan_of_his_area(org, metrics):
     target_split(node=provinces[org.sh.pk], dimension="rep", method="equal", actor=org.manager)
     plan_submit(plan=plan, actor=org.manager)
     for outsider in (org.rep, org.manager_north):
-        with pytest.raises(ValidationError, match="manager of the plan's region"):
+        with pytest.raises(ValidationError, match="Only someone above the plan's submitter"):
             plan_approve(plan=plan, actor=outsider)
-    with pytest.raises(ValidationError, match="1 target has no owner.*Jiangsu"):
+    # Not even his own area's plan: someone above him approves it.
+    with pytest.raises(ValidationError, match="You submitted this plan"):
         plan_approve(plan=plan, actor=org.manager)
-    plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.manager)
+    with pytest.raises(ValidationError, match="You submitted this plan"):
+        plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.manager)
+    with pytest.raises(ValidationError, match="1 target has no owner.*Jiangsu"):
+        plan_approve(plan=plan, actor=org.director)
+    plan_return(plan=plan, reason="Jiangsu needs an owner", actor=org.director)
     js = TargetNode.objects.get(pk=provinces[org.js.pk].pk)
     node_update(node=js, owner=org.rep_js, expected_version=js.version, actor=org.manager)
     plan_submit(plan=plan, actor=org.manager)
-    plan = plan_approve(plan=plan, actor=org.manager)
-    assert (plan.status, plan.current_version, plan.approved_by) == (PlanStatus.APPROVED, 1, org.manager)
+    plan = plan_approve(plan=plan, actor=org.director)
+    assert (plan.status, plan.current_version, plan.submitted_by, plan.approved_by) == (
+        PlanStatus.APPROVED,
+        1,
+        org.manager,
+        org.director,
+    )
     assert TargetNodeAmount.objects.filter(plan=plan, version_from=1).count() == plan.nodes.count() == 5
 
 

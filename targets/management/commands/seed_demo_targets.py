@@ -1,8 +1,10 @@
 """Target demo data on top of the built-in demo company (`seed_demo`). Idempotent.
 
 - FY2026 signed revenue for the whole company (director): split by area, by province, by rep and by
-  quarter through the services, with owners and deadlines complete, then approved; an approved
-  reallocation in the North (version 2) and a pending one in the East for the director's inbox;
+  quarter through the services, with owners and deadlines complete, submitted by the director and
+  approved by someone above him in the chain (another director, else the admin: nobody approves what he
+  submitted); an approved reallocation in the North (version 2: proposed by its manager, approved by the
+  director) and a pending one in the East for the director's inbox;
   a few action plans (行动计划) under the reps' targets.
 - FY2027 signed revenue for the East area (mgr_east), still a draft: Shanghai split to its reps who
   have made their bottom-up commitments (自下而上), Jiangsu split by product line with one part
@@ -12,6 +14,7 @@
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Sum
@@ -21,6 +24,7 @@ from crm.models import Region, User
 from pipeline.models import Opportunity
 from salesmgmt.lib import periods
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
+from targets.selectors_approval import plan_approvers
 from targets.services import (
     action_plan_create,
     adjustment_approve,
@@ -127,8 +131,11 @@ class Command(BaseCommand):
         target_split_leaves(
             node=root, dimension=Dimension.QUARTER, method=SplitMethod.WEIGHTS, basis=WeightBasis.DAYS, actor=director
         )
-        plan_submit(plan=plan, actor=director)
-        plan = plan_approve(plan=plan, actor=director)
+        try:
+            plan = plan_submit(plan=plan, actor=director)
+        except ValidationError as exc:  # nobody above the director: no second director, no admin
+            raise CommandError(" ".join(exc.messages)) from exc
+        plan = plan_approve(plan=plan, actor=plan_approvers(plan)[0])
 
         # Version 2: a key account moved from one Beijing rep to the other, approved by the director.
         bj1, bj2 = self._rep_year(plan, "rep_bj1"), self._rep_year(plan, "rep_bj2")

@@ -46,7 +46,7 @@ def approved_plan(org, metric, *, split=False):
     plan = plan_create(metric=metric, period_key="FY2027", total="1200000", owner=org.director, actor=org.director)
     if split:
         target_split(node=plan.nodes.get(), dimension="region", method="equal", actor=org.director)
-    plan = plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.director)
+    plan = plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.admin)
     attainment_recompute(plan=plan, as_of=TODAY)
     return plan
 
@@ -223,7 +223,7 @@ def test_plan_scoped_evaluation_leaves_other_plans_and_deals_alone(org, metrics,
     other = plan_create(
         metric=metrics["collections"], period_key="FY2027", total="1000", owner=org.director, actor=org.director
     )
-    other = plan_approve(plan=plan_submit(plan=other, actor=org.director), actor=org.director)
+    other = plan_approve(plan=plan_submit(plan=other, actor=org.director), actor=org.admin)
     attainment_recompute(plan=other, as_of=TODAY)
     overdue = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 1))
     evaluate_alerts()
@@ -252,7 +252,7 @@ def test_query_count_does_not_grow_with_nodes_or_deals(org, metrics, rules, froz
         metric=metrics["collections"], period_key="FY2027", total="1000", owner=org.director, actor=org.director
     )
     target_split(node=approved_plan_split.nodes.get(), dimension="region", method="equal", actor=org.director)
-    plan = plan_approve(plan=plan_submit(plan=approved_plan_split, actor=org.director), actor=org.director)
+    plan = plan_approve(plan=plan_submit(plan=approved_plan_split, actor=org.director), actor=org.admin)
     attainment_recompute(plan=plan, as_of=TODAY)
     for _ in range(5):
         make_deal(owner=org.rep_js, amount="1000", close=date(2027, 3, 2))

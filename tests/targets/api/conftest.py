@@ -50,4 +50,4 @@ def approved(plan, tree, org):
         node = fresh(tree[key])
         node_update(node=node, owner=owner, expected_version=node.version, actor=org.director)
     plan_submit(plan=plan, actor=org.director)
-    return plan_approve(plan=plan, actor=org.director)
+    return plan_approve(plan=plan, actor=org.admin)

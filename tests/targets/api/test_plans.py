@@ -67,22 +67,30 @@ def test_plans_are_listed_by_scope(api, org, plan, tree):
 
 
 def test_plan_lifecycle_submit_return_approve(api, org, plan, tree):
-    client = api(org.director)
-    assert client.post(f"/api/target-plans/{plan.pk}/submit/").json()["status"] == "submitted"
-    incomplete = client.post(f"/api/target-plans/{plan.pk}/approve/")
+    client, admin = api(org.director), api(org.admin)
+    submitted = client.post(f"/api/target-plans/{plan.pk}/submit/").json()
+    assert (submitted["status"], submitted["submitted_by"]) == ("submitted", org.director.pk)
+    # The director submitted it: he neither approves nor sends it back (403, naming who may).
+    for action, data in (("approve", {}), ("return", {"reason": "oops"})):
+        own = client.post(f"/api/target-plans/{plan.pk}/{action}/", data, format="json")
+        assert own.status_code == 403 and own.json()["detail"].startswith("You submitted this plan"), own.content
+        assert str(org.admin) in own.json()["detail"]
+    incomplete = admin.post(f"/api/target-plans/{plan.pk}/approve/")
     assert incomplete.status_code == 400 and "Jiangsu" in incomplete.json()["detail"]
-    assert client.post(f"/api/target-plans/{plan.pk}/return/", {"reason": ""}, format="json").status_code == 400
-    back = client.post(f"/api/target-plans/{plan.pk}/return/", {"reason": "Jiangsu needs an owner"}, format="json")
+    assert admin.post(f"/api/target-plans/{plan.pk}/return/", {"reason": ""}, format="json").status_code == 400
+    back = admin.post(f"/api/target-plans/{plan.pk}/return/", {"reason": "Jiangsu needs an owner"}, format="json")
     assert back.json()["status"] == "draft"
     js = fresh(tree["js"])
     client.patch(f"/api/target-nodes/{js.pk}/", {"owner": org.rep_js.pk, "version": js.version}, format="json")
     client.post(f"/api/target-plans/{plan.pk}/submit/")
-    assert api(org.manager).post(f"/api/target-plans/{plan.pk}/approve/").status_code == 400  # company-wide plan
-    approved = client.post(f"/api/target-plans/{plan.pk}/approve/").json()
-    assert (approved["status"], approved["current_version"], approved["approved_by"]) == (
+    refused = api(org.manager).post(f"/api/target-plans/{plan.pk}/approve/")  # a manager is not above a director
+    assert refused.status_code == 403 and "Only someone above the plan's submitter" in refused.json()["detail"]
+    approved = admin.post(f"/api/target-plans/{plan.pk}/approve/").json()
+    assert (approved["status"], approved["current_version"], approved["submitted_by"], approved["approved_by"]) == (
         PlanStatus.APPROVED,
         1,
         org.director.pk,
+        org.admin.pk,
     )
 
 
@@ -111,7 +119,7 @@ def test_an_adjustment_creates_a_version_and_the_diff_lists_exactly_the_changed_
     }
     # The proposer cannot approve his own proposal.
     own = manager.post(f"/api/target-adjustments/{adjustment['id']}/approve/", {}, format="json")
-    assert own.status_code == 400 and "other than the proposer" in own.json()["detail"]
+    assert own.status_code == 403 and "other than the proposer" in own.json()["detail"]
 
     decided = director.post(f"/api/target-adjustments/{adjustment['id']}/approve/", {"note": "OK"}, format="json")
     assert decided.status_code == 200, decided.content

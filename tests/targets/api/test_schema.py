@@ -11,6 +11,7 @@ def test_targets_operations_and_their_errors(schema):
         "/api/target-plans/{id}/submit/": {"post"},
         "/api/target-plans/{id}/approve/": {"post"},
         "/api/target-plans/{id}/return/": {"post"},
+        "/api/target-plans/{id}/approvers/": {"get"},
         "/api/target-plans/{id}/versions/": {"get"},
         "/api/target-plans/{id}/diff/": {"get"},
         "/api/target-nodes/": {"get"},
@@ -33,6 +34,12 @@ def test_targets_operations_and_their_errors(schema):
     assert "409" in error_codes(paths["/api/target-nodes/{id}/"]["patch"])
     assert "409" in error_codes(paths["/api/target-nodes/{id}/split/"]["post"])
     assert "409" in error_codes(paths["/api/target-adjustments/{id}/approve/"]["post"])
+    # Approval refused to the submitter (or anyone not above him) is a declared 403 with its message.
+    for url in ("target-plans/{id}/approve/", "target-plans/{id}/return/", "target-adjustments/{id}/approve/"):
+        operation = paths[f"/api/{url}"]["post"]
+        assert "403" in error_codes(operation) and "403 for the submitter" in operation["description"], url
+    plan_filters = {p["name"] for p in paths["/api/target-plans/"]["get"]["parameters"]}
+    assert "awaiting_my_approval" in plan_filters
 
 
 def test_diff_takes_from_and_to_and_money_is_a_decimal_string(schema):

@@ -33,7 +33,7 @@ def build_plan(org, metric, period_key="FY2027", *, dimensions=("region", "rep",
     target_split(node=root, dimension=dimensions[0], method="equal", actor=org.director)
     for dimension in dimensions[1:]:
         target_split_leaves(node=root, dimension=dimension, method="equal", actor=org.director)
-    return plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.director)
+    return plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.admin)
 
 
 def snapshots(plan, as_of):

@@ -46,7 +46,7 @@ def monthly(plan, tree, org):
     """The "my targets" tree with East's rep targets split into the 12 months, approved."""
     target_split_leaves(node=tree["east"], dimension="month", method="equal", actor=org.manager)
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     return tree
 
 
@@ -92,7 +92,7 @@ def test_column_totals_show_attainment_where_a_month_is_a_node(org, plan, client
     }
     target_split_leaves(node=root, dimension="region", method="equal", actor=org.director)
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     key, month = next(iter(months.items()))
     snap(month, "50000.00")
     html = grid(client_for(org.director), plan, rows="region", cols="month")
@@ -151,7 +151,7 @@ def test_grid_attainment_costs_one_query_whatever_the_rows(org, plan, client_for
     target_split(node=east, dimension="rep", method="equal", actor=org.manager)
     target_split_leaves(node=east, dimension="month", method="equal", actor=org.manager)
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     AttainmentSnapshot.objects.bulk_create(
         AttainmentSnapshot(
             node=n, as_of=DAY, actual=n.amount / 2, target=n.amount, weighted_pipeline=0, open_pipeline=0

@@ -84,14 +84,22 @@ def test_the_list_shows_each_user_the_plans_of_their_scope(org, metrics, plan, e
 
 
 def test_submit_refused_approval_lists_incomplete_leaves_then_approval_succeeds(org, east_tree, east_plan, client_for):
-    manager = client_for(org.manager)
+    manager, director = client_for(org.manager), client_for(org.director)
     detail = reverse("targets:plan_detail", args=[east_plan.pk])
 
-    def act(action, **data):
-        return manager.post(reverse("targets:plan_action", args=[east_plan.pk, action]), data, follow=True)
+    def act(action, client=manager, **data):
+        return client.post(reverse("targets:plan_action", args=[east_plan.pk, action]), data, follow=True)
 
     act("submit")
-    response = act("approve")
+    # The manager submitted his area's plan: the director approves it, not he.
+    page = manager.get(detail).content.decode()
+    assert 'data-testid="plan-approve"' not in page and 'data-testid="plan-return-open"' not in page
+    assert "Waiting for approval by:" in page and str(org.director) in page
+    page = act("approve").content.decode()
+    assert "You submitted this plan, so someone above you approves it" in page
+    assert TargetPlan.objects.get(pk=east_plan.pk).status == PlanStatus.SUBMITTED
+
+    response = act("approve", director)
     east_plan.refresh_from_db()
     assert east_plan.status == PlanStatus.SUBMITTED
     page = response.content.decode()
@@ -100,8 +108,8 @@ def test_submit_refused_approval_lists_incomplete_leaves_then_approval_succeeds(
     js = east_tree["js"]
     assert f'data-testid="node-{js.pk}"' in page and f'data-testid="incomplete-{js.pk}"' in page
 
-    assert "Say what has to change." in act("return", reason="").content.decode()
-    act("return", reason="Jiangsu needs an owner")
+    assert "Say what has to change." in act("return", director, reason="").content.decode()
+    act("return", director, reason="Jiangsu needs an owner")
     js.refresh_from_db()
     manager.post(
         reverse("targets:node_edit", args=[east_plan.pk, js.pk]),
@@ -109,16 +117,21 @@ def test_submit_refused_approval_lists_incomplete_leaves_then_approval_succeeds(
     )
     assert TargetNode.objects.get(pk=js.pk).owner == org.rep_js
     act("submit")
-    response = act("approve")
+    response = act("approve", director)
     east_plan.refresh_from_db()
-    assert (east_plan.status, east_plan.current_version, east_plan.approved_by) == (PlanStatus.APPROVED, 1, org.manager)
+    assert (east_plan.status, east_plan.current_version, east_plan.submitted_by, east_plan.approved_by) == (
+        PlanStatus.APPROVED,
+        1,
+        org.manager,
+        org.director,
+    )
     assert "Plan approved" in response.content.decode()
 
 
 def test_the_issue_flow_manager_splits_by_region_rep_month_fixes_approves_rep_sees_it(org, metrics, client_for):
     """A manager creates a plan, splits it by region, then rep, then month, fixes an incomplete leaf,
-    approves it; a rep then sees the target on "my targets"."""
-    manager = client_for(org.manager)
+    submits it, the director approves it; a rep then sees the target on "my targets"."""
+    manager, director = client_for(org.manager), client_for(org.director)
     new_plan(manager, metric=metrics["won_revenue"].pk, region=org.east.pk, total="600000")
     plan = TargetPlan.objects.get()
     root = plan.nodes.get()
@@ -137,10 +150,10 @@ def test_the_issue_flow_manager_splits_by_region_rep_month_fixes_approves_rep_se
     assert sum(leaf.amount for leaf in leaves) == Decimal("600000.00")
 
     manager.post(reverse("targets:plan_action", args=[plan.pk, "submit"]))
-    manager.post(reverse("targets:plan_action", args=[plan.pk, "approve"]))
+    director.post(reverse("targets:plan_action", args=[plan.pk, "approve"]))
     plan.refresh_from_db()
     assert plan.status == PlanStatus.SUBMITTED  # Jiangsu's 12 months have no owner
-    manager.post(reverse("targets:plan_action", args=[plan.pk, "return"]), {"reason": "owners"})
+    director.post(reverse("targets:plan_action", args=[plan.pk, "return"]), {"reason": "owners"})
     js = provinces[org.js.pk]
     manager.post(
         reverse("targets:node_edit", args=[plan.pk, js.pk]),
@@ -155,7 +168,7 @@ def test_the_issue_flow_manager_splits_by_region_rep_month_fixes_approves_rep_se
             reverse("targets:node_edit", args=[plan.pk, month.pk]), {"owner": org.rep_js.pk, "version": month.version}
         )
     manager.post(reverse("targets:plan_action", args=[plan.pk, "submit"]))
-    manager.post(reverse("targets:plan_action", args=[plan.pk, "approve"]))
+    director.post(reverse("targets:plan_action", args=[plan.pk, "approve"]))
     plan.refresh_from_db()
     assert plan.status == PlanStatus.APPROVED
 
@@ -174,8 +187,8 @@ def test_the_plan_list_queries_do_not_grow_with_plans(org, metrics, client_for, 
             plan_create(
                 metric=metrics["won_revenue"], period_key=next(periods), total=1, region=org.east, actor=org.manager
             )
-        # The page's queries, the nav bell's unread count included.
-        with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(19):
+        # The page's queries, the nav bell's unread count and the "awaiting my approval" count included.
+        with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(23):
             page = client.get(reverse(LIST)).content.decode()
         assert page.count('data-testid="plan-row-') == plans
         return len(queries)

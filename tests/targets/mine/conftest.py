@@ -36,7 +36,7 @@ def tree(plan, org):
 @pytest.fixture
 def approved(plan, tree, org):
     plan_submit(plan=plan, actor=org.director)
-    return plan_approve(plan=plan, actor=org.director)
+    return plan_approve(plan=plan, actor=org.admin)
 
 
 def fresh(node) -> TargetNode:

@@ -36,7 +36,7 @@ def test_a_draft_plan_is_marked_not_yet_approved_until_approved(org, plan, tree,
     from targets.services import plan_approve, plan_submit
 
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     html = client_for(org.rep).get(URL).content.decode()
     assert f'data-testid="not-approved-{plan.pk}"' not in html
     assert reverse("targets:plan_versions", args=[plan.pk]) in html

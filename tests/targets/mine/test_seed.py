@@ -35,6 +35,7 @@ def demo_company(db, time_machine):
     company.save()
     ensure_company_currency()
     director = user_create(username="director", password=None, role=Role.DIRECTOR)
+    user_create(username="admin", password=None, role=Role.ADMIN)
     hq = region_create(name="HQ", code="HQ", kind=RegionKind.COMPANY, manager=director)
     director.region = hq
     director.save(update_fields=["region"])
@@ -67,6 +68,10 @@ def test_seed_builds_the_demo_plans_and_a_second_run_changes_nothing(demo_compan
     call_command("seed_demo_targets")
     company = TargetPlan.objects.get(period_key="FY2026", region__isnull=True)
     assert (company.status, company.current_version) == (PlanStatus.APPROVED, 2)
+    # Nobody approves what he submitted: the director submits, the admin (above him in the chain) approves.
+    assert (company.submitted_by.username, company.approved_by.username) == ("director", "admin")
+    adjusted = AdjustmentRequest.objects.get(plan=company, status=AdjustmentStatus.APPROVED)
+    assert (adjusted.proposer.username, adjusted.approver.username) == ("mgr_north", "director")
     assert not incomplete_leaves(company).exists() and not unbalanced_nodes(company).exists()
     # Area -> province -> rep -> quarter: every rep has four quarter targets of his own.
     quarters = TargetNode.objects.filter(plan=company, period_kind="quarter")

@@ -32,7 +32,7 @@ def monthly(plan, tree, org):
     for rep in (org.rep, org.rep_same_team, org.rep_js):
         target_split(node=fresh(tree["reps"][rep]), dimension="month", method="equal", actor=org.manager)
     plan_submit(plan=plan, actor=org.director)
-    plan_approve(plan=plan, actor=org.director)
+    plan_approve(plan=plan, actor=org.admin)
     months = list(TargetNode.objects.filter(parent=tree["reps"][org.rep_js]).order_by("path"))
     reallocate(plan, months[0], months[1], Decimal("1000"), org, reason="January is short")
     reallocate(plan, tree["reps"][org.rep], tree["reps"][org.rep_same_team], Decimal("24000"), org, reason="Leave")
@@ -48,7 +48,8 @@ def test_versions_lists_every_version_with_who_and_why(org, monthly, client_for)
     response = client_for(org.manager).get(reverse("targets:plan_versions", args=[monthly.pk]))
     versions = {v["number"]: v for v in response.context["versions"]}
     assert set(versions) == {1, 2, 3}
-    assert versions[1]["approver"] == org.director and versions[1]["proposer"] is None
+    # Version 1: the director submitted the plan, the admin (above him) approved it.
+    assert (versions[1]["approver"], versions[1]["proposer"]) == (org.admin, org.director)
     assert (versions[3]["reason"], versions[3]["proposer"], versions[3]["approver"]) == (
         "Leave",
         org.manager,
