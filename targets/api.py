@@ -41,6 +41,8 @@ from targets.serializers import (
     CommitSerializer,
     PlanReturnSerializer,
     PlanVersionSerializer,
+    SplitLeavesPreviewRequestSerializer,
+    SplitLeavesPreviewSerializer,
     SplitLeavesRequestSerializer,
     SplitLeavesResultSerializer,
     SplitPreviewRequestSerializer,
@@ -324,6 +326,30 @@ class TargetNodeViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
             "warnings": result.warnings,
         }
         return Response(SplitLeavesResultSerializer(payload, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary=gettext_lazy("Preview splitting every leaf under a target (writes nothing)"),
+        description=gettext_lazy(
+            "Every part the split would create, for the leaves `offset` to `offset + limit` (tree order), each part "
+            "with the source of its weight (by history: own history, a team's or the company's curve, equal); "
+            "the warnings and the parts counted by source cover every leaf."
+        ),
+        request=SplitLeavesPreviewRequestSerializer,
+        responses=api_responses({200: SplitLeavesPreviewSerializer}, 400, 404),
+    )
+    @action(detail=True, methods=["post"], url_path="split-leaves-preview")
+    def split_leaves_preview(self, request, pk=None):
+        node = self.get_object()
+        serializer = SplitLeavesPreviewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        args = {k: v for k, v in self._split_args(data).items() if k not in ("members", "amounts")}
+        preview = services.target_split_leaves_preview(
+            node=node, offset=data["offset"], limit=data["limit"], **args, actor=request.user
+        )
+        owners = {c.owner_id for row in preview.leaves for c in row.children if c.owner_id}
+        users = {u.pk: u for u in User.objects.filter(pk__in=owners)}
+        return Response(SplitLeavesPreviewSerializer(preview, context={"users": users}).data)
 
     @extend_schema(
         summary=gettext_lazy("Commit to your own target (bottom-up)"),

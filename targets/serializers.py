@@ -22,6 +22,7 @@ from targets.models import (
     WeightBasis,
 )
 from targets.selectors import nodes_visible_to, plans_visible_to
+from targets.services.weights import SOURCES as SPLIT_SOURCES
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 VERSION_HELP = _("The target's `version` when you read it; 409 if someone changed it since.")
@@ -293,6 +294,16 @@ class ProposedChildSerializer(serializers.Serializer):
     node = serializers.IntegerField(
         source="node_id", allow_null=True, help_text=_("Bottom-up: the existing part this row reconciles.")
     )
+    source = serializers.ChoiceField(
+        choices=[(s, s) for s in SPLIT_SOURCES],
+        allow_null=True,
+        help_text=_(
+            "By history: where the part's weight comes from: the target's own history, its team's (a region's) "
+            "curve or the company's where its own is too thin, equal when there is no history, none when nothing "
+            "was sold in this part last year."
+        ),
+    )
+    source_label = serializers.CharField(allow_null=True, help_text=_("The source, as a manager reads it."))
 
     def get_owner_name(self, obj) -> str | None:
         user = self.context.get("users", {}).get(obj.owner_id)
@@ -308,6 +319,34 @@ class SplitPreviewSerializer(serializers.Serializer):
     top_down = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("Bottom-up: the amount handed down."))
     bottom_up = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("Bottom-up: what was committed."))
     gap = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("Bottom-up minus top-down."))
+
+
+class SplitLeavesPreviewRequestSerializer(SplitLeavesRequestSerializer):
+    offset = serializers.IntegerField(min_value=0, default=0, help_text=_("The first leaf shown (tree order)."))
+    limit = serializers.IntegerField(
+        min_value=1, max_value=200, default=20, help_text=_("How many leaves to show, each with all its parts.")
+    )
+
+
+class LeafPreviewSerializer(serializers.Serializer):
+    leaf = serializers.IntegerField(source="leaf.pk", help_text=_("The leaf target that would be split."))
+    label = serializers.CharField(source="leaf.label")
+    amount = serializers.DecimalField(**MONEY, source="leaf.amount")
+    children = ProposedChildSerializer(many=True)
+
+
+class SplitLeavesPreviewSerializer(serializers.Serializer):
+    node = serializers.IntegerField(source="node.pk")
+    dimension = serializers.ChoiceField(choices=Dimension.choices)
+    method = serializers.ChoiceField(choices=SplitMethod.choices)
+    leaf_count = serializers.IntegerField(help_text=_("How many leaves the split would split."))
+    part_count = serializers.IntegerField(help_text=_("How many parts it would create."))
+    offset = serializers.IntegerField()
+    leaves = LeafPreviewSerializer(many=True)
+    warnings = serializers.ListField(child=serializers.CharField())
+    sources = serializers.DictField(
+        child=serializers.IntegerField(), help_text=_("By history: {source label: parts}, over every leaf.")
+    )
 
 
 class SplitResultSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ requests get fragments; every screen also works as plain pages.
 """
 
 import json
+from contextlib import suppress
 from decimal import Decimal
 from functools import wraps
 
@@ -38,6 +39,7 @@ PLAN_PAGE = 25
 LEVEL_PAGE = 100
 INCOMPLETE_PAGE = 50
 GRID_PAGE = 100
+LEAF_PREVIEW_PAGE = 20  # leaves of a bulk split's preview per page, each with all its parts
 # Client event, after the swap (closing the dialog first would detach the form htmx resolves targets from):
 # closes the dialog and says what changed.
 TARGET_CHANGED = "targetChanged"
@@ -305,6 +307,9 @@ class _SplitState:
         self.form = SplitForm(data, node=node, has_leaves_below=bool(node.child_count))
         self.parts = []  # [(key, label, typed value)]
         self.preview = None
+        self.leaves_preview = None  # every leaf below: the parts of a page of leaves
+        self.leaf_page = _page_number(data.get("leaf_page") if data else None)
+        self.ready = False  # the choices are valid: a split may be committed
         self.sample = None
         self.leaf_count = None
         self.remainder = None
@@ -339,9 +344,27 @@ class _SplitState:
                 self.kwargs["amounts" if form.typed == "amount" else "weights"] = typed
                 if form.typed == "amount":
                     self.remainder = self._remainder(subject, typed.values())
-            self.preview = services.target_split_preview(node=subject, actor=self.user, **self.kwargs)
+            if self.for_leaves:
+                self.ready = True
+                if data.get("action") != "commit":  # the split computes its own; a refused one previews then
+                    self.preview_leaves()
+            else:
+                self.preview = services.target_split_preview(node=subject, actor=self.user, **self.kwargs)
+                self.ready = True
         except ValidationError as exc:
             add_service_errors(form, exc)
+
+    def preview_leaves(self):
+        """Every part of the leaves of one page (each leaf with all its parts and their sources)."""
+        kwargs = {k: v for k, v in self.kwargs.items() if k != "amounts"}
+        self.leaves_preview = services.target_split_leaves_preview(
+            node=self.node,
+            offset=(self.leaf_page - 1) * LEAF_PREVIEW_PAGE,
+            limit=LEAF_PREVIEW_PAGE,
+            actor=self.user,
+            **kwargs,
+        )
+        self.leaf_count = self.leaves_preview.leaf_count
 
     @staticmethod
     def _remainder(node, values) -> Decimal | None:
@@ -365,6 +388,8 @@ class _SplitState:
             "typed": self.form.typed,
             "preview": self.preview,
             "preview_children": _preview_rows(self.preview) if self.preview else [],
+            "preview_sources": bool(self.preview and any(c.source for c in self.preview.children)),
+            **_leaves_preview_context(self.leaves_preview),
             "preview_total": sum((c.amount for c in self.preview.children), Decimal(0)) if self.preview else None,
             "remainder_over": -self.remainder if self.remainder is not None else None,
             "for_leaves": self.for_leaves,
@@ -382,6 +407,41 @@ def _preview_rows(preview):
     ids = {c.owner_id for c in preview.children if c.owner_id}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
     return [(c, names.get(c.owner_id)) for c in preview.children]
+
+
+def _page_number(value) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+def _leaves_preview_context(preview) -> dict:
+    """A page of a bulk split's preview: each leaf with every part (owner names in one query), the page's
+    place among the leaves, and how many of all the parts each source weighs."""
+    if preview is None:
+        return {"leaves_preview": None}
+    children = [c for row in preview.leaves for c in row.children]
+    ids = {c.owner_id for c in children if c.owner_id}
+    names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
+    page = preview.offset // LEAF_PREVIEW_PAGE + 1
+    pages = max(1, -(-preview.leaf_count // LEAF_PREVIEW_PAGE))
+    return {
+        "leaves_preview": preview,
+        "leaf_rows": [
+            {
+                "leaf": row.leaf,
+                "total": sum((c.amount for c in row.children), Decimal(0)),
+                "children": [(c, names.get(c.owner_id)) for c in row.children],
+            }
+            for row in preview.leaves
+        ],
+        "leaf_sources": any(c.source for c in children),
+        "leaf_first": preview.offset + 1 if preview.leaves else 0,
+        "leaf_last": preview.offset + len(preview.leaves),
+        "leaf_page_previous": page - 1 if page > 1 else None,
+        "leaf_page_next": page + 1 if page < pages else None,
+    }
 
 
 # The dialog opens on the usual next step: regions, then reps, then months.
@@ -408,7 +468,7 @@ def node_split(request, pk, node_pk):
         template = "targets/editor/_split_dialog.html" if request.htmx else "targets/editor/split_page.html"
         return vary_on_htmx(render(request, template, state.context()))
     state = _SplitState(request, plan, node, request.POST)
-    if request.POST.get("action") == "commit" and state.preview is not None:
+    if request.POST.get("action") == "commit" and state.ready:
         done = _commit_split(request, plan, node, state)
         if done is not None:
             return done
@@ -438,6 +498,9 @@ def _commit_split(request, plan, node, state):
             }
     except ValidationError as exc:  # including ConflictError: someone else changed this target
         add_service_errors(state.form, exc)
+        if state.for_leaves:
+            with suppress(ValidationError):  # the same error, already shown
+                state.preview_leaves()
         return None
     if not request.htmx:
         messages.success(request, message)
