@@ -6,12 +6,15 @@ Every queryset starts from the user's scope (`plans_visible_to`, `nodes_visible_
 writes included; every write goes through `targets.services`, which decide who may change what.
 """
 
+from contextlib import contextmanager
+
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -32,6 +35,7 @@ from targets.selectors import (
     plans_visible_to,
     version_changes,
 )
+from targets.selectors_approval import plan_approvers
 from targets.serializers import (
     ActionPlanSerializer,
     ActionPlanUpdateSerializer,
@@ -39,6 +43,7 @@ from targets.serializers import (
     AdjustmentDecisionSerializer,
     AdjustmentSerializer,
     CommitSerializer,
+    PlanApproverSerializer,
     PlanReturnSerializer,
     PlanVersionSerializer,
     SplitLeavesPreviewRequestSerializer,
@@ -56,8 +61,22 @@ from targets.serializers import (
     VersionDiffQuerySerializer,
     VersionDiffSerializer,
 )
+from targets.services.approvals import ApprovalRefused
 
 # --- plans -----------------------------------------------------------------------------------
+
+NOT_APPROVER = gettext_lazy(
+    "403 for the submitter (the proposer) and for anyone not above him; the message says who may decide."
+)
+
+
+@contextmanager
+def refused_as_403():
+    """A service's approval refusal (who you are, not what you sent) answers 403 with its message."""
+    try:
+        yield
+    except ApprovalRefused as exc:
+        raise exceptions.PermissionDenied(" ".join(exc.messages)) from exc
 
 
 @extend_schema_view(
@@ -79,7 +98,7 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         root = TargetNode.objects.filter(plan=OuterRef("pk"), parent__isnull=True).values("pk")[:1]
         return (
             plans_visible_to(self.request.user)
-            .select_related("metric", "owner", "region", "approved_by")
+            .select_related("metric", "owner", "region", "approved_by", "submitted_by")
             .annotate(root_id=Subquery(root))
             .order_by("-period_start", "metric__name", "pk")
         )
@@ -104,6 +123,10 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(
         summary=gettext_lazy("Submit a draft plan for approval"),
+        description=gettext_lazy(
+            "Someone above you approves it (see `approvers`), and is told in the notification centre; "
+            "400 when nobody could."
+        ),
         request=None,
         responses=api_responses({200: TargetPlanSerializer}, 400, 404),
     )
@@ -114,17 +137,26 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(
         summary=gettext_lazy("Approve a submitted plan (version 1)"),
-        description=gettext_lazy("Refused while a leaf lacks an owner or a deadline (3定) or a split does not add up."),
+        description=format_lazy(
+            "{} {}",
+            gettext_lazy(
+                "Nobody approves what they submitted: someone above the submitter does (see `approvers`). "
+                "400 while a leaf lacks an owner or a deadline (3定) or a split does not add up."
+            ),
+            NOT_APPROVER,
+        ),
         request=None,
         responses=api_responses({200: TargetPlanSerializer}, 400, 404),
     )
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        plan = services.plan_approve(plan=self.get_object(), actor=request.user)
+        with refused_as_403():
+            plan = services.plan_approve(plan=self.get_object(), actor=request.user)
         return Response(self.get_serializer(self.refetch(plan)).data)
 
     @extend_schema(
         summary=gettext_lazy("Send a submitted plan back to draft"),
+        description=NOT_APPROVER,
         request=PlanReturnSerializer,
         responses=api_responses({200: TargetPlanSerializer}, 400, 404),
     )
@@ -133,8 +165,21 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         plan = self.get_object()
         serializer = PlanReturnSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        plan = services.plan_return(plan=plan, reason=serializer.validated_data["reason"], actor=request.user)
+        with refused_as_403():
+            plan = services.plan_return(plan=plan, reason=serializer.validated_data["reason"], actor=request.user)
         return Response(self.get_serializer(self.refetch(plan)).data)
+
+    @extend_schema(
+        summary=gettext_lazy("Who may approve the plan"),
+        description=gettext_lazy(
+            "The people above its submitter who may approve it or send it back: managers of the regions "
+            "above the plan's (nearest first), then directors and admins. Never the submitter."
+        ),
+        responses=api_responses({200: PlanApproverSerializer(many=True)}, 404),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def approvers(self, request, pk=None):
+        return Response(PlanApproverSerializer(plan_approvers(self.get_object()), many=True).data)
 
     @extend_schema(
         summary=gettext_lazy("The approved versions of a plan"),
@@ -408,7 +453,11 @@ class AdjustmentViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(
         summary=gettext_lazy("Approve an adjustment (creates the plan's next version)"),
-        description=gettext_lazy("409 if the plan moved to another version since the adjustment was proposed."),
+        description=format_lazy(
+            "{} {}",
+            gettext_lazy("409 if the plan moved to another version since the adjustment was proposed."),
+            NOT_APPROVER,
+        ),
         request=AdjustmentDecisionSerializer,
         responses=api_responses({200: AdjustmentSerializer}, 400, 404, 409),
     )
@@ -417,13 +466,15 @@ class AdjustmentViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         adjustment = self.get_object()
         serializer = AdjustmentDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        adjustment = services.adjustment_approve(
-            adjustment=adjustment, note=serializer.validated_data["note"], actor=request.user
-        )
+        with refused_as_403():
+            adjustment = services.adjustment_approve(
+                adjustment=adjustment, note=serializer.validated_data["note"], actor=request.user
+            )
         return Response(self.get_serializer(self.refetch(adjustment)).data)
 
     @extend_schema(
         summary=gettext_lazy("Reject (or, as its proposer, withdraw) an adjustment"),
+        description=NOT_APPROVER,
         request=AdjustmentDecisionSerializer,
         responses=api_responses({200: AdjustmentSerializer}, 400, 404),
     )
@@ -432,9 +483,10 @@ class AdjustmentViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         adjustment = self.get_object()
         serializer = AdjustmentDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        adjustment = services.adjustment_reject(
-            adjustment=adjustment, note=serializer.validated_data["note"], actor=request.user
-        )
+        with refused_as_403():
+            adjustment = services.adjustment_reject(
+                adjustment=adjustment, note=serializer.validated_data["note"], actor=request.user
+            )
         return Response(self.get_serializer(self.refetch(adjustment)).data)
 
 

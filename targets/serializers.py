@@ -45,6 +45,7 @@ class TargetPlanSerializer(serializers.ModelSerializer):
     region_name = serializers.StringRelatedField(source="region", read_only=True)
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
     approved_by_name = serializers.StringRelatedField(source="approved_by", read_only=True)
+    submitted_by_name = serializers.StringRelatedField(source="submitted_by", read_only=True)
     root = serializers.IntegerField(
         source="root_id", read_only=True, allow_null=True, help_text=_("The id of the plan's root target.")
     )
@@ -72,6 +73,8 @@ class TargetPlanSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "submitted_at",
+            "submitted_by",
+            "submitted_by_name",
             "approved_by",
             "approved_by_name",
             "approved_at",
@@ -102,6 +105,12 @@ class TargetPlanCreateSerializer(serializers.Serializer):
 
 class PlanReturnSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, help_text=_("What has to change before it is submitted again."))
+
+
+class PlanApproverSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.CharField(source="__str__")
+    role = serializers.CharField()
 
 
 class PlanVersionSerializer(serializers.Serializer):
