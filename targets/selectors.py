@@ -254,11 +254,13 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
     """Pending adjustments `user` may approve, oldest first (with `only`, that one adjustment if so).
 
     Mirrors the checks of `adjustment_approve` (which stays the authority): someone else's proposal,
-    a change of the plan total only for directors and admins, and every changed target inside the
-    user's regions and not their own. One query for the adjustments, one for all their targets.
+    a change of the plan total only for directors and admins, every changed target inside the
+    user's regions and not their own, and the user above the proposer (`selectors_approval`).
+    One query for the adjustments, one for all their targets, two for their regions.
     """
     from crm.models import DataScope
     from crm.scopes import visible_regions
+    from targets.selectors_approval import adjustment_lines, outranks_proposer
     from targets.services.rules import _is_top
 
     if user is None or not user.is_authenticated or not user.is_manager_or_above:
@@ -287,7 +289,9 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
         own = node["owner_id"] == user.pk and not (node["parent_id"] is None and top)
         return in_scope and not own
 
-    return [a for a in pending if all(may_change(nodes.get(c["node"])) for c in a.changes)]
+    pending = [a for a in pending if all(may_change(nodes.get(c["node"])) for c in a.changes)]
+    lines = adjustment_lines(pending)
+    return [a for a in pending if outranks_proposer(user, a, lines[a.pk])]
 
 
 def adjustment_rows(adjustment: AdjustmentRequest, *, user=None) -> list[dict]:
@@ -321,7 +325,7 @@ def plan_versions(plan: TargetPlan) -> list[dict]:
             "number": 1,
             "at": plan.approved_at,
             "approver": plan.approved_by,
-            "proposer": None,
+            "proposer": plan.submitted_by,  # version 1 was proposed by submitting the plan
             "reason": _("Original plan"),
             "adjustment": None,
         }
@@ -404,7 +408,7 @@ def plan_list(user):
     """The plans `user` may see (any plan with a node in their scope), newest period first."""
     qs = TargetPlan.objects.all() if _sees_all(user) else plans_visible_to(user)
     order = ("-period_start", "metric__name", "region__path", "pk")
-    return qs.select_related("metric", "owner", "region").order_by(*order)
+    return qs.select_related("metric", "owner", "region", "submitted_by", "approved_by").order_by(*order)
 
 
 def _with_tree_columns(qs):

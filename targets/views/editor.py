@@ -33,6 +33,7 @@ from salesmgmt.views import error_text, is_partial, vary_on_htmx
 from targets import selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, WeightBasis
+from targets.selectors_approval import can_approve, plan_approvers, plans_awaiting_approval
 from targets.services.rules import may_decide_plan
 
 PLAN_PAGE = 25
@@ -97,13 +98,20 @@ def _common(request, plan) -> dict:
 
 
 def _render_list(request, form):
-    page = Paginator(selectors.plan_list(request.user), PLAN_PAGE).get_page(request.GET.get("page"))
+    """Every plan the user sees, or (`?awaiting=me`) those waiting for his approval."""
+    plans = selectors.plan_list(request.user)
+    awaiting = plans_awaiting_approval(request.user, plans)
+    only_awaiting = request.GET.get("awaiting") == "me"
+    page = Paginator(awaiting if only_awaiting else plans, PLAN_PAGE).get_page(request.GET.get("page"))
     overview = selectors.plan_overview(request.user, page.object_list)
     context = {
         "page": page,
         "rows": [(plan, overview[plan.pk]) for plan in page.object_list],
         "form": form,
         "currency": CompanySettings.load().currency,
+        "only_awaiting": only_awaiting,
+        "awaiting_count": page.paginator.count if only_awaiting else awaiting.count(),
+        "query": "awaiting=me" if only_awaiting else "",
     }
     return render(request, "targets/editor/plan_list.html", context)
 
@@ -166,8 +174,13 @@ def plan_detail(request, pk):
     if request.htmx and request.GET.get("level"):  # "show more" of the first level
         context.update(_level(request, plan, None, request.GET.get("page")))
         return vary_on_htmx(render(request, "targets/editor/_level.html", context))
-    context["may_decide"] = may_decide_plan(request.user, plan)
-    context["may_submit"] = context["may_decide"] or request.user.pk in (plan.owner_id, plan.created_by_id)
+    # Approving and sending back: someone above the submitter; submitting: the owner or those who plan for it.
+    if plan.status == PlanStatus.SUBMITTED:
+        context["may_decide"] = can_approve(request.user, plan)
+        context["approvers"] = plan_approvers(plan)
+    elif plan.is_draft:
+        planner = request.user.pk in (plan.owner_id, plan.created_by_id)
+        context["may_submit"] = planner or may_decide_plan(request.user, plan)
     incomplete = selectors.visible_incomplete_leaves(plan, request.user)
     if request.GET.get("show") == "incomplete":
         page = Paginator(incomplete, INCOMPLETE_PAGE).get_page(request.GET.get("page"))

@@ -8,7 +8,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from crm.models import CompanySettings, Currency, ExchangeRate, Product, ProductLine, Region, RegionKind, Role, Tier
+from crm.models import (
+    CompanySettings,
+    Currency,
+    ExchangeRate,
+    Product,
+    ProductLine,
+    Region,
+    RegionKind,
+    Role,
+    Tier,
+    User,
+)
 from crm.services import customer_create, customer_rate, ensure_company_currency, region_create, user_create
 from pipeline.models import ActivityKind
 from pipeline.services import (
@@ -20,6 +31,8 @@ from pipeline.services import (
 )
 
 DEMO_PASSWORD = "demo-pass-2026"
+# The README's tour signs in as these; `make run` prints them (demo_logins).
+TOUR_LOGINS = {Role.ADMIN: "admin", Role.DIRECTOR: "director", Role.MANAGER: "mgr_east", Role.REP: "rep_sh1"}
 
 AREAS = [
     # code, name, manager username, [(team code, team name, [rep usernames])]
@@ -73,6 +86,50 @@ INDUSTRIES = [
 COMPANY_WORDS = ["华信", "天成", "宏达", "金桥", "远航", "瑞丰", "博远", "新东", "恒通", "海川", "中科", "云启"]
 
 
+def seed_organisation() -> list[User]:
+    """The demo company's regions and people: an admin, the director, a manager per area, reps per team.
+    Returns the reps."""
+    user_create(username="admin", password=DEMO_PASSWORD, role=Role.ADMIN, first_name="Admin")
+    hq = region_create(name="华夏科技 Demo Co.", code="HQ", kind=RegionKind.COMPANY)
+    director = user_create(
+        username="director",
+        password=DEMO_PASSWORD,
+        role=Role.DIRECTOR,
+        region=hq,
+        first_name="Zhang",
+        last_name="Wei 张伟",
+    )
+    hq.manager = director
+    hq.save(update_fields=["manager"])
+    reps = []
+    for code, name, mgr_name, teams in AREAS:
+        area = region_create(name=name, code=code, kind=RegionKind.AREA, parent=hq)
+        mgr = user_create(
+            username=mgr_name,
+            password=DEMO_PASSWORD,
+            role=Role.MANAGER,
+            region=area,
+            first_name=mgr_name.split("_")[1].title(),
+            last_name="Manager",
+        )
+        area.manager = mgr
+        area.save(update_fields=["manager"])
+        for team_code, team_name, rep_names in teams:
+            team = region_create(name=team_name, code=team_code, kind=RegionKind.PROVINCE, parent=area, manager=mgr)
+            for rep_name in rep_names:
+                reps.append(
+                    user_create(
+                        username=rep_name,
+                        password=DEMO_PASSWORD,
+                        role=Role.REP,
+                        region=team,
+                        first_name=rep_name.upper().replace("_", " "),
+                        last_name="",
+                    )
+                )
+    return reps
+
+
 class Command(BaseCommand):
     help = "Load the built-in demo company (idempotent: a second run changes nothing)."
 
@@ -98,44 +155,7 @@ class Command(BaseCommand):
             currency=usd, valid_from=date(2026, 1, 1), defaults={"rate": Decimal("7.05")}
         )
 
-        user_create(username="admin", password=DEMO_PASSWORD, role=Role.ADMIN, first_name="Admin")
-        hq = region_create(name="华夏科技 Demo Co.", code="HQ", kind=RegionKind.COMPANY)
-        director = user_create(
-            username="director",
-            password=DEMO_PASSWORD,
-            role=Role.DIRECTOR,
-            region=hq,
-            first_name="Zhang",
-            last_name="Wei 张伟",
-        )
-        hq.manager = director
-        hq.save(update_fields=["manager"])
-        reps = []
-        for code, name, mgr_name, teams in AREAS:
-            area = region_create(name=name, code=code, kind=RegionKind.AREA, parent=hq)
-            mgr = user_create(
-                username=mgr_name,
-                password=DEMO_PASSWORD,
-                role=Role.MANAGER,
-                region=area,
-                first_name=mgr_name.split("_")[1].title(),
-                last_name="Manager",
-            )
-            area.manager = mgr
-            area.save(update_fields=["manager"])
-            for team_code, team_name, rep_names in teams:
-                team = region_create(name=team_name, code=team_code, kind=RegionKind.PROVINCE, parent=area, manager=mgr)
-                for rep_name in rep_names:
-                    reps.append(
-                        user_create(
-                            username=rep_name,
-                            password=DEMO_PASSWORD,
-                            role=Role.REP,
-                            region=team,
-                            first_name=rep_name.upper().replace("_", " "),
-                            last_name="",
-                        )
-                    )
+        reps = seed_organisation()
 
         products = []
         for code, name, is_key, items in PRODUCTS:
