@@ -1,5 +1,6 @@
 """The targets flow of the issue, in a real browser: a manager creates a plan, splits it by region,
-then rep, then month, fixes an incomplete leaf and approves it; a rep then sees it on "my targets"."""
+then rep, then month, fixes an incomplete leaf and submits it, the director approves it (nobody approves
+what he submitted); a rep then sees it on "my targets"."""
 
 from decimal import Decimal
 
@@ -25,7 +26,7 @@ def split(page, node, dimension, *, every_leaf=False):
     page.wait_for_function("() => !document.querySelector('[data-testid=split-dialog]')")
 
 
-def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
+def test_manager_builds_a_plan_the_director_approves_it_and_the_rep_sees_it(page, org):
     metric_ensure_defaults()
     login(page, "manager")
 
@@ -53,19 +54,29 @@ def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
     assert months.count() == 12 and sum(m.amount for m in months) == rep_node.amount
     assert set(months.values_list("owner", flat=True)) == {org.rep.pk}
 
-    # Jiangsu has no manager: its leaf has no owner, so approval is refused and names it.
+    # The manager submits; the plan waits for someone above him, not for him.
     page.get_by_test_id("plan-submit").click()
     page.wait_for_load_state("networkidle")
+    assert page.get_by_test_id("plan-approve").count() == 0
+    assert str(org.director) in page.get_by_test_id("plan-approvers").inner_text()
+
+    # Jiangsu has no manager: its leaf has no owner, so the director's approval is refused and names it.
+    page.context.clear_cookies()
+    login(page, "director")
+    page.goto(f"/targets/plans/{plan.pk}/")
     page.get_by_test_id("plan-approve").click()
     page.wait_for_load_state("networkidle")
     assert TargetPlan.objects.get(pk=plan.pk).status != PlanStatus.APPROVED
     page.get_by_test_id(f"incomplete-{js.pk}").wait_for()
 
-    # Back to draft, then fix it in place: Jiangsu's rep owns it.
+    # Back to draft, then the manager fixes it in place: Jiangsu's rep owns it.
     page.get_by_test_id("plan-return-open").click()
     page.fill("input[name=reason]", "Jiangsu needs an owner")
     page.get_by_test_id("plan-return").click()
     page.wait_for_load_state("networkidle")
+    page.context.clear_cookies()
+    login(page, "manager")
+    page.goto(f"/targets/plans/{plan.pk}/")
     page.get_by_test_id(f"edit-{js.pk}").first.click()
     page.get_by_test_id(f"edit-form-{js.pk}").wait_for()
     htmx_settled(page)
@@ -77,6 +88,11 @@ def test_manager_builds_and_approves_a_plan_and_the_rep_sees_it(page, org):
     page.goto(f"/targets/plans/{plan.pk}/")
     page.get_by_test_id("plan-submit").click()
     page.wait_for_load_state("networkidle")
+    page.context.clear_cookies()
+    login(page, "director")
+    page.goto("/targets/plans/?awaiting=me")  # the plans waiting for his approval
+    page.get_by_test_id(f"plan-row-{plan.pk}").get_by_role("link").click()
+    page.wait_for_url(f"**/targets/plans/{plan.pk}/")
     page.get_by_test_id("plan-approve").click()
     page.wait_for_load_state("networkidle")
     assert TargetPlan.objects.get(pk=plan.pk).status == PlanStatus.APPROVED
