@@ -202,8 +202,8 @@ def _collect(
     header_cells = 0  # cells of the header row, empty trailing ones included (a CSV row may use them all)
     width = 0
     for offset, raw in enumerate(raw_rows):
-        values = [clean_cell(v) for v in raw]
-        filled = last_filled(values)
+        values = list(map(clean_cell, raw))
+        filled = len(values) if values and values[-1] is not None else last_filled(values)
         if not filled:
             continue
         limits.check_columns(filled)
@@ -376,16 +376,18 @@ def _xlsx_error(exc) -> TabularError:
 
 
 _XLSX_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_XLSX_SHEET_DATA = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheetData[\s/>]")
+_XLSX_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\s[^>]*\bref=[\"']([A-Za-z0-9:$]+)[\"']")
 
 
 def _xlsx_size(stream: BinaryIO, limits: Limits) -> tuple[int, int] | None:
-    """(columns, rows) of the first sheet, known before the workbook is loaded (loading reads every shared
-    string, already too much for a huge sheet): the <dimension> the sheet declares (Excel, LibreOffice and
-    openpyxl's normal mode write one), else its <row> elements counted in the compressed stream, up to just
-    past the row limit (openpyxl's write-only mode and some exporters declare nothing). Both count the header
-    and empty rows: an upper bound. (0, rows) when only the rows were counted."""
+    """(columns, rows) of the first sheet, known before the workbook is loaded: the <dimension> the sheet
+    declares before its data (Excel, LibreOffice and openpyxl's normal mode write one), else its <row>
+    elements counted in one pass over the compressed XML, stopping just past the row limit (openpyxl's
+    write-only mode and some exporters declare nothing; openpyxl itself would parse the whole sheet to find
+    that out). Both count the header and empty rows: an upper bound. (0, rows) when only rows were counted."""
     from openpyxl.reader.excel import ExcelReader
-    from openpyxl.worksheet._read_only import read_dimension
+    from openpyxl.utils.cell import range_boundaries
 
     reader = ExcelReader(stream, read_only=True)
     try:
@@ -394,22 +396,31 @@ def _xlsx_size(stream: BinaryIO, limits: Limits) -> tuple[int, int] | None:
         target = next((rel.target for _sheet, rel in reader.parser.find_sheets()), None)
         if target is None or target not in reader.valid_files:
             return None
+        rows, buffer, in_data = 0, b"", False
         with reader.archive.open(target) as source:
-            bounds = read_dimension(source)
-        if bounds:
-            _min_col, min_row, max_col, max_row = bounds
-            return max_col, max_row - min_row + 1
-        if limits.max_rows is None:
-            return None
-        rows, tail = 0, b""
-        with reader.archive.open(target) as source:
-            while rows <= limits.max_rows + 1 and (chunk := source.read(1 << 20)):
-                buffer = tail + chunk
+            while chunk := source.read(1 << 20):
+                buffer += chunk
+                if not in_data:
+                    data = _XLSX_SHEET_DATA.search(buffer)
+                    dimension = _XLSX_DIMENSION.search(buffer, 0, data.start() if data else len(buffer))
+                    if dimension:
+                        _min_col, min_row, max_col, max_row = range_boundaries(dimension.group(1).decode())
+                        if max_row is not None and max_col is not None:
+                            return max_col, max_row - (min_row or 1) + 1
+                    if not data:
+                        if len(buffer) > 1 << 23:  # no <sheetData> in 8 MB: not a sheet we can size
+                            return None
+                        continue
+                    in_data, buffer = True, buffer[data.start() :]
+                if limits.max_rows is None:
+                    return None
                 cut = buffer.rfind(b"<")  # a tag cut in two is counted with the next chunk
                 rows += len(_XLSX_ROW_TAG.findall(buffer, 0, cut))
-                tail = buffer[cut:]
-            rows += len(_XLSX_ROW_TAG.findall(tail))
-        return 0, rows
+                buffer = buffer[cut:]
+                if rows > limits.max_rows + 1:
+                    break
+            rows += len(_XLSX_ROW_TAG.findall(buffer))
+        return (0, rows) if in_data else None
     finally:
         reader.archive.close()
 
@@ -503,10 +514,13 @@ def clean_cell(value):
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.replace("\u00a0", " ").replace("\ufeff", "").strip()
-        if text.startswith("'"):
+        # Runs on every cell of a file: plain ASCII text (most cells) skips the replacements.
+        text = value.strip() if value.isascii() else value.replace("\u00a0", " ").replace("\ufeff", "").strip()
+        if not text:
+            return None
+        if text[0] == "'":
             text = text[1:].strip()
-        if text.startswith('="'):
+        if text[:2] == '="':
             match = _EXCEL_TEXT.fullmatch(text)
             if match:
                 text = match.group(1).strip()

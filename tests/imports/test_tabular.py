@@ -1,14 +1,18 @@
 """Reading what Excel and CRMs export: pure functions, no database."""
 
 import io
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
 from salesmgmt.lib.tabular import (
     AmbiguousDate,
+    LimitExceeded,
+    Limits,
     TabularError,
     detect_date_order,
     normalise,
@@ -18,6 +22,8 @@ from salesmgmt.lib.tabular import (
     read_table,
 )
 from tests.imports.conftest import csv_bytes
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.mark.parametrize(
@@ -158,3 +164,191 @@ def test_unreadable_files_are_refused_with_a_message(data, name, message):
     with pytest.raises(TabularError) as err:
         read_table(data, name)
     assert message in str(err.value)
+
+
+# --- ragged rows (issue 10) ----------------------------------------------------------------
+
+
+def test_a_row_split_by_an_unquoted_thousands_separator_is_a_row_problem_not_a_crash():
+    table = read_table(b"name,amount\r\nDeal A,1,234.50\r\nDeal B,200\r\nDeal C,1,234,567.00\r\n", "d.csv")
+    assert table.headers == ["name", "amount"]
+    first, second, third = table.rows
+    assert first.values == ["Deal A", "1"]  # the header's cells, the extra one dropped
+    assert first.problem.startswith("Row 2 has 3 cells but the header has 2")
+    assert "“1,234.50”" in first.problem and "thousands separator" in first.problem
+    assert (second.values, second.problem) == (["Deal B", "200"], "")
+    assert "“1,234,567.00”" in third.problem and third.problem.startswith("Row 4 has 4 cells")
+
+
+def test_a_row_with_an_extra_value_names_the_separator():
+    table = read_table(b"name;amount\r\nDeal A;100;extra\r\n", "d.csv")
+    problem = table.rows[0].problem
+    assert problem.startswith("Row 2 has 3 cells but the header has 2") and "“;”" in problem
+    assert "thousands" not in problem
+
+
+def test_short_rows_trailing_separators_and_unnamed_columns_are_read():
+    # Excel leaves out trailing separators: missing cells are empty; empty extra cells are no problem.
+    table = read_table(b"name,amount,notes\r\nDeal A\r\nDeal B,2,,,\r\n", "d.csv")
+    assert [(r.values, r.problem) for r in table.rows] == [(["Deal A", None, None], ""), (["Deal B", "2", None], "")]
+    # The header's own empty cell is a column: a value under it is in its place.
+    table = read_table(b"name,amount,\r\nDeal A,1,memo\r\n", "d.csv")
+    assert table.headers == ["name", "amount", "Column C"] and table.rows[0].problem == ""
+
+
+def test_widen_reads_a_ragged_row_like_a_spreadsheet_row():
+    table = read_table(b"marker,1\r\nkey,a,b,c\r\n", "d.csv", ragged="widen")
+    assert table.headers == ["marker", "1", "Column C", "Column D"]
+    assert table.rows[0].values == ["key", "a", "b", "c"] and table.rows[0].problem == ""
+
+
+# --- limits, checked while reading (issue 10) ------------------------------------------------
+
+
+class CountingReader(io.BytesIO):
+    """A binary file that records how far it was read."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.furthest = 0
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.furthest = max(self.furthest, self.tell())
+        return chunk
+
+    def read1(self, size=-1):
+        chunk = super().read1(size)
+        self.furthest = max(self.furthest, self.tell())
+        return chunk
+
+    def readinto(self, buffer):
+        n = super().readinto(buffer)
+        self.furthest = max(self.furthest, self.tell())
+        return n
+
+
+def big_csv(rows: int) -> bytes:
+    return b"name,amount\r\n" + b"".join(b"Deal %d,%d\r\n" % (i, i) for i in range(rows))
+
+
+def test_a_csv_over_the_row_limit_is_refused_after_reading_just_past_the_limit():
+    data = big_csv(50_000)  # ~800 KB
+    source = CountingReader(data)
+    with pytest.raises(LimitExceeded) as err:
+        read_table(source, "big.csv", limits=Limits(max_rows=100))
+    assert (err.value.limit, err.value.maximum) == ("rows", 100)
+    assert str(err.value) == "The file has more than 100 rows; split it."
+    assert source.furthest < len(data) // 5  # stopped early: the rest of the file was never read
+    # Exactly at the limit it is read whole.
+    assert len(read_table(big_csv(100), "ok.csv", limits=Limits(max_rows=100)).rows) == 100
+
+
+def test_a_sample_read_counts_the_rest_of_a_csv_only_when_asked():
+    data = big_csv(500)
+    sample = read_table(data, "big.csv", limit=3, limits=Limits(max_rows=100))
+    assert len(sample.rows) == 3 and sample.truncated
+    with pytest.raises(LimitExceeded):
+        read_table(data, "big.csv", limit=3, limits=Limits(max_rows=100), count_all=True)
+    assert read_table(data, "big.csv", limit=3, limits=Limits(max_rows=500), count_all=True).rows_read == 500
+
+
+def test_the_column_limit_counts_up_to_the_last_filled_cell_of_any_row():
+    with pytest.raises(LimitExceeded) as err:
+        read_table(b"a,b,c,d,e,f\r\n1,2,3,4,5,6\r\n", "wide.csv", limits=Limits(max_columns=5))
+    assert err.value.limit == "columns" and "more than 5 columns" in str(err.value)
+    assert read_table(b"a,b,c,d,e,,,,\r\n1,2,3,4,5,,,\r\n", "ok.csv", limits=Limits(max_columns=5)).headers == [
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+    ]
+    with pytest.raises(LimitExceeded):  # a data row wider than the limit, in a file read like a sheet
+        read_table(b"a,b\r\n1,2,3,4,5,6\r\n", "wide.csv", limits=Limits(max_columns=5), ragged="widen")
+
+
+def test_the_byte_limit_is_checked_before_anything_is_parsed():
+    source = CountingReader(big_csv(1000))
+    with pytest.raises(LimitExceeded) as err:
+        read_table(source, "big.csv", limits=Limits(max_bytes=1000))
+    assert err.value.limit == "bytes" and "larger than 1000" in str(err.value)
+    assert source.furthest <= 4096  # only the first bytes, to tell the format
+
+
+def test_check_headers_runs_before_any_data_row():
+    seen = []
+
+    def refuse(headers):
+        seen.append(headers)
+        raise ValueError("unmapped")
+
+    source = CountingReader(big_csv(50_000))
+    with pytest.raises(ValueError, match="unmapped"):
+        read_table(source, "big.csv", check_headers=refuse)
+    assert seen == [["name", "amount"]] and source.furthest < 100_000
+
+
+def test_a_late_gbk_row_restarts_the_decoding_as_gb18030():
+    data = big_csv(10_000) + "Deal 华信,1\r\n".encode("gbk")  # the first non-UTF-8 byte ~150 KB in
+    table = read_table(data, "late.csv")
+    assert table.encoding == "gb18030" and table.rows[-1].values == ["Deal 华信", "1"]
+
+
+def xlsx_bytes(rows: int, *, write_only: bool, width: int = 2) -> bytes:
+    wb = Workbook(write_only=write_only)
+    ws = wb.create_sheet() if write_only else wb.active
+    ws.append([f"h{c}" for c in range(width)])
+    for i in range(rows):
+        ws.append([f"Deal {i}", *range(width - 1)])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def no_workbook_load(monkeypatch):
+    """Fails the test if the workbook is loaded: a file refused by its size must not be."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the workbook was loaded")
+
+    monkeypatch.setattr("openpyxl.load_workbook", fail)
+
+
+@pytest.mark.parametrize("write_only", [False, True], ids=["declared-dimension", "no-dimension"])
+def test_an_xlsx_over_the_row_limit_is_refused_before_it_is_loaded(write_only, no_workbook_load):
+    with pytest.raises(LimitExceeded) as err:
+        read_table(xlsx_bytes(150, write_only=write_only), "big.xlsx", limits=Limits(max_rows=100))
+    assert err.value.limit == "rows" and "more than 100 rows" in str(err.value)
+
+
+def test_an_xlsx_over_the_column_limit_is_refused_by_its_declared_dimension(no_workbook_load):
+    with pytest.raises(LimitExceeded) as err:
+        read_table(xlsx_bytes(3, write_only=False, width=8), "wide.xlsx", limits=Limits(max_columns=5))
+    assert err.value.limit == "columns"
+
+
+def test_an_xlsx_within_the_limits_reads_rows_past_an_understated_dimension():
+    data = xlsx_bytes(5, write_only=False)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b'<dimension ref="A1:B6"' in content
+                content = content.replace(b'<dimension ref="A1:B6"', b'<dimension ref="A1:B2"')
+            target.writestr(item, content)
+    table = read_table(buffer.getvalue(), "understated.xlsx", limits=Limits(max_rows=5))
+    assert [r.values[0] for r in table.rows] == [f"Deal {i}" for i in range(5)]
+    with pytest.raises(LimitExceeded):  # the rows past the declared size still count
+        read_table(buffer.getvalue(), "understated.xlsx", limits=Limits(max_rows=4))
+
+
+def test_an_xls_over_the_limits_is_refused():
+    data = (DATA / "deals.xls").read_bytes()
+    assert len(read_table(data, "deals.xls").rows) == 2
+    with pytest.raises(LimitExceeded, match="more than 1 rows"):
+        read_table(data, "deals.xls", limits=Limits(max_rows=1))
+    with pytest.raises(LimitExceeded, match="more than 2 columns"):
+        read_table(data, "deals.xls", limits=Limits(max_columns=2))
