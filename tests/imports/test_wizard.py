@@ -1,5 +1,6 @@
 """The browser wizard through the test client: upload -> mapping -> preview -> commit (Celery, eager) -> progress."""
 
+import io
 import re
 from datetime import date
 from decimal import Decimal
@@ -7,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from openpyxl import Workbook
 
 from crm.models import ImportJob, ImportStatus
 from pipeline import importing
@@ -264,3 +266,73 @@ def test_start_page_lists_recent_imports_in_few_queries(org, manager_client, dja
     with django_assert_max_num_queries(8):
         page = manager_client.get(reverse("pipeline:import_start")).content.decode()
     assert page.count("f0.csv") == 1 and "f4.csv" in page and "other.csv" not in page
+
+
+# --- issue 10: ragged rows and limits ------------------------------------------------------------
+
+RAGGED = (
+    b"opportunity_id,account,sales_agent,deal_stage,close_date,close_value\r\n"
+    b"G-1,Acme Ltd,rep,Won / payment,2026-03-01,500\r\n"
+    b"G-2,Acme Ltd,rep_js,Needs confirmed,2027-03-01,1,234.50\r\n"  # an unquoted thousands separator
+    b"G-3,Acme Ltd,rep,Needs confirmed\r\n"  # trailing cells left out: read as empty
+)
+
+
+def test_a_ragged_csv_row_is_a_row_error_in_the_preview(org, manager_client):
+    response = upload(manager_client, RAGGED)
+    job = ImportJob.objects.get()
+    assert response.url == reverse("pipeline:import_mapping", args=[job.pk])
+    response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job))
+    assert response.url == reverse("pipeline:import_preview", args=[job.pk])
+    job.refresh_from_db()
+    assert (job.total_rows, [e["row"] for e in job.errors]) == (3, [3])
+    message = job.errors[0]["message"]
+    assert message.startswith("Row 3 has 7 cells but the header has 6") and "“1,234.50”" in message
+    page = manager_client.get(response.url).content.decode()
+    assert page.count('data-testid="error-row"') == 1 and "1,234.50" in page
+    before = snapshot()
+    manager_client.post(reverse("pipeline:import_preview", args=[job.pk]))  # a file with a bad row imports nothing
+    assert snapshot() == before
+
+
+def xlsx_upload(rows: int) -> bytes:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(GOOD_ROWS[0])
+    for i in range(rows):
+        ws.append([f"X-{i}", *GOOD_ROWS[1][1:]])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "data", "name", "message"),
+    [
+        ("IMPORT_MAX_ROWS", 20, csv_bytes([*GOOD_ROWS, *[GOOD_ROWS[1]] * 30]), "deals.csv", "more than 20 rows"),
+        ("IMPORT_MAX_ROWS", 20, xlsx_upload(30), "deals.xlsx", "more than 20 rows"),
+        ("IMPORT_MAX_COLUMNS", 5, csv_bytes(GOOD_ROWS), "deals.csv", "more than 5 columns"),
+        ("IMPORT_MAX_BYTES", 100, csv_bytes(GOOD_ROWS), "deals.csv", "larger than 100"),
+    ],
+    ids=["csv-rows", "xlsx-rows", "columns", "bytes"],
+)
+def test_an_upload_over_a_limit_is_refused_at_once(org, manager_client, settings, setting, value, data, name, message):
+    setattr(settings, setting, value)
+    response = upload(manager_client, data, name=name)
+    assert response.status_code == 200 and message in response.context["form"].errors["file"][0]
+    assert not ImportJob.objects.exists()
+
+
+def test_required_mappings_are_checked_before_the_rows_are_read(org, manager_client, settings):
+    upload(manager_client, csv_bytes([*GOOD_ROWS, *[GOOD_ROWS[1]] * 30]))
+    job = ImportJob.objects.get()
+    settings.IMPORT_MAX_ROWS = 5  # reading the rows would now stop at a limit
+    data = mapping_post(job)
+    data["col_2"] = ""  # the owner is required
+    response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), data)
+    errors = response.context["form"].non_field_errors()
+    assert errors == ["Map a column to “Owner (rep)”: it is required."]  # not the row limit: no row was read
+    response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job))
+    assert response.context["form"].non_field_errors() == ["The file has more than 5 rows; split it."]
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UPLOADED
