@@ -13,9 +13,11 @@ from django.db.models.functions import Coalesce
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
@@ -34,6 +36,7 @@ from targets.selectors import (
     plan_versions,
     plans_visible_to,
     version_changes,
+    with_visible_total,
 )
 from targets.selectors_approval import plan_approvers
 from targets.serializers import (
@@ -58,6 +61,7 @@ from targets.serializers import (
     TargetNodeUpdateSerializer,
     TargetPlanCreateSerializer,
     TargetPlanSerializer,
+    TotalScope,
     VersionDiffQuerySerializer,
     VersionDiffSerializer,
 )
@@ -79,6 +83,15 @@ def refused_as_403():
         raise exceptions.PermissionDenied(" ".join(exc.messages)) from exc
 
 
+class PlanOrdering(OrderingFilter):
+    """`?ordering=total` sorts by the total each user is shown (`with_visible_total`): a manager's part,
+    never the company totals he cannot see."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view) or []
+        return [term.replace("total", "visible_total") if term.lstrip("-") == "total" else term for term in ordering]
+
+
 @extend_schema_view(
     list=extend_schema(
         summary=gettext_lazy("Target plans in your data scope"), responses=api_responses({200: TargetPlanSerializer})
@@ -92,12 +105,15 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     queryset = TargetPlan.objects.none()
     serializer_class = TargetPlanSerializer
     filterset_class = TargetPlanFilter
+    filter_backends = [DjangoFilterBackend, PlanOrdering]
     ordering_fields = ["period_start", "name", "created_at", "total"]
 
     def get_queryset(self):
-        root = TargetNode.objects.filter(plan=OuterRef("pk"), parent__isnull=True).values("pk")[:1]
+        user = self.request.user
+        visible = nodes_visible_to(user)  # built once: each build reads the user's scope
+        root = visible.filter(plan=OuterRef("pk"), parent__isnull=True).values("pk")[:1]
         return (
-            plans_visible_to(self.request.user)
+            with_visible_total(plans_visible_to(user, visible=visible), user, visible=visible)
             .select_related("metric", "owner", "region", "approved_by", "submitted_by")
             .annotate(root_id=Subquery(root))
             .order_by("-period_start", "metric__name", "pk")
@@ -191,8 +207,9 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def versions(self, request, pk=None):
         plan = self.get_object()
-        totals = plan_version_totals(plan)
-        rows = [{**v, "total": totals.get(v["number"])} for v in plan_versions(plan)]
+        totals = plan_version_totals(plan, user=request.user)
+        scope = TotalScope.PLAN if plan.sees_root else TotalScope.PART
+        rows = [{**v, "total": totals.get(v["number"]), "total_scope": scope} for v in plan_versions(plan)]
         return Response(PlanVersionSerializer(rows, many=True).data)
 
     @extend_schema(

@@ -8,7 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import (
     BooleanField,
     Case,
+    CharField,
     Count,
+    DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -48,8 +51,10 @@ def nodes_visible_to(user):
     return TargetNode.objects.visible_to(user)
 
 
-def plans_visible_to(user):
-    return TargetPlan.objects.filter(pk__in=nodes_visible_to(user).values("plan_id")).select_related("metric", "owner")
+def plans_visible_to(user, *, visible=None):
+    """Plans with a node `user` may see (`visible`: those nodes, when the caller has them already)."""
+    visible = nodes_visible_to(user) if visible is None else visible
+    return TargetPlan.objects.filter(pk__in=visible.values("plan_id")).select_related("metric", "owner")
 
 
 def plan_root(plan: TargetPlan) -> TargetNode:
@@ -380,15 +385,21 @@ def version_changes(plan: TargetPlan, old: int, new: int, *, user=None):
 # --- API and Excel round trip: plan totals per version ----------------------------------------
 
 
-def plan_version_totals(plan: TargetPlan) -> dict[int, Decimal]:
-    """{version: plan total} for every approved version (the root's amount rows; one query)."""
-    rows = TargetNodeAmount.objects.filter(plan=plan, node__plan=plan, node__parent__isnull=True).values_list(
-        "version_from", "version_to", "amount"
-    )
-    totals = {}
-    for start, end, amount in rows:
+def plan_version_totals(plan: TargetPlan, *, user=None) -> dict[int, Decimal]:
+    """{version: plan total} for every approved version (the root's amount rows; one query).
+
+    With `user`, what they are shown as the total (see `with_visible_total`): the plan total when they
+    see the root, else their part, the amounts of their top visible targets in each version.
+    """
+    amounts = TargetNodeAmount.objects.filter(plan=plan)
+    if user is None:
+        amounts = amounts.filter(node__plan=plan, node__parent__isnull=True)
+    else:
+        amounts = amounts.filter(node__in=top_visible_nodes(user).filter(plan=plan).values("pk"))
+    totals: dict[int, Decimal] = {}
+    for start, end, amount in amounts.values_list("version_from", "version_to", "amount"):
         for version in range(start, (end or plan.current_version + 1)):
-            totals[version] = amount
+            totals[version] = totals.get(version, Decimal(0)) + amount
     return totals
 
 
@@ -406,7 +417,9 @@ def _sees_all(user) -> bool:
 
 def plan_list(user):
     """The plans `user` may see (any plan with a node in their scope), newest period first."""
-    qs = TargetPlan.objects.all() if _sees_all(user) else plans_visible_to(user)
+    visible = None if _sees_all(user) else nodes_visible_to(user)  # built once: each build reads the scope
+    qs = TargetPlan.objects.all() if visible is None else plans_visible_to(user, visible=visible)
+    qs = with_visible_total(qs, user, visible=visible)
     order = ("-period_start", "metric__name", "region__path", "pk")
     return qs.select_related("metric", "owner", "region", "submitted_by", "approved_by").order_by(*order)
 
@@ -429,6 +442,41 @@ def _entry_q(user, visible) -> Q:
     if _sees_all(user):
         return Q(parent__isnull=True)
     return Q(parent__isnull=True) | ~Q(parent__in=visible.values("pk"))
+
+
+def top_visible_nodes(user, *, visible=None):
+    """The top of what `user` sees of each plan: the visible targets with no visible target above them.
+
+    The root for whoever sees it; a manager's areas in a company-wide plan; a rep's own targets. Their
+    amounts add up to the user's part of the plan without counting anything twice: a target visible
+    under an invisible one under a visible one (an owner given a part far down) is already inside
+    the upper one's amount. `visible`: the user's visible nodes, when the caller has them already.
+    """
+    visible = nodes_visible_to(user) if visible is None else visible
+    entries = visible.filter(_entry_q(user, visible))
+    if _sees_all(user):
+        return entries
+    above = (
+        entries.filter(plan=OuterRef("plan"), depth__lt=OuterRef("depth"))
+        .annotate(below=ExpressionWrapper(OuterRef("path"), output_field=CharField()))
+        .filter(below__startswith=F("path"))
+    )
+    return entries.exclude(Exists(above))
+
+
+def with_visible_total(plans, user, *, visible=None):
+    """Each plan with what `user` is shown as its total, the same on every page, API and export:
+    `sees_root`, whether they see the root target, and `visible_total`, the plan total if so, else
+    their part (the sum of their top visible targets), never the total of targets they cannot see."""
+    if _sees_all(user):
+        return plans.annotate(sees_root=Value(True), visible_total=F("total"))
+    top = top_visible_nodes(user, visible=visible).filter(plan=OuterRef("pk"))
+    part = top.order_by().values("plan").annotate(part=Sum("amount")).values("part")
+    money = DecimalField(max_digits=18, decimal_places=2)
+    return plans.annotate(
+        sees_root=Exists(top.filter(parent__isnull=True)),
+        visible_total=Coalesce(Subquery(part, output_field=money), Value(Decimal(0)), output_field=money),
+    )
 
 
 def plan_entry_nodes(plan: TargetPlan, user):
@@ -469,21 +517,13 @@ def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user) -> dic
 
 
 def plan_overview(user, plans) -> dict[int, dict]:
-    """For a page of plans, in two queries: the incomplete leaves `user` may see and the amount of
-    their part (the plan total when they see the root; a manager's areas in a company-wide plan)."""
+    """For a page of plans (from `plan_list`), in one query: the incomplete leaves `user` may see, and
+    the total they are shown (`with_visible_total`: the plan total when they see the root, else their part)."""
     ids = [p.pk for p in plans]
-    result = {p.pk: {"incomplete": 0, "part": p.total, "sees_root": True} for p in plans}
+    result = {p.pk: {"incomplete": 0, "part": _cents(p.visible_total), "sees_root": p.sees_root} for p in plans}
     visible = TargetNode.objects.filter(plan_id__in=ids)
     if not _sees_all(user):
         visible = nodes_visible_to(user).filter(plan_id__in=ids)
-        parts = (
-            visible.filter(_entry_q(user, visible))
-            .order_by()
-            .values("plan_id")
-            .annotate(part=Sum("amount"), roots=Count("pk", filter=Q(parent__isnull=True)))
-        )
-        for row in parts:
-            result[row["plan_id"]].update(part=_cents(row["part"]), sees_root=bool(row["roots"]))
     for row in visible.filter(INCOMPLETE_LEAF).order_by().values("plan_id").annotate(n=Count("pk")):
         result[row["plan_id"]]["incomplete"] = row["n"]
     return result

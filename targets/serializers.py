@@ -1,6 +1,7 @@
 """API shapes of targets. They validate shape only (types, ids among the rows the user may see);
 the services in `targets.services` decide everything else (who may change what, sums, versions)."""
 
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -39,6 +40,19 @@ def visible_plans(user):
 # --- plans -----------------------------------------------------------------------------------
 
 
+class TotalScope(models.TextChoices):
+    """What a plan's `total` is for the user who reads it (`targets.selectors.with_visible_total`)."""
+
+    PLAN = "plan", _("The plan total (you can see the root target)")
+    PART = "part", _("Your part: the sum of the top targets you can see, not the plan total")
+
+
+TOTAL_HELP = _(
+    "The plan total when you can see the plan's root target; otherwise your part of it, the sum of the top "
+    "targets you can see (`total_scope` says which)."
+)
+
+
 class TargetPlanSerializer(serializers.ModelSerializer):
     metric_name = serializers.CharField(source="metric.display_name", read_only=True)
     metric_unit = serializers.CharField(source="metric.unit", read_only=True)
@@ -47,8 +61,13 @@ class TargetPlanSerializer(serializers.ModelSerializer):
     approved_by_name = serializers.StringRelatedField(source="approved_by", read_only=True)
     submitted_by_name = serializers.StringRelatedField(source="submitted_by", read_only=True)
     root = serializers.IntegerField(
-        source="root_id", read_only=True, allow_null=True, help_text=_("The id of the plan's root target.")
+        source="root_id",
+        read_only=True,
+        allow_null=True,
+        help_text=_("The id of the plan's root target; null if you cannot see it (start from `?plan=<id>&top=true`)."),
     )
+    total = serializers.DecimalField(**MONEY, source="visible_total", read_only=True, help_text=TOTAL_HELP)
+    total_scope = serializers.SerializerMethodField(help_text=_("`plan`: the plan total; `part`: your part of it."))
 
     class Meta:
         model = TargetPlan
@@ -65,6 +84,7 @@ class TargetPlanSerializer(serializers.ModelSerializer):
             "period_start",
             "period_end",
             "total",
+            "total_scope",
             "status",
             "owner",
             "owner_name",
@@ -80,6 +100,10 @@ class TargetPlanSerializer(serializers.ModelSerializer):
             "approved_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=TotalScope.choices))
+    def get_total_scope(self, plan) -> str:
+        return TotalScope.PLAN if plan.sees_root else TotalScope.PART
 
 
 class TargetPlanCreateSerializer(serializers.Serializer):
@@ -125,7 +149,8 @@ class PlanVersionSerializer(serializers.Serializer):
     adjustment_kind = serializers.ChoiceField(
         choices=AdjustmentKind.choices, source="adjustment.kind", allow_null=True, default=None
     )
-    total = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("The plan total in this version."))
+    total = serializers.DecimalField(**MONEY, allow_null=True, help_text=TOTAL_HELP)
+    total_scope = serializers.ChoiceField(choices=TotalScope.choices)
 
 
 class VersionDiffQuerySerializer(serializers.Serializer):

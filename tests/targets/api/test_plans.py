@@ -253,7 +253,9 @@ def test_lists_cost_a_fixed_number_of_queries(api, org, approved, tree, django_a
     client.post(
         "/api/action-plans/", {"node": tree["sh"].pk, "activity": "Review", "due_date": "2027-05-01"}, format="json"
     )
-    for url, count in (("/api/target-plans/", 1), ("/api/target-adjustments/", 2), ("/api/action-plans/", 1)):
-        with django_assert_max_num_queries(3):
+    # An adjustment's change rows are checked against the targets' scope: two queries more, once per page.
+    lists = (("/api/target-plans/", 1, 3), ("/api/target-adjustments/", 2, 5), ("/api/action-plans/", 1, 3))
+    for url, count, queries in lists:
+        with django_assert_max_num_queries(queries):
             rows = client.get(url).json()["results"]
         assert len(rows) == count, url
