@@ -106,6 +106,7 @@ class Row:
     number: int  # the row number Excel shows (header = 1)
     values: list
     problem: str = ""  # why the row cannot be read as it stands (a ragged CSV row); a row error for the caller
+    cells: int = 0  # cells as read, empty ones included (a CSV line's separators + 1)
 
 
 @dataclass
@@ -219,9 +220,10 @@ def _collect(
             if count_all:
                 continue
             break
-        row = Row(first_number + offset, values[:filled])
-        if ragged == "error" and filled > header_cells:
+        row = Row(first_number + offset, values[:filled], cells=len(values))
+        if ragged == "error" and len(values) > header_cells:
             row.problem = ragged_row_problem(row.number, values, header_cells, table.delimiter)
+        if row.problem:
             row.values = values[:header_cells]
         else:
             width = max(width, filled)
@@ -239,25 +241,39 @@ _SPLIT_GROUP = re.compile(r"\d{3}")
 _SPLIT_END = re.compile(r"\d{3}(?:\.\d+)?\)?")
 
 
-def ragged_row_problem(number: int, values: list, columns: int, delimiter: str = ",") -> str:
-    """Why a CSV row with more (non-empty) cells than the header's `columns` cannot be read, with the likely
-    cause: a number whose thousands separator split it in two (1,234.50 not in quotes)."""
-    cells = last_filled(values)
-    texts = [cell_text(v) for v in values[:cells]]
+def _thousands_split(texts: list[str]) -> str | None:
+    """ "1,234.50" when consecutive cells read "1" and "234.50": a number split at its thousands separator."""
+    for start in range(len(texts) - 1):
+        if not _SPLIT_START.fullmatch(texts[start]):
+            continue
+        end = start + 1
+        while end < len(texts) - 1 and _SPLIT_GROUP.fullmatch(texts[end]):
+            end += 1
+        if _SPLIT_END.fullmatch(texts[end]):
+            return ",".join(texts[start : end + 1])
+    return None
+
+
+def ragged_row_problem(number: int, values: list, columns: int, delimiter: str = ",", *, cells: int = 0) -> str:
+    """Why a CSV row of `cells` cells (default: len(values)) cannot be read under a header of `columns` cells;
+    "" when it can. Certain: a non-empty cell past the header. Likely, when the cells past the header are
+    empty: a number split at its thousands separator (1,234.50 not in quotes) pushed the row's empty last
+    cells along. Otherwise the cells past the header are separators at the end of the line: the row is fine."""
+    cells = cells or len(values)
+    if cells <= columns:
+        return ""
+    filled = last_filled(values)
+    texts = [cell_text(v) for v in values[:filled]]
+    number_split = _thousands_split(texts) if delimiter == "," else None
     counts = {"row": number, "cells": cells, "columns": columns}
-    if delimiter == ",":
-        for start in range(cells - 1):
-            if not _SPLIT_START.fullmatch(texts[start]):
-                continue
-            end = start + 1
-            while end < cells - 1 and _SPLIT_GROUP.fullmatch(texts[end]):
-                end += 1
-            if _SPLIT_END.fullmatch(texts[end]):
-                return _(
-                    "Row %(row)s has %(cells)s cells but the header has %(columns)s: “%(number)s” looks like one "
-                    "number split by an unquoted thousands separator. Put it in quotes or remove the comma "
-                    "(1234.50), then upload the file again."
-                ) % {**counts, "number": ",".join(texts[start : end + 1])}
+    if number_split:
+        return _(
+            "Row %(row)s has %(cells)s cells but the header has %(columns)s: “%(number)s” looks like one "
+            "number split by an unquoted thousands separator. Put it in quotes or remove the comma "
+            "(1234.50), then upload the file again."
+        ) % {**counts, "number": number_split}
+    if filled <= columns:
+        return ""
     return _(
         "Row %(row)s has %(cells)s cells but the header has %(columns)s: a value contains the separator "
         "“%(delimiter)s” and is not in quotes. Put that value in quotes, then upload the file again."

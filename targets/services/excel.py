@@ -51,7 +51,6 @@ from salesmgmt.lib.tabular import (
     Limits,
     TabularError,
     cell_text,
-    last_filled,
     parse_date,
     parse_decimal,
     parse_identifier,
@@ -253,14 +252,14 @@ def parse_file(data: bytes, filename: str = "") -> ParsedFile:
     data_rows = table.rows[key_index + 2 :]  # after the keys and the headings
     headings = table.rows[key_index + 1].values if key_index + 1 < len(table.rows) else []
     parsed = ParsedFile(kind, plan_id, node_id, rows, cols, [])
-    width = last_filled(table.rows[key_index].values)
+    width = table.rows[key_index].cells
 
     def problem(row) -> str:
-        """A CSV row with more cells than there are columns was split by a separator inside a value (an
+        """A CSV row with more cells than the row of keys was split by a separator inside a value (an
         unquoted 1,234.50): its cells are not in their columns. (A workbook's cells always are.)"""
-        if table.format == "csv" and last_filled(row.values) > width:
-            return ragged_row_problem(row.number, row.values, width, table.delimiter)
-        return ""
+        if table.format != "csv":
+            return ""
+        return ragged_row_problem(row.number, row.values, width, table.delimiter, cells=row.cells)
 
     (_read_tree if kind == TREE else _read_grid)(keys, data_rows, headings, parsed, problem)
     return parsed

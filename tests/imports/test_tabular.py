@@ -352,3 +352,10 @@ def test_an_xls_over_the_limits_is_refused():
         read_table(data, "deals.xls", limits=Limits(max_rows=1))
     with pytest.raises(LimitExceeded, match="more than 2 columns"):
         read_table(data, "deals.xls", limits=Limits(max_columns=2))
+
+
+def test_a_split_number_is_found_even_when_it_only_pushed_empty_cells_along():
+    # The notes column is empty: the split moves "234.50" into it and the empty notes past the header.
+    table = read_table(b"id,amount,notes\r\nA,1,234.50,\r\nB,2,\r\n", "d.csv")
+    assert "“1,234.50”" in table.rows[0].problem and table.rows[0].values == ["A", "1", "234.50"]
+    assert table.rows[1].problem == ""  # a separator at the end of the line, nothing split

@@ -445,3 +445,62 @@ def test_uploads_wait_until_applied_and_day_old_ones_are_swept(client_for, org, 
     assert not stale.exists() and len(waiting) == 1
     apply(client, plan, preview)
     assert list(folder.iterdir()) == [] and fresh(tree["js"]).owner == org.rep_js
+
+
+# --- issue 10: ragged CSV rows and limits --------------------------------------------------------
+
+
+def _csv_of(sheet: Sheet) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in sheet.ws.iter_rows(values_only=True):
+        writer.writerow(["" if v is None else v for v in row])
+    return buffer.getvalue()
+
+
+def test_a_csv_row_split_by_an_unquoted_thousands_separator_is_a_row_error(client_for, org, plan, tree):
+    client = client_for(org.manager)
+    sheet = export(client, plan)
+    row = sheet.set(tree["rep"].pk, "amount", "140,000.00")
+    sheet.set(tree["rep_sh2"].pk, "amount", "160,000.00")
+    text = _csv_of(sheet).replace('"140,000.00"', "140,000.00")  # as a hand-edited file has it
+    before = amounts(plan)
+    preview = client.post(
+        f"/targets/plans/{plan.pk}/import/", {"file": SimpleUploadedFile("targets.csv", text.encode())}
+    )
+    errors = preview.context["check"].errors
+    expected = f"Row {row} has 18 cells but the header has 17"
+    assert [(e.row, e.message.split(":")[0]) for e in errors] == [(row, expected)]
+    assert "“140,000.00”" in errors[0].message and "apply_form" not in preview.context
+    assert amounts(plan) == before
+
+
+def test_csv_rows_without_their_trailing_separators_import(client_for, org, plan, tree):
+    """Some tools (and Excel, past the first rows) leave out the separators of empty trailing cells."""
+    client = client_for(org.manager)
+    sheet = export(client, plan)
+    sheet.set(tree["rep"].pk, "amount", 140000)
+    sheet.set(tree["rep_sh2"].pk, "amount", 160000)
+    text = "\r\n".join(line.rstrip(",") for line in _csv_of(sheet).splitlines())
+    preview = client.post(
+        f"/targets/plans/{plan.pk}/import/", {"file": SimpleUploadedFile("targets.csv", text.encode())}
+    )
+    check = preview.context["check"]
+    assert check.errors == [] and len(check.changes) == 2
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("IMPORT_MAX_ROWS", 5, "The file has more than 5 rows; export a smaller part of the plan."),
+        ("IMPORT_MAX_COLUMNS", 10, "The file has more than 10 columns"),
+        ("IMPORT_MAX_BYTES", 1000, "The file is larger than 1000"),
+    ],
+)
+def test_a_file_over_an_import_limit_is_refused(client_for, org, plan, tree, settings, setting, value, message):
+    client = client_for(org.manager)
+    sheet = export(client, plan)
+    setattr(settings, setting, value)
+    response = upload(client, plan, sheet)
+    assert response.status_code == 200
+    assert response.context["upload"].errors["file"][0].startswith(message)
