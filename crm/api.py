@@ -44,7 +44,8 @@ from crm.serializers import (
     TokenSerializer,
     UserSerializer,
 )
-from salesmgmt.lib.api import JSONParser, PageNumberPagination, api_responses
+from salesmgmt.lib.api import PageNumberPagination, api_responses
+from salesmgmt.lib.parsers import JSONParser
 
 # --- shared pieces (pipeline's API uses them too) -----------------------------------------
 

@@ -1,6 +1,6 @@
 """API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400,
-error responses declared in the schema, pagination, a JSON parser with a depth limit, and related
-ids and embedded rows scoped to the requesting user."""
+error responses declared in the schema, pagination, and related ids and embedded rows scoped to the
+requesting user. (The JSON parser is in `salesmgmt.lib.parsers`.)"""
 
 import contextlib
 from collections.abc import Callable, Iterable
@@ -12,7 +12,7 @@ from django.db.models import Manager
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, pagination, parsers, serializers, status
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -212,41 +212,3 @@ class VisibleRows(serializers.ListSerializer):
             self._check([*rows, *self._response_rows()])
         self._check(rows)
         return [self.child.to_representation(row) for row in rows if self._visible.get(self._id(row))]
-
-
-# --- request bodies ------------------------------------------------------------------------
-
-MAX_JSON_DEPTH = 32
-TOO_DEEP = _("The JSON body is nested too deeply: at most %(limit)d levels of lists and objects.")
-
-
-def json_depth_exceeds(data, limit: int) -> bool:
-    """Whether lists and objects nest more than `limit` levels deep (walked without recursion)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser with a depth limit, the default of every endpoint.
-
-    Python's decoder recurses per level: `[[[...]]]` a thousand deep raises RecursionError, a 500
-    before any view runs (login included). Too deep is bad input like any other: a 400 with a message.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        too_deep = exceptions.ParseError(str(TOO_DEEP) % {"limit": MAX_JSON_DEPTH})
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise too_deep from None
-        if json_depth_exceeds(data, MAX_JSON_DEPTH):
-            raise too_deep
-        return data
