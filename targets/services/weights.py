@@ -206,14 +206,14 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
         return weights
     is_time = dimension in TIME_DIMENSIONS
     cell_ranges = [_last_year(n.period_kind, n.period_start, n.period_end, n.period_key, start_month) for n in nodes]
-    child_ranges = (
-        [
-            [_last_year(m.period.kind, m.period.start, m.period.end, m.period.key, start_month) for m in ms]
-            for ms in members
-        ]
-        if is_time
-        else None
-    )
+    ranges_of = {}  # nodes of the same period share their members' list: their ranges are computed once
+    if is_time:
+        for ms in members:
+            if id(ms) not in ranges_of:
+                ranges_of[id(ms)] = [
+                    _last_year(m.period.kind, m.period.start, m.period.end, m.period.key, start_month) for m in ms
+                ]
+    child_ranges = [ranges_of[id(ms)] for ms in members] if is_time else None
     qs = facts_in(facts, metric, min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))
 
     # Coordinates shared by every node filter the facts; coordinates that vary are grouped by.
@@ -261,12 +261,16 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
     for i, node in enumerate(nodes):
         index[cell_key(node, i)].append(i)
     member_index = [{m.key: j for j, m in enumerate(ms)} for ms in members]
-    child_index = [{f"{r[0]}/{r[1]}": j for j, r in enumerate(rs)} for rs in child_ranges] if is_time else None
+    child_index = None
+    if is_time:
+        index_of = {id(rs): {f"{r[0]}/{r[1]}": j for j, r in enumerate(rs)} for rs in child_ranges}
+        child_index = [index_of[id(rs)] for rs in child_ranges]
     region_lookup = lookup["region_id"]
     for row in rows:
         value = row["value"]
         if not value:
             continue
+        value = cents(value)
         path_ids = [int(x) for x in (row.get(region_lookup) or "").strip("/").split("/") if x]
         candidates = [()]
         for coord in varying:
@@ -289,7 +293,7 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
                     raw = row[dim_lookup[dimension]]
                     j = member_index[i].get(str(raw)) if raw is not None else None
                 if j is not None:
-                    weights[i][j] += cents(value)
+                    weights[i][j] += value
     return weights
 
 
@@ -408,9 +412,20 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
     if missing and dimension in CURVE_DIMENSIONS:
         paths.update(Region.objects.filter(pk__in=missing).values_list("id", "path"))
     cells, cell_members, chains, seen = list(nodes), list(members), [], {}
+    walks = {}  # leaves alike but for their rep walk up alike: each walk is built once
     for node, ms in zip(nodes, members, strict=True):
-        chain = []
-        if dimension in CURVE_DIMENSIONS:
+        if dimension not in CURVE_DIMENSIONS:
+            chains.append(())
+            continue
+        alike = (
+            *(getattr(node, f) for f in ("region_id", "product_line_id", "product_id", "segment", "period_key")),
+            node.period_start,
+            node.period_end,
+            bool(node.rep_id),
+            id(ms),
+        )
+        if alike not in walks:
+            chain = []
             for cell, kind, region in _walk_up(node, paths):
                 key = (cell, tuple(m.key for m in ms))
                 if key not in seen:
@@ -418,7 +433,8 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
                     cells.append(cell)
                     cell_members.append(ms)
                 chain.append((seen[key], kind, region))
-        chains.append(chain)
+            walks[alike] = chain
+        chains.append(walks[alike])
     curves = _history_weights(
         metric=metric,
         nodes=cells,
