@@ -33,9 +33,9 @@ def _is_top(actor) -> bool:
 
 
 def may_decide_plan(actor, plan: TargetPlan) -> bool:
-    """Who submits for approval, sends back and approves a plan: directors and admins any plan; a
-    manager the plans of regions in his scope (approving his area's breakdown is his job; the
-    four-eyes rule stays for adjustments)."""
+    """Who may submit a plan for approval (besides its owner and creator): directors and admins any plan, a
+    manager the plans of regions in his scope. Who approves it is `targets.selectors_approval`: someone above
+    the submitter, never the submitter."""
     if _is_top(actor):
         return True
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above or plan.region_id is None:
