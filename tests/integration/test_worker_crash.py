@@ -5,6 +5,7 @@ Real Redis and real worker processes, killed with SIGKILL while the recompute's 
 answers on 127.0.0.1:6379, as in CI's PostgreSQL run.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -84,8 +85,12 @@ class Workers:
     def close(self):
         for proc in self.procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                os.killpg(proc.pid, signal.SIGTERM)  # a warm shutdown puts back what it had reserved
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
             proc.output.close()
 
 
@@ -102,7 +107,13 @@ def workers(monkeypatch, tmp_path):
     started = Workers(tmp_path, queue)
     yield started
     started.close()
-    redis.Redis.from_url(BROKER).delete(queue)
+    client = redis.Redis.from_url(BROKER)
+    for key in client.scan_iter(f"*{queue}*"):  # the queue (and its priority lists) and its bindings
+        client.delete(key)
+    for tag, message in client.hgetall("unacked").items():  # taken by a killed worker, never put back
+        if json.loads(message)[2] == queue:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
     current_app._pool = None
     current_app.amqp._producer_pool = None
 
