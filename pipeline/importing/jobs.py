@@ -4,14 +4,15 @@ chosen mapping and options, then queue the commit, which checks again and writes
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -159,16 +160,53 @@ def _set_progress(job_id: int, n: int) -> None:
     ImportJob.objects.filter(pk=job_id).update(processed_rows=n)
 
 
+# The first key of the PostgreSQL advisory locks held while an import commits (the second is the job's id).
+COMMIT_LOCK = 7_301_001
+
+
+@contextmanager
+def _committing_alone(job_id: int) -> Iterator[bool]:
+    """Whether this process alone commits the job: on PostgreSQL a session advisory lock held for the commit,
+    released by the database when the process dies. A redelivered commit task (its worker was killed: Celery
+    gives the message to another worker, `acks_late`) then finds a job still RUNNING with no lock held and takes
+    it over; while the first worker lives, the lock keeps a duplicate delivery out. (Needs session-level
+    connections: PgBouncer in session mode, not transaction mode.)"""
+    if connection.vendor != "postgresql":
+        yield True  # development: tasks run in-process, one at a time
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [COMMIT_LOCK, job_id])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [COMMIT_LOCK, job_id])
+
+
 def import_job_commit(*, job_id: int) -> ImportJob | None:
-    """The commit task's body: claim the job (a job already running, done or failed is left alone), check
-    every row again (data may have changed since the preview) with progress, then write in one transaction.
-    Any failure leaves nothing written and the job FAILED with the message."""
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.VALIDATED, error_count=0).update(
-        status=ImportStatus.RUNNING, processed_rows=0
-    )
-    job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
-    if not claimed or job is None:
-        return job
+    """The commit task's body: claim the job (a job done or failed, or running in another live worker, is left
+    alone), check every row again (data may have changed since the preview) with progress, then write in one
+    transaction. Any failure leaves nothing written and the job FAILED with the message. A job left RUNNING by a
+    worker that died is taken over (its transaction rolled back: nothing of it was written)."""
+    with _committing_alone(job_id) as alone:
+        if not alone:
+            return ImportJob.objects.filter(pk=job_id).first()
+        claimable = [ImportStatus.VALIDATED]
+        if connection.vendor == "postgresql":
+            claimable.append(ImportStatus.RUNNING)  # nobody holds its lock: its worker died
+        claimed = ImportJob.objects.filter(pk=job_id, status__in=claimable, error_count=0).update(
+            status=ImportStatus.RUNNING, processed_rows=0
+        )
+        job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
+        if not claimed or job is None:
+            return job
+        return _commit(job)
+
+
+def _commit(job: ImportJob) -> ImportJob:
+    job_id = job.pk
     try:
         table = import_job_table(job)
         plan = import_validate(

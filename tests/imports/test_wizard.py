@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.urls import reverse
 from openpyxl import Workbook
 
@@ -336,3 +337,26 @@ def test_required_mappings_are_checked_before_the_rows_are_read(org, manager_cli
     assert response.context["form"].non_field_errors() == ["The file has more than 5 rows; split it."]
     job.refresh_from_db()
     assert job.status == ImportStatus.UPLOADED
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the commit lock is a PostgreSQL advisory lock")
+def test_a_job_left_running_by_a_dead_worker_is_taken_over_but_not_one_a_live_worker_holds(org, manager_client):
+    import psycopg
+
+    from pipeline.importing.jobs import COMMIT_LOCK
+
+    job = _validated_job(manager_client, org, GOOD_ROWS)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)  # claimed, then its worker died
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432, autocommit=True
+    ) as live_worker:
+        live_worker.execute("SELECT pg_advisory_lock(%s, %s)", [COMMIT_LOCK, job.pk])
+        import_commit(job.pk)  # a duplicate delivery while the first worker lives: left alone
+        job.refresh_from_db()
+        assert job.status == ImportStatus.RUNNING
+        assert not Opportunity.objects.filter(external_id__in=["G-1", "G-2"]).exists()
+    import_commit(job.pk)  # redelivered after the worker died (its lock went with its connection)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE
+    assert Opportunity.objects.filter(external_id__in=["G-1", "G-2"]).count() == 2

@@ -4,7 +4,6 @@ import csv
 from collections import Counter
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command, get_commands
@@ -19,10 +18,9 @@ from targets.services import (
     target_split_leaves,
     target_split_preview,
 )
+from tests.datasets import MAVEN, needs_maven
 from tests.factories import UserFactory, make_deal
 from tests.targets.conftest import by_region
-
-MAVEN = Path("/work/shared/datasets/maven-crm-sales-opportunities")
 
 
 def won_stage(org):
@@ -233,7 +231,7 @@ def maven_won_2017_by_office() -> Counter:
 
 
 @pytest.mark.skipif("import_maven" not in get_commands(), reason="manage.py import_maven is not there yet")
-@pytest.mark.skipif(not MAVEN.is_dir(), reason="the Maven dataset is not available")
+@needs_maven
 def test_history_split_reproduces_the_maven_share_of_won_value_per_office(db, metrics):
     company = CompanySettings.load()
     company.fiscal_year_start_month = 1
