@@ -64,7 +64,7 @@ def test_an_owner_change_shows_on_the_old_and_the_new_owners_targets(org, tree, 
     # The old owner no longer sees the deal: he is told a change moved his target, not what it was.
     response = page(client_for(org.rep), tree["reps"][org.rep])
     assert (shown(response), response.context["late_changes"].hidden) == ([], 1)
-    assert "One more late change, to a deal outside your view." in response.content.decode()
+    assert "1 more late change, to a deal outside your view." in response.content.decode()
 
 
 def test_a_won_deal_taken_out_of_won_shows_with_its_old_close_date(org, tree, march, client_for):
