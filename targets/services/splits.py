@@ -44,7 +44,7 @@ from targets.services.rules import (
     _lock,
     _q2,
 )
-from targets.services.weights import _weights_batch, _weights_with_sources
+from targets.services.weights import Source, _weights_batch, _weights_with_sources
 
 
 @dataclasses.dataclass
@@ -143,6 +143,29 @@ def _child_coords(node: TargetNode, member: Member) -> dict:
     return coords
 
 
+def _proposed_children(
+    node: TargetNode, dimension: str, members: list[Member], amounts, weights, sources: list[Source] | None
+) -> list[ProposedChild]:
+    """The parts splitting `node` into `members` proposes, one per member with its amount and weight, and
+    the source of its weight when the split is by history (`sources` None otherwise)."""
+    if sources is None:
+        sources = [None] * len(members)
+    return [
+        ProposedChild(
+            key=m.key,
+            label=m.label,
+            amount=amount,
+            weight=w,
+            owner_id=_child_owner(node, dimension, m),
+            deadline=m.period.end if m.period else node.deadline,
+            coords=_child_coords(node, m),
+            source=source.kind if source else None,
+            source_label=source.label if source else None,
+        )
+        for m, amount, w, source in zip(members, amounts, weights, sources, strict=True)
+    ]
+
+
 def _select_members(node: TargetNode, all_members: list[Member], members) -> list[Member]:
     if members is None:
         chosen = all_members
@@ -226,22 +249,7 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
             actor=actor,
         )
         parts = [_q2(p) for p in allocation.largest_remainder(node.amount, used, places=places)]
-    children = [
-        ProposedChild(
-            key=m.key,
-            label=m.label,
-            amount=amount,
-            weight=w,
-            owner_id=_child_owner(node, dimension, m),
-            deadline=m.period.end if m.period else node.deadline,
-            coords=_child_coords(node, m),
-            source=source.kind if source else None,
-            source_label=source.label if source else None,
-        )
-        for m, amount, w, source in zip(
-            chosen, parts, used, sources[0] if sources else [None] * len(chosen), strict=True
-        )
-    ]
+    children = _proposed_children(node, dimension, chosen, parts, used, sources[0] if sources else None)
     if dimension == Dimension.REGION and any(c.owner_id is None for c in children):
         names = ", ".join(c.label for c in children if c.owner_id is None)
         warnings.append(_("No manager to own %(regions)s; assign an owner before approval.") % {"regions": names})
@@ -653,21 +661,9 @@ def target_split_leaves_preview(
     previews = []
     for i in page:
         leaf = shown[leaves[i].pk]
-        part_sources = sources[i] if sources else [None] * len(members[i])
-        children = [
-            ProposedChild(
-                key=m.key,
-                label=m.label,
-                amount=amount,
-                weight=w,
-                owner_id=_child_owner(leaf, dimension, m),
-                deadline=m.period.end if m.period else leaf.deadline,
-                coords=_child_coords(leaf, m),
-                source=source.kind if source else None,
-                source_label=source.label if source else None,
-            )
-            for m, amount, w, source in zip(members[i], units(leaf.amount, used[i]), used[i], part_sources, strict=True)
-        ]
+        children = _proposed_children(
+            leaf, dimension, members[i], units(leaf.amount, used[i]), used[i], sources[i] if sources else None
+        )
         previews.append(LeafPreview(leaf=leaf, children=children))
     return LeavesSplitPreview(
         node=node,
