@@ -607,6 +607,26 @@ def _leaves_and_members(node, dimension, *, lock: bool):
     return leaves, members, regions, start_month
 
 
+def _leaves_weighed(node, dimension, *, method, basis, weights, tiers, lock: bool, actor):
+    """The leaves under `node`, their members and the weights of those (with their sources, None unless by
+    history) and the warnings: one computation, so a bulk split's preview shows the parts the split writes."""
+    leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=lock)
+    used, sources, warnings = _weights_with_sources(
+        plan=node.plan,
+        nodes=leaves,
+        members=members,
+        dimension=dimension,
+        method=method,
+        basis=basis,
+        weights=weights,
+        tiers=tiers,
+        regions=regions,
+        start_month=start_month,
+        actor=actor,
+    )
+    return leaves, members, used, sources, warnings
+
+
 class _LeafUnits:
     """A leaf's parts in units (cents), as the bulk split computes them in SQL or in Python: the largest
     remainder over the leaf's weights scaled to integers (all zero: equal)."""
@@ -639,19 +659,8 @@ def target_split_leaves_preview(
         raise ValidationError({"method": _("Manual and bottom-up splits are made one target at a time.")})
     node = TargetNode.objects.select_related("plan", "plan__metric").get(pk=node.pk)
     _check_can_split(actor, node)
-    leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=False)
-    used, sources, warnings = _weights_with_sources(
-        plan=node.plan,
-        nodes=leaves,
-        members=members,
-        dimension=dimension,
-        method=method,
-        basis=basis,
-        weights=weights,
-        tiers=tiers,
-        regions=regions,
-        start_month=start_month,
-        actor=actor,
+    leaves, members, used, sources, warnings = _leaves_weighed(
+        node, dimension, method=method, basis=basis, weights=weights, tiers=tiers, lock=False, actor=actor
     )
     counts = Counter(s.label for ss in sources for s in ss) if sources else {}
     offset = max(0, min(offset, max(len(leaves) - 1, 0)))
@@ -681,19 +690,8 @@ def target_split_leaves_preview(
 def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor) -> LeavesSplitResult:
     """The general bulk split: members and weights per leaf, computed in Python, inserted in bulk."""
     plan = node.plan
-    leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=True)
-    used, warnings = _weights_batch(
-        plan=plan,
-        nodes=leaves,
-        members=members,
-        dimension=dimension,
-        method=method,
-        basis=basis,
-        weights=weights,
-        tiers=tiers,
-        regions=regions,
-        start_month=start_month,
-        actor=actor,
+    leaves, members, used, _sources, warnings = _leaves_weighed(
+        node, dimension, method=method, basis=basis, weights=weights, tiers=tiers, lock=True, actor=actor
     )
     now = timezone.now()
     rows = []

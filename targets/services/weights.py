@@ -496,23 +496,10 @@ def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimensio
     return weights
 
 
-def _weights_batch(
-    *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
-) -> tuple[list[list[Decimal]], list[str]]:
-    """The weights of each node's parts and the warnings a manager should read."""
-    result, _sources, warnings = _weights_with_sources(
-        plan=plan,
-        nodes=nodes,
-        members=members,
-        dimension=dimension,
-        method=method,
-        basis=basis,
-        weights=weights,
-        tiers=tiers,
-        regions=regions,
-        start_month=start_month,
-        actor=actor,
-    )
+def _weights_batch(**kwargs) -> tuple[list[list[Decimal]], list[str]]:
+    """The weights of each node's parts and the warnings a manager should read: `_weights_with_sources`
+    (same keyword arguments) without the sources."""
+    result, _sources, warnings = _weights_with_sources(**kwargs)
     return result, warnings
 
 
