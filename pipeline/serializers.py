@@ -172,6 +172,14 @@ class OpportunitySerializer(serializers.ModelSerializer):
         return DealStatus.OPEN
 
 
+def closed_period_reason_field(help_text) -> serializers.CharField:
+    """The `reason` a change to a deal won in a closed period must give (kept in the deal's history, whose
+    `reason` holds 200 characters); `help_text` says which changes need it."""
+    return serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, write_only=True, help_text=help_text
+    )
+
+
 class OpportunityUpdateSerializer(serializers.ModelSerializer):
     """The editable fields of a deal plus the `version` it was read at (optimistic locking).
 
@@ -184,17 +192,12 @@ class OpportunityUpdateSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")
     )
-    reason = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=200,
-        write_only=True,
-        help_text=_(
+    reason = closed_period_reason_field(
+        _(
             "Required when the deal was won in a closed period (closed before the start of the current fiscal "
             "month, or quarter or year as the company settings say) and its amount, currency, owner, close date or "
             "lines change: its figures were reported already. Kept in the deal's history."
-        ),
+        )
     )
 
     class Meta:
@@ -222,17 +225,12 @@ class MoveStageSerializer(serializers.Serializer):
     closed_on = serializers.DateField(
         required=False, allow_null=True, default=None, help_text=_("For won/lost stages; defaults to today.")
     )
-    reason = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=200,
-        write_only=True,
-        help_text=_(
+    reason = closed_period_reason_field(
+        _(
             "Required to move a deal won in a closed period (closed before the start of the current fiscal month, "
             "or quarter or year as the company settings say): its figures were reported already. Kept in the "
             "deal's history."
-        ),
+        )
     )
     version = serializers.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")
