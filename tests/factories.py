@@ -79,3 +79,23 @@ def make_deal(*, owner, customer=None, amount="1000", stage=None, close=date(202
         actor=kwargs.pop("actor", owner),
         **kwargs,
     )
+
+
+def deal_edit_data(deal, **changes) -> dict:
+    """The deal page's edit form as it posts `deal` unchanged, with `changes` on top."""
+    data = {
+        "version": deal.version,
+        "name": deal.name,
+        "customer": deal.customer_id,
+        "owner": deal.owner_id,
+        "amount": str(deal.amount),
+        "currency": deal.currency_id,
+        "expected_close_date": deal.expected_close_date.isoformat(),
+        "probability": deal.probability,
+        "probability_reason": deal.probability_reason,
+        "forecast_category": deal.forecast_category,
+        "next_step": deal.next_step,
+        "next_step_date": "",
+        "star_rating": "",
+    }
+    return {**data, **changes}

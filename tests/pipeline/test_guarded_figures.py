@@ -17,7 +17,7 @@ from pipeline.services import (
     opportunity_move_stage,
     opportunity_update,
 )
-from tests.factories import ProductLineFactory, make_deal
+from tests.factories import ProductLineFactory, deal_edit_data, make_deal
 
 TODAY = datetime(2026, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the open period starts 2026-05-01
 
@@ -48,27 +48,8 @@ def reported(org):
     return won_deal(org, closed_on=date(2026, 3, 5))
 
 
-def edit_data(deal, **changes):
-    data = {
-        "version": deal.version,
-        "name": deal.name,
-        "customer": deal.customer_id,
-        "owner": deal.owner_id,
-        "amount": str(deal.amount),
-        "currency": deal.currency_id,
-        "expected_close_date": deal.expected_close_date.isoformat(),
-        "probability": deal.probability,
-        "probability_reason": deal.probability_reason,
-        "forecast_category": deal.forecast_category,
-        "next_step": deal.next_step,
-        "next_step_date": "",
-        "star_rating": "",
-    }
-    return {**data, **changes}
-
-
 def post_edit(client, deal, **changes):
-    return client.post(reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, **changes))
+    return client.post(reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, **changes))
 
 
 def patch(client, deal, **body):

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from crm.models import Currency, ExchangeRate
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, StageEvidence
-from tests.factories import CustomerFactory, ProductLineFactory, make_deal
+from tests.factories import CustomerFactory, ProductLineFactory, deal_edit_data, make_deal
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -259,28 +259,9 @@ def test_a_missing_exchange_rate_is_a_form_error_not_a_500(org, client_for):
 # --- edit with optimistic locking ------------------------------------------------------------------
 
 
-def edit_data(deal, **changes):
-    data = {
-        "version": deal.version,
-        "name": deal.name,
-        "customer": deal.customer_id,
-        "owner": deal.owner_id,
-        "amount": str(deal.amount),
-        "currency": deal.currency_id,
-        "expected_close_date": deal.expected_close_date.isoformat(),
-        "probability": deal.probability,
-        "probability_reason": deal.probability_reason,
-        "forecast_category": deal.forecast_category,
-        "next_step": deal.next_step,
-        "next_step_date": "",
-        "star_rating": "",
-    }
-    return {**data, **changes}
-
-
 def test_edit_saves_and_keeps_history(org, deal, client_for):
     response = client_for(org.rep).post(
-        reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, amount="12000", next_step="Demo")
+        reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, amount="12000", next_step="Demo")
     )
     assert response.status_code == 302
     deal.refresh_from_db()
@@ -290,9 +271,9 @@ def test_edit_saves_and_keeps_history(org, deal, client_for):
 
 def test_a_stale_edit_shows_the_conflict_keeps_what_was_typed_and_changes_nothing(org, deal, client_for):
     client = client_for(org.rep)
-    stale = edit_data(deal, amount="99999", next_step="My careful notes")
+    stale = deal_edit_data(deal, amount="99999", next_step="My careful notes")
     # Someone else saves first.
-    client_for(org.manager).post(reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, amount="20000"))
+    client_for(org.manager).post(reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, amount="20000"))
     deal.refresh_from_db()
     assert (deal.amount, deal.version) == (Decimal("20000.00"), 2)
 
@@ -316,9 +297,9 @@ def test_a_stale_edit_shows_the_conflict_keeps_what_was_typed_and_changes_nothin
 
 def test_bad_edit_input_is_a_form_error_and_writes_nothing(org, deal, client_for):
     client = client_for(org.rep)
-    response = client.post(reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, amount="abc"))
+    response = client.post(reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, amount="abc"))
     assert "amount" in response.context["edit_form"].errors
-    response = client.post(reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, probability=55))
+    response = client.post(reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, probability=55))
     assert "probability_reason" in response.context["edit_form"].errors
     after = Opportunity.objects.get(pk=deal.pk)
     assert (after.amount, after.probability, after.version) == (Decimal("10000.00"), 10, 1)
@@ -326,7 +307,7 @@ def test_bad_edit_input_is_a_form_error_and_writes_nothing(org, deal, client_for
 
 def test_edit_cannot_hand_the_deal_to_someone_outside_the_scope(org, deal, client_for):
     response = client_for(org.rep).post(
-        reverse("pipeline:deal_edit", args=[deal.pk]), edit_data(deal, owner=org.rep_other.pk)
+        reverse("pipeline:deal_edit", args=[deal.pk]), deal_edit_data(deal, owner=org.rep_other.pk)
     )
     assert "owner" in response.context["edit_form"].errors
     assert Opportunity.objects.get(pk=deal.pk).owner == org.rep
