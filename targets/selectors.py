@@ -318,6 +318,20 @@ def adjustment_rows(adjustment: AdjustmentRequest, *, user=None) -> list[dict]:
     return rows
 
 
+def adjustments_with_net(adjustments, user) -> list[AdjustmentRequest]:
+    """Each adjustment with `net`, the change it makes to what `user` may see, and `partial`, whether it changes
+    targets they may not see too: the plan total's change only for those who see every changed target, never a
+    figure that would give away the hidden rows (one query for all the adjustments)."""
+    adjustments = list(adjustments)
+    ids = {change["node"] for adjustment in adjustments for change in adjustment.changes}
+    seen = set(nodes_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    for adjustment in adjustments:
+        shown = [change for change in adjustment.changes if change["node"] in seen]
+        adjustment.net = sum((Decimal(c["new"]) - Decimal(c["old"]) for c in shown), Decimal(0))
+        adjustment.partial = len(shown) < len(adjustment.changes)
+    return adjustments
+
+
 def plan_versions(plan: TargetPlan) -> list[dict]:
     """Every approved version of a plan, oldest first: number, when, who approved, who proposed, why.
 

@@ -394,21 +394,19 @@ def adjustment_propose(request, pk):
     return render(request, "targets/mine/adjust.html", context, status=status)
 
 
-def _with_totals(adjustments):
-    for adjustment in adjustments:
-        adjustment.net = sum((r["delta"] for r in selectors.adjustment_rows(adjustment)), Decimal(0))
-    return adjustments
-
-
 @login_required
 @require_GET
 def adjustment_inbox(request):
     """Pending adjustments the user may approve, their own proposals, and recent decisions."""
     visible = selectors.adjustments_visible_to(request.user)
     context = {
-        "to_decide": _with_totals(selectors.adjustments_to_decide(request.user)),
-        "mine": _with_totals(list(visible.filter(proposer=request.user, status=AdjustmentStatus.PENDING))),
-        "decided": _with_totals(list(visible.exclude(status=AdjustmentStatus.PENDING).order_by("-decided_at")[:20])),
+        "to_decide": selectors.adjustments_with_net(selectors.adjustments_to_decide(request.user), request.user),
+        "mine": selectors.adjustments_with_net(
+            visible.filter(proposer=request.user, status=AdjustmentStatus.PENDING), request.user
+        ),
+        "decided": selectors.adjustments_with_net(
+            visible.exclude(status=AdjustmentStatus.PENDING).order_by("-decided_at")[:20], request.user
+        ),
     }
     return render(request, "targets/mine/inbox.html", context)
 
@@ -423,7 +421,8 @@ def _render_adjustment(request, adjustment, *, form=None, status=200):
         "adjustment": adjustment,
         "rows": rows,
         "hidden": len(adjustment.changes) - len(rows),
-        "net": sum((r["delta"] for r in selectors.adjustment_rows(adjustment)), Decimal(0)),
+        # Over the rows shown: with hidden rows, the plan total's change would give them away.
+        "net": sum((r["delta"] for r in rows), Decimal(0)),
         "can_approve": bool(selectors.adjustments_to_decide(request.user, only=adjustment.pk)),
         "is_proposer": adjustment.proposer_id == request.user.pk,
         "needs_director": adjustment.kind == AdjustmentKind.TOTAL_CHANGE,

@@ -171,3 +171,21 @@ def test_adjustments_out_of_reach(who, org, tree, approved, client_for):
         assert client.get(reverse("targets:adjustment_propose", args=[tree["east"].pk])).status_code == 404
     adjustment.refresh_from_db()
     assert adjustment.status == AdjustmentStatus.PENDING
+
+
+def test_a_manager_sees_the_net_change_of_his_targets_not_of_hidden_ones(org, tree, approved, client_for):
+    # The director moves 30,000 from East to North: East's manager sees East's row and its change only.
+    propose(client_for(org.director), tree["root"], {tree["east"]: "570000", tree["north"]: "630000"})
+    adjustment = AdjustmentRequest.objects.get()
+    manager, director = client_for(org.manager), client_for(org.director)
+    detail = manager.get(reverse("targets:adjustment_detail", args=[adjustment.pk]))
+    html = detail.content.decode()
+    assert detail.context["hidden"] == 1 and detail.context["net"] == Decimal("-30000")
+    assert "Net change of the targets you see" in html and "Net change of the plan total" not in html
+    assert director.get(reverse("targets:adjustment_detail", args=[adjustment.pk])).context["net"] == Decimal("0")
+
+    assert client_for(org.admin).post(reverse("targets:adjustment_approve", args=[adjustment.pk])).status_code == 302
+    [decided] = manager.get(reverse("targets:adjustment_inbox")).context["decided"]
+    assert (decided.net, decided.partial) == (Decimal("-30000"), True)
+    [seen_whole] = director.get(reverse("targets:adjustment_inbox")).context["decided"]
+    assert (seen_whole.net, seen_whole.partial) == (Decimal("0"), False)
