@@ -497,7 +497,12 @@ def plan_versions(request, pk):
     context = {
         "plan": plan,
         "versions": list(reversed(versions)),
-        "root": selectors.plan_root(plan) if plan.status == PlanStatus.APPROVED else None,
+        # Adjustments start from the top target the user sees (the root only for whoever sees it).
+        "root": (
+            selectors.top_visible_nodes(request.user).filter(plan=plan).order_by("path").first()
+            if plan.status == PlanStatus.APPROVED
+            else None
+        ),
         "pending": selectors.adjustments_visible_to(request.user).filter(plan=plan, status=AdjustmentStatus.PENDING),
     }
     return render(request, "targets/mine/versions.html", context)

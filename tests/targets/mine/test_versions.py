@@ -125,3 +125,12 @@ def test_plans_out_of_scope_are_404(org, metrics, client_for):
         metric=metrics["collections"], period_key="FY2027", total="1000", region=org.north, actor=org.director
     )
     assert client_for(org.manager).get(reverse("targets:plan_versions", args=[other.pk])).status_code == 404
+
+
+def test_the_versions_page_offers_an_adjustment_of_the_top_target_each_user_sees(org, plan, tree, approved, client_for):
+    for user, node in ((org.director, tree["root"]), (org.manager, tree["east"]), (org.manager_north, tree["north"])):
+        client = client_for(user)
+        html = client.get(reverse("targets:plan_versions", args=[plan.pk])).content.decode()
+        link = reverse("targets:adjustment_propose", args=[node.pk])
+        assert f'href="{link}" data-testid="propose-root"' in html, user
+        assert client.get(link).status_code == 200
