@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from crm.models import CompanySettings
 from pipeline.models import Opportunity, OpportunityHistory, Stage
+from salesmgmt.lib import attainment as math
 from targets.attainment import derive, reading_day
 from targets.models import (
     NODE_ALERT_KINDS,
@@ -135,19 +136,23 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
             metric = node.plan.metric
             owner_id = node.owner_id or snap.owner_fallback
             manager = _manager(owner_id, snap.region_manager, snap.parent_manager)
-            derived = derive(snap, on=reading_day(snap.as_of, today), working_days=working_days)
+            day = reading_day(snap.as_of, today)
+            derived = derive(snap, on=day, working_days=working_days)
             common = {"owner_id": owner_id, "owner_manager_id": manager, "node_id": node.pk}
             common["period_key"] = node.period_key
             pace = _rule_for(pace_rules, metric.pk)
             if pace is not None and derived.pace_gap is not None:
-                points = derived.pace_gap * 100
+                # The figures as every screen shows them, rounded once from the exact ratios (`math.percent`):
+                # the alert fires on, and its message says, the pace gap a user reads on the target.
+                elapsed = math.elapsed_share(node.period_start, node.period_end, day, working_days=working_days)
+                points = math.points(snap.actual, snap.target, *elapsed)
                 if points < (pace.threshold or 0):
                     params = {
-                        "pace_gap": str(points.quantize(Decimal("0.01"))),
+                        "pace_gap": str(points),
                         "threshold": str(pace.threshold),
                         # For the message: "attainment 31.0 %, time progress 45.2 %".
-                        "attainment": str((derived.attainment * 100).quantize(Decimal("0.01"))),
-                        "time_progress": str((derived.time_progress * 100).quantize(Decimal("0.01"))),
+                        "attainment": str(math.percent(snap.actual, snap.target)),
+                        "time_progress": str(math.percent(*elapsed)),
                     }
                     firings.append(Firing(rule=pace, params=params, **common))
             cover = _rule_for(coverage_rules, metric.pk)

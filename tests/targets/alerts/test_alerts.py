@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from pipeline.models import Opportunity
 from pipeline.services import opportunity_move_stage
+from targets.alert_messages import alert_message
 from targets.alerts import ensure_default_rules, evaluate_alerts
 from targets.models import Alert, AlertKind, AlertRule, AlertState
 from targets.services import plan_approve, plan_create, plan_submit, target_split
@@ -345,3 +346,18 @@ def test_rule_update_validates(org, rules):
     assert set(err.value.message_dict) == {"threshold", "severity"}
     rule = alert_rule_update(rule=rules[AlertKind.COVERAGE], threshold="2.5", severity="critical", actor=org.director)
     assert (rule.threshold, rule.severity) == (Decimal("2.5"), "critical")
+
+
+def test_the_pace_message_shows_the_figures_of_the_screens_rounded_once(org, metrics, rules, frozen):
+    # 61,764 of 1,200,000 is 5.147 %: 5.1 % as every screen shows it (5.15 %, then 5.2 %, when rounded twice).
+    make_deal(owner=org.rep, amount="61764", stage=won(org), close=date(2027, 3, 1))
+    approved_plan(org, metrics["won_revenue"])
+    evaluate_alerts()
+    alert = alerts(AlertKind.PACE_GAP).get()
+    # 15 March is the end of day 74 of 365: 20.274 % of the year; the gap 5.147 - 20.274 = -15.127 points.
+    assert (alert.params["attainment"], alert.params["time_progress"], alert.params["pace_gap"]) == (
+        "5.1",
+        "20.3",
+        "-15.1",
+    )
+    assert "attainment 5.1 %, time progress 20.3 %" in alert_message(alert)
