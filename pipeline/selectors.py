@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy
 
 from crm.models import User
 from pipeline.models import Activity, Collection, Opportunity, OpportunityLine, Pipeline, Stage
-from salesmgmt.lib.money import ZERO, quantize
+from salesmgmt.lib.attainment import weighted_total
+from salesmgmt.lib.money import ZERO
 
 DEAL_RELATED = ("stage", "customer", "owner", "region", "pipeline")
 
@@ -59,8 +60,8 @@ def filter_status(qs: QuerySet, status: str, *, today: date | None = None) -> Qu
 
 
 def _weighted(raw) -> Decimal:
-    """Σ(amount_company × probability) / 100, rounded once at the end (never per row)."""
-    return quantize((raw or ZERO) / Decimal(100))
+    """Σ(amount_company × probability) by the weighted-pipeline rule: / 100, rounded once (never per row)."""
+    return weighted_total(raw or ZERO)
 
 
 def _sums() -> dict:

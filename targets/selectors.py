@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, DataScope
 from salesmgmt.lib import periods
-from salesmgmt.lib.money import CENT
+from salesmgmt.lib.money import quantize
 from targets.models import (
     ActionPlan,
     ActionStatus,
@@ -160,7 +160,7 @@ def rollup(plan: TargetPlan, by=("region", "period_key"), *, version: int | None
 
 def _cents(value) -> Decimal:
     # SQLite returns sums of decimals through floats; every amount is a whole number of cents.
-    return Decimal(value or 0).quantize(CENT)
+    return quantize(Decimal(value or 0))
 
 
 def commitment_gap(node: TargetNode) -> dict:

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 
+from salesmgmt.lib.money import CENT, quantize
+
 FRACTION = Decimal("0.0001")
 SHOWN = Decimal("0.1")  # percentages and points on screen: one decimal
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 ONE = Decimal("1")
 
 
 def _frac(value: Decimal) -> Decimal:
-    return value.quantize(FRACTION, rounding=ROUND_HALF_UP)
+    return quantize(value, FRACTION)
 
 
 def elapsed_days(
@@ -66,7 +67,7 @@ def attainment(actual: Decimal, target: Decimal) -> Decimal | None:
 
 
 def _shown(value: Decimal) -> Decimal:
-    return value.quantize(SHOWN, rounding=ROUND_HALF_UP)
+    return quantize(value, SHOWN)
 
 
 def percent(numerator, denominator) -> Decimal | None:
@@ -102,7 +103,7 @@ def coverage(open_pipeline: Decimal, remaining_gap: Decimal) -> Decimal | None:
     """Pipeline coverage = open pipeline ÷ remaining gap (healthy ≥ 3×); None when nothing is missing."""
     if remaining_gap <= 0:
         return None
-    return (Decimal(open_pipeline) / Decimal(remaining_gap)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return quantize(Decimal(open_pipeline) / Decimal(remaining_gap), CENT)
 
 
 def run_rate_forecast(
@@ -112,15 +113,22 @@ def run_rate_forecast(
     done, total = elapsed_days(start, end, today, working_days=working_days, holidays=holidays)
     if done <= 0:
         return ZERO
-    return (Decimal(actual) * Decimal(total) / Decimal(done)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return quantize(Decimal(actual) * Decimal(total) / Decimal(done))
 
 
 def weighted(amount: Decimal, probability: int) -> Decimal:
-    """Σ amount × stage % for one deal."""
+    """The weighted amount of one deal (its row, its page, the API's `weighted_amount`): `weighted_total` of a
+    group of one, so a deal shows what it adds to any total it is alone in (100.05 at 50 % is 50.03)."""
     return weighted_total(Decimal(amount) * Decimal(probability))
 
 
 def weighted_total(amount_times_percent: Decimal) -> Decimal:
-    """The weighted amount of several deals from Σ (amount × stage %): divided by 100 and rounded once, half up
-    (never per deal: the pipeline board's rule, and the same however the deals are grouped)."""
-    return (Decimal(amount_times_percent) / Decimal(100)).quantize(CENT, rounding=ROUND_HALF_UP)
+    """The weighted pipeline rule: from Σ (amount × probability %) of a group of deals, divided by 100 and
+    rounded once to the cent by `money.quantize` (half up), never per deal, so the figure is the same however
+    the deals are grouped. Every weighted figure goes through here: the deal row (`weighted`), the pipeline
+    board and team totals (`pipeline.selectors`) and the attainment reference (`targets.attainment`).
+
+    The PostgreSQL attainment engine (`targets/attainment_sql.py`) mirrors this rule in SQL: per leaf it sums
+    amount in cents × probability and rounds once, `ROUND(Σ / 100.0)` (numeric ROUND: half away from zero,
+    as here). Change one, change the other; the tests hold engine == reference."""
+    return quantize(Decimal(amount_times_percent) / Decimal(100))

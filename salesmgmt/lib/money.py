@@ -29,6 +29,9 @@ def to_decimal(value, *, field: str = "amount") -> Decimal:
 
 
 def quantize(amount: Decimal, places: Decimal = CENT) -> Decimal:
+    """The one rounding rule for money (and for every figure rounded to `places`): half up, that is a tie
+    goes away from zero (0.005 -> 0.01, -0.005 -> -0.01), whatever the decimal context says. Round once,
+    at the end: a figure rounded and rounded again can differ from the exact one by a cent."""
     return amount.quantize(places, rounding=ROUND_HALF_UP)
 
 

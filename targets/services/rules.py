@@ -13,7 +13,7 @@ from crm.models import CompanySettings, DataScope
 from crm.scopes import visible_regions
 from pipeline.services import ConflictError
 from salesmgmt.lib import allocation, periods
-from salesmgmt.lib.money import CENT, to_decimal
+from salesmgmt.lib.money import quantize, to_decimal
 from targets.models import (
     PlanStatus,
     TargetNode,
@@ -91,7 +91,7 @@ def _check_amount(value, places: int, *, field: str = "amount") -> Decimal:
 
 def _q2(amount: Decimal) -> Decimal:
     """Amounts are stored with cents; counts are whole numbers written as 12.00."""
-    return amount.quantize(CENT)
+    return quantize(amount)
 
 
 def _lock(node: TargetNode, expected_version: int | None) -> TargetNode:

@@ -18,7 +18,7 @@ from crm.models import Customer, Region, Role, Segment
 from crm.scopes import scope_q, visible_users
 from pipeline.models import Collection, Opportunity, OpportunityLine
 from salesmgmt.lib import periods
-from salesmgmt.lib.money import CENT, to_decimal
+from salesmgmt.lib.money import CENT, quantize, to_decimal
 from targets.models import (
     TIME_DIMENSIONS,
     Dimension,
@@ -62,7 +62,7 @@ class _Facts:
 
 def cents(value) -> Decimal:
     """A fact total as an exact Decimal (SQLite returns sums of decimals through floats)."""
-    return to_decimal(value).quantize(CENT)
+    return quantize(to_decimal(value))
 
 
 def _lk(prefix: str | None, rest: str) -> str:
@@ -396,7 +396,7 @@ def follow_curves(levels: list) -> tuple[list[Decimal], list[tuple[str, int | No
             over = sum((curve[i] for i in range(n) if followed[i]), Decimal(0))
             if over <= 0:
                 break
-            weights[j] = max((curve[j] * total / over).quantize(CENT), CENT)
+            weights[j] = max(quantize(curve[j] * total / over), CENT)
             sources[j] = (kind, region)
             break
     return weights, sources, base

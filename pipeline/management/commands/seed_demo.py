@@ -29,6 +29,7 @@ from pipeline.services import (
     opportunity_move_stage,
     pipeline_ensure_default,
 )
+from salesmgmt.lib.money import quantize
 
 DEMO_PASSWORD = "demo-pass-2026"
 # The README's tour signs in as these; `make run` prints them (demo_logins).
@@ -238,7 +239,7 @@ class Command(BaseCommand):
                     collection_create(
                         opportunity=opp,
                         received_on=min(today, close + timedelta(days=rng.randint(10, 60))),
-                        amount=(opp.amount * Decimal(rng.choice([50, 100])) / 100).quantize(Decimal("0.01")),
+                        amount=quantize(opp.amount * Decimal(rng.choice([50, 100])) / 100),
                         actor=owner,
                     )
             if rng.random() < 0.6:
