@@ -82,17 +82,6 @@ def largest_remainder(total, weights: Sequence, *, places: int = 2) -> list[Deci
     return [from_units(p, places) for p in parts]
 
 
-def equal(total, n: int, *, places: int = 2) -> list[Decimal]:
-    """`total` in `n` equal parts; the odd cents go to the first parts."""
-    if n <= 0:
-        raise AllocationError("nothing to allocate to")
-    return largest_remainder(total, [1] * n, places=places)
-
-
-def by_weights(total, weights: Sequence, *, places: int = 2) -> list[Decimal]:
-    return largest_remainder(total, weights, places=places)
-
-
 def remainder(total, amounts: Iterable) -> Decimal:
     """What is left to allocate (negative when over-allocated)."""
     return Decimal(total) - sum((Decimal(a) for a in amounts), Decimal(0))
