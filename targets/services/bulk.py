@@ -110,9 +110,11 @@ def _insert_children_sql(
 ) -> None:
     """One INSERT ... SELECT: every leaf under `prefix` (created up to `last_id`) x the members.
 
-    The largest remainder method in SQL, exactly as `allocation.largest_remainder_units`: each part
-    gets floor(units x weight / total weight); the units left over go one each to the parts with the
+    The largest remainder method in SQL, mirroring `allocation.largest_remainder_units` (change one,
+    change the other; tests hold them equal): in integer units (cents for money), each part gets
+    floor(units x weight / total weight); the units left over go one each to the parts with the
     largest remainders, the earlier part winning a tie (ROW_NUMBER over remainder desc, index).
+    Money never passes through a float: the parts leave as exact decimals (`_units_as_amount`).
     Weights are either the same for every leaf (`uniform_weights`, in the VALUES list) or given per
     leaf (`leaf_weights`: (leaf id, member index, weight) rows, loaded into a temporary table).
     """
@@ -160,7 +162,6 @@ def _insert_children_sql(
         "owner_id",
         "deadline",
     ]
-    scale = 10**places
     set_by_member = {name for name, _t in member_fields}
     output = {
         "plan_id": "plan_id",
@@ -174,7 +175,7 @@ def _insert_children_sql(
         },
         "split_dimension": "''",
         "split_method": "''",
-        "amount": f"CAST(base + CASE WHEN rn <= leftover THEN 1 ELSE 0 END AS {'NUMERIC' if pg else 'REAL'}) / {scale}",
+        "amount": _units_as_amount("base + CASE WHEN rn <= leftover THEN 1 ELSE 0 END", places, pg=pg),
         "owner_id": "owner_id",
         "deadline": "m_period_end" if is_time else "deadline",
         "committed_amount": "NULL",
@@ -205,7 +206,7 @@ def _insert_children_sql(
         WITH member ({member_columns}) AS (VALUES {", ".join(values)}),
         leaf AS (
             SELECT {", ".join(f"{col[f]} AS {f}" for f in leaf_fields)},
-                   CAST(ROUND({col["amount"]} * {scale}) AS BIGINT) AS units
+                   {_amount_as_units(col["amount"], places)} AS units
             FROM {qn(meta.db_table)}
             WHERE {col["plan_id"]} = %s AND {col["path"]} LIKE %s AND {col["split_dimension"]} = ''
               AND {col["id"]} <= %s
@@ -235,6 +236,24 @@ def _insert_children_sql(
         finally:
             if leaf_weights is not None:
                 cursor.execute("DROP TABLE target_split_weights")
+
+
+def _amount_as_units(column: str, places: int) -> str:
+    """SQL for a stored amount as whole units (cents for money). Exact on PostgreSQL (numeric); SQLite
+    keeps every decimal as a REAL, read here to the nearest cent, exact up to 2**53 cents."""
+    return f"CAST(ROUND({column} * {10**places}) AS BIGINT)"
+
+
+def _units_as_amount(units: str, places: int, *, pg: bool) -> str:
+    """SQL for whole units (non-negative) as an exact decimal amount, without a float: numeric division by
+    a power of ten on PostgreSQL, the decimal literal itself on SQLite (which stores it just as it stores
+    the ORM's Decimal parameters, themselves sent as text)."""
+    scale = 10**places
+    if places == 0:
+        return f"({units})"
+    if pg:
+        return f"CAST({units} AS NUMERIC) / {scale}"
+    return f"printf('%%d.%%0{places}d', ({units}) / {scale}, ({units}) %% {scale})"
 
 
 # --- amounts: rescaling subtrees ---------------------------------------------------------
