@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+# An amount or a weight as callers hold it: a Decimal, an int, or the text of a number.
+Number = Decimal | int | str
+
 
 class AllocationError(ValueError):
     """The input cannot be allocated (negative total or weight, no parts, too many decimals)."""
@@ -20,7 +23,7 @@ def _step(places: int) -> Decimal:
     return Decimal(1).scaleb(-places)
 
 
-def to_units(amount, places: int) -> int:
+def to_units(amount: Number, places: int) -> int:
     """`amount` as a whole number of steps (cents for places=2); refuses finer amounts."""
     value = Decimal(amount)
     units = value.scaleb(places)
@@ -35,13 +38,13 @@ def from_units(units: int, places: int) -> Decimal:
     return Decimal(units).scaleb(-places).quantize(_step(places))
 
 
-def integer_weights(weights: Sequence) -> list[int]:
+def integer_weights(weights: Sequence[Number]) -> list[int]:
     """Scale non-negative Decimal/int weights to integers with the same ratios."""
     decimals = [Decimal(w) if not isinstance(w, Decimal) else w for w in weights]
     for w in decimals:
         if not w.is_finite() or w < 0:
             raise AllocationError(f"weights must be non-negative numbers, got {w}")
-    exponent = min((w.as_tuple().exponent for w in decimals if w), default=0)
+    exponent = min((int(w.as_tuple().exponent) for w in decimals if w), default=0)  # all finite: ints
     shift = -exponent if exponent < 0 else 0
     return [int(w.scaleb(shift)) for w in decimals]
 
@@ -72,7 +75,7 @@ def largest_remainder_units(units: int, weights: Sequence[int]) -> list[int]:
     return parts
 
 
-def largest_remainder(total, weights: Sequence, *, places: int = 2) -> list[Decimal]:
+def largest_remainder(total: Number, weights: Sequence[Number], *, places: int = 2) -> list[Decimal]:
     """Split `total` in proportion to non-negative `weights`; parts sum to `total` exactly.
 
     `places` is 2 for money (cents) and 0 for counts (whole numbers). All-zero weights split equally.
@@ -82,11 +85,11 @@ def largest_remainder(total, weights: Sequence, *, places: int = 2) -> list[Deci
     return [from_units(p, places) for p in parts]
 
 
-def remainder(total, amounts: Iterable) -> Decimal:
+def remainder(total: Number, amounts: Iterable[Number]) -> Decimal:
     """What is left to allocate (negative when over-allocated)."""
     return Decimal(total) - sum((Decimal(a) for a in amounts), Decimal(0))
 
 
-def rescale(new_total, current: Sequence, *, places: int = 2) -> list[Decimal]:
+def rescale(new_total: Number, current: Sequence[Number], *, places: int = 2) -> list[Decimal]:
     """Parts for `new_total` keeping the proportions of the `current` parts (equal if all are zero)."""
     return largest_remainder(new_total, current, places=places)

@@ -15,6 +15,9 @@ import numpy as np
 
 from salesmgmt.lib.money import CENT, quantize
 
+# What the ratios take: amounts, or counts (days elapsed of days in the period).
+Number = Decimal | int
+
 FRACTION = Decimal("0.0001")
 SHOWN = Decimal("0.1")  # percentages and points on screen: one decimal
 ZERO = Decimal("0")
@@ -70,7 +73,7 @@ def _shown(value: Decimal) -> Decimal:
     return quantize(value, SHOWN)
 
 
-def percent(numerator, denominator) -> Decimal | None:
+def percent(numerator: Number, denominator: Number) -> Decimal | None:
     """numerator ÷ denominator as the percentage every screen shows: one decimal, half up (away from
     zero), rounded once from the exact ratio (122,294 of 200,000 is 61.1 %). None without a denominator."""
     if not denominator:
@@ -78,7 +81,9 @@ def percent(numerator, denominator) -> Decimal | None:
     return _shown(Decimal(numerator) * 100 / Decimal(denominator))
 
 
-def points(numerator, denominator, minus_numerator, minus_denominator) -> Decimal | None:
+def points(
+    numerator: Number, denominator: Number, minus_numerator: Number, minus_denominator: Number
+) -> Decimal | None:
     """The difference of two ratios in percentage points as shown (pace gap: attainment − time progress;
     week change: attainment now − a week before), by the rule of `percent`, from the exact ratios."""
     if not denominator or not minus_denominator:

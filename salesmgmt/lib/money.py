@@ -1,12 +1,13 @@
 """Money is Decimal end to end. Helpers to parse, quantize and split amounts exactly."""
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 
-def to_decimal(value, *, field: str = "amount") -> Decimal:
+def to_decimal(value: Any, *, field: str = "amount") -> Decimal:
     """Parse user input into Decimal; accepts '1,234.50', ' 12 ', 3, Decimal. Raises ValueError."""
     if isinstance(value, Decimal):
         return value

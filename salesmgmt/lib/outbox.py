@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import current_app
 from django.db import transaction
@@ -33,12 +34,12 @@ def task_key(name: str, args: list) -> str:
     return f"{name[:180]}:sha256:{digest}"
 
 
-def enqueue(task, *args, key: str | None = None) -> None:
+def enqueue(task: Any, *args: Any, key: str | None = None) -> None:
     """Record `task(*args)` and publish it once the current transaction commits."""
     enqueue_name(task.name, *args, key=key)
 
 
-def enqueue_name(name: str, *args, key: str | None = None) -> None:
+def enqueue_name(name: str, *args: Any, key: str | None = None) -> None:
     """The same by registered task name: lets a lower app (pipeline) trigger a higher app's task
     (targets' recompute) without importing it."""
     args_list = list(args)

@@ -2,6 +2,8 @@
 their parsers). Apart from `salesmgmt.lib.api` because DRF imports the default parsers while defining
 APIView: this module must not import `rest_framework.views`."""
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, parsers
 
@@ -9,9 +11,9 @@ MAX_JSON_DEPTH = 32
 TOO_DEEP = _("The JSON body is nested too deeply: at most %(limit)d levels of lists and objects.")
 
 
-def json_depth_exceeds(data, limit: int) -> bool:
+def json_depth_exceeds(data: Any, limit: int) -> bool:
     """Whether lists and objects nest more than `limit` levels deep (walked without recursion)."""
-    stack = [(data, 1)]
+    stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
@@ -30,7 +32,7 @@ class JSONParser(parsers.JSONParser):
     before any view runs (login included). Too deep is bad input like any other: a 400 with a message.
     """
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         too_deep = exceptions.ParseError(str(TOO_DEEP) % {"limit": MAX_JSON_DEPTH})
         try:
             data = super().parse(stream, media_type, parser_context)

@@ -25,11 +25,11 @@ import itertools
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -119,7 +119,7 @@ class Table:
     truncated: bool = False  # `limit` stopped the reading early
     rows_read: int = 0  # data rows seen, kept or (with count_all) only counted
 
-    def records(self):
+    def records(self) -> Iterator[tuple[int, dict]]:
         """(row number, {header: value}) for each data row."""
         for row in self.rows:
             yield row.number, dict(zip(self.headers, row.values, strict=False))
@@ -158,7 +158,7 @@ def read_table(
         raise TabularError(_("The file is empty."))
     limits.check_bytes(size)
     name = (filename or "").lower()
-    options = {"limit": limit, "limits": limits, "count_all": count_all, "check_headers": check_headers}
+    options: dict[str, Any] = {"limit": limit, "limits": limits, "count_all": count_all, "check_headers": check_headers}
     if head.startswith(XLSX_MAGIC):
         table = _read_xlsx(stream, **options)
     elif head.startswith(XLS_MAGIC):
@@ -193,7 +193,7 @@ def _collect(
     limit: int | None,
     limits: Limits,
     count_all: bool,
-    check_headers,
+    check_headers: Callable[[list[str]], None] | None,
     first_number: int = 1,
     ragged: str = "widen",
 ) -> Table:
@@ -280,7 +280,7 @@ def ragged_row_problem(number: int, values: list, columns: int, delimiter: str =
     ) % {**counts, "delimiter": delimiter}
 
 
-def last_filled(values) -> int:
+def last_filled(values: Sequence[Any]) -> int:
     """The number of cells up to the last non-empty one."""
     for i in range(len(values) - 1, -1, -1):
         if values[i] is not None:
@@ -326,11 +326,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return data.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _read_csv(stream: BinaryIO, head: bytes, *, ragged: str, **options) -> Table:
+def _read_csv(stream: BinaryIO, head: bytes, *, ragged: str, **options: Any) -> Table:
     """Decoded lazily: UTF-8 first; a byte that is not UTF-8, wherever it is, starts the reading again
     as GB18030, then as cp1252 (which reads anything)."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings = ("utf-16",)
+        encodings: tuple[str, ...] = ("utf-16",)
     elif b"\x00" in head:
         raise TabularError(_("The file is not a text (CSV) file, nor an Excel workbook."))
     else:
@@ -349,7 +349,7 @@ def _read_csv(stream: BinaryIO, head: bytes, *, ragged: str, **options) -> Table
     raise AssertionError("cp1252 with errors='replace' decodes anything")
 
 
-def _parse_csv(text: io.TextIOWrapper, encoding: str, *, ragged: str, **options) -> Table:
+def _parse_csv(text: io.TextIOWrapper, encoding: str, *, ragged: str, **options: Any) -> Table:
     lines = iter(text)
     first_lines = []
     first_number = 1
@@ -385,7 +385,7 @@ def _guess_delimiter(header: str) -> str:
     return best
 
 
-def _xlsx_error(exc) -> TabularError:
+def _xlsx_error(exc: Exception) -> TabularError:
     return TabularError(
         _("The file could not be read as an Excel workbook (.xlsx): it may be damaged. (%(error)s)") % {"error": exc}
     )
@@ -441,7 +441,7 @@ def _xlsx_size(stream: BinaryIO, limits: Limits) -> tuple[int, int] | None:
         reader.archive.close()
 
 
-def _read_xlsx(stream: BinaryIO, *, limits: Limits, **options) -> Table:
+def _read_xlsx(stream: BinaryIO, *, limits: Limits, **options: Any) -> Table:
     from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
@@ -468,12 +468,12 @@ def _read_xlsx(stream: BinaryIO, *, limits: Limits, **options) -> Table:
         # A declared dimension smaller than the data would silently cut rows off: read what is there.
         sheet.reset_dimensions()
         width = dimension[0] if dimension else 0
-        rows = (
+        padded = (
             row if len(row) >= width else [*row, *[None] * (width - len(row))]
             for row in sheet.iter_rows(values_only=True)
         )
         try:
-            table = _collect(rows, Table([], format="xlsx"), limits=limits, **options)
+            table = _collect(padded, Table([], format="xlsx"), limits=limits, **options)
         except (ParseError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise _xlsx_error(exc)
     finally:
@@ -481,7 +481,7 @@ def _read_xlsx(stream: BinaryIO, *, limits: Limits, **options) -> Table:
     return table
 
 
-def _read_xls(stream: BinaryIO, *, limits: Limits, **options) -> Table:
+def _read_xls(stream: BinaryIO, *, limits: Limits, **options: Any) -> Table:
     import xlrd
 
     try:
@@ -496,7 +496,7 @@ def _read_xls(stream: BinaryIO, *, limits: Limits, **options) -> Table:
     limits.check_columns(sheet.ncols)
     limits.check_rows(sheet.nrows - 1)
 
-    def cells():
+    def cells() -> Iterator[list]:
         for r in range(sheet.nrows):
             values = []
             for cell in sheet.row(r):
@@ -525,7 +525,7 @@ def _read_xls(stream: BinaryIO, *, limits: Limits, **options) -> Table:
 _EXCEL_TEXT = re.compile(r'="(.*)"')
 
 
-def clean_cell(value):
+def clean_cell(value: Any) -> Any:
     """Strip text, drop Excel's text markers (a leading apostrophe, ="00123"); empty -> None."""
     if value is None:
         return None
@@ -546,7 +546,7 @@ def clean_cell(value):
     return value
 
 
-def cell_text(value) -> str:
+def cell_text(value: Any) -> str:
     """A cell as the user would read it (for headers, previews and error messages)."""
     if value is None:
         return ""
@@ -559,7 +559,7 @@ def cell_text(value) -> str:
     return str(value).strip()
 
 
-def normalise(text) -> str:
+def normalise(text: Any) -> str:
     """A matching key: case-, width- and space-insensitive ("GTX Pro" == "GTXPro" == "ｇｔｘ－ｐｒｏ")."""
     text = unicodedata.normalize("NFKC", cell_text(text)).casefold()
     return re.sub(r"[\s_\-./()（）·:：]+", "", text)
@@ -581,7 +581,7 @@ class AmbiguousDate(ValueError):
     pass
 
 
-def _excel_serial(number) -> date:
+def _excel_serial(number: float) -> date:
     if not 1 <= number < 100000:
         raise ValueError
     return EXCEL_EPOCH + timedelta(days=int(number))
@@ -594,7 +594,7 @@ def _year(text: str) -> int:
     return year
 
 
-def parse_date(value, *, order: str = "auto") -> date | None:
+def parse_date(value: Any, *, order: str = "auto") -> date | None:
     """One cell -> a date (None when empty). Raises ValueError (AmbiguousDate for 01/03/2017 with order
     "auto") with a message naming the bad value.
 
@@ -657,7 +657,7 @@ def parse_date(value, *, order: str = "auto") -> date | None:
     raise bad
 
 
-def detect_date_order(values) -> str | None:
+def detect_date_order(values: Iterable[Any]) -> str | None:
     """ "dmy" or "mdy" when the dd/mm/yyyy-style values of a file agree (some first part above 12 and no
     second part above 12, or the reverse); None when they don't tell, or contradict each other."""
     day_first = month_first = False
@@ -682,7 +682,7 @@ _EXCEL_SCIENTIFIC = re.compile(r"-?\d(?:\.\d+)?[eE]\+\d{1,3}")
 _CURRENCY_MARKS = re.compile(r"(¥|￥|\$|€|£|元|RMB|CNY|USD|EUR|HKD)", re.IGNORECASE)
 
 
-def parse_decimal(value) -> Decimal | None:
+def parse_decimal(value: Any) -> Decimal | None:
     """One cell -> Decimal rounded to cents (None when empty). Understands "1,234.50", "¥1,200",
     "1.234,50", "1234,5", "(500)"; refuses numbers Excel wrote in scientific notation (digits are lost)."""
     if value is None or value == "":
@@ -731,7 +731,7 @@ def parse_decimal(value) -> Decimal | None:
     return quantize(-result if negative else result)
 
 
-def parse_identifier(value) -> str:
+def parse_identifier(value: Any) -> str:
     """One cell -> an id string ("" when empty). An id that Excel turned into 1.23E+11, or a number too big
     to keep all its digits, is refused: the original id cannot be recovered from the file."""
     if value is None:
