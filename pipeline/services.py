@@ -25,7 +25,8 @@ from pipeline.models import (
     Stage,
     StageEvidence,
 )
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
+from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import ZERO, quantize
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
@@ -249,10 +250,6 @@ def _check_version(opportunity: Opportunity, expected_version: int | None) -> No
     if not updated:
         raise ConflictError(_("Someone else changed this deal since you opened it. Reload and try again."))
     opportunity.version = expected_version + 1
-
-
-class ConflictError(ValidationError):
-    """Raised when a concurrent edit would be overwritten (HTTP 409)."""
 
 
 # Changes of these fields move a deal's attainment figures (actual when won, pipeline when open).

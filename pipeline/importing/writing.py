@@ -36,7 +36,7 @@ from crm.services import (
 from pipeline.importing.plan import BATCH, Plan, ref_pk
 from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine, Stage
 from pipeline.services import customer_refresh_first_won
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 
 
 def _unique(base: str, taken: set[str], limit: int) -> str:

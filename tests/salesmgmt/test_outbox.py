@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from salesmgmt.models import OutboxTask
 
 CALLS: list = []

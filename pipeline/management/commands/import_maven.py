@@ -49,7 +49,7 @@ from crm.services import (
 from pipeline.importing import ImportOptions, import_apply, import_validate, read_upload
 from pipeline.management.commands.seed_demo import DEMO_PASSWORD
 from pipeline.models import ForecastCategory, Opportunity, OpportunityHistory, Pipeline, Stage
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from salesmgmt.lib.tabular import Row, Table, cell_text
 
 FILES = ("sales_teams.csv", "products.csv", "accounts.csv", "sales_pipeline.csv")

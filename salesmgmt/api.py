@@ -1,6 +1,6 @@
 """API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400,
 error responses declared in the schema, pagination, and related ids and embedded rows scoped to the
-requesting user. (The JSON parser is in `salesmgmt.lib.parsers`.)"""
+requesting user. (The JSON parser is in `salesmgmt.parsers`.)"""
 
 import contextlib
 from collections.abc import Callable, Iterable
@@ -16,6 +16,8 @@ from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from salesmgmt.errors import ConflictError
 
 
 class Conflict(exceptions.APIException):
@@ -59,9 +61,6 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def exception_handler(exc, context):
-    # Imported here: services raise ConflictError, a ValidationError subclass.
-    from pipeline.services import ConflictError
-
     if isinstance(exc, ConflictError):
         exc = Conflict(detail=" ".join(exc.messages))
     elif isinstance(exc, DjangoValidationError):
