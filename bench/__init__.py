@@ -44,7 +44,7 @@ def timed(name: str, *, goal: float | None = None, note: str = ""):
 def held_dispatch():
     """Record outbox work but publish nothing, as a web request does with a broker: the background work a
     change enqueues (without a broker it would run in-process, on commit) is timed apart, as a worker runs it."""
-    from salesmgmt.lib import outbox
+    from salesmgmt import outbox
 
     original = outbox.dispatch
     outbox.dispatch = lambda *args, **kwargs: 0

@@ -44,8 +44,8 @@ from crm.serializers import (
     TokenSerializer,
     UserSerializer,
 )
-from salesmgmt.lib.api import PageNumberPagination, api_responses
-from salesmgmt.lib.parsers import JSONParser
+from salesmgmt.api import PageNumberPagination, api_responses
+from salesmgmt.parsers import JSONParser
 
 # --- shared pieces (pipeline's API uses them too) -----------------------------------------
 

@@ -16,7 +16,7 @@ from crm.models import (
     User,
 )
 from crm.scopes import visible_regions, visible_users
-from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField
+from salesmgmt.api import VisiblePrimaryKeyRelatedField
 
 
 class UserSerializer(serializers.ModelSerializer):

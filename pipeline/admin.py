@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from pipeline import models, services
-from salesmgmt.lib.admin import ReadOnlyAdmin, ServiceNoteMixin
+from salesmgmt.admin import ReadOnlyAdmin, ServiceNoteMixin
 
 # Stage fields that decide what a deal in the stage counts for (won, lost, its default probability).
 STAGE_FIGURE_FIELDS = ("pipeline", "probability", "is_won", "is_lost")

@@ -28,7 +28,7 @@ from pipeline.serializers import (
     OpportunityUpdateSerializer,
     PipelineSerializer,
 )
-from salesmgmt.lib.api import api_responses
+from salesmgmt.api import api_responses
 
 
 @extend_schema_view(

@@ -10,7 +10,7 @@ from crm.models import Currency, Customer, Product, ProductLine
 from crm.scopes import visible_users
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
 from pipeline.services import EDITABLE_FIELDS
-from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField
+from salesmgmt.api import VisiblePrimaryKeyRelatedField
 
 
 class DealStatus(models.TextChoices):

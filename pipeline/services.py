@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from crm.models import CompanySettings, Customer, User
 from crm.scopes import visible_users
 from crm.services import audit, ensure_company_currency, to_company_currency
+from pipeline import events
 from pipeline.models import (
     Activity,
     Collection,
@@ -25,7 +26,7 @@ from pipeline.models import (
     Stage,
     StageEvidence,
 )
-from salesmgmt.lib import outbox
+from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import ZERO, quantize
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
@@ -229,7 +230,7 @@ def deals_follow_owner(*, user, previous_region_id=None, actor=None, **_event) -
         return 0
     Opportunity.objects.filter(pk__in=[pk for pk, _r, _d in moved]).update(region_id=user.region_id)
     for pk, region_id, _day in moved:
-        outbox.enqueue_name("targets.recompute_for_deal", pk, None, [], region_id)
+        events.deal_figures_changed.publish(pk, None, [], region_id)
     audit(
         actor=actor,
         action="opportunity.follow_owner",
@@ -249,10 +250,6 @@ def _check_version(opportunity: Opportunity, expected_version: int | None) -> No
     if not updated:
         raise ConflictError(_("Someone else changed this deal since you opened it. Reload and try again."))
     opportunity.version = expected_version + 1
-
-
-class ConflictError(ValidationError):
-    """Raised when a concurrent edit would be overwritten (HTTP 409)."""
 
 
 # Changes of these fields move a deal's attainment figures (actual when won, pipeline when open).
@@ -389,9 +386,7 @@ def opportunity_update(
         previous_close = changes.get("expected_close_date", [None])[0]
         previous_days = [str(previous_close)] if previous_close else []
         previous_region = previous_region_id if previous_region_id != opportunity.region_id else None
-        outbox.enqueue_name(
-            "targets.recompute_for_deal", opportunity.pk, previous_owner, previous_days, previous_region
-        )
+        events.deal_figures_changed.publish(opportunity.pk, previous_owner, previous_days, previous_region)
     probability_reason = data.get("probability_reason", "") if "probability" in changes else ""
     OpportunityHistory.objects.bulk_create(
         [
@@ -523,7 +518,7 @@ def opportunity_move_stage(
     # Every move changes the deal's actual (won), its probability or whether it is in the pipeline at all.
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
     previous_region = previous_region_id if previous_region_id != opportunity.region_id else None
-    outbox.enqueue_name("targets.recompute_for_deal", opportunity.pk, None, previous_days, previous_region)
+    events.deal_figures_changed.publish(opportunity.pk, None, previous_days, previous_region)
     audit(
         actor=actor,
         action="opportunity.move_stage",
@@ -577,7 +572,7 @@ def collection_create(
     )
     collection.full_clean()
     collection.save()
-    outbox.enqueue_name("targets.recompute_for_collection", collection.pk)
+    events.collection_recorded.publish(collection.pk)
     audit(actor=actor, action="collection.create", obj=opportunity, changes={"collection": [None, str(amount)]})
     return collection
 

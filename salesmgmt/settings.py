@@ -240,9 +240,9 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_PARSER_CLASSES": ["salesmgmt.lib.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["salesmgmt.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "salesmgmt.lib.api.exception_handler",
+    "EXCEPTION_HANDLER": "salesmgmt.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 
 
 @shared_task(name="salesmgmt.flush_outbox", ignore_result=True)

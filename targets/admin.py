@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from salesmgmt.lib.admin import ReadOnlyAdmin
+from salesmgmt.admin import ReadOnlyAdmin
 from targets import models
 
 # What decides a metric's figures: fixed once a plan measures with it (its snapshots were counted so).

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
 from crm.models import User
-from salesmgmt.lib.api import api_responses
+from salesmgmt.api import api_responses
 from targets import services
 from targets.filters import ActionPlanFilter, AdjustmentFilter, TargetNodeFilter, TargetPlanFilter
 from targets.models import ActionPlan, AdjustmentRequest, TargetNode, TargetPlan

@@ -15,7 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api import IdFilter, ScopedViewSetMixin
-from salesmgmt.lib.api import api_responses
+from salesmgmt.api import api_responses
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertState, Notification, NotificationTopic
 from targets.services import alerts as alert_services

@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from salesmgmt.lib.api import api_responses
+from salesmgmt.api import api_responses
 from targets.selectors import TREE_RELATED, nodes_visible_to, plans_visible_to
 from targets.selectors_attainment import DIMENSIONS, attainment_by_dimension, attainment_of, history, pace_class
 

@@ -7,5 +7,11 @@ class TargetsConfig(AppConfig):
     verbose_name = _("Targets")
 
     def ready(self):
-        # Register the tasks in every process, so the outbox can run them by name without a worker.
-        from targets import tasks  # noqa: F401
+        # Register the tasks in every process, so the outbox can run them by name without a worker,
+        # and subscribe them to what happens in the pipeline (which names none of them).
+        from pipeline import events
+        from targets import tasks
+
+        events.deal_figures_changed.subscribe(tasks.recompute_for_deal)
+        events.collection_recorded.subscribe(tasks.recompute_for_collection)
+        events.import_committed.subscribe(tasks.reconcile_all)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from crm.models import Segment, Tier
 from crm.scopes import visible_regions, visible_users
-from salesmgmt.lib.api import VisiblePrimaryKeyRelatedField, VisibleRows
+from salesmgmt.api import VisiblePrimaryKeyRelatedField, VisibleRows
 from targets.models import (
     ActionPlan,
     ActionStatus,

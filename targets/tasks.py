@@ -108,14 +108,14 @@ def reconcile_all() -> int:
 
 
 def _enqueue_alerts(plan_id: int | None = None) -> None:
-    from salesmgmt.lib import outbox
+    from salesmgmt import outbox
 
     outbox.enqueue_name("targets.evaluate_alerts", plan_id)
 
 
 def _enqueue_alerts_for(leaf_ids, *, deal_ids=()) -> None:
     """Evaluate the alerts of what just changed: the recomputed leaves, their ancestors and the deal."""
-    from salesmgmt.lib import outbox
+    from salesmgmt import outbox
     from targets.attainment import with_ancestors
 
     node_ids = with_ancestors(leaf_ids)

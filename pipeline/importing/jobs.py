@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +21,8 @@ from pipeline.importing.checking import PREVIEW_ROWS, import_validate
 from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
 from pipeline.importing.plan import ImportOptions, Plan
 from pipeline.importing.writing import import_apply
+from pipeline.tasks import import_commit
+from salesmgmt import outbox
 from salesmgmt.lib.tabular import Limits, Table, TabularError, read_table
 
 logger = logging.getLogger(__name__)
@@ -141,19 +143,9 @@ def import_job_start(*, job: ImportJob, actor) -> None:
         )
     if (job.result or {}).pop("queue_error", None):
         job.save(update_fields=["result"])
-    transaction.on_commit(lambda: _enqueue_commit(job.pk))
-
-
-def _enqueue_commit(job_id: int) -> None:
-    from pipeline.tasks import import_commit
-
-    try:
-        import_commit.delay(job_id)
-    except Exception:  # the broker is unreachable: the job stays checked and can be started again
-        logger.exception("Could not queue import %s", job_id)
-        job = ImportJob.objects.get(pk=job_id)
-        job.result = {**(job.result or {}), "queue_error": _("The import could not be queued; try again shortly.")}
-        job.save(update_fields=["result"])
+    # Through the outbox like all background work: sent after commit and, if the broker is down, sent
+    # again by the flush job, so the import starts (and its progress page stops waiting) once it is back.
+    outbox.enqueue_name(import_commit.name, job.pk)
 
 
 def _set_progress(job_id: int, n: int) -> None:

@@ -33,10 +33,10 @@ from crm.services import (
     region_create,
     user_create,
 )
+from pipeline import events
 from pipeline.importing.plan import BATCH, Plan, ref_pk
 from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine, Stage
 from pipeline.services import customer_refresh_first_won
-from salesmgmt.lib import outbox
 
 
 def _unique(base: str, taken: set[str], limit: int) -> str:
@@ -150,7 +150,7 @@ def import_apply(*, plan: Plan, actor, job: ImportJob | None = None) -> dict[str
         created["opportunities"] = _apply_deals(plan, actor, job)
         if created["opportunities"]:
             # Many deals at once: attainment is rebuilt from the facts (after commit), not deal by deal.
-            outbox.enqueue_name("targets.reconcile_all")
+            events.import_committed.publish()
     if job is not None:
         audit(actor=actor, action="import.commit", obj=job, changes={k: [None, v] for k, v in created.items() if v})
     return {k: v for k, v in created.items() if v}

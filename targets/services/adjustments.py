@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.services import audit
-from pipeline.services import ConflictError
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
+from salesmgmt.errors import ConflictError
 from targets.models import (
     AdjustmentKind,
     AdjustmentRequest,

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import (
     AlertKind,

@@ -15,7 +15,8 @@ from django.utils.translation import ngettext
 from crm.models import Region, User
 from crm.scopes import visible_regions, visible_users
 from crm.services import audit
-from salesmgmt.lib import outbox, periods
+from salesmgmt import outbox
+from salesmgmt.lib import periods
 from targets.models import (
     Metric,
     PlanPeriodKind,

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, DataScope
 from crm.scopes import visible_regions
-from pipeline.services import ConflictError
+from salesmgmt.errors import ConflictError
 from salesmgmt.lib import allocation, periods
 from salesmgmt.lib.money import quantize, to_decimal
 from targets.models import (

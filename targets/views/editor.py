@@ -27,7 +27,7 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
-from pipeline.services import ConflictError
+from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
 from targets import selectors, selectors_attainment, services

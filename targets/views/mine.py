@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.forms import add_service_errors
 from crm.models import User
-from pipeline.services import ConflictError
+from salesmgmt.errors import ConflictError
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
 from targets import selectors, selectors_attainment, selectors_late_changes, services
 from targets.forms.mine import (

@@ -6,7 +6,7 @@ import pytest
 
 from crm.models import Tier
 from pipeline.services import opportunity_move_stage, opportunity_update
-from salesmgmt.lib.api import PageNumberPagination
+from salesmgmt.api import PageNumberPagination
 from tests.api.conftest import ids, results
 from tests.factories import CustomerFactory, ProductFactory, make_deal
 

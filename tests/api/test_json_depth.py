@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from crm.models import Customer
-from salesmgmt.lib.parsers import MAX_JSON_DEPTH, JSONParser, json_depth_exceeds
+from salesmgmt.parsers import MAX_JSON_DEPTH, JSONParser, json_depth_exceeds
 
 
 def nested_list(depth: int) -> str:

@@ -17,7 +17,7 @@ from crm.models import AuditLog
 from pipeline.models import Opportunity
 from pipeline.selectors import team_pipeline
 from pipeline.services import opportunity_move_stage, opportunity_update
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from targets.models import LatestAttainment
 from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
 from targets.services.attainment import attainment_recompute

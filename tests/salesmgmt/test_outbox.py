@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from salesmgmt.models import OutboxTask
 
 CALLS: list = []
@@ -38,7 +38,7 @@ def broker_down(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_task_runs_after_commit_and_row_is_gone():
     with transaction.atomic():
-        outbox.enqueue(record, 7)
+        outbox.enqueue_name(record.name, 7)
         assert CALLS == [] and OutboxTask.objects.count() == 1  # nothing runs before commit
     assert CALLS == [7]
     assert OutboxTask.objects.count() == 0
@@ -47,7 +47,7 @@ def test_task_runs_after_commit_and_row_is_gone():
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_change_enqueues_nothing():
     with pytest.raises(RuntimeError), transaction.atomic():
-        outbox.enqueue(record, 8)
+        outbox.enqueue_name(record.name, 8)
         raise RuntimeError("the change failed")
     assert CALLS == [] and OutboxTask.objects.count() == 0
 
@@ -55,15 +55,15 @@ def test_rolled_back_change_enqueues_nothing():
 @pytest.mark.django_db(transaction=True)
 def test_duplicates_coalesce_into_one_run():
     with transaction.atomic():
-        outbox.enqueue(record, 9)
-        outbox.enqueue(record, 9)
+        outbox.enqueue_name(record.name, 9)
+        outbox.enqueue_name(record.name, 9)
     assert CALLS == [9]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_broker_down_keeps_the_work_and_flush_sends_it_later(broker_down, monkeypatch):
     with transaction.atomic():
-        outbox.enqueue(record, 10)  # the caller's transaction commits normally
+        outbox.enqueue_name(record.name, 10)  # the caller's transaction commits normally
     row = OutboxTask.objects.get()
     assert row.attempts == 1 and "Connection refused" in row.last_error
 
@@ -81,7 +81,7 @@ def test_failing_eager_task_does_not_break_the_caller(monkeypatch):
         raise ValueError("bug in a background job")
 
     with transaction.atomic():
-        outbox.enqueue(explode)
+        outbox.enqueue_name(explode.name)
     row = OutboxTask.objects.get()
     assert "bug in a background job" in row.last_error
     call_command("flush_outbox")  # still failing: kept, attempts counted
@@ -96,11 +96,11 @@ def test_work_enqueued_while_publishing_is_not_lost(monkeypatch):
     def publish_and_race(row):
         published.append(row.args)
         if len(published) == 1:
-            outbox.enqueue(record, 11)  # another request's change, same key, arrives now
+            outbox.enqueue_name(record.name, 11)  # another request's change, same key, arrives now
 
     monkeypatch.setattr(outbox, "_publish", publish_and_race)
     with transaction.atomic():
-        outbox.enqueue(record, 11)
+        outbox.enqueue_name(record.name, 11)
     assert published == [[11], [11]]
     assert not OutboxTask.objects.exists()
 
@@ -112,7 +112,7 @@ def test_long_arguments_never_share_a_key():
     assert outbox.task_key("tests.record", [first]) != outbox.task_key("tests.record", [second])
     assert all(len(outbox.task_key("tests.record", [v])) <= 255 for v in (first, second))
     with transaction.atomic():
-        outbox.enqueue(record, first)
-        outbox.enqueue(record, second)
-        outbox.enqueue(record, second)
+        outbox.enqueue_name(record.name, first)
+        outbox.enqueue_name(record.name, second)
+        outbox.enqueue_name(record.name, second)
     assert [first, second] == CALLS

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm.models import AuditLog
-from pipeline.services import ConflictError
+from salesmgmt.errors import ConflictError
 from targets.models import ActionStatus, TargetNode
 from targets.selectors import nodes_visible_to
 from targets.services import (

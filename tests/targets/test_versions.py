@@ -7,7 +7,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from crm.models import AuditLog
-from pipeline.services import ConflictError
+from salesmgmt.errors import ConflictError
 from targets.models import AdjustmentStatus, PlanStatus, TargetNode, TargetNodeAmount
 from targets.selectors import amount_at, rollup, unbalanced_nodes, version_diff
 from targets.services import (

@@ -46,10 +46,10 @@ from crm.services import (
     region_create,
     user_create,
 )
+from pipeline import events
 from pipeline.importing import ImportOptions, import_apply, import_validate, read_upload
 from pipeline.management.commands.seed_demo import DEMO_PASSWORD
 from pipeline.models import ForecastCategory, Opportunity, OpportunityHistory, Pipeline, Stage
-from salesmgmt.lib import outbox
 from salesmgmt.lib.tabular import Row, Table, cell_text
 
 FILES = ("sales_teams.csv", "products.csv", "accounts.csv", "sales_pipeline.csv")
@@ -281,7 +281,7 @@ class Command(BaseCommand):
             for pk, office, team in stale
         )
         if stale:
-            outbox.enqueue_name("targets.reconcile_all")
+            events.import_committed.publish()
         return len(stale)
 
     def _usernames(self, teams) -> set[str]:

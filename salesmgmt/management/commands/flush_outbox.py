@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from salesmgmt.lib import outbox
+from salesmgmt import outbox
 from salesmgmt.models import OutboxTask
 
 

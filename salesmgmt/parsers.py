@@ -1,5 +1,5 @@
 """The JSON parser of every API view (REST_FRAMEWORK's DEFAULT_PARSER_CLASSES, and views that name
-their parsers). Apart from `salesmgmt.lib.api` because DRF imports the default parsers while defining
+their parsers). Apart from `salesmgmt.api` because DRF imports the default parsers while defining
 APIView: this module must not import `rest_framework.views`."""
 
 from typing import Any

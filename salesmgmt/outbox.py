@@ -1,6 +1,6 @@
 """Enqueue Celery tasks through an outbox so web requests never wait on, or lose work to, the broker.
 
-`enqueue(task, *args)` records the work in the current transaction and publishes it after commit;
+`enqueue_name(task_name, *args)` records the work in the current transaction and publishes it after commit;
 a publish that fails (Redis down) leaves the row for `flush()` (beat, or `manage.py flush_outbox`).
 Tasks must be idempotent: a row can be published twice if the process dies between publish and delete.
 Without a broker (`CELERY_TASK_ALWAYS_EAGER`) the task runs in-process after commit; its failure is
@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 from datetime import timedelta
-from typing import Any
 
 from celery import current_app
 from django.db import transaction
@@ -34,14 +33,11 @@ def task_key(name: str, args: list) -> str:
     return f"{name[:180]}:sha256:{digest}"
 
 
-def enqueue(task: Any, *args: Any, key: str | None = None) -> None:
-    """Record `task(*args)` and publish it once the current transaction commits."""
-    enqueue_name(task.name, *args, key=key)
+def enqueue_name(name: str, *args, key: str | None = None) -> None:
+    """Record the task registered as `name` with `args`, and publish it once the current transaction commits.
 
-
-def enqueue_name(name: str, *args: Any, key: str | None = None) -> None:
-    """The same by registered task name: lets a lower app (pipeline) trigger a higher app's task
-    (targets' recompute) without importing it."""
+    An app enqueues its own tasks here; work for the apps above it goes through their subscriptions
+    to its events (`salesmgmt.events`)."""
     args_list = list(args)
     key = key or task_key(name, args_list)
     # Upsert: a pending duplicate coalesces, but gets a new created_at so a dispatch that published the

@@ -1,10 +1,9 @@
 """API plumbing shared by every app: one JSON error shape, Django ValidationError mapped to 400,
 error responses declared in the schema, pagination, and related ids and embedded rows scoped to the
-requesting user. (The JSON parser is in `salesmgmt.lib.parsers`.)"""
+requesting user. (The JSON parser is in `salesmgmt.parsers`.)"""
 
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -17,6 +16,8 @@ from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from salesmgmt.errors import ConflictError
 
 
 class Conflict(exceptions.APIException):
@@ -35,7 +36,7 @@ def django_errors(exc: DjangoValidationError) -> dict:
     return {"non_field_errors": [str(m) for m in exc.messages]}
 
 
-def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(errors, prefix: str = "") -> dict[str, list[str]]:
     """DRF's nested error structure as {"field": [...], "lines.0.amount": [...]}: one level, strings only."""
     flat: dict[str, list[str]] = {}
     if isinstance(errors, dict):
@@ -59,10 +60,7 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
-    # Imported here: services raise ConflictError, a ValidationError subclass.
-    from pipeline.services import ConflictError
-
+def exception_handler(exc, context):
     if isinstance(exc, ConflictError):
         exc = Conflict(detail=" ".join(exc.messages))
     elif isinstance(exc, DjangoValidationError):
@@ -141,14 +139,14 @@ class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     gets the same "does not exist" error as an id that does not exist at all, so nothing leaks.
     """
 
-    def __init__(self, *, scope: Callable, **kwargs: Any) -> None:
+    def __init__(self, *, scope: Callable, **kwargs):
         self.scope = scope
         if not kwargs.get("read_only"):
             # The empty queryset carries the model (for the schema) and fails closed without a request.
             kwargs.setdefault("queryset", scope(None))
         super().__init__(**kwargs)
 
-    def get_queryset(self) -> Any:
+    def get_queryset(self):
         request = self.context.get("request")
         return self.scope(getattr(request, "user", None))
 
@@ -168,17 +166,17 @@ class VisibleRows(serializers.ListSerializer):
         changes = VisibleRows(child=ChangeSerializer(), scope=visible_nodes, key="node")
     """
 
-    def __init__(self, *args: Any, scope: Callable, key: str = "pk", **kwargs: Any) -> None:
+    def __init__(self, *args, scope: Callable, key: str = "pk", **kwargs):
         self.scope, self.key = scope, key
         self._visible: dict = {}  # id -> may the user see it, for this response
         self._batched = False
         kwargs.setdefault("read_only", True)
         super().__init__(*args, **kwargs)
 
-    def _id(self, row: Any) -> Any:
+    def _id(self, row):
         return row.get(self.key) if isinstance(row, dict) else getattr(row, self.key, None)
 
-    def _rows(self, data: Any) -> list:
+    def _rows(self, data) -> list:
         return list(data.all() if isinstance(data, Manager) else data or [])
 
     def _response_rows(self) -> Iterable:
@@ -206,7 +204,7 @@ class VisibleRows(serializers.ListSerializer):
         seen = set(self.scope(getattr(request, "user", None)).filter(pk__in=ids).values_list("pk", flat=True))
         self._visible.update({pk: pk in seen for pk in ids})
 
-    def to_representation(self, data: Any) -> list:
+    def to_representation(self, data):
         rows = self._rows(data)
         if not self._batched:
             self._batched = True
