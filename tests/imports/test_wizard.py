@@ -2,6 +2,7 @@
 
 import io
 import re
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -363,6 +364,16 @@ def test_a_job_left_running_by_a_dead_worker_is_taken_over_but_not_one_a_live_wo
         job.refresh_from_db()
         assert job.status == ImportStatus.RUNNING
         assert not Opportunity.objects.filter(external_id__in=["G-1", "G-2"]).exists()
+    # The worker died: its connection is gone, and PostgreSQL drops its locks once the backend has exited.
+    with connection.cursor() as cursor:
+        for _attempt in range(100):
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+                [COMMIT_LOCK, job.pk],
+            )
+            if not cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
     import_commit(job.pk)  # redelivered after the worker died (its lock went with its connection)
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE
