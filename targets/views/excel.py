@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -36,7 +36,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from crm.forms import add_service_errors
 from salesmgmt.views import XLSX_TYPE
-from targets import selectors
+from targets import access, selectors
 from targets.forms.excel import ExportForm, ImportApplyForm, ImportUploadForm
 from targets.models import PlanStatus
 from targets.services import excel
@@ -55,17 +55,6 @@ KEY_ROW = 12
 FIRST_DATA_ROW = KEY_ROW + 2
 
 
-def _visible_plan(request, pk):
-    return get_object_or_404(selectors.plan_list(request.user), pk=pk)
-
-
-def _visible_node(plan, user, pk):
-    node = selectors.nodes_visible_to(user).filter(plan=plan, pk=pk).select_related(*selectors.TREE_RELATED).first()
-    if node is None:
-        raise Http404(_("No such target."))
-    return node
-
-
 # --- export ------------------------------------------------------------------------------
 
 
@@ -73,13 +62,13 @@ def _visible_node(plan, user, pk):
 @require_GET
 def plan_export(request, pk):
     """`?view=tree&node=<id>` (default: every target you can see) or `?view=grid&node=&rows=&cols=`."""
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     form = ExportForm(request.GET)
     if not form.is_valid():
         raise Http404(_("Unknown export."))
     user = request.user
     node_pk = form.cleaned_data.get("node")
-    node = _visible_node(plan, user, node_pk) if node_pk else None
+    node = access.plan_node(user, plan, node_pk) if node_pk else None
     if form.cleaned_data["view"] == excel.GRID:
         workbook, suffix = _grid_workbook(plan, node, form.cleaned_data, user)
     else:
@@ -269,9 +258,7 @@ def _grid_workbook(plan, node, data: dict, user):
     """The editor's grid: one row per region or rep, one column per month or quarter (plus one for
     targets longer than a column), row and column totals as formulas."""
     if node is None:
-        node = selectors.plan_entry_nodes(plan, user).first()
-        if node is None:
-            raise Http404(_("No such target."))
+        node = access.entry_node(user, plan)
     leaves = selectors.grid_leaves(plan, node, user)
     rows = data.get("rows") or ("rep" if leaves.filter(rep__isnull=False).exists() else "region")
     cols = data.get("cols") or "month"
@@ -404,7 +391,7 @@ def _preview_context(check) -> dict:
 @require_http_methods(["GET", "POST"])
 def plan_import(request, pk):
     """Upload a filled export, see what it changes and every row's problem, then apply it at once."""
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     if not request.user.is_manager_or_above:
         messages.error(request, _("Only managers, directors and admins can import targets."))
         return redirect("targets:mine")
