@@ -8,7 +8,6 @@ requests get fragments; every screen also works as plain pages.
 
 import json
 from contextlib import suppress
-from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -28,7 +27,6 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from pipeline.services import ConflictError
-from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
 from targets import access, selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
@@ -40,7 +38,6 @@ PLAN_PAGE = 25
 LEVEL_PAGE = 100
 INCOMPLETE_PAGE = 50
 GRID_PAGE = 100
-LEAF_PREVIEW_PAGE = 20  # leaves of a bulk split's preview per page, each with all its parts
 # Client event, after the swap (closing the dialog first would detach the form htmx resolves targets from):
 # closes the dialog and says what changed.
 TARGET_CHANGED = "targetChanged"
@@ -344,7 +341,7 @@ class _SplitState:
                 self.parts = [(m.key, m.label, typed.get(m.key, "")) for m in members]
                 self.kwargs["amounts" if form.typed == "amount" else "weights"] = typed
                 if form.typed == "amount":
-                    self.remainder = self._remainder(subject, typed.values())
+                    self.remainder = services.amount_left(subject.amount, typed.values())
             if self.for_leaves:
                 self.ready = True
                 if data.get("action") != "commit":  # the split computes its own; a refused one previews then
@@ -360,23 +357,12 @@ class _SplitState:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "amounts"}
         self.leaves_preview = services.target_split_leaves_preview(
             node=self.node,
-            offset=(self.leaf_page - 1) * LEAF_PREVIEW_PAGE,
-            limit=LEAF_PREVIEW_PAGE,
+            offset=(self.leaf_page - 1) * services.LEAF_PREVIEW_PAGE,
+            limit=services.LEAF_PREVIEW_PAGE,
             actor=self.user,
             **kwargs,
         )
         self.leaf_count = self.leaves_preview.leaf_count
-
-    @staticmethod
-    def _remainder(node, values) -> Decimal | None:
-        """What is left to allocate as the user types (negative: too much); None while a value is not a number."""
-        total = Decimal(0)
-        for value in values:
-            try:
-                total += to_decimal(value)
-            except ValueError:
-                return None
-        return node.amount - total
 
     def context(self) -> dict:
         clean = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
@@ -391,7 +377,7 @@ class _SplitState:
             "preview_children": _preview_rows(self.preview) if self.preview else [],
             "preview_sources": bool(self.preview and any(c.source for c in self.preview.children)),
             **_leaves_preview_context(self.leaves_preview),
-            "preview_total": sum((c.amount for c in self.preview.children), Decimal(0)) if self.preview else None,
+            "preview_total": self.preview.total if self.preview else None,
             "remainder_over": -self.remainder if self.remainder is not None else None,
             "for_leaves": self.for_leaves,
             "sample": self.sample,
@@ -425,23 +411,21 @@ def _leaves_preview_context(preview) -> dict:
     children = [c for row in preview.leaves for c in row.children]
     ids = {c.owner_id for c in children if c.owner_id}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
-    page = preview.offset // LEAF_PREVIEW_PAGE + 1
-    pages = max(1, -(-preview.leaf_count // LEAF_PREVIEW_PAGE))
     return {
         "leaves_preview": preview,
         "leaf_rows": [
             {
                 "leaf": row.leaf,
-                "total": sum((c.amount for c in row.children), Decimal(0)),
+                "total": row.total,
                 "children": [(c, names.get(c.owner_id)) for c in row.children],
             }
             for row in preview.leaves
         ],
         "leaf_sources": any(c.source for c in children),
-        "leaf_first": preview.offset + 1 if preview.leaves else 0,
-        "leaf_last": preview.offset + len(preview.leaves),
-        "leaf_page_previous": page - 1 if page > 1 else None,
-        "leaf_page_next": page + 1 if page < pages else None,
+        "leaf_first": preview.first_shown,
+        "leaf_last": preview.last_shown,
+        "leaf_page_previous": preview.previous_page,
+        "leaf_page_next": preview.next_page,
     }
 
 
