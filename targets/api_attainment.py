@@ -5,7 +5,6 @@ Targets come from `nodes_visible_to(user)`, so a target outside the user's scope
 parts are limited to the visible ones; figures are the stored snapshots with their derived ratios.
 """
 
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, viewsets
@@ -14,7 +13,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from salesmgmt.api import api_responses
-from targets.selectors import TREE_RELATED, nodes_visible_to, plans_visible_to
+from targets import access
+from targets.selectors import TREE_RELATED, nodes_visible_to
 from targets.selectors_attainment import DIMENSIONS, attainment_by_dimension, attainment_of, history, pace_class
 
 
@@ -95,8 +95,7 @@ class AttainmentViewSet(viewsets.ViewSet):
         query = NodeQuerySerializer(data=request.query_params)
         if not query.is_valid():
             raise ValidationError(query.errors)
-        qs = nodes_visible_to(request.user).select_related(*TREE_RELATED)
-        return get_object_or_404(qs, pk=query.validated_data["node"])
+        return access.visible_node(request.user, query.validated_data["node"])
 
     @extend_schema(
         summary=_("Latest attainment of a target and of its visible parts"),
@@ -146,7 +145,7 @@ class AttainmentViewSet(viewsets.ViewSet):
         query = DimensionQuerySerializer(data=request.query_params)
         if not query.is_valid():
             raise ValidationError(query.errors)
-        plan = get_object_or_404(plans_visible_to(request.user), pk=query.validated_data["plan"])
+        plan = access.visible_plan(request.user, query.validated_data["plan"])
         rows = [
             {
                 "key": str(key),

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 from datetime import date
 
+import sqlparse
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -302,7 +303,9 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
         return _upsert(plan, as_of, now, backfill=backfill)
 
 
-def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
+def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) -> tuple[str, list]:
+    """The one statement that computes every node of `plan` on `as_of` and keeps those whose figures
+    changed, in the temporary table `CHANGED`; with its parameters. `render_statement` shows it as text."""
     metric = plan.metric
     shape = _shape(plan)
     levels = shape.levels
@@ -383,6 +386,20 @@ def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
     # Computed into a temporary table, not written by the same statement: a statement that writes never
     # runs in parallel, one that creates a table from a query may (PostgreSQL's parallel query).
     compute = f"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS WITH {', '.join(ctes)} SELECT * FROM changed"
+    return compute, params
+
+
+def render_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) -> str:
+    """`compute_statement` as a reader sees it: the parameters in place (as the driver sends them) and one
+    clause a line. Nothing runs but the few reads that shape the statement."""
+    sql, params = compute_statement(plan, as_of, backfill=backfill)
+    text = connection.ops.compose_sql(sql, params)
+    return sqlparse.format(text, reindent=True).strip() + "\n"
+
+
+def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
+    compute, params = compute_statement(plan, as_of, backfill=backfill)
+    snapshot, latest = AttainmentSnapshot._meta.db_table, LatestAttainment._meta.db_table
     write_snapshots = (
         f"INSERT INTO {snapshot} (node_id, as_of, actual, target, weighted_pipeline, open_pipeline, computed_at) "
         f"SELECT node_id, %s, actual, target, weighted, open, %s FROM {CHANGED} "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.db.models import (
     BooleanField,
     Case,
@@ -43,7 +42,6 @@ from targets.models import (
 )
 
 TREE_RELATED = ("region", "product_line", "product", "rep", "owner")
-ROLLUP_FIELDS = ("region", "product_line", "product", "rep", "segment", "period_kind", "period_key", "owner")
 
 
 def nodes_visible_to(user):
@@ -95,67 +93,6 @@ def unbalanced_nodes(plan: TargetPlan):
         .filter(off_by__gte=Decimal("0.005"))
         .select_related(*TREE_RELATED)
     )
-
-
-def amount_at(plan: TargetPlan, version: int) -> dict[int, Decimal]:
-    """{node id: amount} as approved in `version` (1 = the original plan)."""
-    rows = TargetNodeAmount.objects.filter(plan=plan, version_from__lte=version).filter(
-        Q(version_to__isnull=True) | Q(version_to__gt=version)
-    )
-    return dict(rows.values_list("node_id", "amount"))
-
-
-def version_diff(plan: TargetPlan, old: int, new: int) -> list[dict]:
-    """The nodes whose amount differs between two versions: [{node, old, new, delta}], in tree order."""
-    if old > new:
-        old, new = new, old
-    touched = TargetNodeAmount.objects.filter(plan=plan, version_from__gt=old, version_from__lte=new).values("node_id")
-    before = amount_at_nodes(plan, old, touched)
-    after = amount_at_nodes(plan, new, touched)
-    nodes = TargetNode.objects.filter(pk__in=touched).select_related(*TREE_RELATED).order_by("path")
-    result = []
-    for node in nodes:
-        a, b = before.get(node.pk), after.get(node.pk)
-        if a != b:
-            result.append({"node": node, "old": a, "new": b, "delta": (b or 0) - (a or 0)})
-    return result
-
-
-def amount_at_nodes(plan: TargetPlan, version: int, node_ids) -> dict[int, Decimal]:
-    rows = TargetNodeAmount.objects.filter(plan=plan, node_id__in=node_ids, version_from__lte=version).filter(
-        Q(version_to__isnull=True) | Q(version_to__gt=version)
-    )
-    return dict(rows.values_list("node_id", "amount"))
-
-
-def rollup(plan: TargetPlan, by=("region", "period_key"), *, version: int | None = None, user=None) -> list[dict]:
-    """Leaf amounts summed by coordinates: [{"region": 3, "period_key": "FY2027-M01", "amount": ...}].
-
-    Leaves partition the plan, so any roll-up adds up to the plan total. With `version`, the
-    amounts approved in that version; with `user`, only the leaves they may see.
-    """
-    fields = list(by)
-    unknown = sorted(set(fields) - set(ROLLUP_FIELDS))
-    if unknown:
-        raise ValidationError(
-            _("Cannot roll up by %(fields)s; choose from %(allowed)s.")
-            % {"fields": ", ".join(unknown), "allowed": ", ".join(ROLLUP_FIELDS)}
-        )
-    leaves = TargetNode.objects.filter(plan=plan, split_dimension="")
-    if user is not None:
-        leaves = leaves.filter(pk__in=nodes_visible_to(user).filter(plan=plan).values("pk"))
-    if version is None:
-        rows = leaves.order_by(*fields).values(*fields).annotate(amount=Sum("amount"))
-        return [{**row, "amount": _cents(row["amount"])} for row in rows]
-    lookups = {f"node__{f}": f for f in fields}
-    rows = (
-        TargetNodeAmount.objects.filter(plan=plan, node__in=leaves, version_from__lte=version)
-        .filter(Q(version_to__isnull=True) | Q(version_to__gt=version))
-        .order_by(*lookups)
-        .values(*lookups)
-        .annotate(total=Sum("amount"))
-    )
-    return [{**{lookups[k]: row[k] for k in lookups}, "amount": _cents(row["total"])} for row in rows]
 
 
 def _cents(value) -> Decimal:

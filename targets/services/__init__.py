@@ -27,12 +27,14 @@ from targets.services.metrics import BUILTIN_METRICS, metric_create, metric_ensu
 from targets.services.nodes import node_commit, node_update
 from targets.services.plans import plan_approve, plan_create, plan_return, plan_submit
 from targets.services.splits import (
+    LEAF_PREVIEW_PAGE,
     LeafPreview,
     LeavesSplitPreview,
     LeavesSplitResult,
     ProposedChild,
     SplitPreview,
     SplitResult,
+    amount_left,
     target_split,
     target_split_leaves,
     target_split_leaves_preview,
@@ -40,6 +42,8 @@ from targets.services.splits import (
 )
 
 __all__ = [
+    "LEAF_PREVIEW_PAGE",
+    "amount_left",
     "BUILTIN_METRICS",
     "metric_ensure_defaults",
     "metric_create",

@@ -1,16 +1,7 @@
 """The Excel round trip of a plan: read a filled export back, check it row by row, apply it at once.
 
-The file format is written by `targets.views.excel` (the export) and read here:
-
-- row 1 (hidden) names the file: the marker, the plan id, the view ("tree" or "grid"), the node it
-  was exported under and, for a grid, its rows and columns;
-- a header block for people (plan, metric, period, version, exported at);
-- a hidden row of column keys (so the labels can be in any language), then the labels, then the data;
-- tree: one row per target with its id and version (hidden, locked); amount, owner (username) and
-  deadline are the editable cells;
-- grid: one row per region or rep, one amount column per month or quarter; a cell that is exactly one
-  target has that target's "id@version" in a hidden column beside the amounts, and only those cells
-  can be changed.
+The file's layout (marker row, header block, hidden row of column keys, the tree's and the grid's
+columns) is `targets.excel.layout`, written by `targets.excel.writer` (the export) and read here.
 
 `plan_import_check` reports every problem with its row and column and writes nothing;
 `plan_import_apply` checks again inside one transaction, with the targets locked, and either applies
@@ -58,45 +49,26 @@ from salesmgmt.lib.tabular import (
     read_table,
 )
 from targets import selectors
+from targets.excel.layout import (  # noqa: F401 - MARKER, TREE and GRID: what callers of the import name
+    GRID,
+    GRID_AMOUNT,
+    GRID_ID,
+    GRID_TOTALS_ROW,
+    MARKER,
+    TREE,
+    TREE_KEYS,
+    TREE_LABELS,
+    Marker,
+)
 from targets.models import AdjustmentKind, AdjustmentRequest, PlanStatus, TargetNode, TargetPlan
 from targets.services.adjustments import adjustment_propose
 from targets.services.bulk import _apply_amounts, _rescale_subtrees
 from targets.services.rules import _ancestor_paths, _check_amount, _check_not_own, _check_scope
 
-MARKER = "salesmgmt:targets"
-TREE, GRID = "tree", "grid"
-# Column keys of a tree export, in order; amount, owner and deadline are the editable ones.
-TREE_KEYS = (
-    "node_id",
-    "version",
-    "path",
-    "level",
-    "target",
-    "region",
-    "product_line",
-    "product",
-    "rep",
-    "segment",
-    "period",
-    "split",
-    "amount",
-    "owner",
-    "owner_name",
-    "deadline",
-    "committed",
-)
-TREE_HIDDEN = ("node_id", "version", "path")
-GRID_ROW_KEY, GRID_LABEL, GRID_TOTAL = "row_key", "row", "total"
-GRID_AMOUNT, GRID_ID = "amount:", "id:"  # + the column's period key (or "other")
-GRID_TOTALS_ROW = "__totals__"
 SHOWN_LABELS = 20
 
 COLUMN_LABELS = {
-    "node_id": gettext_lazy("Target id"),
-    "version": gettext_lazy("Version"),
-    "amount": gettext_lazy("Amount"),
-    "owner": gettext_lazy("Owner (username)"),
-    "deadline": gettext_lazy("Deadline"),
+    **{k: TREE_LABELS[k] for k in ("node_id", "version", "amount", "owner", "deadline")},
     "file": gettext_lazy("File"),
 }
 
@@ -232,26 +204,18 @@ def parse_file(data: bytes, filename: str = "") -> ParsedFile:
             "and import that file."
         )
     )
-    if not head or head[0] != MARKER or len(head) < 3 or head[2] not in (TREE, GRID):
+    marker = Marker.read(head)
+    if marker is None:
         raise not_export
-    try:
-        plan_id = int(head[1])
-        node_id = int(head[3]) if len(head) > 3 and head[3].isdigit() else None
-    except ValueError:
-        raise not_export
-    kind = head[2]
-    rows = head[4] if len(head) > 4 else ""
-    cols = head[5] if len(head) > 5 else ""
-    first_key = "node_id" if kind == TREE else GRID_ROW_KEY
     key_index = next(
-        (i for i, row in enumerate(table.rows) if row.values and cell_text(row.values[0]) == first_key), None
+        (i for i, row in enumerate(table.rows) if row.values and cell_text(row.values[0]) == marker.first_key), None
     )
     if key_index is None:
         raise ValidationError(_("The row of column keys (hidden above the headings) is missing: export again."))
     keys = [cell_text(v) for v in table.rows[key_index].values]
     data_rows = table.rows[key_index + 2 :]  # after the keys and the headings
     headings = table.rows[key_index + 1].values if key_index + 1 < len(table.rows) else []
-    parsed = ParsedFile(kind, plan_id, node_id, rows, cols, [])
+    parsed = ParsedFile(marker.kind, marker.plan_id, marker.node_id, marker.rows, marker.cols, [])
     width = table.rows[key_index].cells
 
     def problem(row) -> str:
@@ -261,7 +225,7 @@ def parse_file(data: bytes, filename: str = "") -> ParsedFile:
             return ""
         return ragged_row_problem(row.number, row.values, width, table.delimiter, cells=row.cells)
 
-    (_read_tree if kind == TREE else _read_grid)(keys, data_rows, headings, parsed, problem)
+    (_read_tree if marker.kind == TREE else _read_grid)(keys, data_rows, headings, parsed, problem)
     return parsed
 
 

@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 
 from crm.services import audit
 from salesmgmt.lib import allocation
+from salesmgmt.lib.money import to_decimal
 from targets.models import (
     Dimension,
     SplitMethod,
@@ -75,6 +76,11 @@ class SplitPreview:
     bottom_up: Decimal | None = None
     gap: Decimal | None = None
 
+    @property
+    def total(self) -> Decimal:
+        """What the parts add up to (the target's amount, once the parts are valid)."""
+        return sum((c.amount for c in self.children), Decimal(0))
+
 
 @dataclasses.dataclass
 class SplitResult:
@@ -89,6 +95,10 @@ class LeafPreview:
 
     leaf: TargetNode
     children: list[ProposedChild]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.amount for c in self.children), Decimal(0))
 
 
 @dataclasses.dataclass
@@ -105,6 +115,32 @@ class LeavesSplitPreview:
     offset: int
     warnings: list[str]
     sources: dict[str, int]  # {source label: parts}, by history only
+    limit: int  # leaves a page shows
+
+    @property
+    def first_shown(self) -> int:
+        """The 1-based number of the first leaf shown (0 when none is)."""
+        return self.offset + 1 if self.leaves else 0
+
+    @property
+    def last_shown(self) -> int:
+        return self.offset + len(self.leaves)
+
+    @property
+    def page(self) -> int:
+        return self.offset // self.limit + 1
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.leaf_count // self.limit))
+
+    @property
+    def previous_page(self) -> int | None:
+        return self.page - 1 if self.page > 1 else None
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page < self.pages else None
 
 
 @dataclasses.dataclass
@@ -113,6 +149,18 @@ class LeavesSplitResult:
     leaves: int
     created: int
     warnings: list[str]
+
+
+def amount_left(amount: Decimal, typed) -> Decimal | None:
+    """What is left of `amount` to allocate once the `typed` parts are (negative: too much), as a manual
+    split is typed; None while a part is not a number."""
+    total = Decimal(0)
+    for value in typed:
+        try:
+            total += to_decimal(value)
+        except ValueError:
+            return None
+    return amount - total
 
 
 # --- split -------------------------------------------------------------------------------
@@ -684,6 +732,7 @@ def target_split_leaves_preview(
         offset=offset,
         warnings=warnings,
         sources=dict(counts),
+        limit=limit,
     )
 
 

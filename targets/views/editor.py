@@ -2,13 +2,12 @@
 level, inline edits, incomplete leaves), the split dialog with its live preview, and the grid.
 
 Thin views: forms validate, services write, selectors read. Plans and nodes are fetched through
-the user's scope (`plans_visible_to`, `nodes_visible_to`), so anything outside it is a 404. htmx
+the user's scope (`targets.access`), so anything outside it is a 404. htmx
 requests get fragments; every screen also works as plain pages.
 """
 
 import json
 from contextlib import suppress
-from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -16,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import get_format, number_format
 from django.utils.html import escape
@@ -28,11 +27,10 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from salesmgmt.errors import ConflictError
-from salesmgmt.lib.money import to_decimal
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
-from targets import selectors, selectors_attainment, services
+from targets import access, selectors, selectors_attainment, services
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
-from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, WeightBasis
+from targets.models import Dimension, PlanStatus, SplitMethod, WeightBasis
 from targets.selectors_approval import can_approve, plan_approvers, plans_awaiting_approval
 from targets.services.rules import may_decide_plan
 
@@ -40,7 +38,6 @@ PLAN_PAGE = 25
 LEVEL_PAGE = 100
 INCOMPLETE_PAGE = 50
 GRID_PAGE = 100
-LEAF_PREVIEW_PAGE = 20  # leaves of a bulk split's preview per page, each with all its parts
 # Client event, after the swap (closing the dialog first would detach the form htmx resolves targets from):
 # closes the dialog and says what changed.
 TARGET_CHANGED = "targetChanged"
@@ -58,18 +55,6 @@ def manager_required(view):
         return view(request, *args, **kwargs)
 
     return wrapper
-
-
-def _visible_plan(request, pk):
-    return get_object_or_404(selectors.plan_list(request.user), pk=pk)
-
-
-def _visible_node(request, plan, node_pk):
-    node = selectors.tree_node(plan, node_pk, request.user)
-    if node is None:
-        raise Http404(_("No such target."))
-    node.plan = plan  # the services and forms read the plan; it is already loaded
-    return node
 
 
 def _decorate(nodes, plan=None):
@@ -169,7 +154,7 @@ def _level(request, plan, parent, page_number=None) -> dict:
 @manager_required
 @require_GET
 def plan_detail(request, pk):
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     context = _common(request, plan)
     if request.htmx and request.GET.get("level"):  # "show more" of the first level
         context.update(_level(request, plan, None, request.GET.get("page")))
@@ -203,7 +188,7 @@ def plan_detail(request, pk):
 @manager_required
 @require_POST
 def plan_action(request, pk, action):
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     if action not in PLAN_ACTIONS:
         raise Http404(_("No such action."))
     url = reverse("targets:plan_detail", args=[plan.pk])
@@ -232,8 +217,8 @@ def plan_action(request, pk, action):
 @require_GET
 def node_children(request, pk, node_pk):
     """The children of a node, a page at a time (the tree expands lazily)."""
-    plan = _visible_plan(request, pk)
-    node = _visible_node(request, plan, node_pk)
+    plan = access.visible_plan(request.user, pk)
+    node = access.plan_node(request.user, plan, node_pk)
     context = {**_common(request, plan), **_level(request, plan, node, request.GET.get("page"))}
     return vary_on_htmx(render(request, "targets/editor/_level.html", context))
 
@@ -249,8 +234,8 @@ def _render_row(request, plan, node, *, form=None, conflict=False, flash=""):
 @manager_required
 def node_edit(request, pk, node_pk):
     """Inline edit of a node's owner and deadline (and amount in draft), with the version for conflicts."""
-    plan = _visible_plan(request, pk)
-    node = _visible_node(request, plan, node_pk)
+    plan = access.visible_plan(request.user, pk)
+    node = access.plan_node(request.user, plan, node_pk)
     if request.method == "GET":
         if request.GET.get("cancel"):
             return _render_row(request, plan, node)
@@ -273,7 +258,7 @@ def node_edit(request, pk, node_pk):
     except ConflictError as exc:
         # Keep what the user typed; the form now carries the current version, so saving again
         # is a deliberate overwrite after seeing the other change.
-        fresh = _visible_node(request, plan, node_pk)
+        fresh = access.plan_node(request.user, plan, node_pk)
         posted = request.POST.copy()
         posted["version"] = fresh.version
         form = NodeEditForm(posted, user=request.user, node=fresh)
@@ -293,7 +278,7 @@ def node_edit(request, pk, node_pk):
         return HttpResponseClientRefresh()  # the plan total in the header changed too
     if amount_changed:
         # The siblings absorbed the difference: the whole level is redrawn.
-        parent = _visible_node(request, plan, node.parent_id) if node.parent_id else None
+        parent = access.plan_node(request.user, plan, node.parent_id) if node.parent_id else None
         if parent is None:
             messages.success(request, message)
             return HttpResponseClientRefresh()
@@ -301,7 +286,7 @@ def node_edit(request, pk, node_pk):
         response = render(request, "targets/editor/_level.html", context)
         response = reswap(retarget(response, f"#children-{parent.pk}"), "innerHTML")
         return trigger_client_event(response, TARGET_CHANGED, {"message": message}, after="swap")
-    fresh = _visible_node(request, plan, node_pk)
+    fresh = access.plan_node(request.user, plan, node_pk)
     return trigger_client_event(
         _render_row(request, plan, fresh, flash=message), TARGET_CHANGED, {"message": message}, after="swap"
     )
@@ -356,7 +341,7 @@ class _SplitState:
                 self.parts = [(m.key, m.label, typed.get(m.key, "")) for m in members]
                 self.kwargs["amounts" if form.typed == "amount" else "weights"] = typed
                 if form.typed == "amount":
-                    self.remainder = self._remainder(subject, typed.values())
+                    self.remainder = services.amount_left(subject.amount, typed.values())
             if self.for_leaves:
                 self.ready = True
                 if data.get("action") != "commit":  # the split computes its own; a refused one previews then
@@ -372,23 +357,12 @@ class _SplitState:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "amounts"}
         self.leaves_preview = services.target_split_leaves_preview(
             node=self.node,
-            offset=(self.leaf_page - 1) * LEAF_PREVIEW_PAGE,
-            limit=LEAF_PREVIEW_PAGE,
+            offset=(self.leaf_page - 1) * services.LEAF_PREVIEW_PAGE,
+            limit=services.LEAF_PREVIEW_PAGE,
             actor=self.user,
             **kwargs,
         )
         self.leaf_count = self.leaves_preview.leaf_count
-
-    @staticmethod
-    def _remainder(node, values) -> Decimal | None:
-        """What is left to allocate as the user types (negative: too much); None while a value is not a number."""
-        total = Decimal(0)
-        for value in values:
-            try:
-                total += to_decimal(value)
-            except ValueError:
-                return None
-        return node.amount - total
 
     def context(self) -> dict:
         clean = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
@@ -403,7 +377,7 @@ class _SplitState:
             "preview_children": _preview_rows(self.preview) if self.preview else [],
             "preview_sources": bool(self.preview and any(c.source for c in self.preview.children)),
             **_leaves_preview_context(self.leaves_preview),
-            "preview_total": sum((c.amount for c in self.preview.children), Decimal(0)) if self.preview else None,
+            "preview_total": self.preview.total if self.preview else None,
             "remainder_over": -self.remainder if self.remainder is not None else None,
             "for_leaves": self.for_leaves,
             "sample": self.sample,
@@ -437,23 +411,21 @@ def _leaves_preview_context(preview) -> dict:
     children = [c for row in preview.leaves for c in row.children]
     ids = {c.owner_id for c in children if c.owner_id}
     names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
-    page = preview.offset // LEAF_PREVIEW_PAGE + 1
-    pages = max(1, -(-preview.leaf_count // LEAF_PREVIEW_PAGE))
     return {
         "leaves_preview": preview,
         "leaf_rows": [
             {
                 "leaf": row.leaf,
-                "total": sum((c.amount for c in row.children), Decimal(0)),
+                "total": row.total,
                 "children": [(c, names.get(c.owner_id)) for c in row.children],
             }
             for row in preview.leaves
         ],
         "leaf_sources": any(c.source for c in children),
-        "leaf_first": preview.offset + 1 if preview.leaves else 0,
-        "leaf_last": preview.offset + len(preview.leaves),
-        "leaf_page_previous": page - 1 if page > 1 else None,
-        "leaf_page_next": page + 1 if page < pages else None,
+        "leaf_first": preview.first_shown,
+        "leaf_last": preview.last_shown,
+        "leaf_page_previous": preview.previous_page,
+        "leaf_page_next": preview.next_page,
     }
 
 
@@ -473,8 +445,8 @@ def _default_split_data(node) -> dict:
 def node_split(request, pk, node_pk):
     """GET: the split dialog with a preview; POST: a new preview (nothing written) or, with
     action=commit, the split itself (one target, or every leaf below it)."""
-    plan = _visible_plan(request, pk)
-    node = _visible_node(request, plan, node_pk)
+    plan = access.visible_plan(request.user, pk)
+    node = access.plan_node(request.user, plan, node_pk)
     if request.method == "GET":
         initial = _default_split_data(node)
         state = _SplitState(request, plan, node, initial if initial["dimension"] else None)
@@ -521,7 +493,7 @@ def _commit_split(request, plan, node, state):
             messages.warning(request, warning)
         return redirect("targets:plan_detail", pk=plan.pk)
     message = " ".join([message, *result.warnings])
-    fresh = _visible_node(request, plan, node.pk)
+    fresh = access.plan_node(request.user, plan, node.pk)
     fresh.level = _level(request, plan, fresh)
     context = {**_common(request, plan), "node": _decorate([fresh], plan)[0]}
     response = render(request, "targets/editor/_node.html", context)
@@ -535,17 +507,7 @@ def _commit_split(request, plan, node, state):
 def _grid_context(request, plan, params):
     user = request.user
     node_pk = params.get("node")
-    if node_pk:
-        try:
-            node = (
-                selectors.nodes_visible_to(user).select_related(*selectors.TREE_RELATED).get(plan=plan, pk=int(node_pk))
-            )
-        except (ValueError, TargetNode.DoesNotExist):
-            raise Http404(_("No such target."))
-    else:
-        node = selectors.plan_entry_nodes(plan, user).first()
-        if node is None:
-            raise Http404(_("No such target."))
+    node = access.plan_node(user, plan, node_pk) if node_pk else access.entry_node(user, plan)
     leaves = selectors.grid_leaves(plan, node, user)
     rows = params.get("rows")
     if rows not in selectors.GRID_ROWS:
@@ -718,7 +680,7 @@ def _row_label(rows: str, row: dict) -> str:
 @manager_required
 @require_GET
 def plan_grid(request, pk):
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     context = _grid_context(request, plan, request.GET)
     template = "targets/editor/_grid.html" if is_partial(request, "grid") else "targets/editor/plan_grid.html"
     return vary_on_htmx(render(request, template, context))
@@ -729,8 +691,8 @@ def plan_grid(request, pk):
 def grid_cell(request, pk, node_pk):
     """A cell edited in place: the leaf's new amount (its siblings absorb the difference), then the grid
     is redrawn so row and column totals follow; a refused edit shows its message in the cell."""
-    plan = _visible_plan(request, pk)
-    leaf = _visible_node(request, plan, node_pk)
+    plan = access.visible_plan(request.user, pk)
+    leaf = access.plan_node(request.user, plan, node_pk)
     form = CellForm(request.POST)
     error = None
     if form.is_valid():

@@ -22,7 +22,7 @@ from crm.forms import add_service_errors
 from crm.models import User
 from salesmgmt.errors import ConflictError
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
-from targets import selectors, selectors_attainment, selectors_late_changes, services
+from targets import access, selectors, selectors_attainment, selectors_late_changes, services
 from targets.forms.mine import (
     ActionPlanForm,
     ActionStatusForm,
@@ -43,11 +43,6 @@ from targets.models import (
 
 TARGETS_PAGE_SIZE = 50
 DIFF_PAGE_SIZE = 50
-
-
-def _visible_node(request, pk):
-    qs = selectors.nodes_visible_to(request.user).select_related("plan", "plan__metric", *selectors.TREE_RELATED)
-    return get_object_or_404(qs, pk=pk)
 
 
 def _days_left(deadline, today):
@@ -158,7 +153,7 @@ def _trend_chart(history) -> str:
 def node_attainment(request, pk):
     """One target's attainment over time: a chart of attainment and time progress per snapshot, with the
     same numbers in a table (newest first)."""
-    node = _visible_node(request, pk)
+    node = access.visible_node(request.user, pk)
     history = selectors_attainment.history(node)
     selectors_attainment.decorate([node])  # the latest figures and their change over the week
     points = list(history)
@@ -179,7 +174,7 @@ def node_attainment(request, pk):
 @login_required
 def node_commit(request, pk):
     """The owner of a target says what they commit to (the plan is still a draft)."""
-    node = _visible_node(request, pk)
+    node = access.visible_node(request.user, pk)
     form = CommitForm(request.POST or None, initial={"amount": node.committed_amount})
     if request.method == "POST" and form.is_valid():
         try:
@@ -228,14 +223,14 @@ def _render_commitments(request, node, *, form=None, status=200):
 @require_GET
 def node_commitments(request, pk):
     """Top-down vs bottom-up for the parts of one target: the gap per part and in total."""
-    return _render_commitments(request, _visible_node(request, pk))
+    return _render_commitments(request, access.visible_node(request.user, pk))
 
 
 @login_required
 @require_POST
 def node_reconcile(request, pk):
     """Accept the commitments: the parts get what their owners committed, scaled to the amount handed down."""
-    node = _visible_node(request, pk)
+    node = access.visible_node(request.user, pk)
     form = ReconcileForm(request.POST)
     if not form.is_valid():
         return _render_commitments(request, node, form=form, status=400)
@@ -249,7 +244,7 @@ def node_reconcile(request, pk):
         )
     except ConflictError as exc:
         form.add_error(None, str(exc))
-        return _render_commitments(request, _visible_node(request, pk), form=form, status=409)
+        return _render_commitments(request, access.visible_node(request.user, pk), form=form, status=409)
     except ValidationError as exc:
         add_service_errors(form, exc)
         return _render_commitments(request, node, form=form, status=400)
@@ -283,7 +278,7 @@ def _render_actions(request, node, form, status=200):
 @login_required
 def node_actions(request, pk):
     """The action plans under one target, and a form to add one."""
-    node = _visible_node(request, pk)
+    node = access.visible_node(request.user, pk)
     form = ActionPlanForm(request.POST or None, user=request.user, initial={"due_date": node.deadline})
     if request.method == "POST":
         if form.is_valid():
@@ -357,7 +352,7 @@ def action_status(request, pk):
 @login_required
 def adjustment_propose(request, pk):
     """Propose new amounts for the parts of an approved target: a reallocation or a change of total."""
-    node = _visible_node(request, pk)
+    node = access.visible_node(request.user, pk)
     parts = list(
         selectors.nodes_visible_to(request.user)
         .filter(parent=node)
@@ -479,16 +474,11 @@ def adjustment_reject(request, pk):
 # --- versions -------------------------------------------------------------------------------------
 
 
-def _visible_plan(request, pk):
-    qs = selectors.plans_visible_to(request.user).select_related("approved_by", "submitted_by")
-    return get_object_or_404(qs, pk=pk)
-
-
 @login_required
 @require_GET
 def plan_versions(request, pk):
     """Every version of a plan (number, date, who, reason), with links to compare them."""
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     versions = selectors.plan_versions(plan)
     previous = None
     for version in versions:
@@ -512,7 +502,7 @@ def plan_versions(request, pk):
 @require_GET
 def plan_compare(request, pk):
     """The targets whose amount differs between two versions: old, new, Δ and Δ%, paged."""
-    plan = _visible_plan(request, pk)
+    plan = access.visible_plan(request.user, pk)
     versions = selectors.plan_versions(plan)
     if not versions:
         messages.info(request, _("The plan has no approved version yet."))

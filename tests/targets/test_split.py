@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from crm.models import AuditLog, Tier
 from salesmgmt.lib import periods
 from targets.models import PlanStatus, SplitMethod, TargetNode, TargetPlan
-from targets.selectors import incomplete_leaves, plan_tree, rollup, unbalanced_nodes
+from targets.selectors import incomplete_leaves, plan_tree, unbalanced_nodes
 from targets.services import (
     node_update,
     plan_create,
@@ -23,6 +23,7 @@ from targets.services import (
 )
 from targets.services.members import _dimension_error
 from tests.factories import CustomerFactory, UserFactory
+from tests.targets.amounts import leaf_sums
 from tests.targets.conftest import by_region, children_of
 
 
@@ -426,7 +427,7 @@ def test_random_trees_always_add_up(org, metrics, catalogue, data):
         if counts:
             assert all(a == a.to_integral_value() for a in nodes)
         assert not unbalanced_nodes(plan).exists()
-        assert sum(r["amount"] for r in rollup(plan, by=("region", "rep", "period_key"))) == total
+        assert sum(r["amount"] for r in leaf_sums(plan, "region", "rep", "period_key")) == total
         transaction.set_rollback(True)
 
 
@@ -471,7 +472,7 @@ def test_month_quarter_year_rollups_agree(org, metrics, cents, quarter_weights, 
             )
         target_split_leaves(node=root, dimension="month", method="weights", basis="days", actor=org.director)
 
-        months = rollup(plan, by=("region", "period_key"))
+        months = leaf_sums(plan, "region", "period_key")
         by_quarter = {}
         for row in months:
             month = periods.parse_key(row["period_key"])
@@ -480,7 +481,7 @@ def test_month_quarter_year_rollups_agree(org, metrics, cents, quarter_weights, 
         quarter_nodes = TargetNode.objects.filter(plan=plan, period_kind="quarter")
         assert by_quarter == {(q.region_id, q.period_key): q.amount for q in quarter_nodes}
         assert sum(by_quarter.values()) == total
-        yearly = rollup(plan, by=("period_kind",))
+        yearly = leaf_sums(plan, "period_kind")
         assert yearly == [{"period_kind": "month", "amount": total}]
         transaction.set_rollback(True)
 
@@ -612,9 +613,3 @@ def metric_ensure_defaults_again():
 
     metric_ensure_defaults()
     return Metric.objects.filter(is_builtin=True)
-
-
-def test_rollup_refuses_unknown_fields(plan):
-    with pytest.raises(ValidationError, match="Cannot roll up by colour"):
-        rollup(plan, by=("colour",))
-    assert rollup(plan, by=("owner",)) == [{"owner": plan.owner_id, "amount": Decimal("1200000.00")}]

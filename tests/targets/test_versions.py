@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from crm.models import AuditLog
 from salesmgmt.errors import ConflictError
 from targets.models import AdjustmentStatus, PlanStatus, TargetNode, TargetNodeAmount
-from targets.selectors import amount_at, rollup, unbalanced_nodes, version_diff
+from targets.selectors import unbalanced_nodes, version_changes
 from targets.services import (
     adjustment_approve,
     adjustment_propose,
@@ -21,6 +21,7 @@ from targets.services import (
     plan_submit,
     target_split,
 )
+from tests.targets.amounts import amounts_in
 from tests.targets.conftest import by_region
 
 pytestmark = pytest.mark.usefixtures("frozen")
@@ -76,7 +77,7 @@ def test_approval_is_blocked_by_incomplete_leaves_then_succeeds(plan, tree, org)
         org.admin,
     )
     assert TargetNodeAmount.objects.filter(plan=plan, version_from=1, version_to=None).count() == plan.nodes.count()
-    assert amount_at(plan, 1)[tree["Jiangsu"].pk] == Decimal("300000")
+    assert amounts_in(plan, 1)[tree["Jiangsu"].pk] == Decimal("300000")
 
 
 def test_only_a_director_approves_and_an_approved_plan_is_locked(plan, tree, org):
@@ -142,19 +143,20 @@ def test_reallocation_creates_version_2_and_keeps_version_1(plan, tree, org):
     plan.refresh_from_db()
     assert (adjustment.resulting_version, plan.current_version, plan.total) == (2, 2, Decimal("1200000"))
 
-    v1, v2 = amount_at(plan, 1), amount_at(plan, 2)
+    v1, v2 = amounts_in(plan, 1), amounts_in(plan, 2)
     assert (v1[a.pk], v2[a.pk]) == (Decimal("150000"), Decimal("100000"))
     assert (v1[b.pk], v2[b.pk]) == (Decimal("150000"), Decimal("150000"))
     assert (v1[tree["Shanghai"].pk], v2[tree["Shanghai"].pk]) == (Decimal("300000"), Decimal("250000"))
     assert v1[tree["East"].pk] == v2[tree["East"].pk] == Decimal("600000")
-    diff = {d["node"].pk: (d["old"], d["new"]) for d in version_diff(plan, 1, 2)}
+    diff = {n.pk: (n.old_amount, n.new_amount) for n in version_changes(plan, 1, 2)}
     assert diff == {
         a.pk: (Decimal("150000"), Decimal("100000")),
         tree["Shanghai"].pk: (Decimal("300000"), Decimal("250000")),
         js.pk: (Decimal("300000"), Decimal("350000")),
     }
     assert TargetNode.objects.get(pk=a.pk).amount == Decimal("100000")  # the node shows the version in force
-    assert sum(r["amount"] for r in rollup(plan, by=("rep",), version=1)) == Decimal("1200000")
+    leaves = TargetNode.objects.filter(plan=plan, split_dimension="").values_list("pk", flat=True)
+    assert sum(v1[pk] for pk in leaves) == sum(v2[pk] for pk in leaves) == Decimal("1200000")
     assert not unbalanced_nodes(plan).exists()
     assert AuditLog.objects.filter(action="target_adjustment.approve", object_id=str(plan.pk)).exists()
 
@@ -204,10 +206,10 @@ def test_a_total_change_needs_a_director_and_rescales_below(plan, tree, org):
     adjustment_approve(adjustment=adjustment, actor=org.director)
     plan.refresh_from_db()
     assert (plan.total, plan.current_version) == (Decimal("1300000"), 2)
-    v2 = amount_at(plan, 2)
+    v2 = amounts_in(plan, 2)
     assert [v2[n.pk] for n in tree["reps"].values()] == [Decimal("200000")] * 2  # the reps share the increase
     assert v2[tree["East"].pk] == Decimal("700000") and v2[tree["root"].pk] == Decimal("1300000")
-    assert amount_at(plan, 1)[tree["root"].pk] == Decimal("1200000")
+    assert amounts_in(plan, 1)[tree["root"].pk] == Decimal("1200000")
     assert not unbalanced_nodes(plan).exists()
 
 
@@ -235,4 +237,4 @@ def test_a_stale_adjustment_conflicts_and_a_rejected_one_changes_nothing(plan, t
     second = adjustment_reject(adjustment=second, actor=org.director, note="Superseded")
     plan.refresh_from_db()
     assert (second.status, plan.current_version) == (AdjustmentStatus.REJECTED, 2)
-    assert amount_at(plan, 2)[tree["Jiangsu"].pk] == Decimal("310000")
+    assert amounts_in(plan, 2)[tree["Jiangsu"].pk] == Decimal("310000")

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from crm.models import AuditLog
 from targets.models import ActionPlan, ActionStatus, AdjustmentRequest, PlanStatus, TargetPlan
-from targets.selectors import amount_at
+from tests.targets.amounts import amounts_in
 from tests.targets.api.conftest import fresh
 
 # --- plans -----------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_an_adjustment_creates_a_version_and_the_diff_lists_exactly_the_changed_
         (tree["sh"].pk, "300000.00", "250000.00", "-50000.00"),
         (tree["js"].pk, "300000.00", "350000.00", "50000.00"),
     }
-    assert amount_at(plan, 2)[tree["sh"].pk] == Decimal("250000.00")
+    assert amounts_in(plan, 2)[tree["sh"].pk] == Decimal("250000.00")
     # The diff is scoped too: the rep sees only his own target's change.
     assert [
         c["node"] for c in api(org.rep).get(f"/api/target-plans/{plan.pk}/diff/?from=1&to=2").json()["changes"]

@@ -1,0 +1,146 @@
+CREATE
+TEMPORARY TABLE attainment_changed ON
+COMMIT
+DROP AS WITH ff AS
+  (SELECT "pipeline_opportunity"."owner_id" AS "f_rep",
+          "crm_region"."path" AS "f_path",
+          CASE
+              WHEN "crm_customer"."first_won_on" < (CASE
+                                                        WHEN ("pipeline_stage"."is_won"
+                                                              AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date) THEN "pipeline_opportunity"."closed_on"
+                                                        ELSE "pipeline_opportunity"."expected_close_date"
+                                                    END) THEN 'existing'
+              ELSE 'new'
+          END AS "f_seg",
+          CASE
+              WHEN ("pipeline_stage"."is_won"
+                    AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date) THEN false
+              ELSE true
+          END AS "f_open",
+          CASE
+              WHEN ("pipeline_stage"."is_won"
+                    AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date) THEN 0
+              ELSE COALESCE("pipeline_opportunity"."probability", 0)
+          END AS "f_prob",
+          CASE
+              WHEN ("pipeline_stage"."is_won"
+                    AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date) THEN "pipeline_opportunity"."amount_company"
+              ELSE "pipeline_opportunity"."amount_company"
+          END AS "value",
+          CASE
+              WHEN ("pipeline_stage"."is_won"
+                    AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date) THEN "pipeline_opportunity"."closed_on"
+              ELSE "pipeline_opportunity"."expected_close_date"
+          END AS "f_day"
+   FROM "pipeline_opportunity"
+   INNER JOIN "pipeline_stage" ON ("pipeline_opportunity"."stage_id" = "pipeline_stage"."id")
+   LEFT OUTER JOIN "crm_customer" ON ("pipeline_opportunity"."customer_id" = "crm_customer"."id")
+   INNER JOIN "crm_region" ON ("pipeline_opportunity"."region_id" = "crm_region"."id")
+   WHERE (("pipeline_stage"."is_won"
+           AND "pipeline_opportunity"."closed_on" BETWEEN '2027-01-01'::date AND '2027-09-15'::date)
+          OR (NOT "pipeline_stage"."is_lost"
+              AND NOT "pipeline_stage"."is_won"
+              AND "pipeline_opportunity"."expected_close_date" BETWEEN '2027-01-01'::date AND '2027-12-31'::date))),
+             ffd AS
+  (SELECT *
+   FROM
+     (SELECT f.*,
+             ('{2027-01-01,2027-02-01,2027-03-01,2027-04-01,2027-05-01,2027-06-01,2027-07-01,2027-08-01,2027-09-01,2027-10-01,2027-11-01,2027-12-01}'::date[]::date[])[width_bucket(f.f_day, '{2027-01-01,2027-02-01,2027-03-01,2027-04-01,2027-05-01,2027-06-01,2027-07-01,2027-08-01,2027-09-01,2027-10-01,2027-11-01,2027-12-01}'::date[]::date[])] AS p_start,
+             ('{2027-01-31,2027-02-28,2027-03-31,2027-04-30,2027-05-31,2027-06-30,2027-07-31,2027-08-31,2027-09-30,2027-10-31,2027-11-30,2027-12-31}'::date[]::date[])[width_bucket(f.f_day, '{2027-01-01,2027-02-01,2027-03-01,2027-04-01,2027-05-01,2027-06-01,2027-07-01,2027-08-01,2027-09-01,2027-10-01,2027-11-01,2027-12-01}'::date[]::date[])] AS p_end
+      FROM ff f) f
+   WHERE f.f_day <= f.p_end),
+             leaf AS MATERIALIZED
+  (SELECT y.path,
+          COALESCE(SUM(y.value) FILTER (
+                                        WHERE NOT y.f_open), 0)::bigint AS actual,
+          COALESCE(ROUND(SUM(y.value * y.prob) FILTER (
+                                                       WHERE y.f_open) / 100.0), 0)::bigint AS weighted,
+          COALESCE(SUM(y.value) FILTER (
+                                        WHERE y.f_open), 0)::bigint AS open
+   FROM
+     (SELECT l.path,
+             (f.value * 100)::bigint AS value,
+             f.f_open,
+             f.f_prob AS prob
+      FROM ffd f
+      JOIN targets_targetnode l ON l.period_start = f.p_start
+      AND l.period_end = f.p_end
+      AND l.rep_id = f.f_rep
+      AND l.region_id = NULLIF(split_part(f.f_path, '/', 3), '')::bigint
+      WHERE l.plan_id = :plan_id
+        AND l.split_dimension = ''
+        AND l.rep_id IS NOT NULL
+        AND l.product_line_id IS NULL
+        AND l.product_id IS NULL
+        AND l.segment = '') y
+   GROUP BY y.path), level3 AS MATERIALIZED
+  (SELECT substr(path, 1, 15) AS path,
+          SUM(actual)::bigint AS actual,
+          SUM(weighted)::bigint AS weighted,
+          SUM(open)::bigint AS open
+   FROM
+     (SELECT path,
+             actual,
+             weighted,
+             open
+      FROM leaf) c
+   GROUP BY 1), level2 AS MATERIALIZED
+  (SELECT substr(path, 1, 10) AS path,
+          SUM(actual)::bigint AS actual,
+          SUM(weighted)::bigint AS weighted,
+          SUM(open)::bigint AS open
+   FROM
+     (SELECT path,
+             actual,
+             weighted,
+             open
+      FROM level3) c
+   GROUP BY 1), level1 AS MATERIALIZED
+  (SELECT substr(path, 1, 5) AS path,
+          SUM(actual)::bigint AS actual,
+          SUM(weighted)::bigint AS weighted,
+          SUM(open)::bigint AS open
+   FROM
+     (SELECT path,
+             actual,
+             weighted,
+             open
+      FROM level2) c
+   GROUP BY 1), up AS
+  (SELECT path,
+          actual,
+          weighted,
+          open
+   FROM leaf
+   UNION ALL SELECT path,
+                    actual,
+                    weighted,
+                    open
+   FROM level1
+   UNION ALL SELECT path,
+                    actual,
+                    weighted,
+                    open
+   FROM level2
+   UNION ALL SELECT path,
+                    actual,
+                    weighted,
+                    open
+   FROM level3),
+                changed AS
+  (SELECT n.id AS node_id,
+          n.amount AS target,
+          COALESCE(up.actual, 0) / 100.0 AS actual,
+          COALESCE(up.weighted, 0) / 100.0 AS weighted,
+          COALESCE(up.open, 0) / 100.0 AS open
+   FROM targets_targetnode n
+   LEFT JOIN up ON up.path = n.path
+   LEFT JOIN targets_latestattainment p ON p.node_id = n.id
+   WHERE n.plan_id = :plan_id
+     AND (p.node_id IS NULL
+          OR p.target <> n.amount
+          OR p.actual * 100 <> COALESCE(up.actual, 0)
+          OR p.weighted_pipeline * 100 <> COALESCE(up.weighted, 0)
+          OR p.open_pipeline * 100 <> COALESCE(up.open, 0)))
+SELECT *
+FROM changed
