@@ -278,7 +278,8 @@ def node_edit(request, pk, node_pk):
         return HttpResponseClientRefresh()  # the plan total in the header changed too
     if amount_changed:
         # The siblings absorbed the difference: the whole level is redrawn.
-        parent = access.plan_node(request.user, plan, node.parent_id) if node.parent_id else None
+        # A parent the user cannot see (his top target) is no 404 after a save: the page is reloaded instead.
+        parent = selectors.tree_node(plan, node.parent_id, request.user) if node.parent_id else None
         if parent is None:
             messages.success(request, message)
             return HttpResponseClientRefresh()
