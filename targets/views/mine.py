@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm.forms import add_service_errors
 from crm.models import User
 from salesmgmt.errors import ConflictError
+from salesmgmt.lib import attainment as attainment_math
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
 from targets import access, selectors, selectors_attainment, selectors_late_changes, services
 from targets.forms.mine import (
@@ -518,7 +519,7 @@ def plan_compare(request, pk):
         page = Paginator(qs, DIFF_PAGE_SIZE).get_page(request.GET.get("page"))
         for node in page.object_list:
             delta = node.new_amount - node.old_amount
-            pct = (delta * 100 / node.old_amount).quantize(Decimal("0.1")) if node.old_amount else None
+            pct = attainment_math.percent(delta, node.old_amount)  # the one rule for a shown percentage
             rows.append({"node": node, "old": node.old_amount, "new": node.new_amount, "delta": delta, "pct": pct})
     else:
         status = 400

@@ -134,3 +134,12 @@ def test_the_versions_page_offers_an_adjustment_of_the_top_target_each_user_sees
         link = reverse("targets:adjustment_propose", args=[node.pk])
         assert f'href="{link}" data-testid="propose-root"' in html, user
         assert client.get(link).status_code == 200
+
+
+def test_the_compare_page_rounds_its_percentages_by_the_one_rule(org, plan, tree, approved, client_for):
+    # 24,500 of 200,000 is 12.25 %: half up, as every shown percentage (half-even gave 12.2).
+    reallocate(plan, tree["reps"][org.rep], tree["reps"][org.rep_same_team], Decimal("24500"), org)
+    rows = client_for(org.director).get(reverse("targets:plan_compare", args=[plan.pk]), {"a": 1, "b": 2})
+    pct = {row["node"].pk: row["pct"] for row in rows.context["rows"]}
+    assert pct[tree["reps"][org.rep].pk] == Decimal("-12.3")
+    assert pct[tree["reps"][org.rep_same_team].pk] == Decimal("12.3")
