@@ -17,9 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from crm.models import ImportJob, ImportKind, ImportStatus
 from pipeline import importing
-from pipeline.models import Pipeline
+from pipeline.models import ImportJob, ImportKind, ImportStatus, Pipeline
 from salesmgmt.lib.tabular import LimitExceeded, Limits, cell_text
 from salesmgmt.views import error_text
 

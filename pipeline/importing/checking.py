@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, ImportKind, Tier
+from crm.models import Customer, Tier
 from pipeline.importing.fields import check_mapping
 from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
@@ -25,7 +25,7 @@ from pipeline.importing.resolving import (
     resolve_region,
     resolve_stage,
 )
-from pipeline.models import Opportunity
+from pipeline.models import ImportKind, Opportunity
 from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 

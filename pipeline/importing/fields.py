@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import ImportKind
+from pipeline.models import ImportKind
 from salesmgmt.lib.tabular import normalise
 
 

@@ -16,11 +16,11 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import ImportJob, ImportStatus
 from pipeline.importing.checking import PREVIEW_ROWS, import_validate
 from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
 from pipeline.importing.plan import ImportOptions, Plan
 from pipeline.importing.writing import import_apply
+from pipeline.models import ImportJob, ImportStatus
 from pipeline.tasks import import_commit
 from salesmgmt import outbox
 from salesmgmt.lib.tabular import Limits, Table, TabularError, read_table

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from crm.models import ImportKind
+from pipeline.models import ImportKind
 from salesmgmt.lib.tabular import DATE_ORDERS, cell_text
 
 BATCH = 500  # rows per bulk query or bulk insert

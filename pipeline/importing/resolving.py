@@ -18,7 +18,6 @@ from crm.models import (
     Customer,
     DataScope,
     ExchangeRate,
-    ImportKind,
     Product,
     ProductLine,
     Region,
@@ -26,7 +25,7 @@ from crm.models import (
 )
 from crm.scopes import visible_regions, visible_users
 from pipeline.importing.plan import ImportOptions, New, Plan, Row
-from pipeline.models import Pipeline, Stage
+from pipeline.models import ImportKind, Pipeline, Stage
 from pipeline.services import pipeline_ensure_default
 from salesmgmt.lib.tabular import normalise
 

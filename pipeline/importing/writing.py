@@ -16,8 +16,6 @@ from django.utils.translation import gettext as _
 from crm.models import (
     AuditLog,
     Customer,
-    ImportJob,
-    ImportKind,
     Product,
     ProductLine,
     Region,
@@ -35,7 +33,7 @@ from crm.services import (
 )
 from pipeline import events
 from pipeline.importing.plan import BATCH, Plan, ref_pk
-from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine, Stage
+from pipeline.models import ImportJob, ImportKind, Opportunity, OpportunityHistory, OpportunityLine, Stage
 from pipeline.services import customer_refresh_first_won
 
 

@@ -14,9 +14,8 @@ from django.urls import reverse
 from kombu.exceptions import OperationalError
 from openpyxl import Workbook
 
-from crm.models import ImportJob, ImportStatus
 from pipeline import importing
-from pipeline.models import Opportunity
+from pipeline.models import ImportJob, ImportStatus, Opportunity
 from pipeline.tasks import import_commit
 from salesmgmt import outbox
 from salesmgmt.models import OutboxTask

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.models import ImportKind, User
+from crm.models import User
 from pipeline.importing import (
     ImportOptions,
     can_import,
@@ -20,7 +20,7 @@ from pipeline.importing import (
     import_validate,
     read_upload,
 )
-from pipeline.models import Pipeline
+from pipeline.models import ImportKind, Pipeline
 
 MAX_PRINTED_ERRORS = 200
 
