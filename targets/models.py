@@ -678,7 +678,7 @@ class Notification(models.Model):
 
 class NotificationPreference(models.Model):
     """A user's choice for one alert kind. Without a row: in the centre always, by e-mail for warning and
-    critical alerts (see `targets.services.notifications.wants`)."""
+    critical alerts (see `targets.alerts.notifications.wants`)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

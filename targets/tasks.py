@@ -127,8 +127,8 @@ def _enqueue_alerts_for(leaf_ids, *, deal_ids=()) -> None:
 @shared_task(name="targets.evaluate_alerts", ignore_result=True)
 def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None) -> int:
     """Snapshots or deals changed: upsert the firing alerts, resolve the others (idempotent).
-    Everything, one plan, or only the given nodes and deals (see `targets.alerts.evaluate_alerts`)."""
-    from targets.alerts import evaluate_alerts as evaluate
+    Everything, one plan, or only the given nodes and deals (see `targets.alerts.evaluation.evaluate_alerts`)."""
+    from targets.alerts.evaluation import evaluate_alerts as evaluate
 
     return evaluate(plan_id, node_ids, deal_ids)
 
@@ -136,6 +136,6 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None) ->
 @shared_task(name="targets.send_alert_emails", ignore_result=True)
 def send_alert_emails(notification_ids: list[int]) -> int:
     """Alerts just opened: e-mail the people who want it (each row claimed first, so sending twice is a no-op)."""
-    from targets.services.notifications import notifications_email
+    from targets.alerts.notifications import notifications_email
 
     return notifications_email(notification_ids=notification_ids)

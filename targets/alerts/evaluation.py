@@ -6,14 +6,13 @@ Nothing issues a query per node or per deal, and evaluating twice equals evaluat
 upserted on (rule, subject_key, period_key), a database unique constraint.
 
 The alerts an evaluation opens (new, or resolved and firing again) get a new `opened_at`, and their owners
-and managers are notified of that opening (`targets.services.notifications`), once each.
+and managers are notified of that opening (`targets.alerts.notifications`), once each.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
-from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -22,46 +21,24 @@ from django.utils import timezone
 from crm.models import CompanySettings
 from pipeline.models import Opportunity, OpportunityHistory, Stage
 from salesmgmt.lib import attainment as math
+from targets.alerts.notifications import notify_alerts_opened
 from targets.attainment import derive, reading_day
 from targets.models import (
     NODE_ALERT_KINDS,
     Alert,
     AlertKind,
     AlertRule,
-    AlertSeverity,
     AlertState,
     AttainmentSnapshot,
     MetricUnit,
     PlanStatus,
     TargetNode,
 )
-from targets.services.notifications import notify_alerts_opened
 
 # A big deal's backwards move or loss keeps its alert open for this long.
 BIG_DEAL_LOOKBACK_DAYS = 30
 
-DEFAULT_RULES = (
-    # kind, threshold, severity
-    (AlertKind.PACE_GAP, Decimal("-10"), AlertSeverity.WARNING),
-    (AlertKind.COVERAGE, Decimal("3"), AlertSeverity.WARNING),
-    (AlertKind.STALE_IN_STAGE, None, AlertSeverity.INFO),
-    (AlertKind.CLOSE_DATE_PASSED, None, AlertSeverity.WARNING),
-    (AlertKind.BIG_DEAL_BACKWARDS_OR_LOST, Decimal("500000"), AlertSeverity.CRITICAL),
-    (AlertKind.LEAF_WITHOUT_OWNER, None, AlertSeverity.WARNING),
-)
-
 UPDATE_FIELDS = ["severity", "owner", "owner_manager", "state", "params", "last_seen", "resolved_at", "opened_at"]
-
-
-def ensure_default_rules() -> list[AlertRule]:
-    """The general (all-metrics) rule of every kind, created once; existing rules are left as configured."""
-    rules = []
-    for kind, threshold, severity in DEFAULT_RULES:
-        rule, _created = AlertRule.objects.get_or_create(
-            kind=kind, metric=None, defaults={"threshold": threshold, "severity": severity}
-        )
-        rules.append(rule)
-    return rules
 
 
 @dataclasses.dataclass(frozen=True)

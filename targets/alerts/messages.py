@@ -1,6 +1,6 @@
 """What an alert says and where its cause is, rendered when shown, in the active language.
 
-Alerts store only their kind and `params` (see `targets.alerts`), so the same alert reads in English
+Alerts store only their kind and `params` (see `targets.alerts.evaluation`), so the same alert reads in English
 for one person and in Chinese for another. Load alerts with `ALERT_RELATED` before rendering a list:
 the message reads the target's coordinates or the deal's name and stage.
 """

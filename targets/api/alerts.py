@@ -16,10 +16,11 @@ from rest_framework.response import Response
 
 from crm.api import IdFilter, ScopedViewSetMixin
 from salesmgmt.api import api_responses
-from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
+from targets.alerts import notifications as notification_services
+from targets.alerts import selectors as alert_selectors
+from targets.alerts import services as alert_services
+from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertState, Notification, NotificationTopic
-from targets.services import alerts as alert_services
-from targets.services import notifications as notification_services
 
 STATE_ALL = "all"
 
@@ -47,7 +48,7 @@ class AlertFilter(filters.FilterSet):
 
     def filter_queryset(self, queryset):
         if not self.form.cleaned_data.get("state"):
-            queryset = queryset.filter(state__in=alert_services.ACTIVE_STATES)
+            queryset = queryset.filter(state__in=alert_selectors.ACTIVE_STATES)
         return super().filter_queryset(queryset)
 
 
@@ -118,7 +119,7 @@ class AlertViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     def get_queryset(self):
         return (
-            alert_services.alerts_visible_to(self.request.user)
+            alert_selectors.alerts_visible_to(self.request.user)
             .select_related(*ALERT_RELATED)
             .order_by("-last_seen", "-id")
         )

@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from salesmgmt import outbox
-from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
+from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import (
     AlertKind,
     AlertRule,

@@ -1,7 +1,7 @@
-"""Alerts: who sees which (and the list's filters), acknowledge, resolve by hand, and the rules' settings
-(threshold, severity, active). Acknowledging or resolving an alert also marks your notifications of it read.
+"""Alerts: acknowledge, resolve by hand, and the rules' settings (threshold, severity, active). Acknowledging or
+resolving an alert also marks your notifications of it read. Who sees which is `targets.alerts.selectors`.
 
-Evaluation itself is `targets.alerts.evaluate_alerts` (derived data, no actor). An alert is handled by its
+Evaluation itself is `targets.alerts.evaluation.evaluate_alerts` (derived data, no actor). An alert is handled by its
 owner, the owner's manager, or anyone whose data scope includes the owner.
 """
 
@@ -11,50 +11,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.scopes import visible_users
 from crm.services import audit
-from targets.alert_messages import ALERT_RELATED
+from targets.alerts.notifications import notifications_mark_alert_read
+from targets.alerts.selectors import alerts_visible_to
 from targets.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertState
-from targets.services.notifications import notifications_mark_alert_read
-
-# The list's default: what still needs attention.
-ACTIVE_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
-
-
-def alerts_visible_to(user):
-    """The alerts `user` may see: their own, their team's as manager, and those of users in their scope."""
-    if user is None or not user.is_authenticated:
-        return Alert.objects.none()
-    return Alert.objects.filter(Q(owner=user) | Q(owner_manager=user) | Q(owner__in=visible_users(user)))
-
-
-def alerts_filtered(user, *, states=ACTIVE_STATES, severity="", kind="", owner=None, plan=None, period=""):
-    """The visible alerts narrowed by the list's filters (all optional; `states` empty = every state),
-    loaded for their messages, most recently seen first."""
-    qs = alerts_visible_to(user)
-    if states:
-        qs = qs.filter(state__in=list(states))
-    if severity:
-        qs = qs.filter(severity=severity)
-    if kind:
-        qs = qs.filter(rule__kind=kind)
-    if owner is not None:
-        qs = qs.filter(owner=owner)
-    if plan is not None:
-        qs = qs.filter(node__plan=plan)
-    if period:
-        qs = qs.filter(period_key=period)
-    return qs.select_related(*ALERT_RELATED).order_by("-last_seen", "-id")
-
-
-def alert_state_counts(qs) -> dict[str, int]:
-    """How many alerts of `qs` are in each state, in one query."""
-    counts = qs.order_by().aggregate(**{state: Count("id", filter=Q(state=state)) for state in AlertState.values})
-    return {state: counts[state] or 0 for state in AlertState.values}
 
 
 def _locked(alert: Alert, actor) -> Alert:
