@@ -22,7 +22,7 @@ from crm.models import CompanySettings
 from pipeline.models import Opportunity, OpportunityHistory, Stage
 from salesmgmt.lib import attainment as math
 from targets.alerts.notifications import notify_alerts_opened
-from targets.attainment import derive, reading_day
+from targets.attainment.reference import derive, reading_day
 from targets.models import (
     NODE_ALERT_KINDS,
     Alert,

@@ -28,7 +28,8 @@ from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from salesmgmt.errors import ConflictError
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
-from targets import access, selectors, selectors_attainment, services
+from targets import access, selectors, services
+from targets.attainment import selectors as selectors_attainment
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, PlanStatus, SplitMethod, WeightBasis
 from targets.selectors_approval import can_approve, plan_approvers, plans_awaiting_approval

@@ -81,7 +81,7 @@ class Command(BaseCommand):
         """A snapshot of every approved plan each week from its start to today, so trends show at once;
         then the alerts of today. Returns how many weekly rebuilds ran."""
         from targets.alerts.evaluation import evaluate_alerts
-        from targets.services.attainment import attainment_recompute
+        from targets.attainment.services import attainment_recompute
 
         today = timezone.localdate()
         runs = 0

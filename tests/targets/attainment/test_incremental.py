@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.services import opportunity_move_stage, opportunity_update
-from targets.attainment import _Router
+from targets.attainment.reference import _Router
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot, LatestAttainment
-from targets.services.attainment import attainment_recompute
 from targets.tasks import recompute_for_deal
 from tests.factories import make_deal
 from tests.targets.attainment.test_recompute import build_plan, node, snapshots, won_stage

@@ -1,7 +1,7 @@
 """PostgreSQL: a whole plan's figures in ONE query, the facts never leaving the database; then only what
 changed is written.
 
-The figures are exactly those of `targets.attainment.compute_actuals` (the portable reference, used on
+The figures are exactly those of `targets.attainment.reference.compute_actuals` (the portable reference, used on
 SQLite and by incremental recomputes; a test holds the two equal):
 
 - the facts (the same querysets, filters and segment rule), one row each with the owner, the credited team's region
@@ -44,7 +44,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Length
 
 from crm.models import Region
-from targets.attainment import _path_ids, actual_facts, pipeline_facts, uses_products
+from targets.attainment.reference import _path_ids, actual_facts, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, LatestAttainment, TargetNode, TargetPlan
 from targets.services.rules import PATH_STEP
 from targets.services.weights import _Facts, _segment_expression, facts_in, metric_filtered

@@ -1,7 +1,7 @@
 """Attainment reads for the screens and the API: the latest snapshot of each node, with its derived ratios.
 
 One query for any number of nodes (a correlated subquery picks each node's newest `as_of`, portable to
-SQLite and PostgreSQL); ratios are derived in memory with `targets.attainment.derive`. A node's newest
+SQLite and PostgreSQL); ratios are derived in memory with `targets.attainment.reference.derive`. A node's newest
 snapshot holds until its figures change (snapshots are written only on change), so "now" derives it for
 today (`reading_day`): time progress, pace gap and run-rate move every day even when the figures do not.
 """
@@ -20,7 +20,7 @@ from crm.models import CompanySettings
 from crm.scopes import visible_regions, visible_users
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
-from targets.attainment import Derived, derive, reading_day
+from targets.attainment.reference import Derived, derive, reading_day
 from targets.models import AttainmentSnapshot, PeriodKind, PlanStatus, TargetNode
 from targets.selectors import nodes_visible_to
 from targets.services.members import COORD_FIELDS

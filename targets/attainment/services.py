@@ -14,8 +14,8 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
-from targets.attainment import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
-from targets.attainment_sql import plan_snapshots_upsert
+from targets.attainment.reference import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
+from targets.attainment.sql import plan_snapshots_upsert
 from targets.models import AttainmentSnapshot, LatestAttainment, PlanStatus, TargetNode, TargetPlan
 
 FIGURE_FIELDS = ["actual", "target", "weighted_pipeline", "open_pipeline"]
