@@ -24,22 +24,7 @@ from crm.api import ScopedViewSetMixin
 from crm.models import User
 from salesmgmt.api import api_responses
 from targets import services
-from targets.filters import ActionPlanFilter, AdjustmentFilter, TargetNodeFilter, TargetPlanFilter
-from targets.models import ActionPlan, AdjustmentRequest, TargetNode, TargetPlan
-from targets.selectors import (
-    TREE_RELATED,
-    actions_visible_to,
-    adjustments_visible_to,
-    nodes_visible_to,
-    plan_tree,
-    plan_version_totals,
-    plan_versions,
-    plans_visible_to,
-    version_changes,
-    with_visible_total,
-)
-from targets.selectors_approval import plan_approvers
-from targets.serializers import (
+from targets.api.serializers import (
     ActionPlanSerializer,
     ActionPlanUpdateSerializer,
     AdjustmentCreateSerializer,
@@ -65,6 +50,21 @@ from targets.serializers import (
     VersionDiffQuerySerializer,
     VersionDiffSerializer,
 )
+from targets.filters import ActionPlanFilter, AdjustmentFilter, TargetNodeFilter, TargetPlanFilter
+from targets.models import ActionPlan, AdjustmentRequest, TargetNode, TargetPlan
+from targets.selectors import (
+    TREE_RELATED,
+    actions_visible_to,
+    adjustments_visible_to,
+    nodes_visible_to,
+    plan_tree,
+    plan_version_totals,
+    plan_versions,
+    plans_visible_to,
+    version_changes,
+    with_visible_total,
+)
+from targets.selectors_approval import plan_approvers
 from targets.services.approvals import ApprovalRefused
 
 # --- plans -----------------------------------------------------------------------------------
