@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from salesmgmt.api import api_responses
 from targets import access
 from targets.attainment.selectors import DIMENSIONS, attainment_by_dimension, attainment_of, history, pace_class
-from targets.selectors import TREE_RELATED, nodes_visible_to
+from targets.planning.selectors import TREE_RELATED, nodes_visible_to
 
 
 class AttainmentFiguresSerializer(serializers.Serializer):

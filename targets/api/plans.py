@@ -52,7 +52,9 @@ from targets.api.serializers import (
 )
 from targets.filters import ActionPlanFilter, AdjustmentFilter, TargetNodeFilter, TargetPlanFilter
 from targets.models import ActionPlan, AdjustmentRequest, TargetNode, TargetPlan
-from targets.selectors import (
+from targets.planning.approval_chain import plan_approvers
+from targets.planning.approvals import ApprovalRefused
+from targets.planning.selectors import (
     TREE_RELATED,
     actions_visible_to,
     adjustments_visible_to,
@@ -64,8 +66,6 @@ from targets.selectors import (
     version_changes,
     with_visible_total,
 )
-from targets.selectors_approval import plan_approvers
-from targets.services.approvals import ApprovalRefused
 
 # --- plans -----------------------------------------------------------------------------------
 

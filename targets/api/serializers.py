@@ -22,8 +22,8 @@ from targets.models import (
     TargetPlan,
     WeightBasis,
 )
-from targets.selectors import nodes_visible_to, plans_visible_to
-from targets.services.weights import SOURCES as SPLIT_SOURCES
+from targets.planning.selectors import nodes_visible_to, plans_visible_to
+from targets.planning.weights import SOURCES as SPLIT_SOURCES
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 VERSION_HELP = _("The target's `version` when you read it; 409 if someone changed it since.")
@@ -41,7 +41,7 @@ def visible_plans(user):
 
 
 class TotalScope(models.TextChoices):
-    """What a plan's `total` is for the user who reads it (`targets.selectors.with_visible_total`)."""
+    """What a plan's `total` is for the user who reads it (`targets.planning.selectors.with_visible_total`)."""
 
     PLAN = "plan", _("The plan total (you can see the root target)")
     PART = "part", _("Your part: the sum of the top targets you can see, not the plan total")

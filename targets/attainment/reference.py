@@ -1,6 +1,6 @@
 """Attainment reads: the actual, weighted and open pipeline of target nodes from the facts, set-based.
 
-Facts are matched to a node exactly as history weights match them (`targets.services.weights`): a
+Facts are matched to a node exactly as history weights match them (`targets.planning.weights`): a
 deal, its lines and collections count for its owner and the team it is credited to (业绩归属: the owner's
 team as it stood on the close date, `Opportunity.region`), a new customer for its owner's team, never the
 customer's own region; a fact's segment is "existing" when its customer had a won deal before
@@ -27,9 +27,9 @@ from pipeline.models import Collection, Opportunity, OpportunityLine
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
-from targets.services.members import COORD_FIELDS
-from targets.services.rules import PATH_STEP, _ancestor_paths
-from targets.services.weights import _Facts, cents, coordinate_lookups, facts_in
+from targets.planning.members import COORD_FIELDS
+from targets.planning.rules import PATH_STEP, _ancestor_paths
+from targets.planning.weights import _Facts, cents, coordinate_lookups, facts_in
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 

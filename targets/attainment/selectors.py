@@ -22,8 +22,8 @@ from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.attainment.reference import Derived, derive, reading_day
 from targets.models import AttainmentSnapshot, PeriodKind, PlanStatus, TargetNode
-from targets.selectors import nodes_visible_to
-from targets.services.members import COORD_FIELDS
+from targets.planning.members import COORD_FIELDS
+from targets.planning.selectors import nodes_visible_to
 
 # Pace gap (a fraction) at or above this is amber rather than red: 10 points behind time.
 AMBER_FROM = Decimal("-0.10")

@@ -46,8 +46,8 @@ from django.db.models.functions import Coalesce, Length
 from crm.models import Region
 from targets.attainment.reference import _path_ids, actual_facts, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, LatestAttainment, TargetNode, TargetPlan
-from targets.services.rules import PATH_STEP
-from targets.services.weights import _Facts, _segment_expression, facts_in, metric_filtered
+from targets.planning.rules import PATH_STEP
+from targets.planning.weights import _Facts, _segment_expression, facts_in, metric_filtered
 
 
 def _flag(q: Q):

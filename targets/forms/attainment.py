@@ -12,7 +12,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from targets.attainment import selectors as selectors_attainment
-from targets.selectors import plans_visible_to
+from targets.planning.selectors import plans_visible_to
 
 
 class LeaderboardForm(forms.Form):

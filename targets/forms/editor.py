@@ -15,8 +15,8 @@ from crm.models import CompanySettings, Region, Role, Tier
 from pipeline.forms import DATE, MoneyField
 from salesmgmt.lib import periods
 from targets.models import Dimension, Metric, SplitMethod, TargetNode, WeightBasis
-from targets.services.members import _dimension_error
-from targets.services.rules import _is_top
+from targets.planning.members import _dimension_error
+from targets.planning.rules import _is_top
 
 MANAGER_ROLES = (Role.MANAGER, Role.DIRECTOR, Role.ADMIN)
 # Manual amounts and bottom-up commitments need one target at a time.

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from crm.models import AuditLog, Tier
 from salesmgmt.lib import periods
 from targets.models import PlanStatus, SplitMethod, TargetNode, TargetPlan
-from targets.selectors import incomplete_leaves, plan_tree, unbalanced_nodes
+from targets.planning.members import _dimension_error
+from targets.planning.selectors import incomplete_leaves, plan_tree, unbalanced_nodes
 from targets.services import (
     node_update,
     plan_create,
@@ -21,7 +22,6 @@ from targets.services import (
     target_split_leaves,
     target_split_preview,
 )
-from targets.services.members import _dimension_error
 from tests.factories import CustomerFactory, UserFactory
 from tests.targets.amounts import leaf_sums
 from tests.targets.conftest import by_region, children_of
@@ -516,7 +516,7 @@ def test_split_methods_are_audited_with_amounts(plan, org):
 )
 def test_the_sql_bulk_split_matches_the_python_math(org, metrics, monkeypatch, counts, leaf_units, month_weights):
     """Uniform bulk splits run as one INSERT ... SELECT; it must split exactly like `largest_remainder`."""
-    import targets.services.splits as services
+    import targets.planning.splits as services
     from salesmgmt.lib.allocation import largest_remainder
 
     def python_path_not_expected(**kwargs):

@@ -24,7 +24,8 @@ from crm.models import Region, User
 from pipeline.models import Opportunity
 from salesmgmt.lib import periods
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
-from targets.selectors_approval import plan_approvers
+from targets.planning.approval_chain import plan_approvers
+from targets.planning.rules import _fiscal_start
 from targets.services import (
     action_plan_create,
     adjustment_approve,
@@ -37,7 +38,6 @@ from targets.services import (
     target_split,
     target_split_leaves,
 )
-from targets.services.rules import _fiscal_start
 
 COMPANY_YEAR = 2026
 AREA_YEAR = 2027

@@ -23,8 +23,7 @@ from targets.models import (
     TargetNode,
     WeightBasis,
 )
-from targets.selectors import TREE_RELATED
-from targets.services.bulk import (
+from targets.planning.bulk import (
     _apply_amounts,
     _delete_descendants,
     _insert_children_sql,
@@ -32,8 +31,8 @@ from targets.services.bulk import (
     _node_row,
     _rescale_subtrees,
 )
-from targets.services.members import COORD_FIELDS, Member, _dimension_error, _members_batch, _region_paths
-from targets.services.rules import (
+from targets.planning.members import COORD_FIELDS, Member, _dimension_error, _members_batch, _region_paths
+from targets.planning.rules import (
     AUDIT_CHILDREN_LIMIT,
     MAX_CHILDREN,
     _bump,
@@ -45,7 +44,8 @@ from targets.services.rules import (
     _lock,
     _q2,
 )
-from targets.services.weights import Source, _weights_batch, _weights_with_sources
+from targets.planning.selectors import TREE_RELATED
+from targets.planning.weights import Source, _weights_batch, _weights_with_sources
 
 
 @dataclasses.dataclass

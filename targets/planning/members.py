@@ -15,7 +15,7 @@ from targets.models import (
     Dimension,
     TargetNode,
 )
-from targets.services.rules import TIME_ORDER
+from targets.planning.rules import TIME_ORDER
 
 
 @dataclasses.dataclass

@@ -48,7 +48,6 @@ from salesmgmt.lib.tabular import (
     ragged_row_problem,
     read_table,
 )
-from targets import selectors
 from targets.excel.layout import (  # noqa: F401 - MARKER, TREE and GRID: what callers of the import name
     GRID,
     GRID_AMOUNT,
@@ -61,9 +60,10 @@ from targets.excel.layout import (  # noqa: F401 - MARKER, TREE and GRID: what c
     Marker,
 )
 from targets.models import AdjustmentKind, AdjustmentRequest, PlanStatus, TargetNode, TargetPlan
-from targets.services.adjustments import adjustment_propose
-from targets.services.bulk import _apply_amounts, _rescale_subtrees
-from targets.services.rules import _ancestor_paths, _check_amount, _check_not_own, _check_scope
+from targets.planning import selectors
+from targets.planning.adjustments import adjustment_propose
+from targets.planning.bulk import _apply_amounts, _rescale_subtrees
+from targets.planning.rules import _ancestor_paths, _check_amount, _check_not_own, _check_scope
 
 SHOWN_LABELS = 20
 

@@ -15,7 +15,7 @@ from targets.models import (
     ActionStatus,
     TargetNode,
 )
-from targets.services.rules import _check_manager
+from targets.planning.rules import _check_manager
 
 
 def _check_action_access(actor, node: TargetNode) -> None:

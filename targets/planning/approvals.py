@@ -1,4 +1,4 @@
-"""The approval chain's refusals (who is refused is decided in `targets.selectors_approval`), and telling
+"""The approval chain's refusals (who is refused is decided in `targets.planning.approval_chain`), and telling
 the approvers that a plan waits for them."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from targets.models import AdjustmentRequest, Notification, NotificationTopic, TargetPlan
-from targets.selectors_approval import (
+from targets.planning.approval_chain import (
     approver_names,
     can_approve,
     outranks_proposer,

@@ -34,7 +34,7 @@ def _is_top(actor) -> bool:
 
 def may_decide_plan(actor, plan: TargetPlan) -> bool:
     """Who may submit a plan for approval (besides its owner and creator): directors and admins any plan, a
-    manager the plans of regions in his scope. Who approves it is `targets.selectors_approval`: someone above
+    manager the plans of regions in his scope. Who approves it is `targets.planning.approval_chain`: someone above
     the submitter, never the submitter."""
     if _is_top(actor):
         return True

@@ -14,8 +14,8 @@ from salesmgmt.lib import allocation
 from targets.models import (
     TargetNode,
 )
-from targets.services.bulk import _apply_amounts, _rescale_subtrees
-from targets.services.rules import (
+from targets.planning.bulk import _apply_amounts, _rescale_subtrees
+from targets.planning.rules import (
     AUDIT_CHILDREN_LIMIT,
     _bump,
     _check_amount,

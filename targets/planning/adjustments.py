@@ -1,7 +1,7 @@
 """Mid-period adjustments (季度目标动态调整): propose, approve (a new version), reject.
 
 The proposer never approves his own adjustment; whoever approves or rejects it is above him
-(`targets.selectors_approval`) and may change every target it changes."""
+(`targets.planning.approval_chain`) and may change every target it changes."""
 
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from targets.models import (
     TargetNode,
     TargetPlan,
 )
-from targets.selectors_approval import adjustment_lines
-from targets.services.approvals import ApprovalRefused, check_adjustment_approver
-from targets.services.bulk import _apply_amounts, _rescale_subtrees
-from targets.services.rules import _ancestor_paths, _check_amount, _check_manager, _check_not_own, _check_scope, _is_top
+from targets.planning.approval_chain import adjustment_lines
+from targets.planning.approvals import ApprovalRefused, check_adjustment_approver
+from targets.planning.bulk import _apply_amounts, _rescale_subtrees
+from targets.planning.rules import _ancestor_paths, _check_amount, _check_manager, _check_not_own, _check_scope, _is_top
 
 
 def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:

@@ -1,7 +1,8 @@
 """Writes for targets: plans, the 3定 breakdown (splits, edits, commitments), approval, adjustments, actions.
 
-One module per business area (rules, metrics, plans, members, weights, bulk, splits, nodes,
-adjustments, actions); the services are all importable from here.
+The public facade of `targets.planning`: one module per business area there (rules, metrics, plans,
+members, weights, bulk, splits, nodes, adjustments, actions, approvals, excel), and the services views,
+the API, tasks and other apps call are all importable from here (`from targets.services import plan_create`).
 
 Every function is keyword-only, atomic, validated and audited. Amounts are split with the
 largest remainder method (`salesmgmt.lib.allocation`), so children always sum exactly to their
@@ -21,12 +22,12 @@ difference in proportion to their amounts. Whenever a node's amount changes, its
 rescaled proportionally so every level still adds up.
 """
 
-from targets.services.actions import action_plan_create, action_plan_update
-from targets.services.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
-from targets.services.metrics import BUILTIN_METRICS, metric_create, metric_ensure_defaults
-from targets.services.nodes import node_commit, node_update
-from targets.services.plans import plan_approve, plan_create, plan_return, plan_submit
-from targets.services.splits import (
+from targets.planning.actions import action_plan_create, action_plan_update
+from targets.planning.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
+from targets.planning.metrics import BUILTIN_METRICS, metric_create, metric_ensure_defaults
+from targets.planning.nodes import node_commit, node_update
+from targets.planning.plans import plan_approve, plan_create, plan_return, plan_submit
+from targets.planning.splits import (
     LEAF_PREVIEW_PAGE,
     LeafPreview,
     LeavesSplitPreview,

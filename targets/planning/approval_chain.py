@@ -10,7 +10,7 @@ that region and the regions above it; a company plan or a change of a company-le
   higher than any region of the line the submitter manages: an area manager's plan goes to his own
   manager or to a director, never to a peer or to someone below him. Never above a director or an admin.
 
-Reads only; the services (`targets.services.approvals`) refuse with these answers.
+Reads only; the services (`targets.planning.approvals`) refuse with these answers.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _approvable_q(user) -> Q:
 def plans_awaiting_approval(user, plans=None):
     """Submitted plans waiting for `user`'s approval: among `plans` (in their order), else among those they
     see, oldest submission first. One query."""
-    from targets.selectors import plans_visible_to
+    from targets.planning.selectors import plans_visible_to
 
     if plans is None:
         return plans_awaiting_approval(user, plans_visible_to(user)).order_by("submitted_at", "pk")

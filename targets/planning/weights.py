@@ -27,7 +27,7 @@ from targets.models import (
     SplitMethod,
     WeightBasis,
 )
-from targets.services.members import COORD_FIELDS
+from targets.planning.members import COORD_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A plan is company-wide (directors and admins) or for one region (also its manager, who submits it).
 Nobody approves what they submitted: someone above the submitter approves or sends back
-(`targets.selectors_approval`), and is told so in the notification centre."""
+(`targets.planning.approval_chain`), and is told so in the notification centre."""
 
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from targets.models import (
     TargetNodeAmount,
     TargetPlan,
 )
-from targets.selectors import incomplete_leaves, unbalanced_nodes
-from targets.selectors_approval import approver_names, plan_approvers
-from targets.services.approvals import check_plan_approver, notify_plan_submitted
-from targets.services.rules import _check_amount, _fiscal_start, _is_top, may_decide_plan
+from targets.planning.approval_chain import approver_names, plan_approvers
+from targets.planning.approvals import check_plan_approver, notify_plan_submitted
+from targets.planning.rules import _check_amount, _fiscal_start, _is_top, may_decide_plan
+from targets.planning.selectors import incomplete_leaves, unbalanced_nodes
 
 
 @transaction.atomic

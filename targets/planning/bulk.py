@@ -18,8 +18,8 @@ from targets.models import (
     TargetNode,
     TargetNodeAmount,
 )
-from targets.services.members import COORD_FIELDS
-from targets.services.rules import _q2
+from targets.planning.members import COORD_FIELDS
+from targets.planning.rules import _q2
 
 NODE_COLUMNS = (
     "plan_id",

@@ -197,13 +197,13 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
 
     Mirrors the checks of `adjustment_approve` (which stays the authority): someone else's proposal,
     a change of the plan total only for directors and admins, every changed target inside the
-    user's regions and not their own, and the user above the proposer (`selectors_approval`).
+    user's regions and not their own, and the user above the proposer (`targets.planning.approval_chain`).
     One query for the adjustments, one for all their targets, two for their regions.
     """
     from crm.models import DataScope
     from crm.scopes import visible_regions
-    from targets.selectors_approval import adjustment_lines, outranks_proposer
-    from targets.services.rules import _is_top
+    from targets.planning.approval_chain import adjustment_lines, outranks_proposer
+    from targets.planning.rules import _is_top
 
     if user is None or not user.is_authenticated or not user.is_manager_or_above:
         return []
