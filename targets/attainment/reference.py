@@ -28,8 +28,8 @@ from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
 from targets.planning.members import COORD_FIELDS
-from targets.planning.rules import PATH_STEP, _ancestor_paths
-from targets.planning.weights import _Facts, cents, coordinate_lookups, facts_in
+from targets.planning.rules import PATH_STEP, ancestor_paths
+from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 
@@ -112,7 +112,7 @@ def uses_products(metric: Metric, product_leaves: bool) -> bool:
     )
 
 
-def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
+def actual_facts(metric: Metric, *, with_products: bool) -> Facts | None:
     """Where a metric's actuals live (all of them: a recompute is not limited to one user's scope).
 
     Gross margin is the deal lines' revenue less quantity × the product's unit cost (a line without
@@ -122,7 +122,7 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     if source in (MetricSource.WON_REVENUE, MetricSource.GROSS_MARGIN, MetricSource.KEY_PRODUCT_SHARE):
         if not with_products:
             won = Q(stage__is_won=True)
-            return _Facts(
+            return Facts(
                 Opportunity.objects.filter(won), Sum("amount_company"), "closed_on", "owner", "customer", where=won
             )
         won = Q(opportunity__stage__is_won=True)
@@ -137,7 +137,7 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
                 output_field=money,
             )
             total = Sum(ExpressionWrapper(F("amount_company") - cost, output_field=money))
-        return _Facts(
+        return Facts(
             qs,
             total,
             "opportunity__closed_on",
@@ -150,7 +150,7 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     if with_products:
         return None
     if source == MetricSource.COLLECTIONS:
-        return _Facts(
+        return Facts(
             Collection.objects.all(),
             Sum("amount_company"),
             "received_on",
@@ -158,11 +158,11 @@ def actual_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
             "opportunity__customer",
         )
     if source == MetricSource.NEW_CUSTOMERS:
-        return _Facts(Customer.objects.filter(first_won_on__isnull=False), Count("pk"), "first_won_on", "owner", None)
+        return Facts(Customer.objects.filter(first_won_on__isnull=False), Count("pk"), "first_won_on", "owner", None)
     return None
 
 
-def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
+def pipeline_facts(metric: Metric, *, with_products: bool) -> Facts | None:
     """Open deals (neither won nor lost) by expected close date; counts have no pipeline."""
     if metric.unit == MetricUnit.COUNT or metric.source == MetricSource.NEW_CUSTOMERS:
         return None
@@ -170,7 +170,7 @@ def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
         open_ = Q(opportunity__stage__is_won=False, opportunity__stage__is_lost=False)
         if metric.source == MetricSource.KEY_PRODUCT_SHARE:
             open_ &= Q(product_line__is_key=True)
-        return _Facts(
+        return Facts(
             OpportunityLine.objects.filter(open_),
             Sum("amount_company"),
             "opportunity__expected_close_date",
@@ -181,7 +181,7 @@ def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
             where=open_,
         )
     open_ = Q(stage__is_won=False, stage__is_lost=False)
-    return _Facts(
+    return Facts(
         Opportunity.objects.filter(open_),
         Sum("amount_company"),
         "expected_close_date",
@@ -191,12 +191,12 @@ def pipeline_facts(metric: Metric, *, with_products: bool) -> _Facts | None:
     )
 
 
-def _path_ids(path: str | None) -> tuple[int, ...]:
+def path_ids(path: str | None) -> tuple[int, ...]:
     """The region ids of a materialised path ("/1/4/9/" -> (1, 4, 9)), root first."""
     return tuple(int(x) for x in (path or "").strip("/").split("/") if x)
 
 
-class _Router:
+class Router:
     """Finds the leaves a fact row counts for, without trying every combination of coordinates.
 
     Leaves are grouped by which varying coordinates they set (and, for a region, at which depth of the
@@ -208,7 +208,7 @@ class _Router:
         """`depths`: region id -> depth (1 = the root region); read from the regions when not given."""
         if depths is None and "region_id" in varying:
             ids = {n["region_id"] for n in leaves if n["region_id"]}
-            depths = {pk: len(_path_ids(p)) for pk, p in Region.objects.filter(pk__in=ids).values_list("pk", "path")}
+            depths = {pk: len(path_ids(p)) for pk, p in Region.objects.filter(pk__in=ids).values_list("pk", "path")}
         depths = depths or {}
         groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
         for i, leaf in enumerate(leaves):
@@ -262,7 +262,7 @@ class _Router:
                             yield i
 
 
-def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()):
+def _route(*, facts: Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()):
     """ONE aggregate query of the facts in the leaves' periods, grouped by day and by the coordinates
     the leaves vary in; yields (leaf index, row) for every leaf a row belongs to."""
     if not leaves:
@@ -292,7 +292,7 @@ def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | N
     group = {lookup[c] for c in varying} | {facts.date, *extra}
     rows = qs.order_by().values(*group).annotate(value=facts.total)
 
-    router = _Router(leaves, varying)
+    router = Router(leaves, varying)
     region_ids = {}  # path -> ids, parsed once per region
     for row in rows:
         if not row["value"]:
@@ -303,7 +303,7 @@ def _route(*, facts: _Facts, metric: Metric, leaves: list[dict], until: date | N
             if coord == "region_id":
                 ids = region_ids.get(raw)
                 if ids is None:
-                    ids = region_ids[raw] = _path_ids(raw)
+                    ids = region_ids[raw] = path_ids(raw)
                 raw = ids
             values[coord] = raw
         for i in router.match(values, row[facts.date]):
@@ -336,11 +336,6 @@ def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figu
 
 def plan_nodes(plan: TargetPlan) -> list[dict]:
     return list(TargetNode.objects.filter(plan=plan).order_by("path").values(*NODE_FIELDS))
-
-
-def ancestor_paths(path: str) -> list[str]:
-    """The paths of a node's ancestors ("0001.0003." -> ["0001."]), root first."""
-    return _ancestor_paths(path)
 
 
 def roll_up(nodes: list[dict], leaves: dict[int, Figures]) -> dict[int, Figures]:

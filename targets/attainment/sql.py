@@ -6,7 +6,7 @@ SQLite and by incremental recomputes; a test holds the two equal):
 
 - the facts (the same querysets, filters and segment rule), one row each with the owner, the credited team's region
   path, product line, product, segment, day and (open deals) probability; won and open deals are read in one
-  scan of their table where their filters allow (`_Facts.where`);
+  scan of their table where their filters allow (`Facts.where`);
 - each fact's day is mapped to the leaf period holding it (a binary search in the sorted period starts; a
   calendar of every day when periods overlap), and leaves are joined to the facts per *signature* — which
   coordinates a leaf sets, and at which depth of the region tree its region sits — so every join is on
@@ -44,10 +44,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Length
 
 from crm.models import Region
-from targets.attainment.reference import _path_ids, actual_facts, pipeline_facts, uses_products
+from targets.attainment.reference import actual_facts, path_ids, pipeline_facts, uses_products
 from targets.models import AttainmentSnapshot, LatestAttainment, TargetNode, TargetPlan
 from targets.planning.rules import PATH_STEP
-from targets.planning.weights import _Facts, _segment_expression, facts_in, metric_filtered
+from targets.planning.weights import Facts, facts_in, metric_filtered, segment_expression
 
 
 def _flag(q: Q):
@@ -105,7 +105,7 @@ def _shape(plan: TargetPlan) -> _Shape:
         depths.add(length // PATH_STEP)
         if region_id and region_id not in paths:
             continue  # a region that no longer exists: nothing counts for it (as in the reference)
-        signatures.add((len(_path_ids(paths[region_id])) if region_id else 0, rep, line, product, segment))
+        signatures.add((len(path_ids(paths[region_id])) if region_id else 0, rep, line, product, segment))
     return _Shape(frozenset(signatures), tuple(sorted(periods)), frozenset(depths))
 
 
@@ -118,7 +118,7 @@ def _row_value(total):
     return None
 
 
-def _coordinates(facts: _Facts) -> dict:
+def _coordinates(facts: Facts) -> dict:
     """The columns (aliased f_*) of a fact's owner, credited team's region path, segment and product coordinates."""
     columns = {"f_rep": F(facts.rep), "f_path": F(f"{facts.region}__path"), "f_seg": F("seg")}
     if facts.product_line:
@@ -127,7 +127,7 @@ def _coordinates(facts: _Facts) -> dict:
     return columns
 
 
-def _facts_sql(facts: _Facts, metric, start: date, end: date, *, open_: bool) -> tuple[str, list]:
+def _facts_sql(facts: Facts, metric, start: date, end: date, *, open_: bool) -> tuple[str, list]:
     """One kind of facts with their coordinates, day, kind (`f_open`: open pipeline or not), probability
     (0 for actuals) and value, one row per fact where the total allows it."""
     columns = _coordinates(facts) | {
@@ -189,9 +189,9 @@ LEAF = (
 )
 
 
-def _combined_sql(fa: _Facts, fp: _Facts, metric, start: date, last: date, end: date) -> tuple[str, list] | None:
+def _combined_sql(fa: Facts, fp: Facts, metric, start: date, last: date, end: date) -> tuple[str, list] | None:
     """Won and open deals (or deal lines) in ONE scan of their table, told apart by `f_open`: when both kinds
-    are rows of the same table under exclusive filters (`_Facts.where`) with the same coordinates. Columns as
+    are rows of the same table under exclusive filters (`Facts.where`) with the same coordinates. Columns as
     `_facts_sql`'s, the day being the close date of won rows and the expected close date of open ones."""
     va, vp = _row_value(fa.total), _row_value(fp.total)
     lookups = ("rep", "customer", "product_line", "product")
@@ -205,7 +205,7 @@ def _combined_sql(fa: _Facts, fp: _Facts, metric, start: date, last: date, end: 
         f_day=Case(When(won, then=F(fa.date)), default=F(fp.date), output_field=DateField())
     )
     by_day = dataclasses.replace(fa, date="f_day")
-    qs = metric_filtered(qs.annotate(seg=_segment_expression(by_day, metric)), by_day, metric)
+    qs = metric_filtered(qs.annotate(seg=segment_expression(by_day, metric)), by_day, metric)
     columns = _coordinates(fa)
     columns["f_open"] = Case(When(won, then=Value(False)), default=Value(True), output_field=BooleanField())
     columns["f_prob"] = Case(

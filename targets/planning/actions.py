@@ -15,7 +15,7 @@ from targets.models import (
     ActionStatus,
     TargetNode,
 )
-from targets.planning.rules import _check_manager
+from targets.planning.rules import check_manager
 
 
 def _check_action_access(actor, node: TargetNode) -> None:
@@ -24,7 +24,7 @@ def _check_action_access(actor, node: TargetNode) -> None:
         return
     if not TargetNode.objects.visible_to(actor).filter(pk=node.pk).exists():
         raise ValidationError(_("“%(target)s” is not one of your targets.") % {"target": node.label})
-    _check_manager(actor)
+    check_manager(actor)
 
 
 def _check_action_owner(actor, owner) -> None:

@@ -26,8 +26,8 @@ from targets.models import (
 )
 from targets.planning.approval_chain import adjustment_lines
 from targets.planning.approvals import ApprovalRefused, check_adjustment_approver
-from targets.planning.bulk import _apply_amounts, _rescale_subtrees
-from targets.planning.rules import _ancestor_paths, _check_amount, _check_manager, _check_not_own, _check_scope, _is_top
+from targets.planning.bulk import apply_amounts, rescale_subtrees
+from targets.planning.rules import ancestor_paths, check_amount, check_manager, check_not_own, check_scope, is_top
 
 
 def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:
@@ -36,9 +36,9 @@ def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:
     nodes = {n.pk: n for n in TargetNode.objects.filter(pk__in=list(explicit))}
     deltas = defaultdict(Decimal)
     for pk, new in explicit.items():
-        for path in _ancestor_paths(nodes[pk].path):
+        for path in ancestor_paths(nodes[pk].path):
             deltas[path] += new - nodes[pk].amount
-    result = _rescale_subtrees(plan, explicit, places)
+    result = rescale_subtrees(plan, explicit, places)
     for ancestor in TargetNode.objects.filter(plan=plan, path__in=list(deltas)).values("id", "path", "amount"):
         if deltas[ancestor["path"]]:
             result[ancestor["id"]] = (ancestor["amount"], ancestor["amount"] + deltas[ancestor["path"]])
@@ -46,10 +46,10 @@ def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:
 
 
 def _check_adjuster(actor, nodes) -> None:
-    _check_manager(actor)
+    check_manager(actor)
     for node in nodes:
-        _check_scope(actor, node)
-        _check_not_own(actor, node)
+        check_scope(actor, node)
+        check_not_own(actor, node)
 
 
 @transaction.atomic
@@ -72,7 +72,7 @@ def adjustment_propose(*, plan, kind, reason, changes, actor) -> AdjustmentReque
     wanted = {}
     for change in changes:
         pk = getattr(change["node"], "pk", change["node"])
-        wanted[int(pk)] = _check_amount(change.get("amount"), places, field="changes")
+        wanted[int(pk)] = check_amount(change.get("amount"), places, field="changes")
     nodes = list(TargetNode.objects.filter(plan=plan, pk__in=list(wanted)).select_related("region", "rep", "owner"))
     if len(nodes) != len(wanted):
         raise ValidationError({"changes": _("Some targets are not part of this plan.")})
@@ -125,7 +125,7 @@ def _check_decider(adjustment: AdjustmentRequest, actor, *, approving: bool) -> 
     )
     if approving and actor.pk == adjustment.proposer_id:
         raise ApprovalRefused(_("Someone other than the proposer has to approve an adjustment."))
-    if approving and adjustment.kind == AdjustmentKind.TOTAL_CHANGE and not _is_top(actor):
+    if approving and adjustment.kind == AdjustmentKind.TOTAL_CHANGE and not is_top(actor):
         raise ApprovalRefused(_("A change of the plan total needs a director's approval."))
     if approving or actor.pk != adjustment.proposer_id:  # the proposer may withdraw his own
         _check_adjuster(actor, nodes)
@@ -149,7 +149,7 @@ def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentReques
     explicit = {c["node"]: Decimal(c["new"]) for c in adjustment.changes}
     effective = _effective_changes(plan, explicit, plan.metric.places)
     version = plan.current_version + 1
-    _apply_amounts(plan, effective, version=version)
+    apply_amounts(plan, effective, version=version)
     root_id = TargetNode.objects.filter(plan=plan, parent__isnull=True).values_list("id", flat=True).get()
     old_total = plan.total
     if root_id in effective:

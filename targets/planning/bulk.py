@@ -19,7 +19,7 @@ from targets.models import (
     TargetNodeAmount,
 )
 from targets.planning.members import COORD_FIELDS
-from targets.planning.rules import _q2
+from targets.planning.rules import round_amount
 
 NODE_COLUMNS = (
     "plan_id",
@@ -46,7 +46,7 @@ NODE_COLUMNS = (
 )
 
 
-def _node_row(parent: TargetNode, index: int, coords: dict, amount, owner_id, deadline, now) -> tuple:
+def node_row(parent: TargetNode, index: int, coords: dict, amount, owner_id, deadline, now) -> tuple:
     return (
         parent.plan_id,
         parent.pk,
@@ -72,7 +72,7 @@ def _node_row(parent: TargetNode, index: int, coords: dict, amount, owner_id, de
     )
 
 
-def _insert_nodes(rows: list[tuple]) -> None:
+def insert_nodes(rows: list[tuple]) -> None:
     """Insert many nodes: COPY on PostgreSQL (60,000 rows in a fraction of a second), bulk_create elsewhere."""
     if not rows:
         return
@@ -88,7 +88,7 @@ def _insert_nodes(rows: list[tuple]) -> None:
     TargetNode.objects.bulk_create([TargetNode(**dict(zip(NODE_COLUMNS, row, strict=True))) for row in rows])
 
 
-def _delete_descendants(node: TargetNode) -> int:
+def delete_descendants(node: TargetNode) -> int:
     """Remove a draft node's subtree (its action plans go with it); the node itself stays."""
     subtree = TargetNode.objects.filter(plan_id=node.plan_id, path__startswith=node.path).exclude(pk=node.pk)
     ActionPlan.objects.filter(node__in=subtree).delete()
@@ -105,7 +105,7 @@ def _delete_descendants(node: TargetNode) -> int:
         return cursor.rowcount
 
 
-def _insert_children_sql(
+def insert_children_sql(
     *, plan_id, prefix, last_id, dimension, members, uniform_weights, leaf_weights, places, now
 ) -> None:
     """One INSERT ... SELECT: every leaf under `prefix` (created up to `last_id`) x the members.
@@ -259,7 +259,7 @@ def _units_as_amount(units: str, places: int, *, pg: bool) -> str:
 # --- amounts: rescaling subtrees ---------------------------------------------------------
 
 
-def _rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: bool = False) -> dict:
+def rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: bool = False) -> dict:
     """{node id: (old, new)} for the given nodes and every descendant, rescaled in proportion.
 
     Descendants are loaded with one query; each parent's children are re-split with the largest
@@ -283,7 +283,7 @@ def _rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: boo
         parts = allocation.rescale(result[pid][1], [k["amount"] for k in kids], places=places)
         for kid, part in zip(kids, parts, strict=True):
             if part != kid["amount"]:
-                result[kid["id"]] = (kid["amount"], _q2(part))
+                result[kid["id"]] = (kid["amount"], round_amount(part))
                 queue.append(kid["id"])
     if only_changed:
         result = {k: v for k, v in result.items() if v[0] != v[1]}
@@ -294,7 +294,7 @@ def _rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: boo
 BULK_AMOUNTS = 500
 
 
-def _apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
+def apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
     """Write new amounts (and, for an approved plan, the new version's rows of the temporal table)."""
     changes = {k: v for k, v in changes.items() if v[0] != v[1]}
     if not changes:
@@ -321,7 +321,7 @@ def _apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
 
 
 def _apply_amounts_copy(plan, changes: dict, *, version: int | None, now) -> None:
-    """_apply_amounts for many nodes on PostgreSQL: COPY the new amounts into a temporary table, then
+    """apply_amounts for many nodes on PostgreSQL: COPY the new amounts into a temporary table, then
     one UPDATE (and, for a new version, one UPDATE closing the old rows and one INSERT ... SELECT)."""
     qn = connection.ops.quote_name
     nodes = TargetNode._meta

@@ -62,8 +62,8 @@ from targets.excel.layout import (  # noqa: F401 - MARKER, TREE and GRID: what c
 from targets.models import AdjustmentKind, AdjustmentRequest, PlanStatus, TargetNode, TargetPlan
 from targets.planning import selectors
 from targets.planning.adjustments import adjustment_propose
-from targets.planning.bulk import _apply_amounts, _rescale_subtrees
-from targets.planning.rules import _ancestor_paths, _check_amount, _check_not_own, _check_scope
+from targets.planning.bulk import apply_amounts, rescale_subtrees
+from targets.planning.rules import ancestor_paths, check_amount, check_not_own, check_scope
 
 SHOWN_LABELS = 20
 
@@ -427,7 +427,7 @@ def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) 
             error(column, entry.amount, _("Enter an amount (0 for nothing)."))
             ok = False
         else:
-            change.new_amount = _check_amount(amount, places)
+            change.new_amount = check_amount(amount, places)
     except ValueError as exc:
         error(column, entry.amount, str(exc))
         ok = False
@@ -498,8 +498,8 @@ def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) 
 def _check_may_change(change: NodeChange, actor, mode: str, check: ImportCheck) -> None:
     node = change.node
     try:
-        _check_scope(actor, node)
-        _check_not_own(actor, node)
+        check_scope(actor, node)
+        check_not_own(actor, node)
     except ValidationError as exc:
         check.errors.append(RowError(change.row, node.label, "", " ".join(exc.messages)))
         return
@@ -522,7 +522,7 @@ def _check_sums(plan: TargetPlan, changed: dict[int, NodeChange], check: ImportC
     if not amounts:
         return
     by_path = {c.node.path: c for c in amounts.values()}
-    above = {p for c in amounts.values() for p in _ancestor_paths(c.node.path)}
+    above = {p for c in amounts.values() for p in ancestor_paths(c.node.path)}
     for c in amounts.values():
         c.rescales_parts = not c.node.is_leaf and not any(
             p.startswith(c.node.path) and p != c.node.path for p in by_path
@@ -651,9 +651,9 @@ def _write(plan: TargetPlan, check: ImportCheck, actor) -> ImportResult:
     written = {c.node.pk: (c.old_amount, c.new_amount) for c in amounts}
     rescale = {c.node.pk: c.new_amount for c in amounts if c.rescales_parts}
     if rescale:
-        below = _rescale_subtrees(plan, rescale, places, only_changed=True)
+        below = rescale_subtrees(plan, rescale, places, only_changed=True)
         written.update({pk: v for pk, v in below.items() if pk not in written})
-    _apply_amounts(plan, written)
+    apply_amounts(plan, written)
     old_total = plan.total
     root = next((c for c in amounts if c.node.parent_id is None), None)
     if root is not None:

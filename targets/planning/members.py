@@ -37,7 +37,7 @@ def _node_period(node: TargetNode, start_month: int) -> periods.Period:
     return periods.Period(node.period_start, node.period_end, node.period_kind, parsed.fiscal_year, parsed.number)
 
 
-def _dimension_error(node: TargetNode, dimension: str) -> str | None:
+def dimension_error(node: TargetNode, dimension: str) -> str | None:
     if dimension in TIME_DIMENSIONS:
         if TIME_ORDER.index(dimension) <= TIME_ORDER.index(node.period_kind):
             return _("“%(target)s” is already a %(kind)s target; it can only be split into shorter periods.") % {
@@ -67,7 +67,7 @@ def _user_label(row: dict) -> str:
     return f"{row['first_name']} {row['last_name']}".strip() or row["username"]
 
 
-def _members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_month: int) -> list[list[Member]]:
+def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_month: int) -> list[list[Member]]:
     """The children each node would get along `dimension`, with one query for all nodes."""
     if dimension == Dimension.REGION:
         parent_ids = {n.region_id for n in nodes if n.region_id}
@@ -142,6 +142,6 @@ def _members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start
     return result
 
 
-def _region_paths(nodes: list[TargetNode]) -> dict:
+def region_paths(nodes: list[TargetNode]) -> dict:
     ids = {n.region_id for n in nodes if n.region_id}
     return {r["id"]: (r["path"], r["depth"]) for r in Region.objects.filter(pk__in=ids).values("id", "path", "depth")}

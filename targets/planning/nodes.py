@@ -14,17 +14,17 @@ from salesmgmt.lib import allocation
 from targets.models import (
     TargetNode,
 )
-from targets.planning.bulk import _apply_amounts, _rescale_subtrees
+from targets.planning.bulk import apply_amounts, rescale_subtrees
 from targets.planning.rules import (
     AUDIT_CHILDREN_LIMIT,
-    _bump,
-    _check_amount,
-    _check_draft,
-    _check_manager,
-    _check_not_own,
-    _check_scope,
-    _lock,
-    _q2,
+    bump,
+    check_amount,
+    check_draft,
+    check_manager,
+    check_not_own,
+    check_scope,
+    lock_node,
+    round_amount,
 )
 
 
@@ -38,12 +38,12 @@ def node_update(
     siblings absorb the difference in proportion to their amounts. The root's amount is the plan
     total. The subtrees of every changed node are rescaled so all levels still add up.
     """
-    node = _lock(node, expected_version)
+    node = lock_node(node, expected_version)
     plan = node.plan
-    _check_manager(actor)
-    _check_draft(plan)
-    _check_scope(actor, node)
-    _check_not_own(actor, node)
+    check_manager(actor)
+    check_draft(plan)
+    check_scope(actor, node)
+    check_not_own(actor, node)
     places = plan.metric.places
     changes = {}
     fields = []
@@ -65,7 +65,7 @@ def node_update(
         node.deadline = deadline
         fields.append("deadline")
     if amount is not None:
-        amount = _check_amount(amount, places)
+        amount = check_amount(amount, places)
     if amount is not None and amount != node.amount:
         new_amounts = {node.pk: amount}
         if node.parent_id is None:
@@ -102,14 +102,14 @@ def node_update(
                     {"amount": _("The other parts only have %(available)s to give.") % {"available": available}}
                 )
             for sibling in siblings:
-                _check_scope(actor, sibling)
-                _check_not_own(actor, sibling)
+                check_scope(actor, sibling)
+                check_not_own(actor, sibling)
             parts = allocation.rescale(available - delta, [s.amount for s in siblings], places=places)
             for sibling, part in zip(siblings, parts, strict=True):
-                new_amounts[sibling.pk] = _q2(part)
-        rescaled = _rescale_subtrees(plan, new_amounts, places, only_changed=True)
+                new_amounts[sibling.pk] = round_amount(part)
+        rescaled = rescale_subtrees(plan, new_amounts, places, only_changed=True)
         rescaled.pop(node.pk, None)
-        _apply_amounts(plan, rescaled)
+        apply_amounts(plan, rescaled)
         changes["amount"] = [str(node.amount), str(amount)]
         if len(rescaled) <= AUDIT_CHILDREN_LIMIT:
             changes["rebalanced"] = [None, {str(k): [str(o), str(n)] for k, (o, n) in rescaled.items()}]
@@ -125,14 +125,14 @@ def node_update(
 @transaction.atomic
 def node_commit(*, node, amount, actor) -> TargetNode:
     """Bottom-up commitment: the node's owner says what they commit to; nobody commits on their behalf."""
-    node = _lock(node, None)
+    node = lock_node(node, None)
     if node.owner_id != actor.pk:
         raise ValidationError(_("Only the owner of “%(target)s” can commit to it.") % {"target": node.label})
-    _check_draft(node.plan)
-    amount = _check_amount(amount, node.plan.metric.places)
+    check_draft(node.plan)
+    amount = check_amount(amount, node.plan.metric.places)
     old = node.committed_amount
     node.committed_amount = amount
-    _bump(node, "committed_amount")
+    bump(node, "committed_amount")
     audit(
         actor=actor,
         action="target.commit",

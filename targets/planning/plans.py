@@ -27,7 +27,7 @@ from targets.models import (
 )
 from targets.planning.approval_chain import approver_names, plan_approvers
 from targets.planning.approvals import check_plan_approver, notify_plan_submitted
-from targets.planning.rules import _check_amount, _fiscal_start, _is_top, may_decide_plan
+from targets.planning.rules import check_amount, fiscal_start, is_top, may_decide_plan
 from targets.planning.selectors import incomplete_leaves, unbalanced_nodes
 
 
@@ -47,28 +47,28 @@ def plan_create(
     for the regions in his scope. The owner defaults to the region's manager, else the actor."""
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above:
         raise ValidationError(_("Only managers, directors and admins can create a target plan."))
-    if region is None and not _is_top(actor):
+    if region is None and not is_top(actor):
         raise ValidationError(
             {"region": _("Only a director or an admin can create a company-wide plan; choose your region.")}
         )
-    if region is not None and not _is_top(actor) and not visible_regions(actor).filter(pk=region.pk).exists():
+    if region is not None and not is_top(actor) and not visible_regions(actor).filter(pk=region.pk).exists():
         raise ValidationError({"region": _("%(region)s is outside your regions.") % {"region": region}})
     if not metric.is_active:
         raise ValidationError({"metric": _("The metric %(metric)s is not active.") % {"metric": metric}})
     try:
-        period = periods.parse_key(period_key.strip(), _fiscal_start())
+        period = periods.parse_key(period_key.strip(), fiscal_start())
     except ValueError:
         raise ValidationError(
             {"period_key": _("“%(key)s” is not a period such as FY2027 or FY2027-Q2.") % {"key": period_key}}
         )
     if period.kind not in PlanPeriodKind.values:
         raise ValidationError({"period_key": _("A plan covers a fiscal year or a quarter.")})
-    total = _check_amount(total, metric.places, field="total")
+    total = check_amount(total, metric.places, field="total")
     if owner is None:
         owner = (region.manager if region is not None else None) or actor
     if not owner.is_active or not owner.is_manager_or_above:
         raise ValidationError({"owner": _("A plan is owned by a director or a manager.")})
-    if not _is_top(actor) and not visible_users(actor).filter(pk=owner.pk).exists():
+    if not is_top(actor) and not visible_users(actor).filter(pk=owner.pk).exists():
         raise ValidationError({"owner": _("You cannot make %(user)s responsible for a plan.") % {"user": owner}})
     if TargetPlan.objects.filter(metric=metric, period_key=period.key, region=region).exists():
         if region is None:

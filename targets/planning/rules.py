@@ -27,7 +27,7 @@ MAX_CHILDREN = 9999
 AUDIT_CHILDREN_LIMIT = 100
 
 
-def _is_top(actor) -> bool:
+def is_top(actor) -> bool:
     """Directors and admins: the company-level people."""
     return bool(actor is not None and actor.is_director_or_above)
 
@@ -36,19 +36,19 @@ def may_decide_plan(actor, plan: TargetPlan) -> bool:
     """Who may submit a plan for approval (besides its owner and creator): directors and admins any plan, a
     manager the plans of regions in his scope. Who approves it is `targets.planning.approval_chain`: someone above
     the submitter, never the submitter."""
-    if _is_top(actor):
+    if is_top(actor):
         return True
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above or plan.region_id is None:
         return False
     return visible_regions(actor).filter(pk=plan.region_id).exists()
 
 
-def _check_manager(actor) -> None:
+def check_manager(actor) -> None:
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above:
         raise ValidationError(_("Only managers, directors and admins can change targets."))
 
 
-def _check_scope(actor, node: TargetNode) -> None:
+def check_scope(actor, node: TargetNode) -> None:
     """The node must lie inside the actor's regions (company-level nodes: the 'all' scope only)."""
     if node.region_id is None:
         if actor.effective_scope != DataScope.ALL:
@@ -59,14 +59,14 @@ def _check_scope(actor, node: TargetNode) -> None:
         raise ValidationError(_("“%(target)s” is outside your regions.") % {"target": node.label})
 
 
-def _check_not_own(actor, node: TargetNode) -> None:
-    if node.owner_id == actor.pk and not (node.parent_id is None and _is_top(actor)):
+def check_not_own(actor, node: TargetNode) -> None:
+    if node.owner_id == actor.pk and not (node.parent_id is None and is_top(actor)):
         raise ValidationError(
             _("“%(target)s” is your own target; your manager has to change it.") % {"target": node.label}
         )
 
 
-def _check_draft(plan: TargetPlan) -> None:
+def check_draft(plan: TargetPlan) -> None:
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(
             _("The plan is %(status)s; its targets change only through an adjustment.")
@@ -74,7 +74,7 @@ def _check_draft(plan: TargetPlan) -> None:
         )
 
 
-def _check_amount(value, places: int, *, field: str = "amount") -> Decimal:
+def check_amount(value, places: int, *, field: str = "amount") -> Decimal:
     if value is None or value == "":
         raise ValidationError({field: _("Enter an amount.")})
     try:
@@ -86,15 +86,15 @@ def _check_amount(value, places: int, *, field: str = "amount") -> Decimal:
         raise ValidationError({field: _("%(value)s is not an amount with at most two decimals.") % {"value": value}})
     if amount < 0:
         raise ValidationError({field: _("The amount cannot be negative.")})
-    return _q2(amount)
+    return round_amount(amount)
 
 
-def _q2(amount: Decimal) -> Decimal:
+def round_amount(amount: Decimal) -> Decimal:
     """Amounts are stored with cents; counts are whole numbers written as 12.00."""
     return quantize(amount)
 
 
-def _lock(node: TargetNode, expected_version: int | None) -> TargetNode:
+def lock_node(node: TargetNode, expected_version: int | None) -> TargetNode:
     """Re-read and lock the node; with `expected_version`, claim it only if nobody changed it meanwhile."""
     fresh = (
         TargetNode.objects.select_for_update(of=("self",))
@@ -111,16 +111,16 @@ def _lock(node: TargetNode, expected_version: int | None) -> TargetNode:
     return fresh
 
 
-def _bump(node: TargetNode, *fields: str) -> None:
+def bump(node: TargetNode, *fields: str) -> None:
     """Save `fields` and move the version on (nodes are saved only through here or bulk updates)."""
     node.version = F("version") + 1
     node.save(update_fields=[*fields, "version", "updated_at"])
     node.refresh_from_db(fields=["version"])
 
 
-def _fiscal_start() -> int:
+def fiscal_start() -> int:
     return CompanySettings.load().fiscal_year_start_month
 
 
-def _ancestor_paths(path: str) -> list[str]:
+def ancestor_paths(path: str) -> list[str]:
     return [path[:i] for i in range(PATH_STEP, len(path), PATH_STEP)]

@@ -203,11 +203,11 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
     from crm.models import DataScope
     from crm.scopes import visible_regions
     from targets.planning.approval_chain import adjustment_lines, outranks_proposer
-    from targets.planning.rules import _is_top
+    from targets.planning.rules import is_top
 
     if user is None or not user.is_authenticated or not user.is_manager_or_above:
         return []
-    top = _is_top(user)
+    top = is_top(user)
     pending = adjustments_visible_to(user).filter(status=AdjustmentStatus.PENDING).exclude(proposer=user)
     if only is not None:
         pending = pending.filter(pk=only)

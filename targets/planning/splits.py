@@ -24,28 +24,28 @@ from targets.models import (
     WeightBasis,
 )
 from targets.planning.bulk import (
-    _apply_amounts,
-    _delete_descendants,
-    _insert_children_sql,
-    _insert_nodes,
-    _node_row,
-    _rescale_subtrees,
+    apply_amounts,
+    delete_descendants,
+    insert_children_sql,
+    insert_nodes,
+    node_row,
+    rescale_subtrees,
 )
-from targets.planning.members import COORD_FIELDS, Member, _dimension_error, _members_batch, _region_paths
+from targets.planning.members import COORD_FIELDS, Member, dimension_error, members_batch, region_paths
 from targets.planning.rules import (
     AUDIT_CHILDREN_LIMIT,
     MAX_CHILDREN,
-    _bump,
-    _check_amount,
-    _check_draft,
-    _check_manager,
-    _check_scope,
-    _fiscal_start,
-    _lock,
-    _q2,
+    bump,
+    check_amount,
+    check_draft,
+    check_manager,
+    check_scope,
+    fiscal_start,
+    lock_node,
+    round_amount,
 )
 from targets.planning.selectors import TREE_RELATED
-from targets.planning.weights import Source, _weights_batch, _weights_with_sources
+from targets.planning.weights import Source, weights_batch, weights_with_sources
 
 
 @dataclasses.dataclass
@@ -247,7 +247,7 @@ def _manual_amounts(node: TargetNode, members: list[Member], amounts: dict, plac
         raise ValidationError(
             {"amounts": _("%(keys)s are not parts of this split.") % {"keys": ", ".join(sorted(unknown))}}
         )
-    result = [_check_amount(given.get(m.key, 0), places, field="amounts") for m in members]
+    result = [check_amount(given.get(m.key, 0), places, field="amounts") for m in members]
     left = allocation.remainder(node.amount, result)
     if left > 0:
         raise ValidationError(
@@ -271,19 +271,19 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
     places = plan.metric.places
     if method == SplitMethod.BOTTOM_UP:
         return _preview_bottom_up(node=node, dimension=dimension, places=places)
-    error = _dimension_error(node, dimension)
+    error = dimension_error(node, dimension)
     if error:
         raise ValidationError({"dimension": error})
-    start_month = _fiscal_start()
-    regions = _region_paths([node])
-    chosen = _select_members(node, _members_batch([node], dimension, regions, start_month)[0], members)
+    start_month = fiscal_start()
+    regions = region_paths([node])
+    chosen = _select_members(node, members_batch([node], dimension, regions, start_month)[0], members)
     warnings = []
     if method == SplitMethod.MANUAL:
         parts = _manual_amounts(node, chosen, amounts, places)
         used = [None] * len(chosen)
         sources = None
     else:
-        (used,), sources, warnings = _weights_with_sources(
+        (used,), sources, warnings = weights_with_sources(
             plan=plan,
             nodes=[node],
             members=[chosen],
@@ -296,7 +296,7 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
             start_month=start_month,
             actor=actor,
         )
-        parts = [_q2(p) for p in allocation.largest_remainder(node.amount, used, places=places)]
+        parts = [round_amount(p) for p in allocation.largest_remainder(node.amount, used, places=places)]
     children = _proposed_children(node, dimension, chosen, parts, used, sources[0] if sources else None)
     if dimension == Dimension.REGION and any(c.owner_id is None for c in children):
         names = ", ".join(c.label for c in children if c.owner_id is None)
@@ -340,7 +340,7 @@ def _preview_bottom_up(*, node, dimension, places) -> SplitPreview:
                 "top_down": node.amount,
             }
         )
-        parts = [_q2(p) for p in allocation.largest_remainder(node.amount, bases, places=places)]
+        parts = [round_amount(p) for p in allocation.largest_remainder(node.amount, bases, places=places)]
     else:
         parts = bases
     children = [
@@ -372,9 +372,9 @@ def _preview_bottom_up(*, node, dimension, places) -> SplitPreview:
 
 
 def _check_can_split(actor, node: TargetNode) -> None:
-    _check_manager(actor)
-    _check_draft(node.plan)
-    _check_scope(actor, node)
+    check_manager(actor)
+    check_draft(node.plan)
+    check_scope(actor, node)
 
 
 def target_split_preview(
@@ -419,7 +419,7 @@ def target_split(
     Existing children are replaced (the plan is a draft). `method="bottom_up"` instead reconciles
     the existing children with their owners' commitments, keeping them and their subtrees.
     """
-    node = _lock(node, expected_version)
+    node = lock_node(node, expected_version)
     _check_can_split(actor, node)
     preview = _preview(
         node=node,
@@ -435,20 +435,20 @@ def target_split(
     old = {"dimension": node.split_dimension, "method": node.split_method}
     if method == SplitMethod.BOTTOM_UP:
         changed = {c.node_id: c.amount for c in preview.children}
-        _apply_amounts(node.plan, _rescale_subtrees(node.plan, changed, node.plan.metric.places, only_changed=True))
+        apply_amounts(node.plan, rescale_subtrees(node.plan, changed, node.plan.metric.places, only_changed=True))
         node.split_method = SplitMethod.BOTTOM_UP
-        _bump(node, "split_method")
+        bump(node, "split_method")
     else:
-        _delete_descendants(node)
+        delete_descendants(node)
         now = timezone.now()
-        _insert_nodes(
+        insert_nodes(
             [
-                _node_row(node, i, c.coords, c.amount, c.owner_id, c.deadline, now)
+                node_row(node, i, c.coords, c.amount, c.owner_id, c.deadline, now)
                 for i, c in enumerate(preview.children, start=1)
             ]
         )
         node.split_dimension, node.split_method = dimension, method
-        _bump(node, "split_dimension", "split_method")
+        bump(node, "split_dimension", "split_method")
     changes = {
         "split": [old["dimension"] or None, dimension],
         "method": [old["method"] or None, method],
@@ -476,7 +476,7 @@ def target_split_leaves(*, node, dimension, method, basis=None, weights=None, ti
     """
     if method in (SplitMethod.MANUAL, SplitMethod.BOTTOM_UP):
         raise ValidationError({"method": _("Manual and bottom-up splits are made one target at a time.")})
-    node = _lock(node, None)
+    node = lock_node(node, None)
     _check_can_split(actor, node)
     kwargs = {
         "node": node,
@@ -532,11 +532,11 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
     if len(contexts) != 1:
         return None
     sample = TargetNode(plan_id=plan.pk, **contexts[0])
-    error = _dimension_error(sample, dimension)
+    error = dimension_error(sample, dimension)
     if error:
         raise ValidationError({"dimension": error})
-    start_month = _fiscal_start()
-    members = _members_batch([sample], dimension, {}, start_month)[0]
+    start_month = fiscal_start()
+    members = members_batch([sample], dimension, {}, start_month)[0]
     if not members:
         raise ValidationError(_("There is nothing to split into along this dimension."))
     if len(members) > MAX_CHILDREN:
@@ -569,8 +569,8 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
             )
             .order_by("path")
         )
-        per_leaf, warnings = _weights_batch(
-            nodes=cells, members=[members] * len(cells), regions=_region_paths(cells), **common
+        per_leaf, warnings = weights_batch(
+            nodes=cells, members=[members] * len(cells), regions=region_paths(cells), **common
         )
         scaled = {}
         weight_rows = []
@@ -583,7 +583,7 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
         uniform = None
         top_weight = max(w for _leaf, _j, w in weight_rows)
     else:
-        (used,), warnings = _weights_batch(nodes=[sample], members=[members], regions={}, **common)
+        (used,), warnings = weights_batch(nodes=[sample], members=[members], regions={}, **common)
         uniform = allocation.integer_weights(used)
         if not any(uniform):
             uniform = [1] * len(uniform)
@@ -592,7 +592,7 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
     if allocation.to_units(stats["top"], places) * top_weight >= SQL_INT_LIMIT:
         return None  # the Python path is exact at any size
     now = timezone.now()
-    _insert_children_sql(
+    insert_children_sql(
         plan_id=plan.pk,
         prefix=node.path,
         last_id=stats["last_id"],
@@ -632,7 +632,7 @@ def _leaves_and_members(node, dimension, *, lock: bool):
             *COORD_FIELDS,
         ).order_by("path")
     )
-    bad = [leaf for leaf in leaves if _dimension_error(leaf, dimension)]
+    bad = [leaf for leaf in leaves if dimension_error(leaf, dimension)]
     if bad:
         raise ValidationError(
             {
@@ -641,12 +641,12 @@ def _leaves_and_members(node, dimension, *, lock: bool):
                     "%(count)d targets cannot be split this way, e.g. %(error)s",
                     len(bad),
                 )
-                % {"count": len(bad), "error": _dimension_error(bad[0], dimension)}
+                % {"count": len(bad), "error": dimension_error(bad[0], dimension)}
             }
         )
-    start_month = _fiscal_start()
-    regions = _region_paths(leaves)
-    members = _members_batch(leaves, dimension, regions, start_month)
+    start_month = fiscal_start()
+    regions = region_paths(leaves)
+    members = members_batch(leaves, dimension, regions, start_month)
     empty = [leaf for leaf, ms in zip(leaves, members, strict=True) if not ms]
     if empty:
         raise ValidationError(
@@ -659,7 +659,7 @@ def _leaves_weighed(node, dimension, *, method, basis, weights, tiers, lock: boo
     """The leaves under `node`, their members and the weights of those (with their sources, None unless by
     history) and the warnings: one computation, so a bulk split's preview shows the parts the split writes."""
     leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=lock)
-    used, sources, warnings = _weights_with_sources(
+    used, sources, warnings = weights_with_sources(
         plan=node.plan,
         nodes=leaves,
         members=members,
@@ -748,7 +748,7 @@ def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor)
     for leaf, ms, ws in zip(leaves, members, used, strict=True):
         for i, (m, amount) in enumerate(zip(ms, units(leaf.amount, ws), strict=True), start=1):
             rows.append(
-                _node_row(
+                node_row(
                     leaf,
                     i,
                     _child_coords(leaf, m),
@@ -761,5 +761,5 @@ def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor)
     TargetNode.objects.filter(pk__in=[leaf.pk for leaf in leaves]).update(
         split_dimension=dimension, split_method=method, version=F("version") + 1, updated_at=now
     )
-    _insert_nodes(rows)
+    insert_nodes(rows)
     return LeavesSplitResult(node=node, leaves=len(leaves), created=len(rows), warnings=warnings)

@@ -31,7 +31,7 @@ from targets.planning.members import COORD_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
-class _Facts:
+class Facts:
     """Where a metric's facts live: the queryset and the lookups of its date, amount and coordinates."""
 
     qs: object
@@ -69,10 +69,10 @@ def _lk(prefix: str | None, rest: str) -> str:
     return f"{prefix}__{rest}" if prefix else rest
 
 
-def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
+def _facts(metric: Metric, *, with_products: bool, actor) -> Facts | None:
     """The fact rows of a metric's source, or None when the source cannot be broken down that way.
 
-    A fact counts for the team it is credited to (`_Facts.region`: a deal's owner's team on its close date),
+    A fact counts for the team it is credited to (`Facts.region`: a deal's owner's team on its close date),
     never the customer's region, as attainment counts it.
 
     Gross margin uses signed revenue as its history (deals carry no cost); key-product revenue
@@ -89,7 +89,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
             )
             if source == MetricSource.KEY_PRODUCT_SHARE:
                 qs = qs.filter(product_line__is_key=True)
-            return _Facts(
+            return Facts(
                 qs,
                 Sum("amount_company"),
                 "opportunity__closed_on",
@@ -98,7 +98,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
                 "product_line",
                 "product",
             )
-        return _Facts(
+        return Facts(
             Opportunity.objects.visible_to(actor).won(),
             Sum("amount_company"),
             "closed_on",
@@ -108,7 +108,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     if with_products:
         return None
     if source == MetricSource.COLLECTIONS:
-        return _Facts(
+        return Facts(
             Collection.objects.visible_to(actor),
             Sum("amount_company"),
             "received_on",
@@ -116,7 +116,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
             "opportunity__customer",
         )
     if source == MetricSource.NEW_CUSTOMERS:
-        return _Facts(
+        return Facts(
             Customer.objects.visible_to(actor).filter(first_won_on__isnull=False),
             Count("pk"),
             "first_won_on",
@@ -126,7 +126,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> _Facts | None:
     return None
 
 
-def metric_filtered(qs, facts: _Facts, metric: Metric):
+def metric_filtered(qs, facts: Facts, metric: Metric):
     """The admin-defined filters of a metric (tier, segment, product line, product, region subtree) on its
     facts; `qs` is annotated with `seg`. History weights and attainment read facts through this one place."""
     filters = metric.filters or {}
@@ -144,13 +144,13 @@ def metric_filtered(qs, facts: _Facts, metric: Metric):
     return qs
 
 
-def facts_in(facts: _Facts, metric: Metric, start, end):
+def facts_in(facts: Facts, metric: Metric, start, end):
     """The facts of a metric dated from `start` to `end`, with their segment (`seg`) and the metric's filters."""
-    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=_segment_expression(facts, metric))
+    qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=segment_expression(facts, metric))
     return metric_filtered(qs, facts, metric)
 
 
-def coordinate_lookups(facts: _Facts) -> dict[str, str]:
+def coordinate_lookups(facts: Facts) -> dict[str, str]:
     """A target node's coordinate -> the lookup of the same thing on the facts (the credited team's region path)."""
     return {
         "region_id": f"{facts.region}__path",
@@ -161,7 +161,7 @@ def coordinate_lookups(facts: _Facts) -> dict[str, str]:
     }
 
 
-def _segment_expression(facts: _Facts, metric: Metric):
+def segment_expression(facts: Facts, metric: Metric):
     if metric.source == MetricSource.NEW_CUSTOMERS:
         return Value(Segment.NEW, output_field=CharField())
     return Case(
@@ -496,17 +496,17 @@ def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimensio
     return weights
 
 
-def _weights_batch(**kwargs) -> tuple[list[list[Decimal]], list[str]]:
-    """The weights of each node's parts and the warnings a manager should read: `_weights_with_sources`
+def weights_batch(**kwargs) -> tuple[list[list[Decimal]], list[str]]:
+    """The weights of each node's parts and the warnings a manager should read: `weights_with_sources`
     (same keyword arguments) without the sources."""
-    result, _sources, warnings = _weights_with_sources(**kwargs)
+    result, _sources, warnings = weights_with_sources(**kwargs)
     return result, warnings
 
 
-def _weights_with_sources(
+def weights_with_sources(
     *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
 ) -> tuple[list[list[Decimal]], list[list[Source]] | None, list[str]]:
-    """`_weights_batch` with, for a split by history, the source of every part's weight (else None)."""
+    """`weights_batch` with, for a split by history, the source of every part's weight (else None)."""
     if method == SplitMethod.HISTORY:
         return _history_batch(
             metric=plan.metric,

@@ -25,7 +25,7 @@ from pipeline.models import Opportunity
 from salesmgmt.lib import periods
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
 from targets.planning.approval_chain import plan_approvers
-from targets.planning.rules import _fiscal_start
+from targets.planning.rules import fiscal_start
 from targets.services import (
     action_plan_create,
     adjustment_approve,
@@ -104,7 +104,7 @@ class Command(BaseCommand):
 
     def _company_plan(self):
         director = self._user("director")
-        start_month = _fiscal_start()
+        start_month = fiscal_start()
         last_year = periods.year(COMPANY_YEAR - 1, start_month)
         won = Opportunity.objects.won().filter(closed_on__range=(last_year.start, last_year.end))
         actual = won.aggregate(total=Sum("amount_company"))["total"] or 0
