@@ -124,7 +124,7 @@ COPY (
 
 def run() -> list[Timing]:
     from bench import bigco
-    from targets.services.attainment import attainment_recompute
+    from targets.attainment.services import attainment_recompute
 
     timings: list[Timing] = []
     started = time.perf_counter()

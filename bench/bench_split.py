@@ -233,7 +233,7 @@ def _check(plan, *, leaves: int, total: Decimal = TOTAL) -> None:
     from django.db.models import Count, Sum
 
     from targets.models import TargetNode
-    from targets.selectors import unbalanced_nodes
+    from targets.planning.selectors import unbalanced_nodes
 
     plan.refresh_from_db()
     assert plan.total == total, (plan.total, total)

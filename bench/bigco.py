@@ -532,7 +532,7 @@ class _Generator:
         from django.utils import timezone
 
         from targets.models import PlanStatus, TargetPlan
-        from targets.services.metrics import metric_ensure_defaults
+        from targets.planning.metrics import metric_ensure_defaults
 
         leaf_cents = self._leaf_cents()  # [rep, month, (new, existing)]
         metric = {m.code: m for m in metric_ensure_defaults()}["won_revenue"]

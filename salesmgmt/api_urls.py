@@ -3,9 +3,9 @@ from rest_framework.routers import DefaultRouter
 
 from crm import api as crm_api
 from pipeline import api as pipeline_api
-from targets import api as targets_api
-from targets import api_alerts as targets_alerts_api
-from targets import api_attainment as targets_attainment_api
+from targets.api import alerts as targets_alerts_api
+from targets.api import attainment as targets_attainment_api
+from targets.api import plans as targets_api
 
 router = DefaultRouter()
 router.register("users", crm_api.UserViewSet, basename="user")

@@ -10,8 +10,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
-from targets import selectors
 from targets.models import TargetNode, TargetPlan
+from targets.planning import selectors
 
 
 def visible_plan(user, pk) -> TargetPlan:

@@ -20,8 +20,8 @@ from targets.models import (
     TargetNode,
     TargetPlan,
 )
-from targets.selectors import nodes_visible_to
-from targets.selectors_approval import plans_awaiting_approval
+from targets.planning.approval_chain import plans_awaiting_approval
+from targets.planning.selectors import nodes_visible_to
 
 
 class TargetPlanFilter(filters.FilterSet):

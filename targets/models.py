@@ -117,7 +117,7 @@ class TargetPlan(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
-    # Who submitted it last: never its approver (see targets.selectors_approval).
+    # Who submitted it last: never its approver (see targets.planning.approval_chain).
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("submitted by"),
@@ -678,7 +678,7 @@ class Notification(models.Model):
 
 class NotificationPreference(models.Model):
     """A user's choice for one alert kind. Without a row: in the centre always, by e-mail for warning and
-    critical alerts (see `targets.services.notifications.wants`)."""
+    critical alerts (see `targets.alerts.notifications.wants`)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

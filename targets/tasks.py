@@ -45,8 +45,8 @@ def recompute_for_deal(
 
     from crm.models import Region
     from pipeline.models import Opportunity
-    from targets.attainment import leaves_touched
-    from targets.services.attainment import attainment_recompute
+    from targets.attainment.reference import leaves_touched
+    from targets.attainment.services import attainment_recompute
 
     deal = Opportunity.objects.select_related("region", "customer__owner__region").filter(pk=deal_id).first()
     if deal is None:
@@ -70,8 +70,8 @@ def recompute_for_deal(
 def recompute_for_collection(collection_id: int) -> int:
     """A payment was recorded: recompute the leaves it counts for and their ancestors."""
     from pipeline.models import Collection
-    from targets.attainment import leaves_touched
-    from targets.services.attainment import attainment_recompute
+    from targets.attainment.reference import leaves_touched
+    from targets.attainment.services import attainment_recompute
 
     collection = Collection.objects.select_related("opportunity__region").filter(pk=collection_id).first()
     if collection is None:
@@ -86,8 +86,8 @@ def recompute_for_collection(collection_id: int) -> int:
 @shared_task(name="targets.recompute_plan", ignore_result=True)
 def recompute_plan(plan_id: int) -> int:
     """A plan was approved or adjusted: rebuild its snapshots of today."""
+    from targets.attainment.services import attainment_recompute
     from targets.models import TargetPlan
-    from targets.services.attainment import attainment_recompute
 
     plan = TargetPlan.objects.filter(pk=plan_id).first()
     if plan is None:
@@ -100,7 +100,7 @@ def recompute_plan(plan_id: int) -> int:
 @shared_task(name="targets.reconcile_all", ignore_result=True)
 def reconcile_all() -> int:
     """Nightly: rebuild today's snapshots of every approved plan from the facts."""
-    from targets.services.attainment import attainment_recompute
+    from targets.attainment.services import attainment_recompute
 
     written = attainment_recompute()
     _enqueue_alerts()
@@ -116,7 +116,7 @@ def _enqueue_alerts(plan_id: int | None = None) -> None:
 def _enqueue_alerts_for(leaf_ids, *, deal_ids=()) -> None:
     """Evaluate the alerts of what just changed: the recomputed leaves, their ancestors and the deal."""
     from salesmgmt import outbox
-    from targets.attainment import with_ancestors
+    from targets.attainment.reference import with_ancestors
 
     node_ids = with_ancestors(leaf_ids)
     if not node_ids and not deal_ids:
@@ -127,8 +127,8 @@ def _enqueue_alerts_for(leaf_ids, *, deal_ids=()) -> None:
 @shared_task(name="targets.evaluate_alerts", ignore_result=True)
 def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None) -> int:
     """Snapshots or deals changed: upsert the firing alerts, resolve the others (idempotent).
-    Everything, one plan, or only the given nodes and deals (see `targets.alerts.evaluate_alerts`)."""
-    from targets.alerts import evaluate_alerts as evaluate
+    Everything, one plan, or only the given nodes and deals (see `targets.alerts.evaluation.evaluate_alerts`)."""
+    from targets.alerts.evaluation import evaluate_alerts as evaluate
 
     return evaluate(plan_id, node_ids, deal_ids)
 
@@ -136,6 +136,6 @@ def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None) ->
 @shared_task(name="targets.send_alert_emails", ignore_result=True)
 def send_alert_emails(notification_ids: list[int]) -> int:
     """Alerts just opened: e-mail the people who want it (each row claimed first, so sending twice is a no-op)."""
-    from targets.services.notifications import notifications_email
+    from targets.alerts.notifications import notifications_email
 
     return notifications_email(notification_ids=notification_ids)

@@ -131,9 +131,9 @@ def weighted_total(amount_times_percent: Decimal) -> Decimal:
     """The weighted pipeline rule: from Σ (amount × probability %) of a group of deals, divided by 100 and
     rounded once to the cent by `money.quantize` (half up), never per deal, so the figure is the same however
     the deals are grouped. Every weighted figure goes through here: the deal row (`weighted`), the pipeline
-    board and team totals (`pipeline.selectors`) and the attainment reference (`targets.attainment`).
+    board and team totals (`pipeline.selectors`) and the attainment reference (`targets.attainment.reference`).
 
-    The PostgreSQL attainment engine (`targets/attainment_sql.py`) mirrors this rule in SQL: per leaf it sums
+    The PostgreSQL attainment engine (`targets/attainment/sql.py`) mirrors this rule in SQL: per leaf it sums
     amount in cents × probability and rounds once, `ROUND(Σ / 100.0)` (numeric ROUND: half away from zero,
     as here). Change one, change the other; the tests hold engine == reference."""
     return quantize(Decimal(amount_times_percent) / Decimal(100))

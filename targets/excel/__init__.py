@@ -1,2 +1,2 @@
 """The Excel file of a plan: one layout (`layout`), written by `writer` for the export and read back by the
-import (`targets.services.excel`), so the two cannot drift apart."""
+import (`targets.planning.excel`), so the two cannot drift apart."""

@@ -1,5 +1,5 @@
 """The layout of a plan's sheet, shared by the export (`targets.excel.writer`) and the import
-(`targets.services.excel`):
+(`targets.planning.excel`):
 
 - row 1 (hidden) names the file (`marker_row`): the marker, the plan id, the view ("tree" or "grid"), the
   node it was exported under and, for a grid, its rows and columns;

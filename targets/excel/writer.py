@@ -13,7 +13,6 @@ from openpyxl.styles import Alignment
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from targets import selectors
 from targets.excel.layout import (
     BOLD,
     DATE_FORMAT,
@@ -36,6 +35,7 @@ from targets.excel.layout import (
     grid_keys,
 )
 from targets.models import PlanStatus
+from targets.planning import selectors
 
 
 def _text(ws, value, **style) -> WriteOnlyCell:

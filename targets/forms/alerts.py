@@ -8,9 +8,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import scoped_user_field
+from targets.alerts.selectors import ACTIVE_STATES, alerts_visible_to
 from targets.models import AlertKind, AlertSeverity, AlertState
-from targets.selectors import plans_visible_to
-from targets.services.alerts import ACTIVE_STATES, alerts_visible_to
+from targets.planning.selectors import plans_visible_to
 
 STATE_ACTIVE = ""  # the default: open and acknowledged
 STATE_ALL = "all"

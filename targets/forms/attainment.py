@@ -3,7 +3,7 @@
 The period choices are always the chosen plan's: a period left over from the plan chosen before (the
 select is redrawn by htmx when the plan changes, but a page submitted without it still sends the old
 one) falls back to the plan's current period instead of failing. Which plan and period a page opens on
-is a read, decided in `targets.selectors_attainment`.
+is a read, decided in `targets.attainment.selectors`.
 """
 
 from datetime import date
@@ -11,8 +11,8 @@ from datetime import date
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from targets import selectors_attainment
-from targets.selectors import plans_visible_to
+from targets.attainment import selectors as selectors_attainment
+from targets.planning.selectors import plans_visible_to
 
 
 class LeaderboardForm(forms.Form):

@@ -15,8 +15,8 @@ from crm.models import CompanySettings, Region, Role, Tier
 from pipeline.forms import DATE, MoneyField
 from salesmgmt.lib import periods
 from targets.models import Dimension, Metric, SplitMethod, TargetNode, WeightBasis
-from targets.services.members import _dimension_error
-from targets.services.rules import _is_top
+from targets.planning.members import dimension_error
+from targets.planning.rules import is_top
 
 MANAGER_ROLES = (Role.MANAGER, Role.DIRECTOR, Role.ADMIN)
 # Manual amounts and bottom-up commitments need one target at a time.
@@ -62,7 +62,7 @@ class PlanCreateForm(forms.Form):
         choices = period_choices()
         self.fields["period_key"].choices = choices
         self.fields["period_key"].initial = choices[5][0]  # next fiscal year: plans are set ahead
-        top = _is_top(user)
+        top = is_top(user)
         self.fields["region"] = scoped_region_field(
             user,
             label=_("Region"),
@@ -119,7 +119,7 @@ class NodeEditForm(forms.Form):
 def allowed_dimensions(node: TargetNode) -> list[tuple[str, str]]:
     """The dimensions a node can still be split along (a rep target not by region, a month not by quarter,
     a province without sub-regions not by region)."""
-    allowed = [(value, label) for value, label in Dimension.choices if _dimension_error(node, value) is None]
+    allowed = [(value, label) for value, label in Dimension.choices if dimension_error(node, value) is None]
     if node.region_id and not Region.objects.filter(parent_id=node.region_id).exists():
         allowed = [(value, label) for value, label in allowed if value != Dimension.REGION]
     return allowed

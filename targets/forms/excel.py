@@ -8,8 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from salesmgmt.lib.tabular import LimitExceeded, Limits
-from targets import selectors
-from targets.services import excel
+from targets.planning import excel, selectors
 
 ALLOWED_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
 

@@ -12,7 +12,7 @@ from crm.models import User
 from crm.scopes import visible_users
 from pipeline.forms import DATE, MoneyField
 from targets.models import ActionStatus, AdjustmentKind, PeriodKind
-from targets.selectors import plans_visible_to
+from targets.planning.selectors import plans_visible_to
 
 PEOPLE_MINE = ""
 PEOPLE_TEAM = "team"

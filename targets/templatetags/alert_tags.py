@@ -2,7 +2,7 @@
 
 from django import template
 
-from targets.services.notifications import unread_count
+from targets.alerts.notifications import unread_count
 
 register = template.Library()
 

@@ -15,12 +15,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from salesmgmt.views import error_text, filter_form, is_partial, page_query, safe_next_url, vary_on_htmx
-from targets.alert_messages import ALERT_RELATED, alert_link, alert_message
-from targets.alerts import ensure_default_rules
+from targets.alerts import notifications as notification_services
+from targets.alerts import selectors as alert_selectors
+from targets.alerts import services as alert_services
+from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
+from targets.alerts.rules import ensure_default_rules
 from targets.forms.alerts import AlertFilterForm, AlertRuleForm, NotificationSettingsForm
 from targets.models import AlertKind, AlertRule, AlertState, Notification
-from targets.services import alerts as alert_services
-from targets.services import notifications as notification_services
 
 ALERTS_PAGE_SIZE = 25
 NOTIFICATIONS_PAGE_SIZE = 25
@@ -55,9 +56,9 @@ def _with_bell(request, context: dict) -> dict:
 def alert_list(request):
     form, _data = filter_form(AlertFilterForm, request)
     filters = form.filters()
-    qs = alert_services.alerts_filtered(request.user, **filters)
-    counts = alert_services.alert_state_counts(
-        alert_services.alerts_filtered(request.user, **{**filters, "states": ()})
+    qs = alert_selectors.alerts_filtered(request.user, **filters)
+    counts = alert_selectors.alert_state_counts(
+        alert_selectors.alerts_filtered(request.user, **{**filters, "states": ()})
     )
     page = Paginator(qs, ALERTS_PAGE_SIZE).get_page(request.GET.get("page"))
     _decorate_alerts(page.object_list, request.user)
@@ -80,7 +81,7 @@ def alert_action(request, pk, action):
     """Acknowledge or resolve one alert; the row shows the new state, or the service's refusal."""
     if action not in ALERT_ACTIONS:
         raise Http404(_("No such action."))
-    visible = alert_services.alerts_visible_to(request.user).select_related(*ALERT_RELATED)
+    visible = alert_selectors.alerts_visible_to(request.user).select_related(*ALERT_RELATED)
     alert = get_object_or_404(visible, pk=pk)
     error = ""
     try:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from salesmgmt.views import is_partial, vary_on_htmx
-from targets import selectors_attainment
+from targets.attainment import selectors as selectors_attainment
 from targets.forms.attainment import LeaderboardForm
 
 # The id of the period select's wrapper, redrawn by htmx when the plan changes.

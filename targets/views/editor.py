@@ -28,11 +28,13 @@ from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from salesmgmt.errors import ConflictError
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
-from targets import access, selectors, selectors_attainment, services
+from targets import access, services
+from targets.attainment import selectors as selectors_attainment
 from targets.forms.editor import SCOPE_LEAVES, CellForm, NodeEditForm, PlanCreateForm, SplitForm
 from targets.models import Dimension, PlanStatus, SplitMethod, WeightBasis
-from targets.selectors_approval import can_approve, plan_approvers, plans_awaiting_approval
-from targets.services.rules import may_decide_plan
+from targets.planning import selectors
+from targets.planning.approval_chain import can_approve, plan_approvers, plans_awaiting_approval
+from targets.planning.rules import may_decide_plan
 
 PLAN_PAGE = 25
 LEVEL_PAGE = 100

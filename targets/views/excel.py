@@ -2,7 +2,7 @@
 import the filled file back (upload -> preview with every row's problem -> apply all or nothing).
 
 Exports are scoped: only the targets the user may see are written (`targets.excel.writer`, in the
-layout of `targets.excel.layout` that the import reads back in `targets.services.excel`). Between the
+layout of `targets.excel.layout` that the import reads back in `targets.planning.excel`). Between the
 preview and the apply, the uploaded file waits in the default storage, named in the user's session (one
 pending import per plan; a day-old one is deleted at the user's next upload), and it is checked again
 when applied.
@@ -32,7 +32,7 @@ from targets import access
 from targets.excel import layout, writer
 from targets.forms.excel import ExportForm, ImportApplyForm, ImportUploadForm
 from targets.models import PlanStatus
-from targets.services import excel
+from targets.planning import excel
 
 SHOWN_ERRORS = 200
 SHOWN_CHANGES = 500

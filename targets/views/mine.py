@@ -23,7 +23,9 @@ from crm.models import User
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib import attainment as attainment_math
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
-from targets import access, selectors, selectors_attainment, selectors_late_changes, services
+from targets import access, services
+from targets.attainment import late_changes as selectors_late_changes
+from targets.attainment import selectors as selectors_attainment
 from targets.forms.mine import (
     ActionPlanForm,
     ActionStatusForm,
@@ -41,6 +43,7 @@ from targets.models import (
     PlanStatus,
     SplitMethod,
 )
+from targets.planning import selectors
 
 TARGETS_PAGE_SIZE = 50
 DIFF_PAGE_SIZE = 50

@@ -14,8 +14,8 @@ from bench import bench_attainment
 from bench.bigco import COMPANY_CODE, CUSTOMERS_PER_REP, DEALS_PER_REP, HISTORY_PER_DEAL, generate
 from crm.models import Customer, Region, RegionKind, Role, User
 from pipeline.models import Opportunity, OpportunityHistory
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot, PlanStatus, TargetNode, TargetNodeAmount
-from targets.services.attainment import attainment_recompute
 
 SCALE = 0.01
 REPS = 50

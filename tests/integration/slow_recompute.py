@@ -11,7 +11,7 @@ import time
 
 from django.db import transaction
 
-from targets.services import attainment
+from targets.attainment import services as attainment
 
 _real = attainment.attainment_recompute
 

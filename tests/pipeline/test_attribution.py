@@ -18,9 +18,9 @@ from pipeline.models import Opportunity
 from pipeline.selectors import team_pipeline
 from pipeline.services import opportunity_move_stage, opportunity_update
 from salesmgmt import outbox
+from targets.attainment.services import attainment_recompute
 from targets.models import LatestAttainment
 from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
-from targets.services.attainment import attainment_recompute
 from tests.factories import CustomerFactory, make_deal
 
 

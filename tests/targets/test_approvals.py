@@ -8,9 +8,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm.models import AuditLog, Role
+from targets.alerts.notifications import notification_message
 from targets.models import AdjustmentStatus, Notification, NotificationTopic, PlanStatus, TargetNode, TargetPlan
-from targets.selectors import adjustments_to_decide
-from targets.selectors_approval import can_approve, plan_approvers, plans_awaiting_approval
+from targets.planning.approval_chain import can_approve, plan_approvers, plans_awaiting_approval
+from targets.planning.approvals import ApprovalRefused
+from targets.planning.selectors import adjustments_to_decide
 from targets.services import (
     adjustment_approve,
     adjustment_propose,
@@ -22,8 +24,6 @@ from targets.services import (
     plan_submit,
     target_split,
 )
-from targets.services.approvals import ApprovalRefused
-from targets.services.notifications import notification_message
 from tests.factories import UserFactory
 from tests.targets.conftest import by_region
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-import targets.services.splits as splits
+import targets.planning.splits as splits
 from salesmgmt.lib.allocation import largest_remainder
 from targets.services import plan_create, target_split_leaves
 from tests.factories import ProductLineFactory

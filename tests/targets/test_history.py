@@ -10,7 +10,7 @@ from django.core.management import call_command, get_commands
 
 from crm.models import CompanySettings, Region, Role
 from pipeline.services import collection_create, opportunity_move_stage
-from targets.selectors import commitment_gap, unbalanced_nodes
+from targets.planning.selectors import commitment_gap, unbalanced_nodes
 from targets.services import (
     node_commit,
     plan_create,
@@ -265,7 +265,7 @@ def test_history_split_reproduces_the_maven_share_of_won_value_per_office(db, me
 def test_bulk_history_split_in_sql_matches_the_python_path(org, metrics, monkeypatch):
     """Per-leaf history weights go to SQL through a temporary table; the result must equal the
     general Python path to the cent (odd amounts, ties, and a rep without history)."""
-    import targets.services.splits as services
+    import targets.planning.splits as services
 
     won = won_stage(org)
     for owner, amount, day in [

@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from crm.models import Role
 from salesmgmt.lib import allocation
 from targets.models import TargetNode
-from targets.selectors import unbalanced_nodes
+from targets.planning.selectors import unbalanced_nodes
+from targets.planning.weights import HISTORY_DENSE_SHARE, SOURCE_OWN, follow_curves, is_dense
 from targets.services import (
     target_split,
     target_split_leaves,
     target_split_leaves_preview,
     target_split_preview,
 )
-from targets.services.weights import HISTORY_DENSE_SHARE, SOURCE_OWN, follow_curves, is_dense
 from tests.factories import UserFactory, make_deal
 from tests.targets.conftest import by_region
 
@@ -162,7 +162,7 @@ def many_reps(org):
 
 
 def bulk_months(plan, org, *, sql: bool, monkeypatch):
-    import targets.services.splits as splits
+    import targets.planning.splits as splits
 
     if not sql:
         monkeypatch.setattr(splits, "_split_leaves_sql", lambda **kwargs: None)

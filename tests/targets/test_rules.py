@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from crm.models import AuditLog
 from salesmgmt.errors import ConflictError
 from targets.models import ActionStatus, TargetNode
-from targets.selectors import nodes_visible_to
+from targets.planning.selectors import nodes_visible_to
 from targets.services import (
     action_plan_create,
     action_plan_update,

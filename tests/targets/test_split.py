@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from crm.models import AuditLog, Tier
 from salesmgmt.lib import periods
 from targets.models import PlanStatus, SplitMethod, TargetNode, TargetPlan
-from targets.selectors import incomplete_leaves, plan_tree, unbalanced_nodes
+from targets.planning.members import dimension_error
+from targets.planning.selectors import incomplete_leaves, plan_tree, unbalanced_nodes
 from targets.services import (
     node_update,
     plan_create,
@@ -21,7 +22,6 @@ from targets.services import (
     target_split_leaves,
     target_split_preview,
 )
-from targets.services.members import _dimension_error
 from tests.factories import CustomerFactory, UserFactory
 from tests.targets.amounts import leaf_sums
 from tests.targets.conftest import by_region, children_of
@@ -186,7 +186,7 @@ def test_a_fixed_dimension_cannot_be_split_again(plan, org, catalogue):
     assert {p.product_line for p in products} == {catalogue["servers"]}
     weeks = list(target_split(node=products[0], dimension="week", method="equal", actor=org.director).children)
     assert weeks[0].period_start == date(2027, 1, 1) and weeks[-1].period_end == date(2027, 1, 31)
-    assert _dimension_error(weeks[0], "week") is not None
+    assert dimension_error(weeks[0], "week") is not None
 
 
 def test_segment_split(plan, org):
@@ -389,7 +389,7 @@ def test_random_trees_always_add_up(org, metrics, catalogue, data):
         for _step in range(data.draw(st.integers(min_value=1, max_value=4), label="steps")):
             leaves = list(TargetNode.objects.filter(plan=plan, split_dimension="").order_by("path"))
             leaf = data.draw(st.sampled_from(leaves), label="leaf")
-            dims = [d for d in DIMENSIONS if _dimension_error(leaf, d) is None]
+            dims = [d for d in DIMENSIONS if dimension_error(leaf, d) is None]
             dimension = data.draw(st.sampled_from(dims), label="dimension")
             method = data.draw(st.sampled_from(["equal", "weights", "manual", "history", "leaves"]), label="method")
             try:
@@ -516,7 +516,7 @@ def test_split_methods_are_audited_with_amounts(plan, org):
 )
 def test_the_sql_bulk_split_matches_the_python_math(org, metrics, monkeypatch, counts, leaf_units, month_weights):
     """Uniform bulk splits run as one INSERT ... SELECT; it must split exactly like `largest_remainder`."""
-    import targets.services.splits as services
+    import targets.planning.splits as services
     from salesmgmt.lib.allocation import largest_remainder
 
     def python_path_not_expected(**kwargs):

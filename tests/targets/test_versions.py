@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from crm.models import AuditLog
 from salesmgmt.errors import ConflictError
 from targets.models import AdjustmentStatus, PlanStatus, TargetNode, TargetNodeAmount
-from targets.selectors import unbalanced_nodes, version_changes
+from targets.planning.selectors import unbalanced_nodes, version_changes
 from targets.services import (
     adjustment_approve,
     adjustment_propose,

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from targets.attainment_sql import render_statement
+from targets.attainment.sql import render_statement
 from targets.models import TargetPlan
 
 

@@ -24,7 +24,8 @@ from crm.models import Region, User
 from pipeline.models import Opportunity
 from salesmgmt.lib import periods
 from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
-from targets.selectors_approval import plan_approvers
+from targets.planning.approval_chain import plan_approvers
+from targets.planning.rules import fiscal_start
 from targets.services import (
     action_plan_create,
     adjustment_approve,
@@ -37,7 +38,6 @@ from targets.services import (
     target_split,
     target_split_leaves,
 )
-from targets.services.rules import _fiscal_start
 
 COMPANY_YEAR = 2026
 AREA_YEAR = 2027
@@ -80,8 +80,8 @@ class Command(BaseCommand):
     def _attainment_history(self) -> int:
         """A snapshot of every approved plan each week from its start to today, so trends show at once;
         then the alerts of today. Returns how many weekly rebuilds ran."""
-        from targets.alerts import evaluate_alerts
-        from targets.services.attainment import attainment_recompute
+        from targets.alerts.evaluation import evaluate_alerts
+        from targets.attainment.services import attainment_recompute
 
         today = timezone.localdate()
         runs = 0
@@ -104,7 +104,7 @@ class Command(BaseCommand):
 
     def _company_plan(self):
         director = self._user("director")
-        start_month = _fiscal_start()
+        start_month = fiscal_start()
         last_year = periods.year(COMPANY_YEAR - 1, start_month)
         won = Opportunity.objects.won().filter(closed_on__range=(last_year.start, last_year.end))
         actual = won.aggregate(total=Sum("amount_company"))["total"] or 0

@@ -12,12 +12,13 @@ from django.utils import timezone
 
 from pipeline.models import Opportunity
 from pipeline.services import opportunity_move_stage
-from targets.alert_messages import alert_message
-from targets.alerts import ensure_default_rules, evaluate_alerts
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.messages import alert_message
+from targets.alerts.rules import ensure_default_rules
+from targets.alerts.services import alert_acknowledge, alert_resolve, alert_rule_update
+from targets.attainment.services import attainment_recompute
 from targets.models import Alert, AlertKind, AlertRule, AlertState
 from targets.services import plan_approve, plan_create, plan_submit, target_split
-from targets.services.alerts import alert_acknowledge, alert_resolve, alert_rule_update
-from targets.services.attainment import attainment_recompute
 from tests.factories import make_deal
 
 TODAY = date(2027, 3, 15)

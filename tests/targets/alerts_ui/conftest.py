@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from crm.models import User
 from pipeline.models import Opportunity
-from targets.alerts import ensure_default_rules, evaluate_alerts
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.rules import ensure_default_rules
 from targets.models import Alert, AlertKind
 from tests.factories import make_deal
 

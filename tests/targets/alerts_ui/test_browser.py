@@ -5,7 +5,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from targets.alerts import ensure_default_rules, evaluate_alerts
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.rules import ensure_default_rules
 from targets.models import Alert, AlertState
 from tests.browser.plugin import login
 from tests.factories import make_deal

@@ -6,8 +6,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.utils import translation
 
 from pipeline.services import opportunity_move_stage
-from targets.alert_messages import alert_link, alert_message
-from targets.alerts import evaluate_alerts
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.messages import alert_link, alert_message
 from targets.models import Alert, AlertKind
 from tests.factories import make_deal
 from tests.targets.alerts.test_alerts import approved_plan, stage

@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from crm.models import User
 from pipeline.models import Opportunity
-from targets.alerts import evaluate_alerts
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.services import alert_resolve
 from targets.models import Alert, AlertKind, AlertState, Notification, NotificationPreference
-from targets.services.alerts import alert_resolve
 from targets.tasks import send_alert_emails
 from tests.factories import make_deal
 
@@ -147,8 +147,8 @@ def test_notifying_is_set_based(org, rules, emails, frozen):
 
 
 def test_marking_read_and_acknowledging(org, alerts):
-    from targets.services.alerts import alert_acknowledge
-    from targets.services.notifications import notifications_mark_all_read, unread_count
+    from targets.alerts.notifications import notifications_mark_all_read, unread_count
+    from targets.alerts.services import alert_acknowledge
 
     assert unread_count(org.manager) == 2  # rep's and rep_js's deals (Shanghai and Jiangsu report to East)
     alert_acknowledge(alert=alerts.late, actor=org.manager)  # dealt with: its notification is read

@@ -6,8 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from targets.alerts.services import alert_acknowledge
 from targets.models import AlertKind, AlertRule, AlertSeverity, AlertState, Notification, NotificationPreference
-from targets.services.alerts import alert_acknowledge
 
 from .conftest import htmx
 
@@ -242,7 +242,7 @@ def test_the_alert_list_and_the_centre_do_not_grow_with_rows(org, alerts, client
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from targets.alerts import evaluate_alerts
+    from targets.alerts.evaluation import evaluate_alerts
     from tests.factories import make_deal
 
     client = client_for(org.manager)

@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 
 from crm.models import AuditLog
 from targets.models import AdjustmentRequest, AdjustmentStatus, TargetNode
-from targets.selectors import unbalanced_nodes
+from targets.planning.excel import MARKER
+from targets.planning.selectors import unbalanced_nodes
 from targets.services import node_update, plan_create, target_split, target_split_leaves
-from targets.services.excel import MARKER
 from tests.targets.api.conftest import fresh
 
 KEY_ROW = 12

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.services import opportunity_move_stage, opportunity_update
-from targets.attainment import _Router
+from targets.attainment.reference import Router
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot, LatestAttainment
-from targets.services.attainment import attainment_recompute
 from targets.tasks import recompute_for_deal
 from tests.factories import make_deal
 from tests.targets.attainment.test_recompute import build_plan, node, snapshots, won_stage
@@ -186,7 +186,7 @@ def test_the_router_finds_exactly_the_leaves_brute_force_finds(raw_leaves, facts
         for leaf in raw_leaves
     ]
     varying = ["region_id", "product_line_id", "rep_id", "segment"]
-    router = _Router(leaves, varying, depths={pk: len(path) for pk, path in PATHS.items()})
+    router = Router(leaves, varying, depths={pk: len(path) for pk, path in PATHS.items()})
     for fact in facts:
         values = {
             "region_id": fact["region"],
@@ -209,7 +209,7 @@ def test_a_leaf_of_an_unknown_region_matches_nothing(deleted_region):
             "period_end": date(2027, 12, 31),
         },
     ]
-    router = _Router(leaves, ["region_id"], depths={2: 2})
+    router = Router(leaves, ["region_id"], depths={2: 2})
     found = list(router.match({"region_id": (1, 2, 4)}, date(2027, 6, 1)))
     assert found == ([] if deleted_region else [0])
 

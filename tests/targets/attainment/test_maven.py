@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 from crm.models import CompanySettings, Region, Role
 from pipeline.management.commands.import_maven import username_for
 from pipeline.selectors import team_pipeline
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot
 from targets.services import plan_approve, plan_create, plan_submit, target_split, target_split_leaves
-from targets.services.attainment import attainment_recompute
 from tests.datasets import MAVEN, needs_maven
 from tests.factories import UserFactory
 

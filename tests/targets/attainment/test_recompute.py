@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 
 from crm.models import CompanySettings
 from pipeline.services import collection_create, opportunity_move_stage
-from targets.attainment import derive
+from targets.attainment.reference import derive
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot
 from targets.services import plan_approve, plan_create, plan_submit, target_split, target_split_leaves
-from targets.services.attainment import attainment_recompute
 from tests.factories import make_deal
 
 

@@ -9,10 +9,10 @@ import time_machine
 from django.db import connection
 
 from pipeline.services import collection_create, opportunity_move_stage
-from targets.attainment import compute_actuals
+from targets.attainment.reference import compute_actuals
+from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot, LatestAttainment
 from targets.services import plan_create, target_split, target_split_leaves
-from targets.services.attainment import attainment_recompute
 from tests.factories import CustomerFactory, make_deal
 from tests.targets.attainment.test_recompute import build_plan, snapshots, won_stage
 

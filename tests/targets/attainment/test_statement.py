@@ -14,8 +14,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from targets.attainment.services import attainment_recompute
 from targets.models import LatestAttainment
-from targets.services.attainment import attainment_recompute
 from tests.targets.attainment.test_recompute import build_plan
 
 SAMPLE = Path(__file__).with_name("sample_statement.sql")

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from crm.models import CompanySettings
-from targets.attainment import derive
+from targets.attainment.reference import derive
 
 URL = "/api/attainment/"
 HISTORY = "/api/attainment/history/"

@@ -12,8 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from crm.models import Role
+from targets.attainment.selectors import attainment_of
 from targets.models import AttainmentSnapshot, TargetNode
-from targets.selectors_attainment import attainment_of
 from targets.services import plan_approve, plan_submit, target_split, target_split_leaves
 from targets.views import editor
 from tests.factories import UserFactory

@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 from django.urls import reverse
 
-from targets.models import PlanStatus
-from targets.selectors_attainment import (
+from targets.attainment.selectors import (
     leaderboard,
     leaderboard_default_period,
     leaderboard_default_plan,
     leaderboard_periods,
 )
+from targets.models import PlanStatus
 from targets.services import plan_approve, plan_create, plan_submit, target_split
 from tests.factories import UserFactory
 from tests.targets.attainment_ui.conftest import snap

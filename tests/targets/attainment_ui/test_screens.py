@@ -7,8 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import CompanySettings
-from targets.attainment import derive
-from targets.selectors_attainment import attainment_of, latest_snapshots, pace_class
+from targets.attainment.reference import derive
+from targets.attainment.selectors import attainment_of, latest_snapshots, pace_class
 from tests.targets.attainment_ui.conftest import snap
 
 MINE = reverse("targets:mine")

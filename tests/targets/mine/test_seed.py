@@ -19,7 +19,7 @@ from targets.models import (
     TargetNodeAmount,
     TargetPlan,
 )
-from targets.selectors import incomplete_leaves, unbalanced_nodes
+from targets.planning.selectors import incomplete_leaves, unbalanced_nodes
 from tests.factories import ProductLineFactory
 
 TABLES = (Metric, TargetPlan, TargetNode, TargetNodeAmount, AdjustmentRequest, ActionPlan, AuditLog)

@@ -1,0 +1,249 @@
+"""Notifications of alert openings: who is told, in the notification centre and by e-mail, per their choices.
+
+`notify_alerts_opened` is called by `evaluate_alerts` with the alerts that evaluation opened (new ones, and
+resolved ones firing again). It tells each alert's owner and the owner's manager, set-based: one query for
+preferences, one insert that skips what already exists (the unique (recipient, alert, opened_at) key),
+and one Celery task per batch of e-mails. The e-mail task claims each row before sending, so a task
+delivered twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from salesmgmt import outbox
+from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
+from targets.models import (
+    AlertKind,
+    AlertRule,
+    AlertSeverity,
+    Notification,
+    NotificationPreference,
+    NotificationTopic,
+)
+
+log = logging.getLogger(__name__)
+
+# Without a preference of their own, people get e-mails of these severities (and every alert in the centre).
+DEFAULT_EMAIL_SEVERITIES = (AlertSeverity.WARNING, AlertSeverity.CRITICAL)
+EMAIL_BATCH = 200
+EMAIL_TASK = "targets.send_alert_emails"
+
+NOTIFICATION_RELATED = ("recipient", *(f"alert__{f}" for f in ALERT_RELATED))
+
+
+def wants(preference: NotificationPreference | None, severity: str) -> tuple[bool, bool]:
+    """(in the centre, by e-mail) for an alert of `severity`, given the user's preference for its kind."""
+    if preference is None:
+        return True, severity in DEFAULT_EMAIL_SEVERITIES
+    return preference.in_app, preference.email
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def notifications_of(user):
+    """The user's own notifications in the centre, unread first, newest first."""
+    if user is None or not user.is_authenticated:
+        return Notification.objects.none()
+    unread = ExpressionWrapper(Q(read_at__isnull=True), output_field=BooleanField())
+    return (
+        Notification.objects.filter(recipient=user, in_app=True)
+        .select_related(*NOTIFICATION_RELATED)
+        .order_by(unread.desc(), "-created_at", "-id")
+    )
+
+
+def unread_count(user) -> int:
+    """One COUNT query (the nav bell)."""
+    if user is None or not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True).count()
+
+
+def notification_message(notification: Notification) -> str:
+    if notification.alert_id:
+        return alert_message(notification.alert)
+    if notification.topic == NotificationTopic.PLAN_SUBMITTED:
+        params = notification.params
+        return _("%(submitter)s submitted the plan “%(plan)s”; it waits for your approval.") % {
+            "submitter": params.get("submitter", ""),
+            "plan": params.get("plan", ""),
+        }
+    return str(notification.params.get("text", ""))
+
+
+def notification_link(notification: Notification) -> str:
+    if notification.link:
+        return notification.link
+    if notification.alert_id:
+        return alert_link(notification.alert, notification.recipient)
+    return ""
+
+
+def preferences_of(user) -> dict[str, tuple[bool, bool]]:
+    """Every alert kind's (in the centre, by e-mail) for `user`: their choice, else the default for the
+    severity the kind's general rule has now."""
+    own = {p.kind: p for p in NotificationPreference.objects.filter(user=user)}
+    severities = dict(AlertRule.objects.filter(metric__isnull=True).values_list("kind", "severity"))
+    return {kind: wants(own.get(kind), severities.get(kind, AlertSeverity.WARNING)) for kind in AlertKind.values}
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def notify_alerts_opened(alerts: Iterable[dict]) -> int:
+    """Notify the owner and the owner's manager of each alert just opened; returns the rows inserted.
+
+    `alerts` are dicts with id, rule__kind, severity, owner_id, owner_manager_id and opened_at. Runs inside
+    the evaluation's transaction: the e-mail tasks go out after it commits.
+    """
+    from crm.models import User
+
+    alerts = list(alerts)
+    if not alerts:
+        return 0
+    people = {a["owner_id"] for a in alerts} | {a["owner_manager_id"] for a in alerts if a["owner_manager_id"]}
+    active = set(User.objects.filter(pk__in=people, is_active=True).values_list("pk", flat=True))
+    preferences = {(p.user_id, p.kind): p for p in NotificationPreference.objects.filter(user_id__in=active).order_by()}
+    now = timezone.now()
+    rows = []
+    for alert in alerts:
+        for user_id in dict.fromkeys((alert["owner_id"], alert["owner_manager_id"])):
+            if user_id not in active:
+                continue
+            in_app, email = wants(preferences.get((user_id, alert["rule__kind"])), alert["severity"])
+            if in_app or email:
+                rows.append(
+                    Notification(
+                        recipient_id=user_id,
+                        topic=NotificationTopic.ALERT,
+                        alert_id=alert["id"],
+                        opened_at=alert["opened_at"],
+                        in_app=in_app,
+                        email=email,
+                        created_at=now,
+                    )
+                )
+    if not rows:
+        return 0
+    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    if any(row.email for row in rows):
+        # The rows inserted just now carry `now`; rows that already existed were notified before.
+        ids = list(
+            Notification.objects.filter(created_at=now, email=True, emailed_at__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        for start in range(0, len(ids), EMAIL_BATCH):
+            outbox.enqueue_name(EMAIL_TASK, ids[start : start + EMAIL_BATCH])  # the outbox hashes long keys
+    return len(rows)
+
+
+def _absolute(path: str) -> str:
+    return f"{settings.SITE_URL.rstrip('/')}{path}" if path.startswith("/") else path
+
+
+def _email_for(notification: Notification) -> EmailMessage:
+    alert = notification.alert
+    subject = _("[salesmgmt] %(severity)s: %(kind)s") % {
+        "severity": alert.get_severity_display(),
+        "kind": alert.rule.get_kind_display(),
+    }
+    body = "\n\n".join(
+        [
+            alert_message(alert),
+            _("See it here: %(url)s") % {"url": _absolute(notification_link(notification))},
+            _("Choose which alerts reach you by e-mail: %(url)s")
+            % {"url": _absolute(reverse("targets:notification_settings"))},
+        ]
+    )
+    return EmailMessage(subject=subject, body=body, to=[notification.recipient.email])
+
+
+def notifications_email(*, notification_ids: list[int]) -> int:
+    """Send the e-mails of these notifications not sent yet; returns how many went out.
+
+    Each row is claimed (emailed_at set where still empty) before its mail is sent, so a second delivery of
+    the task sends nothing again. A failed send releases its claim and the task fails after the others
+    went out, so the outbox retries only those. Users without an e-mail address are skipped. Users have no
+    language of their own: mails are written in the site's language.
+    """
+    candidates = (
+        Notification.objects.filter(pk__in=list(notification_ids), email=True, emailed_at__isnull=True)
+        .exclude(recipient__email="")
+        .filter(recipient__is_active=True, alert__isnull=False)
+        .select_related(*NOTIFICATION_RELATED)
+        .order_by("id")
+    )
+    sent, failed = 0, []
+    with translation.override(settings.LANGUAGE_CODE):
+        connection = get_connection()
+        for notification in candidates:
+            claimed = Notification.objects.filter(pk=notification.pk, emailed_at__isnull=True).update(
+                emailed_at=timezone.now()
+            )
+            if not claimed:
+                continue
+            message = _email_for(notification)
+            message.connection = connection
+            try:
+                message.send()
+            except Exception as exc:  # SMTP down: release the claim, let the task be retried
+                log.warning("alert e-mail %s not sent: %s", notification.pk, exc)
+                Notification.objects.filter(pk=notification.pk).update(emailed_at=None)
+                failed.append(exc)
+                continue
+            sent += 1
+    if failed:
+        raise failed[0]
+    return sent
+
+
+def notification_mark_read(*, notification: Notification, actor) -> Notification:
+    """Mark one of the actor's own notifications read (again: nothing changes)."""
+    if notification.recipient_id != actor.pk:
+        raise ValidationError(_("This notification is not yours."))
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+    return notification
+
+
+def notifications_mark_all_read(*, actor) -> int:
+    """Mark every unread notification of the actor read; returns how many."""
+    return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def notifications_mark_alert_read(*, alert_id: int, actor) -> int:
+    """The actor dealt with an alert (acknowledged or resolved it): its notifications to them are read."""
+    return Notification.objects.filter(recipient=actor, alert_id=alert_id, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def notification_preferences_update(*, user, choices: dict[str, tuple[bool, bool]], actor) -> None:
+    """Store the user's (in the centre, by e-mail) per alert kind; people set only their own."""
+    if actor.pk != user.pk:
+        raise ValidationError(_("You can only change your own notification settings."))
+    unknown = set(choices) - set(AlertKind.values)
+    if unknown:
+        raise ValidationError(_("Unknown alert kind: %(kinds)s.") % {"kinds": ", ".join(sorted(unknown))})
+    rows = [
+        NotificationPreference(user=user, kind=kind, in_app=bool(in_app), email=bool(email))
+        for kind, (in_app, email) in choices.items()
+    ]
+    NotificationPreference.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["user", "kind"], update_fields=["in_app", "email"]
+    )

@@ -1,0 +1,586 @@
+"""Reads of targets: the tree level by level, incomplete leaves, roll-ups, versions, visibility."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Abs, Coalesce
+from django.utils.translation import gettext as _
+
+from crm.models import CompanySettings, DataScope
+from salesmgmt.lib import periods
+from salesmgmt.lib.money import quantize
+from targets.models import (
+    ActionPlan,
+    ActionStatus,
+    AdjustmentKind,
+    AdjustmentRequest,
+    AdjustmentStatus,
+    PeriodKind,
+    TargetNode,
+    TargetNodeAmount,
+    TargetPlan,
+)
+
+TREE_RELATED = ("region", "product_line", "product", "rep", "owner")
+
+
+def nodes_visible_to(user):
+    """Target nodes `user` may see: their data scope over the node's region and owner, plus their own rep targets."""
+    return TargetNode.objects.visible_to(user)
+
+
+def plans_visible_to(user, *, visible=None):
+    """Plans with a node `user` may see (`visible`: those nodes, when the caller has them already)."""
+    visible = nodes_visible_to(user) if visible is None else visible
+    return TargetPlan.objects.filter(pk__in=visible.values("plan_id")).select_related("metric", "owner")
+
+
+def plan_root(plan: TargetPlan) -> TargetNode:
+    return TargetNode.objects.select_related(*TREE_RELATED).get(plan=plan, parent__isnull=True)
+
+
+def plan_tree(plan: TargetPlan, parent: TargetNode | None = None, *, user=None):
+    """One level of the tree (the root when `parent` is None), each node with its number of children,
+    for lazy expansion. With `user`, only the nodes they may see."""
+    qs = TargetNode.objects.filter(plan=plan)
+    qs = qs.filter(parent=parent) if parent is not None else qs.filter(parent__isnull=True)
+    if user is not None:
+        qs = qs.filter(pk__in=nodes_visible_to(user).filter(plan=plan).values("pk"))
+    return qs.select_related(*TREE_RELATED).annotate(child_count=Count("children")).order_by("path")
+
+
+def incomplete_leaves(plan: TargetPlan):
+    """Leaves that break 3定: no owner (定责任), or no period/deadline (定时间)."""
+    return (
+        TargetNode.objects.filter(plan=plan, split_dimension="")
+        .filter(Q(owner__isnull=True) | Q(deadline__isnull=True) | Q(period_key=""))
+        .select_related(*TREE_RELATED)
+        .order_by("path")
+    )
+
+
+def unbalanced_nodes(plan: TargetPlan):
+    """Split nodes whose children do not add up to them (should never happen; checked before approval).
+
+    One join and GROUP BY over the plan (not a subquery per node), so it stays fast on 60,000 leaves.
+    """
+    return (
+        TargetNode.objects.filter(plan=plan)
+        .exclude(split_dimension="")
+        .annotate(children_sum=Coalesce(Sum("children__amount"), Value(Decimal(0))))
+        # Half a cent of slack: SQLite adds decimals as floats; a real imbalance is at least a cent.
+        .annotate(off_by=Abs(F("children_sum") - F("amount")))
+        .filter(off_by__gte=Decimal("0.005"))
+        .select_related(*TREE_RELATED)
+    )
+
+
+def _cents(value) -> Decimal:
+    # SQLite returns sums of decimals through floats; every amount is a whole number of cents.
+    return quantize(Decimal(value or 0))
+
+
+def commitment_gap(node: TargetNode) -> dict:
+    """Top-down vs bottom-up for a split node: what was handed down, what the owners below committed,
+    the gap (bottom-up minus top-down) and who has not committed yet."""
+    children = list(node.children.select_related(*TREE_RELATED).order_by("path"))
+    committed = [c for c in children if c.committed_amount is not None]
+    bottom_up = sum((c.committed_amount for c in committed), Decimal(0))
+    # Like with like: the commitments against what was handed down to those who committed.
+    handed_to_committed = sum((c.amount for c in committed), Decimal(0))
+    return {
+        "top_down": node.amount,
+        "bottom_up": bottom_up,
+        "gap": bottom_up - handed_to_committed,
+        "committed": committed,
+        "missing": [c for c in children if c.committed_amount is None],
+        "rows": [
+            {
+                "node": c,
+                "top_down": c.amount,
+                "bottom_up": c.committed_amount,
+                "gap": None if c.committed_amount is None else c.committed_amount - c.amount,
+            }
+            for c in children
+        ],
+    }
+
+
+# --- "My targets", commitments, action plans, adjustments and versions --------------------------
+
+# Periods depth-first: a year, then its quarters, their months and weeks.
+PERIOD_RANK = Case(
+    When(period_kind=PeriodKind.YEAR, then=Value(0)),
+    When(period_kind=PeriodKind.QUARTER, then=Value(1)),
+    When(period_kind=PeriodKind.MONTH, then=Value(2)),
+    default=Value(3),
+    output_field=IntegerField(),
+)
+OPEN_ACTION_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
+
+
+def owned_targets(user, *, owners=None, plan=None, period_kind: str = ""):
+    """The targets owned by `owners` (a queryset of users; default: `user` alone) that `user` may see.
+
+    For "my targets": newest plan first, then per owner the periods depth-first (a year, its quarters,
+    months, weeks), each with the owner of its parent (who handed it down and may ask for a
+    commitment) and its action plans (one extra query per page).
+    """
+    qs = nodes_visible_to(user)
+    qs = qs.filter(owner=user) if owners is None else qs.filter(owner__in=owners)
+    if plan is not None:
+        qs = qs.filter(plan=plan)
+    if period_kind:
+        qs = qs.filter(period_kind=period_kind)
+    actions = ActionPlan.objects.select_related("owner").order_by("due_date", "id")
+    return (
+        qs.select_related("plan", "plan__metric", *TREE_RELATED)
+        .annotate(period_rank=PERIOD_RANK, parent_owner_id=F("parent__owner"))
+        .prefetch_related(Prefetch("actions", queryset=actions))
+        .order_by(
+            "-plan__period_start", "plan_id", "owner__username", "owner_id", "period_start", "period_rank", "path"
+        )
+    )
+
+
+def open_actions_of(user, *, limit: int = 20):
+    """The user's own open action plans, soonest first, with their targets."""
+    return (
+        ActionPlan.objects.filter(owner=user, status__in=OPEN_ACTION_STATUSES)
+        .select_related("node", "node__plan", *(f"node__{f}" for f in TREE_RELATED))
+        .order_by("due_date", "id")[:limit]
+    )
+
+
+def actions_visible_to(user):
+    """Action plans under the targets `user` may see, and those given to them."""
+    if user is None or not user.is_authenticated:
+        return ActionPlan.objects.none()
+    return ActionPlan.objects.filter(Q(node__in=nodes_visible_to(user).values("pk")) | Q(owner=user))
+
+
+def adjustments_visible_to(user):
+    """Adjustments a manager (or above) may look at: those of the plans they see, and their own proposals.
+
+    Reps do not see them: a proposal lists colleagues' targets (and reps cannot propose any).
+    Which of the changed targets a manager may see is left to `adjustment_rows(..., user=)`.
+    """
+    if user is None or not user.is_authenticated or not user.is_manager_or_above:
+        return AdjustmentRequest.objects.none()
+    return AdjustmentRequest.objects.filter(
+        Q(plan__in=plans_visible_to(user).values("pk")) | Q(proposer=user)
+    ).select_related("plan", "plan__metric", "proposer", "approver")
+
+
+def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRequest]:
+    """Pending adjustments `user` may approve, oldest first (with `only`, that one adjustment if so).
+
+    Mirrors the checks of `adjustment_approve` (which stays the authority): someone else's proposal,
+    a change of the plan total only for directors and admins, every changed target inside the
+    user's regions and not their own, and the user above the proposer (`targets.planning.approval_chain`).
+    One query for the adjustments, one for all their targets, two for their regions.
+    """
+    from crm.models import DataScope
+    from crm.scopes import visible_regions
+    from targets.planning.approval_chain import adjustment_lines, outranks_proposer
+    from targets.planning.rules import is_top
+
+    if user is None or not user.is_authenticated or not user.is_manager_or_above:
+        return []
+    top = is_top(user)
+    pending = adjustments_visible_to(user).filter(status=AdjustmentStatus.PENDING).exclude(proposer=user)
+    if only is not None:
+        pending = pending.filter(pk=only)
+    if not top:
+        pending = pending.exclude(kind=AdjustmentKind.TOTAL_CHANGE)
+    pending = list(pending.order_by("created_at", "id"))
+    ids = {change["node"] for adjustment in pending for change in adjustment.changes}
+    nodes = {
+        n["id"]: n for n in TargetNode.objects.filter(pk__in=ids).values("id", "region_id", "owner_id", "parent_id")
+    }
+    everything = user.effective_scope == DataScope.ALL
+    regions = set()
+    if not everything:
+        wanted = {n["region_id"] for n in nodes.values() if n["region_id"]}
+        regions = set(visible_regions(user).filter(pk__in=wanted).values_list("pk", flat=True))
+
+    def may_change(node) -> bool:
+        if node is None:
+            return False
+        in_scope = everything or (node["region_id"] is not None and node["region_id"] in regions)
+        own = node["owner_id"] == user.pk and not (node["parent_id"] is None and top)
+        return in_scope and not own
+
+    pending = [a for a in pending if all(may_change(nodes.get(c["node"])) for c in a.changes)]
+    lines = adjustment_lines(pending)
+    return [a for a in pending if outranks_proposer(user, a, lines[a.pk])]
+
+
+def adjustment_rows(adjustment: AdjustmentRequest, *, user=None) -> list[dict]:
+    """The proposed changes of an adjustment with their differences: [{node, label, old, new, delta}].
+
+    With `user`, only the targets they may see (one query).
+    """
+    changes = adjustment.changes
+    if user is not None:
+        ids = [change["node"] for change in changes]
+        seen = set(nodes_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+        changes = [change for change in changes if change["node"] in seen]
+    rows = []
+    for change in changes:
+        old, new = Decimal(change["old"]), Decimal(change["new"])
+        rows.append(
+            {"node": change["node"], "label": change.get("label", ""), "old": old, "new": new, "delta": new - old}
+        )
+    return rows
+
+
+def adjustments_with_net(adjustments, user) -> list[AdjustmentRequest]:
+    """Each adjustment with `net`, the change it makes to what `user` may see, and `partial`, whether it changes
+    targets they may not see too: the plan total's change only for those who see every changed target, never a
+    figure that would give away the hidden rows (one query for all the adjustments)."""
+    adjustments = list(adjustments)
+    ids = {change["node"] for adjustment in adjustments for change in adjustment.changes}
+    seen = set(nodes_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    for adjustment in adjustments:
+        shown = [change for change in adjustment.changes if change["node"] in seen]
+        adjustment.net = sum((Decimal(c["new"]) - Decimal(c["old"]) for c in shown), Decimal(0))
+        adjustment.partial = len(shown) < len(adjustment.changes)
+    return adjustments
+
+
+def plan_versions(plan: TargetPlan) -> list[dict]:
+    """Every approved version of a plan, oldest first: number, when, who approved, who proposed, why.
+
+    Version 1 is the approval of the plan; each approved adjustment made the next one (one query).
+    """
+    if plan.current_version < 1:
+        return []
+    versions = [
+        {
+            "number": 1,
+            "at": plan.approved_at,
+            "approver": plan.approved_by,
+            "proposer": plan.submitted_by,  # version 1 was proposed by submitting the plan
+            "reason": _("Original plan"),
+            "adjustment": None,
+        }
+    ]
+    adjustments = (
+        AdjustmentRequest.objects.filter(plan=plan, status=AdjustmentStatus.APPROVED, resulting_version__isnull=False)
+        .select_related("proposer", "approver")
+        .order_by("resulting_version")
+    )
+    for adjustment in adjustments:
+        versions.append(
+            {
+                "number": adjustment.resulting_version,
+                "at": adjustment.decided_at,
+                "approver": adjustment.approver,
+                "proposer": adjustment.proposer,
+                "reason": adjustment.reason,
+                "adjustment": adjustment,
+            }
+        )
+    return versions
+
+
+def _amount_in(version: int) -> Subquery:
+    return Subquery(
+        TargetNodeAmount.objects.filter(node=OuterRef("pk"), version_from__lte=version)
+        .filter(Q(version_to__isnull=True) | Q(version_to__gt=version))
+        .values("amount")[:1]
+    )
+
+
+def version_changes(plan: TargetPlan, old: int, new: int, *, user=None):
+    """The nodes whose amount differs between versions `old` and `new`, in tree order, annotated with
+    `old_amount` and `new_amount`.
+
+    One query: each amount is a correlated lookup on the (node, version) index, so the diff pages in
+    SQL however many nodes changed. With `user`, only the nodes they may see.
+    """
+    low, high = sorted((old, new))
+    touched = TargetNodeAmount.objects.filter(plan=plan, version_from__gt=low, version_from__lte=high).values("node_id")
+    qs = TargetNode.objects.filter(plan=plan, pk__in=touched)
+    if user is not None:
+        qs = qs.filter(pk__in=nodes_visible_to(user).filter(plan=plan).values("pk"))
+    return (
+        qs.annotate(old_amount=_amount_in(old), new_amount=_amount_in(new))
+        .filter(~Q(old_amount=F("new_amount")))
+        .select_related(*TREE_RELATED)
+        .order_by("path")
+    )
+
+
+# --- API and Excel round trip: plan totals per version ----------------------------------------
+
+
+def plan_version_totals(plan: TargetPlan, *, user=None) -> dict[int, Decimal]:
+    """{version: plan total} for every approved version (the root's amount rows; one query).
+
+    With `user`, what they are shown as the total (see `with_visible_total`): the plan total when they
+    see the root, else their part, the amounts of their top visible targets in each version.
+    """
+    amounts = TargetNodeAmount.objects.filter(plan=plan)
+    if user is None:
+        amounts = amounts.filter(node__plan=plan, node__parent__isnull=True)
+    else:
+        amounts = amounts.filter(node__in=top_visible_nodes(user).filter(plan=plan).values("pk"))
+    totals: dict[int, Decimal] = {}
+    for start, end, amount in amounts.values_list("version_from", "version_to", "amount"):
+        for version in range(start, (end or plan.current_version + 1)):
+            totals[version] = totals.get(version, Decimal(0)) + amount
+    return totals
+
+
+# --- the plan screens: plan list, editor tree, grid (engineer A) ------------------------------
+
+INCOMPLETE_LEAF = Q(split_dimension="") & (Q(owner__isnull=True) | Q(deadline__isnull=True) | Q(period_key=""))
+GRID_ROWS = ("region", "rep")
+GRID_COLUMNS = (periods.MONTH, periods.QUARTER)
+OTHER_COLUMN = "other"
+
+
+def _sees_all(user) -> bool:
+    return user.effective_scope == DataScope.ALL
+
+
+def plan_list(user):
+    """The plans `user` may see (any plan with a node in their scope), newest period first."""
+    visible = None if _sees_all(user) else nodes_visible_to(user)  # built once: each build reads the scope
+    qs = TargetPlan.objects.all() if visible is None else plans_visible_to(user, visible=visible)
+    qs = with_visible_total(qs, user, visible=visible)
+    order = ("-period_start", "metric__name", "region__path", "pk")
+    return qs.select_related("metric", "owner", "region", "submitted_by", "approved_by").order_by(*order)
+
+
+def _with_tree_columns(qs):
+    """What a row of the editor tree shows: related labels, child count, and whether a leaf lacks 3定."""
+    return (
+        qs.select_related(*TREE_RELATED)
+        .annotate(
+            child_count=Count("children"),
+            incomplete=ExpressionWrapper(INCOMPLETE_LEAF, output_field=BooleanField()),
+        )
+        .order_by("path")
+    )
+
+
+def _entry_q(user, visible) -> Q:
+    """The top of what `user` sees of a plan: the root, or (a manager in a company-wide plan) the
+    visible nodes whose parent is not visible, e.g. his area."""
+    if _sees_all(user):
+        return Q(parent__isnull=True)
+    return Q(parent__isnull=True) | ~Q(parent__in=visible.values("pk"))
+
+
+def top_visible_nodes(user, *, visible=None):
+    """The top of what `user` sees of each plan: the visible targets with no visible target above them.
+
+    The root for whoever sees it; a manager's areas in a company-wide plan; a rep's own targets. Their
+    amounts add up to the user's part of the plan without counting anything twice: a target visible
+    under an invisible one under a visible one (an owner given a part far down) is already inside
+    the upper one's amount. `visible`: the user's visible nodes, when the caller has them already.
+    """
+    visible = nodes_visible_to(user) if visible is None else visible
+    entries = visible.filter(_entry_q(user, visible))
+    if _sees_all(user):
+        return entries
+    above = (
+        entries.filter(plan=OuterRef("plan"), depth__lt=OuterRef("depth"))
+        .annotate(below=ExpressionWrapper(OuterRef("path"), output_field=CharField()))
+        .filter(below__startswith=F("path"))
+    )
+    return entries.exclude(Exists(above))
+
+
+def with_visible_total(plans, user, *, visible=None):
+    """Each plan with what `user` is shown as its total, the same on every page, API and export:
+    `sees_root`, whether they see the root target, and `visible_total`, the plan total if so, else
+    their part (the sum of their top visible targets), never the total of targets they cannot see."""
+    if _sees_all(user):
+        return plans.annotate(sees_root=Value(True), visible_total=F("total"))
+    top = top_visible_nodes(user, visible=visible).filter(plan=OuterRef("pk"))
+    part = top.order_by().values("plan").annotate(part=Sum("amount")).values("part")
+    money = DecimalField(max_digits=18, decimal_places=2)
+    return plans.annotate(
+        sees_root=Exists(top.filter(parent__isnull=True)),
+        visible_total=Coalesce(Subquery(part, output_field=money), Value(Decimal(0)), output_field=money),
+    )
+
+
+def plan_entry_nodes(plan: TargetPlan, user):
+    """The first level of the editor tree for `user`, in tree order, with child counts."""
+    visible = nodes_visible_to(user).filter(plan=plan)
+    return _with_tree_columns(visible.filter(_entry_q(user, visible)))
+
+
+def plan_children(plan: TargetPlan, parent: TargetNode, user):
+    """The children of `parent` that `user` may see, with child counts, for lazy expansion."""
+    return _with_tree_columns(nodes_visible_to(user).filter(plan=plan, parent=parent))
+
+
+def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user) -> dict:
+    """Totals of one level of the tree in one aggregate: its amount (to check against the parent),
+    and top-down vs bottom-up over the nodes whose owners committed."""
+    visible = nodes_visible_to(user).filter(plan=plan)
+    level = visible.filter(parent=parent) if parent is not None else visible.filter(_entry_q(user, visible))
+    committed = Q(committed_amount__isnull=False)
+    agg = level.order_by().aggregate(
+        count=Count("pk"),
+        level_total=Sum("amount"),
+        bottom_up=Sum("committed_amount"),
+        handed=Sum("amount", filter=committed),
+        committed=Count("pk", filter=committed),
+    )
+    amount, bottom_up, handed = (_cents(agg[k]) for k in ("level_total", "bottom_up", "handed"))
+    return {
+        "count": agg["count"],
+        "amount": amount,
+        "committed": agg["committed"],
+        "missing": agg["count"] - agg["committed"],
+        "bottom_up": bottom_up if agg["committed"] else None,
+        "gap": bottom_up - handed if agg["committed"] else None,
+        # Children always add up (the services split exactly); shown should a manual database edit break it.
+        "mismatch": parent is not None and not parent.is_leaf and agg["count"] and amount != parent.amount,
+    }
+
+
+def plan_overview(user, plans) -> dict[int, dict]:
+    """For a page of plans (from `plan_list`), in one query: the incomplete leaves `user` may see, and
+    the total they are shown (`with_visible_total`: the plan total when they see the root, else their part)."""
+    ids = [p.pk for p in plans]
+    result = {p.pk: {"incomplete": 0, "part": _cents(p.visible_total), "sees_root": p.sees_root} for p in plans}
+    visible = TargetNode.objects.filter(plan_id__in=ids)
+    if not _sees_all(user):
+        visible = nodes_visible_to(user).filter(plan_id__in=ids)
+    for row in visible.filter(INCOMPLETE_LEAF).order_by().values("plan_id").annotate(n=Count("pk")):
+        result[row["plan_id"]]["incomplete"] = row["n"]
+    return result
+
+
+def visible_incomplete_leaves(plan: TargetPlan, user):
+    """The leaves `user` may see that lack an owner or a period (定责任, 定时间)."""
+    return incomplete_leaves(plan).filter(pk__in=nodes_visible_to(user).filter(plan=plan).values("pk"))
+
+
+def grid_columns(node: TargetNode, cols: str) -> list[periods.Period]:
+    """The months or quarters of `node`'s period; the period itself when it is not longer than one."""
+    start_month = CompanySettings.load().fiscal_year_start_month
+    parsed = periods.parse_key(node.period_key, start_month)
+    period = periods.Period(node.period_start, node.period_end, node.period_kind, parsed.fiscal_year, parsed.number)
+    if periods.KINDS.index(cols) > periods.KINDS.index(node.period_kind):
+        return periods.children(period, cols, start_month)
+    return [period]
+
+
+def _grid_row_fields(rows: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if rows == "rep":
+        return ("rep", "rep__username", "rep__first_name", "rep__last_name"), ("rep__username", "rep")
+    return ("region", "region__name", "region__path"), ("region__path", "region")
+
+
+def grid_leaves(plan: TargetPlan, node: TargetNode, user):
+    """The leaves under `node` that `user` may see: what every grid cell adds up."""
+    leaves = TargetNode.objects if _sees_all(user) else nodes_visible_to(user)
+    return leaves.filter(plan=plan, path__startswith=node.path, split_dimension="")
+
+
+def grid_rows(leaves, rows: str):
+    """One row per region or rep under the node with its total, by name: ONE grouped query (to page)."""
+    fields, order = _grid_row_fields(rows)
+    return leaves.order_by(*order).values(*fields).annotate(total=Sum("amount"))
+
+
+def _column_of(columns: list[periods.Period], kind: str, start) -> int | None:
+    """Index of the column a leaf falls in; None for a leaf longer than a column (e.g. a whole year)."""
+    if periods.KINDS.index(kind) < periods.KINDS.index(columns[0].kind):
+        return None
+    return next((i for i, c in enumerate(columns) if c.start <= start <= c.end), None)
+
+
+def grid_table(*, leaves, rows: str, columns: list[periods.Period], row_page) -> dict:
+    """The cells of a page of grid rows and the column totals of all rows: two grouped queries,
+    however many rows. A cell holding exactly one leaf of the column's period can be edited."""
+    row_field = rows
+    keys = [r[row_field] for r in row_page]
+    in_page = Q(**{f"{row_field}__in": [k for k in keys if k is not None]})
+    if None in keys:
+        in_page |= Q(**{f"{row_field}__isnull": True})
+    cells = (
+        leaves.filter(in_page)
+        .order_by()
+        .values(row_field, "period_kind", "period_start")
+        .annotate(amount=Sum("amount"), n=Count("pk"), leaf=Min("pk"), version=Min("version"))
+    )
+    width = len(columns) + 1  # the last column: leaves longer than a column
+    by_row: dict = {k: [None] * width for k in keys}
+    for cell in cells:
+        index = _column_of(columns, cell["period_kind"], cell["period_start"])
+        slot = width - 1 if index is None else index
+        current = by_row[cell[row_field]][slot]
+        exact = (
+            index is not None
+            and cell["n"] == 1
+            and cell["period_kind"] == columns[index].kind
+            and cell["period_start"] == columns[index].start
+        )
+        if current is None:
+            by_row[cell[row_field]][slot] = {
+                "amount": _cents(cell["amount"]),
+                "leaf": cell["leaf"] if exact else None,
+                "version": cell["version"] if exact else None,
+            }
+        else:  # several leaves in one cell (e.g. weeks in a month): a sum, not editable
+            current.update(amount=current["amount"] + _cents(cell["amount"]), leaf=None, version=None)
+    column_totals = [Decimal(0)] * width
+    for row in leaves.order_by().values("period_kind", "period_start").annotate(amount=Sum("amount")):
+        index = _column_of(columns, row["period_kind"], row["period_start"])
+        column_totals[width - 1 if index is None else index] += _cents(row["amount"])
+    return {
+        "rows": [
+            {
+                "key": r[row_field],
+                "row": r,
+                "cells": by_row[r[row_field]],
+                "total": _cents(r["total"]),
+            }
+            for r in row_page
+        ],
+        "column_totals": column_totals,
+        "grand_total": sum(column_totals, Decimal(0)),
+        "has_other": bool(column_totals[-1]) or any(row_cells[-1] for row_cells in by_row.values()),
+    }
+
+
+def tree_node(plan: TargetPlan, pk: int, user):
+    """One node of the editor tree as its row shows it (child count, 3定 completeness), if `user` may see it."""
+    return _with_tree_columns(nodes_visible_to(user).filter(plan=plan, pk=pk)).first()
+
+
+def leaves_below(node: TargetNode):
+    """Every leaf under `node` (what "split every leaf below" splits), in tree order."""
+    return TargetNode.objects.filter(plan_id=node.plan_id, path__startswith=node.path, split_dimension="").order_by(
+        "path"
+    )

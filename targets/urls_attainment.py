@@ -1,9 +1,0 @@
-"""URLs of the attainment screens."""
-
-from django.urls import path
-
-from targets.views import attainment
-
-urlpatterns = [
-    path("leaderboard/", attainment.leaderboard, name="leaderboard"),
-]
