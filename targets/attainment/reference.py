@@ -29,7 +29,7 @@ from salesmgmt.lib.money import ZERO
 from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
 from targets.planning.members import COORD_FIELDS
 from targets.planning.rules import PATH_STEP, ancestor_paths
-from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in
+from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in, narrow_to_shared
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 
@@ -273,22 +273,14 @@ def _route(*, facts: Facts, metric: Metric, leaves: list[dict], until: date | No
         end = min(end, until)
     if end < start:
         return
-    qs = facts_in(facts, metric, start, end)
+    qs, varying = narrow_to_shared(
+        facts_in(facts, metric, start, end),
+        facts,
+        leaves,
+        # A region that no longer exists matches no path ("-"): nothing counts for it.
+        lambda region_id: Region.objects.filter(pk=region_id).values_list("path", flat=True).first() or "-",
+    )
     lookup = coordinate_lookups(facts)
-    varying = []
-    for coord in COORD_FIELDS:
-        values = {n[coord] for n in leaves}
-        if len(values) > 1:
-            varying.append(coord)
-            continue
-        value = values.pop()
-        if not value:
-            continue
-        if coord == "region_id":
-            path = Region.objects.filter(pk=value).values_list("path", flat=True).first() or "-"
-            qs = qs.filter(**{f"{facts.region}__path__startswith": path})
-        else:
-            qs = qs.filter(**{lookup[coord]: value})
     group = {lookup[c] for c in varying} | {facts.date, *extra}
     rows = qs.order_by().values(*group).annotate(value=facts.total)
 

@@ -161,6 +161,26 @@ def coordinate_lookups(facts: Facts) -> dict[str, str]:
     }
 
 
+def narrow_to_shared(qs, facts: Facts, coordinates: list[dict], region_path) -> tuple[object, list[str]]:
+    """Coordinates shared by every node (`coordinates`: each node's {coordinate: value}) filter the facts; those
+    that vary are returned, for the caller to group by. `region_path(region id)` gives a shared region's path."""
+    lookup = coordinate_lookups(facts)
+    varying = []
+    for coord in COORD_FIELDS:
+        values = {c[coord] for c in coordinates}
+        if len(values) > 1:
+            varying.append(coord)
+            continue
+        value = values.pop()
+        if not value:
+            continue
+        if coord == "region_id":
+            qs = qs.filter(**{f"{facts.region}__path__startswith": region_path(value)})
+        else:
+            qs = qs.filter(**{lookup[coord]: value})
+    return qs, varying
+
+
 def segment_expression(facts: Facts, metric: Metric):
     if metric.source == MetricSource.NEW_CUSTOMERS:
         return Value(Segment.NEW, output_field=CharField())
@@ -216,21 +236,9 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
     child_ranges = [ranges_of[id(ms)] for ms in members] if is_time else None
     qs = facts_in(facts, metric, min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))
 
-    # Coordinates shared by every node filter the facts; coordinates that vary are grouped by.
+    coordinates = [{c: getattr(n, c) for c in COORD_FIELDS} for n in nodes]
+    qs, varying = narrow_to_shared(qs, facts, coordinates, lambda region_id: regions[region_id][0])
     lookup = coordinate_lookups(facts)
-    varying = []
-    for coord in COORD_FIELDS:
-        values = {getattr(n, coord) for n in nodes}
-        if len(values) > 1:
-            varying.append(coord)
-            continue
-        value = values.pop()
-        if not value:
-            continue
-        if coord == "region_id":
-            qs = qs.filter(**{f"{facts.region}__path__startswith": regions[value][0]})
-        else:
-            qs = qs.filter(**{lookup[coord]: value})
     group = {lookup[c] for c in varying}
     dim_lookup = {
         Dimension.REGION: lookup["region_id"],
