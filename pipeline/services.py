@@ -199,7 +199,7 @@ def opportunity_create(
     return opp
 
 
-def credited_team(owner: User):
+def credited_team(owner: User, *, keep=None):
     """业绩归属, the one rule for which part of the organisation a deal counts for: its owner's team.
 
     A deal's `region` holds it. It is set from the owner when the deal is created, changes hands or changes
@@ -208,6 +208,8 @@ def credited_team(owner: User):
     and history splits all read it; the customer's own region is a separate attribute (`customer.region`).
     """
     if owner.region_id is None:
+        if keep is not None:  # `keep`: the team a deal already counts for, kept while its owner has none
+            return keep
         raise ValidationError(
             {"owner": _("%(owner)s belongs to no team: put them in a region first.") % {"owner": owner}}
         )
@@ -468,8 +470,7 @@ def opportunity_move_stage(
     opportunity.stage = stage
     # Closing (or reopening) credits the owner's team of that day: it stays with the deal once closed.
     previous_region_id = opportunity.region_id
-    if opportunity.owner.region_id:
-        opportunity.region_id = opportunity.owner.region_id
+    opportunity.region = credited_team(opportunity.owner, keep=opportunity.region)
     opportunity.probability = stage.probability
     opportunity.probability_reason = ""
     opportunity.forecast_category = stage.forecast_category
