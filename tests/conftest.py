@@ -65,6 +65,14 @@ def org(db):
 
 
 @pytest.fixture
+def metrics(db):
+    """The built-in metrics by code (signed revenue, collections, new customers...)."""
+    from targets.services import metric_ensure_defaults
+
+    return {m.code: m for m in metric_ensure_defaults()}
+
+
+@pytest.fixture
 def api():
     def make(user=None):
         client = APIClient()

@@ -20,7 +20,7 @@ from pipeline.services import opportunity_move_stage, opportunity_update
 from salesmgmt import outbox
 from targets.attainment.services import attainment_recompute
 from targets.models import LatestAttainment
-from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
+from targets.services import plan_approve, plan_create, plan_submit, target_split
 from tests.factories import CustomerFactory, make_deal
 
 
@@ -43,11 +43,6 @@ def win(org, deal, day=date(2027, 2, 10)):
 def won_total(user, **filters):
     _qs, totals = team_pipeline(user, {"status": "won", **filters})
     return totals["total"]
-
-
-@pytest.fixture
-def metrics(db):
-    return {m.code: m for m in metric_ensure_defaults()}
 
 
 @pytest.fixture

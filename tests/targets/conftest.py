@@ -1,16 +1,11 @@
-"""Fixtures for target tests: the built-in metrics, a product catalogue and a draft FY2027 plan."""
+"""Fixtures for target tests: a product catalogue and a draft FY2027 plan (the metrics are in tests/conftest.py)."""
 
 from decimal import Decimal
 
 import pytest
 
-from targets.services import metric_ensure_defaults, plan_create
+from targets.services import plan_create
 from tests.factories import ProductFactory, ProductLineFactory
-
-
-@pytest.fixture
-def metrics(db):
-    return {m.code: m for m in metric_ensure_defaults()}
 
 
 @pytest.fixture
