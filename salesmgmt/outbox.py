@@ -61,7 +61,7 @@ def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = No
     sent = 0
     for row in rows.order_by("created_at", "id")[:1000]:
         try:
-            _publish(row)
+            publish(row)
         except Exception as exc:  # broker down, or (eager) the task itself failed: keep the row for later
             log.warning("outbox: %s not sent (%s); kept for retry", row, exc)
             OutboxTask.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
@@ -74,7 +74,8 @@ def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = No
     return sent
 
 
-def _publish(row: OutboxTask) -> None:
+def publish(row: OutboxTask) -> None:
+    """Send one pending row to Celery (run it in place when tasks are eager). `dispatch` calls it per row."""
     if current_app.conf.task_always_eager:
         current_app.tasks[row.name].apply(args=row.args, throw=True)
     else:

@@ -98,7 +98,7 @@ def test_work_enqueued_while_publishing_is_not_lost(monkeypatch):
         if len(published) == 1:
             outbox.enqueue_name(record.name, 11)  # another request's change, same key, arrives now
 
-    monkeypatch.setattr(outbox, "_publish", publish_and_race)
+    monkeypatch.setattr(outbox, "publish", publish_and_race)
     with transaction.atomic():
         outbox.enqueue_name(record.name, 11)
     assert published == [[11], [11]]
