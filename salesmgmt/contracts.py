@@ -85,6 +85,7 @@ def violations_in(path: Path, root: Path, first_party: frozenset[str]) -> list[V
                     else:
                         top = alias.name.split(".")[0]
                         modules.setdefault(top, top)
+
     def take(node: ast.AST, module: str | None, name: str) -> None:
         if module is not None and module != importer and _is_private(name) and _is_module(module, root):
             found.append(Violation(str(path), getattr(node, "lineno", 0), importer, module, name))
