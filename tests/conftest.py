@@ -1,20 +1,27 @@
 """Persona fixtures: a small company with a director, an area manager, two reps in his area
-(two teams) and a rep of another area, as healthchecks' alice/bob/charlie."""
+(two teams) and a rep of another area, as healthchecks' alice/bob/charlie. And what the apps' API,
+screen and import tests share: their frozen days, one deal per rep, and readers of what they answer."""
 
+import csv
+import io
+from datetime import date, datetime
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 import yaml
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client
 from django.utils import translation
+from openpyxl import load_workbook
 from rest_framework.test import APIClient
 
 from crm.models import CompanySettings, DataScope, RegionKind, Role
 from crm.services import ensure_company_currency
 from pipeline.services import pipeline_ensure_default
-from tests.factories import UserFactory, make_region
+from tests.factories import UserFactory, make_deal, make_region
 
 pytest_plugins = ["tests.browser.plugin"]
 
@@ -117,3 +124,71 @@ def schema(tmp_path_factory, django_db_blocker):
         # --fail-on-warn raises on any generator warning; --validate checks it against the OpenAPI spec.
         call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
     return yaml.safe_load(path.read_text())
+
+
+# The API tests (tests/*/api/) run on this day; their conftest.py makes `api_day` autouse.
+API_DAY = date(2026, 6, 15)
+
+# The screen tests (tests/*/screens/) run at this moment; their conftest.py makes `screens_day` autouse.
+SCREENS_DAY = datetime(2026, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+def api_day():
+    # Stage moves stamp closed_on with today; freeze it so dates in assertions are stable.
+    with time_machine.travel(API_DAY, tick=False):
+        yield
+
+
+@pytest.fixture
+def screens_day(time_machine):
+    time_machine.move_to(SCREENS_DAY, tick=False)
+
+
+@pytest.fixture
+def deals(org):
+    """One deal (and its customer) per rep of the persona company, closing on known dates."""
+    return {
+        "rep": make_deal(owner=org.rep, amount="1000", close=date(2026, 6, 30)),
+        "rep_sh2": make_deal(owner=org.rep_same_team, amount="2000", close=date(2026, 7, 15)),
+        "rep_js": make_deal(owner=org.rep_js, amount="3000", close=date(2026, 6, 1)),
+        "rep_other": make_deal(owner=org.rep_other, amount="4000", close=date(2026, 8, 31)),
+    }
+
+
+# Whose `deals` each role sees through its data scope.
+EXPECTED_OWNERS = {
+    "rep": {"rep"},
+    "manager": {"rep", "rep_sh2", "rep_js"},
+    "director": {"rep", "rep_sh2", "rep_js", "rep_other"},
+}
+
+
+def results(response) -> list[dict]:
+    """The rows of an API list response (which must be a 200)."""
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def ids(response) -> set[int]:
+    return {row["id"] for row in results(response)}
+
+
+def csv_ids(response) -> set[int]:
+    """The ids (first column) of a CSV export."""
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    return {int(row[0]) for row in rows[1:]}
+
+
+def xlsx_ids(response) -> set[int]:
+    """The ids (first column) of an Excel export."""
+    sheet = load_workbook(io.BytesIO(response.content), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    return {int(row[0]) for row in rows[1:]}
+
+
+def csv_bytes(rows, *, delimiter=",", encoding="utf-8") -> bytes:
+    """A CSV file, as an upload or an import reads it, built in code."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode(encoding)

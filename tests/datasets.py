@@ -1,9 +1,12 @@
-"""Public datasets some tests read. They live beside the repository, in `../shared/datasets/` (as `make
-demo-maven` expects), never inside it: a checkout without them skips those tests instead of failing."""
+"""Data some tests read. Public datasets live beside the repository, in `../shared/datasets/` (as `make
+demo-maven` expects), never inside it: a checkout without them skips those tests instead of failing.
+The few small files of the import and tabular tests (Excel and CSV exports) are kept in `tests/data/`."""
 
 from pathlib import Path
 
 import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
 
 DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 MAVEN = DATASETS / "maven-crm-sales-opportunities"

@@ -4,7 +4,7 @@ all of them in the OpenAPI schema."""
 import pytest
 
 from targets.models import AlertState, Notification
-from tests.api.test_schema import error_codes
+from tests.salesmgmt.api.test_schema import error_codes
 
 
 def ids(response) -> set[int]:

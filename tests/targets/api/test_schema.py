@@ -1,6 +1,6 @@
 """The targets endpoints are in the OpenAPI schema, which still validates without warnings."""
 
-from tests.api.test_schema import error_codes
+from tests.salesmgmt.api.test_schema import error_codes
 
 
 def test_targets_operations_and_their_errors(schema):

@@ -3,7 +3,6 @@
 import io
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -13,10 +12,11 @@ from openpyxl import Workbook
 from crm.models import Currency, Customer, ExchangeRate, Product, Role, User
 from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine
 from pipeline.services import opportunity_create
+from tests.conftest import csv_bytes
+from tests.datasets import DATA
 from tests.factories import make_deal
-from tests.imports.conftest import csv_bytes, snapshot
+from tests.pipeline.imports.conftest import snapshot
 
-DATA = Path(__file__).parent / "data"
 HEADER = ["opportunity_id", "account", "sales_agent", "product", "deal_stage", "close_date", "close_value"]
 
 pytestmark = pytest.mark.usefixtures("catalogue")
@@ -253,7 +253,7 @@ def test_xlsx_round_trip(org, run_import):
 
 
 def test_xls_file_is_read(org, run_import):
-    """tests/imports/data/deals.xls: an Excel 97-2003 workbook with a date cell and numeric amounts."""
+    """tests/data/deals.xls: an Excel 97-2003 workbook with a date cell and numeric amounts."""
     _out, err, exc = run_import((DATA / "deals.xls").read_bytes(), name="deals.xls")
     assert exc is None, err
     won = Opportunity.objects.get(external_id="XLS-1")

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from pipeline.models import Opportunity
 from pipeline.services import opportunity_move_stage
+from tests.conftest import csv_ids, xlsx_ids
 from tests.factories import CustomerFactory, ProductLineFactory, make_deal
-from tests.screens.conftest import csv_ids, xlsx_ids
 
 HTMX_RESULTS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "team-results"}
 

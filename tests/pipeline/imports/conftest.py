@@ -1,6 +1,6 @@
-"""Helpers for the import tests: uploads go to a temporary MEDIA_ROOT, files are built in code."""
+"""Helpers for the import tests: uploads go to a temporary MEDIA_ROOT, files are built in code
+(`csv_bytes`, in tests/conftest.py: the tabular tests of salesmgmt build theirs too)."""
 
-import csv
 import io
 from decimal import Decimal
 from types import SimpleNamespace
@@ -23,12 +23,6 @@ def _media_root(settings, tmp_path):
 def snapshot() -> dict[str, int]:
     """Row counts of everything an import may write: equal before/after means nothing was imported."""
     return {model.__name__: model.objects.count() for model in COUNTED}
-
-
-def csv_bytes(rows, *, delimiter=",", encoding="utf-8") -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue().encode(encoding)
 
 
 @pytest.fixture

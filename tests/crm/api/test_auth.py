@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.conftest import results
+from tests.conftest import results
 
 
 def test_token_obtained_with_username_and_password_authenticates_later_calls(org, deals):

@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 
 from crm.models import Contact, CustomerRating
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory
+from tests.conftest import csv_ids, xlsx_ids
 from tests.factories import CustomerFactory, make_deal
-from tests.screens.conftest import csv_ids, xlsx_ids
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import io
 import zipfile
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -21,9 +20,8 @@ from salesmgmt.lib.tabular import (
     parse_identifier,
     read_table,
 )
-from tests.imports.conftest import csv_bytes
-
-DATA = Path(__file__).parent / "data"
+from tests.conftest import csv_bytes
+from tests.datasets import DATA
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,9 @@ from pipeline.models import ImportJob, ImportStatus, Opportunity
 from pipeline.tasks import import_commit
 from salesmgmt import outbox
 from salesmgmt.models import OutboxTask
+from tests.conftest import csv_bytes
 from tests.factories import make_deal
-from tests.imports.conftest import csv_bytes, snapshot
+from tests.pipeline.imports.conftest import snapshot
 
 pytestmark = pytest.mark.usefixtures("catalogue")
 

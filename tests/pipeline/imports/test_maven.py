@@ -17,7 +17,7 @@ from pipeline.models import Opportunity, OpportunityHistory, OpportunityLine
 from pipeline.selectors import STATUS_ALL, STATUS_WON, team_pipeline
 from tests.datasets import MAVEN, needs_maven
 from tests.factories import UserFactory
-from tests.imports.conftest import snapshot
+from tests.pipeline.imports.conftest import snapshot
 
 pytestmark = needs_maven
 

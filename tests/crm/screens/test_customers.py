@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from crm.models import Contact, Customer, CustomerRating, Tier
 from pipeline.services import opportunity_move_stage
+from tests.conftest import csv_ids
 from tests.factories import CustomerFactory, make_deal
-from tests.screens.conftest import csv_ids
 
 
 @pytest.fixture

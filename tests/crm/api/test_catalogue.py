@@ -1,10 +1,10 @@
-"""Product lines and products: read for everyone, write for admins; pipelines and rates read-only."""
+"""Product lines and products: read for everyone, write for admins; exchange rates read-only."""
 
 from datetime import date
 from decimal import Decimal
 
 from crm.models import AuditLog, Currency, ExchangeRate, Product, ProductLine
-from tests.api.conftest import results
+from tests.conftest import results
 from tests.factories import ProductFactory
 
 
@@ -49,14 +49,6 @@ def test_duplicate_code_is_a_400_not_a_500(org, api):
     )
     assert response.status_code == 400
     assert "code" in response.json()["errors"]
-
-
-def test_pipelines_come_with_their_stages_in_order(org, api):
-    pipeline = results(api(org.rep).get("/api/pipelines/"))[0]
-    assert pipeline["is_default"] is True
-    assert [s["probability"] for s in pipeline["stages"]] == [10, 30, 60, 90, 100, 0]
-    assert pipeline["stages"][1]["evidence_required"] == "Decision maker met"
-    assert api(org.admin).post("/api/pipelines/", {"name": "x"}, format="json").status_code == 405
 
 
 def test_exchange_rates_are_read_only(org, api):
