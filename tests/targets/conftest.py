@@ -33,6 +33,12 @@ def plan(org, metrics):
     )
 
 
+def sql_split_statements(queries) -> list[str]:
+    """The statements among `queries` (a CaptureQueriesContext) that split leaves in SQL: the one
+    INSERT ... SELECT of `target_split_leaves` when the parts fit SQL (none when it split in Python)."""
+    return [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"] and "WITH member" in q["sql"]]
+
+
 def children_of(node):
     return list(node.children.order_by("path"))
 

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-import targets.planning.splits as splits
 from salesmgmt.lib.allocation import largest_remainder
 from targets.services import plan_create, target_split_leaves
 from tests.factories import ProductLineFactory
+from tests.targets.conftest import sql_split_statements
 
 FLOAT_TYPES = re.compile(r"\b(REAL|FLOAT\d*|DOUBLE)\b", re.IGNORECASE)
 
@@ -27,11 +27,7 @@ FLOAT_TYPES = re.compile(r"\b(REAL|FLOAT\d*|DOUBLE)\b", re.IGNORECASE)
         ("99999999999.99", [3, 1, 4, 1, 5, 9, 2]),
     ],
 )
-def test_the_sql_split_gives_the_cents_of_the_largest_remainder(org, metrics, monkeypatch, total, weights):
-    def python_path_not_expected(**kwargs):
-        raise AssertionError("this split should have run in SQL")
-
-    monkeypatch.setattr(splits, "_split_leaves_each", python_path_not_expected)
+def test_the_sql_split_gives_the_cents_of_the_largest_remainder(org, metrics, total, weights):
     lines = [ProductLineFactory(name=f"Line {i:02d}") for i in range(len(weights or [1, 1, 1]))]
     plan = plan_create(
         metric=metrics["won_revenue"], period_key="FY2027", total=Decimal(total), owner=org.director, actor=org.director
@@ -50,5 +46,7 @@ def test_the_sql_split_gives_the_cents_of_the_largest_remainder(org, metrics, mo
             )
     parts = {node.product_line_id: node.amount for node in root.children.all()}
     assert [parts[line.pk] for line in lines] == largest_remainder(Decimal(total), weights or [1] * len(lines))
-    (insert,) = [q["sql"] for q in queries.captured_queries if "INSERT" in q["sql"] and "WITH member" in q["sql"]]
+    statements = sql_split_statements(queries)
+    assert len(statements) == 1, "this split should have run in SQL"
+    (insert,) = statements
     assert not FLOAT_TYPES.search(insert), "money went through a float in the split SQL"

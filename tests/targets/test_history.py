@@ -7,9 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command, get_commands
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from crm.models import CompanySettings, Region, Role
 from pipeline.services import collection_create, opportunity_move_stage
+from targets.planning import splits
 from targets.planning.selectors import commitment_gap, unbalanced_nodes
 from targets.services import (
     node_commit,
@@ -20,7 +23,7 @@ from targets.services import (
 )
 from tests.datasets import MAVEN, needs_maven
 from tests.factories import UserFactory, make_deal
-from tests.targets.conftest import by_region
+from tests.targets.conftest import by_region, sql_split_statements
 
 
 def won_stage(org):
@@ -265,8 +268,6 @@ def test_history_split_reproduces_the_maven_share_of_won_value_per_office(db, me
 def test_bulk_history_split_in_sql_matches_the_python_path(org, metrics, monkeypatch):
     """Per-leaf history weights go to SQL through a temporary table; the result must equal the
     general Python path to the cent (odd amounts, ties, and a rep without history)."""
-    import targets.planning.splits as services
-
     won = won_stage(org)
     for owner, amount, day in [
         (org.rep, "333.33", date(2026, 1, 31)),
@@ -280,13 +281,15 @@ def test_bulk_history_split_in_sql_matches_the_python_path(org, metrics, monkeyp
     results = {}
     for code, sql_allowed in (("won_revenue", True), ("gross_margin", False)):
         if not sql_allowed:
-            monkeypatch.setattr(services, "_split_leaves_sql", lambda **kwargs: None)
+            monkeypatch.setattr(splits, "SPLIT_LEAVES_IN_SQL", False)
         plan = plan_create(
             metric=metrics[code], period_key="FY2027", total="1000000.07", owner=org.director, actor=org.director
         )
         root = plan.nodes.get()
         target_split(node=root, dimension="rep", method="equal", actor=org.director)
-        split = target_split_leaves(node=root, dimension="month", method="history", actor=org.director)
+        with CaptureQueriesContext(connection) as queries:
+            split = target_split_leaves(node=root, dimension="month", method="history", actor=org.director)
+        assert len(sql_split_statements(queries)) == (1 if sql_allowed else 0), code
         results[code] = (
             {(n.rep_id, n.period_key): n.amount for n in plan.nodes.filter(period_kind="month")},
             split.warnings,

@@ -9,12 +9,15 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm.models import Role
 from salesmgmt.lib import allocation
 from targets.models import TargetNode
+from targets.planning import splits
 from targets.planning.selectors import unbalanced_nodes
 from targets.planning.weights import HISTORY_DENSE_SHARE, SOURCE_OWN, follow_curves, is_dense
 from targets.services import (
@@ -24,7 +27,7 @@ from targets.services import (
     target_split_preview,
 )
 from tests.factories import UserFactory, make_deal
-from tests.targets.conftest import by_region
+from tests.targets.conftest import by_region, sql_split_statements
 
 MONTHS = [f"FY2027-M{m:02d}" for m in range(1, 13)]
 
@@ -162,10 +165,8 @@ def many_reps(org):
 
 
 def bulk_months(plan, org, *, sql: bool, monkeypatch):
-    import targets.planning.splits as splits
-
     if not sql:
-        monkeypatch.setattr(splits, "_split_leaves_sql", lambda **kwargs: None)
+        monkeypatch.setattr(splits, "SPLIT_LEAVES_IN_SQL", False)
     root = plan.nodes.get()
     east = by_region(target_split(node=root, dimension="region", method="equal", actor=org.director).children)
     provinces = by_region(
@@ -173,7 +174,9 @@ def bulk_months(plan, org, *, sql: bool, monkeypatch):
     )
     sh = provinces[org.sh.pk]
     target_split(node=sh, dimension="rep", method="equal", actor=org.director)
-    result = target_split_leaves(node=sh, dimension="month", method="history", actor=org.director)
+    with CaptureQueriesContext(connection) as queries:
+        result = target_split_leaves(node=sh, dimension="month", method="history", actor=org.director)
+    assert len(sql_split_statements(queries)) == (1 if sql else 0)
     months = {
         (n.rep.username, n.period_key): n.amount
         for n in TargetNode.objects.filter(plan=plan, period_kind="month").select_related("rep")

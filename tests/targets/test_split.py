@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,7 @@ from targets.services import (
 )
 from tests.factories import CustomerFactory, UserFactory
 from tests.targets.amounts import leaf_sums
-from tests.targets.conftest import by_region, children_of
+from tests.targets.conftest import by_region, children_of, sql_split_statements
 
 
 def root_of(plan):
@@ -514,15 +515,10 @@ def test_split_methods_are_audited_with_amounts(plan, org):
         st.lists(st.integers(min_value=0, max_value=10**6), min_size=12, max_size=12),
     ),
 )
-def test_the_sql_bulk_split_matches_the_python_math(org, metrics, monkeypatch, counts, leaf_units, month_weights):
+def test_the_sql_bulk_split_matches_the_python_math(org, metrics, counts, leaf_units, month_weights):
     """Uniform bulk splits run as one INSERT ... SELECT; it must split exactly like `largest_remainder`."""
-    import targets.planning.splits as services
     from salesmgmt.lib.allocation import largest_remainder
 
-    def python_path_not_expected(**kwargs):
-        raise AssertionError("the uniform split should have run in SQL")
-
-    monkeypatch.setattr(services, "_split_leaves_each", python_path_not_expected)
     places = 0 if counts else 2
     amounts = [Decimal(u).scaleb(-places) for u in leaf_units] + [Decimal(0)] * (2 - len(leaf_units))
     with transaction.atomic():
@@ -541,17 +537,19 @@ def test_the_sql_bulk_split_matches_the_python_math(org, metrics, monkeypatch, c
             actor=org.director,
         )
         keys = [f"FY2027-M{m:02d}" for m in range(1, 13)]
-        if month_weights is None:
-            month_weights = [1] * 12
-            result = target_split_leaves(node=root_of(plan), dimension="month", method="equal", actor=org.director)
-        else:
-            result = target_split_leaves(
-                node=root_of(plan),
-                dimension="month",
-                method="weights",
-                weights=dict(zip(keys, month_weights, strict=True)),
-                actor=org.director,
-            )
+        with CaptureQueriesContext(connection) as queries:
+            if month_weights is None:
+                month_weights = [1] * 12
+                result = target_split_leaves(node=root_of(plan), dimension="month", method="equal", actor=org.director)
+            else:
+                result = target_split_leaves(
+                    node=root_of(plan),
+                    dimension="month",
+                    method="weights",
+                    weights=dict(zip(keys, month_weights, strict=True)),
+                    actor=org.director,
+                )
+        assert len(sql_split_statements(queries)) == 1, "the uniform split should have run in SQL"
         assert (result.leaves, result.created) == (2, 24)
         for segment in TargetNode.objects.filter(plan=plan, depth=1):
             months = list(segment.children.order_by("path"))
