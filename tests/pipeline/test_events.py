@@ -87,8 +87,21 @@ def test_a_second_app_subscribes_without_the_pipeline_changing(
     assert OutboxTask.objects.count() == 0  # both tasks ran (eagerly, no broker) and left no row behind
 
 
-def test_an_unsubscribed_event_records_nothing(org, frozen, monkeypatch):
-    monkeypatch.setattr(events.deal_figures_changed, "_tasks", [])
+@pytest.fixture
+def unsubscribed():
+    """`deal_figures_changed` with no subscriber, through its public `unsubscribe` (subscribed again after)."""
+    event = events.deal_figures_changed
+    names = event.subscribers
+    for name in names:
+        event.unsubscribe(name)
+    assert event.subscribers == ()
+    yield event
+    for name in names:
+        event.subscribe(name)
+    assert event.subscribers == names
+
+
+def test_an_unsubscribed_event_records_nothing(org, frozen, unsubscribed):
     deal = make_deal(owner=org.rep, amount="300")
     opportunity_update(opportunity=deal, data={"amount": Decimal("450")}, actor=org.rep)
     assert pending() == []

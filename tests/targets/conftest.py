@@ -1,11 +1,23 @@
-"""Fixtures for target tests: a product catalogue and a draft FY2027 plan (the metrics are in tests/conftest.py)."""
+"""Fixtures for target tests: a product catalogue, a draft FY2027 plan (the metrics are in tests/conftest.py) and
+the day of the "my targets" and attainment screens."""
 
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from targets.services import plan_create
 from tests.factories import ProductFactory, ProductLineFactory
+
+# The "my targets" and attainment screens' tests (mine/, attainment_ui/) run at this moment, in Q2 of FY2027:
+# their conftest.py makes `my_targets_day` autouse.
+MY_TARGETS_DAY = datetime(2027, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+def my_targets_day(time_machine):
+    time_machine.move_to(MY_TARGETS_DAY, tick=False)
 
 
 @pytest.fixture

@@ -9,11 +9,15 @@ from targets.models import AttainmentSnapshot
 from tests.targets.mine import conftest as mine
 
 # The "my targets" fixtures, shared rather than copied.
-_frozen_day = mine._frozen_day
 tree = mine.tree
 approved = mine.approved
 
 DAY = date(2027, 5, 14)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_day(my_targets_day):
+    """Every test here runs at `MY_TARGETS_DAY` (tests/targets/conftest.py), as the "my targets" tests do."""
 
 
 def snap(node, actual, *, as_of=DAY, open_pipeline="0"):

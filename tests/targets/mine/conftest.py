@@ -1,20 +1,15 @@
 """Fixtures for the "my targets" screens: a FY2027 plan split to the reps, on a frozen day in Q2."""
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from targets.models import TargetNode
 from targets.services import node_update, plan_approve, plan_submit, target_split
 from tests.targets.conftest import by_region
 
-TODAY = datetime(2027, 5, 15, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-
 
 @pytest.fixture(autouse=True)
-def _frozen_day(time_machine):
-    time_machine.move_to(TODAY, tick=False)
+def _frozen_day(my_targets_day):
+    """Every test here runs at `MY_TARGETS_DAY` (tests/targets/conftest.py)."""
 
 
 @pytest.fixture
