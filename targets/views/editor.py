@@ -64,7 +64,7 @@ def _decorate(nodes, plan=None):
     approved plan's nodes (a draft is not measured: no query)."""
     nodes = list(nodes)
     for node in nodes:
-        node.gap = None if node.committed_amount is None else node.committed_amount - node.amount
+        node.gap = selectors.node_gap(node)
     if plan is not None and not plan.is_draft:
         selectors_attainment.decorate(nodes)  # the latest actual, attainment, time progress, pace gap (one query)
     return nodes
