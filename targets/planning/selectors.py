@@ -100,6 +100,11 @@ def _cents(value) -> Decimal:
     return quantize(Decimal(value or 0))
 
 
+def node_gap(node: TargetNode) -> Decimal | None:
+    """What the owner of `node` committed (bottom-up) minus its target (top-down); None until he commits."""
+    return None if node.committed_amount is None else node.committed_amount - node.amount
+
+
 def commitment_gap(node: TargetNode) -> dict:
     """Top-down vs bottom-up for a split node: what was handed down, what the owners below committed,
     the gap (bottom-up minus top-down) and who has not committed yet."""
@@ -119,7 +124,7 @@ def commitment_gap(node: TargetNode) -> dict:
                 "node": c,
                 "top_down": c.amount,
                 "bottom_up": c.committed_amount,
-                "gap": None if c.committed_amount is None else c.committed_amount - c.amount,
+                "gap": node_gap(c),
             }
             for c in children
         ],

@@ -8,18 +8,17 @@ requests get fragments; every screen also works as plain pages.
 
 import json
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import get_format, number_format
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
@@ -64,7 +63,7 @@ def _decorate(nodes, plan=None):
     approved plan's nodes (a draft is not measured: no query)."""
     nodes = list(nodes)
     for node in nodes:
-        node.gap = None if node.committed_amount is None else node.committed_amount - node.amount
+        node.gap = selectors.node_gap(node)
     if plan is not None and not plan.is_draft:
         selectors_attainment.decorate(nodes)  # the latest actual, attainment, time progress, pace gap (one query)
     return nodes
@@ -529,31 +528,22 @@ def _grid_context(request, plan, params):
         show = "attainment" if plan.status == PlanStatus.APPROVED else "targets"
     figures = GridAttainment(request.user, node, rows, columns, table, common) if show == "attainment" else None
     att_of = figures.of if figures else lambda row_key, span, amount: None
-    cell_html = GridCells(plan, can_edit=common["can_edit"])
+    cells = GridCells(plan)
     spans = [(c.kind, c.start) for c in columns] + [None]  # a column's period; None: the whole-period column
     whole = (node.period_kind, node.period_start)
     for row in table["rows"]:
         key = "none" if row["key"] is None else str(row["key"])
         row["label"] = _row_label(rows, row["row"])
         row["testid"] = key
-        row["total_text"] = cell_html.fmt(row["total"])
-        row["att_html"] = mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
-            cell_html.attainment(att_of(row["key"], whole, row["total"]), f"row-total-{key}")
-        )
-        row["cells_html"] = mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
-            "".join(
-                cell_html(
-                    {**(cell or EMPTY_CELL), "testid": f"cell-{key}-{column}"},
-                    att=cell and att_of(row["key"], span, cell["amount"]),
-                )
-                for column, span, cell in zip(column_keys, spans, row["cells"], strict=False)
-            )
-        )
+        row["total_text"] = cells.fmt(row["total"])
+        row["att"] = cells.attainment(att_of(row["key"], whole, row["total"]), f"row-total-{key}")
+        row["cells"] = [
+            cells.cell(found, f"cell-{key}-{column}", att=found and att_of(row["key"], span, found["amount"]))
+            for column, span, found in zip(column_keys, spans, row["cells"], strict=False)
+        ]
     own = figures.own_key if figures else None
     column_atts = [
-        mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
-            cell_html.attainment(att_of(own, span, amount), f"col-total-{column}")
-        )
+        cells.attainment(att_of(own, span, amount), f"col-total-{column}")
         for column, span, amount in zip(column_keys, spans, table["column_totals"], strict=False)
     ]
     query = f"node={node.pk}&rows={rows}&cols={cols}&show={show}"
@@ -564,10 +554,9 @@ def _grid_context(request, plan, params):
         "cols": cols,
         "columns": columns,
         "table": table,
+        "cell_url": _cell_url(plan),
         "column_totals": list(zip(column_keys, table["column_totals"], column_atts, strict=False)),
-        "grand_att": mark_safe(  # noqa: S308 - built by GridCells, which escapes every value
-            cell_html.attainment(att_of(own, whole, table["grand_total"]), "grand-total")
-        ),
+        "grand_att": cells.attainment(att_of(own, whole, table["grand_total"]), "grand-total"),
         "page": page,
         "query": query,
         "show": show,
@@ -577,7 +566,6 @@ def _grid_context(request, plan, params):
     }
 
 
-EMPTY_CELL = {"amount": None, "leaf": None, "version": None}
 GRID_SHOW = ("targets", "attainment")
 
 
@@ -618,58 +606,88 @@ def _number_format(places: int):
     return lambda value: f"{value:,.{places}f}".translate(table)
 
 
-class GridCells:
-    """The cells of the grid as HTML. Rendered here rather than in a template: 6,000 cells through
-    template includes take seconds, these strings a few milliseconds. Every value is escaped."""
+@dataclass(slots=True)
+class GridFigure:
+    """The actual and attainment under a grid figure (`{% grid_att %}`)."""
 
-    def __init__(self, plan, *, can_edit: bool):
-        self.url = reverse("targets:grid_cell", args=[plan.pk, 0]).removesuffix("0/")
+    testid: str  # the figure's (the <small> is "att-" + it)
+    actual: str  # unformatted, as data-actual
+    rate: str  # the attainment fraction, unformatted; "" for a zero target
+    pace: str  # the colour: "good", "warn", "bad", or "" unknown
+    actual_text: str
+    pct_text: str  # the attainment %, formatted; "" for a zero target
+    title: str
+
+
+@dataclass(slots=True)
+class GridCell:
+    """A grid cell (`{% grid_cells %}`): its amount and, when it is exactly one leaf, that leaf."""
+
+    testid: str
+    value: str = ""  # the amount unformatted, as data-value; "" for an empty cell
+    text: str = ""  # the amount formatted
+    leaf: int | None = None  # the one leaf an edit changes (editable while the plan is); None: a sum, or empty
+    version: int | None = None  # the leaf's, to detect a concurrent change
+    error: str = ""  # a refused edit: its message, and what was typed
+    typed: str = ""
+    att: GridFigure | None = None
+
+    @property
+    def vals(self) -> str:
+        """What the cell's input posts besides the amount: the version, and the testid to redraw a refusal."""
+        return json.dumps({"version": str(self.version), "testid": self.testid})
+
+
+class GridCells:
+    """The figures of a grid page as the templates show them (`GridCell`s, `GridFigure`s): formatted here once,
+    with `_number_format`. The markup is in `_grid.html` and, for the cells (GRID_PAGE x ~13 of them a page),
+    the `grid_cells` tag (targets/templatetags/grid_tags.py), which the template engine is too slow for."""
+
+    def __init__(self, plan):
         self.fmt = _number_format(plan.metric.places)
         self.pct = _number_format(1)
-        self.can_edit = can_edit
-        self.label = escape(_("Target"))
         self.as_of = _("Actual and attainment as of %(day)s")
-        self.titles = {}  # as_of -> the escaped title (the cells of a page share a few dates)
+        self.titles = {}  # as_of -> the title (the cells of a page share a few dates)
 
-    def attainment(self, att, testid: str) -> str:
-        """The actual and attainment % of a figure's node, coloured by its pace gap; "" without one."""
+    def attainment(self, att, testid: str) -> GridFigure | None:
+        """The actual and attainment % of a figure's node, coloured by its pace gap; None without one."""
         if att is None:
-            return ""
-        rate, pace = att.derived.attainment, att.pace  # a Decimal and one of a few fixed words: nothing to escape
-        shown = "—" if rate is None else f"{self.pct(att.attainment_pct)}%"  # rounded once, as on every page
+            return None
+        rate = att.derived.attainment
         title = self.titles.get(att.as_of)
         if title is None:
-            title = self.titles[att.as_of] = escape(self.as_of % {"day": att.as_of.isoformat()})
-        return (
-            f'<small class="att-cell att-pace pace-{pace or "none"}" data-testid="att-{testid}" '
-            f'data-actual="{att.actual}" data-rate="{"" if rate is None else rate}" data-pace="{pace}" '
-            f'title="{title}">{self.fmt(att.actual)} · {shown}</small>'
+            title = self.titles[att.as_of] = self.as_of % {"day": att.as_of.isoformat()}
+        return GridFigure(
+            testid=testid,
+            actual=str(att.actual),
+            rate="" if rate is None else str(rate),
+            pace=att.pace,
+            actual_text=self.fmt(att.actual),
+            pct_text="" if rate is None else self.pct(att.attainment_pct),  # rounded once, as on every page
+            title=title,
         )
 
-    def __call__(self, cell: dict, *, error: str = "", typed: str = "", att=None) -> str:
-        amount, testid = cell["amount"], escape(cell["testid"])
-        value = "" if amount is None else str(amount)
-        text = "" if amount is None else self.fmt(amount)
-        message = (
-            f'<small class="errorlist" role="alert" data-testid="cell-error">{escape(error)}</small>' if error else ""
+    def cell(self, found: dict | None, testid: str, *, att=None, error: str = "", typed: str = "") -> GridCell:
+        """A cell of `selectors.grid_table` (None: empty), with its attainment; `error` and `typed`: a refused
+        edit, which shows what was typed."""
+        if found is None:
+            return GridCell(testid)
+        amount = found["amount"]
+        return GridCell(
+            testid=testid,
+            value=str(amount),
+            text=self.fmt(amount),
+            leaf=found["leaf"],
+            version=found["version"],
+            error=error,
+            typed=typed,
+            att=self.attainment(att, testid),
         )
-        message += self.attainment(att, testid)
-        if not cell["leaf"]:
-            return f'<td class="num" data-testid="{testid}" data-value="{value}">{text}{message}</td>'
-        leaf = int(cell["leaf"])
-        opening = (
-            f'<td class="num cell{" refused" if error else ""}" id="cell-{leaf}" data-testid="{testid}" '
-            f'data-leaf="{leaf}" data-value="{value}">'
-        )
-        if not self.can_edit:
-            return f"{opening}{text}{message}</td>"
-        vals = escape(json.dumps({"version": str(cell["version"]), "testid": cell["testid"]}))
-        shown = escape(typed) if error else value
-        return (
-            f'{opening}<input name="amount" value="{shown}" inputmode="decimal" autocomplete="off" '
-            f'aria-label="{self.label}" hx-post="{self.url}{leaf}/" hx-trigger="change" hx-include="#grid-params" '
-            f'hx-target="#grid" hx-swap="outerHTML" hx-vals="{vals}" data-testid="{testid}-input">{message}</td>'
-        )
+
+
+def _cell_url(plan) -> str:
+    """Where a cell's edit posts, but for the leaf's pk and "/" (one `reverse` a page, not one a cell)."""
+    return reverse("targets:grid_cell", args=[plan.pk, 0]).removesuffix("0/")
 
 
 def _row_label(rows: str, row: dict) -> str:
@@ -718,11 +736,12 @@ def grid_cell(request, pk, node_pk):
     if not request.htmx:
         messages.error(request, error)
         return redirect(reverse("targets:plan_grid", args=[plan.pk]) + "?" + _grid_query(request))
-    cell = {"leaf": leaf.pk, "version": leaf.version, "amount": leaf.amount, "testid": request.POST.get("testid", "")}
-    html = GridCells(plan, can_edit=_common(request, plan)["can_edit"])(
-        cell, error=error, typed=request.POST.get("amount", "")
-    )
-    return reswap(retarget(HttpResponse(html), f"#cell-{leaf.pk}"), "outerHTML")
+    found = {"leaf": leaf.pk, "version": leaf.version, "amount": leaf.amount}
+    typed = request.POST.get("amount", "")
+    cell = GridCells(plan).cell(found, request.POST.get("testid", ""), error=error, typed=typed)
+    context = {**_common(request, plan), "cells": [cell], "cell_url": _cell_url(plan)}
+    response = render(request, "targets/editor/_grid_cells.html", context)
+    return reswap(retarget(response, f"#cell-{leaf.pk}"), "outerHTML")
 
 
 def _grid_query(request) -> str:
