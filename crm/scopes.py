@@ -21,9 +21,10 @@ from __future__ import annotations
 from functools import reduce
 from operator import or_
 
-from django.db.models import Q
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q, QuerySet
 
-from crm.models import DataScope, Region
+from crm.models import DataScope, Region, User
 
 NOTHING = Q(pk__in=[])
 
@@ -32,11 +33,17 @@ def _lookup(prefix: str | None, rest: str) -> str:
     return f"{prefix}__{rest}" if prefix else rest
 
 
-def managed_region_paths(user) -> list[str]:
+def managed_region_paths(user: User) -> list[str]:
     return list(Region.objects.filter(manager=user).values_list("path", flat=True))
 
 
-def scope_q(user, *, owner: str | None = "owner", region: str | None = "region", team_only: bool = False) -> Q:
+def scope_q(
+    user: User | AnonymousUser | None,
+    *,
+    owner: str | None = "owner",
+    region: str | None = "region",
+    team_only: bool = False,
+) -> Q:
     """A Q object limiting rows to those `user` may see.
 
     `owner` is the lookup of the owning user (e.g. "owner", "opportunity__owner"),
@@ -82,10 +89,8 @@ def _tree_q(path: str, owner: str | None, region: str | None) -> Q:
     return q
 
 
-def visible_users(user):
+def visible_users(user: User | AnonymousUser | None) -> QuerySet[User]:
     """The users whose data `user` may see (for pickers, filters and leaderboards)."""
-    from crm.models import User
-
     if user is None or not user.is_authenticated:
         return User.objects.none()
     scope = user.effective_scope
@@ -104,7 +109,7 @@ def visible_users(user):
     return User.objects.filter(Q(pk=user.pk) | Q(region__path__startswith=path), is_active=True)
 
 
-def visible_regions(user):
+def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     """Regions `user` may see: everything for `all`, else their own region plus the subtrees
     their scope covers (department tree) or they manage (subordinates)."""
     if user is None or not user.is_authenticated:

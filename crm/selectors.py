@@ -6,23 +6,25 @@ The customer page also lists deals and activities; it reaches them through the r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, CustomerRating, Segment
+from crm.models import Customer, CustomerRating, Segment, User
 
 
-def customers_visible(user) -> QuerySet[Customer]:
+def customers_visible(user: User) -> QuerySet[Customer]:
     return Customer.objects.visible_to(user).select_related("region", "owner")
 
 
-def _latest_stars():
+def _latest_stars() -> Subquery:
     return Subquery(
         CustomerRating.objects.filter(customer=OuterRef("pk")).order_by("-rated_at", "-id").values("stars")[:1]
     )
 
 
-def customer_list(user, filters: dict) -> QuerySet[Customer]:
+def customer_list(user: User, filters: dict) -> QuerySet[Customer]:
     """Visible customers narrowed by the list filters; each carries `latest_stars` (one query)."""
     qs = customers_visible(user).annotate(latest_stars=_latest_stars())
     if filters.get("q"):
@@ -41,7 +43,7 @@ def customer_list(user, filters: dict) -> QuerySet[Customer]:
     return qs.order_by("name", "id")
 
 
-def customer_deals(user, customer: Customer) -> QuerySet:
+def customer_deals(user: User, customer: Customer) -> QuerySet:
     """The customer's deals the user may see (a visible customer may have deals of other reps)."""
     return (
         customer.opportunities.visible_to(user)
@@ -50,7 +52,7 @@ def customer_deals(user, customer: Customer) -> QuerySet:
     )
 
 
-def customer_activities(user, customer: Customer) -> QuerySet:
+def customer_activities(user: User, customer: Customer) -> QuerySet:
     return customer.activities.visible_to(user).select_related("owner", "opportunity").order_by("-date", "-id")
 
 
@@ -73,7 +75,7 @@ def customer_export_header() -> list[str]:
     ]
 
 
-def customer_export_rows(qs: QuerySet):
+def customer_export_rows(qs: QuerySet[Customer]) -> Iterator[list[object]]:
     segment_labels = dict(Segment.choices)
     for c in qs.iterator(chunk_size=2000):
         yield [

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils.translation import gettext as _
 
 from crm.models import (
@@ -29,7 +30,7 @@ from crm.scopes import visible_regions, visible_users
 from salesmgmt.lib.money import convert
 
 
-def audit(*, actor, action: str, obj, changes: dict | None = None) -> AuditLog:
+def audit(*, actor: User | None, action: str, obj: Model, changes: dict | None = None) -> AuditLog:
     return AuditLog.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
@@ -39,7 +40,7 @@ def audit(*, actor, action: str, obj, changes: dict | None = None) -> AuditLog:
     )
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> object:
     if isinstance(value, (Decimal, date)):
         return str(value)
     if hasattr(value, "pk"):
@@ -47,7 +48,7 @@ def _jsonable(value):
     return value
 
 
-def diff(instance, data: dict) -> dict:
+def diff(instance: Model, data: dict) -> dict[str, list[object]]:
     """{field: [old, new]} for the fields in `data` whose value differs from the instance's."""
     changes = {}
     for field, new in data.items():
@@ -65,7 +66,15 @@ def _region_path(parent: Region | None, pk: int) -> str:
 
 
 @transaction.atomic
-def region_create(*, name: str, code: str, kind: str, parent: Region | None = None, manager=None, actor=None) -> Region:
+def region_create(
+    *,
+    name: str,
+    code: str,
+    kind: str,
+    parent: Region | None = None,
+    manager: User | None = None,
+    actor: User | None = None,
+) -> Region:
     region = Region(name=name, code=code, kind=kind, parent=parent, manager=manager)
     region.full_clean(exclude=["path", "depth"])
     region.save()
@@ -77,7 +86,7 @@ def region_create(*, name: str, code: str, kind: str, parent: Region | None = No
 
 
 @transaction.atomic
-def region_move(*, region: Region, parent: Region | None, actor=None) -> Region:
+def region_move(*, region: Region, parent: Region | None, actor: User | None = None) -> Region:
     """Re-parent a region; the materialised paths of its whole subtree follow."""
     if parent is not None and parent.path.startswith(region.path):
         raise ValidationError(_("A region cannot be moved under itself or its own sub-region."))
@@ -108,7 +117,7 @@ def user_create(
     last_name: str = "",
     email: str = "",
     data_scope: str = "",
-    actor=None,
+    actor: User | None = None,
 ) -> User:
     user = User(
         username=username,
@@ -166,7 +175,7 @@ def ensure_company_currency() -> Currency:
 # --- customers ---------------------------------------------------------------------------
 
 
-def _check_owner_and_region(*, actor, owner, region) -> None:
+def _check_owner_and_region(*, actor: User | None, owner: User, region: Region | None) -> None:
     if actor is None:
         return
     if not visible_users(actor).filter(pk=owner.pk).exists():
@@ -185,7 +194,7 @@ def customer_create(
     tier: str = Tier.C,
     notes: str = "",
     external_id: str = "",
-    actor=None,
+    actor: User | None = None,
 ) -> Customer:
     _check_owner_and_region(actor=actor, owner=owner, region=region)
     customer = Customer(
@@ -207,7 +216,7 @@ CUSTOMER_EDITABLE = ("name", "region", "owner", "industry", "tier", "notes")
 
 
 @transaction.atomic
-def customer_update(*, customer: Customer, data: dict, actor) -> Customer:
+def customer_update(*, customer: Customer, data: dict, actor: User | None) -> Customer:
     data = {k: v for k, v in data.items() if k in CUSTOMER_EDITABLE}
     _check_owner_and_region(actor=actor, owner=data.get("owner", customer.owner), region=data.get("region"))
     changes = diff(customer, data)
@@ -230,7 +239,7 @@ def contact_create(
     phone: str = "",
     email: str = "",
     is_decision_maker: bool = False,
-    actor=None,
+    actor: User | None = None,
 ) -> Contact:
     contact = Contact(
         customer=customer, name=name, title=title, phone=phone, email=email, is_decision_maker=is_decision_maker
@@ -242,7 +251,7 @@ def contact_create(
 
 
 @transaction.atomic
-def customer_rate(*, customer: Customer, stars: int, reasons: str, actor) -> CustomerRating:
+def customer_rate(*, customer: Customer, stars: int, reasons: str, actor: User) -> CustomerRating:
     """5星评级: rate a big account 1-5 stars; reasons are mandatory so the rating can be reviewed."""
     if not reasons or not reasons.strip():
         raise ValidationError({"reasons": _("Give the reasons for the rating.")})
@@ -266,7 +275,7 @@ PRODUCT_EDITABLE = ("line", "name", "code", "list_price", "unit_cost", "is_activ
 
 
 @transaction.atomic
-def product_line_create(*, name: str, code: str, is_key: bool = False, actor=None) -> ProductLine:
+def product_line_create(*, name: str, code: str, is_key: bool = False, actor: User | None = None) -> ProductLine:
     line = ProductLine(name=name.strip(), code=code.strip(), is_key=is_key)
     line.full_clean()
     line.save()
@@ -275,7 +284,7 @@ def product_line_create(*, name: str, code: str, is_key: bool = False, actor=Non
 
 
 @transaction.atomic
-def product_line_update(*, product_line: ProductLine, data: dict, actor) -> ProductLine:
+def product_line_update(*, product_line: ProductLine, data: dict, actor: User | None) -> ProductLine:
     data = {k: v for k, v in data.items() if k in PRODUCT_LINE_EDITABLE}
     changes = diff(product_line, data)
     if not changes:
@@ -297,7 +306,7 @@ def product_create(
     list_price: Decimal = Decimal("0"),
     unit_cost: Decimal = Decimal("0"),
     is_active: bool = True,
-    actor=None,
+    actor: User | None = None,
 ) -> Product:
     product = Product(
         line=line, name=name.strip(), code=code.strip(), list_price=list_price, unit_cost=unit_cost, is_active=is_active
@@ -309,7 +318,7 @@ def product_create(
 
 
 @transaction.atomic
-def product_update(*, product: Product, data: dict, actor) -> Product:
+def product_update(*, product: Product, data: dict, actor: User | None) -> Product:
     data = {k: v for k, v in data.items() if k in PRODUCT_EDITABLE}
     changes = diff(product, data)
     if not changes:

@@ -16,7 +16,12 @@ the change. An event is for work that can follow it.)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from salesmgmt import outbox
+
+if TYPE_CHECKING:
+    from celery import Task
 
 
 class Event:
@@ -29,13 +34,13 @@ class Event:
     def __repr__(self) -> str:
         return f"<Event {self.name}>"
 
-    def subscribe(self, task) -> None:
+    def subscribe(self, task: Task | str) -> None:
         """Run `task` (a Celery task, or its registered name) with the event's arguments each time it happens."""
         name = task if isinstance(task, str) else task.name
         if name not in self._tasks:  # ready() can run more than once (tests, autoreload)
             self._tasks.append(name)
 
-    def unsubscribe(self, task) -> None:
+    def unsubscribe(self, task: Task | str) -> None:
         name = task if isinstance(task, str) else task.name
         if name in self._tasks:
             self._tasks.remove(name)
@@ -44,7 +49,7 @@ class Event:
     def subscribers(self) -> tuple[str, ...]:
         return tuple(self._tasks)
 
-    def publish(self, *args) -> None:
+    def publish(self, *args: object) -> None:
         """Record the subscribed tasks in the current transaction; they are sent once it commits."""
         for name in self._tasks:
             outbox.enqueue_name(name, *args)

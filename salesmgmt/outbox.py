@@ -24,7 +24,7 @@ from salesmgmt.models import OutboxTask
 log = logging.getLogger(__name__)
 
 
-def task_key(name: str, args: list) -> str:
+def task_key(name: str, args: list[object]) -> str:
     """One key per task and arguments; long arguments are hashed (never cut: two calls would collide)."""
     key = f"{name}:{json.dumps(args, sort_keys=True, default=str)}"
     if len(key) <= 255:
@@ -33,7 +33,7 @@ def task_key(name: str, args: list) -> str:
     return f"{name[:180]}:sha256:{digest}"
 
 
-def enqueue_name(name: str, *args, key: str | None = None) -> None:
+def enqueue_name(name: str, *args: object, key: str | None = None) -> None:
     """Record the task registered as `name` with `args`, and publish it once the current transaction commits.
 
     An app enqueues its own tasks here; work for the apps above it goes through their subscriptions
