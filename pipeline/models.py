@@ -150,6 +150,10 @@ class Opportunity(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1, editable=False)
 
+    # Not columns: set on the deals of a list by `pipeline.selectors.StageNavigation` (the action buttons).
+    next_stage_choice: Stage | None
+    lost_stage_choice: Stage | None
+
     objects = OpportunityQuerySet.as_manager()
 
     class Meta:
@@ -212,6 +216,11 @@ class OpportunityHistory(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     changed_at = models.DateTimeField(default=timezone.now)
+
+    # Not columns: set by `pipeline.selectors.deal_history` for the deal page.
+    old_display: str
+    new_display: str
+    field_label: str
 
     class Meta:
         verbose_name = _("opportunity change")

@@ -6,17 +6,19 @@ and are computed in SQL (one aggregate, or one `values().annotate()` per breakdo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, DecimalField, Exists, F, Field, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import User
-from pipeline.models import Activity, Collection, Opportunity, OpportunityLine, Pipeline, Stage
+from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
 from salesmgmt.lib.attainment import weighted_total
 from salesmgmt.lib.money import ZERO
 
@@ -41,12 +43,12 @@ ORDERINGS = {
 }
 
 
-def deals_visible(user) -> QuerySet[Opportunity]:
+def deals_visible(user: User) -> QuerySet[Opportunity]:
     """The deals `user` may see, with what a row shows joined in (no query per row)."""
     return Opportunity.objects.visible_to(user).select_related(*DEAL_RELATED)
 
 
-def filter_status(qs: QuerySet, status: str, *, today: date | None = None) -> QuerySet:
+def filter_status(qs: QuerySet[Opportunity], status: str, *, today: date | None = None) -> QuerySet[Opportunity]:
     if status == STATUS_OPEN:
         return qs.filter(stage__is_won=False, stage__is_lost=False)
     if status == STATUS_WON:
@@ -59,12 +61,12 @@ def filter_status(qs: QuerySet, status: str, *, today: date | None = None) -> Qu
     return qs
 
 
-def _weighted(raw) -> Decimal:
+def _weighted(raw: Decimal | None) -> Decimal:
     """Σ(amount_company × probability) by the weighted-pipeline rule: / 100, rounded once (never per row)."""
     return weighted_total(raw or ZERO)
 
 
-def _sums() -> dict:
+def _sums() -> dict[str, Aggregate]:
     # The product is summed in SQL and divided in Python: integer division on SQLite would truncate.
     return {
         "count": Count("id"),
@@ -75,11 +77,11 @@ def _sums() -> dict:
     }
 
 
-def _totals_of(row: dict) -> dict:
+def _totals_of(row: Mapping[str, Any]) -> dict:
     return {"count": row["count"] or 0, "total": row["total"] or ZERO, "weighted": _weighted(row["weighted_raw"])}
 
 
-def totals(qs: QuerySet) -> dict:
+def totals(qs: QuerySet[Opportunity]) -> dict:
     """Count, Σ amount_company and weighted Σ of a deal queryset, in one aggregate query."""
     return _totals_of(qs.order_by().aggregate(**_sums()))
 
@@ -87,7 +89,7 @@ def totals(qs: QuerySet) -> dict:
 STAGE_COLUMNS = ("name", "name_zh", "order", "probability", "is_won", "is_lost", "pipeline_id")
 
 
-def stage_subtotals(qs: QuerySet) -> list[dict]:
+def stage_subtotals(qs: QuerySet[Opportunity]) -> list[dict]:
     """Per stage: {stage, count, total, weighted}, default pipeline first then by stage order, from ONE
     grouped query (the stage columns ride along in the GROUP BY, so no second query for the stages)."""
     columns = [f"stage__{c}" for c in STAGE_COLUMNS]
@@ -110,7 +112,7 @@ class StageNavigation:
     next: dict[int, Stage | None] = field(default_factory=dict)
     lost: dict[int, Stage | None] = field(default_factory=dict)
 
-    def annotate(self, deals):
+    def annotate(self, deals: Iterable[Opportunity]) -> list[Opportunity]:
         """Set `next_stage_choice` / `lost_stage_choice` on each deal (None when the deal is closed)."""
         deals = list(deals)
         for deal in deals:
@@ -120,7 +122,7 @@ class StageNavigation:
         return deals
 
     @classmethod
-    def of(cls, stages) -> StageNavigation:
+    def of(cls, stages: Iterable[Stage]) -> StageNavigation:
         """Same rule as `services.next_stage` (the next non-lost stage by order), for many deals at once."""
         by_pipeline: dict[int, list[Stage]] = {}
         for stage in sorted(stages, key=lambda s: (s.pipeline_id, s.order)):
@@ -133,14 +135,14 @@ class StageNavigation:
         return nav
 
 
-def stage_navigation(pipeline_ids=None) -> StageNavigation:
+def stage_navigation(pipeline_ids: Iterable[int] | None = None) -> StageNavigation:
     stages = Stage.objects.all()
     if pipeline_ids is not None:
         stages = stages.filter(pipeline_id__in=set(pipeline_ids))
     return StageNavigation.of(stages)
 
 
-def with_actions(deals) -> list[Opportunity]:
+def with_actions(deals: Iterable[Opportunity]) -> list[Opportunity]:
     deals = list(deals)
     return stage_navigation({d.pipeline_id for d in deals}).annotate(deals)
 
@@ -148,7 +150,9 @@ def with_actions(deals) -> list[Opportunity]:
 # --- my pipeline ----------------------------------------------------------------------------------
 
 
-def my_deals(user, *, status: str = STATUS_RECENT, pipeline: Pipeline | None = None, today=None) -> QuerySet:
+def my_deals(
+    user: User, *, status: str = STATUS_RECENT, pipeline: Pipeline | None = None, today: date | None = None
+) -> QuerySet[Opportunity]:
     """The user's own deals (visible ones only), soonest close date first."""
     qs = deals_visible(user).filter(owner=user)
     if pipeline is not None:
@@ -162,10 +166,12 @@ class KanbanColumn:
     count: int = 0
     total: Decimal = ZERO
     weighted: Decimal = ZERO
-    deals: list = field(default_factory=list)
+    deals: list[Opportunity] = field(default_factory=list)
 
 
-def pipeline_by_stage(user, *, pipeline: Pipeline, status: str = STATUS_RECENT, today=None) -> list[KanbanColumn]:
+def pipeline_by_stage(
+    user: User, *, pipeline: Pipeline, status: str = STATUS_RECENT, today: date | None = None
+) -> list[KanbanColumn]:
     """One column per stage of `pipeline` (empty ones too) with count and totals of the user's deals."""
     columns = [KanbanColumn(stage=s) for s in pipeline.stages.order_by("order")]
     by_stage = {c.stage.pk: c for c in columns}
@@ -178,7 +184,9 @@ def pipeline_by_stage(user, *, pipeline: Pipeline, status: str = STATUS_RECENT, 
     return columns
 
 
-def kanban(user, *, pipeline: Pipeline, status: str = STATUS_RECENT, today=None) -> list[KanbanColumn]:
+def kanban(
+    user: User, *, pipeline: Pipeline, status: str = STATUS_RECENT, today: date | None = None
+) -> list[KanbanColumn]:
     columns = pipeline_by_stage(user, pipeline=pipeline, status=status, today=today)
     by_stage = {c.stage.pk: c for c in columns}
     deals = my_deals(user, status=status, pipeline=pipeline, today=today)
@@ -195,7 +203,7 @@ def month_range(first: date) -> tuple[date, date]:
     return first, nxt - timedelta(days=1)
 
 
-def team_deals(user, filters: dict) -> QuerySet:
+def team_deals(user: User, filters: dict) -> QuerySet[Opportunity]:
     """Visible deals narrowed by the team filters (already validated against the user's scope).
 
     filters: region (the credited team's subtree, 业绩归属), customer_region (the customer's region's subtree),
@@ -223,7 +231,7 @@ def team_deals(user, filters: dict) -> QuerySet:
     return qs.order_by(*ORDERINGS.get(filters.get("order") or "close", ORDERINGS["close"]))
 
 
-def team_pipeline(user, filters: dict) -> tuple[QuerySet, dict]:
+def team_pipeline(user: User, filters: dict) -> tuple[QuerySet[Opportunity], dict]:
     """The filtered team deals and their totals (count, Σ amount, weighted Σ) from ONE aggregate query."""
     qs = team_deals(user, filters)
     return qs, totals(qs)
@@ -232,7 +240,7 @@ def team_pipeline(user, filters: dict) -> tuple[QuerySet, dict]:
 # --- one deal -------------------------------------------------------------------------------------
 
 
-def deal_history(deal: Opportunity) -> list:
+def deal_history(deal: Opportunity) -> list[OpportunityHistory]:
     """The deal's changes, newest first, with stage names and owner names resolved (no query per row)."""
     entries = list(deal.history.select_related("changed_by", "old_stage", "new_stage").order_by("-changed_at", "-id"))
     owner_ids = {v for e in entries if e.field == "owner" for v in (e.old_value, e.new_value) if v.isdigit()}
@@ -254,16 +262,17 @@ def _field_label(name: str) -> str:
     if name == "lines":  # the product lines, kept as one value ("SRV RACK 600.00; SW 400.00")
         return _("Products")
     try:
-        return str(Opportunity._meta.get_field(name).verbose_name)
+        model_field = Opportunity._meta.get_field(name)
     except Exception:  # noqa: BLE001 - an old history row may name a field that no longer exists
         return name
+    return str(model_field.verbose_name) if isinstance(model_field, Field) else name
 
 
-def deal_activities(user, deal: Opportunity) -> QuerySet:
+def deal_activities(user: User, deal: Opportunity) -> QuerySet[Activity]:
     return Activity.objects.visible_to(user).filter(opportunity=deal).select_related("owner", "customer")
 
 
-def deal_collections(user, deal: Opportunity) -> tuple[QuerySet, Decimal]:
+def deal_collections(user: User, deal: Opportunity) -> tuple[QuerySet[Collection], Decimal]:
     qs = Collection.objects.visible_to(user).filter(opportunity=deal).select_related("currency", "created_by")
     collected = qs.order_by().aggregate(total=Sum("amount_company"))["total"] or ZERO
     return qs, collected
@@ -294,7 +303,7 @@ def deal_export_header() -> list[str]:
     ]
 
 
-def deal_export_rows(qs: QuerySet):
+def deal_export_rows(qs: QuerySet[Opportunity]) -> Iterator[list[object]]:
     """One row per deal of an already scoped and filtered queryset, streamed from the database."""
     # The customer's region rides along: a separate attribute from the credited team (`region`).
     for d in qs.select_related("customer__region").iterator(chunk_size=2000):

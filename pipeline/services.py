@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.db import transaction
 from django.db.models import Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import CompanySettings, Customer, User
+from crm.models import CompanySettings, Currency, Customer, Region, User
 from crm.scopes import visible_users
 from crm.services import audit, ensure_company_currency, to_company_currency
 from pipeline import events
@@ -66,7 +69,18 @@ def pipeline_ensure_default() -> Pipeline:
     return pipeline
 
 
-def _history(opportunity, field, old, new, *, actor, reason="", old_stage=None, new_stage=None, at=None):
+def _history(
+    opportunity: Opportunity,
+    field: str,
+    old: object,
+    new: object,
+    *,
+    actor: User | None,
+    reason: str = "",
+    old_stage: Stage | None = None,
+    new_stage: Stage | None = None,
+    at: datetime | None = None,
+) -> OpportunityHistory:
     return OpportunityHistory(
         opportunity=opportunity,
         field=field,
@@ -80,7 +94,7 @@ def _history(opportunity, field, old, new, *, actor, reason="", old_stage=None, 
     )
 
 
-def _check_owner(actor, owner: User) -> None:
+def _check_owner(actor: User | None, owner: User) -> None:
     if actor is not None and not visible_users(actor).filter(pk=owner.pk).exists():
         raise ValidationError({"owner": _("You cannot assign deals to %(user)s.") % {"user": owner}})
 
@@ -115,7 +129,7 @@ def _set_lines(opportunity: Opportunity, lines: list[dict], day: date) -> Decima
     return sum((o.amount for o in objs), ZERO)
 
 
-def customer_refresh_first_won(customer_ids) -> None:
+def customer_refresh_first_won(customer_ids: Iterable[int]) -> None:
     """Recompute 存量/增量 (first won deal date) for the given customers, set-based."""
     first_won = (
         Opportunity.objects.filter(customer=OuterRef("pk"), stage__is_won=True)
@@ -133,7 +147,7 @@ def opportunity_create(
     customer: Customer | None,
     owner: User,
     amount: Decimal | None = None,
-    currency=None,
+    currency: Currency | None = None,
     expected_close_date: date | None = None,
     pipeline: Pipeline | None = None,
     stage: Stage | None = None,
@@ -145,12 +159,14 @@ def opportunity_create(
     next_step_date: date | None = None,
     closed_on: date | None = None,
     external_id: str = "",
-    created_at=None,
-    actor=None,
+    created_at: datetime | None = None,
+    actor: User | None = None,
 ) -> Opportunity:
     _check_owner(actor, owner)
     pipeline = pipeline or (stage.pipeline if stage else None) or pipeline_ensure_default()
     stage = stage or pipeline.stages.order_by("order").first()
+    if stage is None:
+        raise ValidationError({"stage": _("The pipeline has no stages.")})
     if stage.pipeline_id != pipeline.pk:
         raise ValidationError({"stage": _("The stage belongs to another pipeline.")})
     if probability is not None and probability != stage.probability and not probability_reason.strip():
@@ -199,7 +215,7 @@ def opportunity_create(
     return opp
 
 
-def credited_team(owner: User, *, keep=None):
+def credited_team(owner: User, *, keep: Region | None = None) -> Region:
     """业绩归属, the one rule for which part of the organisation a deal counts for: its owner's team.
 
     A deal's `region` holds it. It is set from the owner when the deal is created, changes hands or changes
@@ -207,17 +223,20 @@ def credited_team(owner: User, *, keep=None):
     his open deals along, not his closed ones). Pipeline pages, filters, totals, exports, the API, attainment
     and history splits all read it; the customer's own region is a separate attribute (`customer.region`).
     """
-    if owner.region_id is None:
+    region = owner.region  # no query when the owner has no region
+    if region is None:
         if keep is not None:  # `keep`: the team a deal already counts for, kept while its owner has none
             return keep
         raise ValidationError(
             {"owner": _("%(owner)s belongs to no team: put them in a region first.") % {"owner": owner}}
         )
-    return owner.region
+    return region
 
 
 @transaction.atomic
-def deals_follow_owner(*, user, previous_region_id=None, actor=None, **_event) -> int:
+def deals_follow_owner(
+    *, user: User, previous_region_id: int | None = None, actor: User | None = None, **_event: object
+) -> int:
     """A user moved team: his open deals now count for the new team; closed ones stay where they were won or
     lost (`credited_team`). One UPDATE, then a recompute of each moved deal where it counted and counts now."""
     if user.region_id is None:
@@ -333,7 +352,7 @@ def opportunity_update(
     *,
     opportunity: Opportunity,
     data: dict,
-    actor,
+    actor: User | None,
     expected_version: int | None = None,
     lines: list[dict] | None = None,
     reason: str = "",
@@ -354,7 +373,7 @@ def opportunity_update(
         and not (data.get("probability_reason") or "").strip()
     ):
         raise ValidationError({"probability_reason": _("Give a reason when the probability differs from the stage's.")})
-    changes = {}
+    changes: dict[str, tuple[Any, Any]] = {}  # field: (old, new), each a field's value of any type
     for field, new in data.items():
         old = getattr(opportunity, field)
         if old != new:
@@ -425,13 +444,13 @@ def opportunity_move_stage(
     *,
     opportunity: Opportunity,
     stage: Stage,
-    actor,
+    actor: User,
     evidence: str = "",
-    attachment=None,
+    attachment: File | None = None,
     lost_reason: str = "",
     closed_on: date | None = None,
     expected_version: int | None = None,
-    at=None,
+    at: datetime | None = None,
     reason: str = "",
 ) -> Opportunity:
     """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires (and a
@@ -543,7 +562,13 @@ def next_stage(opportunity: Opportunity) -> Stage | None:
 
 @transaction.atomic
 def collection_create(
-    *, opportunity: Opportunity, received_on: date, amount: Decimal, currency=None, note: str = "", actor
+    *,
+    opportunity: Opportunity,
+    received_on: date,
+    amount: Decimal,
+    currency: Currency | None = None,
+    note: str = "",
+    actor: User,
 ) -> Collection:
     """回款 against a won deal; the collected total never exceeds the deal amount."""
     # Lock the deal: an amount change or another payment in flight is checked against this one, not past it.
@@ -587,7 +612,7 @@ def activity_log(
     owner: User | None = None,
     notes: str = "",
     opportunity: Opportunity | None = None,
-    actor,
+    actor: User,
 ) -> Activity:
     owner = owner or actor
     _check_owner(actor, owner)

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, Tier
+from crm.models import Customer, Tier, User
 from pipeline.importing.fields import check_mapping
 from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
@@ -39,7 +40,7 @@ def import_validate(
     kind: str,
     mapping: dict[str, str],
     options: ImportOptions,
-    actor,
+    actor: User | None,
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Check every row; nothing is written (except the default pipeline on a fresh database)."""
@@ -55,8 +56,10 @@ def import_validate(
     date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
     order = options.date_order
     if order == "auto":
-        order = detect_date_order(value for _n, rec in _records(table) for c in date_columns for value in [rec[c]])
-        order = order or "auto"
+        order = (
+            detect_date_order(value for _n, rec in _records(table) for c in date_columns for value in [rec[c]])
+            or "auto"
+        )
     plan.date_order = order
 
     existing_ids = _existing_external_ids(table, columns, kind)
@@ -93,7 +96,7 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
     column = columns.get("external_id")
     if not column:
         return set()
-    ids = set()
+    ids: set[str] = set()
     for _n, record in _records(table):
         try:
             value = parse_identifier(record[column])
@@ -102,16 +105,16 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
         if value:
             ids.add(value)
     model = Customer if kind == ImportKind.CUSTOMERS else Opportunity
-    found = set()
-    ids = sorted(ids)
-    for start in range(0, len(ids), BATCH):
+    found: set[str] = set()
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), BATCH):
         found.update(
-            model.objects.filter(external_id__in=ids[start : start + BATCH]).values_list("external_id", flat=True)
+            model.objects.filter(external_id__in=ordered[start : start + BATCH]).values_list("external_id", flat=True)
         )
     return found
 
 
-def _records(table: Table):
+def _records(table: Table) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, {header: value}) of the rows whose cells could be read (not the ragged ones)."""
     headers = table.headers
     for row in table.rows:
@@ -152,7 +155,17 @@ def _max_length(row: Row, name: str, value: str, limit: int) -> str:
     return value
 
 
-def _validate_deal(row: Row, kind, lookups: Lookups, plan: Plan, *, order, existing_ids, seen_ids, seen_names):
+def _validate_deal(
+    row: Row,
+    kind: str,
+    lookups: Lookups,
+    plan: Plan,
+    *,
+    order: str,
+    existing_ids: set[str],
+    seen_ids: dict[str, int],
+    seen_names: dict[str, int],
+) -> dict[str, Any] | None:
     external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("deal"))
     region = resolve_region(row, lookups, plan)
     # A new rep sits in the row's region, else in the region of the (existing) customer of the deal.
@@ -210,7 +223,7 @@ def _validate_deal(row: Row, kind, lookups: Lookups, plan: Plan, *, order, exist
         parts = [lookups.customer_name(customer), lookups.product_name(product)]
         name = (" · ".join(p for p in parts if p) or external_id or str(_("Imported deal")))[:200]
     name = _max_length(row, "name", name, 200)
-    if row.failed:
+    if row.failed or owner is None or stage is None or amount is None or rate is None:  # None: after a row error
         return None
     created_at = timezone.make_aware(datetime.combine(created_on, datetime.min.time())) if created_on else None
     return {
@@ -261,7 +274,17 @@ TIER_WORDS = {
 }
 
 
-def _validate_customer(row: Row, kind, lookups: Lookups, plan: Plan, *, order, existing_ids, seen_ids, seen_names):
+def _validate_customer(
+    row: Row,
+    kind: str,
+    lookups: Lookups,
+    plan: Plan,
+    *,
+    order: str,
+    existing_ids: set[str],
+    seen_ids: dict[str, int],
+    seen_names: dict[str, int],
+) -> dict[str, Any] | None:
     external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("customer"))
     name = row.text("name")
     if not name:
@@ -281,12 +304,12 @@ def _validate_customer(row: Row, kind, lookups: Lookups, plan: Plan, *, order, e
         if region is None:
             row.error("region", _("The customer needs a region: its owner has none; map a region column."))
     industry = _max_length(row, "industry", row.text("industry"), 80)
-    tier = Tier.C
+    tier: str | None = Tier.C
     if row.text("tier"):
         tier = TIER_WORDS.get(normalise(row.text("tier")))
         if tier is None:
             row.error("tier", _("Unknown tier; use KA (大客户), A, B or C."))
-    if row.failed:
+    if row.failed or owner is None:  # None: after a row error
         return None
     return {
         "row": row.number,

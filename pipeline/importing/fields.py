@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -11,16 +12,19 @@ from django.utils.translation import gettext_lazy
 from pipeline.models import ImportKind
 from salesmgmt.lib.tabular import normalise
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 @dataclass(frozen=True)
 class ImportField:
     name: str
-    label: str
+    label: StrOrPromise
     synonyms: tuple[str, ...] = ()
     required: bool = False
 
 
-def _f(name, label, synonyms: str, required=False) -> ImportField:
+def _f(name: str, label: StrOrPromise, synonyms: str, required: bool = False) -> ImportField:
     # Synonyms are compared through `normalise`, so "sales agent", "Sales_Agent" and "salesagent" are one.
     return ImportField(name, label, tuple(synonyms.split()), required)
 
@@ -114,11 +118,12 @@ def required_fields(kind: str) -> set[str]:
 
 def guess_mapping(headers: list[str], kind: str) -> dict[str, str]:
     """{column: field} from the header names (English and Chinese synonyms); each field used once."""
-    by_key = {}
+    by_key: dict[str, str] = {}
     for f in fields_for(kind):
         for synonym in (f.name, str(f.label), *f.synonyms):
             by_key.setdefault(normalise(synonym), f.name)
-    mapping, used = {}, set()
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
     for header in headers:
         name = by_key.get(normalise(header))
         if name and name not in used:
@@ -131,7 +136,8 @@ def check_mapping(mapping: dict[str, str], headers: list[str], kind: str) -> dic
     """The mapping without ignored columns; raises ValidationError on unknown columns or fields, a field
     fed by two columns, or a required field left unmapped."""
     names = {f.name: f for f in fields_for(kind)}
-    clean, errors = {}, []
+    clean: dict[str, str] = {}
+    errors: list[str] = []
     for column, name in mapping.items():
         if not name:
             continue

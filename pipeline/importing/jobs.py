@@ -8,14 +8,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from pipeline.importing.checking import PREVIEW_ROWS, import_validate
 from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
 from pipeline.importing.plan import ImportOptions, Plan
@@ -30,11 +32,11 @@ logger = logging.getLogger(__name__)
 MAX_STORED_ERRORS = 1000
 
 
-def can_import(user) -> bool:
+def can_import(user: User | AnonymousUser | None) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.is_manager_or_above)
 
 
-def _check_may_import(actor) -> None:
+def _check_may_import(actor: User | None) -> None:
     if not can_import(actor):
         raise PermissionDenied(_("Only managers, directors and admins may import data."))
 
@@ -60,11 +62,11 @@ def read_upload(
 def import_job_table(
     job: ImportJob, *, limit: int | None = None, check_headers: Callable[[list[str]], None] | None = None
 ) -> Table:
-    with job.file.open("rb") as handle:
-        return read_upload(handle, job.original_name, limit=limit, check_headers=check_headers)
+    with job.file.open("rb") as handle:  # a FieldFile: it passes reads and seeks on to the open file
+        return read_upload(cast(BinaryIO, handle), job.original_name, limit=limit, check_headers=check_headers)
 
 
-def import_job_create(*, kind: str, data: bytes, filename: str, actor) -> ImportJob:
+def import_job_create(*, kind: str, data: bytes, filename: str, actor: User) -> ImportJob:
     """Step 1: keep the uploaded file and guess the mapping. A file that cannot be read is refused."""
     _check_may_import(actor)
     fields_for(kind)
@@ -87,14 +89,15 @@ def import_job_create(*, kind: str, data: bytes, filename: str, actor) -> Import
 EDITABLE_STATUSES = (ImportStatus.UPLOADED, ImportStatus.MAPPED, ImportStatus.VALIDATED)
 
 
-def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dict, actor) -> Plan:
+def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dict, actor: User) -> Plan:
     """Steps 2-3: save the mapping and options, check every row, keep the errors and a preview on the job."""
     _check_may_import(actor)
     if job.status not in EDITABLE_STATUSES:
         raise ValidationError(_("This import has already run; upload the file again to start over."))
-    checked = {}
+    checked: dict[str, str] = {}
 
-    def check_headers(headers):  # before any data row is read: a required field left unmapped costs nothing
+    # Before any data row is read: a required field left unmapped costs nothing.
+    def check_headers(headers: list[str]) -> None:
         checked.update(check_mapping(mapping, headers, job.kind))
 
     table = import_job_table(job, check_headers=check_headers)
@@ -122,7 +125,7 @@ def _keep_errors(job: ImportJob, plan: Plan) -> None:
     job.error_count = len(plan.errors)
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> object:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -132,7 +135,7 @@ def _jsonable(value):
     return value
 
 
-def import_job_start(*, job: ImportJob, actor) -> None:
+def import_job_start(*, job: ImportJob, actor: User) -> None:
     """Step 4: queue the commit of a checked job without errors (runs at once without a broker)."""
     _check_may_import(actor)
     if job.status != ImportStatus.VALIDATED:

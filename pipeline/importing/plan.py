@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias, overload
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -53,7 +54,7 @@ class RowError:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = self.column or self.field
         if not where:  # about the whole row (a ragged CSV row): the message names the row
             return self.message
@@ -69,21 +70,21 @@ class RowError:
 class Row:
     """One row being validated: its values by field and the errors found so far."""
 
-    def __init__(self, number: int, values: dict, columns: dict[str, str], errors: list[RowError]):
+    def __init__(self, number: int, values: dict[str, Any], columns: dict[str, str], errors: list[RowError]):
         self.number = number
         self.values = values
         self.columns = columns
         self.errors = errors
         self.failed = False
 
-    def raw(self, name: str):
+    def raw(self, name: str) -> Any:  # a cell as read: str, number, date... (salesmgmt.lib.tabular)
         column = self.columns.get(name)
         return self.values.get(column) if column else None
 
     def text(self, name: str) -> str:
         return cell_text(self.raw(name))
 
-    def error(self, name: str, message) -> None:
+    def error(self, name: str, message: object) -> None:
         self.failed = True
         self.errors.append(RowError(self.number, name, self.columns.get(name, ""), self.text(name), str(message)))
 
@@ -95,11 +96,20 @@ class New:
     what: str  # region | user | product_line | product | customer
     name: str
     row: int
-    attrs: dict = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
     pk: int | None = None
 
 
-def ref_pk(ref):
+# What a row names: an existing record's id, or a New one.
+Ref: TypeAlias = int | New
+
+
+@overload
+def ref_pk(ref: Ref) -> int: ...
+@overload
+def ref_pk(ref: None) -> None: ...
+def ref_pk(ref: Ref | None) -> int | None:
+    """The id of what a row names; a New has one once `import_apply` created it."""
     return ref.pk if isinstance(ref, New) else ref
 
 

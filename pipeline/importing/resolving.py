@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
+from enum import Enum
+from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -24,7 +27,7 @@ from crm.models import (
     User,
 )
 from crm.scopes import visible_regions, visible_users
-from pipeline.importing.plan import ImportOptions, New, Plan, Row
+from pipeline.importing.plan import ImportOptions, New, Plan, Ref, Row
 from pipeline.models import ImportKind, Pipeline, Stage
 from pipeline.services import pipeline_ensure_default
 from salesmgmt.lib.tabular import normalise
@@ -32,9 +35,14 @@ from salesmgmt.lib.tabular import normalise
 IMPORTED_LINE_CODE = "IMPORTED"
 
 
-def _index(rows, *key_fields: str) -> tuple[dict, defaultdict]:
+# One row of a `.values()` query, by column name.
+Record = Mapping[str, Any]
+
+
+def _index(rows: Iterable[Record], *key_fields: str) -> tuple[dict[int, Record], defaultdict[str, set[int]]]:
     """The rows by id, and the ids by each non-empty normalised key field (name, code)."""
-    by_id, keys = {}, defaultdict(set)
+    by_id: dict[int, Record] = {}
+    keys: defaultdict[str, set[int]] = defaultdict(set)
     for row in rows:
         by_id[row["id"]] = row
         for key in filter(None, (normalise(row[name]) for name in key_fields)):
@@ -42,7 +50,7 @@ def _index(rows, *key_fields: str) -> tuple[dict, defaultdict]:
     return by_id, keys
 
 
-def _name(ref, rows: dict) -> str:
+def _name(ref: Ref | None, rows: dict[int, Record]) -> str:
     if ref is None:
         return ""
     return ref.name if isinstance(ref, New) else rows[ref]["name"]
@@ -51,14 +59,14 @@ def _name(ref, rows: dict) -> str:
 class Lookups:
     """Everything rows are matched against, loaded once (a handful of queries, not one per row)."""
 
-    def __init__(self, *, actor, options: ImportOptions, kind: str):
+    def __init__(self, *, actor: User | None, options: ImportOptions, kind: str):
         self.actor = actor
         self.options = options
         self.all_scope = actor is None or actor.effective_scope == DataScope.ALL
 
-        self.users = {}
-        self.usernames = {}
-        self.user_keys = defaultdict(set)
+        self.users: dict[int, Record] = {}
+        self.usernames: dict[str, int] = {}
+        self.user_keys: defaultdict[str, set[int]] = defaultdict(set)
         for u in User.objects.values(
             "id", "username", "first_name", "last_name", "employee_code", "email", "is_active", "region_id"
         ):
@@ -86,9 +94,9 @@ class Lookups:
         self.lines, self.line_keys = _index(ProductLine.objects.values("id", "name", "code"), "name", "code")
 
         customers = Customer.objects.all() if self.all_scope else Customer.objects.visible_to(actor)
-        self.customers = {}
-        self.customer_keys = defaultdict(set)
-        self.customer_ext = {}
+        self.customers: dict[int, Record] = {}
+        self.customer_keys: defaultdict[str, set[int]] = defaultdict(set)
+        self.customer_ext: dict[str, int] = {}
         for c in customers.values("id", "name", "external_id", "region_id", "owner_id"):
             self.customers[c["id"]] = c
             self.customer_keys[normalise(c["name"])].add(c["id"])
@@ -97,14 +105,14 @@ class Lookups:
 
         self.company_currency = CompanySettings.load().currency
         self.currencies = set(Currency.objects.values_list("code", flat=True)) | {self.company_currency}
-        self.rates = defaultdict(list)
+        self.rates: defaultdict[str, list[tuple[date, Decimal]]] = defaultdict(list)
         for code, valid_from, rate in ExchangeRate.objects.order_by("currency_id", "valid_from").values_list(
             "currency_id", "valid_from", "rate"
         ):
             self.rates[code].append((valid_from, rate))
 
-        self.pipeline = None
-        self.stages = []
+        self.pipeline: Pipeline | None = None
+        self.stages: list[Stage] = []
         if kind != ImportKind.CUSTOMERS:
             if options.pipeline_id:
                 self.pipeline = Pipeline.objects.filter(pk=options.pipeline_id).first()
@@ -113,26 +121,26 @@ class Lookups:
             else:
                 self.pipeline = pipeline_ensure_default()
             self.stages = list(self.pipeline.stages.order_by("order"))
-        self.stage_keys = {}
+        self.stage_keys: dict[str, Stage] = {}
         for stage in self.stages:
             for key in filter(None, (normalise(stage.name), normalise(stage.name_zh))):
                 self.stage_keys.setdefault(key, stage)
 
         self.root_region_ids = [r["id"] for r in self.regions.values() if r["parent_id"] is None]
 
-    def user_name(self, ref) -> str:
+    def user_name(self, ref: Ref) -> str:
         if isinstance(ref, New):
             return ref.name
         u = self.users[ref]
         return f"{u['first_name']} {u['last_name']}".strip() or u["username"]
 
-    def customer_name(self, ref) -> str:
+    def customer_name(self, ref: Ref | None) -> str:
         return _name(ref, self.customers)
 
-    def product_name(self, ref) -> str:
+    def product_name(self, ref: Ref | None) -> str:
         return _name(ref, self.products)
 
-    def region_name(self, ref) -> str:
+    def region_name(self, ref: Ref | None) -> str:
         return _name(ref, self.regions)
 
     def rate(self, code: str, day: date) -> Decimal | None:
@@ -156,10 +164,30 @@ _UNKNOWN = {
     "product": gettext_lazy("Unknown product. Add it first, or tick “create missing”."),
     "customer": gettext_lazy("Unknown customer. Import the customers first, or tick “create missing”."),
 }
-_PLAN_NEW = object()  # what `_match` returns when the caller is to plan a New
 
 
-def _match(row: Row, lookups: Lookups, plan: Plan, *, name: str, what: str, text: str, key: str, ids, accept=None):
+class _Match(Enum):
+    PLAN_NEW = "plan_new"
+
+
+_PLAN_NEW: Final = _Match.PLAN_NEW  # what `_match` returns when the caller is to plan a New
+
+# `accept(row, lookups, text, id)`: whether the one existing record that matches may be used.
+Accept = Callable[[Row, "Lookups", str, int], bool]
+
+
+def _match(
+    row: Row,
+    lookups: Lookups,
+    plan: Plan,
+    *,
+    name: str,
+    what: str,
+    text: str,
+    key: str,
+    ids: Collection[int],
+    accept: Accept | None = None,
+) -> Ref | Literal[_Match.PLAN_NEW] | None:
     """The one existing id in `ids` (if `accept(row, lookups, text, id)` agrees), else the New planned for `key` by
     an earlier row, else _PLAN_NEW when `create_missing` is set. None after a row error in `name`: several match,
     `accept` refused the match, or nothing matches and `create_missing` is off."""
@@ -195,7 +223,7 @@ def _owner_allowed(row: Row, lookups: Lookups, text: str, user_id: int) -> bool:
     return _in_scope(row, "owner", text, user_id, lookups.visible_user_ids)
 
 
-def resolve_region(row: Row, lookups: Lookups, plan: Plan):
+def resolve_region(row: Row, lookups: Lookups, plan: Plan) -> Ref | None:
     """The region named in the row: an id, a New region, or None when the cell is empty."""
     text = row.text("region")
     if not text:
@@ -209,7 +237,7 @@ def resolve_region(row: Row, lookups: Lookups, plan: Plan):
         return region
     if lookups.all_scope:
         parent = lookups.root_region_ids[0] if len(lookups.root_region_ids) == 1 else None
-    elif lookups.actor.region_id in (lookups.visible_region_ids or ()):
+    elif lookups.actor is not None and lookups.actor.region_id in (lookups.visible_region_ids or ()):
         parent = lookups.actor.region_id
     else:
         row.error("region", _("You may only create regions inside your own region, and you have none."))
@@ -219,7 +247,7 @@ def resolve_region(row: Row, lookups: Lookups, plan: Plan):
     return new
 
 
-def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region):
+def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region: Ref | None) -> Ref | None:
     text = row.text("owner")
     if not text:
         row.error("owner", _("The owner (rep) is required."))
@@ -240,13 +268,13 @@ def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region):
     return new
 
 
-def owner_region(lookups: Lookups, owner):
+def owner_region(lookups: Lookups, owner: Ref) -> Ref | None:
     if isinstance(owner, New):
         return owner.attrs["region"]
     return lookups.users[owner]["region_id"]
 
 
-def resolve_product(row: Row, lookups: Lookups, plan: Plan):
+def resolve_product(row: Row, lookups: Lookups, plan: Plan) -> Ref | None:
     text = row.text("product")
     if not text:
         return None
@@ -256,7 +284,7 @@ def resolve_product(row: Row, lookups: Lookups, plan: Plan):
     if product is not _PLAN_NEW:
         return product
     line_text = row.text("product_line")
-    line = None
+    line: Ref | None = None
     if line_text:
         line_ids = lookups.line_keys.get(normalise(line_text), set())
         if line_ids:
@@ -280,7 +308,7 @@ def resolve_product(row: Row, lookups: Lookups, plan: Plan):
     return new
 
 
-def resolve_customer(row: Row, lookups: Lookups, plan: Plan, *, owner, region):
+def resolve_customer(row: Row, lookups: Lookups, plan: Plan, *, owner: Ref | None, region: Ref | None) -> Ref | None:
     text = row.text("customer")
     if not text:
         return None
@@ -301,13 +329,13 @@ def resolve_customer(row: Row, lookups: Lookups, plan: Plan, *, owner, region):
     return new
 
 
-def customer_region(lookups: Lookups, ref):
+def customer_region(lookups: Lookups, ref: Ref | None) -> Ref | None:
     if ref is None:
         return None
     return ref.attrs["region"] if isinstance(ref, New) else lookups.customers[ref]["region_id"]
 
 
-def known_customer(lookups: Lookups, text: str):
+def known_customer(lookups: Lookups, text: str) -> int | None:
     """The existing customer a cell names, without row errors (None when none or several match)."""
     if not text:
         return None
@@ -317,7 +345,7 @@ def known_customer(lookups: Lookups, text: str):
     return next(iter(ids)) if len(ids) == 1 else None
 
 
-def resolve_stage(row: Row, kind, lookups: Lookups) -> Stage | None:
+def resolve_stage(row: Row, kind: str, lookups: Lookups) -> Stage | None:
     text = row.text("stage")
     if text:
         stage = lookups.stage_keys.get(normalise(text))
@@ -325,7 +353,10 @@ def resolve_stage(row: Row, kind, lookups: Lookups) -> Stage | None:
             row.error(
                 "stage",
                 _("Unknown stage in pipeline “%(pipeline)s”. Stages: %(stages)s.")
-                % {"pipeline": lookups.pipeline.name, "stages": ", ".join(s.name for s in lookups.stages)},
+                % {
+                    "pipeline": lookups.pipeline.name if lookups.pipeline else "",
+                    "stages": ", ".join(s.name for s in lookups.stages),
+                },
             )
         elif kind == ImportKind.WON_DEALS and not stage.is_won:
             row.error("stage", _("Historical won deals must be in a won stage."))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -59,7 +61,15 @@ def _split_name(name: str) -> tuple[str, str]:
     return name.strip()[:150], ""
 
 
-def _created_audit(obj, action: str, changes: dict, *, content_type, actor, job: ImportJob | None) -> AuditLog:
+def _created_audit(
+    obj: Model,
+    action: str,
+    changes: dict[str, Any],
+    *,
+    content_type: ContentType,
+    actor: User | None,
+    job: ImportJob | None,
+) -> AuditLog:
     """The audit row `audit()` would write for a bulk-created record, tagged with its import job."""
     if job is not None:
         changes["import_job"] = job.pk
@@ -67,12 +77,12 @@ def _created_audit(obj, action: str, changes: dict, *, content_type, actor, job:
 
 
 @transaction.atomic
-def import_apply(*, plan: Plan, actor, job: ImportJob | None = None) -> dict[str, int]:
+def import_apply(*, plan: Plan, actor: User | None, job: ImportJob | None = None) -> dict[str, int]:
     """Write a checked plan in one transaction; returns what was created, by kind."""
     if plan.errors:
         raise ValidationError(_("The file has %(n)s errors; nothing was imported.") % {"n": len(plan.errors)})
     actor = actor if getattr(actor, "pk", None) else None
-    created = Counter()
+    created: Counter[str] = Counter()
 
     region_codes = set(Region.objects.values_list("code", flat=True))
     parents = Region.objects.in_bulk([n.attrs["parent"] for n in plan.new["region"].values() if n.attrs["parent"]])
@@ -154,9 +164,10 @@ def import_apply(*, plan: Plan, actor, job: ImportJob | None = None) -> dict[str
     return {k: v for k, v in created.items() if v}
 
 
-def _apply_deals(plan: Plan, actor, job: ImportJob | None) -> int:
+def _apply_deals(plan: Plan, actor: User | None, job: ImportJob | None) -> int:
     ensure_company_currency()
     pipeline_id = plan.pipeline_id
+    assert pipeline_id is not None  # a deal import's plan names its pipeline
     now = timezone.now()
     products = Product.objects.in_bulk({ref_pk(i["product"]) for i in plan.items if i["product"] is not None})
     opportunities = []
