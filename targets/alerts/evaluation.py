@@ -151,6 +151,8 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
         )
         for row in rows:
             rule = _rule_for(owner_rules, row["plan__metric_id"])
+            if rule is None:  # only other metrics have a rule of this kind
+                continue
             owner_id = row["plan__owner_id"]
             firings.append(
                 Firing(
