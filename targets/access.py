@@ -10,22 +10,23 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from targets.models import TargetNode, TargetPlan
 from targets.planning import selectors
 
 
-def visible_plan(user, pk) -> TargetPlan:
+def visible_plan(user: User, pk: int | str) -> TargetPlan:
     """The plan `pk` as the plan list shows it to `user` (their total, who submitted and approved it)."""
     return get_object_or_404(selectors.plan_list(user), pk=pk)
 
 
-def visible_node(user, pk) -> TargetNode:
+def visible_node(user: User, pk: int | str) -> TargetNode:
     """The target `pk`, with its plan and metric, from any plan `user` sees a target of."""
     qs = selectors.nodes_visible_to(user).select_related("plan", "plan__metric", *selectors.TREE_RELATED)
     return get_object_or_404(qs, pk=pk)
 
 
-def plan_node(user, plan: TargetPlan, pk) -> TargetNode:
+def plan_node(user: User, plan: TargetPlan, pk: int | str) -> TargetNode:
     """The target `pk` of `plan` as its row in the editor tree shows it (child count, 3定 completeness).
 
     `pk` may come straight from a query string: anything that is not a target of `plan` that `user`
@@ -41,7 +42,7 @@ def plan_node(user, plan: TargetPlan, pk) -> TargetNode:
     return node
 
 
-def entry_node(user, plan: TargetPlan) -> TargetNode:
+def entry_node(user: User, plan: TargetPlan) -> TargetNode:
     """The first target of `plan` that `user` sees from the top (the root, or the top of their area)."""
     node = selectors.plan_entry_nodes(plan, user).first()
     if node is None:

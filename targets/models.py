@@ -6,6 +6,8 @@ always sum exactly to the parent. Every leaf carries 定目标 (amount), 定责�
 定时间 (period and deadline). Approved amounts are kept per version in `TargetNodeAmount`.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
@@ -394,6 +396,10 @@ class AdjustmentRequest(models.Model):
     decision_note = models.TextField(_("decision note"), blank=True)
     created_at = models.DateTimeField(_("proposed"), default=timezone.now)
     decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    # Not columns: set by `targets.planning.selectors.adjustments_with_net` for what a user may see.
+    net: Decimal
+    partial: bool
 
     class Meta:
         verbose_name = _("target adjustment")

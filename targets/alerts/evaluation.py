@@ -12,7 +12,9 @@ and managers are notified of that opening (`targets.alerts.notifications`), once
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -60,7 +62,7 @@ class Firing:
         return (self.rule.pk, self.subject_key, self.period_key)
 
 
-def _manager(owner_id, region_manager_id, parent_manager_id):
+def _manager(owner_id: int, region_manager_id: int | None, parent_manager_id: int | None) -> int | None:
     """The owner's manager: the manager of the owner's region, or of its parent when the owner manages it."""
     if region_manager_id and region_manager_id != owner_id:
         return region_manager_id
@@ -73,18 +75,21 @@ def _rule_for(rules: list[AlertRule], metric_id: int) -> AlertRule | None:
     """A metric's own rule of a kind, else the general one."""
     own = [r for r in rules if r.metric_id == metric_id]
     general = [r for r in rules if r.metric_id is None]
-    return (own or general or [None])[0]
+    found = own or general
+    return found[0] if found else None
 
 
-def _general(rules: dict, kind: str) -> list[AlertRule]:
+def _general(rules: dict[str, list[AlertRule]], kind: str) -> list[AlertRule]:
     """Deal rules are not per metric: the general rule of the kind (else the first), as a 0/1 list."""
     of_kind = rules.get(kind, [])
     return ([r for r in of_kind if r.metric_id is None] or of_kind)[:1]
 
 
-def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) -> list[Firing]:
+def _node_firings(
+    rules: dict[str, list[AlertRule]], plan_id: int | None, today: date, node_ids: Iterable[int] | None = None
+) -> list[Firing]:
     """Firing node conditions: of every approved plan, of one plan, or of the given nodes only."""
-    firings = []
+    firings: list[Firing] = []
     pace_rules, coverage_rules = rules.get(AlertKind.PACE_GAP, []), rules.get(AlertKind.COVERAGE, [])
     if pace_rules or coverage_rules:
         # Each node's newest snapshot (written when its figures last changed), read for today.
@@ -123,7 +128,7 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
                 # the alert fires on, and its message says, the pace gap a user reads on the target.
                 elapsed = math.elapsed_share(node.period_start, node.period_end, day, working_days=working_days)
                 points = math.points(snap.actual, snap.target, *elapsed)
-                if points < (pace.threshold or 0):
+                if points is not None and points < (pace.threshold or 0):
                     params = {
                         "pace_gap": str(points),
                         "threshold": str(pace.threshold),
@@ -169,22 +174,24 @@ def _node_firings(rules: dict, plan_id: int | None, today: date, node_ids=None) 
 DEAL_FIELDS = ("id", "owner_id", "owner__region__manager_id", "owner__region__parent__manager_id")
 
 
-def _deal_firing(rule, row, **params) -> Firing:
+def _deal_firing(rule: AlertRule, row: Mapping[str, Any], **params: object) -> Firing:
     owner_id = row["owner_id"]
     manager = _manager(owner_id, row["owner__region__manager_id"], row["owner__region__parent__manager_id"])
     return Firing(rule=rule, owner_id=owner_id, owner_manager_id=manager, opportunity_id=row["id"], params=params)
 
 
-def _deal_firings(rules: dict, today: date, deal_ids=None) -> list[Firing]:
+def _deal_firings(
+    rules: dict[str, list[AlertRule]], today: date, deal_ids: Iterable[int] | None = None
+) -> list[Firing]:
     """Firing deal conditions: of every deal, or of the given deals only."""
-    firings = []
+    firings: list[Firing] = []
     now = timezone.now()
     every = Opportunity.objects.all() if deal_ids is None else Opportunity.objects.filter(pk__in=deal_ids)
     open_deals = every.open().order_by()
     for rule in _general(rules, AlertKind.STALE_IN_STAGE):
         stale = Q()
         for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
-            stale |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days))
+            stale |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))  # never None here
         if stale:
             for row in open_deals.filter(stale).values(*DEAL_FIELDS, "stage__expected_days"):
                 firings.append(_deal_firing(rule, row, expected_days=row["stage__expected_days"]))
@@ -207,7 +214,13 @@ def _deal_firings(rules: dict, today: date, deal_ids=None) -> list[Firing]:
 
 
 @transaction.atomic
-def evaluate_alerts(plan_id: int | None = None, node_ids=None, deal_ids=None, *, today: date | None = None) -> int:
+def evaluate_alerts(
+    plan_id: int | None = None,
+    node_ids: Iterable[int] | None = None,
+    deal_ids: Iterable[int] | None = None,
+    *,
+    today: date | None = None,
+) -> int:
     """Upsert the alerts of every firing condition and resolve those whose condition no longer holds.
 
     - nothing given: every rule over everything (the nightly reconcile; deals age without changing);

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from targets.models import Alert, AlertKind
 
 ALERT_RELATED = (
@@ -30,7 +31,7 @@ ALERT_RELATED = (
 )
 
 
-def _number(value, places: int) -> str:
+def _number(value: object, places: int) -> str:
     """A localized number with a real minus sign ("−14.2"); "?" when the parameter is missing."""
     try:
         number = Decimal(str(value))
@@ -42,7 +43,7 @@ def _number(value, places: int) -> str:
     return text.replace("-", "\u2212", 1) if text.startswith("-") else text
 
 
-def _money(value) -> str:
+def _money(value: object) -> str:
     return f"{_number(value, 2)} {settings.COMPANY_CURRENCY}"
 
 
@@ -124,11 +125,12 @@ def alert_message(alert: Alert) -> str:
     return _deal_message(alert, params)
 
 
-def alert_link(alert: Alert, user=None) -> str:
+def alert_link(alert: Alert, user: User | None = None) -> str:
     """Where the cause is: the deal, the target on the plan tree (managers), or "my targets" (reps)."""
-    if alert.opportunity_id:
+    node = alert.node  # no query for a deal's alert
+    if alert.opportunity_id or node is None:  # every alert is about a deal or a target
         return reverse("pipeline:deal_detail", args=[alert.opportunity_id])
-    plan_id = alert.node.plan_id
+    plan_id = node.plan_id
     if user is not None and not user.is_manager_or_above:
         return f"{reverse('targets:mine')}?plan={plan_id}"
     return f"{reverse('targets:plan_detail', args=[plan_id])}#node-{alert.node_id}"

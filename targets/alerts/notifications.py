@@ -10,17 +10,19 @@ delivered twice sends nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from salesmgmt import outbox
 from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
 from targets.models import (
@@ -52,7 +54,7 @@ def wants(preference: NotificationPreference | None, severity: str) -> tuple[boo
 # --- reads ----------------------------------------------------------------------------------------
 
 
-def notifications_of(user):
+def notifications_of(user: User | None) -> QuerySet[Notification]:
     """The user's own notifications in the centre, unread first, newest first."""
     if user is None or not user.is_authenticated:
         return Notification.objects.none()
@@ -64,7 +66,7 @@ def notifications_of(user):
     )
 
 
-def unread_count(user) -> int:
+def unread_count(user: User | None) -> int:
     """One COUNT query (the nav bell)."""
     if user is None or not user.is_authenticated:
         return 0
@@ -72,7 +74,7 @@ def unread_count(user) -> int:
 
 
 def notification_message(notification: Notification) -> str:
-    if notification.alert_id:
+    if notification.alert is not None:  # no query without one
         return alert_message(notification.alert)
     if notification.topic == NotificationTopic.PLAN_SUBMITTED:
         params = notification.params
@@ -86,12 +88,12 @@ def notification_message(notification: Notification) -> str:
 def notification_link(notification: Notification) -> str:
     if notification.link:
         return notification.link
-    if notification.alert_id:
+    if notification.alert is not None:
         return alert_link(notification.alert, notification.recipient)
     return ""
 
 
-def preferences_of(user) -> dict[str, tuple[bool, bool]]:
+def preferences_of(user: User) -> dict[str, tuple[bool, bool]]:
     """Every alert kind's (in the centre, by e-mail) for `user`: their choice, else the default for the
     severity the kind's general rule has now."""
     own = {p.kind: p for p in NotificationPreference.objects.filter(user=user)}
@@ -102,14 +104,12 @@ def preferences_of(user) -> dict[str, tuple[bool, bool]]:
 # --- writes ---------------------------------------------------------------------------------------
 
 
-def notify_alerts_opened(alerts: Iterable[dict]) -> int:
+def notify_alerts_opened(alerts: Iterable[Mapping[str, Any]]) -> int:
     """Notify the owner and the owner's manager of each alert just opened; returns the rows inserted.
 
     `alerts` are dicts with id, rule__kind, severity, owner_id, owner_manager_id and opened_at. Runs inside
     the evaluation's transaction: the e-mail tasks go out after it commits.
     """
-    from crm.models import User
-
     alerts = list(alerts)
     if not alerts:
         return 0
@@ -156,6 +156,7 @@ def _absolute(path: str) -> str:
 
 def _email_for(notification: Notification) -> EmailMessage:
     alert = notification.alert
+    assert alert is not None  # only an alert's notifications are e-mailed (`notifications_email`)
     subject = _("[salesmgmt] %(severity)s: %(kind)s") % {
         "severity": alert.get_severity_display(),
         "kind": alert.rule.get_kind_display(),
@@ -186,7 +187,8 @@ def notifications_email(*, notification_ids: list[int]) -> int:
         .select_related(*NOTIFICATION_RELATED)
         .order_by("id")
     )
-    sent, failed = 0, []
+    sent = 0
+    failed: list[Exception] = []
     with translation.override(settings.LANGUAGE_CODE):
         connection = get_connection()
         for notification in candidates:
@@ -210,7 +212,7 @@ def notifications_email(*, notification_ids: list[int]) -> int:
     return sent
 
 
-def notification_mark_read(*, notification: Notification, actor) -> Notification:
+def notification_mark_read(*, notification: Notification, actor: User) -> Notification:
     """Mark one of the actor's own notifications read (again: nothing changes)."""
     if notification.recipient_id != actor.pk:
         raise ValidationError(_("This notification is not yours."))
@@ -220,12 +222,12 @@ def notification_mark_read(*, notification: Notification, actor) -> Notification
     return notification
 
 
-def notifications_mark_all_read(*, actor) -> int:
+def notifications_mark_all_read(*, actor: User) -> int:
     """Mark every unread notification of the actor read; returns how many."""
     return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def notifications_mark_alert_read(*, alert_id: int, actor) -> int:
+def notifications_mark_alert_read(*, alert_id: int, actor: User) -> int:
     """The actor dealt with an alert (acknowledged or resolved it): its notifications to them are read."""
     return Notification.objects.filter(recipient=actor, alert_id=alert_id, read_at__isnull=True).update(
         read_at=timezone.now()
@@ -233,7 +235,7 @@ def notifications_mark_alert_read(*, alert_id: int, actor) -> int:
 
 
 @transaction.atomic
-def notification_preferences_update(*, user, choices: dict[str, tuple[bool, bool]], actor) -> None:
+def notification_preferences_update(*, user: User, choices: dict[str, tuple[bool, bool]], actor: User) -> None:
     """Store the user's (in the centre, by e-mail) per alert kind; people set only their own."""
     if actor.pk != user.pk:
         raise ValidationError(_("You can only change your own notification settings."))

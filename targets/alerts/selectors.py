@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from collections.abc import Iterable
 
+from django.db.models import Count, Q, QuerySet
+
+from crm.models import User
 from crm.scopes import visible_users
 from targets.alerts.messages import ALERT_RELATED
-from targets.models import Alert, AlertState
+from targets.models import Alert, AlertState, TargetPlan
 
 # The list's default: what still needs attention.
 ACTIVE_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED)
 
 
-def alerts_visible_to(user):
+def alerts_visible_to(user: User | None) -> QuerySet[Alert]:
     """The alerts `user` may see: their own, their team's as manager, and those of users in their scope."""
     if user is None or not user.is_authenticated:
         return Alert.objects.none()
     return Alert.objects.filter(Q(owner=user) | Q(owner_manager=user) | Q(owner__in=visible_users(user)))
 
 
-def alerts_filtered(user, *, states=ACTIVE_STATES, severity="", kind="", owner=None, plan=None, period=""):
+def alerts_filtered(
+    user: User | None,
+    *,
+    states: Iterable[str] = ACTIVE_STATES,
+    severity: str = "",
+    kind: str = "",
+    owner: User | None = None,
+    plan: TargetPlan | None = None,
+    period: str = "",
+) -> QuerySet[Alert]:
     """The visible alerts narrowed by the list's filters (all optional; `states` empty = every state),
     loaded for their messages, most recently seen first."""
     qs = alerts_visible_to(user)
@@ -38,7 +50,7 @@ def alerts_filtered(user, *, states=ACTIVE_STATES, severity="", kind="", owner=N
     return qs.select_related(*ALERT_RELATED).order_by("-last_seen", "-id")
 
 
-def alert_state_counts(qs) -> dict[str, int]:
+def alert_state_counts(qs: QuerySet[Alert]) -> dict[str, int]:
     """How many alerts of `qs` are in each state, in one query."""
     counts = qs.order_by().aggregate(**{state: Count("id", filter=Q(state=state)) for state in AlertState.values})
     return {state: counts[state] or 0 for state in AlertState.values}

@@ -14,13 +14,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from crm.services import audit
 from targets.alerts.notifications import notifications_mark_alert_read
 from targets.alerts.selectors import alerts_visible_to
 from targets.models import Alert, AlertKind, AlertRule, AlertSeverity, AlertState
 
 
-def _locked(alert: Alert, actor) -> Alert:
+def _locked(alert: Alert, actor: User) -> Alert:
     found = alerts_visible_to(actor).select_for_update().filter(pk=alert.pk).first()
     if found is None:
         raise ValidationError(_("This alert is not one of yours."))
@@ -28,7 +29,7 @@ def _locked(alert: Alert, actor) -> Alert:
 
 
 @transaction.atomic
-def alert_acknowledge(*, alert: Alert, actor) -> Alert:
+def alert_acknowledge(*, alert: Alert, actor: User) -> Alert:
     """Seen and being handled: stays acknowledged while its condition keeps firing."""
     alert = _locked(alert, actor)
     if alert.state != AlertState.OPEN:
@@ -43,7 +44,7 @@ def alert_acknowledge(*, alert: Alert, actor) -> Alert:
 
 
 @transaction.atomic
-def alert_resolve(*, alert: Alert, actor) -> Alert:
+def alert_resolve(*, alert: Alert, actor: User) -> Alert:
     """Closed by hand; the next evaluation re-opens it if its condition still holds."""
     alert = _locked(alert, actor)
     if alert.state == AlertState.RESOLVED:
@@ -58,13 +59,20 @@ def alert_resolve(*, alert: Alert, actor) -> Alert:
 
 
 @transaction.atomic
-def alert_rule_update(*, rule: AlertRule, actor, threshold=None, severity: str | None = None, active=None):
+def alert_rule_update(
+    *,
+    rule: AlertRule,
+    actor: User,
+    threshold: Decimal | str | None = None,
+    severity: str | None = None,
+    active: bool | None = None,
+) -> AlertRule:
     """Change a rule's threshold, severity or whether it is active (directors and admins)."""
     if not actor.is_director_or_above:
         raise ValidationError(_("Only a director or an admin changes alert rules."))
     rule = AlertRule.objects.select_for_update().get(pk=rule.pk)
-    errors = {}
-    changes = {}
+    errors: dict[str, str] = {}
+    changes: dict[str, list[object]] = {}
     if threshold is not None:
         try:
             value = Decimal(str(threshold))

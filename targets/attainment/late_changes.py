@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from django.db.models import CharField, Exists, OuterRef, Q, Subquery
+from django.db.models import CharField, Exists, Field, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
@@ -50,11 +50,11 @@ class LateChanges:
         return bool(self.changes or self.hidden)
 
 
-def _late_rows():
+def _late_rows() -> QuerySet[OpportunityHistory]:
     return OpportunityHistory.objects.exclude(reason="").filter(field__in=LATE_FIELDS)
 
 
-def _deals_of(node: TargetNode):
+def _deals_of(node: TargetNode) -> QuerySet[Opportunity]:
     """The deals with late changes that count, or counted, for the node (one query when evaluated)."""
     start, end = node.period_start, node.period_end
     rows = _late_rows().filter(opportunity=OuterRef("pk"))
@@ -92,10 +92,11 @@ def _deals_of(node: TargetNode):
 def _label(field: str) -> str:
     if field == "lines":
         return _("Products")
-    return str(Opportunity._meta.get_field(field).verbose_name)
+    model_field = Opportunity._meta.get_field(field)  # a field of the deal itself (`LATE_FIELDS`)
+    return str(model_field.verbose_name) if isinstance(model_field, Field) else field
 
 
-def late_changes(user, node: TargetNode, *, limit: int = LIMIT) -> LateChanges:
+def late_changes(user: User, node: TargetNode, *, limit: int = LIMIT) -> LateChanges:
     """The late changes of the deals counting for `node` that `user` may see, newest first (at most `limit`),
     and how many more concern deals outside the user's scope."""
     if node.plan.metric.source not in DEAL_SOURCES:

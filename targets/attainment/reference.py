@@ -15,8 +15,10 @@ import dataclasses
 import itertools
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
@@ -30,6 +32,9 @@ from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit,
 from targets.planning.members import COORD_FIELDS
 from targets.planning.rules import PATH_STEP, ancestor_paths
 from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in, narrow_to_shared
+
+if TYPE_CHECKING:
+    from targets.attainment.selectors import GridSnapshot
 
 NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
 
@@ -68,7 +73,9 @@ class Derived:
     run_rate_forecast: Decimal
 
 
-def derive(snapshot: AttainmentSnapshot, *, on: date | None = None, working_days: bool | None = None) -> Derived:
+def derive(
+    snapshot: AttainmentSnapshot | GridSnapshot, *, on: date | None = None, working_days: bool | None = None
+) -> Derived:
     """Attainment %, gap, time progress, pace gap, coverage and run-rate of a snapshot's figures on day `on`.
 
     `on` defaults to the snapshot's own date; a node's newest snapshot holds until its figures change, so
@@ -212,7 +219,8 @@ class Router:
         depths = depths or {}
         groups: dict[tuple, dict[tuple, list]] = defaultdict(lambda: defaultdict(list))
         for i, leaf in enumerate(leaves):
-            signature, key = [], []
+            signature_parts: list[tuple[str, int]] = []
+            key_parts: list[object] = []
             for coord in varying:
                 value = leaf[coord]
                 if not value:
@@ -220,22 +228,23 @@ class Router:
                 if coord == "region_id":
                     if value not in depths:
                         break  # a region that no longer exists: nothing counts for it
-                    signature.append((coord, depths[value]))
+                    signature_parts.append((coord, depths[value]))
                 else:
-                    signature.append((coord, 0))
-                key.append(value)
+                    signature_parts.append((coord, 0))
+                key_parts.append(value)
             else:
-                groups[tuple(signature)][tuple(key)].append((leaf["period_start"], leaf["period_end"], i))
-        self.groups = []
+                groups[tuple(signature_parts)][tuple(key_parts)].append((leaf["period_start"], leaf["period_end"], i))
+        # (coordinate, region depth or 0) of each set coordinate -> their values -> (starts, leaves, disjoint?)
+        self.groups: list[tuple[tuple[tuple[str, int], ...], dict[tuple, tuple[list[date], list, bool]]]] = []
         for signature, index in groups.items():
-            periods = {}
+            periods: dict[tuple, tuple[list[date], list, bool]] = {}
             for key, entries in index.items():
                 entries.sort()
                 disjoint = all(a[1] < b[0] for a, b in itertools.pairwise(entries))
                 periods[key] = ([e[0] for e in entries], entries, disjoint)
             self.groups.append((signature, periods))
 
-    def match(self, values: dict, day: date):
+    def match(self, values: dict, day: date) -> Iterator[int]:
         """Indexes of the leaves a fact with these coordinate values (region: its path ids) on `day` counts for."""
         for signature, periods in self.groups:
             key = []
@@ -262,7 +271,9 @@ class Router:
                             yield i
 
 
-def _route(*, facts: Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()):
+def _route(
+    *, facts: Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """ONE aggregate query of the facts in the leaves' periods, grouped by day and by the coordinates
     the leaves vary in; yields (leaf index, row) for every leaf a row belongs to."""
     if not leaves:
@@ -285,11 +296,11 @@ def _route(*, facts: Facts, metric: Metric, leaves: list[dict], until: date | No
     rows = qs.order_by().values(*group).annotate(value=facts.total)
 
     router = Router(leaves, varying)
-    region_ids = {}  # path -> ids, parsed once per region
+    region_ids: dict[str, tuple[int, ...]] = {}  # path -> ids, parsed once per region
     for row in rows:
         if not row["value"]:
             continue
-        values = {}
+        values: dict[str, object] = {}
         for coord in varying:
             raw = row[lookup[coord]]
             if coord == "region_id":
@@ -316,7 +327,7 @@ def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figu
         probability = facts.probability
         # Weighted: Σ amount × % per leaf, rounded once (the pipeline board's rule; the same however the
         # facts were grouped).
-        raw = defaultdict(Decimal)
+        raw: defaultdict[int, Decimal] = defaultdict(Decimal)
         for i, row in _route(facts=facts, metric=metric, leaves=leaves, until=None, extra=(probability,)):
             amount = cents(row["value"])
             result[i].open_pipeline += amount
@@ -379,7 +390,7 @@ def leaves_touched(touches: list[tuple[int | None, str, date | None]]) -> list[i
     )
 
 
-def with_ancestors(node_ids) -> list[int]:
+def with_ancestors(node_ids: Iterable[int] | None) -> list[int]:
     """The given nodes and all their ancestors, by path (two queries whatever the plan's size)."""
     nodes = list(TargetNode.objects.filter(pk__in=list(node_ids or ())).values_list("plan_id", "path"))
     if not nodes:

@@ -9,19 +9,29 @@ today (`reading_day`): time progress, pace gap and run-rate move every day even 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
-from django.db.models import DateField, F, OuterRef, Q, Subquery, Value
+from django.db.models import DateField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from crm.models import CompanySettings
+from crm.models import CompanySettings, User
 from crm.scopes import visible_regions, visible_users
 from salesmgmt.lib import attainment as math
+from salesmgmt.lib import periods as fiscal
 from salesmgmt.lib.money import ZERO
 from targets.attainment.reference import Derived, derive, reading_day
-from targets.models import AttainmentSnapshot, PeriodKind, PlanStatus, TargetNode
+from targets.models import (
+    AttainmentSnapshot,
+    AttainmentSnapshotQuerySet,
+    PeriodKind,
+    PlanStatus,
+    TargetNode,
+    TargetPlan,
+)
 from targets.planning.members import COORD_FIELDS
 from targets.planning.selectors import nodes_visible_to
 
@@ -50,7 +60,7 @@ class Attainment:
     on a trend. `changed_on` is the day the figures last changed (the snapshot's day).
     """
 
-    snapshot: AttainmentSnapshot
+    snapshot: AttainmentSnapshot | GridSnapshot
     derived: Derived
     week_before: WeekBefore | None = None
     on: date | None = None
@@ -61,11 +71,11 @@ class Attainment:
         return self.snapshot.actual
 
     @property
-    def as_of(self):
+    def as_of(self) -> date:
         return self.on or self.snapshot.as_of
 
     @property
-    def changed_on(self):
+    def changed_on(self) -> date:
         return self.snapshot.as_of
 
     # The percentages and points shown: rounded once from the exact ratios (`math.percent`), never from
@@ -82,7 +92,7 @@ class Attainment:
         return math.percent(self.snapshot.actual, self.snapshot.target)
 
     @property
-    def time_progress_pct(self) -> Decimal:
+    def time_progress_pct(self) -> Decimal | None:
         return math.percent(*self.elapsed)
 
     @property
@@ -104,9 +114,9 @@ class Attainment:
 
     @property
     def week_change_points(self) -> Decimal | None:
-        if self.week_change is None:
-            return None
         before = self.week_before
+        if self.week_change is None or before is None or before.actual is None or before.target is None:
+            return None
         return math.points(self.snapshot.actual, self.snapshot.target, before.actual, before.target)
 
     @property
@@ -128,7 +138,9 @@ def pace_class(pace_gap: Decimal | None) -> str:
     return "bad"
 
 
-def _latest(qs, *, week_before: bool = False):
+def _latest(
+    qs: AttainmentSnapshotQuerySet[AttainmentSnapshot, AttainmentSnapshot], *, week_before: bool = False
+) -> QuerySet[AttainmentSnapshot]:
     """Only the newest snapshot of each node in `qs` (a correlated subquery, portable to SQLite and
     PostgreSQL); with `week_before`, each row also carries the date, actual and target of the node's newest
     snapshot on or before a `WEEK` before the day it is read for (`week_as_of`, `week_actual`,
@@ -146,7 +158,7 @@ def _latest(qs, *, week_before: bool = False):
     return qs
 
 
-def latest_snapshots(node_ids, *, week_before: bool = False) -> dict[int, AttainmentSnapshot]:
+def latest_snapshots(node_ids: Iterable[int], *, week_before: bool = False) -> dict[int, AttainmentSnapshot]:
     """The newest snapshot of each given node, in ONE query (nodes without a snapshot are absent)."""
     ids = list(node_ids)
     if not ids:
@@ -159,18 +171,22 @@ def _week_before(snapshot: AttainmentSnapshot) -> WeekBefore | None:
     day = getattr(snapshot, "week_as_of", None)
     if day is None:
         return None
-    actual, target = Decimal(snapshot.week_actual), Decimal(snapshot.week_target)
+    # Annotated by `_latest(week_before=True)`, with `week_as_of`.
+    actual, target = Decimal(snapshot.week_actual), Decimal(snapshot.week_target)  # type: ignore[attr-defined]
     return WeekBefore(day, math.attainment(actual, target), actual, target)
 
 
-def _figures(snapshot: AttainmentSnapshot, working_days: bool, today: date | None = None) -> Attainment:
+def _figures(snapshot: AttainmentSnapshot | GridSnapshot, working_days: bool, today: date | None = None) -> Attainment:
     """The figures of a snapshot on its own day or, given `today`, as a node's latest figures (read today)."""
     on = None if today is None else reading_day(snapshot.as_of, today)
     derived = derive(snapshot, on=on, working_days=working_days)
-    return Attainment(snapshot, derived, _week_before(snapshot), on, working_days)
+    week_before = _week_before(snapshot) if isinstance(snapshot, AttainmentSnapshot) else None
+    return Attainment(snapshot, derived, week_before, on, working_days)
 
 
-def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool = False) -> dict[int, Attainment]:
+def attainment_of(
+    nodes: Iterable[TargetNode], *, working_days: bool | None = None, week_before: bool = False
+) -> dict[int, Attainment]:
     """The latest figures of the given (already visible) nodes: node id -> `Attainment`, in one query.
 
     The nodes' own objects are attached to their snapshots, so deriving costs no query per node. With
@@ -184,7 +200,7 @@ def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool 
     if working_days is None:
         working_days = CompanySettings.load().count_working_days
     today = timezone.localdate()
-    result = {}
+    result: dict[int, Attainment] = {}
     for node in nodes:
         snapshot = snapshots.get(node.pk)
         if snapshot is None:
@@ -194,13 +210,13 @@ def attainment_of(nodes, *, working_days: bool | None = None, week_before: bool 
     return result
 
 
-def decorate(nodes, *, week_before: bool = True) -> None:
+def decorate(nodes: Iterable[TargetNode], *, week_before: bool = True) -> None:
     """Set `node.attainment` (an `Attainment` or None, with its week-over-week change) on each node, for
     templates: one query."""
     nodes = list(nodes)
     figures = attainment_of(nodes, week_before=week_before)
     for node in nodes:
-        node.attainment = figures.get(node.pk)
+        node.attainment = figures.get(node.pk)  # type: ignore[attr-defined]  # for templates, not a column
 
 
 def history(node: TargetNode, *, limit: int = HISTORY_LIMIT) -> list[Attainment]:
@@ -209,7 +225,7 @@ def history(node: TargetNode, *, limit: int = HISTORY_LIMIT) -> list[Attainment]
     if not snapshots:
         return []
     working_days = CompanySettings.load().count_working_days
-    result = []
+    result: list[Attainment] = []
     for snapshot in reversed(snapshots):
         snapshot.node = node
         result.append(_figures(snapshot, working_days))
@@ -244,7 +260,13 @@ class GridSnapshot:
 
 
 def grid_attainment(
-    *, user, node: TargetNode, rows: str, row_keys, periods, working_days: bool
+    *,
+    user: User,
+    node: TargetNode,
+    rows: str,
+    row_keys: Iterable[object],
+    periods: Iterable[fiscal.Period],
+    working_days: bool,
 ) -> dict[tuple, Attainment]:
     """The latest figures of the nodes behind the figures of a grid page, in ONE query.
 
@@ -269,8 +291,8 @@ def grid_attainment(
     for period in periods:
         in_periods |= Q(period_kind=period.kind, period_start=period.start)
     candidates = nodes_visible_to(user).filter(fixed, in_rows, in_periods, plan_id=node.plan_id)
-    candidates = candidates.filter(path__startswith=node.path).values("pk")
-    rows_ = _latest(AttainmentSnapshot.objects.filter(node__in=candidates)).values_list(
+    in_grid = candidates.filter(path__startswith=node.path).values("pk")
+    rows_ = _latest(AttainmentSnapshot.objects.filter(node__in=in_grid)).values_list(
         "node_id",
         "as_of",
         "actual",
@@ -293,12 +315,16 @@ def grid_attainment(
 # --- leaderboard ----------------------------------------------------------------------------------
 
 
+# Who a leaderboard row is: a rep (User), a region, or a month as (period start, period key).
+Who = TypeVar("Who")
+
+
 @dataclasses.dataclass
-class RankRow:
+class RankRow(Generic[Who]):
     """One rep on the leaderboard: the sums of their targets of the period (latest snapshots)."""
 
     rank: int
-    rep: object
+    rep: Who
     actual: Decimal
     target: Decimal
     attainment: Decimal | None
@@ -335,7 +361,7 @@ class LeaderboardPeriod:
         return self.start <= day <= self.end
 
 
-def leaderboard_periods(plan) -> list[LeaderboardPeriod]:
+def leaderboard_periods(plan: TargetPlan) -> list[LeaderboardPeriod]:
     """The periods of a plan that have rep targets, in time order (the whole plan first). One query."""
     rows = (
         TargetNode.objects.filter(plan=plan, rep__isnull=False)
@@ -350,7 +376,7 @@ def leaderboard_periods(plan) -> list[LeaderboardPeriod]:
     return list(periods.values())
 
 
-def leaderboard_default_plan(plans, today: date):
+def leaderboard_default_plan(plans: Iterable[TargetPlan], today: date) -> TargetPlan | None:
     """The plan the leaderboard opens on: the plan in force `today` (approved, its period running); else the
     approved plan that started most recently; else the plan that started most recently; a plan yet to start
     only when no other exists (the nearest). None without plans.
@@ -358,7 +384,7 @@ def leaderboard_default_plan(plans, today: date):
     Among several plans in force, the one that started last (a quarter plan inside a year) comes first.
     """
 
-    def rank(plan):
+    def rank(plan: TargetPlan) -> tuple[int, int, int]:
         approved = plan.status == PlanStatus.APPROVED
         if plan.period_start <= today:
             order = 0 if approved and today <= plan.period_end else 1 if approved else 2
@@ -377,11 +403,13 @@ def leaderboard_default_period(periods: list[LeaderboardPeriod], today: date) ->
     return periods[0].key if periods else ""
 
 
-def _ranked(nodes, key, who) -> list[RankRow]:
+def _ranked(
+    nodes: list[TargetNode], key: Callable[[TargetNode], object], who: Callable[[TargetNode], Who]
+) -> list[RankRow[Who]]:
     """Group nodes by `key(node)`, summing their latest snapshots (a node without one adds its amount to
     the target only), best attainment first; `who(node)` is what a row shows. One query."""
     figures = attainment_of(nodes)
-    groups: dict = {}
+    groups: dict[object, dict[str, Any]] = {}
     for node in nodes:
         row = groups.setdefault(
             key(node), {"who": who(node), "actual": ZERO, "target": ZERO, "progress": None, "elapsed": None}
@@ -399,20 +427,20 @@ def _ranked(nodes, key, who) -> list[RankRow]:
         progress = row["progress"]
         rate = None if progress is None else math.attainment(row["actual"], row["target"])
         pace = None if progress is None else math.pace_gap(rate, progress)
-        rows.append(RankRow(0, row["who"], row["actual"], row["target"], rate, progress, pace, row["elapsed"]))
+        rows.append(RankRow[Who](0, row["who"], row["actual"], row["target"], rate, progress, pace, row["elapsed"]))
     rows.sort(key=lambda r: (r.attainment is None, -(r.attainment or ZERO), str(r.rep)))
-    for i, row in enumerate(rows, start=1):
-        row.rank = i
+    for i, ranked in enumerate(rows, start=1):
+        ranked.rank = i
     return rows
 
 
-def _topmost(qs, field: str):
+def _topmost(qs: QuerySet[TargetNode], field: str) -> QuerySet[TargetNode]:
     """Nodes that are the first of their `field` in the tree (a part of the same value and period is left
     out, so a target split further is not counted twice)."""
     return qs.exclude(**{f"parent__{field}": F(field), "parent__period_key": F("period_key")})
 
 
-def leaderboard(user, plan, period_key: str) -> list[RankRow]:
+def leaderboard(user: User, plan: TargetPlan, period_key: str) -> list[RankRow]:
     """Reps in `user`'s scope ranked by attainment (best first) for one period of a plan.
 
     A rep's figure is the sum over their topmost targets of the period (a rep target split further by
@@ -426,7 +454,7 @@ def leaderboard(user, plan, period_key: str) -> list[RankRow]:
 DIMENSIONS = ("rep", "region", "month")
 
 
-def attainment_by_dimension(user, plan, dimension: str) -> list[tuple[object, str, RankRow]]:
+def attainment_by_dimension(user: User, plan: TargetPlan, dimension: str) -> list[tuple[object, str, RankRow]]:
     """The plan's attainment per rep, per region (both over the plan's whole period, best first) or per
     month (in time order), within `user`'s scope: (key, label, figures) each. Two queries."""
     qs = nodes_visible_to(user).filter(plan=plan)

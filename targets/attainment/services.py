@@ -9,7 +9,9 @@ never interleave (an incremental one waiting for a rebuild then reads what the r
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -21,13 +23,13 @@ from targets.models import AttainmentSnapshot, LatestAttainment, PlanStatus, Tar
 FIGURE_FIELDS = ["actual", "target", "weighted_pipeline", "open_pipeline"]
 
 
-def _newest_on(node_ids, as_of: date) -> dict[int, AttainmentSnapshot]:
+def _newest_on(node_ids: Iterable[int], as_of: date) -> dict[int, AttainmentSnapshot]:
     """Each given node's figures on `as_of`: its newest snapshot on or before that day (one query)."""
     qs = AttainmentSnapshot.objects.filter(node_id__in=list(node_ids)).newest(on=as_of)
     return {s.node_id: s for s in qs.only("node_id", "as_of", *FIGURE_FIELDS)}
 
 
-def _same(before: AttainmentSnapshot | None, target, f: Figures) -> bool:
+def _same(before: AttainmentSnapshot | None, target: Decimal, f: Figures) -> bool:
     """Whether a node's new figures and target equal those it has so far (`before`)."""
     if before is None:
         return False
@@ -112,7 +114,7 @@ def _recompute_leaves(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> int:
         return _recompute_plan(plan, as_of)
     stored = {pk: Figures(s.actual, s.weighted_pipeline, s.open_pipeline) for pk, s in before.items()}
     id_of = {n["path"]: n["id"] for n in ancestors}
-    delta = defaultdict(Figures)
+    delta: defaultdict[int, Figures] = defaultdict(Figures)
     rows = []
     for leaf, new in zip(leaves, leaf_figures(plan, leaves, as_of), strict=True):
         old = stored[leaf["id"]]
@@ -129,7 +131,9 @@ def _recompute_leaves(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> int:
 
 
 @transaction.atomic
-def attainment_recompute(*, plan: TargetPlan | None = None, node_ids=None, as_of: date | None = None) -> int:
+def attainment_recompute(
+    *, plan: TargetPlan | None = None, node_ids: Iterable[int] | None = None, as_of: date | None = None
+) -> int:
     """Recompute the figures of `as_of` (today by default); returns how many snapshots were written (the nodes
     whose figures or target changed).
 
@@ -138,8 +142,9 @@ def attainment_recompute(*, plan: TargetPlan | None = None, node_ids=None, as_of
     - neither: every approved plan (the nightly reconcile).
     """
     as_of = as_of or timezone.localdate()
+    plans: Iterable[TargetPlan]
     if node_ids is not None:
-        by_plan = defaultdict(set)
+        by_plan: defaultdict[int, set[int]] = defaultdict(set)
         for node_id, plan_id in TargetNode.objects.leaves().filter(pk__in=list(node_ids)).values_list("id", "plan_id"):
             by_plan[plan_id].add(node_id)
         plans = TargetPlan.objects.select_related("metric").filter(pk__in=by_plan).order_by("pk")

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from datetime import date
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
 
 import sqlparse
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import (
+    Aggregate,
     BooleanField,
     Case,
     Count,
@@ -41,16 +45,17 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import BaseExpression, Combinable
 from django.db.models.functions import Coalesce, Length
 
 from crm.models import Region
 from targets.attainment.reference import actual_facts, path_ids, pipeline_facts, uses_products
-from targets.models import AttainmentSnapshot, LatestAttainment, TargetNode, TargetPlan
+from targets.models import AttainmentSnapshot, LatestAttainment, Metric, TargetNode, TargetPlan
 from targets.planning.rules import PATH_STEP
 from targets.planning.weights import Facts, facts_in, metric_filtered, segment_expression
 
 
-def _flag(q: Q):
+def _flag(q: Q) -> ExpressionWrapper:
     return ExpressionWrapper(q, output_field=BooleanField())
 
 
@@ -99,7 +104,9 @@ def _shape(plan: TargetPlan) -> _Shape:
         .distinct()
     )
     paths = dict(Region.objects.filter(pk__in={r[0] for r in rows if r[0]}).values_list("pk", "path"))
-    signatures, periods, depths = set(), set(), set()
+    signatures: set[tuple] = set()
+    periods: set[tuple[date, date]] = set()
+    depths: set[int] = set()
     for region_id, rep, line, product, segment, start, end, length in rows:
         periods.add((start, end))
         depths.add(length // PATH_STEP)
@@ -109,25 +116,25 @@ def _shape(plan: TargetPlan) -> _Shape:
     return _Shape(frozenset(signatures), tuple(sorted(periods)), frozenset(depths))
 
 
-def _row_value(total):
+def _row_value(total: Aggregate) -> BaseExpression | None:
     """What an aggregate total adds up per fact row (Sum(x): x; Count: 1), or None to aggregate as is."""
     if isinstance(total, Sum) and not total.filter:
         return total.get_source_expressions()[0]
-    if isinstance(total, Count) and not total.distinct and not total.filter:
+    if isinstance(total, Count) and not total.distinct and not total.filter:  # type: ignore[attr-defined]  # not in django-stubs
         return Value(1, output_field=IntegerField())
     return None
 
 
-def _coordinates(facts: Facts) -> dict:
+def _coordinates(facts: Facts) -> dict[str, Combinable]:
     """The columns (aliased f_*) of a fact's owner, credited team's region path, segment and product coordinates."""
-    columns = {"f_rep": F(facts.rep), "f_path": F(f"{facts.region}__path"), "f_seg": F("seg")}
-    if facts.product_line:
+    columns: dict[str, Combinable] = {"f_rep": F(facts.rep), "f_path": F(f"{facts.region}__path"), "f_seg": F("seg")}
+    if facts.product_line and facts.product:  # deal lines have both
         columns["f_pl"] = F(facts.product_line)
         columns["f_prod"] = F(facts.product)
     return columns
 
 
-def _facts_sql(facts: Facts, metric, start: date, end: date, *, open_: bool) -> tuple[str, list]:
+def _facts_sql(facts: Facts, metric: Metric, start: date, end: date, *, open_: bool) -> tuple[str, list]:
     """One kind of facts with their coordinates, day, kind (`f_open`: open pipeline or not), probability
     (0 for actuals) and value, one row per fact where the total allows it."""
     columns = _coordinates(facts) | {
@@ -145,7 +152,7 @@ def _facts_sql(facts: Facts, metric, start: date, end: date, *, open_: bool) -> 
     return sql, list(params)
 
 
-def _branch(source: str, signature: tuple, plan_id: int):
+def _branch(source: str, signature: tuple, plan_id: int) -> tuple[str, list]:
     """The (leaf path, value in cents, open?, probability) of the facts counting for the leaves of one
     signature: a join on equalities."""
     depth, rep, line, product, segment = signature
@@ -189,7 +196,7 @@ LEAF = (
 )
 
 
-def _combined_sql(fa: Facts, fp: Facts, metric, start: date, last: date, end: date) -> tuple[str, list] | None:
+def _combined_sql(fa: Facts, fp: Facts, metric: Metric, start: date, last: date, end: date) -> tuple[str, list] | None:
     """Won and open deals (or deal lines) in ONE scan of their table, told apart by `f_open`: when both kinds
     are rows of the same table under exclusive filters (`Facts.where`) with the same coordinates. Columns as
     `_facts_sql`'s, the day being the close date of won rows and the expected close date of open ones."""
@@ -218,10 +225,12 @@ def _combined_sql(fa: Facts, fp: Facts, metric, start: date, last: date, end: da
     return sql, list(params)
 
 
-def _fact_sources(metric, with_products: bool, start: date | None, end: date | None, as_of: date):
+def _fact_sources(
+    metric: Metric, with_products: bool, start: date | None, end: date | None, as_of: date
+) -> list[tuple[str, str, list]]:
     """(CTE name, SQL, params) of the facts to read: won and open deals in one scan where they can
     be, else the actual facts (up to `as_of`) and the pipeline (the leaves' whole span) apart."""
-    if start is None:
+    if start is None or end is None:  # no leaf: both None
         return []
     fa = actual_facts(metric, with_products=with_products)
     fp = pipeline_facts(metric, with_products=with_products)
@@ -274,7 +283,7 @@ PLANNER = {
 
 
 @contextlib.contextmanager
-def _planner_settings():
+def _planner_settings() -> Iterator[None]:
     """`PLANNER` for the queries inside, then back to what they were (the transaction goes on)."""
     names = list(PLANNER)
     with connection.cursor() as cursor:
@@ -286,14 +295,14 @@ def _planner_settings():
         _set_local(cursor, before)
 
 
-def _set_local(cursor, settings: dict) -> None:
+def _set_local(cursor: CursorWrapper, settings: dict[str, str]) -> None:
     """SET LOCAL the settings, in one query."""
     cursor.execute(
         "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)), [x for kv in settings.items() for x in kv]
     )
 
 
-def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now) -> int:
+def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now: datetime) -> int:
     """Recompute every node of `plan` for `as_of`; returns how many snapshots were written (changed nodes)."""
     if not connection.in_atomic_block:
         raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
@@ -312,7 +321,10 @@ def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) 
     start, end = min(shape.starts, default=None), max(shape.ends, default=None)
     with_products = uses_products(metric, any(s[2] or s[3] for s in shape.signatures))
 
-    ctes, params, rows, row_params = [], [], [], []
+    ctes: list[str] = []
+    params: list[Any] = []
+    rows: list[str] = []
+    row_params: list[Any] = []
     if not shape.disjoint:
         # Every day of every leaf period, with that period (a day of two overlapping periods: two rows).
         ctes.append(
@@ -348,11 +360,10 @@ def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) 
             )
         if level < levels - 1:
             children.append(f"SELECT {figures} FROM level{level + 1}")
-        children = " UNION ALL ".join(children)
         ctes.append(
             f"level{level} AS MATERIALIZED (SELECT substr(path, 1, {level * PATH_STEP}) AS path, "
             "SUM(actual)::bigint AS actual, SUM(weighted)::bigint AS weighted, SUM(open)::bigint AS open "
-            f"FROM ({children}) c GROUP BY 1)"
+            f"FROM ({' UNION ALL '.join(children)}) c GROUP BY 1)"
         )
     ctes.append(
         "up AS ("
@@ -393,11 +404,11 @@ def render_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) -
     """`compute_statement` as a reader sees it: the parameters in place (as the driver sends them) and one
     clause a line. Nothing runs but the few reads that shape the statement."""
     sql, params = compute_statement(plan, as_of, backfill=backfill)
-    text = connection.ops.compose_sql(sql, params)
+    text = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]  # PostgreSQL's operations
     return sqlparse.format(text, reindent=True).strip() + "\n"
 
 
-def _upsert(plan: TargetPlan, as_of: date, now, *, backfill: bool) -> int:
+def _upsert(plan: TargetPlan, as_of: date, now: datetime, *, backfill: bool) -> int:
     compute, params = compute_statement(plan, as_of, backfill=backfill)
     snapshot, latest = AttainmentSnapshot._meta.db_table, LatestAttainment._meta.db_table
     write_snapshots = (

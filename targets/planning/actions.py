@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from crm.scopes import visible_users
 from crm.services import audit
 from targets.models import (
@@ -18,7 +19,7 @@ from targets.models import (
 from targets.planning.rules import check_manager
 
 
-def _check_action_access(actor, node: TargetNode) -> None:
+def _check_action_access(actor: User, node: TargetNode) -> None:
     """The target's owner or rep plans their own actions; managers plan within their scope."""
     if actor.pk in (node.owner_id, node.rep_id):
         return
@@ -27,13 +28,15 @@ def _check_action_access(actor, node: TargetNode) -> None:
     check_manager(actor)
 
 
-def _check_action_owner(actor, owner) -> None:
+def _check_action_owner(actor: User, owner: User) -> None:
     if owner.pk != actor.pk and not visible_users(actor).filter(pk=owner.pk).exists():
         raise ValidationError({"owner": _("You cannot give actions to %(user)s.") % {"user": owner}})
 
 
 @transaction.atomic
-def action_plan_create(*, node, activity: str, owner=None, due_date: date, resources: str = "", actor) -> ActionPlan:
+def action_plan_create(
+    *, node: TargetNode, activity: str, owner: User | None = None, due_date: date, resources: str = "", actor: User
+) -> ActionPlan:
     node = TargetNode.objects.select_related("plan").get(pk=node.pk)
     _check_action_access(actor, node)
     owner = owner or actor
@@ -68,7 +71,7 @@ ACTION_EDITABLE = ("activity", "owner", "due_date", "resources", "status")
 
 
 @transaction.atomic
-def action_plan_update(*, action_plan, data: dict, actor) -> ActionPlan:
+def action_plan_update(*, action_plan: ActionPlan, data: dict, actor: User) -> ActionPlan:
     action = ActionPlan.objects.select_for_update().select_related("node").get(pk=action_plan.pk)
     node = action.node
     if actor.pk != action.owner_id:
@@ -85,7 +88,7 @@ def action_plan_update(*, action_plan, data: dict, actor) -> ActionPlan:
                 % {"end": node.period_end}
             }
         )
-    changes = {}
+    changes: dict[str, list[str]] = {}
     for field, new in data.items():
         old = getattr(action, field)
         if old != new:

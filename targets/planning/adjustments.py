@@ -6,6 +6,7 @@ The proposer never approves his own adjustment; whoever approves or rejects it i
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from crm.services import audit
 from salesmgmt import outbox
 from salesmgmt.errors import ConflictError
@@ -30,11 +32,13 @@ from targets.planning.bulk import apply_amounts, rescale_subtrees
 from targets.planning.rules import ancestor_paths, check_amount, check_manager, check_not_own, check_scope, is_top
 
 
-def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:
+def _effective_changes(
+    plan: TargetPlan, explicit: dict[int, Decimal], places: int
+) -> dict[int, tuple[Decimal, Decimal]]:
     """The full change set of an adjustment: explicit nodes, their ancestors (by the deltas) and
     their rescaled subtrees. {node id: (old, new)}."""
     nodes = {n.pk: n for n in TargetNode.objects.filter(pk__in=list(explicit))}
-    deltas = defaultdict(Decimal)
+    deltas: defaultdict[str, Decimal] = defaultdict(Decimal)
     for pk, new in explicit.items():
         for path in ancestor_paths(nodes[pk].path):
             deltas[path] += new - nodes[pk].amount
@@ -45,7 +49,7 @@ def _effective_changes(plan: TargetPlan, explicit: dict, places: int) -> dict:
     return {k: v for k, v in result.items() if v[0] != v[1]}
 
 
-def _check_adjuster(actor, nodes) -> None:
+def _check_adjuster(actor: User, nodes: Iterable[TargetNode]) -> None:
     check_manager(actor)
     for node in nodes:
         check_scope(actor, node)
@@ -53,7 +57,9 @@ def _check_adjuster(actor, nodes) -> None:
 
 
 @transaction.atomic
-def adjustment_propose(*, plan, kind, reason, changes, actor) -> AdjustmentRequest:
+def adjustment_propose(
+    *, plan: TargetPlan, kind: str, reason: str, changes: list[dict], actor: User
+) -> AdjustmentRequest:
     """Propose new amounts for some nodes of an approved plan: `changes` = [{"node": node or id, "amount": new}].
 
     Each change moves the node's ancestors by the same difference and rescales its subtree. A
@@ -69,7 +75,7 @@ def adjustment_propose(*, plan, kind, reason, changes, actor) -> AdjustmentReque
     if not changes:
         raise ValidationError({"changes": _("Change at least one target.")})
     places = plan.metric.places
-    wanted = {}
+    wanted: dict[int, Decimal] = {}
     for change in changes:
         pk = getattr(change["node"], "pk", change["node"])
         wanted[int(pk)] = check_amount(change.get("amount"), places, field="changes")
@@ -113,7 +119,7 @@ def adjustment_propose(*, plan, kind, reason, changes, actor) -> AdjustmentReque
     return adjustment
 
 
-def _check_decider(adjustment: AdjustmentRequest, actor, *, approving: bool) -> list[TargetNode]:
+def _check_decider(adjustment: AdjustmentRequest, actor: User, *, approving: bool) -> list[TargetNode]:
     if adjustment.status != AdjustmentStatus.PENDING:
         raise ValidationError(
             _("This adjustment was already %(status)s.") % {"status": adjustment.get_status_display().lower()}
@@ -134,7 +140,7 @@ def _check_decider(adjustment: AdjustmentRequest, actor, *, approving: bool) -> 
 
 
 @transaction.atomic
-def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentRequest:
+def adjustment_approve(*, adjustment: AdjustmentRequest, actor: User, note: str = "") -> AdjustmentRequest:
     """Approve: a new version of the plan; the changed nodes' old rows are closed, new ones opened."""
     adjustment = (
         AdjustmentRequest.objects.select_for_update(of=("self",)).select_related("proposer").get(pk=adjustment.pk)
@@ -180,7 +186,7 @@ def adjustment_approve(*, adjustment, actor, note: str = "") -> AdjustmentReques
 
 
 @transaction.atomic
-def adjustment_reject(*, adjustment, actor, note: str) -> AdjustmentRequest:
+def adjustment_reject(*, adjustment: AdjustmentRequest, actor: User, note: str) -> AdjustmentRequest:
     """Reject (or, by its proposer, withdraw) a pending adjustment; the plan does not change."""
     adjustment = (
         AdjustmentRequest.objects.select_for_update(of=("self",)).select_related("proposer").get(pk=adjustment.pk)

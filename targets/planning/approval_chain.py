@@ -15,7 +15,7 @@ Reads only; the services (`targets.planning.approvals`) refuse with these answer
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from crm.models import DataScope, Region, Role, User
 from crm.scopes import NOTHING, visible_regions
@@ -25,11 +25,11 @@ TOP_ROLES = (Role.DIRECTOR, Role.ADMIN)
 NAMES_SHOWN = 5
 
 
-def _is_top(user) -> bool:
+def _is_top(user: User | None) -> bool:
     return bool(user is not None and user.is_director_or_above)
 
 
-def _may_decide(user) -> bool:
+def _may_decide(user: User | None) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_manager_or_above)
 
 
@@ -46,7 +46,7 @@ def region_line(region: Region | None) -> list[Region]:
     return list(Region.objects.filter(path__in=line_paths(region.path)).order_by("depth"))
 
 
-def outranks(user, submitter, line: list[Region]) -> bool:
+def outranks(user: User | None, submitter: User | None, line: list[Region]) -> bool:
     """Is `user` above `submitter` for something in `line[-1]` (company level: `line` empty)? No query.
 
     `submitter` None (not submitted yet): anyone above the region."""
@@ -64,7 +64,7 @@ def outranks(user, submitter, line: list[Region]) -> bool:
     return False
 
 
-def _covers(user, region: Region | None) -> bool:
+def _covers(user: User, region: Region | None) -> bool:
     if user.effective_scope == DataScope.ALL:
         return True
     return region is not None and visible_regions(user).filter(pk=region.pk).exists()
@@ -73,10 +73,10 @@ def _covers(user, region: Region | None) -> bool:
 # --- plans ----------------------------------------------------------------------------------------
 
 
-def can_approve(user, plan: TargetPlan, *, line: list[Region] | None = None) -> bool:
+def can_approve(user: User | None, plan: TargetPlan, *, line: list[Region] | None = None) -> bool:
     """May `user` approve (or send back) `plan`, whatever its status? Someone above its submitter whose data
     scope covers the plan. `line`: the plan region's line when already read."""
-    if not _may_decide(user):
+    if user is None or not _may_decide(user):
         return False
     if line is None:
         line = region_line(plan.region)
@@ -91,11 +91,12 @@ def plan_approvers(plan: TargetPlan) -> list[User]:
     candidates = (
         User.objects.filter(is_active=True)
         .filter(Q(is_superuser=True) | Q(role__in=TOP_ROLES) | Q(pk__in=list(managers)))
-        .exclude(pk=plan.submitted_by_id)
         .select_related("region")
     )
+    if plan.submitted_by_id is not None:  # nobody approves what they submitted
+        candidates = candidates.exclude(pk=plan.submitted_by_id)
 
-    def order(user):
+    def order(user: User) -> tuple[bool, int, bool, str]:
         return (_is_top(user), -managers.get(user.pk, 0), user.role != Role.DIRECTOR, str(user).lower())
 
     approvers = []
@@ -114,7 +115,7 @@ def approver_names(approvers: list[User]) -> str:
     return ", ".join(names)
 
 
-def _approvable_q(user) -> Q:
+def _approvable_q(user: User) -> Q:
     """The plans `user` may approve, as a filter (the set-based form of `can_approve`, for lists)."""
     if not _may_decide(user):
         return NOTHING
@@ -127,11 +128,12 @@ def _approvable_q(user) -> Q:
     for region_id, path in Region.objects.filter(manager=user).values_list("id", "path"):
         # A plan below this region, whose submitter manages neither this region nor any above it.
         submitter_as_high = Region.objects.filter(manager_id=OuterRef("submitted_by_id"), path__in=line_paths(path))
-        above |= Q(region__path__startswith=path) & ~Q(region_id=region_id) & ~Exists(submitter_as_high)
+        # Q & Exists is a Q at run time; django-stubs types it as a Combinable.
+        above |= Q(region__path__startswith=path) & ~Q(region_id=region_id) & ~Exists(submitter_as_high)  # type: ignore[assignment]
     return above & ~submitter_top & not_own & covered
 
 
-def plans_awaiting_approval(user, plans=None):
+def plans_awaiting_approval(user: User, plans: QuerySet[TargetPlan] | None = None) -> QuerySet[TargetPlan]:
     """Submitted plans waiting for `user`'s approval: among `plans` (in their order), else among those they
     see, oldest submission first. One query."""
     from targets.planning.selectors import plans_visible_to
@@ -148,7 +150,7 @@ def common_region_path(paths: list[str | None]) -> str | None:
     """The path of the smallest region holding all of them; None if one is company level (no region)."""
     if not paths or any(not p for p in paths):
         return None
-    lines = [line_paths(p) for p in paths]
+    lines = [line_paths(p) for p in paths if p]  # every one is set (checked above)
     common = None
     for level in zip(*lines, strict=False):
         if len(set(level)) != 1:
@@ -170,6 +172,6 @@ def adjustment_lines(adjustments: list[AdjustmentRequest]) -> dict[int, list[Reg
     }
 
 
-def outranks_proposer(user, adjustment: AdjustmentRequest, line: list[Region]) -> bool:
+def outranks_proposer(user: User, adjustment: AdjustmentRequest, line: list[Region]) -> bool:
     """Is `user` above the adjustment's proposer (its targets' scope is checked by the service)?"""
     return _may_decide(user) and outranks(user, adjustment.proposer, line)

@@ -3,11 +3,14 @@ the approvers that a plan waits for them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import Region, User
 from targets.models import AdjustmentRequest, Notification, NotificationTopic, TargetPlan
 from targets.planning.approval_chain import (
     approver_names,
@@ -21,11 +24,11 @@ class ApprovalRefused(ValidationError):
     """The actor may not decide this (not above the submitter, or the submitter himself): the API answers 403,
     a page shows the message like any other refusal."""
 
-    def __init__(self, message):
+    def __init__(self, message: str) -> None:
         super().__init__(message, code="not_approver")
 
 
-def check_plan_approver(actor, plan: TargetPlan, *, returning: bool = False) -> None:
+def check_plan_approver(actor: User, plan: TargetPlan, *, returning: bool = False) -> None:
     """Refuse the submitter and anyone not above him, naming who the plan waits for."""
     if can_approve(actor, plan):
         return
@@ -43,7 +46,7 @@ def check_plan_approver(actor, plan: TargetPlan, *, returning: bool = False) -> 
     raise ApprovalRefused(message % {"approvers": approver_names(approvers) or nobody})
 
 
-def check_adjustment_approver(actor, adjustment: AdjustmentRequest, line) -> None:
+def check_adjustment_approver(actor: User, adjustment: AdjustmentRequest, line: list[Region]) -> None:
     """The proposer never approves his own adjustment; the approver is above him."""
     if actor.pk == adjustment.proposer_id:
         raise ApprovalRefused(_("Someone other than the proposer has to approve an adjustment."))
@@ -57,7 +60,7 @@ def check_adjustment_approver(actor, adjustment: AdjustmentRequest, line) -> Non
         )
 
 
-def notify_plan_submitted(plan: TargetPlan, approvers) -> int:
+def notify_plan_submitted(plan: TargetPlan, approvers: Iterable[User]) -> int:
     """Tell each approver, in the notification centre, that the plan waits for them; returns how many."""
     link = reverse("targets:plan_detail", args=[plan.pk])
     params = {"plan": plan.name, "submitter": str(plan.submitted_by)}

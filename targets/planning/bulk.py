@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
 from functools import reduce
 from operator import or_
+from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q
@@ -17,8 +21,9 @@ from targets.models import (
     Dimension,
     TargetNode,
     TargetNodeAmount,
+    TargetPlan,
 )
-from targets.planning.members import COORD_FIELDS
+from targets.planning.members import COORD_FIELDS, Member
 from targets.planning.rules import round_amount
 
 NODE_COLUMNS = (
@@ -46,7 +51,15 @@ NODE_COLUMNS = (
 )
 
 
-def node_row(parent: TargetNode, index: int, coords: dict, amount, owner_id, deadline, now) -> tuple:
+def node_row(
+    parent: TargetNode,
+    index: int,
+    coords: dict[str, Any],
+    amount: Decimal,
+    owner_id: int | None,
+    deadline: date | None,
+    now: datetime,
+) -> tuple:
     return (
         parent.plan_id,
         parent.pk,
@@ -79,7 +92,7 @@ def insert_nodes(rows: list[tuple]) -> None:
     if connection.vendor == "postgresql":
         meta = TargetNode._meta
         qn = connection.ops.quote_name
-        columns = {f.attname: f.column for f in meta.concrete_fields}
+        columns = {f.attname: f.column for f in meta.concrete_fields if f.column}  # each has one
         sql = f"COPY {qn(meta.db_table)} ({', '.join(qn(columns[c]) for c in NODE_COLUMNS)}) FROM STDIN"
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for row in rows:
@@ -94,7 +107,7 @@ def delete_descendants(node: TargetNode) -> int:
     ActionPlan.objects.filter(node__in=subtree).delete()
     meta = TargetNode._meta
     qn = connection.ops.quote_name
-    columns = {f.attname: qn(f.column) for f in meta.concrete_fields}
+    columns = {f.attname: qn(f.column) for f in meta.concrete_fields if f.column}
     # One statement: the parent links are deferred constraints, the whole subtree goes at once.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -106,7 +119,16 @@ def delete_descendants(node: TargetNode) -> int:
 
 
 def insert_children_sql(
-    *, plan_id, prefix, last_id, dimension, members, uniform_weights, leaf_weights, places, now
+    *,
+    plan_id: int,
+    prefix: str,
+    last_id: int,
+    dimension: str,
+    members: list[Member],
+    uniform_weights: list[int] | None,
+    leaf_weights: list[tuple[int, int, int]] | None,
+    places: int,
+    now: datetime,
 ) -> None:
     """One INSERT ... SELECT: every leaf under `prefix` (created up to `last_id`) x the members.
 
@@ -121,7 +143,7 @@ def insert_children_sql(
     pg = connection.vendor == "postgresql"
     qn = connection.ops.quote_name
     meta = TargetNode._meta
-    col = {f.attname: qn(f.column) for f in meta.concrete_fields}
+    col = {f.attname: qn(f.column) for f in meta.concrete_fields if f.column}
     ops = connection.ops
 
     def param(sql_type: str) -> str:
@@ -140,7 +162,8 @@ def insert_children_sql(
         Dimension.PRODUCT_LINE: [("product_line_id", "BIGINT")],
         Dimension.PRODUCT: [("product_id", "BIGINT"), ("product_line_id", "BIGINT")],
     }["time" if is_time else dimension]
-    values, params = [], []
+    values: list[str] = []
+    params: list[Any] = []  # the VALUES cells: ints, strings, adapted dates
     for index, member in enumerate(members, start=1):
         row = [param("INTEGER"), param("BIGINT"), param("VARCHAR")] + [param(t) for _f, t in member_fields]
         values.append(f"({', '.join(row)})")
@@ -182,7 +205,7 @@ def insert_children_sql(
         "version": "1",
         "updated_at": "%s",
     }
-    if leaf_weights is None:
+    if uniform_weights is not None:  # else `leaf_weights`
         weighted = (
             f"SELECT leaf.*, member.*, m_weight AS weight, {sum(uniform_weights)} AS wsum FROM leaf CROSS JOIN member"
         )
@@ -225,8 +248,8 @@ def insert_children_sql(
             cursor.execute("CREATE TEMPORARY TABLE target_split_weights (leaf_id bigint, idx integer, weight bigint)")
             if pg:
                 with cursor.cursor.copy("COPY target_split_weights (leaf_id, idx, weight) FROM STDIN") as copy:
-                    for row in leaf_weights:
-                        copy.write_row(row)
+                    for weight_row in leaf_weights:
+                        copy.write_row(weight_row)
             else:
                 cursor.executemany(
                     "INSERT INTO target_split_weights (leaf_id, idx, weight) VALUES (%s, %s, %s)", leaf_weights
@@ -259,7 +282,9 @@ def _units_as_amount(units: str, places: int, *, pg: bool) -> str:
 # --- amounts: rescaling subtrees ---------------------------------------------------------
 
 
-def rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: bool = False) -> dict:
+def rescale_subtrees(
+    plan: TargetPlan, new_amounts: dict[int, Decimal], places: int, *, only_changed: bool = False
+) -> dict[int, tuple[Decimal, Decimal]]:
     """{node id: (old, new)} for the given nodes and every descendant, rescaled in proportion.
 
     Descendants are loaded with one query; each parent's children are re-split with the largest
@@ -271,7 +296,7 @@ def rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: bool
     result = {r["id"]: (r["amount"], new_amounts[r["id"]]) for r in roots}
     q = reduce(or_, [Q(path__startswith=r["path"]) for r in roots])
     rows = TargetNode.objects.filter(q, plan=plan).exclude(pk__in=list(new_amounts)).values("id", "parent_id", "amount")
-    children = defaultdict(list)
+    children: defaultdict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for r in rows.order_by("path"):
         children[r["parent_id"]].append(r)
     queue = [r["id"] for r in roots if r["amount"] != new_amounts[r["id"]]]
@@ -294,7 +319,7 @@ def rescale_subtrees(plan, new_amounts: dict, places: int, *, only_changed: bool
 BULK_AMOUNTS = 500
 
 
-def apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
+def apply_amounts(plan: TargetPlan, changes: dict[int, tuple[Decimal, Decimal]], *, version: int | None = None) -> None:
     """Write new amounts (and, for an approved plan, the new version's rows of the temporal table)."""
     changes = {k: v for k, v in changes.items() if v[0] != v[1]}
     if not changes:
@@ -320,14 +345,16 @@ def apply_amounts(plan, changes: dict, *, version: int | None = None) -> None:
         )
 
 
-def _apply_amounts_copy(plan, changes: dict, *, version: int | None, now) -> None:
+def _apply_amounts_copy(
+    plan: TargetPlan, changes: dict[int, tuple[Decimal, Decimal]], *, version: int | None, now: datetime
+) -> None:
     """apply_amounts for many nodes on PostgreSQL: COPY the new amounts into a temporary table, then
     one UPDATE (and, for a new version, one UPDATE closing the old rows and one INSERT ... SELECT)."""
     qn = connection.ops.quote_name
     nodes = TargetNode._meta
     amounts = TargetNodeAmount._meta
-    n = {f.attname: qn(f.column) for f in nodes.concrete_fields}
-    a = {f.attname: qn(f.column) for f in amounts.concrete_fields}
+    n = {f.attname: qn(f.column) for f in nodes.concrete_fields if f.column}
+    a = {f.attname: qn(f.column) for f in amounts.concrete_fields if f.column}
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMPORARY TABLE target_new_amounts (node_id bigint PRIMARY KEY, amount numeric(18, 2))")
         with cursor.cursor.copy("COPY target_new_amounts (node_id, amount) FROM STDIN") as copy:

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from datetime import date
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
@@ -34,7 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from crm.models import AuditLog
+from crm.models import AuditLog, User
 from crm.scopes import visible_users
 from crm.services import audit
 from salesmgmt.lib.tabular import (
@@ -48,6 +50,7 @@ from salesmgmt.lib.tabular import (
     ragged_row_problem,
     read_table,
 )
+from salesmgmt.lib.tabular import Row as TableRow
 from targets.excel.layout import (  # noqa: F401 - MARKER, TREE and GRID: what callers of the import name
     GRID,
     GRID_AMOUNT,
@@ -98,11 +101,12 @@ class Entry:
 
     row: int
     column: str  # where the amount is (a grid cell's column label), for messages
-    node_id: object
-    version: object
-    amount: object
-    owner: object = None
-    deadline: object = None
+    # Cells as read (`salesmgmt.lib.tabular`); `plan_import_check` replaces the node id by an int or None.
+    node_id: Any
+    version: Any
+    amount: Any
+    owner: Any = None
+    deadline: Any = None
     tree_row: bool = False  # a tree row also has an owner and a deadline; a grid cell does not
     problem: str = ""  # the row cannot be read (a CSV row with more cells than the columns): a row error
 
@@ -121,8 +125,8 @@ class NodeChange:
     node: TargetNode
     old_amount: Decimal
     new_amount: Decimal
-    old_owner: object = None
-    new_owner: object = None
+    old_owner: User | None = None
+    new_owner: User | None = None
     old_deadline: date | None = None
     new_deadline: date | None = None
     rescales_parts: bool = False
@@ -218,7 +222,7 @@ def parse_file(data: bytes, filename: str = "") -> ParsedFile:
     parsed = ParsedFile(marker.kind, marker.plan_id, marker.node_id, marker.rows, marker.cols, [])
     width = table.rows[key_index].cells
 
-    def problem(row) -> str:
+    def problem(row: TableRow) -> str:
         """A CSV row with more cells than the row of keys was split by a separator inside a value (an
         unquoted 1,234.50): its cells are not in their columns. (A workbook's cells always are.)"""
         if table.format != "csv":
@@ -233,7 +237,9 @@ def _labels(keys: list[str], labels: list) -> dict[str, str]:
     return {key: cell_text(label) or key for key, label in zip(keys, labels, strict=False) if key}
 
 
-def _read_tree(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> None:
+def _read_tree(
+    keys: list[str], rows: list[TableRow], labels: list, parsed: ParsedFile, problem: Callable[[TableRow], str]
+) -> None:
     missing = [k for k in ("node_id", "version", "amount") if k not in keys]
     if missing:
         raise ValidationError(_("The columns %(columns)s are missing: export again.") % {"columns": ", ".join(missing)})
@@ -259,7 +265,9 @@ def _read_tree(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> No
         )
 
 
-def _read_grid(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> None:
+def _read_grid(
+    keys: list[str], rows: list[TableRow], labels: list, parsed: ParsedFile, problem: Callable[[TableRow], str]
+) -> None:
     names = _labels(keys, labels)
     parsed.labels = names
     amount_cols = {k[len(GRID_AMOUNT) :]: i for i, k in enumerate(keys) if k.startswith(GRID_AMOUNT)}
@@ -290,7 +298,7 @@ def _read_grid(keys: list[str], rows, labels, parsed: ParsedFile, problem) -> No
 # --- checking ----------------------------------------------------------------------------
 
 
-def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor) -> ImportCheck:
+def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor: User) -> ImportCheck:
     """Every problem of the file with its row and column, and the changes it makes. Writes nothing."""
     plan = TargetPlan.objects.select_related("metric").get(pk=plan.pk)
     mode = Mode.ADJUSTMENT if plan.status == PlanStatus.APPROVED else Mode.DRAFT
@@ -319,7 +327,7 @@ def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor) -> ImportC
         return check
 
     places = plan.metric.places
-    ids = set()
+    ids: set[int] = set()
     for entry in parsed.entries:
         try:
             entry.node_id = int(parse_identifier(entry.node_id) or "x")
@@ -340,7 +348,7 @@ def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor) -> ImportC
 
     seen: dict[int, int] = {}
     wanted: dict[int, NodeChange] = {}
-    unsure = set()  # targets whose row has an error: what they should be is unknown
+    unsure: set[int] = set()  # targets whose row has an error: what they should be is unknown
     for entry in parsed.entries:
         if entry.problem:
             errors.append(RowError(entry.row, "", "", entry.problem))
@@ -378,10 +386,18 @@ def plan_import_check(*, plan: TargetPlan, parsed: ParsedFile, actor) -> ImportC
     return check
 
 
-def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) -> NodeChange | None:
+def _check_entry(
+    entry: Entry,
+    nodes: dict[int, TargetNode],
+    foreign: dict[int, str],
+    assignable: dict[str, User],
+    seen: dict[int, int],
+    places: int,
+    check: ImportCheck,
+) -> NodeChange | None:
     errors = check.errors
 
-    def error(column, value, message):
+    def error(column: object, value: object, message: str) -> None:
         errors.append(RowError(entry.row, str(column), cell_text(value), message))
 
     if entry.node_id is None:
@@ -414,6 +430,7 @@ def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) 
     seen[entry.node_id] = entry.row
     change = NodeChange(entry.row, node, node.amount, node.amount, node.owner, None, node.deadline, None)
     ok = True
+    version: int | None
     try:
         version = int(parse_identifier(entry.version))
     except ValueError:
@@ -436,7 +453,7 @@ def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) 
         ok = False
     if entry.tree_row:
         username = cell_text(entry.owner)
-        current = node.owner.username if node.owner_id else ""
+        current = node.owner.username if node.owner else ""
         if not username:
             if current:
                 error(
@@ -495,7 +512,7 @@ def _check_entry(entry: Entry, nodes, foreign, assignable, seen, places, check) 
     return change
 
 
-def _check_may_change(change: NodeChange, actor, mode: str, check: ImportCheck) -> None:
+def _check_may_change(change: NodeChange, actor: User, mode: str, check: ImportCheck) -> None:
     node = change.node
     try:
         check_scope(actor, node)
@@ -531,9 +548,9 @@ def _check_sums(plan: TargetPlan, changed: dict[int, NodeChange], check: ImportC
     parents = {
         n.path: n for n in TargetNode.objects.filter(plan=plan, path__in=above).select_related(*selectors.TREE_RELATED)
     }
-    children = defaultdict(list)
-    for row in TargetNode.objects.filter(plan=plan, parent__path__in=above).values("id", "parent_id", "amount"):
-        children[row["parent_id"]].append(row)
+    children: defaultdict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for kid in TargetNode.objects.filter(plan=plan, parent__path__in=above).values("id", "parent_id", "amount"):
+        children[kid["parent_id"]].append(kid)
     for path in sorted(parents, key=len, reverse=True):
         parent = parents[path]
         if parent.pk in unsure or any(k["id"] in unsure for k in children[parent.pk]):
@@ -561,12 +578,16 @@ def _check_sums(plan: TargetPlan, changed: dict[int, NodeChange], check: ImportC
         )
 
 
-def _check_fixed_cells(plan: TargetPlan, parsed: ParsedFile, actor, check: ImportCheck) -> None:
+def _check_fixed_cells(plan: TargetPlan, parsed: ParsedFile, actor: User, check: ImportCheck) -> None:
     """Grid cells that are not one target (a sum, or empty) cannot change: report those that differ."""
     cells = parsed.grid_cells
     if not cells:
         return
-    node = selectors.nodes_visible_to(actor).filter(plan=plan, pk=parsed.node_id).first()
+    node = (
+        selectors.nodes_visible_to(actor).filter(plan=plan, pk=parsed.node_id).first()
+        if parsed.node_id is not None
+        else None
+    )
     if node is None or parsed.rows not in selectors.GRID_ROWS or parsed.cols not in selectors.GRID_COLUMNS:
         check.errors.append(_file_error(_("The grid's target or layout is unknown: export the grid again.")))
         return
@@ -576,7 +597,7 @@ def _check_fixed_cells(plan: TargetPlan, parsed: ParsedFile, actor, check: Impor
     table = selectors.grid_table(
         leaves=leaves, rows=parsed.rows, columns=columns, row_page=list(selectors.grid_rows(leaves, parsed.rows))
     )
-    current = {}
+    current: dict[tuple[str, str], Decimal] = {}
     for row in table["rows"]:
         for key, cell in zip(keys, row["cells"], strict=True):
             current[(str(row["key"] or ""), key)] = cell["amount"] if cell else Decimal(0)
@@ -605,11 +626,13 @@ def _check_fixed_cells(plan: TargetPlan, parsed: ParsedFile, actor, check: Impor
 
 
 @transaction.atomic
-def plan_import_apply(*, plan: TargetPlan, data: bytes, filename: str = "", reason: str = "", actor) -> ImportResult:
+def plan_import_apply(
+    *, plan: TargetPlan, data: bytes, filename: str = "", reason: str = "", actor: User
+) -> ImportResult:
     """Apply a filled export in one transaction: all of it, or (any error) nothing."""
     plan = TargetPlan.objects.select_for_update().select_related("metric").get(pk=plan.pk)
     parsed = parse_file(data, filename)
-    ids = []
+    ids: list[int] = []
     for entry in parsed.entries:
         try:
             ids.append(int(parse_identifier(entry.node_id)))
@@ -634,7 +657,7 @@ def plan_import_apply(*, plan: TargetPlan, data: bytes, filename: str = "", reas
     return _write(plan, check, actor)
 
 
-def _write(plan: TargetPlan, check: ImportCheck, actor) -> ImportResult:
+def _write(plan: TargetPlan, check: ImportCheck, actor: User) -> ImportResult:
     now = timezone.now()
     places = plan.metric.places
     people = [c for c in check.changes if c.owner_changed or c.deadline_changed]
@@ -660,7 +683,7 @@ def _write(plan: TargetPlan, check: ImportCheck, actor) -> ImportResult:
         plan.total = root.new_amount
         plan.save(update_fields=["total"])
     _audit_nodes(check.changes, actor, now)
-    summary = {
+    summary: dict[str, list[object]] = {
         "file": [None, check.kind],
         "targets": [None, len(check.changes)],
         "amounts_written": [None, len(written)],
@@ -671,12 +694,12 @@ def _write(plan: TargetPlan, check: ImportCheck, actor) -> ImportResult:
     return ImportResult(plan=plan, mode=Mode.DRAFT, changed=len(check.changes))
 
 
-def _audit_nodes(changes: list[NodeChange], actor, now) -> None:
+def _audit_nodes(changes: list[NodeChange], actor: User, now: datetime) -> None:
     """One entry per changed target, as `node_update` writes them (in one INSERT)."""
     content_type = ContentType.objects.get_for_model(TargetNode)
     rows = []
     for c in changes:
-        diff = {"source": [None, "import"]}
+        diff: dict[str, list[str | None]] = {"source": [None, "import"]}
         if c.amount_changed:
             diff["amount"] = [str(c.old_amount), str(c.new_amount)]
         if c.owner_changed:
@@ -696,7 +719,7 @@ def _audit_nodes(changes: list[NodeChange], actor, now) -> None:
     AuditLog.objects.bulk_create(rows, batch_size=1000)
 
 
-def _propose(plan: TargetPlan, check: ImportCheck, reason: str, actor) -> ImportResult:
+def _propose(plan: TargetPlan, check: ImportCheck, reason: str, actor: User) -> ImportResult:
     """The deepest changed targets as one adjustment: the service moves their ancestors by the same
     differences, which the sum check made sure are the file's amounts."""
     amounts = [c for c in check.changes if c.amount_changed]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
 
 from django.db.models import Q
 from django.utils.translation import gettext as _
@@ -29,6 +32,13 @@ class Member:
     period: periods.Period | None = None
 
 
+def member_period(member: Member) -> periods.Period:
+    """The period of a member of a split by time (`members_batch` gives each one its period)."""
+    if member.period is None:
+        raise ValueError(f"“{member.key}” is not a period")
+    return member.period
+
+
 COORD_FIELDS = ("region_id", "product_line_id", "product_id", "rep_id", "segment")
 
 
@@ -47,7 +57,7 @@ def dimension_error(node: TargetNode, dimension: str) -> str | None:
         return None
     if dimension == Dimension.REGION:
         return _("A rep's target cannot be split by region.") if node.rep_id else None
-    fixed = {
+    fixed: dict[str, object] = {
         Dimension.PRODUCT_LINE: node.product_line_id or node.product_id,
         Dimension.PRODUCT: node.product_id,
         Dimension.REP: node.rep_id,
@@ -63,11 +73,13 @@ def dimension_error(node: TargetNode, dimension: str) -> str | None:
     return None
 
 
-def _user_label(row: dict) -> str:
+def _user_label(row: Mapping[str, Any]) -> str:
     return f"{row['first_name']} {row['last_name']}".strip() or row["username"]
 
 
-def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_month: int) -> list[list[Member]]:
+def members_batch(
+    nodes: list[TargetNode], dimension: str, regions: dict[int, tuple[str, int]], start_month: int
+) -> list[list[Member]]:
     """The children each node would get along `dimension`, with one query for all nodes."""
     if dimension == Dimension.REGION:
         parent_ids = {n.region_id for n in nodes if n.region_id}
@@ -78,10 +90,10 @@ def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_
         )
         tops = [r for r in rows if r["parent_id"] is None]
         top_ids = {tops[0]["id"]} if len(tops) == 1 else {None}  # one company region: its areas are the top level
-        by_parent = defaultdict(list)
+        by_parent: defaultdict[int | None, list[Mapping[str, Any]]] = defaultdict(list)
         for r in rows:
             by_parent[r["parent_id"]].append(r)
-        result = []
+        result: list[list[Member]] = []
         for node in nodes:
             if node.region_id:
                 found = by_parent.get(node.region_id, [])
@@ -95,8 +107,8 @@ def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_
         lines = [Member(str(pl.pk), pl.name, {"product_line_id": pl.pk}) for pl in ProductLine.objects.order_by("name")]
         return [lines for _node in nodes]
     if dimension == Dimension.PRODUCT:
-        by_line = defaultdict(list)
-        everything = []
+        by_line: defaultdict[int, list[Member]] = defaultdict(list)
+        everything: list[Member] = []
         for p in Product.objects.filter(is_active=True).order_by("name").values("id", "name", "line_id"):
             member = Member(str(p["id"]), p["name"], {"product_id": p["id"], "product_line_id": p["line_id"]})
             by_line[p["line_id"]].append(member)
@@ -123,7 +135,7 @@ def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_
         segments = [Member(value, str(label), {"segment": value}) for value, label in Segment.choices]
         return [segments for _node in nodes]
     # Time: the periods of the finer kind that tile the node's period.
-    cache = {}
+    cache: dict[tuple[str, date, date], list[Member]] = {}
     result = []
     for node in nodes:
         cache_key = (node.period_key, node.period_start, node.period_end)
@@ -142,6 +154,6 @@ def members_batch(nodes: list[TargetNode], dimension: str, regions: dict, start_
     return result
 
 
-def region_paths(nodes: list[TargetNode]) -> dict:
+def region_paths(nodes: list[TargetNode]) -> dict[int, tuple[str, int]]:
     ids = {n.region_id for n in nodes if n.region_id}
     return {r["id"]: (r["path"], r["depth"]) for r in Region.objects.filter(pk__in=ids).values("id", "path", "depth")}

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from crm.models import Product, ProductLine, Region, Role, Segment
+from crm.models import Product, ProductLine, Region, Role, Segment, User
 from crm.services import audit
 from targets.models import (
     METRIC_FILTER_KEYS,
@@ -39,7 +39,14 @@ def metric_ensure_defaults() -> list[Metric]:
 
 @transaction.atomic
 def metric_create(
-    *, code: str, name: str, source: str, unit: str = MetricUnit.MONEY, name_zh: str = "", filters=None, actor
+    *,
+    code: str,
+    name: str,
+    source: str,
+    unit: str = MetricUnit.MONEY,
+    name_zh: str = "",
+    filters: dict | None = None,
+    actor: User,
 ) -> Metric:
     """An admin-defined metric: a built-in source narrowed by filters (e.g. one product line, tier A)."""
     if not (actor.is_superuser or actor.role == Role.ADMIN):
@@ -53,7 +60,11 @@ def metric_create(
                 % {"keys": ", ".join(unknown), "allowed": ", ".join(METRIC_FILTER_KEYS)}
             }
         )
-    lookups = {"product_line": ProductLine, "product": Product, "region": Region}
+    lookups: dict[str, type[ProductLine | Product | Region]] = {
+        "product_line": ProductLine,
+        "product": Product,
+        "region": Region,
+    }
     for key, model in lookups.items():
         if key in filters and not model.objects.filter(pk=filters[key]).exists():
             raise ValidationError(

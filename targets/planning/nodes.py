@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from crm.models import User
 from crm.scopes import visible_users
 from crm.services import audit
 from salesmgmt.lib import allocation
@@ -30,7 +32,14 @@ from targets.planning.rules import (
 
 @transaction.atomic
 def node_update(
-    *, node, amount=None, owner=None, deadline=None, expected_version: int, rebalance: bool = False, actor
+    *,
+    node: TargetNode,
+    amount: Decimal | str | None = None,
+    owner: User | None = None,
+    deadline: date | None = None,
+    expected_version: int,
+    rebalance: bool = False,
+    actor: User,
 ) -> TargetNode:
     """Edit a draft node's amount, owner or deadline (a stale `expected_version` raises ConflictError).
 
@@ -45,7 +54,7 @@ def node_update(
     check_scope(actor, node)
     check_not_own(actor, node)
     places = plan.metric.places
-    changes = {}
+    changes: dict[str, list[object]] = {}
     fields = []
     if owner is not None and owner.pk != node.owner_id:
         if not owner.is_active or not visible_users(actor).filter(pk=owner.pk).exists():
@@ -123,7 +132,7 @@ def node_update(
 
 
 @transaction.atomic
-def node_commit(*, node, amount, actor) -> TargetNode:
+def node_commit(*, node: TargetNode, amount: Decimal | str | None, actor: User) -> TargetNode:
     """Bottom-up commitment: the node's owner says what they commit to; nobody commits on their behalf."""
     node = lock_node(node, None)
     if node.owner_id != actor.pk:

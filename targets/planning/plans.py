@@ -6,6 +6,8 @@ Nobody approves what they submitted: someone above the submitter approves or sen
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,11 +38,11 @@ def plan_create(
     *,
     metric: Metric,
     period_key: str,
-    total,
+    total: Decimal | str,
     owner: User | None = None,
     region: Region | None = None,
     name: str = "",
-    actor,
+    actor: User,
 ) -> TargetPlan:
     """A plan for one metric and one fiscal year or quarter, company-wide or for one region; its root
     node holds the total and the region. Directors and admins create any plan, a manager only plans
@@ -119,7 +121,7 @@ def plan_create(
 
 
 @transaction.atomic
-def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
+def plan_submit(*, plan: TargetPlan, actor: User) -> TargetPlan:
     """Submit for approval by someone above the actor; refused when nobody could approve it."""
     plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region").get(pk=plan.pk)
     if not (actor.pk in (plan.owner_id, plan.created_by_id) or may_decide_plan(actor, plan)):
@@ -151,7 +153,7 @@ def plan_submit(*, plan: TargetPlan, actor) -> TargetPlan:
 
 
 @transaction.atomic
-def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
+def plan_return(*, plan: TargetPlan, reason: str, actor: User) -> TargetPlan:
     """Send a submitted plan back to draft so it can be changed."""
     plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
     check_plan_approver(actor, plan, returning=True)
@@ -175,7 +177,7 @@ def plan_return(*, plan: TargetPlan, reason: str, actor) -> TargetPlan:
 
 
 @transaction.atomic
-def plan_approve(*, plan: TargetPlan, actor) -> TargetPlan:
+def plan_approve(*, plan: TargetPlan, actor: User) -> TargetPlan:
     """Lock the plan: refused to its submitter and anyone not above him (`check_plan_approver`) and while a
     leaf lacks 3定; writes version 1 of every node in one statement."""
     plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
@@ -227,8 +229,8 @@ def _write_version_one(plan: TargetPlan) -> None:
     amounts = TargetNodeAmount._meta
     nodes = TargetNode._meta
     qn = connection.ops.quote_name
-    col = {f.name: qn(f.column) for f in amounts.concrete_fields}
-    ncol = {f.name: qn(f.column) for f in nodes.concrete_fields}
+    col = {f.name: qn(f.column) for f in amounts.concrete_fields if f.column}
+    ncol = {f.name: qn(f.column) for f in nodes.concrete_fields if f.column}
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {qn(amounts.db_table)} ({col['plan']}, {col['node']}, {col['amount']}, "

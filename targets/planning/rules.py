@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import CompanySettings, DataScope
+from crm.models import CompanySettings, DataScope, User
 from crm.scopes import visible_regions
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib import allocation, periods
@@ -27,12 +27,12 @@ MAX_CHILDREN = 9999
 AUDIT_CHILDREN_LIMIT = 100
 
 
-def is_top(actor) -> bool:
+def is_top(actor: User | None) -> bool:
     """Directors and admins: the company-level people."""
     return bool(actor is not None and actor.is_director_or_above)
 
 
-def may_decide_plan(actor, plan: TargetPlan) -> bool:
+def may_decide_plan(actor: User | None, plan: TargetPlan) -> bool:
     """Who may submit a plan for approval (besides its owner and creator): directors and admins any plan, a
     manager the plans of regions in his scope. Who approves it is `targets.planning.approval_chain`: someone above
     the submitter, never the submitter."""
@@ -43,12 +43,12 @@ def may_decide_plan(actor, plan: TargetPlan) -> bool:
     return visible_regions(actor).filter(pk=plan.region_id).exists()
 
 
-def check_manager(actor) -> None:
+def check_manager(actor: User | None) -> None:
     if actor is None or not actor.is_authenticated or not actor.is_manager_or_above:
         raise ValidationError(_("Only managers, directors and admins can change targets."))
 
 
-def check_scope(actor, node: TargetNode) -> None:
+def check_scope(actor: User, node: TargetNode) -> None:
     """The node must lie inside the actor's regions (company-level nodes: the 'all' scope only)."""
     if node.region_id is None:
         if actor.effective_scope != DataScope.ALL:
@@ -59,7 +59,7 @@ def check_scope(actor, node: TargetNode) -> None:
         raise ValidationError(_("“%(target)s” is outside your regions.") % {"target": node.label})
 
 
-def check_not_own(actor, node: TargetNode) -> None:
+def check_not_own(actor: User, node: TargetNode) -> None:
     if node.owner_id == actor.pk and not (node.parent_id is None and is_top(actor)):
         raise ValidationError(
             _("“%(target)s” is your own target; your manager has to change it.") % {"target": node.label}
@@ -74,7 +74,7 @@ def check_draft(plan: TargetPlan) -> None:
         )
 
 
-def check_amount(value, places: int, *, field: str = "amount") -> Decimal:
+def check_amount(value: object, places: int, *, field: str = "amount") -> Decimal:
     if value is None or value == "":
         raise ValidationError({field: _("Enter an amount.")})
     try:

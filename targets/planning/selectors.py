@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import (
     BooleanField,
@@ -18,6 +21,7 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -26,7 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Abs, Coalesce
 from django.utils.translation import gettext as _
 
-from crm.models import CompanySettings, DataScope
+from crm.models import CompanySettings, DataScope, User
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import quantize
 from targets.models import (
@@ -41,15 +45,25 @@ from targets.models import (
     TargetPlan,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 TREE_RELATED = ("region", "product_line", "product", "rep", "owner")
 
 
-def nodes_visible_to(user):
+class VisibleTotal(TypedDict):
+    """What `with_visible_total` annotates a plan with."""
+
+    sees_root: bool
+    visible_total: Decimal
+
+
+def nodes_visible_to(user: User) -> QuerySet[TargetNode]:
     """Target nodes `user` may see: their data scope over the node's region and owner, plus their own rep targets."""
     return TargetNode.objects.visible_to(user)
 
 
-def plans_visible_to(user, *, visible=None):
+def plans_visible_to(user: User, *, visible: QuerySet[TargetNode] | None = None) -> QuerySet[TargetPlan]:
     """Plans with a node `user` may see (`visible`: those nodes, when the caller has them already)."""
     visible = nodes_visible_to(user) if visible is None else visible
     return TargetPlan.objects.filter(pk__in=visible.values("plan_id")).select_related("metric", "owner")
@@ -59,7 +73,7 @@ def plan_root(plan: TargetPlan) -> TargetNode:
     return TargetNode.objects.select_related(*TREE_RELATED).get(plan=plan, parent__isnull=True)
 
 
-def plan_tree(plan: TargetPlan, parent: TargetNode | None = None, *, user=None):
+def plan_tree(plan: TargetPlan, parent: TargetNode | None = None, *, user: User | None = None) -> QuerySet[TargetNode]:
     """One level of the tree (the root when `parent` is None), each node with its number of children,
     for lazy expansion. With `user`, only the nodes they may see."""
     qs = TargetNode.objects.filter(plan=plan)
@@ -69,7 +83,7 @@ def plan_tree(plan: TargetPlan, parent: TargetNode | None = None, *, user=None):
     return qs.select_related(*TREE_RELATED).annotate(child_count=Count("children")).order_by("path")
 
 
-def incomplete_leaves(plan: TargetPlan):
+def incomplete_leaves(plan: TargetPlan) -> QuerySet[TargetNode]:
     """Leaves that break 3定: no owner (定责任), or no period/deadline (定时间)."""
     return (
         TargetNode.objects.filter(plan=plan, split_dimension="")
@@ -79,7 +93,7 @@ def incomplete_leaves(plan: TargetPlan):
     )
 
 
-def unbalanced_nodes(plan: TargetPlan):
+def unbalanced_nodes(plan: TargetPlan) -> QuerySet[TargetNode]:
     """Split nodes whose children do not add up to them (should never happen; checked before approval).
 
     One join and GROUP BY over the plan (not a subquery per node), so it stays fast on 60,000 leaves.
@@ -95,7 +109,7 @@ def unbalanced_nodes(plan: TargetPlan):
     )
 
 
-def _cents(value) -> Decimal:
+def _cents(value: Decimal | float | None) -> Decimal:
     # SQLite returns sums of decimals through floats; every amount is a whole number of cents.
     return quantize(Decimal(value or 0))
 
@@ -110,7 +124,7 @@ def commitment_gap(node: TargetNode) -> dict:
     the gap (bottom-up minus top-down) and who has not committed yet."""
     children = list(node.children.select_related(*TREE_RELATED).order_by("path"))
     committed = [c for c in children if c.committed_amount is not None]
-    bottom_up = sum((c.committed_amount for c in committed), Decimal(0))
+    bottom_up = sum((c.committed_amount for c in committed if c.committed_amount is not None), Decimal(0))
     # Like with like: the commitments against what was handed down to those who committed.
     handed_to_committed = sum((c.amount for c in committed), Decimal(0))
     return {
@@ -144,7 +158,9 @@ PERIOD_RANK = Case(
 OPEN_ACTION_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
 
 
-def owned_targets(user, *, owners=None, plan=None, period_kind: str = ""):
+def owned_targets(
+    user: User, *, owners: QuerySet[User] | None = None, plan: TargetPlan | None = None, period_kind: str = ""
+) -> QuerySet[TargetNode]:
     """The targets owned by `owners` (a queryset of users; default: `user` alone) that `user` may see.
 
     For "my targets": newest plan first, then per owner the periods depth-first (a year, its quarters,
@@ -168,7 +184,7 @@ def owned_targets(user, *, owners=None, plan=None, period_kind: str = ""):
     )
 
 
-def open_actions_of(user, *, limit: int = 20):
+def open_actions_of(user: User, *, limit: int = 20) -> QuerySet[ActionPlan]:
     """The user's own open action plans, soonest first, with their targets."""
     return (
         ActionPlan.objects.filter(owner=user, status__in=OPEN_ACTION_STATUSES)
@@ -177,14 +193,14 @@ def open_actions_of(user, *, limit: int = 20):
     )
 
 
-def actions_visible_to(user):
+def actions_visible_to(user: User | None) -> QuerySet[ActionPlan]:
     """Action plans under the targets `user` may see, and those given to them."""
     if user is None or not user.is_authenticated:
         return ActionPlan.objects.none()
     return ActionPlan.objects.filter(Q(node__in=nodes_visible_to(user).values("pk")) | Q(owner=user))
 
 
-def adjustments_visible_to(user):
+def adjustments_visible_to(user: User | None) -> QuerySet[AdjustmentRequest]:
     """Adjustments a manager (or above) may look at: those of the plans they see, and their own proposals.
 
     Reps do not see them: a proposal lists colleagues' targets (and reps cannot propose any).
@@ -197,7 +213,7 @@ def adjustments_visible_to(user):
     ).select_related("plan", "plan__metric", "proposer", "approver")
 
 
-def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRequest]:
+def adjustments_to_decide(user: User | None, *, only: int | None = None) -> list[AdjustmentRequest]:
     """Pending adjustments `user` may approve, oldest first (with `only`, that one adjustment if so).
 
     Mirrors the checks of `adjustment_approve` (which stays the authority): someone else's proposal,
@@ -213,23 +229,23 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
     if user is None or not user.is_authenticated or not user.is_manager_or_above:
         return []
     top = is_top(user)
-    pending = adjustments_visible_to(user).filter(status=AdjustmentStatus.PENDING).exclude(proposer=user)
+    qs = adjustments_visible_to(user).filter(status=AdjustmentStatus.PENDING).exclude(proposer=user)
     if only is not None:
-        pending = pending.filter(pk=only)
+        qs = qs.filter(pk=only)
     if not top:
-        pending = pending.exclude(kind=AdjustmentKind.TOTAL_CHANGE)
-    pending = list(pending.order_by("created_at", "id"))
+        qs = qs.exclude(kind=AdjustmentKind.TOTAL_CHANGE)
+    pending = list(qs.order_by("created_at", "id"))
     ids = {change["node"] for adjustment in pending for change in adjustment.changes}
     nodes = {
         n["id"]: n for n in TargetNode.objects.filter(pk__in=ids).values("id", "region_id", "owner_id", "parent_id")
     }
     everything = user.effective_scope == DataScope.ALL
-    regions = set()
+    regions: set[int] = set()
     if not everything:
         wanted = {n["region_id"] for n in nodes.values() if n["region_id"]}
         regions = set(visible_regions(user).filter(pk__in=wanted).values_list("pk", flat=True))
 
-    def may_change(node) -> bool:
+    def may_change(node: Mapping[str, Any] | None) -> bool:
         if node is None:
             return False
         in_scope = everything or (node["region_id"] is not None and node["region_id"] in regions)
@@ -241,7 +257,7 @@ def adjustments_to_decide(user, *, only: int | None = None) -> list[AdjustmentRe
     return [a for a in pending if outranks_proposer(user, a, lines[a.pk])]
 
 
-def adjustment_rows(adjustment: AdjustmentRequest, *, user=None) -> list[dict]:
+def adjustment_rows(adjustment: AdjustmentRequest, *, user: User | None = None) -> list[dict]:
     """The proposed changes of an adjustment with their differences: [{node, label, old, new, delta}].
 
     With `user`, only the targets they may see (one query).
@@ -260,7 +276,7 @@ def adjustment_rows(adjustment: AdjustmentRequest, *, user=None) -> list[dict]:
     return rows
 
 
-def adjustments_with_net(adjustments, user) -> list[AdjustmentRequest]:
+def adjustments_with_net(adjustments: Iterable[AdjustmentRequest], user: User) -> list[AdjustmentRequest]:
     """Each adjustment with `net`, the change it makes to what `user` may see, and `partial`, whether it changes
     targets they may not see too: the plan total's change only for those who see every changed target, never a
     figure that would give away the hidden rows (one query for all the adjustments)."""
@@ -281,7 +297,7 @@ def plan_versions(plan: TargetPlan) -> list[dict]:
     """
     if plan.current_version < 1:
         return []
-    versions = [
+    versions: list[dict] = [
         {
             "number": 1,
             "at": plan.approved_at,
@@ -318,7 +334,7 @@ def _amount_in(version: int) -> Subquery:
     )
 
 
-def version_changes(plan: TargetPlan, old: int, new: int, *, user=None):
+def version_changes(plan: TargetPlan, old: int, new: int, *, user: User | None = None) -> QuerySet[TargetNode]:
     """The nodes whose amount differs between versions `old` and `new`, in tree order, annotated with
     `old_amount` and `new_amount`.
 
@@ -341,7 +357,7 @@ def version_changes(plan: TargetPlan, old: int, new: int, *, user=None):
 # --- API and Excel round trip: plan totals per version ----------------------------------------
 
 
-def plan_version_totals(plan: TargetPlan, *, user=None) -> dict[int, Decimal]:
+def plan_version_totals(plan: TargetPlan, *, user: User | None = None) -> dict[int, Decimal]:
     """{version: plan total} for every approved version (the root's amount rows; one query).
 
     With `user`, what they are shown as the total (see `with_visible_total`): the plan total when they
@@ -367,11 +383,11 @@ GRID_COLUMNS = (periods.MONTH, periods.QUARTER)
 OTHER_COLUMN = "other"
 
 
-def _sees_all(user) -> bool:
+def _sees_all(user: User) -> bool:
     return user.effective_scope == DataScope.ALL
 
 
-def plan_list(user):
+def plan_list(user: User) -> QuerySet[WithAnnotations[TargetPlan, VisibleTotal]]:
     """The plans `user` may see (any plan with a node in their scope), newest period first."""
     visible = None if _sees_all(user) else nodes_visible_to(user)  # built once: each build reads the scope
     qs = TargetPlan.objects.all() if visible is None else plans_visible_to(user, visible=visible)
@@ -380,7 +396,7 @@ def plan_list(user):
     return qs.select_related("metric", "owner", "region", "submitted_by", "approved_by").order_by(*order)
 
 
-def _with_tree_columns(qs):
+def _with_tree_columns(qs: QuerySet[TargetNode]) -> QuerySet[TargetNode]:
     """What a row of the editor tree shows: related labels, child count, and whether a leaf lacks 3定."""
     return (
         qs.select_related(*TREE_RELATED)
@@ -392,7 +408,7 @@ def _with_tree_columns(qs):
     )
 
 
-def _entry_q(user, visible) -> Q:
+def _entry_q(user: User, visible: QuerySet[TargetNode]) -> Q:
     """The top of what `user` sees of a plan: the root, or (a manager in a company-wide plan) the
     visible nodes whose parent is not visible, e.g. his area."""
     if _sees_all(user):
@@ -400,7 +416,7 @@ def _entry_q(user, visible) -> Q:
     return Q(parent__isnull=True) | ~Q(parent__in=visible.values("pk"))
 
 
-def top_visible_nodes(user, *, visible=None):
+def top_visible_nodes(user: User, *, visible: QuerySet[TargetNode] | None = None) -> QuerySet[TargetNode]:
     """The top of what `user` sees of each plan: the visible targets with no visible target above them.
 
     The root for whoever sees it; a manager's areas in a company-wide plan; a rep's own targets. Their
@@ -420,7 +436,9 @@ def top_visible_nodes(user, *, visible=None):
     return entries.exclude(Exists(above))
 
 
-def with_visible_total(plans, user, *, visible=None):
+def with_visible_total(
+    plans: QuerySet[TargetPlan], user: User, *, visible: QuerySet[TargetNode] | None = None
+) -> QuerySet[WithAnnotations[TargetPlan, VisibleTotal]]:
     """Each plan with what `user` is shown as its total, the same on every page, API and export:
     `sees_root`, whether they see the root target, and `visible_total`, the plan total if so, else
     their part (the sum of their top visible targets), never the total of targets they cannot see."""
@@ -435,18 +453,18 @@ def with_visible_total(plans, user, *, visible=None):
     )
 
 
-def plan_entry_nodes(plan: TargetPlan, user):
+def plan_entry_nodes(plan: TargetPlan, user: User) -> QuerySet[TargetNode]:
     """The first level of the editor tree for `user`, in tree order, with child counts."""
     visible = nodes_visible_to(user).filter(plan=plan)
     return _with_tree_columns(visible.filter(_entry_q(user, visible)))
 
 
-def plan_children(plan: TargetPlan, parent: TargetNode, user):
+def plan_children(plan: TargetPlan, parent: TargetNode, user: User) -> QuerySet[TargetNode]:
     """The children of `parent` that `user` may see, with child counts, for lazy expansion."""
     return _with_tree_columns(nodes_visible_to(user).filter(plan=plan, parent=parent))
 
 
-def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user) -> dict:
+def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user: User) -> dict:
     """Totals of one level of the tree in one aggregate: its amount (to check against the parent),
     and top-down vs bottom-up over the nodes whose owners committed."""
     visible = nodes_visible_to(user).filter(plan=plan)
@@ -472,12 +490,12 @@ def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user) -> dic
     }
 
 
-def plan_overview(user, plans) -> dict[int, dict]:
+def plan_overview(user: User, plans: Iterable[WithAnnotations[TargetPlan, VisibleTotal]]) -> dict[int, dict]:
     """For a page of plans (from `plan_list`), in one query: the incomplete leaves `user` may see, and
     the total they are shown (`with_visible_total`: the plan total when they see the root, else their part)."""
     ids = [p.pk for p in plans]
     result = {p.pk: {"incomplete": 0, "part": _cents(p.visible_total), "sees_root": p.sees_root} for p in plans}
-    visible = TargetNode.objects.filter(plan_id__in=ids)
+    visible: QuerySet[TargetNode] = TargetNode.objects.filter(plan_id__in=ids)
     if not _sees_all(user):
         visible = nodes_visible_to(user).filter(plan_id__in=ids)
     for row in visible.filter(INCOMPLETE_LEAF).order_by().values("plan_id").annotate(n=Count("pk")):
@@ -485,7 +503,7 @@ def plan_overview(user, plans) -> dict[int, dict]:
     return result
 
 
-def visible_incomplete_leaves(plan: TargetPlan, user):
+def visible_incomplete_leaves(plan: TargetPlan, user: User) -> QuerySet[TargetNode]:
     """The leaves `user` may see that lack an owner or a period (定责任, 定时间)."""
     return incomplete_leaves(plan).filter(pk__in=nodes_visible_to(user).filter(plan=plan).values("pk"))
 
@@ -506,26 +524,28 @@ def _grid_row_fields(rows: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return ("region", "region__name", "region__path"), ("region__path", "region")
 
 
-def grid_leaves(plan: TargetPlan, node: TargetNode, user):
+def grid_leaves(plan: TargetPlan, node: TargetNode, user: User) -> QuerySet[TargetNode]:
     """The leaves under `node` that `user` may see: what every grid cell adds up."""
-    leaves = TargetNode.objects if _sees_all(user) else nodes_visible_to(user)
+    leaves = TargetNode.objects.all() if _sees_all(user) else nodes_visible_to(user)
     return leaves.filter(plan=plan, path__startswith=node.path, split_dimension="")
 
 
-def grid_rows(leaves, rows: str):
+def grid_rows(leaves: QuerySet[TargetNode], rows: str) -> QuerySet:
     """One row per region or rep under the node with its total, by name: ONE grouped query (to page)."""
     fields, order = _grid_row_fields(rows)
     return leaves.order_by(*order).values(*fields).annotate(total=Sum("amount"))
 
 
-def _column_of(columns: list[periods.Period], kind: str, start) -> int | None:
+def _column_of(columns: list[periods.Period], kind: str, start: date) -> int | None:
     """Index of the column a leaf falls in; None for a leaf longer than a column (e.g. a whole year)."""
     if periods.KINDS.index(kind) < periods.KINDS.index(columns[0].kind):
         return None
     return next((i for i, c in enumerate(columns) if c.start <= start <= c.end), None)
 
 
-def grid_table(*, leaves, rows: str, columns: list[periods.Period], row_page) -> dict:
+def grid_table(
+    *, leaves: QuerySet[TargetNode], rows: str, columns: list[periods.Period], row_page: Iterable[dict]
+) -> dict:
     """The cells of a page of grid rows and the column totals of all rows: two grouped queries,
     however many rows. A cell holding exactly one leaf of the column's period can be edited."""
     row_field = rows
@@ -579,12 +599,12 @@ def grid_table(*, leaves, rows: str, columns: list[periods.Period], row_page) ->
     }
 
 
-def tree_node(plan: TargetPlan, pk: int, user):
+def tree_node(plan: TargetPlan, pk: int, user: User) -> TargetNode | None:
     """One node of the editor tree as its row shows it (child count, 3定 completeness), if `user` may see it."""
     return _with_tree_columns(nodes_visible_to(user).filter(plan=plan, pk=pk)).first()
 
 
-def leaves_below(node: TargetNode):
+def leaves_below(node: TargetNode) -> QuerySet[TargetNode]:
     """Every leaf under `node` (what "split every leaf below" splits), in tree order."""
     return TargetNode.objects.filter(plan_id=node.plan_id, path__startswith=node.path, split_dimension="").order_by(
         "path"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from crm.models import User
 from crm.services import audit
 from salesmgmt.lib import allocation
 from salesmgmt.lib.money import to_decimal
@@ -85,7 +88,7 @@ class SplitPreview:
 @dataclasses.dataclass
 class SplitResult:
     node: TargetNode
-    children: QuerySet  # of TargetNode, in tree order
+    children: QuerySet[TargetNode]  # in tree order
     warnings: list[str]
 
 
@@ -151,7 +154,7 @@ class LeavesSplitResult:
     warnings: list[str]
 
 
-def amount_left(amount: Decimal, typed) -> Decimal | None:
+def amount_left(amount: Decimal, typed: Iterable[object]) -> Decimal | None:
     """What is left of `amount` to allocate once the `typed` parts are (negative: too much), as a manual
     split is typed; None while a part is not a number."""
     total = Decimal(0)
@@ -175,8 +178,8 @@ def _child_owner(node: TargetNode, dimension: str, member: Member) -> int | None
     return node.owner_id
 
 
-def _child_coords(node: TargetNode, member: Member) -> dict:
-    coords = {
+def _child_coords(node: TargetNode, member: Member) -> dict[str, Any]:
+    coords: dict[str, Any] = {
         "region_id": node.region_id,
         "product_line_id": node.product_line_id,
         "product_id": node.product_id,
@@ -192,7 +195,12 @@ def _child_coords(node: TargetNode, member: Member) -> dict:
 
 
 def _proposed_children(
-    node: TargetNode, dimension: str, members: list[Member], amounts, weights, sources: list[Source] | None
+    node: TargetNode,
+    dimension: str,
+    members: list[Member],
+    amounts: Sequence[Decimal],
+    weights: Sequence[Decimal | None],
+    sources: Sequence[Source | None] | None,
 ) -> list[ProposedChild]:
     """The parts splitting `node` into `members` proposes, one per member with its amount and weight, and
     the source of its weight when the split is by history (`sources` None otherwise)."""
@@ -214,7 +222,7 @@ def _proposed_children(
     ]
 
 
-def _select_members(node: TargetNode, all_members: list[Member], members) -> list[Member]:
+def _select_members(node: TargetNode, all_members: list[Member], members: Iterable[object] | None) -> list[Member]:
     if members is None:
         chosen = all_members
     else:
@@ -238,7 +246,7 @@ def _select_members(node: TargetNode, all_members: list[Member], members) -> lis
     return chosen
 
 
-def _manual_amounts(node: TargetNode, members: list[Member], amounts: dict, places: int) -> list[Decimal]:
+def _manual_amounts(node: TargetNode, members: list[Member], amounts: dict | None, places: int) -> list[Decimal]:
     if not amounts:
         raise ValidationError({"amounts": _("Enter the amount of each part.")})
     given = {str(getattr(k, "pk", k)): v for k, v in amounts.items()}
@@ -266,7 +274,18 @@ def _manual_amounts(node: TargetNode, members: list[Member], amounts: dict, plac
     return result
 
 
-def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers, actor) -> SplitPreview:
+def _preview(
+    *,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    members: Iterable[object] | None,
+    weights: dict | None,
+    amounts: dict | None,
+    basis: str | None,
+    tiers: Iterable[str] | None,
+    actor: User,
+) -> SplitPreview:
     plan = node.plan
     places = plan.metric.places
     if method == SplitMethod.BOTTOM_UP:
@@ -277,7 +296,8 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
     start_month = fiscal_start()
     regions = region_paths([node])
     chosen = _select_members(node, members_batch([node], dimension, regions, start_month)[0], members)
-    warnings = []
+    warnings: list[str] = []
+    used: Sequence[Decimal | None]
     if method == SplitMethod.MANUAL:
         parts = _manual_amounts(node, chosen, amounts, places)
         used = [None] * len(chosen)
@@ -304,7 +324,7 @@ def _preview(*, node, dimension, method, members, weights, amounts, basis, tiers
     return SplitPreview(node=node, dimension=dimension, method=method, children=children, warnings=warnings)
 
 
-def _preview_bottom_up(*, node, dimension, places) -> SplitPreview:
+def _preview_bottom_up(*, node: TargetNode, dimension: str, places: int) -> SplitPreview:
     """Reconcile with the commitments of the existing children: they get what they committed, scaled
     to the amount handed down when the two differ (the gap is reported)."""
     if not node.split_dimension or dimension != node.split_dimension:
@@ -320,7 +340,7 @@ def _preview_bottom_up(*, node, dimension, places) -> SplitPreview:
     missing = [k for k in kids if k.committed_amount is None]
     bases = [k.committed_amount if k.committed_amount is not None else k.amount for k in kids]
     bottom_up = sum(bases, Decimal(0))
-    warnings = []
+    warnings: list[str] = []
     if missing:
         warnings.append(
             _("No commitment yet from %(targets)s; their current targets are used.")
@@ -371,14 +391,23 @@ def _preview_bottom_up(*, node, dimension, places) -> SplitPreview:
     )
 
 
-def _check_can_split(actor, node: TargetNode) -> None:
+def _check_can_split(actor: User, node: TargetNode) -> None:
     check_manager(actor)
     check_draft(node.plan)
     check_scope(actor, node)
 
 
 def target_split_preview(
-    *, node, dimension, method, members=None, weights=None, amounts=None, basis=None, tiers=None, actor
+    *,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    members: Iterable[object] | None = None,
+    weights: dict | None = None,
+    amounts: dict | None = None,
+    basis: str | None = None,
+    tiers: Iterable[str] | None = None,
+    actor: User,
 ) -> SplitPreview:
     """The children a split would create (coordinates, amount, owner suggestion, deadline) and warnings.
 
@@ -403,16 +432,16 @@ def target_split_preview(
 @transaction.atomic
 def target_split(
     *,
-    node,
-    dimension,
-    method,
-    members=None,
-    weights=None,
-    amounts=None,
-    basis=None,
-    tiers=None,
-    expected_version=None,
-    actor,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    members: Iterable[object] | None = None,
+    weights: dict | None = None,
+    amounts: dict | None = None,
+    basis: str | None = None,
+    tiers: Iterable[str] | None = None,
+    expected_version: int | None = None,
+    actor: User,
 ) -> SplitResult:
     """Split a node along one dimension; the children sum exactly to the node.
 
@@ -434,7 +463,7 @@ def target_split(
     )
     old = {"dimension": node.split_dimension, "method": node.split_method}
     if method == SplitMethod.BOTTOM_UP:
-        changed = {c.node_id: c.amount for c in preview.children}
+        changed = {c.node_id: c.amount for c in preview.children if c.node_id is not None}  # the existing children
         apply_amounts(node.plan, rescale_subtrees(node.plan, changed, node.plan.metric.places, only_changed=True))
         node.split_method = SplitMethod.BOTTOM_UP
         bump(node, "split_method")
@@ -449,7 +478,7 @@ def target_split(
         )
         node.split_dimension, node.split_method = dimension, method
         bump(node, "split_dimension", "split_method")
-    changes = {
+    changes: dict[str, list[object]] = {
         "split": [old["dimension"] or None, dimension],
         "method": [old["method"] or None, method],
         "children": [None, len(preview.children)],
@@ -465,7 +494,16 @@ def target_split(
 
 
 @transaction.atomic
-def target_split_leaves(*, node, dimension, method, basis=None, weights=None, tiers=None, actor) -> LeavesSplitResult:
+def target_split_leaves(
+    *,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    basis: str | None = None,
+    weights: dict | None = None,
+    tiers: Iterable[str] | None = None,
+    actor: User,
+) -> LeavesSplitResult:
     """Split every leaf under `node` along `dimension` in one go (e.g. 5,000 rep targets into 12 months).
 
     Set-based. When every leaf gets the same parts (periods, segments, product lines), the whole split
@@ -478,7 +516,7 @@ def target_split_leaves(*, node, dimension, method, basis=None, weights=None, ti
         raise ValidationError({"method": _("Manual and bottom-up splits are made one target at a time.")})
     node = lock_node(node, None)
     _check_can_split(actor, node)
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "node": node,
         "dimension": dimension,
         "method": method,
@@ -502,7 +540,7 @@ def target_split_leaves(*, node, dimension, method, basis=None, weights=None, ti
 
 
 # The leaf fields a uniform split's parts depend on: one distinct value set means every leaf splits alike.
-UNIFORM_FIELDS = {
+UNIFORM_FIELDS: dict[str, tuple[str, ...]] = {
     Dimension.QUARTER: ("period_kind", "period_key", "period_start", "period_end"),
     Dimension.MONTH: ("period_kind", "period_key", "period_start", "period_end"),
     Dimension.WEEK: ("period_kind", "period_key", "period_start", "period_end"),
@@ -517,7 +555,9 @@ SQL_INT_LIMIT = 2**62  # products of units and weights must fit a 64-bit integer
 SPLIT_LEAVES_IN_SQL = True
 
 
-def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> LeavesSplitResult | None:
+def _split_leaves_sql(
+    *, node: TargetNode, dimension: str, method: str, basis: str | None, weights: dict | None, actor: User
+) -> LeavesSplitResult | None:
     """The bulk split in SQL when every leaf gets the same parts (periods, segments, product lines).
 
     Equal or fixed weights are the same for every leaf; history gives each leaf its own weights,
@@ -556,6 +596,7 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
         "start_month": start_month,
         "actor": actor,
     }
+    weight_rows: list[tuple[int, int, int]] | None
     if method == SplitMethod.HISTORY:
         cells = list(
             leaves.filter(pk__lte=stats["last_id"])
@@ -575,7 +616,7 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
         per_leaf, warnings = weights_batch(
             nodes=cells, members=[members] * len(cells), regions=region_paths(cells), **common
         )
-        scaled = {}
+        scaled: dict[tuple[Decimal, ...], list[int]] = {}
         weight_rows = []
         for cell, ws in zip(cells, per_leaf, strict=True):
             key = tuple(ws)
@@ -613,14 +654,16 @@ def _split_leaves_sql(*, node, dimension, method, basis, weights, actor) -> Leav
     return LeavesSplitResult(node=node, leaves=count, created=count * len(members), warnings=warnings)
 
 
-def _leaves_and_members(node, dimension, *, lock: bool):
+def _leaves_and_members(
+    node: TargetNode, dimension: str, *, lock: bool
+) -> tuple[list[TargetNode], list[list[Member]], dict[int, tuple[str, int]], int]:
     """The leaves under `node` (tree order), the members each gets along `dimension`, their regions and the
     fiscal start; a clear error when a leaf cannot be split that way."""
-    leaves = TargetNode.objects.filter(plan=node.plan, path__startswith=node.path, split_dimension="")
+    qs = TargetNode.objects.filter(plan=node.plan, path__startswith=node.path, split_dimension="")
     if lock:
-        leaves = leaves.select_for_update()
+        qs = qs.select_for_update()
     leaves = list(
-        leaves.only(
+        qs.only(
             "id",
             "plan_id",
             "path",
@@ -658,7 +701,17 @@ def _leaves_and_members(node, dimension, *, lock: bool):
     return leaves, members, regions, start_month
 
 
-def _leaves_weighed(node, dimension, *, method, basis, weights, tiers, lock: bool, actor):
+def _leaves_weighed(
+    node: TargetNode,
+    dimension: str,
+    *,
+    method: str,
+    basis: str | None,
+    weights: dict | None,
+    tiers: Iterable[str] | None,
+    lock: bool,
+    actor: User,
+) -> tuple[list[TargetNode], list[list[Member]], list[list[Decimal]], list[list[Source]] | None, list[str]]:
     """The leaves under `node`, their members and the weights of those (with their sources, None unless by
     history) and the warnings: one computation, so a bulk split's preview shows the parts the split writes."""
     leaves, members, regions, start_month = _leaves_and_members(node, dimension, lock=lock)
@@ -682,11 +735,12 @@ class _LeafUnits:
     """A leaf's parts in units (cents), as the bulk split computes them in SQL or in Python: the largest
     remainder over the leaf's weights scaled to integers (all zero: equal)."""
 
-    def __init__(self, places: int):
+    def __init__(self, places: int) -> None:
         self.places = places
-        self.scaled = {}  # the same weights recur for many leaves: scale them to integers once
+        # The same weights recur for many leaves: scale them to integers once.
+        self.scaled: dict[tuple[Decimal, ...], list[int]] = {}
 
-    def __call__(self, amount, weights) -> list[Decimal]:
+    def __call__(self, amount: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
         key = tuple(weights)
         if key not in self.scaled:
             self.scaled[key] = allocation.integer_weights(key)
@@ -699,7 +753,16 @@ LEAF_PREVIEW_PAGE = 20
 
 
 def target_split_leaves_preview(
-    *, node, dimension, method, basis=None, weights=None, tiers=None, offset=0, limit=LEAF_PREVIEW_PAGE, actor
+    *,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    basis: str | None = None,
+    weights: dict | None = None,
+    tiers: Iterable[str] | None = None,
+    offset: int = 0,
+    limit: int = LEAF_PREVIEW_PAGE,
+    actor: User,
 ) -> LeavesSplitPreview:
     """Every part splitting every leaf under `node` would create, for the leaves `offset` to `offset + limit`
     (tree order), each part with the source of its weight; writes nothing.
@@ -739,7 +802,16 @@ def target_split_leaves_preview(
     )
 
 
-def _split_leaves_each(*, node, dimension, method, basis, weights, tiers, actor) -> LeavesSplitResult:
+def _split_leaves_each(
+    *,
+    node: TargetNode,
+    dimension: str,
+    method: str,
+    basis: str | None,
+    weights: dict | None,
+    tiers: Iterable[str] | None,
+    actor: User,
+) -> LeavesSplitResult:
     """The general bulk split: members and weights per leaf, computed in Python, inserted in bulk."""
     plan = node.plan
     leaves, members, used, _sources, warnings = _leaves_weighed(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, CharField, Count, F, Q, Sum, Value, When
+from django.db.models import Aggregate, Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from crm.models import Customer, Region, Role, Segment
+from crm.models import Customer, Region, Role, Segment, User
 from crm.scopes import scope_q, visible_users
 from pipeline.models import Collection, Opportunity, OpportunityLine
 from salesmgmt.lib import periods
@@ -25,17 +27,19 @@ from targets.models import (
     Metric,
     MetricSource,
     SplitMethod,
+    TargetNode,
+    TargetPlan,
     WeightBasis,
 )
-from targets.planning.members import COORD_FIELDS
+from targets.planning.members import COORD_FIELDS, Member, member_period
 
 
 @dataclasses.dataclass(frozen=True)
 class Facts:
     """Where a metric's facts live: the queryset and the lookups of its date, amount and coordinates."""
 
-    qs: object
-    total: object
+    qs: QuerySet
+    total: Aggregate
     date: str
     rep: str
     customer: str | None
@@ -60,7 +64,7 @@ class Facts:
         return "opportunity__probability" if self.rep.startswith("opportunity__") else "probability"
 
 
-def cents(value) -> Decimal:
+def cents(value: object) -> Decimal:
     """A fact total as an exact Decimal (SQLite returns sums of decimals through floats)."""
     return quantize(to_decimal(value))
 
@@ -69,7 +73,7 @@ def _lk(prefix: str | None, rest: str) -> str:
     return f"{prefix}__{rest}" if prefix else rest
 
 
-def _facts(metric: Metric, *, with_products: bool, actor) -> Facts | None:
+def _facts(metric: Metric, *, with_products: bool, actor: User) -> Facts | None:
     """The fact rows of a metric's source, or None when the source cannot be broken down that way.
 
     A fact counts for the team it is credited to (`Facts.region`: a deal's owner's team on its close date),
@@ -126,7 +130,7 @@ def _facts(metric: Metric, *, with_products: bool, actor) -> Facts | None:
     return None
 
 
-def metric_filtered(qs, facts: Facts, metric: Metric):
+def metric_filtered(qs: QuerySet, facts: Facts, metric: Metric) -> QuerySet:
     """The admin-defined filters of a metric (tier, segment, product line, product, region subtree) on its
     facts; `qs` is annotated with `seg`. History weights and attainment read facts through this one place."""
     filters = metric.filters or {}
@@ -144,24 +148,27 @@ def metric_filtered(qs, facts: Facts, metric: Metric):
     return qs
 
 
-def facts_in(facts: Facts, metric: Metric, start, end):
+def facts_in(facts: Facts, metric: Metric, start: date, end: date) -> QuerySet:
     """The facts of a metric dated from `start` to `end`, with their segment (`seg`) and the metric's filters."""
     qs = facts.qs.filter(**{f"{facts.date}__range": (start, end)}).annotate(seg=segment_expression(facts, metric))
     return metric_filtered(qs, facts, metric)
 
 
 def coordinate_lookups(facts: Facts) -> dict[str, str]:
-    """A target node's coordinate -> the lookup of the same thing on the facts (the credited team's region path)."""
+    """A target node's coordinate -> the lookup of the same thing on the facts (the credited team's region path).
+    Facts without products have no product lookups ("": never asked, nodes with products read other facts)."""
     return {
         "region_id": f"{facts.region}__path",
         "rep_id": facts.rep,
-        "product_line_id": facts.product_line,
-        "product_id": facts.product,
+        "product_line_id": facts.product_line or "",
+        "product_id": facts.product or "",
         "segment": "seg",
     }
 
 
-def narrow_to_shared(qs, facts: Facts, coordinates: list[dict], region_path) -> tuple[object, list[str]]:
+def narrow_to_shared(
+    qs: QuerySet, facts: Facts, coordinates: list[dict[str, Any]], region_path: Callable[[int], str]
+) -> tuple[QuerySet, list[str]]:
     """Coordinates shared by every node (`coordinates`: each node's {coordinate: value}) filter the facts; those
     that vary are returned, for the caller to group by. `region_path(region id)` gives a shared region's path."""
     lookup = coordinate_lookups(facts)
@@ -181,7 +188,7 @@ def narrow_to_shared(qs, facts: Facts, coordinates: list[dict], region_path) -> 
     return qs, varying
 
 
-def segment_expression(facts: Facts, metric: Metric):
+def segment_expression(facts: Facts, metric: Metric) -> Value | Case:
     if metric.source == MetricSource.NEW_CUSTOMERS:
         return Value(Segment.NEW, output_field=CharField())
     return Case(
@@ -207,7 +214,7 @@ def _last_year(kind: str, start: date, end: date, key: str, start_month: int) ->
     return p.start, p.end
 
 
-def _bucket(date_field: str, ranges) -> Case:
+def _bucket(date_field: str, ranges: Iterable[tuple[date, date]]) -> Case:
     return Case(
         *[When(**{f"{date_field}__range": r}, then=Value(f"{r[0]}/{r[1]}")) for r in sorted(ranges)],
         default=None,
@@ -215,7 +222,16 @@ def _bucket(date_field: str, ranges) -> Case:
     )
 
 
-def _history_weights(*, metric, nodes, members, dimension, regions, start_month, actor) -> list[list[Decimal]]:
+def _history_weights(
+    *,
+    metric: Metric,
+    nodes: Sequence[TargetNode | _Cell],
+    members: list[list[Member]],
+    dimension: str,
+    regions: Mapping[int, tuple[str, int | None]],
+    start_month: int,
+    actor: User,
+) -> list[list[Decimal]]:
     """Each member's actual in the same period last year, for every node, in ONE aggregate query."""
     product_coords = any(n.product_line_id or n.product_id for n in nodes)
     facts = _facts(
@@ -226,21 +242,22 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
         return weights
     is_time = dimension in TIME_DIMENSIONS
     cell_ranges = [_last_year(n.period_kind, n.period_start, n.period_end, n.period_key, start_month) for n in nodes]
-    ranges_of = {}  # nodes of the same period share their members' list: their ranges are computed once
+    # Nodes of the same period share their members' list: their ranges are computed once.
+    ranges_of: dict[int, list[tuple[date, date]]] = {}
     if is_time:
         for ms in members:
             if id(ms) not in ranges_of:
                 ranges_of[id(ms)] = [
-                    _last_year(m.period.kind, m.period.start, m.period.end, m.period.key, start_month) for m in ms
+                    _last_year(p.kind, p.start, p.end, p.key, start_month) for p in map(member_period, ms)
                 ]
-    child_ranges = [ranges_of[id(ms)] for ms in members] if is_time else None
+    child_ranges = [ranges_of[id(ms)] for ms in members] if is_time else []
     qs = facts_in(facts, metric, min(r[0] for r in cell_ranges), max(r[1] for r in cell_ranges))
 
     coordinates = [{c: getattr(n, c) for c in COORD_FIELDS} for n in nodes]
     qs, varying = narrow_to_shared(qs, facts, coordinates, lambda region_id: regions[region_id][0])
     lookup = coordinate_lookups(facts)
     group = {lookup[c] for c in varying}
-    dim_lookup = {
+    dim_lookup: dict[str, str] = {
         Dimension.REGION: lookup["region_id"],
         Dimension.REP: lookup["rep_id"],
         Dimension.PRODUCT_LINE: lookup["product_line_id"],
@@ -259,17 +276,17 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
     rows = qs.order_by().values(*group).annotate(value=facts.total)
 
     # Route every row to its node(s) and member.
-    def cell_key(node, idx):
+    def cell_key(node: TargetNode | _Cell, idx: int) -> tuple[object, ...]:
         key = tuple(getattr(node, c) for c in varying)
         if cells_vary_in_time:
             key += (f"{cell_ranges[idx][0]}/{cell_ranges[idx][1]}",)
         return key
 
-    index = defaultdict(list)
+    index: defaultdict[tuple[object, ...], list[int]] = defaultdict(list)
     for i, node in enumerate(nodes):
         index[cell_key(node, i)].append(i)
     member_index = [{m.key: j for j, m in enumerate(ms)} for ms in members]
-    child_index = None
+    child_index: list[dict[str, int]] = []
     if is_time:
         index_of = {id(rs): {f"{r[0]}/{r[1]}": j for j, r in enumerate(rs)} for rs in child_ranges}
         child_index = [index_of[id(rs)] for rs in child_ranges]
@@ -280,8 +297,9 @@ def _history_weights(*, metric, nodes, members, dimension, regions, start_month,
             continue
         value = cents(value)
         path_ids = [int(x) for x in (row.get(region_lookup) or "").strip("/").split("/") if x]
-        candidates = [()]
+        candidates: list[tuple[object, ...]] = [()]
         for coord in varying:
+            options: list[object]
             if coord == "region_id":
                 options = [*path_ids, None]
             elif coord == "segment":
@@ -351,21 +369,21 @@ class _Cell:
     period_end: date
 
 
-def is_dense(curve) -> bool:
+def is_dense(curve: Sequence[Decimal]) -> bool:
     """Whether a curve had something in enough of its parts to be followed (`HISTORY_DENSE_SHARE`)."""
     return bool(curve) and Fraction(sum(1 for w in curve if w), len(curve)) >= HISTORY_DENSE_SHARE
 
 
-def _walk_up(node, paths: dict) -> list[tuple[_Cell, str, int | None]]:
+def _walk_up(node: TargetNode, paths: dict[int, str]) -> list[tuple[_Cell, str, int | None]]:
     """The levels whose curve a node may follow, nearest first: (coordinates, source kind, region id).
 
     The rep is dropped first (the team), then the region climbs to the top, then the company without a
     region; a product or segment coordinate is dropped last (the company's whole curve)."""
     coords = {c: getattr(node, c) for c in COORD_FIELDS}
     period = {f: getattr(node, f) for f in ("period_kind", "period_key", "period_start", "period_end")}
-    levels = []
+    levels: list[tuple[_Cell, str, int | None]] = []
 
-    def climb(kind, region, **changes):
+    def climb(kind: str, region: int | None, **changes: object) -> None:
         coords.update(changes)
         levels.append((_Cell(**coords, **period), kind, region))
 
@@ -383,7 +401,9 @@ def _walk_up(node, paths: dict) -> list[tuple[_Cell, str, int | None]]:
     return levels
 
 
-def follow_curves(levels: list) -> tuple[list[Decimal], list[tuple[str, int | None]], int]:
+def follow_curves(
+    levels: list[tuple[list[Decimal], str, int | None]],
+) -> tuple[list[Decimal], list[tuple[str, int | None]], int]:
     """One node's weights from its curves (own first, then the levels above), each part's (kind, region),
     and the level followed. See `HISTORY_DENSE_SHARE`."""
     n = len(levels[0][0])
@@ -410,7 +430,20 @@ def follow_curves(levels: list) -> tuple[list[Decimal], list[tuple[str, int | No
     return weights, sources, base
 
 
-def _history_curves(*, metric, nodes, members, dimension, regions, start_month, actor):
+# Per node: its weights, the source of each, the level it followed and how many parts its own curve covers.
+Curves = tuple[list[list[Decimal]], list[list["Source"]], list[int], list[int]]
+
+
+def _history_curves(
+    *,
+    metric: Metric,
+    nodes: list[TargetNode],
+    members: list[list[Member]],
+    dimension: str,
+    regions: dict[int, tuple[str, int]],
+    start_month: int,
+    actor: User,
+) -> Curves:
     """Each node's history weights, walking up where its own are thin (see `HISTORY_DENSE_SHARE`), with
     the source of every part, the level each node followed (0: its own) and how many parts its own curve
     covers. Still ONE aggregate query:
@@ -419,11 +452,15 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
     missing = {n.region_id for n in nodes if n.region_id and n.region_id not in paths}
     if missing and dimension in CURVE_DIMENSIONS:
         paths.update(Region.objects.filter(pk__in=missing).values_list("id", "path"))
-    cells, cell_members, chains, seen = list(nodes), list(members), [], {}
-    walks = {}  # leaves alike but for their rep walk up alike: each walk is built once
+    cells: list[TargetNode | _Cell] = list(nodes)
+    cell_members = list(members)
+    chains: list[list[tuple[int, str, int | None]]] = []
+    seen: dict[tuple[_Cell, tuple[str, ...]], int] = {}
+    # Leaves alike but for their rep walk up alike: each walk is built once.
+    walks: dict[tuple[object, ...], list[tuple[int, str, int | None]]] = {}
     for node, ms in zip(nodes, members, strict=True):
         if dimension not in CURVE_DIMENSIONS:
-            chains.append(())
+            chains.append([])
             continue
         alike = (
             *(getattr(node, f) for f in ("region_id", "product_line_id", "product_id", "segment", "period_key")),
@@ -452,7 +489,9 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
         start_month=start_month,
         actor=actor,
     )
-    weights, kinds, bases = [], [], []
+    weights: list[list[Decimal]] = []
+    kinds: list[list[tuple[str, int | None]]] = []
+    bases: list[int] = []
     covered = [sum(1 for w in curves[i] if w) for i in range(len(nodes))]
     for i, chain in enumerate(chains):
         ws, ks, base = follow_curves([(curves[i], SOURCE_OWN, None), *[(curves[c], k, r) for c, k, r in chain]])
@@ -466,12 +505,14 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
         SOURCE_EQUAL: _("equal (no history)"),
         SOURCE_NONE: _("nothing last year"),
     }
-    made = {}
+    made: dict[tuple[str, int | None], Source] = {}
 
-    def source(kind, region):
+    def source(kind: str, region: int | None) -> Source:
         if (kind, region) not in made:
             label = (
-                _("curve of %(region)s") % {"region": names.get(region, "?")} if kind == SOURCE_REGION else labels[kind]
+                _("curve of %(region)s") % {"region": names.get(region, "?") if region is not None else "?"}
+                if kind == SOURCE_REGION
+                else labels[kind]
             )
             made[kind, region] = Source(kind, label)
         return made[kind, region]
@@ -480,11 +521,19 @@ def _history_curves(*, metric, nodes, members, dimension, regions, start_month, 
     return weights, sources, bases, covered
 
 
-def _region_names(ids) -> dict:
+def _region_names(ids: set[int]) -> dict[int, str]:
     return dict(Region.objects.filter(pk__in=ids).values_list("id", "name")) if ids else {}
 
 
-def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimension, nodes, members):
+def _count_by_region_or_rep(
+    qs: QuerySet,
+    *,
+    region_lookup: str,
+    rep_lookup: str,
+    dimension: str,
+    nodes: list[TargetNode],
+    members: list[list[Member]],
+) -> list[list[Decimal]]:
     """Count rows per member (regions: the member's whole subtree) with one aggregate query."""
     weights = [[Decimal(0)] * len(ms) for ms in members]
     if dimension == Dimension.REGION:
@@ -497,14 +546,14 @@ def _count_by_region_or_rep(qs, *, region_lookup: str, rep_lookup: str, dimensio
                 path = member_paths[int(m.key)]
                 weights[i][j] = Decimal(sum(r["n"] for r in counts if (r[region_lookup] or "").startswith(path)))
     else:
-        counts = {str(r[rep_lookup]): r["n"] for r in qs.order_by().values(rep_lookup).annotate(n=Count("pk"))}
+        by_rep = {str(r[rep_lookup]): r["n"] for r in qs.order_by().values(rep_lookup).annotate(n=Count("pk"))}
         for i, ms in enumerate(members):
             for j, m in enumerate(ms):
-                weights[i][j] = Decimal(counts.get(m.key, 0))
+                weights[i][j] = Decimal(by_rep.get(m.key, 0))
     return weights
 
 
-def weights_batch(**kwargs) -> tuple[list[list[Decimal]], list[str]]:
+def weights_batch(**kwargs: Any) -> tuple[list[list[Decimal]], list[str]]:
     """The weights of each node's parts and the warnings a manager should read: `weights_with_sources`
     (same keyword arguments) without the sources."""
     result, _sources, warnings = weights_with_sources(**kwargs)
@@ -512,7 +561,18 @@ def weights_batch(**kwargs) -> tuple[list[list[Decimal]], list[str]]:
 
 
 def weights_with_sources(
-    *, plan, nodes, members, dimension, method, basis, weights, tiers, regions, start_month, actor
+    *,
+    plan: TargetPlan,
+    nodes: list[TargetNode],
+    members: list[list[Member]],
+    dimension: str,
+    method: str,
+    basis: str | None,
+    weights: dict | None,
+    tiers: Iterable[str] | None,
+    regions: dict[int, tuple[str, int]],
+    start_month: int,
+    actor: User,
 ) -> tuple[list[list[Decimal]], list[list[Source]] | None, list[str]]:
     """`weights_batch` with, for a split by history, the source of every part's weight (else None)."""
     if method == SplitMethod.HISTORY:
@@ -538,7 +598,16 @@ def weights_with_sources(
     return result, None, warnings
 
 
-def _history_batch(*, metric, nodes, members, dimension, regions, start_month, actor):
+def _history_batch(
+    *,
+    metric: Metric,
+    nodes: list[TargetNode],
+    members: list[list[Member]],
+    dimension: str,
+    regions: dict[int, tuple[str, int]],
+    start_month: int,
+    actor: User,
+) -> tuple[list[list[Decimal]], list[list[Source]], list[str]]:
     result, sources, bases, covered = _history_curves(
         metric=metric,
         nodes=nodes,
@@ -548,7 +617,7 @@ def _history_batch(*, metric, nodes, members, dimension, regions, start_month, a
         start_month=start_month,
         actor=actor,
     )
-    warnings = []
+    warnings: list[str] = []
     empty = [i for i, ss in enumerate(sources) if ss and ss[0].kind == SOURCE_EQUAL]
     if empty:
         if len(nodes) == 1:
@@ -616,9 +685,19 @@ def _history_batch(*, metric, nodes, members, dimension, regions, start_month, a
     return result, sources, warnings
 
 
-def _other_weights(*, nodes, members, dimension, method, basis, weights, tiers, actor) -> tuple[list, list[str]]:
+def _other_weights(
+    *,
+    nodes: list[TargetNode],
+    members: list[list[Member]],
+    dimension: str,
+    method: str,
+    basis: str | None,
+    weights: dict | None,
+    tiers: Iterable[str] | None,
+    actor: User,
+) -> tuple[list[list[Decimal]], list[str]]:
     """The weights of the methods other than history."""
-    warnings = []
+    warnings: list[str] = []
     if method == SplitMethod.EQUAL:
         return [[Decimal(1)] * len(ms) for ms in members], warnings
     if method != SplitMethod.WEIGHTS:
@@ -627,7 +706,7 @@ def _other_weights(*, nodes, members, dimension, method, basis, weights, tiers, 
     if basis in (WeightBasis.MANUAL, WeightBasis.MARKET_POTENTIAL):
         if not weights:
             raise ValidationError({"weights": _("Give a weight for each part.")})
-        given = {}
+        given: dict[str, Decimal] = {}
         for key, value in weights.items():
             key = str(getattr(key, "pk", key))  # a member's key: its pk, segment or period key
             try:
@@ -645,7 +724,7 @@ def _other_weights(*, nodes, members, dimension, method, basis, weights, tiers, 
     if basis == WeightBasis.DAYS:
         if dimension not in TIME_DIMENSIONS:
             raise ValidationError({"basis": _("Days in period only weigh a split by time.")})
-        return [[Decimal(m.period.days) for m in ms] for ms in members], warnings
+        return [[Decimal(member_period(m).days) for m in ms] for ms in members], warnings
     if basis == WeightBasis.HEADCOUNT:
         if dimension == Dimension.REP:
             return [[Decimal(1)] * len(ms) for ms in members], warnings
