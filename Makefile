@@ -72,7 +72,7 @@ test-fast: install ## The suite without browser tests
 test-postgres: install browser-deps ## The suite against PostgreSQL on 127.0.0.1:5432 (throwaway database)
 	TESTING=1 DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/salesmgmt_ci} $(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-lint: install ## ruff lint + format check, mypy over salesmgmt/lib, import contracts (pyproject.toml), migrations in step with models
+lint: install ## ruff lint + format check, mypy (django-stubs) over salesmgmt/lib and the apps' services and selectors, import contracts (pyproject.toml), migrations in step with models
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
