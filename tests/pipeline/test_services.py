@@ -7,11 +7,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm.models import AuditLog, Currency, ExchangeRate
-from pipeline.models import Collection, Opportunity, OpportunityHistory, StageEvidence
+from pipeline.models import Collection, Opportunity, OpportunityHistory, Pipeline, StageEvidence
 from pipeline.services import (
     ConflictError,
     collection_create,
     next_stage,
+    opportunity_create,
     opportunity_move_stage,
     opportunity_update,
 )
@@ -28,6 +29,14 @@ def test_probability_and_forecast_default_from_stage(org):
     assert (deal.stage, deal.probability, deal.forecast_category) == (first, first.probability, first.forecast_category)
     history = list(deal.history.values_list("field", "old_value", "new_value"))
     assert history == [("stage", "", first.name)]
+
+
+def test_a_deal_in_a_pipeline_without_stages_is_a_clear_error(org):
+    empty = Pipeline.objects.create(name="Not set up yet")
+    with pytest.raises(ValidationError) as err:
+        opportunity_create(name="First deal", customer=None, owner=org.rep, pipeline=empty, actor=org.rep)
+    assert err.value.message_dict == {"stage": ["The pipeline has no stages."]}
+    assert not Opportunity.objects.filter(name="First deal").exists()
 
 
 def test_probability_override_needs_reason(org):

@@ -108,6 +108,19 @@ def test_leaf_without_owner_fires_only_for_ownerless_leaves(org, metrics, rules,
     assert all(a.owner_id == org.director.pk for a in fired)  # the plan owner is told
 
 
+def test_an_ownerless_leaf_of_a_metric_with_no_rule_of_that_kind_fires_nothing(org, metrics, rules, frozen):
+    # The general rule is off, another metric has its own: this plan's metric has none, so nothing fires
+    # (it crashed the whole evaluation once, found by mypy).
+    plan = approved_plan(org, metrics["won_revenue"], split=True)
+    plan.nodes.filter(pk=plan.nodes.leaves().order_by("path").first().pk).update(owner=None)
+    rules[AlertKind.LEAF_WITHOUT_OWNER].active = False
+    rules[AlertKind.LEAF_WITHOUT_OWNER].save()
+    AlertRule.objects.create(kind=AlertKind.LEAF_WITHOUT_OWNER, metric=metrics["collections"])
+    evaluate_alerts()
+    assert not alerts(AlertKind.LEAF_WITHOUT_OWNER).exists()
+    assert alerts(AlertKind.PACE_GAP).exists()  # the evaluation went on with the other rules
+
+
 # --- deal rules ---------------------------------------------------------------------------------
 
 
