@@ -17,18 +17,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import User
 from salesmgmt import outbox
-from targets.alerts.messages import ALERT_RELATED, alert_link, alert_message
+from targets.alerts.messages import alert_message
+from targets.alerts.selectors import NOTIFICATION_RELATED, notification_link, wants
 from targets.models import (
     AlertKind,
-    AlertRule,
-    AlertSeverity,
     Notification,
     NotificationPreference,
     NotificationTopic,
@@ -36,72 +34,8 @@ from targets.models import (
 
 log = logging.getLogger(__name__)
 
-# Without a preference of their own, people get e-mails of these severities (and every alert in the centre).
-DEFAULT_EMAIL_SEVERITIES = (AlertSeverity.WARNING, AlertSeverity.CRITICAL)
 EMAIL_BATCH = 200
 EMAIL_TASK = "targets.send_alert_emails"
-
-NOTIFICATION_RELATED = ("recipient", *(f"alert__{f}" for f in ALERT_RELATED))
-
-
-def wants(preference: NotificationPreference | None, severity: str) -> tuple[bool, bool]:
-    """(in the centre, by e-mail) for an alert of `severity`, given the user's preference for its kind."""
-    if preference is None:
-        return True, severity in DEFAULT_EMAIL_SEVERITIES
-    return preference.in_app, preference.email
-
-
-# --- reads ----------------------------------------------------------------------------------------
-
-
-def notifications_of(user: User | None) -> QuerySet[Notification]:
-    """The user's own notifications in the centre, unread first, newest first."""
-    if user is None or not user.is_authenticated:
-        return Notification.objects.none()
-    unread = ExpressionWrapper(Q(read_at__isnull=True), output_field=BooleanField())
-    return (
-        Notification.objects.filter(recipient=user, in_app=True)
-        .select_related(*NOTIFICATION_RELATED)
-        .order_by(unread.desc(), "-created_at", "-id")
-    )
-
-
-def unread_count(user: User | None) -> int:
-    """One COUNT query (the nav bell)."""
-    if user is None or not user.is_authenticated:
-        return 0
-    return Notification.objects.filter(recipient=user, in_app=True, read_at__isnull=True).count()
-
-
-def notification_message(notification: Notification) -> str:
-    if notification.alert is not None:  # no query without one
-        return alert_message(notification.alert)
-    if notification.topic == NotificationTopic.PLAN_SUBMITTED:
-        params = notification.params
-        return _("%(submitter)s submitted the plan “%(plan)s”; it waits for your approval.") % {
-            "submitter": params.get("submitter", ""),
-            "plan": params.get("plan", ""),
-        }
-    return str(notification.params.get("text", ""))
-
-
-def notification_link(notification: Notification) -> str:
-    if notification.link:
-        return notification.link
-    if notification.alert is not None:
-        return alert_link(notification.alert, notification.recipient)
-    return ""
-
-
-def preferences_of(user: User) -> dict[str, tuple[bool, bool]]:
-    """Every alert kind's (in the centre, by e-mail) for `user`: their choice, else the default for the
-    severity the kind's general rule has now."""
-    own = {p.kind: p for p in NotificationPreference.objects.filter(user=user)}
-    severities = dict(AlertRule.objects.filter(metric__isnull=True).values_list("kind", "severity"))
-    return {kind: wants(own.get(kind), severities.get(kind, AlertSeverity.WARNING)) for kind in AlertKind.values}
-
-
-# --- writes ---------------------------------------------------------------------------------------
 
 
 def notify_alerts_opened(alerts: Iterable[Mapping[str, Any]]) -> int:

@@ -229,11 +229,11 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_message(self, notification) -> str:
-        return notification_services.notification_message(notification)
+        return alert_selectors.notification_message(notification)
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_link(self, notification) -> str:
-        return notification_services.notification_link(notification)
+        return alert_selectors.notification_link(notification)
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_read(self, notification) -> bool:
@@ -264,7 +264,7 @@ class NotificationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Ge
     ordering_fields = ["created_at"]
 
     def get_queryset(self):
-        return notification_services.notifications_of(self.request.user)
+        return alert_selectors.notifications_of(self.request.user)
 
     @extend_schema(
         summary=_("Mark one of your notifications read"),
@@ -285,7 +285,7 @@ class NotificationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Ge
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         marked = notification_services.notifications_mark_all_read(actor=request.user)
-        return Response({"marked": marked, "unread": notification_services.unread_count(request.user)})
+        return Response({"marked": marked, "unread": alert_selectors.unread_count(request.user)})
 
     @extend_schema(
         summary=_("How many of your notifications are unread"),
@@ -293,4 +293,4 @@ class NotificationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Ge
     )
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
-        return Response({"unread": notification_services.unread_count(request.user)})
+        return Response({"unread": alert_selectors.unread_count(request.user)})

@@ -2,7 +2,7 @@
 
 from django import template
 
-from targets.alerts.notifications import unread_count
+from targets.alerts.selectors import unread_count
 
 register = template.Library()
 

@@ -37,14 +37,14 @@ def _decorate_alerts(alerts, user):
 
 def _decorate_notifications(notifications):
     for notification in notifications:
-        notification.message = notification_services.notification_message(notification)
-        notification.target = notification_services.notification_link(notification)
+        notification.message = alert_selectors.notification_message(notification)
+        notification.target = alert_selectors.notification_link(notification)
     return notifications
 
 
 def _with_bell(request, context: dict) -> dict:
     """A fragment that changed the unread count also replaces the nav bell (htmx out-of-band swap)."""
-    context["unread_count"] = notification_services.unread_count(request.user)
+    context["unread_count"] = alert_selectors.unread_count(request.user)
     return context
 
 
@@ -192,7 +192,7 @@ def alert_rule_edit(request, pk):
 @login_required
 @require_GET
 def notification_list(request):
-    qs = notification_services.notifications_of(request.user)
+    qs = alert_selectors.notifications_of(request.user)
     page = Paginator(qs, NOTIFICATIONS_PAGE_SIZE).get_page(request.GET.get("page"))
     _decorate_notifications(page.object_list)
     context = {"page": page, "notifications": page.object_list, "query": ""}
@@ -202,7 +202,7 @@ def notification_list(request):
 
 
 def _own_notification(request, pk) -> Notification:
-    return get_object_or_404(notification_services.notifications_of(request.user), pk=pk)
+    return get_object_or_404(alert_selectors.notifications_of(request.user), pk=pk)
 
 
 @login_required
@@ -222,7 +222,7 @@ def notification_read(request, pk):
 def notification_read_all(request):
     count = notification_services.notifications_mark_all_read(actor=request.user)
     if request.htmx:
-        page = Paginator(notification_services.notifications_of(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(1)
+        page = Paginator(alert_selectors.notifications_of(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(1)
         _decorate_notifications(page.object_list)
         context = _with_bell(request, {"page": page, "notifications": page.object_list, "query": "", "oob": True})
         return render(request, "targets/alerts/_notifications.html", context)
@@ -232,7 +232,7 @@ def notification_read_all(request):
 
 @login_required
 def notification_settings(request):
-    choices = notification_services.preferences_of(request.user)
+    choices = alert_selectors.preferences_of(request.user)
     form = NotificationSettingsForm(request.POST or None, choices=choices)
     if request.method == "POST" and form.is_valid():
         notification_services.notification_preferences_update(

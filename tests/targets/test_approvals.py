@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm.models import AuditLog, Role
-from targets.alerts.notifications import notification_message
+from targets.alerts.selectors import notification_message
 from targets.models import AdjustmentStatus, Notification, NotificationTopic, PlanStatus, TargetNode, TargetPlan
 from targets.planning.approval_chain import can_approve, plan_approvers, plans_awaiting_approval
 from targets.planning.approvals import ApprovalRefused

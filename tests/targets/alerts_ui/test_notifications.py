@@ -147,7 +147,8 @@ def test_notifying_is_set_based(org, rules, emails, frozen):
 
 
 def test_marking_read_and_acknowledging(org, alerts):
-    from targets.alerts.notifications import notifications_mark_all_read, unread_count
+    from targets.alerts.notifications import notifications_mark_all_read
+    from targets.alerts.selectors import unread_count
     from targets.alerts.services import alert_acknowledge
 
     assert unread_count(org.manager) == 2  # rep's and rep_js's deals (Shanghai and Jiangsu report to East)
