@@ -1,13 +1,18 @@
 """Recompute attainment snapshots: a full rebuild of plans from the facts, or the leaves a change touched.
 
 A snapshot is written only for a node whose figures or target changed (and its latest row with it), upserted
-on (node, as_of), so running a recompute twice equals running it once. Every
-recompute of a plan first locks the plan's row, so a full rebuild and an incremental one of the same plan
-never interleave (an incremental one waiting for a rebuild then reads what the rebuild wrote).
+on (node, as_of), so running a recompute twice equals running it once.
+
+Locks (PostgreSQL; SQLite runs one writer at a time). A full rebuild holds its plan's row exclusively; an
+incremental recompute holds it shared, plus the latest rows of the nodes it moves: its leaves while it
+computes them, their ancestors only for the short write at the end. So a rebuild and an incremental
+recompute of one plan never interleave (the one that waits then reads what the other wrote), deal moves
+of different reps compute side by side, and two moves of one node never lose each other's change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -21,15 +26,17 @@ from targets.attainment.sql import plan_snapshots_upsert
 from targets.models import AttainmentSnapshot, LatestAttainment, PlanStatus, TargetNode, TargetPlan
 
 FIGURE_FIELDS = ["actual", "target", "weighted_pipeline", "open_pipeline"]
+# A node's figures so far: its latest row or (a backfill) its newest snapshot on or before the day.
+Stored = AttainmentSnapshot | LatestAttainment
 
 
-def _newest_on(node_ids: Iterable[int], as_of: date) -> dict[int, AttainmentSnapshot]:
+def _newest_on(node_ids: Iterable[int], as_of: date) -> dict[int, Stored]:
     """Each given node's figures on `as_of`: its newest snapshot on or before that day (one query)."""
     qs = AttainmentSnapshot.objects.filter(node_id__in=list(node_ids)).newest(on=as_of)
     return {s.node_id: s for s in qs.only("node_id", "as_of", *FIGURE_FIELDS)}
 
 
-def _same(before: AttainmentSnapshot | None, target: Decimal, f: Figures) -> bool:
+def _same(before: Stored | None, target: Decimal, f: Figures) -> bool:
     """Whether a node's new figures and target equal those it has so far (`before`)."""
     if before is None:
         return False
@@ -37,7 +44,7 @@ def _same(before: AttainmentSnapshot | None, target: Decimal, f: Figures) -> boo
     return (before.actual, before.weighted_pipeline, before.open_pipeline, before.target) == now
 
 
-def _write(rows: list[tuple], as_of: date, before: dict[int, AttainmentSnapshot] | None = None) -> int:
+def _write(rows: list[tuple], as_of: date, before: dict[int, Stored] | None = None) -> int:
     """Write (node id, target, Figures) rows as the figures of `as_of`; returns how many snapshots were written.
 
     Only a node whose figures or target differ from its figures on that day so far (`before`: its newest
@@ -83,51 +90,134 @@ def _write(rows: list[tuple], as_of: date, before: dict[int, AttainmentSnapshot]
     return len(changed)
 
 
-def _lock(plan_id: int) -> None:
-    """Serialise recomputes of one plan (FOR NO KEY UPDATE: inserting nodes that point to it still works)."""
-    list(TargetPlan.objects.select_for_update(no_key=True).filter(pk=plan_id).values_list("pk", flat=True))
+def _lock_plan(plan_id: int, *, shared: bool = False) -> None:
+    """Take the plan's row lock: exclusive for a full rebuild, shared for an incremental recompute.
+
+    A rebuild holds FOR NO KEY UPDATE, an incremental FOR SHARE: incrementals of one plan run side by side,
+    never beside a rebuild of it (either waits for the other to commit). Neither blocks inserting nodes
+    (the foreign key's check takes FOR KEY SHARE). SQLite has no row locks: it runs one writer at a time.
+    """
+    if not shared:
+        list(TargetPlan.objects.select_for_update(no_key=True).filter(pk=plan_id).values_list("pk", flat=True))
+    elif connection.vendor == "postgresql":  # the ORM's select_for_update has no FOR SHARE
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {TargetPlan._meta.db_table} WHERE id = %s FOR SHARE", [plan_id])
+
+
+def _figures_so_far(node_ids: Iterable[int], as_of: date, *, lock: bool = False) -> dict[int, Stored]:
+    """Each given node's figures on `as_of` so far: its latest row, or in a backfill (the latest row is of a
+    later day) its newest snapshot on or before `as_of`. A node with neither is left out.
+
+    `lock`: lock the nodes' latest rows first (FOR NO KEY UPDATE, in node id order so that two
+    recomputes locking overlapping nodes never deadlock); the figures are read after the lock, as the
+    previous holder committed them.
+    """
+    qs = LatestAttainment.objects.filter(node_id__in=sorted(set(node_ids)))
+    if lock:
+        qs = qs.select_for_update(no_key=True).order_by("node_id")
+    latest = list(qs.only("node_id", "as_of", *FIGURE_FIELDS))
+    result: dict[int, Stored] = {row.node_id: row for row in latest if row.as_of <= as_of}
+    later = [row.node_id for row in latest if row.as_of > as_of]
+    if later:
+        result.update(_newest_on(later, as_of))
+    return result
 
 
 def _recompute_plan(plan: TargetPlan, as_of: date) -> int:
-    _lock(plan.pk)
+    _lock_plan(plan.pk)
     if connection.vendor == "postgresql":
         return plan_snapshots_upsert(plan, as_of, timezone.now())
     nodes, figures = compute_actuals(plan, as_of)
     return _write([(n["id"], n["amount"], figures[n["id"]]) for n in nodes], as_of)
 
 
-def _recompute_leaves(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> int:
-    """The given leaves from the facts; their ancestors by the change of those leaves (a delta).
+@dataclasses.dataclass
+class _LeafChanges:
+    """One plan's share of an incremental recompute once its leaves are computed (their rows locked)."""
 
-    Reads and writes only the touched leaves and their ancestors, whatever the size of the plan. An
-    ancestor's figures (its newest snapshot) equal the sum of its leaves' because a full rebuild wrote
-    every node's figures and every change since moved a leaf and its ancestors by the same amount. When
-    one of them has no snapshot yet (a node added since the last rebuild), the whole plan is rebuilt instead.
+    rows: list[tuple[int, Decimal, Figures]]  # (leaf id, target, new figures)
+    before: dict[int, Stored]  # the leaves' figures so far
+    ancestors: list[tuple[int, Decimal]]  # (id, target) of the ancestors to write
+    delta: defaultdict[int, Figures]  # ancestor id -> the change of its leaves
+
+
+def _leaf_changes(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> _LeafChanges | None:
+    """The given leaves from the facts, and how much each of their ancestors moves with them; None when a
+    node has no figures yet (one added since the last rebuild): the plan is to be rebuilt instead.
+
+    Holds the plan shared and the leaves' latest rows from here to the commit: a recompute of other
+    leaves runs meanwhile, one of the same leaves waits (and then reads these leaves' new figures).
     """
-    _lock(plan.pk)
     leaves = list(TargetNode.objects.leaves().filter(plan=plan, pk__in=list(leaf_ids)).values(*NODE_FIELDS))
     paths = {p for n in leaves for p in ancestor_paths(n["path"])}
     ancestors = list(TargetNode.objects.filter(plan=plan, path__in=paths).values("id", "path", "amount"))
     ids = [n["id"] for n in leaves] + [n["id"] for n in ancestors]
-    before = _newest_on(ids, as_of)
-    if len(before) < len(ids):
-        return _recompute_plan(plan, as_of)
-    stored = {pk: Figures(s.actual, s.weighted_pipeline, s.open_pipeline) for pk, s in before.items()}
+    # Asked before any lock: a rebuild takes the plan's lock exclusively, which a recompute holding it
+    # shared could not take without deadlocking with another one doing the same.
+    so_far = _figures_so_far(ids, as_of)
+    if len(so_far) < len(ids):
+        return None
+    _lock_plan(plan.pk, shared=True)
+    before = _figures_so_far([n["id"] for n in leaves], as_of, lock=True)
+    leaves = [n for n in leaves if n["id"] in before]  # a leaf deleted meanwhile is gone
     id_of = {n["path"]: n["id"] for n in ancestors}
     delta: defaultdict[int, Figures] = defaultdict(Figures)
     rows = []
     for leaf, new in zip(leaves, leaf_figures(plan, leaves, as_of), strict=True):
-        old = stored[leaf["id"]]
-        change = new.minus(old)
+        old = before[leaf["id"]]
+        change = new.minus(Figures(old.actual, old.weighted_pipeline, old.open_pipeline))
         rows.append((leaf["id"], leaf["amount"], new))
         for path in ancestor_paths(leaf["path"]):
             if path in id_of:
                 delta[id_of[path]].add(change)
-    for node in ancestors:
-        figures = stored[node["id"]]
-        figures.add(delta[node["id"]])
-        rows.append((node["id"], node["amount"], figures))
-    return _write(rows, as_of, before)
+    # An ancestor none of whose leaves moved keeps its figures: it is neither locked nor written (unless its
+    # target changed), so a move that changes nothing waits for no other.
+    moved = [
+        (n["id"], n["amount"])
+        for n in ancestors
+        if delta[n["id"]] != Figures() or so_far[n["id"]].target != n["amount"]
+    ]
+    return _LeafChanges(rows, before, moved, delta)
+
+
+def _recompute_leaves(by_plan: dict[int, set[int]], as_of: date) -> int:
+    """The given leaves (per plan id) from the facts; their ancestors by the change of those leaves (a delta).
+
+    Reads and writes only the touched leaves and their ancestors, whatever the size of the plans. An
+    ancestor's figures equal the sum of its leaves' because a full rebuild wrote every node's figures and
+    every change since moved a leaf and its ancestors by the same amount, under the locks of their rows:
+
+    1. per plan (by id): the plan's row shared, the leaves' latest rows locked, the leaves computed from the
+       facts (the slow part, which moves of other leaves run beside);
+    2. the ancestors' latest rows locked (by id), their figures read, moved by the deltas and written: the
+       short part that moves sharing an ancestor (the root, at least) run one after the other.
+
+    Every recompute takes its locks in that one order (plans and their leaves by id, then ancestors by id)
+    and a rebuild only plans' locks by id, so none waits for another that waits for it. When a node has
+    no figures yet, that plan is rebuilt instead.
+    """
+    plans = TargetPlan.objects.select_related("metric").filter(pk__in=by_plan).order_by("pk")
+    written = 0
+    changes = []
+    for plan in plans:
+        change = _leaf_changes(plan, by_plan[plan.pk], as_of)
+        if change is None:
+            written += _recompute_plan(plan, as_of)
+        else:
+            changes.append(change)
+    before = _figures_so_far({pk for c in changes for pk, _target in c.ancestors}, as_of, lock=True)
+    rows = []
+    for change in changes:
+        rows += change.rows
+        before.update(change.before)
+        for pk, target in change.ancestors:
+            old = before.get(pk)
+            if old is None:  # deleted meanwhile
+                continue
+            figures = Figures(old.actual, old.weighted_pipeline, old.open_pipeline)
+            figures.add(change.delta[pk])
+            rows.append((pk, target, figures))
+    return written + _write(rows, as_of, before)
 
 
 @transaction.atomic
@@ -147,8 +237,7 @@ def attainment_recompute(
         by_plan: defaultdict[int, set[int]] = defaultdict(set)
         for node_id, plan_id in TargetNode.objects.leaves().filter(pk__in=list(node_ids)).values_list("id", "plan_id"):
             by_plan[plan_id].add(node_id)
-        plans = TargetPlan.objects.select_related("metric").filter(pk__in=by_plan).order_by("pk")
-        return sum(_recompute_leaves(p, by_plan[p.pk], as_of) for p in plans)
+        return _recompute_leaves(by_plan, as_of)
     if plan is not None:
         plans = [TargetPlan.objects.select_related("metric").get(pk=plan.pk)]
     else:
