@@ -17,6 +17,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Lookup,
     Min,
     OuterRef,
     Prefetch,
@@ -31,6 +32,7 @@ from django.db.models.functions import Abs, Coalesce
 from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, DataScope, User
+from crm.scopes import scope_q
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import quantize
 from targets.models import (
@@ -408,12 +410,54 @@ def _with_tree_columns(qs: QuerySet[TargetNode]) -> QuerySet[TargetNode]:
     )
 
 
-def _entry_q(user: User, visible: QuerySet[TargetNode]) -> Q:
-    """The top of what `user` sees of a plan: the root, or (a manager in a company-wide plan) the
-    visible nodes whose parent is not visible, e.g. his area."""
+class _AmongFirst(Lookup):
+    """`lhs` is one of the rows of a subquery that runs first, alone: PostgreSQL's `= ANY(ARRAY(subquery))`
+    (an init plan, whose few values are then looked up by index), where `IN (subquery)` would let the
+    planner join a misjudged subquery to the whole table. Elsewhere, `IN`."""
+
+    lookup_name = "among_first"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        template = "%s = ANY(ARRAY%s)" if connection.vendor == "postgresql" else "%s IN %s"
+        return template % (lhs, rhs), (*lhs_params, *rhs_params)
+
+
+def _entry_q(user: User, visible: QuerySet[TargetNode], plan: TargetPlan | None = None) -> Q:
+    """The top of what `user` sees of `plan` (of every plan, when None): the visible targets whose parent is
+    not visible (the root, for whoever sees it; a manager's areas in a company-wide plan; a rep's own
+    targets). `visible`: the user's visible nodes (`nodes_visible_to`).
+
+    Not found by comparing every visible target with every other: the few that can be one are found first
+    (`_entry_candidates`), then each is kept if its parent, looked up by primary key, is not visible.
+    """
     if _sees_all(user):
         return Q(parent__isnull=True)
-    return Q(parent__isnull=True) | ~Q(parent__in=visible.values("pk"))
+    candidates = Subquery(_entry_candidates(user, visible, plan))
+    return Q(_AmongFirst(F("pk"), candidates)) & ~Q(Exists(visible.filter(pk=OuterRef("parent_id"))))
+
+
+def _entry_candidates(user: User, visible: QuerySet[TargetNode], plan: TargetPlan | None) -> QuerySet:
+    """The ids of the targets that can be the top of what `user` sees. Whether he sees a target depends on its
+    region, owner and rep only (`TargetNode.visible_to`), so one he sees whose parent he does not differs from
+    the parent in one of them; these are read by index, not every visible target:
+
+    - the root;
+    - the targets of the regions he runs (those his scope covers; the (region, plan) index) whose region is
+      not their parent's: where a region starts, not the rest of a team's tree;
+    - the targets he sees for their owner or rep, not for their region (his own, his people's outside his
+      regions; the owner and rep indexes).
+    """
+    nodes = TargetNode.objects.order_by() if plan is None else TargetNode.objects.filter(plan=plan).order_by()
+    by_region = scope_q(user, owner=None, region="region")
+    parts = [
+        nodes.filter(parent__isnull=True),
+        nodes.filter(by_region).exclude(parent__region=F("region")),
+        visible.order_by().exclude(by_region),
+    ]
+    ids = [part.values("pk") for part in parts]
+    return ids[0].union(*ids[1:], all=True)
 
 
 def top_visible_nodes(user: User, *, visible: QuerySet[TargetNode] | None = None) -> QuerySet[TargetNode]:
@@ -453,22 +497,26 @@ def with_visible_total(
     )
 
 
+def plan_level(plan: TargetPlan, parent: TargetNode | None, user: User) -> QuerySet[TargetNode]:
+    """One level of the editor tree that `user` sees: the children of `parent`, or (None) the top of what he
+    sees of `plan` (`_entry_q`). Plain rows: `tree_rows` and `level_summary` read it."""
+    visible = nodes_visible_to(user).filter(plan=plan)
+    return visible.filter(parent=parent) if parent is not None else visible.filter(_entry_q(user, visible, plan))
+
+
+def tree_rows(level: QuerySet[TargetNode]) -> QuerySet[TargetNode]:
+    """The nodes of a level (`plan_level`) as the editor tree shows them, in tree order, with child counts."""
+    return _with_tree_columns(level)
+
+
 def plan_entry_nodes(plan: TargetPlan, user: User) -> QuerySet[TargetNode]:
     """The first level of the editor tree for `user`, in tree order, with child counts."""
-    visible = nodes_visible_to(user).filter(plan=plan)
-    return _with_tree_columns(visible.filter(_entry_q(user, visible)))
+    return tree_rows(plan_level(plan, None, user))
 
 
-def plan_children(plan: TargetPlan, parent: TargetNode, user: User) -> QuerySet[TargetNode]:
-    """The children of `parent` that `user` may see, with child counts, for lazy expansion."""
-    return _with_tree_columns(nodes_visible_to(user).filter(plan=plan, parent=parent))
-
-
-def plan_level_summary(plan: TargetPlan, parent: TargetNode | None, user: User) -> dict:
-    """Totals of one level of the tree in one aggregate: its amount (to check against the parent),
-    and top-down vs bottom-up over the nodes whose owners committed."""
-    visible = nodes_visible_to(user).filter(plan=plan)
-    level = visible.filter(parent=parent) if parent is not None else visible.filter(_entry_q(user, visible))
+def level_summary(level: QuerySet[TargetNode], parent: TargetNode | None) -> dict:
+    """Totals of one level of the tree (`plan_level`: the children of `parent`, or the top) in one aggregate:
+    its amount (to check against the parent), and top-down vs bottom-up over the nodes whose owners committed."""
     committed = Q(committed_amount__isnull=False)
     agg = level.order_by().aggregate(
         count=Count("pk"),

@@ -136,11 +136,9 @@ def plan_create(request):
 
 def _level(request, plan, parent, page_number=None) -> dict:
     """One level of the tree: a page of nodes and, on the first page, the level's totals."""
-    user = request.user
-    nodes = (
-        selectors.plan_children(plan, parent, user) if parent is not None else selectors.plan_entry_nodes(plan, user)
-    )
-    summary = selectors.plan_level_summary(plan, parent, user)
+    level = selectors.plan_level(plan, parent, request.user)  # the user's scope is read once for both
+    nodes = selectors.tree_rows(level)
+    summary = selectors.level_summary(level, parent)
     paginator = Paginator(nodes, LEVEL_PAGE)
     paginator.count = summary["count"]  # counted by the summary already
     page = paginator.get_page(page_number)
