@@ -115,10 +115,17 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections: a web thread or a worker keeps its connection for DB_CONN_MAX_AGE seconds (0: one per
+# request) instead of paying a PostgreSQL backend's start on every request; the health check, at the start of a
+# request, replaces one the server closed meanwhile. DB_PGBOUNCER=1 behind PgBouncer in transaction pooling: the
+# chunked reads (`.iterator()`: exports, CSV downloads) then fetch client-side, since a server-side cursor lives
+# on one server connection and the next transaction may get another (see the README).
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+        disable_server_side_cursors=env_bool("DB_PGBOUNCER", False),
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

@@ -42,7 +42,7 @@ def test_check_deploy_warns_without_them():
     assert result.returncode != 0
 
 
-@pytest.mark.parametrize("name,value", [("DEBUG", "maybe"), ("DB_CONN_MAX_AGE", "ten")])
+@pytest.mark.parametrize("name,value", [("DEBUG", "maybe"), ("DB_CONN_MAX_AGE", "ten"), ("DB_PGBOUNCER", "perhaps")])
 def test_bad_environment_values_fail_loudly(name, value):
     result = run_manage("check", env_extra={name: value})
     assert result.returncode != 0
@@ -52,3 +52,20 @@ def test_bad_environment_values_fail_loudly(name, value):
 def test_production_refuses_the_dev_secret_key():
     result = run_manage("check", env_extra={"DEBUG": "0", "HTTPS": "1", "ALLOWED_HOSTS": "x"})
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def database_settings(**env_extra) -> list[str]:
+    code = (
+        "from django.conf import settings; db = settings.DATABASES['default']; "
+        "print(db['CONN_MAX_AGE'], db['CONN_HEALTH_CHECKS'], db.get('DISABLE_SERVER_SIDE_CURSORS', False))"
+    )
+    result = run_manage("shell", "--verbosity", "0", "-c", code, env_extra=env_extra)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_connections_persist_a_minute_with_a_health_check_unless_told_otherwise():
+    assert database_settings() == ["60", "True", "False"]
+    assert database_settings(DB_CONN_MAX_AGE="0") == ["0", "True", "False"]
+    # Behind PgBouncer in transaction pooling: chunked reads without server-side cursors.
+    assert database_settings(DB_PGBOUNCER="1") == ["60", "True", "True"]
