@@ -444,8 +444,8 @@ def _entry_candidates(user: User, visible: QuerySet[TargetNode], plan: TargetPla
     the parent in one of them; these are read by index, not every visible target:
 
     - the root;
-    - the targets of the regions he runs (those his scope covers; the (region, plan) index) whose region is
-      not their parent's: where a region starts, not the rest of a team's tree;
+    - the targets of the regions he runs (those his scope covers; the (region, plan) index) whose parent is
+      not one of them: where his regions start, not the rest of a team's tree;
     - the targets he sees for their owner or rep, not for their region (his own, his people's outside his
       regions; the owner and rep indexes).
     """
@@ -453,7 +453,7 @@ def _entry_candidates(user: User, visible: QuerySet[TargetNode], plan: TargetPla
     by_region = scope_q(user, owner=None, region="region")
     parts = [
         nodes.filter(parent__isnull=True),
-        nodes.filter(by_region).exclude(parent__region=F("region")),
+        nodes.filter(by_region).exclude(parent__in=nodes.filter(by_region)),
         visible.order_by().exclude(by_region),
     ]
     ids = [part.values("pk") for part in parts]
