@@ -44,12 +44,15 @@ def _same(before: Stored | None, target: Decimal, f: Figures) -> bool:
     return (before.actual, before.weighted_pipeline, before.open_pipeline, before.target) == now
 
 
-def _write(rows: list[tuple], as_of: date, before: dict[int, Stored] | None = None) -> int:
+def _write(
+    rows: list[tuple], as_of: date, before: dict[int, Stored] | None = None, newer: set[int] | None = None
+) -> int:
     """Write (node id, target, Figures) rows as the figures of `as_of`; returns how many snapshots were written.
 
     Only a node whose figures or target differ from its figures on that day so far (`before`: its newest
     snapshot on or before `as_of`) gets a snapshot (replacing that day's, if any) and its latest row, the
-    latest row unless a later day already has one (a backfill never overwrites newer figures).
+    latest row unless a later day already has one (a backfill never overwrites newer figures; `newer`: those
+    nodes, when the caller knows them).
     """
     if before is None:
         before = _newest_on([node_id for node_id, _target, _f in rows], as_of)
@@ -75,11 +78,12 @@ def _write(rows: list[tuple], as_of: date, before: dict[int, Stored] | None = No
         unique_fields=["node", "as_of"],
         update_fields=[*FIGURE_FIELDS, "computed_at"],
     )
-    newer = set(
-        LatestAttainment.objects.filter(node_id__in=[v["node_id"] for v in values], as_of__gt=as_of).values_list(
-            "node_id", flat=True
+    if newer is None:
+        newer = set(
+            LatestAttainment.objects.filter(node_id__in=[v["node_id"] for v in values], as_of__gt=as_of).values_list(
+                "node_id", flat=True
+            )
         )
-    )
     LatestAttainment.objects.bulk_create(
         [LatestAttainment(**v) for v in values if v["node_id"] not in newer],
         batch_size=2000,
@@ -104,23 +108,27 @@ def _lock_plan(plan_id: int, *, shared: bool = False) -> None:
             cursor.execute(f"SELECT 1 FROM {TargetPlan._meta.db_table} WHERE id = %s FOR SHARE", [plan_id])
 
 
-def _figures_so_far(node_ids: Iterable[int], as_of: date, *, lock: bool = False) -> dict[int, Stored]:
-    """Each given node's figures on `as_of` so far: its latest row, or in a backfill (the latest row is of a
-    later day) its newest snapshot on or before `as_of`. A node with neither is left out.
+@dataclasses.dataclass
+class _SoFar:
+    """Nodes' figures on a day so far (`figures`), and which of them have a later day written (`newer`)."""
 
-    `lock`: lock the nodes' latest rows first (FOR NO KEY UPDATE, in node id order so that two
-    recomputes locking overlapping nodes never deadlock); the figures are read after the lock, as the
-    previous holder committed them.
+    figures: dict[int, Stored]
+    newer: set[int]
+
+
+def _figures_so_far(node_ids: Iterable[int], as_of: date) -> _SoFar:
+    """Lock the given nodes' latest rows (FOR NO KEY UPDATE, in node id order so that two recomputes locking
+    overlapping nodes never deadlock), then read each node's figures on `as_of` so far, as the previous
+    holder of the lock committed them: its latest row or, in a backfill (the latest row is of a later day),
+    its newest snapshot on or before `as_of`. A node with neither (deleted meanwhile) is left out.
     """
-    qs = LatestAttainment.objects.filter(node_id__in=sorted(set(node_ids)))
-    if lock:
-        qs = qs.select_for_update(no_key=True).order_by("node_id")
-    latest = list(qs.only("node_id", "as_of", *FIGURE_FIELDS))
-    result: dict[int, Stored] = {row.node_id: row for row in latest if row.as_of <= as_of}
-    later = [row.node_id for row in latest if row.as_of > as_of]
-    if later:
-        result.update(_newest_on(later, as_of))
-    return result
+    qs = LatestAttainment.objects.filter(node_id__in=sorted(set(node_ids))).select_for_update(no_key=True)
+    latest = list(qs.order_by("node_id").only("node_id", "as_of", *FIGURE_FIELDS))
+    figures: dict[int, Stored] = {row.node_id: row for row in latest if row.as_of <= as_of}
+    newer = {row.node_id for row in latest if row.as_of > as_of}
+    if newer:
+        figures.update(_newest_on(newer, as_of))
+    return _SoFar(figures, newer)
 
 
 def _recompute_plan(plan: TargetPlan, as_of: date) -> int:
@@ -136,7 +144,7 @@ class _LeafChanges:
     """One plan's share of an incremental recompute once its leaves are computed (their rows locked)."""
 
     rows: list[tuple[int, Decimal, Figures]]  # (leaf id, target, new figures)
-    before: dict[int, Stored]  # the leaves' figures so far
+    before: _SoFar  # the leaves' figures so far
     ancestors: list[tuple[int, Decimal]]  # (id, target) of the ancestors to write
     delta: defaultdict[int, Figures]  # ancestor id -> the change of its leaves
 
@@ -148,23 +156,30 @@ def _leaf_changes(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> _LeafCha
     Holds the plan shared and the leaves' latest rows from here to the commit: a recompute of other
     leaves runs meanwhile, one of the same leaves waits (and then reads these leaves' new figures).
     """
-    leaves = list(TargetNode.objects.leaves().filter(plan=plan, pk__in=list(leaf_ids)).values(*NODE_FIELDS))
+    latest = ("latest_attainment__as_of", "latest_attainment__target")  # what each node has so far, if anything
+    leaves = list(TargetNode.objects.leaves().filter(plan=plan, pk__in=list(leaf_ids)).values(*NODE_FIELDS, *latest))
     paths = {p for n in leaves for p in ancestor_paths(n["path"])}
-    ancestors = list(TargetNode.objects.filter(plan=plan, path__in=paths).values("id", "path", "amount"))
-    ids = [n["id"] for n in leaves] + [n["id"] for n in ancestors]
+    ancestors = list(TargetNode.objects.filter(plan=plan, path__in=paths).values("id", "path", "amount", *latest))
     # Asked before any lock: a rebuild takes the plan's lock exclusively, which a recompute holding it
     # shared could not take without deadlocking with another one doing the same.
-    so_far = _figures_so_far(ids, as_of)
-    if len(so_far) < len(ids):
+    days = {n["id"]: n["latest_attainment__as_of"] for n in leaves + ancestors}
+    if None in days.values():
         return None
+    target = {n["id"]: n["latest_attainment__target"] for n in ancestors}
+    later = [pk for pk, day in days.items() if day > as_of]  # a backfill: the figures of that day, if any
+    if later:
+        older = _newest_on(later, as_of)
+        if len(older) < len(later):
+            return None
+        target.update((pk, s.target) for pk, s in older.items())
     _lock_plan(plan.pk, shared=True)
-    before = _figures_so_far([n["id"] for n in leaves], as_of, lock=True)
-    leaves = [n for n in leaves if n["id"] in before]  # a leaf deleted meanwhile is gone
+    before = _figures_so_far([n["id"] for n in leaves], as_of)
+    leaves = [n for n in leaves if n["id"] in before.figures]  # a leaf deleted meanwhile is gone
     id_of = {n["path"]: n["id"] for n in ancestors}
     delta: defaultdict[int, Figures] = defaultdict(Figures)
     rows = []
     for leaf, new in zip(leaves, leaf_figures(plan, leaves, as_of), strict=True):
-        old = before[leaf["id"]]
+        old = before.figures[leaf["id"]]
         change = new.minus(Figures(old.actual, old.weighted_pipeline, old.open_pipeline))
         rows.append((leaf["id"], leaf["amount"], new))
         for path in ancestor_paths(leaf["path"]):
@@ -172,11 +187,7 @@ def _leaf_changes(plan: TargetPlan, leaf_ids: set[int], as_of: date) -> _LeafCha
                 delta[id_of[path]].add(change)
     # An ancestor none of whose leaves moved keeps its figures: it is neither locked nor written (unless its
     # target changed), so a move that changes nothing waits for no other.
-    moved = [
-        (n["id"], n["amount"])
-        for n in ancestors
-        if delta[n["id"]] != Figures() or so_far[n["id"]].target != n["amount"]
-    ]
+    moved = [(n["id"], n["amount"]) for n in ancestors if delta[n["id"]] != Figures() or target[n["id"]] != n["amount"]]
     return _LeafChanges(rows, before, moved, delta)
 
 
@@ -205,19 +216,20 @@ def _recompute_leaves(by_plan: dict[int, set[int]], as_of: date) -> int:
             written += _recompute_plan(plan, as_of)
         else:
             changes.append(change)
-    before = _figures_so_far({pk for c in changes for pk, _target in c.ancestors}, as_of, lock=True)
+    before = _figures_so_far({pk for c in changes for pk, _target in c.ancestors}, as_of)
     rows = []
     for change in changes:
         rows += change.rows
-        before.update(change.before)
+        before.figures.update(change.before.figures)
+        before.newer |= change.before.newer
         for pk, target in change.ancestors:
-            old = before.get(pk)
+            old = before.figures.get(pk)
             if old is None:  # deleted meanwhile
                 continue
             figures = Figures(old.actual, old.weighted_pipeline, old.open_pipeline)
             figures.add(change.delta[pk])
             rows.append((pk, target, figures))
-    return written + _write(rows, as_of, before)
+    return written + _write(rows, as_of, before.figures, before.newer)
 
 
 @transaction.atomic
