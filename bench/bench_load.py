@@ -31,8 +31,8 @@ e. the three slowest kinds of statement during the load: pg_stat_activity of the
    sampled every SAMPLE_INTERVAL seconds (pg_stat_statements needs shared_preload_libraries and a
    restart), each statement at the longest it was seen running (a lower bound, within the interval).
 
-Files of the last run (locust's stats, its log, gunicorn's log, the slow statements in full) are in
-bench/out/load/.
+Files of the last run (locust's config and stats, its log, gunicorn's log, the slow statements in full) are
+in bench/out/load/.
 """
 
 from __future__ import annotations
@@ -78,14 +78,17 @@ WRITE_P95_GOAL = 0.200
 def run() -> list[Timing]:
     scale = float(os.environ.get("BENCH_LOAD_SCALE") or 1.0)
     seconds = int(os.environ.get("BENCH_LOAD_SECONDS") or 60)
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
     timings, company = prepare(scale)
     people = choose_people(company)
     # Static files as production serves them (whitenoise, hashed names): before any page is rendered.
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=_server_env(), check=True
     )
-    timings += single_requests(company, people)
-    timings += load(company, people, seconds)
+    single, statements = single_requests(company, people)
+    timings += single
+    timings += load(company, people, seconds, known=[sql for _seconds, sql, _where in statements])
     return timings
 
 
@@ -249,7 +252,8 @@ PAGES = (
 )
 
 
-def single_requests(company, people) -> list[Timing]:
+def single_requests(company, people) -> tuple[list[Timing], list[tuple[float, str, str]]]:
+    """The single-request timings, and every statement they ran (seconds, SQL, which page)."""
     from django.conf import settings
     from django.db import connection
     from django.test import Client
@@ -293,31 +297,28 @@ def single_requests(company, people) -> list[Timing]:
                     )
                 )
     seen = set()
-    for seconds, sql, where in sorted(statements, key=lambda s: s[0], reverse=True):
-        shape = loadstats.normalize_sql(sql)
-        if shape in seen:
-            continue
-        seen.add(shape)
-        timings.append(
-            Timing(
-                name=f"single: slowest statement #{len(seen)} ({where})",
-                seconds=seconds,
-                note=_short(sql),
-                extra={"sql": sql},
+    with (OUT / "single_slow_statements.sql").open("w") as f:
+        for seconds, sql, where in sorted(statements, key=lambda s: s[0], reverse=True):
+            shape = loadstats.normalize_sql(sql)
+            if shape in seen:
+                continue
+            seen.add(shape)
+            f.write(f"-- #{len(seen)}: {seconds * 1000:,.0f} ms ({where})\n{sql.strip()};\n\n")
+            timings.append(
+                Timing(
+                    name=f"single: slowest statement #{len(seen)} ({where})",
+                    seconds=seconds,
+                    note=loadstats.short_sql(sql),
+                    extra={"sql": sql},
+                )
             )
-        )
-        if len(seen) == 3:
-            break
-    return timings
+            if len(seen) == 3:
+                break
+    return timings, statements
 
 
 def _seen(q) -> str:
     return f"{q.statements} seen ({q.locked} waiting for a lock), {q.total:.1f} s in all"
-
-
-def _short(sql: str, length: int = 160) -> str:
-    sql = " ".join(sql.split())
-    return sql if len(sql) <= length else sql[: length - 3] + "..."
 
 
 # --- c. load --------------------------------------------------------------------------------------
@@ -437,10 +438,9 @@ def _deadlocks() -> int:
         return cursor.fetchone()[0]
 
 
-def load(company, people, seconds: int) -> list[Timing]:
+def load(company, people, seconds: int, known: list[str] | None = None) -> list[Timing]:
+    """The load run; `known`: statements in full (the single requests') to complete sampled ones with."""
     config = load_config(company, people)
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
     (OUT / "config.json").write_text(json.dumps(config, indent=1))
     env = _server_env()
     port = _free_port()
@@ -492,7 +492,7 @@ def load(company, people, seconds: int) -> list[Timing]:
     timings = load_timings(groups, measured, users=users, seconds=seconds, load_average=load_average)
     timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks)
     timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
-    timings += slow_timings(sampler)
+    timings += slow_timings(sampler, known or [])
     return timings
 
 
@@ -592,20 +592,27 @@ def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) ->
     ]
 
 
-def slow_timings(sampler) -> list[Timing]:
+def slow_timings(sampler, known: list[str]) -> list[Timing]:
     if sampler.error is not None:
         return [Timing(name="load: slowest statements", note=f"not sampled: {sampler.error}")]
     slow = loadstats.slowest(sampler.seen)
+    timings = []
     with (OUT / "slow_statements.sql").open("w") as f:
         for k, q in enumerate(slow, 1):
-            f.write(f"-- #{k}: {q.seconds * 1000:,.0f} ms at most; {_seen(q)}\n")
-            f.write(q.sql.strip() + ";\n\n")
-    return [
-        Timing(
-            name=f"load: slowest statement #{k}",
-            seconds=q.seconds,
-            note=f"{_seen(q)}; {_short(q.sql)}",
-            extra={"sql": q.sql, "statements": q.statements, "total": q.total, "locked": q.locked},
-        )
-        for k, q in enumerate(slow, 1)
-    ]
+            # pg_stat_activity keeps a statement's first track_activity_query_size bytes (1 kB by default):
+            # the same kind of statement run by the single requests gives the rest.
+            full = loadstats.complete_sql(q.sql, known)
+            sql = full or q.sql
+            more = "; the rest from the same statement of the single requests" if full else ""
+            if not full and len(q.sql.encode()) >= 1000:
+                more = "; cut by pg_stat_activity (track_activity_query_size)"
+            f.write(f"-- #{k}: {q.seconds * 1000:,.0f} ms at most; {_seen(q)}{more}\n{sql.strip()};\n\n")
+            timings.append(
+                Timing(
+                    name=f"load: slowest statement #{k}",
+                    seconds=q.seconds,
+                    note=f"{_seen(q)}; {loadstats.short_sql(sql)}",
+                    extra={"sql": sql, "statements": q.statements, "total": q.total, "locked": q.locked},
+                )
+            )
+    return timings

@@ -164,6 +164,25 @@ def normalize_sql(sql: str) -> str:
     return re.sub(r"\s+", " ", shape).strip()
 
 
+def complete_sql(truncated: str, known: Iterable[str]) -> str | None:
+    """The statement of `known` ones in full that `truncated` (a sampled statement cut after its first bytes)
+    is the beginning of, but for the values; None when no kind of statement, or several, begin so (a cut
+    in a long column list can leave the conditions that tell them apart out). Its last word may be cut:
+    the shapes are compared without it."""
+    prefix = normalize_sql(truncated).rsplit(" ", 1)[0]
+    shapes = {normalize_sql(sql): sql for sql in known if len(sql) > len(truncated)}
+    found = [sql for shape, sql in shapes.items() if shape.startswith(prefix)]
+    return found[0] if len(found) == 1 else None
+
+
+def short_sql(sql: str, length: int = 200) -> str:
+    """A statement on one line for a table: the outer SELECT's column list elided (its FROM, joins and
+    conditions tell what it is), cut at `length` characters."""
+    sql = re.sub(r"\s+", " ", sql).strip()
+    sql = re.sub(r"^SELECT (?:DISTINCT )?.*? FROM ", "SELECT … FROM ", sql, count=1)
+    return sql if len(sql) <= length else sql[: length - 1] + "…"
+
+
 @dataclasses.dataclass
 class SlowQuery:
     shape: str

@@ -7,11 +7,13 @@ import pytest
 from bench import Timing, bench_load
 from bench.loadstats import (
     Proc,
+    complete_sql,
     cpu_ticks,
     machine_busy_ticks,
     named,
     normalize_sql,
     percentile,
+    short_sql,
     slowest,
     summarize,
     tree,
@@ -131,6 +133,25 @@ def test_normalize_sql_gives_statements_with_other_values_one_shape():
         normalize_sql(a) == normalize_sql(b) == "SELECT * FROM t WHERE id = ? AND name = ? AND x IN (...) AND t2.c = ?"
     )
     assert normalize_sql('SELECT "T3"."id" FROM "crm_region" T3') == 'SELECT "T3"."id" FROM "crm_region" T3'
+
+
+def test_short_sql_keeps_what_a_statement_reads_and_how_it_filters():
+    sql = 'SELECT "t"."id",\n  "t"."name", (SELECT 1) FROM "t" INNER JOIN "u" ON ("t"."u_id" = "u"."id")\n'
+    sql += 'WHERE "u"."x" = 1'
+    assert short_sql(sql) == 'SELECT … FROM "t" INNER JOIN "u" ON ("t"."u_id" = "u"."id") WHERE "u"."x" = 1'
+    assert short_sql("COMMIT") == "COMMIT"
+    assert short_sql(sql, length=20) == 'SELECT … FROM "t" I…'
+
+
+def test_complete_sql_finds_the_whole_of_a_truncated_statement_among_known_ones():
+    full = 'SELECT "d"."id", "d"."name" FROM "d" WHERE "d"."owner_id" = 7 ORDER BY "d"."id"'
+    other = 'SELECT "d"."id", "d"."stage" FROM "d" WHERE "d"."owner_id" = 3'
+    truncated = 'SELECT "d"."id", "d"."name" FROM "d" WHERE "d"."own'  # cut mid-word, another owner
+    assert complete_sql(truncated, [other, full.replace("7", "12")]) == full.replace("7", "12")
+    assert complete_sql(truncated, [other]) is None
+    scoped = full.replace("ORDER BY", 'AND "d"."region" = 4 ORDER BY')
+    assert complete_sql(truncated, [full, scoped]) is None  # two kinds begin so: no telling which
+    assert complete_sql("COMMIT", ["COMMIT"]) is None  # nothing more to learn
 
 
 def test_slowest_counts_a_statement_once_at_its_longest_and_ranks_kinds_by_their_slowest():
