@@ -21,10 +21,26 @@ class Timing:
     goal: float | None = None  # seconds; None: measured, no goal
     note: str = ""
     extra: dict = field(default_factory=dict)
+    # What is not a duration (a throughput, a count of errors) is in `seconds` all the same, in `unit`;
+    # `at_least`: the goal is a floor (requests per second), not a ceiling.
+    unit: str = "s"
+    at_least: bool = False
 
     @property
     def met(self) -> bool | None:
-        return None if self.goal is None else self.seconds <= self.goal
+        if self.goal is None:
+            return None
+        return self.seconds >= self.goal if self.at_least else self.seconds <= self.goal
+
+    @property
+    def value_text(self) -> str:
+        return f"{self.seconds:.3f} s" if self.unit == "s" else f"{self.seconds:,.4g} {self.unit}"
+
+    @property
+    def goal_text(self) -> str:
+        if self.goal is None:
+            return ""
+        return f"{'>=' if self.at_least else '<='} {self.goal:g} {self.unit}"
 
 
 @contextmanager
