@@ -61,9 +61,9 @@ def timed(name: str, *, goal: float | None = None, note: str = ""):
 
 
 def profiled(timing: Timing):
-    """With BENCH_PROFILE=<part of a timing's name>[,<another>...], each such block runs under cProfile: its count of Python
-    function calls (the same on a busy machine as on a quiet one) goes to `extra["calls"]` and its top
-    functions to stderr. Its times are then the profiler's, not to be compared."""
+    """With BENCH_PROFILE=<part of a timing's name>[,<another>...], each such block runs under cProfile: its
+    count of Python function calls (the same on a busy machine as on a quiet one) goes to `extra["calls"]` and
+    its top functions to stderr. Its times are then the profiler's, not to be compared."""
     wanted = [part for part in os.environ.get("BENCH_PROFILE", "").split(",") if part]
     if not any(part in timing.name for part in wanted):
         return nullcontext()
