@@ -12,6 +12,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, CustomerRating, Segment, User
+from crm.scopes import region_subtree
 
 
 def customers_visible(user: User) -> QuerySet[Customer]:
@@ -31,7 +32,7 @@ def customer_list(user: User, filters: dict) -> QuerySet[Customer]:
         q = filters["q"].strip()
         qs = qs.filter(Q(name__icontains=q) | Q(industry__icontains=q) | Q(external_id__iexact=q))
     if filters.get("region") is not None:
-        qs = qs.filter(region__path__startswith=filters["region"].path)
+        qs = qs.filter(region__in=region_subtree(filters["region"]))
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("tier"):

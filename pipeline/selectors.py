@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import User
+from crm.scopes import region_subtree
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
 from salesmgmt.lib.attainment import weighted_total
 from salesmgmt.lib.money import ZERO
@@ -212,10 +213,10 @@ def team_deals(user: User, filters: dict) -> QuerySet[Opportunity]:
     qs = deals_visible(user)
     region = filters.get("region")
     if region is not None:
-        qs = qs.filter(region__path__startswith=region.path)
+        qs = qs.filter(region__in=region_subtree(region))
     customer_region = filters.get("customer_region")
     if customer_region is not None:
-        qs = qs.filter(customer__region__path__startswith=customer_region.path)
+        qs = qs.filter(customer__region__in=region_subtree(customer_region))
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("product_line") is not None:
