@@ -13,7 +13,7 @@ from django.db.models.functions import Concat, Trim
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, CustomerRating, Region, Segment, User
-from crm.scopes import visible_users
+from crm.scopes import region_subtree, visible_users
 
 # A search picker lists at most this many matches: the user types more to narrow them down.
 PICK_LIMIT = 20
@@ -36,7 +36,7 @@ def customer_list(user: User, filters: dict) -> QuerySet[Customer]:
         q = filters["q"].strip()
         qs = qs.filter(Q(name__icontains=q) | Q(industry__icontains=q) | Q(external_id__iexact=q))
     if filters.get("region") is not None:
-        qs = qs.filter(region__path__startswith=filters["region"].path)
+        qs = qs.filter(region__in=region_subtree(filters["region"]))
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("tier"):
@@ -108,7 +108,7 @@ def pickable_people(user: User, *, roles: Iterable[str] = (), within: Region | N
     if roles:
         qs = qs.filter(role__in=roles)
     if within is not None:
-        qs = qs.filter(Q(region__path__startswith=within.path) | Q(pk=user.pk))
+        qs = qs.filter(Q(region__in=region_subtree(within)) | Q(pk=user.pk))
     return qs
 
 

@@ -241,7 +241,7 @@ class TargetNode(models.Model):
     Built for splits that insert tens of thousands of rows at once:
     - few indexes: (plan, path) serves the plan and its subtrees, parent_id the children (a parent
       belongs to one plan, so a (plan, parent) index would add nothing), (owner, plan) and rep_id
-      "my targets";
+      "my targets", (region, plan) the regions of a data scope;
     - the coordinates and the owner are copies the split service has just validated; they keep
       Django's PROTECT but no database constraint, whose per-row check at commit would cost more
       than the whole split (plan and parent, the tree itself, keep theirs).
@@ -297,7 +297,12 @@ class TargetNode(models.Model):
                 name="target_node_commitment_non_negative",
             ),
         ]
-        indexes = [models.Index(fields=["owner", "plan"], name="target_node_owner")]
+        indexes = [
+            models.Index(fields=["owner", "plan"], name="target_node_owner"),
+            # The region arm of a data scope (`crm.scopes`: region_id IN (the scope's regions)), beside the owner
+            # and rep indexes of the other arms; with the plan, one plan's nodes of some regions.
+            models.Index(fields=["region", "plan"], name="target_node_region"),
+        ]
 
     def __str__(self):
         return f"{self.plan} {self.label}"
