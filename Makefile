@@ -10,7 +10,7 @@ BROWSER_DEBS := chromium fonts-noto-cjk
 export DJANGO_SETTINGS_MODULE := salesmgmt.settings
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser-deps run run-maven migrate demo demo-maven serve test test-fast test-postgres lint format messages bench bench-compare worker beat clean
+.PHONY: help install browser-deps run run-maven migrate demo demo-maven serve test test-fast test-postgres lint format messages bench bench-load bench-compare worker beat clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ messages: install ## Extract and compile translations (needs gettext)
 
 bench: install ## Benchmarks at the sizes the issues name (PostgreSQL)
 	$(BIN)/python -m bench
+
+bench-load: install ## The load benchmark alone: gunicorn + locust on the big company (BENCH_LOAD_SCALE=1, BENCH_LOAD_SECONDS=60)
+	$(BIN)/python -m bench load
 
 bench-compare: install ## Benchmarks of BASE=<rev> against the working tree, in turns (ROUNDS=4, TOPICS=all)
 	$(BIN)/python -m bench.compare $(BASE) $(TOPICS) --rounds $${ROUNDS:-4}

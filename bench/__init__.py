@@ -6,9 +6,11 @@ sets up Django, creates and migrates the database if needed, runs them and print
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 
@@ -21,10 +23,26 @@ class Timing:
     goal: float | None = None  # seconds; None: measured, no goal
     note: str = ""
     extra: dict = field(default_factory=dict)
+    # What is not a duration (a throughput, a count of errors) is in `seconds` all the same, in `unit`;
+    # `at_least`: the goal is a floor (requests per second), not a ceiling.
+    unit: str = "s"
+    at_least: bool = False
 
     @property
     def met(self) -> bool | None:
-        return None if self.goal is None else self.seconds <= self.goal
+        if self.goal is None:
+            return None
+        return self.seconds >= self.goal if self.at_least else self.seconds <= self.goal
+
+    @property
+    def value_text(self) -> str:
+        return f"{self.seconds:.3f} s" if self.unit == "s" else f"{self.seconds:,.4g} {self.unit}"
+
+    @property
+    def goal_text(self) -> str:
+        if self.goal is None:
+            return ""
+        return f"{'>=' if self.at_least else '<='} {self.goal:g} {self.unit}"
 
 
 @contextmanager
@@ -34,12 +52,40 @@ def timed(name: str, *, goal: float | None = None, note: str = ""):
     from django.test.utils import CaptureQueriesContext
 
     timing = Timing(name=name, goal=goal, note=note)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, profiled(timing):
         start, cpu = time.perf_counter(), time.process_time()
         yield timing
         timing.seconds = time.perf_counter() - start
         timing.cpu = time.process_time() - cpu
     timing.queries = len(queries)
+
+
+def profiled(timing: Timing):
+    """With BENCH_PROFILE=<part of a timing's name>[,<another>...], each such block runs under cProfile: its
+    count of Python function calls (the same on a busy machine as on a quiet one) goes to `extra["calls"]` and
+    its top functions to stderr. Its times are then the profiler's, not to be compared."""
+    wanted = [part for part in os.environ.get("BENCH_PROFILE", "").split(",") if part]
+    if not any(part in timing.name for part in wanted):
+        return nullcontext()
+    return _profile(timing)
+
+
+@contextmanager
+def _profile(timing: Timing):
+    import cProfile
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        stats = pstats.Stats(profile, stream=sys.stderr)
+        timing.extra["calls"] = stats.total_calls  # type: ignore[attr-defined]
+        timing.note = f"{timing.note}; {stats.total_calls:,} calls (profiled)".lstrip("; ")  # type: ignore[attr-defined]
+        print(f"--- {timing.name}", file=sys.stderr)
+        stats.sort_stats("tottime").print_stats(15)
 
 
 @contextmanager

@@ -54,8 +54,7 @@ def print_table(timings) -> None:
     rows = [("benchmark", "time", "goal", "queries", "", "note")]
     for t in timings:
         status = {True: "ok", False: "MISSED", None: ""}[t.met]
-        goal = f"<= {t.goal:g} s" if t.goal is not None else ""
-        rows.append((t.name, f"{t.seconds:.3f} s", goal, str(t.queries), status, t.note))
+        rows.append((t.name, t.value_text, t.goal_text, str(t.queries), status, t.note))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
         print(

@@ -32,7 +32,7 @@ from crm.models import (
     Tier,
     User,
 )
-from crm.scopes import visible_regions, visible_users
+from crm.scopes import region_subtree, visible_regions, visible_users
 from crm.serializers import (
     ContactSerializer,
     CustomerRatingSerializer,
@@ -71,15 +71,14 @@ class IdFilter(filters.NumberFilter):
 
 @extend_schema_field(OpenApiTypes.INT)
 class RegionSubtreeFilter(filters.NumberFilter):
-    """`?region=4`: rows booked to region 4 or any region below it (one prefix match on the path)."""
+    """`?region=4`: rows booked to region 4 or any region below it (a subquery over the regions)."""
 
     field_class = forms.IntegerField
 
     def filter(self, qs, value):
         if value in EMPTY_VALUES:
             return qs
-        path = Region.objects.filter(pk=value).values("path")[:1]
-        return qs.filter(**{f"{self.field_name}__path__startswith": Subquery(path)})
+        return qs.filter(**{f"{self.field_name}__in": region_subtree(value)})
 
 
 class ScopedViewSetMixin:

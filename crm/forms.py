@@ -1,11 +1,21 @@
-"""Forms of the customer screens. They validate shape and scope; the services do the writing."""
+"""Forms of the customer screens, and the pickers every app's forms use for people and customers.
+
+They validate shape and scope; the services do the writing.
+"""
+
+from collections.abc import Iterable
+from typing import NamedTuple
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Model
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Segment, Tier
-from crm.scopes import visible_regions, visible_users
+from crm import selectors
+from crm.models import Customer, Region, Segment, Tier
+from crm.scopes import visible_regions
 
 
 def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
@@ -28,8 +38,182 @@ def scoped_region_field(user, **kwargs) -> RegionChoiceField:
     return RegionChoiceField(queryset=visible_regions(user).order_by("path"), **kwargs)
 
 
-def scoped_user_field(user, **kwargs) -> forms.ModelChoiceField:
-    return forms.ModelChoiceField(queryset=visible_users(user).order_by("first_name", "username"), **kwargs)
+# --- search pickers ------------------------------------------------------------------------------
+# A company has thousands of people and tens of thousands of customers: a <select> of all of them is
+# megabytes of HTML. A picker is a search field that asks an endpoint for at most PICK_LIMIT matches
+# (crm.views.pick_people / pick_customers, from the same scoped querysets), and a hidden input with the
+# chosen id. The page renders only the chosen one's name; the field still validates against its scoped
+# queryset, so an id outside the user's scope is refused as with a <select>.
+
+
+class SearchValue(NamedTuple):
+    """What a picker posts: the chosen id (hidden) and the text in the search field."""
+
+    pk: str
+    text: str
+
+
+class SearchSelect(forms.Widget):
+    """The search field, the hidden id and the list of matches (static/js/search-select.js drives them).
+
+    Without JavaScript the text is posted as typed and the field takes an exact name (see `SearchChoiceField`).
+    The widget belongs to a `SearchChoiceField`: `choices` is the field's iterator, which knows the field.
+    """
+
+    template_name = "crm/widgets/search_select.html"
+    TEXT_SUFFIX = "_text"
+
+    def __init__(self, url, *, params: dict | None = None, placeholder="", attrs=None):
+        super().__init__(attrs)
+        self.url = url
+        self.params = params or {}
+        self.placeholder = placeholder
+        self.choices: Iterable = ()
+
+    def value_from_datadict(self, data, files, name):
+        text = data.get(name + self.TEXT_SUFFIX)
+        if text is None:  # a plain id (a link, a test, another client): a <select>'s behaviour
+            return data.get(name)
+        return SearchValue(data.get(name) or "", text)
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data and name + self.TEXT_SUFFIX not in data
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        field = self.choices.field  # type: ignore[attr-defined]
+        if isinstance(value, SearchValue):
+            pk, text = value.pk, value.text  # shown as posted: an invalid text stays for the user to correct
+        else:
+            pk = "" if value is None else str(value)
+            text = field.label_for(pk)
+        url = str(self.url)
+        if self.params:
+            url += "?" + urlencode(self.params, doseq=True)
+        placeholder = self.placeholder
+        if not field.required and field.empty_label:
+            placeholder = field.empty_label  # "All owners", "(keep)": what an empty field means
+        context["widget"].update(
+            {
+                "value": pk,
+                "text": text,
+                "text_name": name + self.TEXT_SUFFIX,
+                "url": url,
+                "placeholder": placeholder,
+                "fixed": field.fixed,
+                "listbox_label": field.label or "",
+            }
+        )
+        return context
+
+
+class SearchChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField picked with `SearchSelect`. The queryset (the user's scope) decides what is valid;
+    `fixed` are extra choices that are not rows (("team", "All my people")), listed above the matches.
+
+    The chosen id counts while the text is its name; a text typed without picking from the list is taken
+    when exactly one row of the queryset has that exact name (`named`), otherwise the form says why.
+    """
+
+    search_url: object = None
+    placeholder: object = ""
+    default_error_messages = {
+        "no_match": _("Nothing you may choose is called “%(text)s”: type part of the name and pick from the list."),
+        "ambiguous": _("Several are called “%(text)s”: pick one from the list."),
+    }
+
+    def __init__(self, queryset, *, fixed: Iterable[tuple[str, object]] = (), params: dict | None = None, **kwargs):
+        self.fixed = [(str(value), label) for value, label in fixed]
+        kwargs.setdefault("widget", SearchSelect(self.search_url, params=params, placeholder=self.placeholder))
+        super().__init__(queryset, **kwargs)
+
+    def names_of(self, obj) -> Iterable[str]:
+        return (self.label_from_instance(obj),)
+
+    def named(self, text: str):
+        raise NotImplementedError
+
+    def label_for(self, value: str) -> str:
+        """The label of the choice `value` (one query), or "" when it is none of the choices."""
+        if value in self.empty_values:
+            return ""
+        fixed = dict(self.fixed)
+        if value in fixed:
+            return str(fixed[value])
+        try:
+            obj = self.queryset.filter(**{self.to_field_name or "pk": value}).first()
+        except (ValueError, TypeError, ValidationError):
+            return ""
+        return "" if obj is None else self.label_from_instance(obj)
+
+    def to_python(self, value):
+        if isinstance(value, SearchValue):
+            return self._from_search(value)
+        if value is not None and str(value) in dict(self.fixed):
+            return str(value)
+        return super().to_python(value)
+
+    def _from_search(self, value: SearchValue):
+        text = value.text.strip()
+        if not text:
+            return None
+        folded = text.casefold()
+        if not self.required and self.empty_label and folded == str(self.empty_label).casefold():
+            return None  # "All owners" typed out
+        for key, label in self.fixed:
+            if folded == str(label).casefold():
+                return key
+        if value.pk:
+            chosen = self.to_python(value.pk)  # an id outside the queryset is refused here
+            if isinstance(chosen, Model) and folded in {n.casefold() for n in self.names_of(chosen) if n}:
+                return chosen
+        found = list(self.named(text)[:2])
+        if len(found) == 1:
+            return found[0]
+        code = "ambiguous" if found else "no_match"
+        raise ValidationError(self.error_messages[code], code=code, params={"text": text})
+
+    def has_changed(self, initial, data):
+        if isinstance(data, SearchValue):
+            data = data.pk if data.text.strip() else ""
+        return super().has_changed(initial, data)
+
+
+class PersonChoiceField(SearchChoiceField):
+    search_url = reverse_lazy("crm:pick_people")
+    placeholder = _("Name or username")
+
+    def names_of(self, obj) -> Iterable[str]:
+        return (self.label_from_instance(obj), obj.username, obj.employee_code)
+
+    def named(self, text: str):
+        return selectors.people_named(self.queryset, text)
+
+
+class CustomerChoiceField(SearchChoiceField):
+    search_url = reverse_lazy("crm:pick_customers")
+    placeholder = _("Customer name")
+
+    def names_of(self, obj) -> Iterable[str]:
+        return (obj.name, obj.external_id)
+
+    def named(self, text: str):
+        return selectors.customers_named(self.queryset, text)
+
+
+def scoped_user_field(user, *, roles: Iterable[str] = (), within: Region | None = None, **kwargs) -> PersonChoiceField:
+    """A person of `user`'s scope (`selectors.pickable_people`: of some roles, in a region's subtree)."""
+    roles = list(roles)
+    params: dict = {"role": roles} if roles else {}
+    if within is not None:
+        params["within"] = within.pk
+    queryset = selectors.pickable_people(user, roles=roles, within=within).order_by("first_name", "username")
+    return PersonChoiceField(queryset=queryset, params=params, **kwargs)
+
+
+def scoped_customer_field(user, **kwargs) -> CustomerChoiceField:
+    """A customer `user` may see."""
+    return CustomerChoiceField(queryset=Customer.objects.visible_to(user).order_by("name"), **kwargs)
 
 
 class CustomerFilterForm(forms.Form):

@@ -14,27 +14,89 @@ Deals and what hangs on them (lines, collections) are seen where they count: a d
 it is credited to (业绩归属, its owner's team as it stood on the close date; `pipeline.services.credited_team`),
 so for them the region alone decides (`team_only=True`), never the owner's current team: a manager's lists
 and totals hold exactly what his regions' figures hold, and the regions add up to the company.
+
+How a scope reaches the database: the regions it covers (a subtree is the regions whose materialised path
+starts with its root's) are resolved first, with the members of those regions when the owner's team counts,
+in ONE small query over the region and user tables, and the row filter is `owner_id = me OR region_id IN
+(ids) OR owner_id IN (ids)` on the rows' own columns. Each arm is served by an index on the big table
+(deals, customers, target nodes), so the planner combines them (a BitmapOr) or walks a sort index and
+checks the ids as it goes; a filter joining the rows to their owner's region and matching its path could
+only be checked after joining every row. Scopes wider than `INLINE_IDS` regions or people (a company-wide
+department tree) go as subqueries instead: they cover most of the rows anyway.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import reduce
 from operator import or_
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Left, Length
 
 from crm.models import DataScope, Region, User
 
 NOTHING = Q(pk__in=[])
+
+# Longer id lists are sent as subqueries (bounded SQL text; SQLite's limit on parameters).
+INLINE_IDS = 1000
 
 
 def _lookup(prefix: str | None, rest: str) -> str:
     return f"{prefix}__{rest}" if prefix else rest
 
 
-def managed_region_paths(user: User) -> list[str]:
-    return list(Region.objects.filter(manager=user).values_list("path", flat=True))
+def subtrees(roots: QuerySet[Region]) -> QuerySet[Region]:
+    """The regions in the subtrees of `roots` (the roots included): those whose path starts with a root's path.
+
+    Lazy: used in a filter it is a subquery over the (small) region table, `region__in=subtrees(...)`, which
+    the database runs as a semi-join on the rows' region column."""
+    prefix_of = roots.exclude(path="").filter(path=Left(OuterRef("path"), Length("path")))
+    return Region.objects.filter(Exists(prefix_of))
+
+
+def region_subtree(region: Region | int) -> QuerySet[Region]:
+    """`region` and every region below it (for filters such as the team pipeline's 'region')."""
+    return subtrees(Region.objects.filter(pk=region.pk if isinstance(region, Region) else region))
+
+
+def _covered_regions(user: User, scope: str) -> QuerySet[Region] | None:
+    """The regions whose rows (and members' rows) `scope` adds to the user's own; None: none."""
+    if scope == DataScope.SELF_AND_SUBORDINATES:
+        return subtrees(Region.objects.filter(manager=user))
+    if user.region_id is None:
+        return None
+    if scope == DataScope.DEPARTMENT:
+        return Region.objects.filter(pk=user.region_id)
+    if scope == DataScope.DEPARTMENT_TREE:
+        return region_subtree(user.region_id)
+    return None
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """A scope's regions and the people in them, each an id list or (when long) a subquery."""
+
+    regions: list[int] | QuerySet
+    members: list[int] | QuerySet | None
+
+
+def _ids(ids: list[int], fallback: QuerySet) -> list[int] | QuerySet:
+    return ids if len(ids) <= INLINE_IDS else fallback.values("pk")
+
+
+def _reach(regions: QuerySet[Region], *, members: bool) -> _Reach:
+    """The ids of `regions` (and of their members), in one query."""
+    people = User.objects.filter(region__in=regions)
+    if not members:
+        region_ids = list(regions.order_by().values_list("pk", flat=True)[: INLINE_IDS + 1])
+        return _Reach(regions=_ids(region_ids, regions), members=None)
+    rows = regions.order_by().values_list("pk", Value(0)).union(people.order_by().values_list("pk", Value(1)), all=True)
+    found: tuple[list[int], list[int]] = ([], [])
+    for pk, kind in rows:
+        found[kind].append(pk)
+    return _Reach(regions=_ids(found[0], regions), members=_ids(found[1], people))
 
 
 def scope_q(
@@ -50,6 +112,8 @@ def scope_q(
     `region` the lookup of the row's region, or None where the row has none.
     `team_only`: the row's region is the team it counts for (deals), so the owner's current team does not
     widen what a department or a manager sees (the user's own rows always show).
+
+    Reads the scope's regions (and their members) once, here: build the Q once per request and reuse it.
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return NOTHING
@@ -59,33 +123,19 @@ def scope_q(
     own = Q(**{owner: user}) if owner else NOTHING
     if scope == DataScope.SELF:
         return own
-    members = None if team_only and region else owner
-    if scope == DataScope.SELF_AND_SUBORDINATES:
-        paths = managed_region_paths(user)
-        return reduce(or_, [_tree_q(p, members, region) for p in paths], own)
-    if user.region_id is None:
+    regions = _covered_regions(user, scope)
+    members = not (team_only and region) and owner is not None
+    if regions is None or not (members or region):
         return own
-    if scope == DataScope.DEPARTMENT:
-        q = own
-        if members:
-            q |= Q(**{_lookup(members, "region_id"): user.region_id})
-        if region:
-            q |= Q(**{_lookup(region, "id"): user.region_id})
-        return q
-    if scope == DataScope.DEPARTMENT_TREE:
-        path = Region.objects.filter(pk=user.region_id).values_list("path", flat=True).first() or ""
-        return own | _tree_q(path, members, region)
-    return own
-
-
-def _tree_q(path: str, owner: str | None, region: str | None) -> Q:
-    if not path:
-        return NOTHING
-    q = NOTHING
-    if owner:
-        q |= Q(**{_lookup(owner, "region__path__startswith"): path})
+    if scope == DataScope.DEPARTMENT and not members and user.region_id is not None:
+        reach = _Reach(regions=[user.region_id], members=None)  # nothing to look up
+    else:
+        reach = _reach(regions, members=members)
+    q = own
+    if members:
+        q |= Q(**{_lookup(owner, "in"): reach.members})
     if region:
-        q |= Q(**{_lookup(region, "path__startswith"): path})
+        q |= Q(**{_lookup(region, "in"): reach.regions})
     return q
 
 
@@ -96,17 +146,10 @@ def visible_users(user: User | AnonymousUser | None) -> QuerySet[User]:
     scope = user.effective_scope
     if scope == DataScope.ALL:
         return User.objects.filter(is_active=True)
-    if scope == DataScope.SELF:
+    regions = _covered_regions(user, scope) if scope != DataScope.SELF else None
+    if regions is None:
         return User.objects.filter(pk=user.pk)
-    if scope == DataScope.SELF_AND_SUBORDINATES:
-        q = reduce(or_, [Q(region__path__startswith=p) for p in managed_region_paths(user) if p], Q(pk=user.pk))
-        return User.objects.filter(q, is_active=True)
-    if user.region_id is None:
-        return User.objects.filter(pk=user.pk)
-    if scope == DataScope.DEPARTMENT:
-        return User.objects.filter(Q(pk=user.pk) | Q(region_id=user.region_id), is_active=True)
-    path = Region.objects.filter(pk=user.region_id).values_list("path", flat=True).first() or ""
-    return User.objects.filter(Q(pk=user.pk) | Q(region__path__startswith=path), is_active=True)
+    return User.objects.filter(Q(pk=user.pk) | Q(region__in=regions), is_active=True)
 
 
 def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
@@ -117,12 +160,9 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     scope = user.effective_scope
     if scope == DataScope.ALL:
         return Region.objects.all()
-    q = Q(pk=user.region_id) if user.region_id else NOTHING
-    paths = []
+    parts = [Q(pk=user.region_id)] if user.region_id else []
     if scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
-        paths += managed_region_paths(user)
+        parts.append(Q(pk__in=subtrees(Region.objects.filter(manager=user))))
     if scope == DataScope.DEPARTMENT_TREE and user.region_id:
-        paths += list(Region.objects.filter(pk=user.region_id).values_list("path", flat=True))
-    for path in filter(None, paths):
-        q |= Q(path__startswith=path)
-    return Region.objects.filter(q)
+        parts.append(Q(pk__in=region_subtree(user.region_id)))
+    return Region.objects.filter(reduce(or_, parts, NOTHING))

@@ -6,12 +6,17 @@ The customer page also lists deals and activities; it reaches them through the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Concat, Trim
 from django.utils.translation import gettext as _
 
-from crm.models import Customer, CustomerRating, Segment, User
+from crm.models import Customer, CustomerRating, Region, Segment, User
+from crm.scopes import region_subtree, visible_users
+
+# A search picker lists at most this many matches: the user types more to narrow them down.
+PICK_LIMIT = 20
 
 
 def customers_visible(user: User) -> QuerySet[Customer]:
@@ -31,7 +36,7 @@ def customer_list(user: User, filters: dict) -> QuerySet[Customer]:
         q = filters["q"].strip()
         qs = qs.filter(Q(name__icontains=q) | Q(industry__icontains=q) | Q(external_id__iexact=q))
     if filters.get("region") is not None:
-        qs = qs.filter(region__path__startswith=filters["region"].path)
+        qs = qs.filter(region__in=region_subtree(filters["region"]))
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("tier"):
@@ -90,3 +95,63 @@ def customer_export_rows(qs: QuerySet[Customer]) -> Iterator[list[object]]:
             getattr(c, "latest_stars", None),
             c.external_id,
         ]
+
+
+# --- search pickers (crm.forms.SearchSelect): who and which customer a user may pick --------------
+
+
+def pickable_people(user: User, *, roles: Iterable[str] = (), within: Region | None = None) -> QuerySet[User]:
+    """The people `user` may pick: those of his data scope, narrowed to some roles and to a region's subtree
+    (where he may always pick himself). Forms validate against it; the search endpoint lists from it."""
+    qs = visible_users(user)
+    roles = list(roles)
+    if roles:
+        qs = qs.filter(role__in=roles)
+    if within is not None:
+        qs = qs.filter(Q(region__in=region_subtree(within)) | Q(pk=user.pk))
+    return qs
+
+
+def _terms(text: str) -> list[str]:
+    return text.split()[:4]
+
+
+def people_matching(people: QuerySet[User], text: str) -> QuerySet[User]:
+    """`people` whose name, username or employee code holds every word of `text`, by name."""
+    for term in _terms(text):
+        people = people.filter(
+            Q(first_name__icontains=term)
+            | Q(last_name__icontains=term)
+            | Q(username__icontains=term)
+            | Q(employee_code__icontains=term)
+        )
+    return people.select_related("region").order_by("first_name", "last_name", "username", "pk")
+
+
+def people_named(people: QuerySet[User], text: str) -> QuerySet[User]:
+    """`people` called exactly `text` (username, employee code or full name, any case): what a form takes
+    from a name typed without picking it from the list."""
+    text = text.strip()
+    full_name = Trim(Concat("first_name", Value(" "), "last_name"))
+    return (
+        people.annotate(picker_full_name=full_name)
+        .filter(Q(username__iexact=text) | Q(employee_code__iexact=text) | Q(picker_full_name__iexact=text))
+        .order_by("pk")
+    )
+
+
+def customers_matching(customers: QuerySet[Customer], text: str) -> QuerySet[Customer]:
+    """`customers` whose name holds every word of `text` (or whose external id is `text`), by name."""
+    text = text.strip()
+    if text:
+        words = Q()
+        for term in _terms(text):
+            words &= Q(name__icontains=term)
+        customers = customers.filter(words | Q(external_id__iexact=text))
+    return customers.select_related("region").order_by("name", "pk")
+
+
+def customers_named(customers: QuerySet[Customer], text: str) -> QuerySet[Customer]:
+    """`customers` called exactly `text` (name or external id, any case)."""
+    text = text.strip()
+    return customers.filter(Q(name__iexact=text) | Q(external_id__iexact=text)).order_by("pk")

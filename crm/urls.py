@@ -11,4 +11,6 @@ urlpatterns = [
     path("customers/<int:pk>/", views.customer_detail, name="customer_detail"),
     path("customers/<int:pk>/contacts/", views.contact_add, name="contact_add"),
     path("customers/<int:pk>/rate/", views.customer_rate, name="customer_rate"),
+    path("pick/people/", views.pick_people, name="pick_people"),
+    path("pick/customers/", views.pick_customers, name="pick_customers"),
 ]

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import selectors, services
 from crm.forms import ContactForm, CustomerFilterForm, CustomerForm, RatingForm, add_service_errors
+from crm.models import Customer, Region, Role
 from salesmgmt.views import filter_form, is_partial, page_query, tabular_response
 
 PAGE_SIZE = 25
@@ -114,3 +115,47 @@ def customer_rate(request, pk):
             messages.success(request, _("Rating saved."))
             return redirect("crm:customer_detail", pk=customer.pk)
     return _render_detail(request, customer, rating_form=form)
+
+
+# --- search pickers: the matches a SearchSelect lists (crm.forms) ----------------------------------
+
+
+def _pick_options(request, rows, *, detail, empty_text):
+    """The first PICK_LIMIT `rows` as options (label, and `detail` to tell namesakes apart); a note when more
+    match, so the user types more rather than scrolls."""
+    rows = list(rows[: selectors.PICK_LIMIT + 1])
+    context = {
+        "options": [{"pk": row.pk, "label": str(row), "detail": detail(row)} for row in rows[: selectors.PICK_LIMIT]],
+        "more": len(rows) > selectors.PICK_LIMIT,
+        "empty_text": empty_text,
+    }
+    return render(request, "crm/_pick_options.html", context)
+
+
+@login_required
+@require_GET
+def pick_people(request):
+    """People of the user's scope matching `q`, narrowed as the asking field narrows them (`role`s, `within` a
+    region's subtree): the list offers what the form accepts, never anyone outside the scope."""
+    roles = [role for role in request.GET.getlist("role") if role in Role.values]
+    within_id = request.GET.get("within", "")
+    within = Region.objects.filter(pk=within_id).first() if within_id.isdigit() else None
+    people = selectors.pickable_people(request.user, roles=roles, within=within)
+    return _pick_options(
+        request,
+        selectors.people_matching(people, request.GET.get("q", "")),
+        detail=lambda person: " · ".join(filter(None, [person.username, person.region and person.region.name])),
+        empty_text=_("Nobody you may choose matches."),
+    )
+
+
+@login_required
+@require_GET
+def pick_customers(request):
+    """Customers the user may see matching `q`."""
+    return _pick_options(
+        request,
+        selectors.customers_matching(Customer.objects.visible_to(request.user), request.GET.get("q", "")),
+        detail=lambda customer: customer.region.name,
+        empty_text=_("No customer you may see matches."),
+    )

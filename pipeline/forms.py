@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import scoped_region_field, scoped_user_field
-from crm.models import CompanySettings, Currency, Customer, ProductLine
+from crm.forms import scoped_customer_field, scoped_region_field, scoped_user_field
+from crm.models import CompanySettings, Currency, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
 from pipeline.services import EDITABLE_FIELDS, opportunity_in_closed_period
@@ -45,10 +45,6 @@ class MoneyField(forms.DecimalField):
         return None if value is None else quantize(value)
 
 
-def visible_customer_field(user, **kwargs):
-    return forms.ModelChoiceField(queryset=Customer.objects.visible_to(user).order_by("name"), **kwargs)
-
-
 class PipelineChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return obj.display_name
@@ -80,7 +76,7 @@ class DealCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"] = visible_customer_field(user, label=_("Customer"))
+        self.fields["customer"] = scoped_customer_field(user, label=_("Customer"))
         self.fields["currency"].initial = CompanySettings.load().currency
         self.several_pipelines = Pipeline.objects.count() > 1
         if not self.several_pipelines:
@@ -130,7 +126,7 @@ class DealEditForm(forms.Form):
             {"version": deal.version, **{f: getattr(deal, f) for f in self.FIELDS}},
         )
         super().__init__(*args, **kwargs)
-        self.fields["customer"] = visible_customer_field(user, label=_("Customer"))
+        self.fields["customer"] = scoped_customer_field(user, label=_("Customer"))
         self.fields["owner"] = scoped_user_field(user, label=_("Owner"))
         if not opportunity_in_closed_period(deal):
             del self.fields["reason"]  # asked only where the service asks for it

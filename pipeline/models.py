@@ -95,6 +95,11 @@ class Stage(models.Model):
         return self.is_won or self.is_lost
 
 
+# An open deal: its stage is neither won nor lost, and so (kept by the services, see `Opportunity.closed_on`) it has
+# no close day. The second half is the predicate of the partial indexes on open deals.
+OPEN = Q(closed_on__isnull=True, stage__is_won=False, stage__is_lost=False)
+
+
 class OpportunityQuerySet(models.QuerySet):
     def visible_to(self, user):
         from crm.scopes import scope_q
@@ -102,7 +107,10 @@ class OpportunityQuerySet(models.QuerySet):
         return self.filter(scope_q(user, owner="owner", region="region", team_only=True))
 
     def open(self):
-        return self.filter(stage__is_won=False, stage__is_lost=False)
+        """Deals in an open stage. `closed_on IS NULL` says the same (the services keep the two in step) in the
+        words of the open-deal indexes' predicate, so the planner can use them (a deal list walking the close-date
+        index would otherwise pass every closed deal before the first open one)."""
+        return self.filter(OPEN)
 
     def won(self):
         return self.filter(stage__is_won=True)
@@ -132,6 +140,9 @@ class Opportunity(models.Model):
         _("amount (company currency)"), max_digits=18, decimal_places=2, editable=False
     )
     expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    # The day the deal was won or lost: set exactly while its stage is won or lost, empty while it is open. Every
+    # write path keeps it so (`pipeline.services`, the import, the generators; tests/pipeline/test_open_deals.py),
+    # and the open-deal indexes below count on it.
     closed_on = models.DateField(_("closed on"), null=True, blank=True)
     probability = models.PositiveSmallIntegerField(_("probability %"), validators=[MaxValueValidator(100)])
     probability_reason = models.CharField(_("reason for probability override"), max_length=200, blank=True)
@@ -172,6 +183,13 @@ class Opportunity(models.Model):
             models.Index(fields=["region", "closed_on"]),
             models.Index(fields=["expected_close_date"]),
             models.Index(fields=["closed_on"]),
+            # Open deals soonest first (the lists' default order): without it a list walks the close-date index
+            # through every closed deal before it finds an open one.
+            models.Index(
+                fields=["expected_close_date", "id"],
+                condition=Q(closed_on__isnull=True),
+                name="opportunity_open_by_close",
+            ),
         ]
 
     def __str__(self):

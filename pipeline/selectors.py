@@ -18,7 +18,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import User
-from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
+from crm.scopes import region_subtree
+from pipeline.models import (
+    OPEN,
+    Activity,
+    Collection,
+    Opportunity,
+    OpportunityHistory,
+    OpportunityLine,
+    Pipeline,
+    Stage,
+)
 from salesmgmt.lib.attainment import weighted_total
 from salesmgmt.lib.money import ZERO
 
@@ -50,14 +60,14 @@ def deals_visible(user: User) -> QuerySet[Opportunity]:
 
 def filter_status(qs: QuerySet[Opportunity], status: str, *, today: date | None = None) -> QuerySet[Opportunity]:
     if status == STATUS_OPEN:
-        return qs.filter(stage__is_won=False, stage__is_lost=False)
+        return qs.filter(OPEN)
     if status == STATUS_WON:
         return qs.filter(stage__is_won=True)
     if status == STATUS_LOST:
         return qs.filter(stage__is_lost=True)
     if status == STATUS_RECENT:
         since = (today or timezone.localdate()) - timedelta(days=RECENT_DAYS)
-        return qs.filter(Q(stage__is_won=False, stage__is_lost=False) | Q(closed_on__gte=since))
+        return qs.filter(OPEN | Q(closed_on__gte=since))
     return qs
 
 
@@ -89,17 +99,33 @@ def totals(qs: QuerySet[Opportunity]) -> dict:
 STAGE_COLUMNS = ("name", "name_zh", "order", "probability", "is_won", "is_lost", "pipeline_id")
 
 
-def stage_subtotals(qs: QuerySet[Opportunity]) -> list[dict]:
-    """Per stage: {stage, count, total, weighted}, default pipeline first then by stage order, from ONE
-    grouped query (the stage columns ride along in the GROUP BY, so no second query for the stages)."""
+def _stage_rows(qs: QuerySet[Opportunity]) -> list[dict[str, Any]]:
     columns = [f"stage__{c}" for c in STAGE_COLUMNS]
     rows = qs.order_by().values("stage", "stage__pipeline__is_default", *columns).annotate(**_sums())
-    rows = sorted(
+    return sorted(
         rows, key=lambda r: (not r["stage__pipeline__is_default"], r["stage__pipeline_id"], r["stage__order"])
     )
+
+
+def _subtotals_of(rows: list[dict[str, Any]]) -> list[dict]:
     return [
         {"stage": Stage(pk=r["stage"], **{c: r[f"stage__{c}"] for c in STAGE_COLUMNS}), **_totals_of(r)} for r in rows
     ]
+
+
+def stage_subtotals(qs: QuerySet[Opportunity]) -> list[dict]:
+    """Per stage: {stage, count, total, weighted}, default pipeline first then by stage order, from ONE
+    grouped query (the stage columns ride along in the GROUP BY, so no second query for the stages)."""
+    return _subtotals_of(_stage_rows(qs))
+
+
+def totals_and_subtotals(qs: QuerySet[Opportunity]) -> tuple[dict, list[dict]]:
+    """`totals(qs)` and `stage_subtotals(qs)` from the one grouped query: the totals add up the stage rows (the
+    weighted Σ adds their raw Σ amount × probability and is rounded once, as `totals` rounds it), so the deals
+    are read once, not twice."""
+    rows = _stage_rows(qs)
+    raw = {key: sum((r[key] or 0 for r in rows), 0) for key in ("count", "total", "weighted_raw")}
+    return _totals_of(raw), _subtotals_of(rows)
 
 
 # --- next stage / lost stage for action buttons ------------------------------------------------
@@ -212,10 +238,10 @@ def team_deals(user: User, filters: dict) -> QuerySet[Opportunity]:
     qs = deals_visible(user)
     region = filters.get("region")
     if region is not None:
-        qs = qs.filter(region__path__startswith=region.path)
+        qs = qs.filter(region__in=region_subtree(region))
     customer_region = filters.get("customer_region")
     if customer_region is not None:
-        qs = qs.filter(customer__region__path__startswith=customer_region.path)
+        qs = qs.filter(customer__region__in=region_subtree(customer_region))
     if filters.get("owner") is not None:
         qs = qs.filter(owner=filters["owner"])
     if filters.get("product_line") is not None:
@@ -235,6 +261,12 @@ def team_pipeline(user: User, filters: dict) -> tuple[QuerySet[Opportunity], dic
     """The filtered team deals and their totals (count, Σ amount, weighted Σ) from ONE aggregate query."""
     qs = team_deals(user, filters)
     return qs, totals(qs)
+
+
+def team_pipeline_by_stage(user: User, filters: dict) -> tuple[QuerySet[Opportunity], dict, list[dict]]:
+    """The filtered team deals, their totals and their per-stage subtotals, from ONE grouped query."""
+    qs = team_deals(user, filters)
+    return qs, *totals_and_subtotals(qs)
 
 
 # --- one deal -------------------------------------------------------------------------------------

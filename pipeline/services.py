@@ -175,6 +175,9 @@ def opportunity_create(
     region = credited_team(owner)
     if stage.is_closed and closed_on is None:
         closed_on = expected_close_date or timezone.localdate()
+    if not stage.is_closed and closed_on is not None:
+        # `closed_on` is empty exactly while a deal is open: the open-deal lists and their index rely on it.
+        raise ValidationError({"closed_on": _("A deal in an open stage has no close day.")})
     now = created_at or timezone.now()
     opp = Opportunity(
         name=name.strip(),

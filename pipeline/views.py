@@ -88,8 +88,7 @@ def _team_filters(request) -> tuple[TeamFilterForm, dict]:
 @require_GET
 def team_pipeline(request):
     form, filters = _team_filters(request)
-    qs, totals = selectors.team_pipeline(request.user, filters)
-    subtotals = selectors.stage_subtotals(qs)
+    qs, totals, subtotals = selectors.team_pipeline_by_stage(request.user, filters)
     biggest = max((s["total"] for s in subtotals), default=0) or 1
     for s in subtotals:
         s["share"] = round(s["total"] * 100 / biggest)

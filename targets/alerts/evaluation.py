@@ -205,6 +205,8 @@ def _deal_firings(
             changed_at__gte=now - timedelta(days=BIG_DEAL_LOOKBACK_DAYS),
             new_stage__order__lt=F("old_stage__order"),
         ).values("opportunity_id")
+        if deal_ids is not None:  # a deal's change: its own history, not every deal's moves of the month
+            backwards = backwards.filter(opportunity_id__in=deal_ids)
         lost = Q(stage__is_lost=True, closed_on__gte=since)
         moved_back = Q(stage__is_won=False, stage__is_lost=False, pk__in=backwards)
         deals = every.filter(lost | moved_back, amount_company__gte=rule.threshold or 0).order_by()

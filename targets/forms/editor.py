@@ -6,12 +6,12 @@ still open for a node); the rules (who may change what, sums, versions) live in 
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import scoped_region_field, scoped_user_field
 from crm.models import CompanySettings, Region, Role, Tier
+from crm.scopes import visible_users
 from pipeline.forms import DATE, MoneyField
 from salesmgmt.lib import periods
 from targets.models import Dimension, Metric, SplitMethod, TargetNode, WeightBasis
@@ -72,11 +72,11 @@ class PlanCreateForm(forms.Form):
         )
         self.fields["owner"] = scoped_user_field(
             user,
+            roles=MANAGER_ROLES,
             label=_("Owner"),
             required=False,
             empty_label=_("The region's manager (or you)"),
         )
-        self.fields["owner"].queryset = self.fields["owner"].queryset.filter(role__in=MANAGER_ROLES)
 
 
 class NodeEditForm(forms.Form):
@@ -98,14 +98,17 @@ class NodeEditForm(forms.Form):
             {"version": node.version, "owner": node.owner_id, "deadline": node.deadline, "amount": node.amount},
         )
         super().__init__(*args, **kwargs)
-        self.fields["owner"] = scoped_user_field(
-            user, label=_("Owner"), required=False, empty_label=_("(keep)") if node.owner_id else _("(nobody yet)")
+        # The people of the target's region (and the user); the current owner stays a choice.
+        owner = scoped_user_field(
+            user,
+            within=node.region,
+            label=_("Owner"),
+            required=False,
+            empty_label=_("(keep)") if node.owner_id else _("(nobody yet)"),
         )
-        if node.region_id:  # the people of the target's region (a picker, not thousands of names)
-            owners = self.fields["owner"].queryset
-            self.fields["owner"].queryset = owners.filter(
-                Q(region__path__startswith=node.region.path) | Q(pk=node.owner_id) | Q(pk=user.pk)
-            )
+        if node.owner_id:
+            owner.queryset = owner.queryset | visible_users(user).filter(pk=node.owner_id)
+        self.fields["owner"] = owner
         self.fields["deadline"].widget.attrs.update(
             {"min": node.period_start.isoformat(), "max": node.period_end.isoformat()}
         )

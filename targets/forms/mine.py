@@ -26,7 +26,7 @@ class PlanChoiceField(forms.ModelChoiceField):
 class MyTargetsFilterForm(forms.Form):
     """Whose targets (managers: me, my people, or one person), which plan, which kind of period."""
 
-    person = forms.ChoiceField(label=_("Whose targets"), required=False)
+    person = forms.Field(required=False)
     plan = forms.Field(required=False)
     kind = forms.ChoiceField(label=_("Period"), required=False, choices=[("", _("All periods")), *PeriodKind.choices])
 
@@ -40,16 +40,15 @@ class MyTargetsFilterForm(forms.Form):
             empty_label=_("All plans"),
         )
         if user.is_manager_or_above:
-            self.people = {
-                str(u.pk): u for u in visible_users(user).exclude(pk=user.pk).order_by("first_name", "username")
-            }
-            self.fields["person"].choices = [
-                (PEOPLE_MINE, _("Mine")),
-                (PEOPLE_TEAM, _("All my people")),
-                *((pk, str(u)) for pk, u in self.people.items()),
-            ]
+            # Empty: mine; "team": all my people; else one person of the user's scope, found by name.
+            self.fields["person"] = scoped_user_field(
+                user,
+                label=_("Whose targets"),
+                required=False,
+                empty_label=_("Mine"),
+                fixed=[(PEOPLE_MINE, _("Mine")), (PEOPLE_TEAM, _("All my people"))],
+            )
         else:
-            self.people = {}
             del self.fields["person"]
 
     def owners(self):
@@ -57,8 +56,8 @@ class MyTargetsFilterForm(forms.Form):
         choice = getattr(self, "cleaned_data", {}).get("person") or PEOPLE_MINE
         if choice == PEOPLE_TEAM:
             return visible_users(self.user).exclude(pk=self.user.pk)
-        if choice in self.people:
-            return User.objects.filter(pk=self.people[choice].pk)
+        if isinstance(choice, User) and choice.pk != self.user.pk:
+            return User.objects.filter(pk=choice.pk)
         return None
 
 

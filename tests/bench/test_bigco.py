@@ -76,6 +76,9 @@ def test_deals_and_history_are_consistent_with_their_final_stage(company):
     )[0][0]
     assert (wrong_last, broken_chain) == (0, 0)
     assert not deals.filter(stage__is_won=True, closed_on__isnull=True).exists()
+    # A close day exactly on won and lost deals: the open-deal lists and their index rely on it.
+    assert not deals.filter(stage__is_lost=True, closed_on__isnull=True).exists()
+    assert not deals.filter(stage__is_won=False, stage__is_lost=False, closed_on__isnull=False).exists()
     assert not deals.filter(stage__is_won=True, closed_on__gt=today).exists()
     assert not deals.open().filter(expected_close_date__lte=today).exists()
     assert deals.won().filter(closed_on__year=today.year - 2).exists(), "three years of history"

@@ -79,3 +79,13 @@ def htmx_settled(page):
     page.wait_for_function(
         "() => window.htmx && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
     )
+
+
+def pick(scope, name, text, label):
+    """Type `text` into the search picker of field `name` (crm.forms.SearchSelect) inside `scope` (a page or a
+    locator) and click the match showing `label`; returns once its hidden input holds the chosen id."""
+    from playwright.sync_api import expect
+
+    scope.get_by_test_id(f"pick-{name}").fill(text)
+    scope.get_by_test_id(f"pick-{name}-options").locator("[role=option]", has_text=label).first.click()
+    expect(scope.locator(f"input[type=hidden][name={name}]")).not_to_have_value("")

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from targets.models import PlanStatus, TargetNode, TargetPlan
 from targets.services import metric_ensure_defaults
-from tests.browser.plugin import htmx_settled, login
+from tests.browser.plugin import htmx_settled, login, pick
 
 
 def split(page, node, dimension, *, every_leaf=False):
@@ -80,7 +80,7 @@ def test_manager_builds_a_plan_the_director_approves_it_and_the_rep_sees_it(page
     page.get_by_test_id(f"edit-{js.pk}").first.click()
     page.get_by_test_id(f"edit-form-{js.pk}").wait_for()
     htmx_settled(page)
-    page.get_by_test_id(f"edit-form-{js.pk}").locator("select[name=owner]").select_option(str(org.rep_js.pk))
+    pick(page.get_by_test_id(f"edit-form-{js.pk}"), "owner", "rep_js", str(org.rep_js))
     page.get_by_test_id(f"edit-save-{js.pk}").click()
     page.wait_for_function(
         f"() => document.querySelector('[data-testid=owner-{js.pk}]')?.textContent.trim() === '{org.rep_js}'"

@@ -72,3 +72,23 @@ def test_visible_users_and_regions(org):
     assert set(visible_regions(org.manager).values_list("code", flat=True)) == {"EAST", "SH", "JS"}
     assert set(visible_regions(org.rep).values_list("code", flat=True)) == {"SH"}
     assert visible_regions(org.director).count() == 6
+
+
+@pytest.mark.parametrize("scope", [s for s in DataScope if s != DataScope.ALL])
+def test_long_id_lists_go_as_subqueries_with_the_same_rows(org, deals, monkeypatch, scope):
+    """A scope wider than `INLINE_IDS` regions or people reaches the database as subqueries: same rows."""
+    from crm import scopes
+
+    org.manager.data_scope = scope
+    org.manager.save()
+    customers = [CustomerFactory(owner=o, region=o.region) for o in (org.rep, org.rep_js, org.rep_other)]
+    customers.append(CustomerFactory(owner=org.rep_other, region=org.sh))  # booked to East, owned outside it
+
+    def seen():
+        return visible(org.manager), set(Customer.objects.visible_to(org.manager).values_list("pk", flat=True))
+
+    inline = seen()
+    monkeypatch.setattr(scopes, "INLINE_IDS", 0)
+    assert seen() == inline
+    # The scope did reach beyond his own rows where it covers Shanghai (under East, which he manages and sits in).
+    assert (customers[3].pk in inline[1]) == (scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE))

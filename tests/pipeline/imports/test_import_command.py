@@ -16,6 +16,7 @@ from tests.conftest import csv_bytes
 from tests.datasets import DATA
 from tests.factories import make_deal
 from tests.pipeline.imports.conftest import snapshot
+from tests.pipeline.test_open_deals import assert_close_day_exactly_on_closed_deals
 
 HEADER = ["opportunity_id", "account", "sales_agent", "product", "deal_stage", "close_date", "close_value"]
 
@@ -364,3 +365,17 @@ def test_an_import_of_deals_queues_one_rebuild_of_attainment(run_import):
     assert exc is None, err
     # Not one recompute per deal: one rebuild of every plan from the facts, after the import commits.
     assert list(OutboxTask.objects.values_list("name", flat=True)) == ["targets.reconcile_all"]
+
+
+def test_imported_deals_have_a_close_day_only_when_won_or_lost(run_import):
+    _out, err, exc = run_import(
+        deals(
+            ["D-1", "Acme Ltd", "rep", "Server X1", "Needs confirmed", "2027-03-01", "100"],
+            ["D-2", "Acme Ltd", "rep", "Server X1", "Won / payment", "2026-02-01", "200"],
+            ["D-3", "Acme Ltd", "rep", "Server X1", "Lost", "2026-02-01", "300"],
+        )
+    )
+    assert exc is None, err
+    assert Opportunity.objects.count() == 3
+    assert_close_day_exactly_on_closed_deals()
+    assert list(Opportunity.objects.open().values_list("external_id", flat=True)) == ["D-1"]

@@ -7,7 +7,7 @@ import pytest
 
 from targets.models import TargetNode
 from targets.services import target_split_leaves
-from tests.browser.plugin import htmx_settled, login
+from tests.browser.plugin import htmx_settled, login, pick
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree,
     page.get_by_test_id(f"edit-{js.pk}").click()
     page.get_by_test_id(f"edit-form-{js.pk}").wait_for()
     htmx_settled(page)
-    page.get_by_test_id(f"edit-form-{js.pk}").locator("select[name=owner]").select_option(str(org.rep_js.pk))
+    pick(page.get_by_test_id(f"edit-form-{js.pk}"), "owner", "rep_js", str(org.rep_js))
     page.get_by_test_id(f"edit-save-{js.pk}").click()
     page.wait_for_function(
         f"document.querySelector('[data-testid=owner-{js.pk}]')?.textContent.trim() === '{org.rep_js}'"

@@ -1,0 +1,618 @@
+"""Load at tier M (issue 12): the big company served by gunicorn on PostgreSQL, under 50 readers and 10
+writers from locust, and single requests of every page and API list the issue names.
+
+In one run:
+
+a. the company of `bench.bigco` at scale BENCH_LOAD_SCALE (default 1: 5,000 reps in 6 region levels,
+   600,000 deals, 3,000,000 stage changes, a 120,000-leaf plan), reused when this database has it already
+   (`make bench` runs bench_attainment first), with its attainment built once (the attainment API reads
+   the stored figures). Who is measured: the director; MANAGERS managers of the regions closest to 50
+   reps; REPS reps spread over the company; WRITERS team managers for the writes. They log in with
+   sessions made here (the readers) or API tokens (the writers): no password is hashed.
+b. single requests, server time: each page through the Django test client in this process (middleware,
+   templates, the queries), the median of RUNS after a warm-up, with the query count of that run, for a
+   50-rep manager (goal <= 150 ms) and the director (<= 300 ms); then the three slowest statements seen.
+c. load: gunicorn as in production (3 workers x 4 threads, DEBUG=0, static files by whitenoise after
+   collectstatic, no broker so the recompute a move enqueues runs after its commit in the request, as
+   Celery's eager mode; the environment's DB_CONN_MAX_AGE is passed on, unset by default: a connection
+   per request) on 127.0.0.1, and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
+   READERS readers over the mix (team pipeline, my pipeline, a deal page, the deal API list, the
+   attainment API; bench/locustfile.py) and WRITERS writers moving their team's open deals one stage on
+   through the API, each waiting WAIT seconds (uniform) between requests. With think times the 60 users
+   could make about 60 / (0.5 s + response time) requests a second: ~90 at the goals' response times,
+   so the goal of 60 req/s is within reach only when responses are fast; when they are slow the users
+   wait on the server and the throughput is what it sustains. Figures: throughput, p50/p95/p99 of reads
+   and of writes (from locust's JSON stats, after every user started: `--reset-stats`), errors (any
+   status but 200, a redirect to the login page included), deadlocks (pg_stat_database).
+d. CPU seconds during the load of PostgreSQL (every process named postgres, with the backends that
+   ended: the server's other databases too), gunicorn (master and workers), locust, and the rest of the
+   machine (other work on it), read from /proc before and after.
+e. the three slowest kinds of statement during the load: pg_stat_activity of the benchmark's database
+   sampled every SAMPLE_INTERVAL seconds (pg_stat_statements needs shared_preload_libraries and a
+   restart), each statement at the longest it was seen running (a lower bound, within the interval).
+
+Files of the last run (locust's config and stats, its log, gunicorn's log, the slow statements in full) are
+in bench/out/load/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from bench import Timing, loadstats
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "load"
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+
+MANAGERS = 5  # accounts of the 50-rep managers the manager readers use
+TEAM_SIZE = 50  # reps in a manager's region
+REPS = 20  # rep accounts
+WRITERS = 10  # writer users, each a different team's manager
+READERS = {"manager": 20, "director": 5, "rep": 25}  # reader users by persona (50)
+WAIT = (0.0, 1.0)  # seconds between a user's requests, uniform
+DEALS_SAMPLE = 100  # deals a reader opens pages of
+RUNS = 5
+SAMPLE_INTERVAL = 0.05  # seconds between samples of pg_stat_activity
+SPAWN_RATE = 30  # users started a second
+
+SINGLE_GOALS = {"manager": 0.150, "director": 0.300}
+THROUGHPUT_GOAL = 60.0  # requests a second
+READ_P95_GOAL = 0.300
+WRITE_P95_GOAL = 0.200
+
+
+def run() -> list[Timing]:
+    scale = float(os.environ.get("BENCH_LOAD_SCALE") or 1.0)
+    seconds = int(os.environ.get("BENCH_LOAD_SECONDS") or 60)
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    timings, company = prepare(scale)
+    people = choose_people(company)
+    # Static files as production serves them (whitenoise, hashed names): before any page is rendered.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=_server_env(), check=True
+    )
+    single, statements = single_requests(company, people)
+    timings += single
+    timings += load(company, people, seconds, known=[sql for _seconds, sql, _where in statements])
+    return timings
+
+
+# --- a. the company and the people ---------------------------------------------------------------
+
+
+def prepare(scale: float) -> tuple[list[Timing], dict]:
+    from django.utils import timezone
+
+    from bench import bigco
+    from crm.models import User
+    from pipeline.models import Stage
+    from targets.attainment.services import attainment_recompute
+    from targets.models import LatestAttainment, TargetPlan
+
+    timings = []
+    if not User.objects.filter(username="bc-m0").exists():
+        started = time.perf_counter()
+        generated = bigco.generate(scale)
+        counts = generated.counts
+        timings.append(
+            Timing(
+                name=(
+                    f"load: bigco at scale {scale:g}: {counts['reps']:,} reps, {counts['opportunities']:,} deals, "
+                    f"{counts['stage changes']:,} stage changes, {counts['target leaves']:,} leaves"
+                ),
+                seconds=time.perf_counter() - started,
+                note="generated with COPY; no goal",
+            )
+        )
+    else:
+        print("bench_load: the big company is in this database already; reusing it.", flush=True)
+    plan = TargetPlan.objects.filter(name__startswith="BigCo signed revenue").latest("pk")
+    if not LatestAttainment.objects.filter(node__plan=plan).exists():
+        started = time.perf_counter()
+        written = attainment_recompute(plan=plan, as_of=timezone.localdate())
+        timings.append(
+            Timing(
+                name="load: attainment of the plan, first build",
+                seconds=time.perf_counter() - started,
+                note=f"{written:,} nodes; what the attainment API reads; no goal",
+            )
+        )
+    stages = Stage.objects.filter(pipeline__name="BigCo sales", is_lost=False).order_by("order")
+    company = {"plan": plan, "stages": {s.order: s.pk for s in stages}, "won": max(s.order for s in stages)}
+    return timings, company
+
+
+def spread(items: list, n: int) -> list:
+    """n items evenly spaced over the list (all of them when there are no more than n)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]
+
+
+def choose_people(company) -> dict:
+    from crm.models import Region, Role, User
+
+    regions = list(Region.objects.filter(manager__username__startswith="bc-m").values("id", "path", "manager_id"))
+    reps_by_team = Counter(
+        User.objects.filter(role=Role.REP, username__startswith="bc-r").values_list("region__path", flat=True)
+    )
+    size = {r["id"]: sum(n for path, n in reps_by_team.items() if path.startswith(r["path"])) for r in regions}
+    # The regions closest to TEAM_SIZE reps (exactly 50 at scale 1), spread over the company.
+    nearest = min(abs(size[r["id"]] - TEAM_SIZE) for r in regions)
+    regions.sort(key=lambda r: r["id"])
+    managed = spread([r for r in regions if abs(size[r["id"]] - TEAM_SIZE) == nearest], MANAGERS)
+    teams = spread([r for r in regions if r["path"] in reps_by_team], WRITERS)
+    users = User.objects.in_bulk([r["manager_id"] for r in managed + teams])
+    return {
+        "director": User.objects.get(username="bc-m0"),
+        "managers": [users[r["manager_id"]] for r in managed],
+        "manager_reps": size[managed[0]["id"]],
+        "reps": spread(list(User.objects.filter(role=Role.REP, username__startswith="bc-r").order_by("id")), REPS),
+        "writers": [(users[r["manager_id"]], r["id"]) for r in teams],
+    }
+
+
+def _session(user) -> str:
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _deals(user, n: int = DEALS_SAMPLE) -> list[int]:
+    """Deals `user` sees, the latest closing first (mostly open ones), a sample of n."""
+    from pipeline.models import Opportunity
+
+    latest = Opportunity.objects.visible_to(user).order_by("-expected_close_date")
+    ids = list(latest.values_list("id", flat=True)[: n * 3])
+    return random.Random(user.pk).sample(ids, min(n, len(ids)))
+
+
+def _node(plan, user) -> int:
+    """The target node a user's attainment view starts at: the root, the user's region, or the rep's own."""
+    from crm.models import Role
+    from targets.models import TargetNode
+
+    nodes = TargetNode.objects.filter(plan=plan).order_by("depth", "pk")
+    if user.role == Role.REP:
+        return nodes.filter(rep=user).values_list("pk", flat=True)[0]
+    if user.username == "bc-m0":
+        return nodes.values_list("pk", flat=True)[0]
+    return nodes.filter(region_id=user.region_id, rep__isnull=True).values_list("pk", flat=True)[0]
+
+
+def _account(plan, user) -> dict:
+    return {"user": user.username, "session": _session(user), "deals": _deals(user), "node": _node(plan, user)}
+
+
+def load_config(company, people) -> dict:
+    from django.conf import settings
+    from rest_framework.authtoken.models import Token
+
+    from pipeline.models import Opportunity
+
+    plan, won = company["plan"], company["won"]
+    writers = []
+    for manager, team in people["writers"]:
+        deals = (
+            Opportunity.objects.filter(region_id=team, stage__is_won=False, stage__is_lost=False)
+            .order_by("id")
+            .values("id", "version", "stage__order")
+        )
+        writers.append(
+            {
+                "user": manager.username,
+                "token": Token.objects.get_or_create(user=manager)[0].key,
+                "deals": [{"id": d["id"], "version": d["version"], "order": d["stage__order"]} for d in deals],
+            }
+        )
+    personas = {"manager": people["managers"], "director": [people["director"]], "rep": people["reps"]}
+    return {
+        "cookie": settings.SESSION_COOKIE_NAME,
+        "wait": list(WAIT),
+        "stages": {str(order): pk for order, pk in company["stages"].items()},
+        "won": won,
+        "readers": {
+            persona: {"users": READERS[persona], "accounts": [_account(plan, u) for u in users]}
+            for persona, users in personas.items()
+        },
+        "writers": {"users": WRITERS, "accounts": writers},
+        "stopped_file": str(OUT / "stopped"),
+    }
+
+
+# --- b. single requests --------------------------------------------------------------------------
+
+PAGES = (
+    ("team pipeline", "/pipeline/team/"),
+    ("my pipeline", "/pipeline/mine/"),
+    ("deal page", "/pipeline/deals/{deal}/"),
+    ("deal API list", "/api/opportunities/"),
+    ("attainment API", "/api/attainment/?node={node}"),
+    ("plan editor root", "/targets/plans/{plan}/"),
+    ("plan grid, default entry", "/targets/plans/{plan}/grid/"),
+    ("alerts page", "/targets/alerts/"),
+)
+
+
+def single_requests(company, people) -> tuple[list[Timing], list[tuple[float, str, str]]]:
+    """The single-request timings, and every statement they ran (seconds, SQL, which page)."""
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    plan = company["plan"]
+    personas = (
+        ("manager", people["managers"][0], f"{people['manager_reps']}-rep manager"),
+        ("director", people["director"], "director"),
+    )
+    # As `make test` and bench_grid render: no collectstatic manifest needed in this process.
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    storages = {**settings.STORAGES, "staticfiles": static}
+    timings, statements = [], []
+    with override_settings(ALLOWED_HOSTS=["testserver"], STORAGES=storages):
+        for persona, user, label in personas:
+            client = Client()
+            client.force_login(user)
+            values = {"plan": plan.pk, "deal": _deals(user, 1)[0], "node": _node(plan, user)}
+            for page, pattern in PAGES:
+                url = pattern.format(**values)
+                response = client.get(url)  # warm-up: templates compiled, caches filled
+                assert response.status_code == 200, (url, label, response.status_code)
+                runs = []
+                for _run in range(RUNS):
+                    with CaptureQueriesContext(connection) as captured:
+                        started = time.perf_counter()
+                        response = client.get(url)
+                        elapsed = time.perf_counter() - started
+                    assert response.status_code == 200, (url, label, response.status_code)
+                    runs.append((elapsed, len(captured), captured.captured_queries))
+                    statements += [(float(q["time"]), q["sql"], f"{page}, {label}") for q in captured.captured_queries]
+                elapsed, queries, _captured = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+                timings.append(
+                    Timing(
+                        name=f"single: {page}, {label}",
+                        seconds=elapsed,
+                        queries=queries,
+                        goal=SINGLE_GOALS[persona],
+                        note=f"{url}; median of {RUNS}: " + ", ".join(f"{r[0]:.3f}" for r in runs) + " s",
+                    )
+                )
+    seen = set()
+    with (OUT / "single_slow_statements.sql").open("w") as f:
+        for seconds, sql, where in sorted(statements, key=lambda s: s[0], reverse=True):
+            shape = loadstats.normalize_sql(sql)
+            if shape in seen:
+                continue
+            seen.add(shape)
+            f.write(f"-- #{len(seen)}: {seconds * 1000:,.0f} ms ({where})\n{sql.strip()};\n\n")
+            timings.append(
+                Timing(
+                    name=f"single: slowest statement #{len(seen)} ({where})",
+                    seconds=seconds,
+                    note=loadstats.short_sql(sql),
+                    extra={"sql": sql},
+                )
+            )
+            if len(seen) == 3:
+                break
+    return timings, statements
+
+
+def _seen(q) -> str:
+    return f"{q.statements} seen ({q.locked} waiting for a lock), {q.total:.1f} s in all"
+
+
+# --- c. load --------------------------------------------------------------------------------------
+
+
+def _server_env() -> dict[str, str]:
+    from django.conf import settings
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TESTING", "CELERY_BROKER_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="salesmgmt.settings",
+        DEBUG="0",
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        SECRET_KEY=settings.SECRET_KEY,  # the sessions made here are signed with it
+        ALLOWED_HOSTS="127.0.0.1",
+        LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the master (a graceful stop of its workers), SIGKILL to its process group if it lingers."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=35)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+
+
+class Sampler(threading.Thread):
+    """Samples the statements running in the benchmark's database (its own connection, autocommit)."""
+
+    SQL = """
+        SELECT pid, query_start, extract(epoch FROM clock_timestamp() - query_start)::float,
+               datname = current_database(), query, wait_event_type = 'Lock'
+        FROM pg_stat_activity
+        WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+    """
+
+    def __init__(self, interval: float = SAMPLE_INTERVAL):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.seen: list = []  # ((pid, query_start), seconds running, sql, waiting for a lock)
+        self.rounds = self.ours = self.others = 0
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        import psycopg
+        from django.db import connection
+
+        try:
+            db = connection.settings_dict
+            params = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
+            params.update(host=db["HOST"], port=db["PORT"])
+            with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+                while not self.stopping.wait(self.interval):
+                    self.rounds += 1
+                    for pid, start, seconds, ours, sql, locked in conn.execute(self.SQL).fetchall():
+                        if not ours:
+                            self.others += 1
+                            continue
+                        self.ours += 1
+                        self.seen.append(((pid, start), seconds, sql, bool(locked)))
+        except Exception as exc:  # reported beside the figures; the load goes on without it
+            self.error = exc
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+def _snapshot(server_pid: int) -> dict[str, int]:
+    procs = loadstats.read_procs()
+    with open("/proc/stat") as f:
+        machine = loadstats.machine_busy_ticks(f.read())
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # locust, once it has ended and been waited for
+    me = resource.getrusage(resource.RUSAGE_SELF)  # this process: the sampler of pg_stat_activity
+    return {
+        "postgres": loadstats.cpu_ticks(procs, loadstats.named(procs, "postgres")),
+        "gunicorn": loadstats.cpu_ticks(procs, loadstats.tree(procs, server_pid)),
+        "locust": round((children.ru_utime + children.ru_stime) * os.sysconf("SC_CLK_TCK")),
+        "sampler": round((me.ru_utime + me.ru_stime) * os.sysconf("SC_CLK_TCK")),
+        "machine": machine,
+    }
+
+
+def _deadlocks() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def load(company, people, seconds: int, known: list[str] | None = None) -> list[Timing]:
+    """The load run; `known`: statements in full (the single requests') to complete sampled ones with."""
+    config = load_config(company, people)
+    (OUT / "config.json").write_text(json.dumps(config, indent=1))
+    env = _server_env()
+    port = _free_port()
+    users = sum(READERS.values()) + WRITERS
+    locust = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"http://127.0.0.1:{port}",
+        "-u", str(users), "-r", str(SPAWN_RATE), "--run-time", f"{seconds}s", "--reset-stats", "--stop-timeout", "30",
+        "--json-file", str(OUT / "locust"), "--csv", str(OUT / "locust"), "--only-summary",
+    ]  # fmt: skip
+    gunicorn_log = OUT / "gunicorn.log"
+    load_average = os.getloadavg()
+    gunicorn = [sys.executable, "-m", "gunicorn", "salesmgmt.wsgi", "-w", "3", "--threads", "4"]
+    with gunicorn_log.open("w") as log:
+        server = subprocess.Popen(
+            [*gunicorn, "-b", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        sampler = Sampler()
+        try:
+            _wait_ready(server, port, gunicorn_log)
+            deadlocks = _deadlocks()
+            print(f"bench_load: {users} locust users for {seconds} s against gunicorn on port {port} ...", flush=True)
+            sampler.start()
+            before, started = _snapshot(server.pid), time.perf_counter()
+            with (OUT / "locust.log").open("w") as locust_log:
+                subprocess.run(
+                    locust,
+                    cwd=ROOT,
+                    env={**os.environ, "BENCH_LOAD_CONFIG": str(OUT / "config.json")},
+                    stdout=locust_log,
+                    stderr=subprocess.STDOUT,
+                    timeout=seconds + 120,
+                )
+            after, window = _snapshot(server.pid), time.perf_counter() - started
+        finally:
+            sampler.stop()
+            _stop(server)
+    time.sleep(1)  # backends report their statistics within a second of a transaction's end
+    deadlocks = _deadlocks() - deadlocks
+
+    stopped = OUT / "stopped"
+    groups, measured = loadstats.summarize(
+        json.loads((OUT / "locust.json").read_text()), float(stopped.read_text()) if stopped.exists() else None
+    )
+    timings = load_timings(groups, measured, users=users, seconds=seconds, load_average=load_average)
+    timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks)
+    timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
+    timings += slow_timings(sampler, known or [])
+    return timings
+
+
+def load_timings(groups, measured: float, *, users: int, seconds: int, load_average) -> list[Timing]:
+    reads, writes = groups["reads"], groups["writes"]
+    readers = ", ".join(f"{n} {persona}s" for persona, n in READERS.items())
+    timings = [
+        Timing(
+            name=f"load: throughput, {users} users ({sum(READERS.values())} readers + {WRITERS} writers)",
+            seconds=reads.per_second + writes.per_second,
+            unit="req/s",
+            goal=THROUGHPUT_GOAL,
+            at_least=True,
+            note=(
+                f"requests ended in the {measured:.0f} s from all users running to the end of the {seconds} s run "
+                f"({reads.requests + writes.requests:,} in all, with those then running); "
+                f"readers: {readers}; think time {WAIT[0]:g}-{WAIT[1]:g} s; load average at the start "
+                + " ".join(f"{x:.2f}" for x in load_average)
+            ),
+        )
+    ]
+    for group, goal in ((reads, READ_P95_GOAL), (writes, WRITE_P95_GOAL)):
+        timings.append(
+            Timing(
+                name=f"load: {group.name} p95",
+                seconds=group.p(0.95),
+                goal=goal,
+                note=(
+                    f"{group.requests:,} requests, {group.per_second:.1f}/s, p50 {group.p(0.5) * 1000:,.0f} ms, "
+                    f"p95 {group.p(0.95) * 1000:,.0f} ms, p99 {group.p(0.99) * 1000:,.0f} ms"
+                ),
+            )
+        )
+    for name, group in groups.items():
+        if name in ("reads", "writes"):
+            continue
+        timings.append(
+            Timing(
+                name=f"load: {name} p95",
+                seconds=group.p(0.95),
+                note=(
+                    f"{group.requests:,} requests, {group.failures} failed, p50 {group.p(0.5) * 1000:,.0f} ms, "
+                    f"p99 {group.p(0.99) * 1000:,.0f} ms; no goal"
+                ),
+            )
+        )
+    return timings
+
+
+def error_timings(groups, failures_csv: Path, deadlocks: int) -> list[Timing]:
+    import csv
+
+    messages = Counter()
+    if failures_csv.exists():
+        with failures_csv.open() as f:
+            for row in csv.DictReader(f):
+                messages[f"{row['Name']}: {row['Error']}"] += int(row["Occurrences"])
+    errors = groups["reads"].failures + groups["writes"].failures
+    top = "; ".join(f"{n} x {m}" for m, n in messages.most_common(3))
+    return [
+        Timing(name="load: errors", seconds=errors, unit="errors", goal=0, note=top or "none"),
+        Timing(name="load: deadlocks", seconds=deadlocks, unit="deadlocks", goal=0, note="pg_stat_database"),
+    ]
+
+
+def cpu_split(before: dict, after: dict, ticks_per_second: int) -> dict[str, float]:
+    """CPU seconds between two snapshots, by side; "other" is the rest of the machine's busy time."""
+    used = {k: (after[k] - before[k]) / ticks_per_second for k in before}
+    machine = used.pop("machine")
+    used["other"] = max(0.0, machine - sum(used.values()))
+    return used
+
+
+def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) -> list[Timing]:
+    used = cpu_split(before, after, ticks)
+    app = used["postgres"] + used["gunicorn"]
+    rounds = max(1, sampler.rounds)
+    notes = {
+        "postgres": (
+            f"{used['postgres'] / app:.0%} of PostgreSQL + gunicorn; every postgres process (other databases too: "
+            f"{sampler.others / rounds:.1f} of their statements running on average vs "
+            f"{sampler.ours / rounds:.1f} of the benchmark's)"
+        ),
+        "gunicorn": f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn; master and 3 workers (Python)",
+        "locust": "the load generator, on the same machine",
+        "sampler": "this process, sampling pg_stat_activity",
+        "other": "the rest of the machine's busy time: other work on it (load average in the throughput's note)",
+    }
+    return [
+        Timing(
+            name=f"load: CPU, {side}",
+            seconds=seconds,
+            unit="cpu-s",
+            note=f"{notes[side]}; of {cpus} x {window:.0f} s = {cpus * window:.0f} cpu-s",
+        )
+        for side, seconds in used.items()
+    ]
+
+
+def slow_timings(sampler, known: list[str]) -> list[Timing]:
+    if sampler.error is not None:
+        return [Timing(name="load: slowest statements", note=f"not sampled: {sampler.error}")]
+    slow = loadstats.slowest(sampler.seen)
+    timings = []
+    with (OUT / "slow_statements.sql").open("w") as f:
+        for k, q in enumerate(slow, 1):
+            # pg_stat_activity keeps a statement's first track_activity_query_size bytes (1 kB by default):
+            # the same kind of statement run by the single requests gives the rest.
+            full = loadstats.complete_sql(q.sql, known)
+            sql = full or q.sql
+            more = "; the rest from the same statement of the single requests" if full else ""
+            if not full and len(q.sql.encode()) >= 1000:
+                more = "; cut by pg_stat_activity (track_activity_query_size)"
+            f.write(f"-- #{k}: {q.seconds * 1000:,.0f} ms at most; {_seen(q)}{more}\n{sql.strip()};\n\n")
+            timings.append(
+                Timing(
+                    name=f"load: slowest statement #{k}",
+                    seconds=q.seconds,
+                    note=f"{_seen(q)}; {loadstats.short_sql(sql)}",
+                    extra={"sql": sql, "statements": q.statements, "total": q.total, "locked": q.locked},
+                )
+            )
+    return timings

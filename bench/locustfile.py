@@ -1,0 +1,121 @@
+"""The users of the load benchmark (`bench/bench_load.py` writes their config and runs locust on this file).
+
+Readers (managers, the director, reps, each logged in with a session the benchmark made) loop over the
+mix of issue 12, each request equally often: team pipeline, my pipeline, a deal page, the deal API list,
+the attainment API. Writers (team managers, with an API token) move their team's open deals one stage on
+through the API, as a client would, each deal at the version the last move answered; a deal that reaches
+Won leaves the writer's round. Every user waits `wait` seconds (uniform) between requests.
+
+Anything but the expected status is a failure: a page answering with the login form (a redirect) too.
+Run it only through the benchmark: `BENCH_LOAD_CONFIG` names the config file.
+"""
+
+import itertools
+import json
+import os
+import random
+import time
+from collections import deque
+from pathlib import Path
+
+from locust import FastHttpUser, between, events, task
+from locust.exception import StopUser
+
+CONFIG = json.loads(Path(os.environ["BENCH_LOAD_CONFIG"]).read_text())
+WAIT = between(*CONFIG["wait"])
+STAGES = {int(order): stage for order, stage in CONFIG["stages"].items()}  # stage order -> id
+WON = max(STAGES)
+
+
+@events.test_stopping.add_listener
+def run_time_ended(**_kwargs):
+    """When users stop starting requests (those running finish): the end of the window rates are over."""
+    Path(CONFIG["stopped_file"]).write_text(str(time.time()))
+
+
+class Reader(FastHttpUser):
+    abstract = True
+    persona = ""
+    wait_time = WAIT
+
+    def on_start(self):
+        accounts = CONFIG["readers"][self.persona]["accounts"]
+        self.account = accounts[next(type(self).numbers) % len(accounts)]
+        self.headers = {"Cookie": f"sessionid={self.account['session']}"}
+
+    def _get(self, url: str, name: str) -> None:
+        with self.client.get(
+            url, headers=self.headers, name=name, allow_redirects=False, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}")
+
+    @task
+    def team_pipeline(self):
+        self._get("/pipeline/team/", "team pipeline")
+
+    @task
+    def my_pipeline(self):
+        self._get("/pipeline/mine/", "my pipeline")
+
+    @task
+    def deal_page(self):
+        self._get(f"/pipeline/deals/{random.choice(self.account['deals'])}/", "deal page")
+
+    @task
+    def deal_api(self):
+        self._get("/api/opportunities/", "deal API list")
+
+    @task
+    def attainment_api(self):
+        self._get(f"/api/attainment/?node={self.account['node']}", "attainment API")
+
+
+class ManagerReader(Reader):
+    persona = "manager"
+    fixed_count = CONFIG["readers"]["manager"]["users"]
+    numbers = itertools.count()
+
+
+class DirectorReader(Reader):
+    persona = "director"
+    fixed_count = CONFIG["readers"]["director"]["users"]
+    numbers = itertools.count()
+
+
+class RepReader(Reader):
+    persona = "rep"
+    fixed_count = CONFIG["readers"]["rep"]["users"]
+    numbers = itertools.count()
+
+
+class Writer(FastHttpUser):
+    fixed_count = CONFIG["writers"]["users"]
+    wait_time = WAIT
+    numbers = itertools.count()
+
+    def on_start(self):
+        accounts = CONFIG["writers"]["accounts"]
+        account = accounts[next(type(self).numbers) % len(accounts)]
+        self.headers = {"Authorization": f"Token {account['token']}"}
+        self.deals = deque(dict(deal) for deal in account["deals"])
+
+    @task
+    def move_stage(self):
+        if not self.deals:
+            raise StopUser()  # every deal of the team is won: nothing left to move
+        deal = self.deals.popleft()
+        body = {"stage": STAGES[deal["order"] + 1], "version": deal["version"]}
+        with self.client.post(
+            f"/api/opportunities/{deal['id']}/move-stage/",
+            json=body,
+            headers=self.headers,
+            name="move stage",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
+                return
+            deal["version"], deal["order"] = response.json()["version"], deal["order"] + 1
+            if deal["order"] < WON:
+                self.deals.append(deal)

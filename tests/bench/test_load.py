@@ -1,0 +1,198 @@
+"""The arithmetic of the load benchmark (`bench/loadstats.py`, `bench/bench_load.py`) on made-up input: locust's
+JSON stats into reads, writes and rates; CPU seconds from two snapshots of /proc; sampled statements into
+the slowest kinds. Nothing here runs a server or reads a clock."""
+
+import pytest
+
+from bench import Timing, bench_load
+from bench.loadstats import (
+    Proc,
+    complete_sql,
+    cpu_ticks,
+    machine_busy_ticks,
+    named,
+    normalize_sql,
+    percentile,
+    short_sql,
+    slowest,
+    summarize,
+    tree,
+)
+
+
+def entry(name, method, times, per_second, start=1000.2, failures=0):
+    return {
+        "name": name,
+        "method": method,
+        "start_time": start,
+        "last_request_timestamp": max(per_second) + 0.5,
+        "num_requests": sum(times.values()),
+        "num_failures": failures,
+        "response_times": {str(ms): n for ms, n in times.items()},  # JSON object keys are strings
+        "num_reqs_per_sec": {str(s): n for s, n in per_second.items()},
+    }
+
+
+def test_percentile_follows_locust_counting_down_from_the_slowest():
+    # 100 requests: 90 at 10 ms, 5 at 200 ms, 4 at 900 ms, 1 at 3,000 ms. Locust's rule gives the first
+    # bucket, from the slowest down, with no more than 95 requests below it: 900 ms for p95, not 200 ms.
+    times = {10: 90, 200: 5, 900: 4, 3000: 1}
+    assert percentile(times, 100, 0.5) == 10
+    assert percentile(times, 100, 0.90) == 200
+    assert percentile(times, 100, 0.95) == 900
+    assert percentile(times, 100, 0.99) == 3000
+    assert percentile(times, 100, 1.0) == 3000
+    assert percentile({}, 0, 0.95) == 0
+
+
+def test_summarize_merges_reads_and_writes_and_counts_rates_over_whole_seconds_before_the_stop():
+    entries = [
+        entry("team pipeline", "GET", {100: 8, 2000: 2}, {1001: 4, 1002: 4, 1003: 2}, failures=1),
+        entry("deal page", "GET", {50: 10}, {1001: 5, 1002: 5}),
+        entry("move stage", "POST", {300: 3, 700: 1}, {1002: 2, 1004: 2}, start=1001.0),
+        entry("never asked", "GET", {}, {1001: 0}),  # no requests: left out
+    ]
+    groups, window = summarize(entries, stopped=1003.7)
+
+    reads, writes = groups["reads"], groups["writes"]
+    assert (reads.requests, reads.failures, writes.requests) == (20, 1, 4)
+    assert reads.response_times == {50: 10, 100: 8, 2000: 2}
+    assert reads.p(0.5) == 0.1 and reads.p(0.95) == 2.0
+    assert writes.p(0.5) == 0.3 and writes.p(0.95) == 0.7
+    assert groups["team pipeline"].p(0.95) == 2.0
+    assert "never asked" not in groups
+    # Whole seconds from the reset (1000.2 -> 1001) to the stop (1003.7 -> 1003): 1001 and 1002.
+    assert window == 2.0
+    assert reads.per_second == (4 + 4 + 5 + 5) / 2  # the 2 reads ended in second 1003 are after the stop
+    assert writes.per_second == 2 / 2
+
+
+def test_summarize_without_a_stop_time_rates_up_to_the_last_request_as_locust_does():
+    groups, window = summarize([entry("deal page", "GET", {50: 10}, {1001: 5, 1004: 5}, start=1000.5)])
+    assert window == pytest.approx(4.0)  # 1000.5 to 1004.5
+    assert groups["reads"].per_second == pytest.approx(10 / 4.0)
+    assert groups["writes"].requests == 0 and groups["writes"].per_second == 0
+
+
+def stat(pid, comm, ppid, utime, stime, cutime=0, cstime=0):
+    """A /proc/<pid>/stat line with the fields the benchmark reads (the rest zeros)."""
+    fields = ["S", ppid, 0, 0, 0, 0, 0, 0, 0, 0, 0, utime, stime, cutime, cstime] + [0] * 37
+    return Proc.parse(pid, f"{pid} ({comm}) " + " ".join(map(str, fields)))
+
+
+def test_proc_stat_parsing_survives_spaces_and_parentheses_in_the_command_name():
+    p = stat(42, "gunicorn: (worker) x", 7, 11, 5, 3, 2)
+    assert (p.pid, p.comm, p.ppid, p.ticks, p.reaped) == (42, "gunicorn: (worker) x", 7, 16, 5)
+
+
+def test_cpu_between_snapshots_counts_backends_that_ended_through_the_postmasters_reaped_ticks():
+    before = {
+        p.pid: p
+        for p in [
+            stat(1, "postgres", 0, 100, 50),  # the postmaster
+            stat(2, "postgres", 1, 30, 10),  # a backend that ends before the second snapshot
+            stat(3, "postgres", 1, 5, 5),  # a backend that lives on
+            stat(10, "python", 9, 200, 20),  # gunicorn master
+            stat(11, "python", 10, 400, 40),  # a worker
+            stat(50, "python", 1, 999, 999),  # a process of someone else
+        ]
+    }
+    after = {
+        p.pid: p
+        for p in [
+            stat(1, "postgres", 0, 101, 50, cutime=70, cstime=20),  # backend 2 ended after 90 ticks in all
+            stat(3, "postgres", 1, 25, 5),
+            stat(4, "postgres", 1, 15, 5),  # a backend started and still running
+            stat(10, "python", 9, 201, 20),
+            stat(11, "python", 10, 500, 60),
+        ]
+    }
+    postgres = cpu_ticks(after, named(after, "postgres")) - cpu_ticks(before, named(before, "postgres"))
+    # postmaster +1, backend 2: 90 - 40 already counted = +50, backend 3 +20, backend 4 +20.
+    assert postgres == 1 + 50 + 20 + 20
+    assert tree(before, 10) == {10, 11}
+    assert cpu_ticks(after, tree(after, 10)) - cpu_ticks(before, tree(before, 10)) == 1 + 120
+
+
+def test_cpu_split_in_seconds_with_the_rest_of_the_machine_as_other():
+    before = {"postgres": 1000, "gunicorn": 500, "locust": 0, "sampler": 50, "machine": 10_000}
+    after = {"postgres": 3000, "gunicorn": 1500, "locust": 100, "sampler": 60, "machine": 14_000}
+    split = bench_load.cpu_split(before, after, 100)
+    assert split == pytest.approx({"postgres": 20.0, "gunicorn": 10.0, "locust": 1.0, "sampler": 0.1, "other": 8.9})
+
+
+def test_machine_busy_ticks_leave_out_idle_and_iowait():
+    text = "cpu  100 5 50 1000 30 2 3 0 0 0\ncpu0 50 2 25 500 15 1 1 0 0 0\nintr 1 2 3\n"
+    assert machine_busy_ticks(text) == 100 + 5 + 50 + 2 + 3
+
+
+def test_normalize_sql_gives_statements_with_other_values_one_shape():
+    a = "SELECT * FROM t WHERE id = 12 AND name = 'O''Brien' AND x IN (1, 2, 3) AND t2.c = -4.5"
+    b = "SELECT *  FROM t WHERE id = 7 AND name = 'x' AND x IN (9) AND t2.c = 3"
+    assert (
+        normalize_sql(a) == normalize_sql(b) == "SELECT * FROM t WHERE id = ? AND name = ? AND x IN (...) AND t2.c = ?"
+    )
+    assert normalize_sql('SELECT "T3"."id" FROM "crm_region" T3') == 'SELECT "T3"."id" FROM "crm_region" T3'
+
+
+def test_short_sql_keeps_what_a_statement_reads_and_how_it_filters():
+    sql = 'SELECT "t"."id",\n  "t"."name", (SELECT 1) FROM "t" INNER JOIN "u" ON ("t"."u_id" = "u"."id")\n'
+    sql += 'WHERE "u"."x" = 1'
+    assert short_sql(sql) == 'SELECT … FROM "t" INNER JOIN "u" ON ("t"."u_id" = "u"."id") WHERE "u"."x" = 1'
+    assert short_sql("COMMIT") == "COMMIT"
+    assert short_sql(sql, length=20) == 'SELECT … FROM "t" I…'
+
+
+def test_complete_sql_finds_the_whole_of_a_truncated_statement_among_known_ones():
+    full = 'SELECT "d"."id", "d"."name" FROM "d" WHERE "d"."owner_id" = 7 ORDER BY "d"."id"'
+    other = 'SELECT "d"."id", "d"."stage" FROM "d" WHERE "d"."owner_id" = 3'
+    truncated = 'SELECT "d"."id", "d"."name" FROM "d" WHERE "d"."own'  # cut mid-word, another owner
+    assert complete_sql(truncated, [other, full.replace("7", "12")]) == full.replace("7", "12")
+    assert complete_sql(truncated, [other]) is None
+    scoped = full.replace("ORDER BY", 'AND "d"."region" = 4 ORDER BY')
+    assert complete_sql(truncated, [full, scoped]) is None  # two kinds begin so: no telling which
+    assert complete_sql("COMMIT", ["COMMIT"]) is None  # nothing more to learn
+
+
+def test_slowest_counts_a_statement_once_at_its_longest_and_ranks_kinds_by_their_slowest():
+    lock = "SELECT id FROM plan WHERE id = 1 FOR NO KEY UPDATE"
+    samples = [
+        (("pid 1", "t0"), 0.10, lock, False),
+        (("pid 1", "t0"), 0.60, lock, True),  # the same statement, seen again waiting for the lock
+        (("pid 2", "t0"), 0.20, "SELECT id FROM plan WHERE id = 2 FOR NO KEY UPDATE", False),
+        (("pid 3", "t1"), 0.30, "SELECT count(*) FROM deal WHERE region = 5", False),
+        (("pid 4", "t1"), 0.05, "COMMIT", False),
+        (("pid 4", "t2"), 0.01, "COMMIT", False),
+    ]
+    first, second, third = slowest(samples)
+    assert (first.seconds, first.statements, first.locked, first.total) == (0.60, 2, 1, pytest.approx(0.80))
+    assert first.sql == lock
+    assert (second.seconds, second.statements) == (0.30, 1)
+    assert (third.sql, third.statements, third.seconds) == ("COMMIT", 2, 0.05)
+    assert len(slowest(samples, n=1)) == 1
+
+
+def test_a_throughput_goal_is_a_floor_and_counts_print_in_their_unit():
+    fast = Timing(name="throughput", seconds=61.0, unit="req/s", goal=60, at_least=True)
+    slow = Timing(name="throughput", seconds=6.2, unit="req/s", goal=60, at_least=True)
+    errors = Timing(name="errors", seconds=3, unit="errors", goal=0)
+    assert (fast.met, slow.met, errors.met) == (True, False, False)
+    assert (slow.value_text, slow.goal_text) == ("6.2 req/s", ">= 60 req/s")
+    assert (errors.value_text, errors.goal_text) == ("3 errors", "<= 0 errors")
+    assert Timing(name="t", seconds=0.25, goal=0.3).goal_text == "<= 0.3 s"
+
+
+def test_load_timings_put_reads_and_writes_beside_their_goals():
+    entries = [
+        entry("team pipeline", "GET", {250: 96, 900: 4}, {1001: 60, 1002: 40}),
+        entry("move stage", "POST", {150: 39, 400: 1}, {1001: 20, 1002: 20}),
+    ]
+    groups, measured = summarize(entries, stopped=1003.0)
+    timings = {
+        t.name: t for t in bench_load.load_timings(groups, measured, users=60, seconds=60, load_average=(1, 1, 1))
+    }
+    throughput = next(t for name, t in timings.items() if name.startswith("load: throughput"))
+    assert throughput.seconds == 50.0 + 20.0 and throughput.met
+    assert timings["load: reads p95"].seconds == 0.25 and timings["load: reads p95"].met
+    assert timings["load: writes p95"].seconds == 0.15 and timings["load: writes p95"].met
+    assert timings["load: team pipeline p95"].goal is None
