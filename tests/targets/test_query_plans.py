@@ -51,12 +51,6 @@ def test_the_plan_editors_levels_and_lists_read_a_managers_targets_by_index(comp
     assert_no_full_scan(statements, NODES, "the plan editor's levels and list for a manager")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The first level of a manager's tree (`plan_entry_nodes`) is found as 'visible, parent not visible': "
-    "the planner expects thousands of rows and counts their children by scanning every target. Issue 12's "
-    "starting nodes from the regions he runs fix it: then drop this mark.",
-)
 def test_the_plan_editors_first_level_reads_a_managers_targets_by_index(company, client_for, db):
     url = reverse("targets:plan_detail", args=[company.plan.pk])
     statements = statements_reading(NODES, client_for(company.province_manager), (url, {}, {}))
