@@ -14,8 +14,8 @@ b. single requests, server time: each page through the Django test client in thi
    50-rep manager (goal <= 150 ms) and the director (<= 300 ms); then the three slowest statements seen.
 c. load: gunicorn as in production (3 workers x 4 threads, DEBUG=0, static files by whitenoise after
    collectstatic, no broker so the recompute a move enqueues runs after its commit in the request, as
-   Celery's eager mode; the environment's DB_CONN_MAX_AGE is passed on, unset by default: a connection
-   per request) on 127.0.0.1, and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
+   Celery's eager mode; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of
+   persistent connections) on 127.0.0.1, and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
    READERS readers over the mix (team pipeline, my pipeline, a deal page, the deal API list, the
    attainment API; bench/locustfile.py) and WRITERS writers moving their team's open deals one stage on
    through the API, each waiting WAIT seconds (uniform) between requests. With think times the 60 users
