@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 ADDR ?= 127.0.0.1:$(PORT)
-# Debian packages of the browser tests: chromium, and a CJK font (without one every Chinese string is boxes).
-BROWSER_DEBS := chromium fonts-noto-cjk
+# Debian packages of the browser tests: chromium, and a CJK font (without one every Chinese string is boxes);
+# and gettext, whose xgettext the translation tests run (every string of the sources is in the catalogue).
+BROWSER_DEBS := chromium fonts-noto-cjk gettext
 export DJANGO_SETTINGS_MODULE := salesmgmt.settings
 
 .DEFAULT_GOAL := help
@@ -42,7 +43,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: $(VENV)/.installed ## Create .venv and install the pinned requirements
 
-browser-deps: ## Install Debian's chromium and a CJK font for the browser tests, when missing
+browser-deps: ## Install Debian's chromium and a CJK font for the browser tests, and gettext, when missing
 	@$(call apt_install,$(BROWSER_DEBS))
 
 migrate: install ## Apply database migrations
