@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "crm.middleware.ScopeMemoMiddleware",
 ]
 
 # Widgets render through TEMPLATES, so a widget of ours keeps its template in templates/ with the others
