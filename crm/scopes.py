@@ -27,6 +27,9 @@ department tree) go as subqueries instead: they cover most of the rows anyway.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -86,6 +89,33 @@ def _ids(ids: list[int], fallback: QuerySet) -> list[int] | QuerySet:
     return ids if len(ids) <= INLINE_IDS else fallback.values("pk")
 
 
+# Reaches already read in this request, while `reach_memo` is on (read-only requests, crm.middleware): a page
+# filters deals, customers and activities by one user's scope, and each filter would read the same ids again.
+_memo: ContextVar[dict[tuple, _Reach] | None] = ContextVar("scope_reach_memo", default=None)
+
+
+@contextmanager
+def reach_memo() -> Iterator[None]:
+    """Read each scope's regions and members once inside the block (a request that writes nothing)."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def _memo_reach(user: User, scope: str, regions: QuerySet[Region], *, members: bool) -> _Reach:
+    memo = _memo.get()
+    if memo is None:
+        return _reach(regions, members=members)
+    key = (user.pk, scope, user.region_id)
+    # A reach with the members holds the regions too.
+    found = memo.get((*key, True)) or memo.get((*key, members))
+    if found is None:
+        found = memo[(*key, members)] = _reach(regions, members=members)
+    return found
+
+
 def _reach(regions: QuerySet[Region], *, members: bool) -> _Reach:
     """The ids of `regions` (and of their members), in one query."""
     people = User.objects.filter(region__in=regions)
@@ -130,7 +160,7 @@ def scope_q(
     if scope == DataScope.DEPARTMENT and not members and user.region_id is not None:
         reach = _Reach(regions=[user.region_id], members=None)  # nothing to look up
     else:
-        reach = _reach(regions, members=members)
+        reach = _memo_reach(user, scope, regions, members=members)
     q = own
     if members:
         q |= Q(**{_lookup(owner, "in"): reach.members})

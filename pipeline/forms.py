@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import scoped_customer_field, scoped_region_field, scoped_user_field
+from crm.forms import SelectChoiceField, scoped_customer_field, scoped_region_field, scoped_user_field
 from crm.models import CompanySettings, Currency, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
@@ -45,12 +45,12 @@ class MoneyField(forms.DecimalField):
         return None if value is None else quantize(value)
 
 
-class PipelineChoiceField(forms.ModelChoiceField):
+class PipelineChoiceField(SelectChoiceField):
     def label_from_instance(self, obj):
         return obj.display_name
 
 
-class StageChoiceField(forms.ModelChoiceField):
+class StageChoiceField(SelectChoiceField):
     """Stages of the default pipeline by name; those of other pipelines prefixed with their pipeline."""
 
     def label_from_instance(self, obj):
@@ -65,9 +65,9 @@ class DealCreateForm(forms.Form):
     name = forms.CharField(label=_("Deal name"), max_length=200)
     customer = forms.Field()
     amount = MoneyField(label=_("Amount"))
-    currency = forms.ModelChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
+    currency = SelectChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
     expected_close_date = forms.DateField(label=_("Expected close date"), widget=DATE)
-    product_line = forms.ModelChoiceField(
+    product_line = SelectChoiceField(
         label=_("Product line"), queryset=ProductLine.objects.all(), required=False, empty_label=_("(optional)")
     )
     pipeline = PipelineChoiceField(
@@ -91,7 +91,7 @@ class DealEditForm(forms.Form):
     customer = forms.Field()
     owner = forms.Field()
     amount = MoneyField(label=_("Amount"))
-    currency = forms.ModelChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
+    currency = SelectChoiceField(label=_("Currency"), queryset=Currency.objects.all(), empty_label=None)
     expected_close_date = forms.DateField(label=_("Expected close date"), widget=DATE)
     probability = forms.IntegerField(label=_("Probability %"), min_value=0, max_value=100)
     probability_reason = forms.CharField(
@@ -169,7 +169,7 @@ class MoveStageForm(forms.Form):
 class CollectionForm(forms.Form):
     received_on = forms.DateField(label=_("Received on"), widget=DATE, initial=timezone.localdate)
     amount = MoneyField(label=_("Amount"))
-    currency = forms.ModelChoiceField(
+    currency = SelectChoiceField(
         label=_("Currency"), queryset=Currency.objects.all(), required=False, empty_label=_("Deal currency")
     )
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
@@ -211,7 +211,7 @@ class TeamFilterForm(forms.Form):
     region = forms.Field(required=False)
     owner = forms.Field(required=False)
     customer_region = forms.Field(required=False)
-    product_line = forms.ModelChoiceField(
+    product_line = SelectChoiceField(
         label=_("Product line"), queryset=ProductLine.objects.all(), required=False, empty_label=_("All product lines")
     )
     stage = forms.Field(required=False)

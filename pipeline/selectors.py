@@ -304,10 +304,13 @@ def deal_activities(user: User, deal: Opportunity) -> QuerySet[Activity]:
     return Activity.objects.visible_to(user).filter(opportunity=deal).select_related("owner", "customer")
 
 
-def deal_collections(user: User, deal: Opportunity) -> tuple[QuerySet[Collection], Decimal]:
-    qs = Collection.objects.visible_to(user).filter(opportunity=deal).select_related("currency", "created_by")
-    collected = qs.order_by().aggregate(total=Sum("amount_company"))["total"] or ZERO
-    return qs, collected
+def deal_collections(user: User, deal: Opportunity) -> tuple[list[Collection], Decimal]:
+    """The deal's collections the user sees, and their total in the company currency (a deal has a few: one
+    query for both)."""
+    collections = list(
+        Collection.objects.visible_to(user).filter(opportunity=deal).select_related("currency", "created_by")
+    )
+    return collections, sum((c.amount_company for c in collections), ZERO)
 
 
 # --- export ---------------------------------------------------------------------------------------

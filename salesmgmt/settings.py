@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "crm.middleware.ScopeMemoMiddleware",
 ]
 
 # Widgets render through TEMPLATES, so a widget of ours keeps its template in templates/ with the others
@@ -193,6 +194,9 @@ if min(IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_COLUMNS) < 1:
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Every request reads its session: from Redis, with the database behind it (written through, read on a miss),
+    # so sessions outlive a flushed cache. Without Redis each process has its own cache: sessions stay in the DB.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -92,3 +92,37 @@ def test_long_id_lists_go_as_subqueries_with_the_same_rows(org, deals, monkeypat
     assert seen() == inline
     # The scope did reach beyond his own rows where it covers Shanghai (under East, which he manages and sits in).
     assert (customers[3].pk in inline[1]) == (scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE))
+
+
+def test_a_read_only_request_reads_a_scope_once(org, deals, django_assert_num_queries):
+    """Inside `reach_memo` (every GET, crm.middleware) the scope's regions and members are read once, however
+    many querysets filter by it; the same rows as without it."""
+    from crm.scopes import reach_memo
+
+    def seen():
+        return visible(org.manager), set(Customer.objects.visible_to(org.manager).values_list("pk", flat=True))
+
+    with django_assert_num_queries(4):  # a reach per list (the deals' without the members), and the lists
+        fresh = seen()
+    with reach_memo():
+        with django_assert_num_queries(4):
+            assert seen() == fresh
+        with django_assert_num_queries(2):  # both reaches known: only the lists
+            assert seen() == fresh
+    with django_assert_num_queries(4):  # off again
+        assert seen() == fresh
+
+
+@pytest.mark.parametrize(("method", "queries"), [("get", 3), ("head", 3), ("post", 4)])
+def test_the_middleware_memoises_only_read_only_requests(org, deals, method, queries, django_assert_num_queries):
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from crm.middleware import ScopeMemoMiddleware
+
+    def view(request):
+        assert visible(org.manager) == visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
+        return HttpResponse()
+
+    with django_assert_num_queries(queries):  # the reach once, then both lists; a POST reads it twice
+        ScopeMemoMiddleware(view)(getattr(RequestFactory(), method)("/"))

@@ -69,3 +69,21 @@ def test_connections_persist_a_minute_with_a_health_check_unless_told_otherwise(
     assert database_settings(DB_CONN_MAX_AGE="0") == ["0", "True", "False"]
     # Behind PgBouncer in transaction pooling: chunked reads without server-side cursors.
     assert database_settings(DB_PGBOUNCER="1") == ["60", "True", "True"]
+
+
+def test_sessions_are_read_from_redis_when_it_is_configured():
+    code = "from django.conf import settings; print(settings.SESSION_ENGINE, settings.CACHES['default']['BACKEND'])"
+
+    def engine(**env_extra):
+        result = run_manage("shell", "--verbosity", "0", "-c", code, env_extra=env_extra)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert engine(REDIS_URL="") == [
+        "django.contrib.sessions.backends.db",
+        "django.core.cache.backends.locmem.LocMemCache",
+    ]
+    assert engine(REDIS_URL="redis://127.0.0.1:6379/0") == [
+        "django.contrib.sessions.backends.cached_db",
+        "django.core.cache.backends.redis.RedisCache",
+    ]

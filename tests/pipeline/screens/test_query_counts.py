@@ -84,3 +84,18 @@ def test_deal_detail_does_not_grow_with_history_and_activities(org, client_for, 
     with django_assert_max_num_queries(small):
         large, _ = count_queries(client, url, {})
     assert large == small
+
+
+def test_deal_page_reads_each_thing_once(org, client_for):
+    """A manager's deal page reads his scope's regions once (with their members once more) for the deal, the
+    customers, the activities and the collections, and the collections once for the list and their total."""
+    deal = make_deal(owner=org.rep, stage=next(s for s in org.stages if s.is_won), amount="1000")
+    client = client_for(org.manager)
+    url = reverse("pipeline:deal_detail", args=[deal.pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0].strip('"(') for q in ctx.captured_queries]
+    assert tables.count("pipeline_collection") == 1, tables
+    reaches = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip("(").startswith('SELECT "crm_region"."id"')]
+    assert len(reaches) == 2, reaches  # the regions (for the deal), then the regions with their members
