@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import CompanySettings
-from pipeline.models import Opportunity, OpportunityHistory, Stage
+from pipeline.models import OPEN, Opportunity, OpportunityHistory, Stage
 from salesmgmt.lib import attainment as math
 from targets.alerts.notifications import notify_alerts_opened
 from targets.attainment.reference import derive, reading_day
@@ -208,7 +208,7 @@ def _deal_firings(
         if deal_ids is not None:  # a deal's change: its own history, not every deal's moves of the month
             backwards = backwards.filter(opportunity_id__in=deal_ids)
         lost = Q(stage__is_lost=True, closed_on__gte=since)
-        moved_back = Q(stage__is_won=False, stage__is_lost=False, pk__in=backwards)
+        moved_back = OPEN & Q(pk__in=backwards)
         deals = every.filter(lost | moved_back, amount_company__gte=rule.threshold or 0).order_by()
         for row in deals.values(*DEAL_FIELDS, "amount_company", "stage__is_lost"):
             firings.append(_deal_firing(rule, row, amount=str(row["amount_company"]), lost=row["stage__is_lost"]))
