@@ -12,6 +12,7 @@ urlpatterns = [
     path("crm/", include("crm.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("targets/", include("targets.urls")),
+    path("review/", include("coaching.urls")),
     path("api/", include("salesmgmt.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
