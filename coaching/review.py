@@ -106,7 +106,7 @@ def build_review(user: User, *, region: Region, week: date) -> Review:
                 "attainment_pct": _text(att and att.attainment_pct),
                 "time_progress_pct": _text(att and att.time_progress_pct),
                 "gap": _text(att and att.derived.gap),
-                "weighted_pipeline": _text(att and att.snapshot.weighted_pipeline),
+                "weighted_pipeline": _text(att and getattr(att.snapshot, "weighted_pipeline", None)),
                 "coverage": _text(att and att.derived.coverage),
                 "forecast_run_rate": _text(att and att.derived.run_rate_forecast),
             }

@@ -13,9 +13,10 @@ The deal-based forecast of a period (defined here once, used by the prefill, the
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 
@@ -159,7 +160,7 @@ def _sums(period: fiscal.Period) -> dict:
     }
 
 
-def _figures(row: dict) -> DealFigures:
+def _figures(row: Mapping[str, Any]) -> DealFigures:
     won = row["won"] or ZERO
     commit = won + (row["open_commit"] or ZERO)
     return DealFigures(won=won, commit=commit, best_case=commit + (row["open_best"] or ZERO))

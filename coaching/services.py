@@ -262,7 +262,7 @@ def action_item_create(
         errors["owner"] = _("The owner must be a member of the team.")
     if due_date is None:
         errors["due_date"] = _("Every action item needs a due date.")
-    if errors:
+    if errors or owner is None or due_date is None:
         raise ValidationError(errors)
     item = ActionItem.objects.create(
         region=locked.region,

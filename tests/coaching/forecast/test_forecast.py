@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from coaching import selectors, services
 from coaching.models import ForecastLevel, ForecastSubmission
@@ -183,7 +184,7 @@ def test_who_sees_which_forecasts(org, call_deals, client_for):
     response = client_for(org.rep).get("/review/forecast/")
     assert "rollup" not in response.context
     # A manager does not submit for a team he does not run.
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ValidationError) as error:
         services.forecast_team_submit(
             actor=org.manager, team=org.north, period=JUNE, commit=Decimal("1"), best_case=Decimal("2"), note="n"
         )

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from openpyxl import load_workbook
 
 from coaching import selectors, services
@@ -44,7 +45,7 @@ def test_planning_takes_the_monday_and_the_team_as_attendees(org, call_day):
     meeting = services.meeting_create(actor=org.manager, team=org.east, week=date(2026, 6, 11))
     assert meeting.week == WEEK
     assert set(meeting.attendees.all()) == {org.manager, org.rep, org.rep_same_team, org.rep_js}
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ValidationError) as error:
         services.meeting_create(actor=org.manager, team=org.east, week=WEEK)
     assert "week" in error.value.message_dict
 
@@ -101,7 +102,7 @@ def test_a_held_meeting_refuses_changes(org, call_day, client_for):
     assert response.status_code == 400
     meeting.refresh_from_db()
     assert (meeting.title, meeting.minutes) != ("New", "changed")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         services.meeting_hold(actor=org.manager, meeting=meeting)
 
 
@@ -164,7 +165,7 @@ def test_a_missing_due_date_or_an_owner_outside_the_team_is_a_form_error(org, ca
 
 def test_an_owner_outside_the_team_is_refused_even_when_the_user_sees_him(org, call_day):
     meeting = services.meeting_create(actor=org.director, team=org.east, week=WEEK)
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ValidationError) as error:
         services.action_item_create(
             actor=org.director, meeting=meeting, what="x", owner=org.rep_other, due_date=date(2026, 6, 20)
         )
