@@ -35,7 +35,7 @@ from pipeline.models import OPEN, ForecastCategory, Opportunity
 from pipeline.selectors import deals_visible
 from salesmgmt.lib import periods as fiscal
 from salesmgmt.lib.attainment import percent
-from salesmgmt.lib.money import ZERO
+from salesmgmt.lib.money import ZERO, quantize
 
 FORECAST_KINDS = (fiscal.MONTH, fiscal.QUARTER)
 
@@ -161,9 +161,10 @@ def _sums(period: fiscal.Period) -> dict:
 
 
 def _figures(row: Mapping[str, Any]) -> DealFigures:
-    won = row["won"] or ZERO
-    commit = won + (row["open_commit"] or ZERO)
-    return DealFigures(won=won, commit=commit, best_case=commit + (row["open_best"] or ZERO))
+    # Sums of cents are exact; SQLite hands them back with a float's tail, so they are brought back to cents.
+    won = quantize(Decimal(row["won"] or ZERO))
+    commit = won + quantize(Decimal(row["open_commit"] or ZERO))
+    return DealFigures(won=won, commit=commit, best_case=commit + quantize(Decimal(row["open_best"] or ZERO)))
 
 
 def deal_figures(deals: QuerySet[Opportunity], period: fiscal.Period) -> DealFigures:
@@ -510,6 +511,7 @@ def headline_deltas(current: dict, previous: dict | None) -> dict:
             f: None if row.get(f) is None or old.get(f) is None else str(Decimal(row[f]) - Decimal(old[f]))
             for f in DELTA_FIELDS
         }
+        deltas[row["metric"]]["metric_name"] = row.get("metric_name") or row["metric"]
     return deltas
 
 

@@ -72,7 +72,7 @@ def test_holding_freezes_the_page_whatever_the_deals_do_afterwards(org, call_dea
     meeting.refresh_from_db()
     assert meeting.status == MeetingStatus.HELD and meeting.snapshot
     before = record(client.get(f"/review/meetings/{meeting.pk}/"))
-    assert b"Close the 2000 deal" in before and b"3000.10" in before  # the rep's deal-based commit
+    assert b"Close the 2000 deal" in before and b"3,000.10" in before  # the rep's deal-based commit
 
     # The deals move: the commit deal is won, the best-case deal grows; the rep submits again; a week passes.
     won = next(s for s in org.stages if s.is_won)
@@ -87,7 +87,7 @@ def test_holding_freezes_the_page_whatever_the_deals_do_afterwards(org, call_dea
 
     # ...while a planned meeting shows the figures of now: the comparison above could fail.
     live = record(client.get(f"/review/meetings/{plan(org, WEEK + timedelta(days=7)).pk}/"))
-    assert b"5000.00" in live and b"5000.00" not in before
+    assert b"5,000.00" in live and b"5,000.00" not in before
 
 
 def test_a_held_meeting_refuses_changes(org, call_day, client_for):
