@@ -1,6 +1,7 @@
 """Forms of the forecast call and the meetings: they check shape and scope; the services write."""
 
 from django import forms
+from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from coaching import selectors
@@ -97,23 +98,43 @@ class MeetingEditForm(forms.Form):
         self.fields["attendees"].queryset = selectors.team_members(meeting.region).order_by("first_name", "username")
 
 
+SHOWN = 100
+
+
+class FirstChoices(ModelChoiceIterator):
+    """A select's options: the first `SHOWN` rows of the field's queryset (a company-wide team has thousands of
+    deals); an id beyond them still validates against the whole queryset, which is already scoped."""
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset[:SHOWN]:
+            yield self.choice(obj)
+
+
+class LinkField(forms.ModelChoiceField):
+    iterator = FirstChoices
+
+
 class ActionItemForm(forms.Form):
     """A new item: what, who, by when (3定), optionally tied to a target, a deal or an alert of the team.
 
-    The owner is picked among the people the user sees; the service refuses one outside the team."""
+    The owner is picked among the team's people the user sees (the service refuses anyone else too); the links
+    offer the team's targets in force (its own first), its biggest open deals and its open alerts."""
 
     what = forms.CharField(label=_("What"), max_length=300)
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=User.objects.none(), required=False)
     due_date = forms.DateField(label=_("Due date"), widget=DATE, required=False)
-    node = forms.ModelChoiceField(label=_("Target gap"), queryset=User.objects.none(), required=False)
-    opportunity = forms.ModelChoiceField(label=_("Deal"), queryset=User.objects.none(), required=False)
-    alert = forms.ModelChoiceField(label=_("Alert"), queryset=User.objects.none(), required=False)
+    node = LinkField(label=_("Target gap"), queryset=User.objects.none(), required=False)
+    opportunity = LinkField(label=_("Deal"), queryset=User.objects.none(), required=False)
+    alert = LinkField(label=_("Alert"), queryset=User.objects.none(), required=False)
     notes = forms.CharField(label=_("Notes"), required=False, max_length=2000)
 
     def __init__(self, *args, user: User, meeting: Meeting, **kwargs):
         super().__init__(*args, **kwargs)
         team = region_subtree(meeting.region)
-        self.fields["owner"].queryset = visible_users(user).order_by("first_name", "username")
+        members = selectors.team_members(meeting.region).values("pk")
+        self.fields["owner"].queryset = visible_users(user).filter(pk__in=members).order_by("first_name", "username")
         self.fields["node"].queryset = (
             nodes_visible_to(user)
             .filter(
@@ -122,8 +143,8 @@ class ActionItemForm(forms.Form):
                 period_start__lte=meeting.week,
                 period_end__gte=meeting.week,
             )
-            .select_related("plan", "region", "rep")
-            .order_by("plan_id", "path")
+            .select_related("plan", "region", "rep", "product_line", "product")
+            .order_by("depth", "plan_id", "path")  # the team's own targets first
         )
         self.fields["node"].label_from_instance = lambda n: f"{n.plan.name} · {n.label}"
         self.fields["opportunity"].queryset = (

@@ -254,7 +254,9 @@ def meeting_workbook(meeting, data) -> bytes:
     )
     row_keys = ["name", "target", "actual", "attainment_pct", "time_progress_pct", "gap", "pipeline", "coverage"]
     row_keys += ["win_rate", "activities", "alerts"]
-    _sheet(wb, _("Team"), row_keys, ([row.get(k) for k in row_keys] for row in data["review"]["rows"]))
+    row_labels = [_("Name"), _("Target"), _("Actual"), _("Attainment %"), _("Time progress %"), _("Gap")]
+    row_labels += [_("Pipeline"), _("Coverage"), _("Win rate"), _("Activities"), _("Alerts")]
+    _sheet(wb, _("Team"), row_labels, ([row.get(k) for k in row_keys] for row in data["review"]["rows"]))
     items = [(_("Carried"), i) for i in data["items"]["carried"]] + [(_("New"), i) for i in data["items"]["new"]]
     _sheet(
         wb,

@@ -239,3 +239,40 @@ def test_items_visible_to_each_role(org, call_day, client_for):
     # The rep's list shows his own open items.
     response = client_for(org.rep).get("/review/meetings/")
     assert list(response.context["my_items"]) == [mine] and response.context["form"] is None
+
+
+def test_the_meeting_page_reads_a_fixed_number_of_queries(org, call_deals, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import UserFactory
+
+    meeting = plan(org)
+    add_item(org, meeting)
+    client = client_for(org.manager)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/review/meetings/{meeting.pk}/").status_code == 200
+        return len(ctx.captured_queries)
+
+    before = count()
+    for i in range(5):
+        rep = UserFactory(username=f"more{i}", role="rep", region=org.js)
+        add_item(org, meeting, what=f"Item {i}", owner=rep)
+        services.forecast_submit(actor=rep, period=periods.month(2026, 6), commit=Decimal("1"), best_case=Decimal("2"))
+    assert count() == before
+
+
+def test_links_are_scoped_to_what_the_user_sees(org, call_deals, client_for):
+    meeting = plan(org)
+    client = client_for(org.manager)
+    url = f"/review/meetings/{meeting.pk}/items/"
+    base = {"what": "Push it", "owner": org.rep.pk, "due_date": "2026-06-20"}
+    north_deal = call_deals[-1]  # rep_other's, in North
+    response = client.post(url, {**base, "opportunity": north_deal.pk})
+    assert response.status_code == 400 and "opportunity" in response.context["item_form"].errors
+    assert not ActionItem.objects.exists()
+    response = client.post(url, {**base, "opportunity": call_deals[2].pk})
+    assert response.status_code == 302
+    assert ActionItem.objects.get().opportunity == call_deals[2]
