@@ -31,6 +31,14 @@ from targets.models import Alert, TargetNode
 from targets.planning.selectors import nodes_visible_to
 
 
+def _check_period(period: fiscal.Period) -> None:
+    if period.kind not in selectors.FORECAST_KINDS:
+        raise ValidationError({"period": _("Forecasts are made for a month or a quarter.")})
+    if period.end < timezone.localdate():
+        # Accuracy compares what was said during the period with how it ended: nothing is said afterwards.
+        raise ValidationError({"period": _("This period is over: its forecasts are closed.")})
+
+
 def _amounts(commit: Decimal, best_case: Decimal) -> tuple[Decimal, Decimal]:
     commit, best_case = quantize(Decimal(commit)), quantize(Decimal(best_case))
     errors = {}
@@ -51,8 +59,7 @@ def forecast_submit(
     *, actor: User, period: fiscal.Period, commit: Decimal, best_case: Decimal, note: str = ""
 ) -> ForecastSubmission:
     """A rep's forecast of his own deals for a period: a new dated row (earlier ones are kept)."""
-    if period.kind not in selectors.FORECAST_KINDS:
-        raise ValidationError({"period": _("Forecasts are made for a month or a quarter.")})
+    _check_period(period)
     if actor.region_id is None:
         raise ValidationError(_("You belong to no team: ask an administrator to set your region."))
     commit, best_case = _amounts(commit, best_case)
@@ -90,8 +97,7 @@ def forecast_team_submit(
 ) -> ForecastSubmission:
     """A manager's forecast for his team, upward: the reps' roll-up adjusted by his judgment, explained in a
     note whenever it differs from the roll-up."""
-    if period.kind not in selectors.FORECAST_KINDS:
-        raise ValidationError({"period": _("Forecasts are made for a month or a quarter.")})
+    _check_period(period)
     if not selectors.teams_for(actor).filter(pk=team.pk).exists():
         raise ValidationError({"team": _("You do not run this team's forecast.")})
     commit, best_case = _amounts(commit, best_case)

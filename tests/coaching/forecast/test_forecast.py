@@ -161,6 +161,7 @@ def test_bad_amounts_are_form_errors_and_write_nothing(org, call_deals, client_f
         {"period": "FY2026-M06", "commit": "-1", "best_case": "100"},
         {"period": "FY2026-M06", "commit": "abc", "best_case": "100"},
         {"period": "FY2026", "commit": "1", "best_case": "2"},  # a year is not a forecast period
+        {"period": "FY2026-M05", "commit": "1", "best_case": "2"},  # May is over
     ):
         response = client.post("/review/forecast/submit/", data)
         assert response.status_code == 400, data
@@ -181,6 +182,9 @@ def test_who_sees_which_forecasts(org, call_deals, client_for):
     # Another team's roll-up is not a page for them.
     assert client_for(org.manager).get(f"/review/forecast/?team={org.north.pk}").status_code == 404
     assert client_for(org.rep).get(f"/review/forecast/?team={org.east.pk}").status_code == 404
+    # A sub-team is his to see.
+    response = client_for(org.manager).get(f"/review/forecast/?team={org.sh.pk}")
+    assert response.status_code == 200 and response.context["rollup"].team == org.sh
     response = client_for(org.rep).get("/review/forecast/")
     assert "rollup" not in response.context
     # A manager does not submit for a team he does not run.
