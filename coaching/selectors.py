@@ -178,6 +178,16 @@ def deal_figures_by_owner(deals: QuerySet[Opportunity], period: fiscal.Period) -
     return {row["owner"]: _figures(row) for row in rows}
 
 
+def total_of(figures: Iterable[DealFigures]) -> DealFigures:
+    """The figures of several groups of deals added up (each group's sums are already in cents)."""
+    rows = list(figures)
+    return DealFigures(
+        won=sum((f.won for f in rows), ZERO),
+        commit=sum((f.commit for f in rows), ZERO),
+        best_case=sum((f.best_case for f in rows), ZERO),
+    )
+
+
 def prefill(user: User, period: fiscal.Period) -> DealFigures:
     """What a rep's forecast form starts from: the deal-based figures of his own deals."""
     return deal_figures(deals_visible(user).filter(owner=user), period)
@@ -266,7 +276,7 @@ class Rollup:
 
 
 def rollup(viewer: User, team: Region, period: fiscal.Period, week: date) -> Rollup:
-    """The roll-up of `team` (already checked visible to `viewer`) as of `week`. Six queries, whatever the size."""
+    """The roll-up of `team` (already checked visible to `viewer`) as of `week`: five queries, whatever the size of the team."""
     reps = list(team_reps(team).select_related("region").order_by("region__path", "first_name", "username"))
     visible = forecasts_visible_to(viewer)
     latest = {
@@ -298,7 +308,7 @@ def rollup(viewer: User, team: Region, period: fiscal.Period, week: date) -> Rol
         week=week,
         reps=rows,
         teams=[TeamRow(region=c, latest=team_subs.get(c.pk), week=week) for c in children],
-        deals=deal_figures(team_deals(viewer, team), period),
+        deals=total_of(by_owner.values()),  # every owner's deals credited to the team, the reps' and others'
         team_latest=team_subs.get(team.pk),
     )
 
@@ -393,7 +403,7 @@ def accuracy(viewer: User, period: fiscal.Period, *, team: Region | None = None)
     ]
     team_row = None
     if team is not None:
-        team_won = deal_figures(deals, period).won
+        team_won = total_of(won.values()).won
         newest_team = ForecastSubmission.objects.filter(
             region=OuterRef("region"), week=OuterRef("week"), level=ForecastLevel.TEAM, period_key=period.key
         ).order_by("-submitted_at", "-id")
