@@ -276,7 +276,7 @@ class Rollup:
 
 
 def rollup(viewer: User, team: Region, period: fiscal.Period, week: date) -> Rollup:
-    """The roll-up of `team` (already checked visible to `viewer`) as of `week`: five queries, whatever the size of the team."""
+    """The roll-up of `team` (already checked visible to `viewer`) as of `week`: five queries, whatever its size."""
     reps = list(team_reps(team).select_related("region").order_by("region__path", "first_name", "username"))
     visible = forecasts_visible_to(viewer)
     latest = {
