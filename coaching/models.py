@@ -1,0 +1,199 @@
+"""The weekly review's records: the forecast call's dated submissions, the review meeting and its action items.
+
+A forecast submission is never changed: each submission is a new row, so "the forecast of week W" is the latest
+row made in W and the accuracy of every week can be read after the period. A held meeting keeps a snapshot of
+every figure it showed (`Meeting.snapshot`), so it reopens exactly as it was.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ForecastLevel(models.TextChoices):
+    REP = "rep", _("Rep")
+    TEAM = "team", _("Team")
+
+
+class ForecastSubmission(models.Model):
+    """One forecast (commit and best case) for one period, by a rep for his own deals or by a manager for a team.
+
+    Never updated: a new row per submission (the dated snapshots of the forecast call). `week` is the Monday of
+    the week it was made in; the submission of week W is the latest row with `week` = W. The deal-based figures
+    at the moment of submission ride along (`won`, `deals_commit`, `deals_best_case`), and for a team the
+    roll-up of its reps' latest submissions (`rollup_commit`, `rollup_best_case`): commit minus the roll-up is
+    the manager's judgment, explained in `note`.
+    """
+
+    level = models.CharField(_("level"), max_length=8, choices=ForecastLevel.choices)
+    # The rep whose forecast it is (level rep); the submitting manager (level team).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="forecasts"
+    )
+    # The team: the rep's region when he submitted (level rep), the team forecast for (level team).
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="forecasts")
+    period_key = models.CharField(_("period"), max_length=16)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    week = models.DateField(_("week"))
+    commit = models.DecimalField(_("commit"), max_digits=18, decimal_places=2)
+    best_case = models.DecimalField(_("best case"), max_digits=18, decimal_places=2)
+    won = models.DecimalField(_("won to date"), max_digits=18, decimal_places=2)
+    deals_commit = models.DecimalField(_("commit from deals"), max_digits=18, decimal_places=2)
+    deals_best_case = models.DecimalField(_("best case from deals"), max_digits=18, decimal_places=2)
+    rollup_commit = models.DecimalField(_("reps' commit"), max_digits=18, decimal_places=2, null=True, blank=True)
+    rollup_best_case = models.DecimalField(_("reps' best case"), max_digits=18, decimal_places=2, null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("submitted by"), on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("forecast submission")
+        verbose_name_plural = _("forecast submissions")
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(commit__gte=0), name="forecast_commit_non_negative"),
+            models.CheckConstraint(condition=Q(best_case__gte=models.F("commit")), name="forecast_best_case_ge_commit"),
+        ]
+        indexes = [
+            models.Index(fields=["period_key", "level", "owner", "week"], name="forecast_owner_week"),
+            models.Index(fields=["period_key", "level", "region", "week"], name="forecast_region_week"),
+        ]
+
+    def __str__(self):
+        return f"{self.owner} · {self.period_key} · {self.week}: {self.commit} / {self.best_case}"
+
+    @property
+    def adjustment(self):
+        """The manager's judgment: commit minus the reps' roll-up (None for a rep's own forecast)."""
+        return None if self.rollup_commit is None else self.commit - self.rollup_commit
+
+
+class MeetingStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    HELD = "held", _("Held")
+
+
+class Meeting(models.Model):
+    """The weekly review meeting (周例会) of a team for one week. Once held it is frozen: `snapshot` holds the
+    review, the forecast and the action items as they were shown."""
+
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="meetings")
+    week = models.DateField(_("week"), help_text=_("The Monday of the meeting's week."))
+    title = models.CharField(_("title"), max_length=200)
+    attendees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("attendees"), blank=True, related_name="meetings_attended"
+    )
+    agenda = models.TextField(_("agenda"), blank=True)
+    minutes = models.TextField(_("minutes"), blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=MeetingStatus.choices, default=MeetingStatus.PLANNED)
+    held_at = models.DateTimeField(_("held"), null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("held by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    snapshot = models.JSONField(_("snapshot"), default=dict, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
+        ordering = ["-week", "region_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "week"], name="one_meeting_per_team_week"),
+            models.CheckConstraint(
+                condition=Q(status="planned") | Q(held_at__isnull=False, held_by__isnull=False),
+                name="held_meeting_has_holder",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.title} · {self.week}"
+
+    @property
+    def is_held(self) -> bool:
+        return self.status == MeetingStatus.HELD
+
+
+class ActionItemStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+    DROPPED = "dropped", _("Dropped")
+
+
+class ActionItem(models.Model):
+    """An action item of a review (3定: what, who, by when), optionally tied to a target gap, a deal or an alert.
+
+    It belongs to the team of the meeting it was created in and stays on that team's meetings while open
+    (carried forward); `closed_in` is the meeting where it was marked done or dropped."""
+
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="+")
+    meeting = models.ForeignKey(
+        Meeting, verbose_name=_("created in"), on_delete=models.PROTECT, related_name="new_items"
+    )
+    closed_in = models.ForeignKey(
+        Meeting,
+        verbose_name=_("closed in"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="closed_items",
+    )
+    what = models.CharField(_("what"), max_length=300)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="action_items"
+    )
+    due_date = models.DateField(_("due date"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN
+    )
+    node = models.ForeignKey(
+        "targets.TargetNode",
+        verbose_name=_("target"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    alert = models.ForeignKey(
+        "targets.Alert", verbose_name=_("alert"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("action item")
+        verbose_name_plural = _("action items")
+        ordering = ["due_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open", closed_in__isnull=True) | ~Q(status="open"),
+                name="open_item_not_closed",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["region", "status"], name="action_item_team_status"),
+            models.Index(fields=["owner", "status"], name="action_item_owner_status"),
+        ]
+
+    def __str__(self):
+        return self.what

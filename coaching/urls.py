@@ -3,6 +3,9 @@ driver diagnosis, the forecast call and the meeting. Each part keeps its own blo
 
 from django.urls import path  # noqa: F401  (the blocks below use it)
 
+from coaching.views import forecast as forecast_views
+from coaching.views import meetings as meeting_views
+
 app_name = "coaching"
 
 urlpatterns: list = [
@@ -10,5 +13,16 @@ urlpatterns: list = [
     # -- pipeline flow and at-risk deals (coaching/views/flow.py)
     # -- funnel, win rate and cycle, driver diagnosis (coaching/views/analytics.py)
     # -- forecast call (coaching/views/forecast.py)
+    path("forecast/", forecast_views.forecast, name="forecast"),
+    path("forecast/submit/", forecast_views.forecast_submit, name="forecast_submit"),
+    path("forecast/team/", forecast_views.forecast_team_submit, name="forecast_team_submit"),
     # -- meetings and action items (coaching/views/meetings.py)
+    path("meetings/", meeting_views.meeting_list, name="meetings"),
+    path("meetings/<int:pk>/", meeting_views.meeting_detail, name="meeting"),
+    path("meetings/<int:pk>/edit/", meeting_views.meeting_edit, name="meeting_edit"),
+    path("meetings/<int:pk>/items/", meeting_views.item_create, name="meeting_item_create"),
+    path("meetings/<int:pk>/items/<int:item_pk>/status/", meeting_views.item_status, name="meeting_item_status"),
+    path("meetings/<int:pk>/hold/", meeting_views.meeting_hold, name="meeting_hold"),
+    path("meetings/<int:pk>/print/", meeting_views.meeting_print, name="meeting_print"),
+    path("meetings/<int:pk>/export.xlsx", meeting_views.meeting_export, name="meeting_export"),
 ]

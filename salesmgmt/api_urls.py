@@ -1,6 +1,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from coaching.api import forecast as coaching_forecast_api
+from coaching.api import meetings as coaching_meetings_api
 from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets.api import alerts as targets_alerts_api
@@ -26,6 +28,9 @@ router.register("attainment", targets_attainment_api.AttainmentViewSet, basename
 router.register("alerts", targets_alerts_api.AlertViewSet, basename="alert")
 router.register("alert-rules", targets_alerts_api.AlertRuleViewSet, basename="alert-rule")
 router.register("notifications", targets_alerts_api.NotificationViewSet, basename="notification")
+router.register("review/forecasts", coaching_forecast_api.ForecastViewSet, basename="review-forecast")
+router.register("review/meetings", coaching_meetings_api.MeetingViewSet, basename="review-meeting")
+router.register("review/action-items", coaching_meetings_api.ActionItemViewSet, basename="review-action-item")
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

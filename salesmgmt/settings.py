@@ -282,6 +282,9 @@ SPECTACULAR_SETTINGS = {
         "AlertKindEnum": "targets.models.AlertKind",
         "AlertSeverityEnum": "targets.models.AlertSeverity",
         "AlertStateEnum": "targets.models.AlertState",
+        "ForecastLevelEnum": "coaching.models.ForecastLevel",
+        "MeetingStatusEnum": "coaching.models.MeetingStatus",
+        "ActionItemStatusEnum": "coaching.models.ActionItemStatus",
     },
 }
 
