@@ -211,3 +211,26 @@ def test_the_list_and_a_session_read_a_fixed_number_of_queries(org, client_for):
         services.commitment_add(actor=org.manager, session=session, what=f"Z{i}", due_date=date(2026, 7, 1))
     assert (count("/review/coaching/"), count(f"/review/coaching/{session.pk}/")) == before
     assert first.pk
+
+
+def test_the_manager_edits_and_adds_commitments_until_acknowledged(org, sessions, client_for, deals):
+    client = client_for(org.manager)
+    url = f"/review/coaching/{sessions.sub.pk}/"
+    data = {
+        "date": "2026-06-09",
+        "focus_kind": "deal",
+        "focus": "The Shanghai deal",
+        "observations": "Prepared",
+        "opportunity": deals["rep"].pk,
+    }
+    assert client.post(f"{url}edit/", data).status_code == 302
+    session = CoachingSession.objects.get(pk=sessions.sub.pk)
+    assert (session.date, session.focus_kind, session.opportunity) == (date(2026, 6, 9), "deal", deals["rep"])
+    # Another rep's deal is refused on the form, and nothing changes.
+    response = client.post(f"{url}edit/", {**data, "focus": "Other", "opportunity": deals["rep_sh2"].pk})
+    assert response.status_code == 400
+    assert CoachingSession.objects.get(pk=sessions.sub.pk).focus == "The Shanghai deal"
+    assert client.post(f"{url}commitments/", {"what": "Demo", "due_date": "2026-06-25"}).status_code == 302
+    assert client.post(f"{url}commitments/", {"what": "No date"}).status_code == 400
+    assert sorted(session.commitments.values_list("what", flat=True)) == ["Demo", "Send the proposal"]
+    assert AuditLog.objects.filter(action="coaching.update", object_id=str(session.pk)).count() == 1
