@@ -234,3 +234,13 @@ def test_the_manager_edits_and_adds_commitments_until_acknowledged(org, sessions
     assert client.post(f"{url}commitments/", {"what": "No date"}).status_code == 400
     assert sorted(session.commitments.values_list("what", flat=True)) == ["Demo", "Send the proposal"]
     assert AuditLog.objects.filter(action="coaching.update", object_id=str(session.pk)).count() == 1
+
+
+def test_the_commitments_include_renders_a_teams_commitments(org, sessions):
+    from django.template.loader import render_to_string
+
+    html = render_to_string(
+        "coaching/sessions/_commitments.html",
+        {"commitments": selectors.team_commitments(org.manager, org.east), "show_rep": True},
+    )
+    assert "Send the proposal" in html and "Call ten prospects" in html and "Visit the CIO" not in html
