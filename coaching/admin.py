@@ -27,3 +27,24 @@ class ActionItemAdmin(ReadOnlyAdmin):
     list_display = ("what", "owner", "due_date", "status", "region", "meeting", "closed_in")
     list_filter = ("status",)
     search_fields = ("what", "owner__username")
+
+
+@admin.register(models.CoachingSession)
+class CoachingSessionAdmin(ReadOnlyAdmin):
+    list_display = ("date", "rep", "manager", "region", "focus_kind", "focus", "acknowledged_at")
+    list_filter = ("focus_kind",)
+    search_fields = ("focus", "rep__username", "manager__username")
+
+
+@admin.register(models.Commitment)
+class CommitmentAdmin(ReadOnlyAdmin):
+    list_display = ("what", "rep", "due_date", "status", "session", "reviewed_in")
+    list_filter = ("status",)
+    search_fields = ("what", "rep__username")
+
+
+@admin.register(models.ProjectReview)
+class ProjectReviewAdmin(ReadOnlyAdmin):
+    list_display = ("title", "region", "date", "status", "held_at", "held_by")
+    list_filter = ("status",)
+    search_fields = ("title", "region__name")

@@ -197,3 +197,225 @@ class ActionItem(models.Model):
 
     def __str__(self):
         return self.what
+
+
+# --- 1:1 coaching (辅导) ---------------------------------------------------------------------------
+
+
+class CoachingFocus(models.TextChoices):
+    TARGET = "target", _("Target gap")
+    DEAL = "deal", _("Deal")
+    SKILL = "skill", _("Skill")
+
+
+class CoachingSession(models.Model):
+    """A 1:1 coaching session (辅导) of a manager with a rep: the focus (a target gap, a deal or a skill), what the
+    manager observed, and the commitments agreed. It belongs to the rep's team when it was held (`region`), so
+    the team's managers see it; the rep sees his own and acknowledges it, which freezes it."""
+
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("manager"), on_delete=models.PROTECT, related_name="coaching_given"
+    )
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("rep"), on_delete=models.PROTECT, related_name="coaching_sessions"
+    )
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="+")
+    date = models.DateField(_("date"))
+    focus_kind = models.CharField(_("focus"), max_length=8, choices=CoachingFocus.choices)
+    focus = models.CharField(_("focus in words"), max_length=300)
+    node = models.ForeignKey(
+        "targets.TargetNode",
+        verbose_name=_("target"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        verbose_name=_("deal"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    observations = models.TextField(_("observations"), blank=True)
+    acknowledged_at = models.DateTimeField(_("acknowledged"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("coaching session")
+        verbose_name_plural = _("coaching sessions")
+        ordering = ["-date", "-id"]
+        indexes = [
+            models.Index(fields=["rep", "date"], name="coaching_rep_date"),
+            models.Index(fields=["region", "date"], name="coaching_team_date"),
+        ]
+
+    def __str__(self):
+        return f"{self.rep} · {self.date} · {self.focus}"
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+class Commitment(models.Model):
+    """What a rep agreed to do in a session, by when. A later session with the same rep follows it up: done,
+    dropped or kept open (`reviewed_in` is that session, `follow_up` what was said)."""
+
+    session = models.ForeignKey(
+        CoachingSession, verbose_name=_("session"), on_delete=models.CASCADE, related_name="commitments"
+    )
+    # The session's rep, kept on the row so "my open commitments" is one indexed query.
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("rep"), on_delete=models.PROTECT, related_name="commitments"
+    )
+    what = models.CharField(_("what"), max_length=300)
+    due_date = models.DateField(_("due date"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN
+    )
+    follow_up = models.TextField(_("follow-up note"), blank=True)
+    reviewed_in = models.ForeignKey(
+        CoachingSession,
+        verbose_name=_("followed up in"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followed_up",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("commitment")
+        verbose_name_plural = _("commitments")
+        ordering = ["due_date", "id"]
+        indexes = [models.Index(fields=["rep", "status", "due_date"], name="commitment_rep_open")]
+
+    def __str__(self):
+        return self.what
+
+
+# --- project analysis meeting (项目分析会) ------------------------------------------------------------
+
+
+class BuyingStep(models.TextChoices):
+    """Where the customer stands in his own buying process, set against our selling stage."""
+
+    NEED = "need", _("Need confirmation")
+    EVALUATION = "evaluation", _("Solution evaluation")
+    NEGOTIATION = "negotiation", _("Commercial negotiation")
+    APPROVAL = "approval", _("Decision and approval")
+    PURCHASE = "purchase", _("Purchasing")
+
+
+class ProjectReview(models.Model):
+    """A project analysis meeting (项目分析会) of a team on a date: its big open deals, one by one. Held like the
+    weekly meeting: `snapshot` keeps every project as shown, so a held review reopens exactly as it was."""
+
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="+")
+    date = models.DateField(_("date"))
+    title = models.CharField(_("title"), max_length=200)
+    minutes = models.TextField(_("minutes"), blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=MeetingStatus.choices, default=MeetingStatus.PLANNED)
+    held_at = models.DateTimeField(_("held"), null=True, blank=True)
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("held by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    snapshot = models.JSONField(_("snapshot"), default=dict, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("project review")
+        verbose_name_plural = _("project reviews")
+        ordering = ["-date", "region_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "date"], name="one_project_review_per_team_day"),
+            models.CheckConstraint(
+                condition=Q(status="planned") | Q(held_at__isnull=False, held_by__isnull=False),
+                name="held_project_review_has_holder",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.title} · {self.date}"
+
+    @property
+    def is_held(self) -> bool:
+        return self.status == MeetingStatus.HELD
+
+
+class ProjectReviewEntry(models.Model):
+    """What the review said about one project: the customer's buying step, next steps, risks."""
+
+    review = models.ForeignKey(ProjectReview, on_delete=models.CASCADE, related_name="entries")
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity", verbose_name=_("deal"), on_delete=models.CASCADE, related_name="+"
+    )
+    buying_step = models.CharField(_("customer's buying step"), max_length=12, choices=BuyingStep.choices, blank=True)
+    next_steps = models.TextField(_("next steps"), blank=True)
+    risks = models.TextField(_("risks"), blank=True)
+
+    class Meta:
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "opportunity"], name="one_entry_per_project"),
+        ]
+
+    def __str__(self):
+        return f"{self.review} · {self.opportunity_id}"
+
+
+class ProjectDecisionKind(models.TextChoices):
+    DECISION = "decision", _("Decision")
+    ACTION = "action", _("Action item")
+
+
+class ProjectDecision(models.Model):
+    """A decision taken on a project, or an action item (what / who / by when) for it.
+
+    Not an `ActionItem`: those belong to a weekly `Meeting` (a required link, carried forward by meeting week and
+    closed in a meeting), and a project review is no weekly meeting; its actions live with the project."""
+
+    entry = models.ForeignKey(ProjectReviewEntry, on_delete=models.CASCADE, related_name="decisions")
+    kind = models.CharField(_("kind"), max_length=8, choices=ProjectDecisionKind.choices)
+    what = models.CharField(_("what"), max_length=300)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=8, choices=ActionItemStatus.choices, default=ActionItemStatus.OPEN
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("project decision")
+        verbose_name_plural = _("project decisions")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="decision") | Q(owner__isnull=False, due_date__isnull=False),
+                name="project_action_has_owner_and_date",
+            ),
+        ]
+
+    def __str__(self):
+        return self.what

@@ -5,6 +5,8 @@ from django.urls import path  # noqa: F401  (the blocks below use it)
 
 from coaching.views import forecast as forecast_views
 from coaching.views import meetings as meeting_views
+from coaching.views import projects as project_views
+from coaching.views import sessions as session_views
 
 app_name = "coaching"
 
@@ -25,4 +27,20 @@ urlpatterns: list = [
     path("meetings/<int:pk>/hold/", meeting_views.meeting_hold, name="meeting_hold"),
     path("meetings/<int:pk>/print/", meeting_views.meeting_print, name="meeting_print"),
     path("meetings/<int:pk>/export.xlsx", meeting_views.meeting_export, name="meeting_export"),
+    # -- 1:1 coaching sessions (coaching/views/sessions.py)
+    path("coaching/", session_views.session_list, name="coaching_sessions"),
+    path("coaching/<int:pk>/", session_views.session_detail, name="coaching_session"),
+    path("coaching/<int:pk>/edit/", session_views.session_edit, name="coaching_session_edit"),
+    path("coaching/<int:pk>/commitments/", session_views.commitment_add, name="coaching_commitment_add"),
+    path("coaching/<int:pk>/follow-up/<int:commitment_pk>/", session_views.follow_up, name="coaching_follow_up"),
+    path("coaching/<int:pk>/acknowledge/", session_views.acknowledge, name="coaching_acknowledge"),
+    path("coaching/<int:pk>/print/", session_views.session_print, name="coaching_session_print"),
+    # -- project analysis meetings (coaching/views/projects.py)
+    path("projects/", project_views.review_list, name="project_reviews"),
+    path("projects/<int:pk>/", project_views.review_detail, name="project_review"),
+    path("projects/<int:pk>/edit/", project_views.review_edit, name="project_review_edit"),
+    path("projects/<int:pk>/deals/<int:deal_pk>/", project_views.entry_save, name="project_entry_save"),
+    path("projects/<int:pk>/deals/<int:deal_pk>/decisions/", project_views.decision_add, name="project_decision_add"),
+    path("projects/<int:pk>/hold/", project_views.review_hold, name="project_review_hold"),
+    path("projects/<int:pk>/export.xlsx", project_views.review_export, name="project_review_export"),
 ]

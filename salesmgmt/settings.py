@@ -161,6 +161,9 @@ USE_TZ = True
 
 # The company currency: every total is converted into it with dated rates.
 COMPANY_CURRENCY = env_str("COMPANY_CURRENCY", "CNY")
+# From this amount (company currency) up, an open deal is a big-account project for the project analysis meeting
+# (项目分析会), as is any 5-star deal; read through `coaching.selectors.big_deal_min_amount`.
+PROJECT_REVIEW_MIN_AMOUNT = env_int("PROJECT_REVIEW_MIN_AMOUNT", 1_000_000)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
