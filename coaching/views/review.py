@@ -1,0 +1,85 @@
+"""The review of a team or the company for a chosen week (周例会): the page, its XLSX export and its printout.
+
+Thin: `coaching.review.reviewable_region` decides whether the user may review the region asked for (else 404),
+`build_review` reads every figure, the template `coaching/review/_body.html` shows it.
+"""
+
+from datetime import date
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from coaching import review as reviews
+from salesmgmt.views import tabular_response
+
+
+def parse_week(value: str | None, today: date) -> tuple[date, str]:
+    """The Monday of the week `value` (any day of it, YYYY-MM-DD) names, and an error message: this week
+    (with the message) when the value is not a date or lies in a week yet to come."""
+    this_week = reviews.week_of(today)
+    if not value:
+        return this_week, ""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return this_week, _("“%(value)s” is not a date (YYYY-MM-DD): this week is shown.") % {"value": value}
+    if reviews.week_of(day) > this_week:
+        return this_week, _("The week of %(day)s has not started yet: this week is shown.") % {"day": value}
+    return reviews.week_of(day), ""
+
+
+def export_header(review: reviews.Review) -> list[str]:
+    return [str(column["label"]) for column in review.columns()] + [_("Time progress"), _("Won"), _("Lost")]
+
+
+def export_rows(review: reviews.Review) -> list[list[object]]:
+    """One row per table row, the figures as the page shows them (unrounded Decimals, percentages as numbers)."""
+    return [
+        [
+            row.name,
+            row.target,
+            row.actual,
+            row.attainment_pct,
+            row.pace_gap_points,
+            row.gap,
+            row.pipeline,
+            row.coverage,
+            row.win_rate,
+            row.activities,
+            row.alerts,
+            row.time_progress_pct,
+            row.won,
+            row.lost,
+        ]
+        for row in review.rows
+    ]
+
+
+@login_required
+@require_GET
+def review(request):
+    region = reviews.reviewable_region(request.user, request.GET.get("region"))
+    if region is None:
+        raise Http404(_("No such region to review."))
+    today = timezone.localdate()
+    week, week_error = parse_week(request.GET.get("week"), today)
+    built = reviews.build_review(request.user, region=region, week=week, metric=request.GET.get("metric", ""))
+    built = built.sorted_by(request.GET.get("sort") or reviews.DEFAULT_SORT)
+    if request.GET.get("format") == "xlsx":
+        name = f"review-{region.code}-{built.week.isoformat()}"
+        return tabular_response("xlsx", name, export_header(built), export_rows(built))
+    context = {
+        "review": built,
+        "region": region,
+        "regions": reviews.regions_for_picker(request.user),
+        "week_error": week_error,
+        "week_value": built.week.isoformat(),
+        "previous_week": (built.week - reviews.WEEK).isoformat(),
+        "next_week": (built.week + reviews.WEEK).isoformat() if built.week < reviews.week_of(today) else "",
+        "live": True,
+    }
+    return render(request, "coaching/review/review.html", context)
