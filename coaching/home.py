@@ -14,7 +14,7 @@ from the selectors the other pages use, so a home page and the page its tile lin
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet
@@ -66,7 +66,7 @@ def my_targets_now(user: User, today: date) -> list[TargetNode]:
             period_start__lte=today,
             period_end__gte=today,
         )
-        .order_by("-period_rank", "plan__metric__name", "path")
+        .order_by(F("period_rank").desc(), "plan__metric__name", "path")
     )
     figures = attainment_of(nodes)
     for node in nodes:
@@ -74,7 +74,7 @@ def my_targets_now(user: User, today: date) -> list[TargetNode]:
     return nodes
 
 
-def stuck_q(now) -> Q:
+def stuck_q(now: datetime) -> Q:
     """Open deals longer in their stage than the stage's expected days (as the stuck-deal alert rule says):
     one small query for the stages that set expected days."""
     stuck = Q(pk__in=[])

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, Region, Role, User
 from crm.scopes import region_subtree, visible_regions, visible_users
-from pipeline.models import Activity, ForecastCategory
+from pipeline.models import OPEN, Activity, ForecastCategory
 from pipeline.selectors import deals_visible, totals
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib import periods
@@ -219,12 +219,9 @@ class Row:
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Row:
-        return cls(
-            key=data["key"],
-            name=data["name"],
-            **{f: _dec(data.get(f)) for f in cls.DECIMALS},
-            **{f: _int(data.get(f)) for f in cls.INTS},
-        )
+        values: dict[str, Any] = {f: _dec(data.get(f)) for f in cls.DECIMALS}
+        values.update({f: _int(data.get(f)) for f in cls.INTS})
+        return cls(key=data["key"], name=data["name"], **values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,8 +368,17 @@ class Review:
             "pipeline": _("Pipeline"),
             "coverage": _("Coverage"),
             "win_rate": _("Win rate"),
-            "activities": _("Activities this week"),
-            "alerts": _("Open alerts"),
+            "activities": _("Activities"),
+            "alerts": _("Alerts"),
+        }
+        titles = {
+            "attainment": _("Attainment / time progress"),
+            "pace": _("Attainment minus time progress, in points"),
+            "pipeline": _("Open deals expected to close in the period"),
+            "coverage": _("Open pipeline ÷ remaining gap (healthy from 3×)"),
+            "win_rate": _("Won ÷ (won + lost) deals closed in the period so far"),
+            "activities": _("Visits, calls and meetings this week (过程量)"),
+            "alerts": _("Open alerts of the people"),
         }
         current = self.sort.removeprefix("-")
         descending = self.sort.startswith("-")
@@ -382,7 +388,7 @@ class Review:
                 asks, arrow = (key if descending else f"-{key}"), ("▼" if descending else "▲")
             else:
                 asks, arrow = (key if key == "name" else f"-{key}"), ""
-            columns.append({"key": key, "label": text, "sort": asks, "arrow": arrow})
+            columns.append({"key": key, "label": text, "sort": asks, "arrow": arrow, "title": titles.get(key, "")})
         return columns
 
     # --- charts: built from these values only, never from the database ---
@@ -431,6 +437,7 @@ class Review:
                 ),
             ]
         )
+        figure.update_layout(yaxis={"rangemode": "tozero"})
         return plot_div(figure, "review-chart-cumulative")
 
     def waterfall_chart(self) -> SafeString:
@@ -444,9 +451,14 @@ class Review:
             [
                 go.Waterfall(
                     x=[_("Target"), _("Won"), _("Commit"), _("Best case"), _("Gap")],
-                    y=[_float(w.target), -_float(w.won), -_float(w.commit), -_float(w.best_case), _float(w.gap)],
+                    y=[float(w.target), -float(w.won), -float(w.commit), -float(w.best_case), float(w.gap)],
                     measure=["absolute", "relative", "relative", "relative", "total"],
                     name=_("Gap to target"),
+                    # What is won or expected closes the gap: green; the target and what is left: totals.
+                    decreasing={"marker": {"color": "#66bb6a"}},
+                    increasing={"marker": {"color": "#ef5350"}},
+                    totals={"marker": {"color": "#1e88e5"}},
+                    connector={"line": {"color": "#90a4ae"}},
                 )
             ]
         )
@@ -528,7 +540,7 @@ def reviewable_region(user: User, region_id: int | str | None) -> Region | None:
     if region_id in (None, ""):
         return default_region(user)
     try:
-        pk = int(region_id)  # type: ignore[arg-type]
+        pk = int(region_id)
     except (TypeError, ValueError):
         return None
     return visible_regions(user).filter(pk=pk).first()
@@ -801,7 +813,7 @@ class _Context:
     working_days: bool
 
 
-def _person(values: dict) -> str:
+def _person(values: Mapping[str, Any]) -> str:
     full = f"{values.get('first_name') or ''} {values.get('last_name') or ''}".strip()
     return full or values["username"]
 
@@ -840,7 +852,9 @@ def _child_of(region_paths: dict[int, str], child_ids: set[int], depth: int) -> 
     return result
 
 
-def _region_row_sums(context: _Context, plan: TargetPlan, under: dict | None, children: list[dict]) -> dict[str, _Sum]:
+def _region_row_sums(
+    context: _Context, plan: TargetPlan, under: dict | None, children: Sequence[Mapping[str, Any]]
+) -> dict[str, _Sum]:
     """Per sub-region ("region:<id>"): its own target (topmost node of the region over the plan's period), else
     the sum of the topmost targets of the reps of its subtree. Three or four queries."""
     child_ids = {c["pk"] for c in children}
@@ -855,11 +869,11 @@ def _region_row_sums(context: _Context, plan: TargetPlan, under: dict | None, ch
     )
     if under:
         qs = qs.filter(path__startswith=under["path"])
-    own: dict[int, dict] = {}
-    for node in qs.order_by("depth", "path").values("id", "amount", "region_id"):
-        own.setdefault(node["region_id"], node)
+    own: dict[int, Mapping[str, Any]] = {}
+    for values in qs.order_by("depth", "path").values("id", "amount", "region_id"):
+        own.setdefault(values["region_id"], values)
     missing = [c for c in children if c["pk"] not in own]
-    rep_nodes: list[dict] = []
+    rep_nodes: list[Mapping[str, Any]] = []
     if missing:
         reps = _topmost_rep_nodes(context.user, plan, under, context.region).filter(
             rep__region__in=_subtrees_of([c["pk"] for c in missing])
@@ -867,8 +881,8 @@ def _region_row_sums(context: _Context, plan: TargetPlan, under: dict | None, ch
         rep_nodes = list(reps.values("id", "amount", "rep__region_id", "rep__region__path"))
     snaps = snapshots_on([n["id"] for n in own.values()] + [n["id"] for n in rep_nodes], context.day, context.today)
     sums: dict[str, _Sum] = defaultdict(_Sum)
-    for region_id, node in own.items():
-        sums[f"region:{region_id}"].add_node(node["amount"], snaps.get(node["id"]))
+    for region_id, own_node in own.items():
+        sums[f"region:{region_id}"].add_node(own_node["amount"], snaps.get(own_node["id"]))
     depth = len(path_ids(context.region.path))
     child = _child_of({n["rep__region_id"]: n["rep__region__path"] for n in rep_nodes}, child_ids, depth)
     for node in rep_nodes:
@@ -894,7 +908,9 @@ class _Extras:
     alerts: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def _row_extras(context: _Context, rows_by: str, plan: TargetPlan | None, children: list[dict]) -> _Extras:
+def _row_extras(
+    context: _Context, rows_by: str, plan: TargetPlan | None, children: Sequence[Mapping[str, Any]]
+) -> _Extras:
     """Win rate counts, activities and alerts per row: one grouped query each, folded to the rows (a rep's, or
     a sub-region's: deals by the team they are credited to, activities and alerts by their owner's team)."""
     user, region = context.user, context.region
@@ -933,10 +949,10 @@ def _row_extras(context: _Context, rows_by: str, plan: TargetPlan | None, childr
         .values("owner_id", "owner__region_id")
         .annotate(n=Count("id"))
     )
-    for row in activities:
-        key = key_of(row["owner_id"], row["owner__region_id"])
+    for done in activities:
+        key = key_of(done["owner_id"], done["owner__region_id"])
         if key is not None:
-            extras.activities[key] = extras.activities.get(key, 0) + row["n"]
+            extras.activities[key] = extras.activities.get(key, 0) + done["n"]
     alerts = (
         alerts_visible_to(user)
         .filter(state=AlertState.OPEN, owner__region__in=subtree)
@@ -944,10 +960,10 @@ def _row_extras(context: _Context, rows_by: str, plan: TargetPlan | None, childr
         .values("owner_id", "owner__region_id")
         .annotate(n=Count("id"))
     )
-    for row in alerts:
-        key = key_of(row["owner_id"], row["owner__region_id"])
+    for alert in alerts:
+        key = key_of(alert["owner_id"], alert["owner__region_id"])
         if key is not None:
-            extras.alerts[key] = extras.alerts.get(key, 0) + row["n"]
+            extras.alerts[key] = extras.alerts.get(key, 0) + alert["n"]
     return extras
 
 
@@ -1050,14 +1066,11 @@ def _cumulative(
 def _waterfall(context: _Context, plan: TargetPlan, head: Headline) -> Waterfall:
     """Target, won (the actual), and the open deals of the region's teams expected to close in the plan's
     period in the commit and best-case forecast categories (`pipeline.selectors.totals`)."""
-    open_deals = (
-        deals_visible(context.user)
-        .open()
-        .filter(
-            region__in=region_subtree(context.region),
-            expected_close_date__gte=plan.period_start,
-            expected_close_date__lte=plan.period_end,
-        )
+    open_deals = deals_visible(context.user).filter(
+        OPEN,
+        region__in=region_subtree(context.region),
+        expected_close_date__gte=plan.period_start,
+        expected_close_date__lte=plan.period_end,
     )
     commit = totals(open_deals.filter(forecast_category=ForecastCategory.COMMIT))["total"]
     best = totals(open_deals.filter(forecast_category=ForecastCategory.BEST_CASE))["total"]

@@ -58,7 +58,7 @@ def test_the_director_sees_the_company_by_default_and_every_region(org, client_f
 
 def test_a_manager_never_sees_another_areas_figures_in_his_rows(org, client_for):
     html = client_for(org.manager).get(f"/review/?region={org.east.pk}").content.decode()
-    assert org.rep_other.username not in html and "North" not in html
+    assert str(org.rep_other) not in html and "North" not in html
 
 
 # --- what the page shows --------------------------------------------------------------------------
