@@ -23,7 +23,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from coaching.review import BY_REP, Review, build_review, default_region, plot_div, week_of
-from crm.models import Region, User
+from crm.models import Region, Role, User
+from crm.scopes import region_subtree
 from pipeline.models import OPEN, Activity, Opportunity, Stage
 from pipeline.selectors import deals_visible
 from salesmgmt.lib import attainment as math
@@ -35,6 +36,7 @@ from targets.models import AlertState, PeriodKind, PlanStatus, TargetNode, Targe
 from targets.planning.selectors import nodes_visible_to, owned_targets
 
 ACTION_LIMIT = 20
+HOME_REPS = 60  # a manager's home lists his reps up to this many, his sub-regions beyond
 ALERT_LIMIT = 10
 ACTIVITY_LIMIT = 30
 
@@ -125,11 +127,15 @@ def my_week_activities(user: User, today: date, *, limit: int = ACTIVITY_LIMIT) 
 
 
 def team_review(user: User, today: date) -> Review | None:
-    """A manager's team this week, one row per rep (the reps behind pace come from it), without charts."""
+    """A manager's team this week without charts: one row per rep (the reps behind pace come from it), or per
+    sub-region when his region holds more than `HOME_REPS` reps (an area's manager: a page he opens every
+    morning stays fast, and the review has the reps)."""
     region = user.region if user.region_id else None
     if region is None:
         return None
-    return build_review(user, region=region, week=today, with_charts=False, rows_by=BY_REP, today=today)
+    reps = User.objects.filter(region__in=region_subtree(region), role=Role.REP, is_active=True)[: HOME_REPS + 1]
+    rows_by = BY_REP if reps.count() <= HOME_REPS else ""
+    return build_review(user, region=region, week=today, with_charts=False, rows_by=rows_by, today=today)
 
 
 def company_review(user: User, today: date) -> Review | None:
@@ -157,27 +163,24 @@ class Heatmap:
     def chart(self) -> SafeString:
         if not self.regions or not self.lines:
             return SafeString("")
-        from plotly import graph_objects as go
-
         z = [[None if v is None else float(v) for v in row] for row in self.cells]
         text = [["—" if v is None else f"{v}%" for v in row] for row in self.cells]
-        figure = go.Figure(
-            [
-                go.Heatmap(
-                    z=z,
-                    x=self.lines,
-                    y=self.regions,
-                    text=text,
-                    texttemplate="%{text}",
-                    colorscale=[[0, "#c62828"], [0.5, "#ffb74d"], [1, "#2e7d32"]],
-                    zmin=0,
-                    zmax=100,
-                    name=_("Attainment %"),
-                    colorbar={"ticksuffix": "%"},
-                )
-            ]
-        )
-        return plot_div(figure, "home-heatmap")
+        data = [
+            {
+                "type": "heatmap",
+                "z": z,
+                "x": self.lines,
+                "y": self.regions,
+                "text": text,
+                "texttemplate": "%{text}",
+                "colorscale": [[0, "#c62828"], [0.5, "#ffb74d"], [1, "#2e7d32"]],
+                "zmin": 0,
+                "zmax": 100,
+                "name": _("Attainment %"),
+                "colorbar": {"ticksuffix": "%"},
+            }
+        ]
+        return plot_div(data, {}, "home-heatmap")
 
 
 def attainment_heatmap(user: User, region: Region | int, plan: TargetPlan | None) -> Heatmap | None:

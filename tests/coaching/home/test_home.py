@@ -174,3 +174,13 @@ def test_without_a_region_a_manager_gets_a_hint_not_an_error(org, client_for):
 
 def test_build_company_fixture_is_usable_without_the_fixture(org, metrics, review_day):
     assert build_company(org, metrics).plan.status == "approved"
+
+
+def test_the_manager_of_a_big_region_sees_his_sub_regions_behind_pace(org, company, client_for, monkeypatch):
+    from coaching import home
+
+    monkeypatch.setattr(home, "HOME_REPS", 2)  # East has 3 reps: "big"
+    html = client_for(org.manager).get("/").content.decode()
+    # Shanghai (30 % of its reps' targets) and Jiangsu (5 %) are both behind 37 % of the year; Jiangsu first.
+    assert re.findall(r'data-testid="behind-region:(\d+)"', html) == [str(org.js.pk), str(org.sh.pk)]
+    assert "Regions behind pace" in html
