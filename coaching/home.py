@@ -135,7 +135,9 @@ def team_review(user: User, today: date) -> Review | None:
         return None
     reps = User.objects.filter(region__in=region_subtree(region), role=Role.REP, is_active=True)[: HOME_REPS + 1]
     rows_by = BY_REP if reps.count() <= HOME_REPS else ""
-    return build_review(user, region=region, week=today, with_charts=False, rows_by=rows_by, today=today)
+    return build_review(
+        user, region=region, week=today, with_charts=False, with_activity=False, rows_by=rows_by, today=today
+    )
 
 
 def company_review(user: User, today: date) -> Review | None:
@@ -143,7 +145,7 @@ def company_review(user: User, today: date) -> Review | None:
     region = default_region(user)
     if region is None:
         return None
-    return build_review(user, region=region, week=today, with_charts=False, today=today)
+    return build_review(user, region=region, week=today, with_charts=False, with_activity=False, today=today)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -729,6 +729,7 @@ def build_review(
     week: date,
     metric: str = "",
     with_charts: bool = True,
+    with_activity: bool = True,
     rows_by: str = "",
     today: date | None = None,
 ) -> Review:
@@ -737,7 +738,8 @@ def build_review(
 
     `metric`: the code of the metric the rows show (default: signed revenue); `rows_by`: BY_REP for one row per
     rep even where the region has sub-regions (default: sub-regions where there are); `with_charts`: read
-    what the cumulative chart and the waterfall need (a home page does without)."""
+    what the cumulative chart and the waterfall need; `with_activity`: read the rows' win rates, activities and
+    alerts (a home page does without both: they are None)."""
     today = today or timezone.localdate()
     monday = week_of(week)
     day = reading_day(monday, today)
@@ -771,7 +773,7 @@ def build_review(
             names.update({k: v for k, v in more.items() if k not in names})
 
     clock = _Clock(primary.period_start, primary.period_end, day, working_days) if primary else None
-    extras = _row_extras(context, rows_by, primary, children)
+    extras = _row_extras(context, rows_by, primary, children) if with_activity else None
     rows = []
     for key, name in names.items():
         total = row_sums.get(key)
@@ -995,8 +997,11 @@ def _row_extras(
     return extras
 
 
-def _row(key: str, name: str, total: _Sum | None, clock: _Clock | None, extras: _Extras) -> Row:
-    won, lost = extras.won.get(key, 0), extras.lost.get(key, 0)
+def _row(key: str, name: str, total: _Sum | None, clock: _Clock | None, extras: _Extras | None) -> Row:
+    won = lost = activities = alerts = None
+    if extras is not None:
+        won, lost = extras.won.get(key, 0), extras.lost.get(key, 0)
+        activities, alerts = extras.activities.get(key, 0), extras.alerts.get(key, 0)
     figures = None
     if total is not None and clock is not None:
         figures = ratios(total.target, total.actual, total.open, clock)
@@ -1013,11 +1018,11 @@ def _row(key: str, name: str, total: _Sum | None, clock: _Clock | None, extras: 
         pipeline=total.open if measured and total else None,
         weighted_pipeline=total.weighted if measured and total else None,
         coverage=figures.coverage if measured and figures else None,
-        win_rate=math.percent(won, won + lost),
+        win_rate=None if won is None or lost is None else math.percent(won, won + lost),
         won=won,
         lost=lost,
-        activities=extras.activities.get(key, 0),
-        alerts=extras.alerts.get(key, 0),
+        activities=activities,
+        alerts=alerts,
     )
 
 
