@@ -660,22 +660,26 @@ def plans_in_force(user: User, region: Region, day: date) -> list[TargetPlan]:
         .select_related("metric")
     )
     depth = {pk: i for i, pk in enumerate(above)}
+
+    def rank(plan: TargetPlan) -> tuple[date, int, int]:
+        """Greater is preferred: started later, then of a deeper region (a company plan: -1), then older."""
+        return (plan.period_start, depth.get(plan.region_id, -1) if plan.region_id else -1, -plan.pk)
+
     best: dict[int, TargetPlan] = {}
     for plan in qs:
-        rank = (plan.period_start, depth.get(plan.region_id, -1) if plan.region_id else -1, -plan.pk)
         current = best.get(plan.metric_id)
-        if current is None:
+        if current is None or rank(plan) > rank(current):
             best[plan.metric_id] = plan
-            continue
-        current_rank = (
-            current.period_start,
-            depth.get(current.region_id, -1) if current.region_id else -1,
-            -current.pk,
-        )
-        if rank > current_rank:
-            best[plan.metric_id] = plan
-    builtin_first = sorted(best.values(), key=lambda p: (not p.metric.is_builtin, p.metric.source, p.metric.code))
-    return builtin_first
+    # Signed revenue first (what the rows show by default), then the other built-in metrics, then the admins'.
+    return sorted(
+        best.values(),
+        key=lambda p: (
+            p.metric.source != MetricSource.WON_REVENUE,
+            not p.metric.is_builtin,
+            p.metric.source,
+            p.metric.code,
+        ),
+    )
 
 
 def _primary(plans: list[TargetPlan], metric: str = "") -> TargetPlan | None:
@@ -780,12 +784,13 @@ def build_review(
         rows.append(_row(key, name, total, clock, extras))
 
     headline = []
+    own_snaps = snapshots_on((n["id"] for n in own_nodes.values()), day, today)
     for plan in plans:
         node = own_nodes.get(plan.pk)
         plan_clock = _Clock(plan.period_start, plan.period_end, day, working_days)
         if node is not None:
             total = _Sum()
-            total.add_node(node["amount"], snapshots_on([node["id"]], day, today).get(node["id"]))
+            total.add_node(node["amount"], own_snaps.get(node["id"]))
         elif plan is primary:
             total = _Sum()
             for value in row_sums.values():

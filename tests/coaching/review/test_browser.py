@@ -4,10 +4,12 @@ review, sorts it and sees its charts drawn; a rep at phone width sees his target
 With SAVE_SCREENSHOTS=1 the pages are saved to docs/screenshots/ (the README's pictures)."""
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from targets.attainment.services import attainment_recompute
 from tests.browser.plugin import login
 
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
@@ -18,8 +20,9 @@ def shoot(page, name: str) -> None:
         page.screenshot(path=str(SHOTS / name), full_page=True)
 
 
-@pytest.mark.usefixtures("company")
-def test_a_director_opens_the_weekly_review_from_his_workbench(page, org):
+def test_a_director_opens_the_weekly_review_from_his_workbench(page, org, company):
+    for day in (date(2027, 1, 31), date(2027, 2, 28), date(2027, 3, 31), date(2027, 4, 30)):
+        attainment_recompute(plan=company.plan, as_of=day)  # a history for the cumulative chart
     login(page, "director")
     assert page.locator('[data-testid="tile-won_revenue"]').is_visible()
     assert page.locator(f'[data-testid="region-region:{org.east.pk}"]').is_visible()
@@ -27,6 +30,7 @@ def test_a_director_opens_the_weekly_review_from_his_workbench(page, org):
     page.click('[data-testid="open-review"]')
     page.wait_for_selector('[data-testid="chart-attainment"] .js-plotly-plot')
     assert page.locator('[data-testid="chart-waterfall"] .js-plotly-plot').count() == 1
+    assert page.locator('[data-testid="chart-cumulative"] .js-plotly-plot').count() == 1
     page.click('[data-testid="sort-attainment"]')
     page.wait_for_load_state("networkidle")
     assert "sort=-attainment" in page.url
