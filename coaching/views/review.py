@@ -67,7 +67,16 @@ def review(request):
         raise Http404(_("No such region to review."))
     today = timezone.localdate()
     week, week_error = parse_week(request.GET.get("week"), today)
-    built = reviews.build_review(request.user, region=region, week=week, metric=request.GET.get("metric", ""))
+    by = request.GET.get("by", "")
+    by = by if by in (reviews.BY_REP, reviews.BY_REGION) else ""
+    has_parts = reviews.regions_for_picker(request.user).filter(parent=region).exists()
+    built = reviews.build_review(
+        request.user,
+        region=region,
+        week=week,
+        metric=request.GET.get("metric", ""),
+        rows_by=by if has_parts else "",
+    )
     built = built.sorted_by(request.GET.get("sort") or reviews.DEFAULT_SORT)
     if request.GET.get("format") == "xlsx":
         name = f"review-{region.code}-{built.week.isoformat()}"
@@ -81,5 +90,7 @@ def review(request):
         "previous_week": (built.week - reviews.WEEK).isoformat(),
         "next_week": (built.week + reviews.WEEK).isoformat() if built.week < reviews.week_of(today) else "",
         "live": True,
+        # A region with sub-regions can show them or its reps.
+        "row_choices": [(reviews.BY_REGION, _("By region")), (reviews.BY_REP, _("By rep"))] if has_parts else [],
     }
     return render(request, "coaching/review/review.html", context)

@@ -184,3 +184,20 @@ def test_the_manager_of_a_big_region_sees_his_sub_regions_behind_pace(org, compa
     # Shanghai (30 % of its reps' targets) and Jiangsu (5 %) are both behind 37 % of the year; Jiangsu first.
     assert re.findall(r'data-testid="behind-region:(\d+)"', html) == [str(org.js.pk), str(org.sh.pk)]
     assert "Regions behind pace" in html
+
+
+def test_a_managers_home_reads_as_many_queries_for_12_reps_as_for_3(org, metrics, company, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.coaching.review.test_page import team_of
+
+    counts = []
+    for size in (3, 12):
+        _team, manager = team_of(org, metrics, size)
+        client = client_for(manager)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get("/")
+        assert len(response.context["review"].rows) == size
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1]

@@ -37,6 +37,12 @@ def test_a_director_opens_the_weekly_review_from_his_workbench(page, org, compan
     keys = page.locator('[data-testid="review-rows"] tbody tr').evaluate_all("rows => rows.map(r => r.dataset.key)")
     assert keys == [f"region:{org.north.pk}", f"region:{org.east.pk}"]  # 25 % before 21.7 %
     shoot(page, "director-review.png")
+    # On paper: no navigation, no filters, the figures and charts kept.
+    page.emulate_media(media="print")
+    assert not page.locator("header.app-header").is_visible()
+    assert not page.locator('[data-testid="review-filter"]').is_visible()
+    assert page.locator('[data-testid="review-rows"]').is_visible()
+    page.emulate_media(media="screen")
     page.click(f'a[href^="/review/?region={org.east.pk}&"]')
     page.wait_for_selector('[data-testid="review-rows"]')
     assert "East" in page.locator("h1").inner_text()

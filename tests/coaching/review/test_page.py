@@ -229,3 +229,15 @@ def test_the_query_count_does_not_grow_with_the_reps(org, metrics, client_for):
     with CaptureQueriesContext(connection) as second:
         client_for(big_manager).get("/review/")
     assert len(first.captured_queries) == len(second.captured_queries)
+
+
+def test_a_region_with_sub_regions_can_show_its_reps_instead(org, client_for):
+    client = client_for(org.manager)
+    by_region = client.get(f"/review/?region={org.east.pk}")
+    assert {k.split(":")[0] for k in row_keys(by_region.content.decode())} == {"region"}
+    by_rep = client.get(f"/review/?region={org.east.pk}&by=rep")
+    keys = row_keys(by_rep.content.decode())
+    assert sorted(keys) == sorted(f"rep:{u.pk}" for u in (org.rep, org.rep_same_team, org.rep_js))
+    assert "by=rep" in by_rep.content.decode()  # the sort links keep it
+    # A team without sub-regions has reps whatever is asked.
+    assert row_keys(client.get(f"/review/?region={org.sh.pk}&by=region").content.decode())
