@@ -11,7 +11,7 @@ from pipeline.models import Opportunity, Stage
 from targets.attainment.services import attainment_recompute
 from targets.models import AttainmentSnapshot
 from targets.services import plan_approve, plan_create, plan_submit, target_split
-from tests.coaching.conftest import DAY, NOW, build_company, replay
+from tests.coaching.review.company import DAY, NOW, build_company, replay
 from tests.factories import ProductLineFactory, make_deal
 
 
@@ -190,7 +190,7 @@ def test_a_managers_home_reads_as_many_queries_for_12_reps_as_for_3(org, metrics
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tests.coaching.review.test_page import team_of
+    from tests.coaching.review.company import team_of
 
     counts = []
     for size in (3, 12):

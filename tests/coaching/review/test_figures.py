@@ -1,4 +1,4 @@
-"""Every figure of the review against a plain-Python replay of the hand-built facts (tests/coaching/conftest.py)."""
+"""Every figure of the review against a plain-Python replay of the hand-built facts (review/company.py)."""
 
 from datetime import date
 from decimal import Decimal
@@ -7,7 +7,7 @@ import pytest
 
 from coaching.review import BY_REGION, BY_REP, build_review
 from targets.attainment.services import attainment_recompute
-from tests.coaching.conftest import DAY, MONDAY, half_up, replay
+from tests.coaching.review.company import DAY, MONDAY, half_up, replay
 
 pytestmark = pytest.mark.usefixtures("company")
 

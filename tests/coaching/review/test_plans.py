@@ -11,7 +11,7 @@ from pipeline.models import Opportunity
 from pipeline.services import collection_create
 from targets.attainment.services import attainment_recompute
 from targets.services import plan_approve, plan_create, plan_submit, target_split
-from tests.coaching.conftest import DAY, replay
+from tests.coaching.review.company import DAY, replay
 
 pytestmark = pytest.mark.usefixtures("company")
 

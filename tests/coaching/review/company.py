@@ -1,4 +1,5 @@
-"""The review's and the home pages' company: the persona company's FY2027 signed-revenue plan split to the areas
+"""The review's and the home pages' company (its fixtures are in the conftest.py of tests/coaching/review/ and
+tests/coaching/home/): the persona company's FY2027 signed-revenue plan split to the areas
 (East, North) and their reps, approved, with hand-built won, lost and open deals, activities and alerts, and the
 attainment snapshots recomputed on `DAY` (a Saturday in Q2; the review's week starts on `MONDAY`).
 
@@ -121,6 +122,36 @@ def build_company(org, metrics):
 @pytest.fixture
 def company(org, metrics, review_day):
     return build_company(org, metrics)
+
+
+def team_of(org, metrics, size: int):
+    """A team of `size` reps under its own region, with a plan split to them, a deal each and snapshots."""
+    from crm.models import RegionKind, Role
+    from targets.attainment.services import attainment_recompute
+    from targets.services import plan_approve, plan_create, plan_submit, target_split
+    from tests.factories import UserFactory, make_deal, make_region
+
+    team = make_region(f"Team {size}", f"T{size}", parent=org.east, kind=RegionKind.TEAM)
+    manager = UserFactory(username=f"lead{size}", role=Role.MANAGER, region=team)
+    team.manager = manager
+    team.save(update_fields=["manager"])
+    won = next(s for s in org.stages if s.is_won)
+    for i in range(size):
+        rep = UserFactory(username=f"t{size}rep{i}", role=Role.REP, region=team)
+        make_deal(owner=rep, amount="1000", stage=won, close=date(2027, 5, 3))
+        make_deal(owner=rep, amount="500", close=date(2027, 6, 3))
+    # The team's own plan (a region's plan comes before the company's for the same metric), split to its reps.
+    plan = plan_create(
+        metric=metrics["won_revenue"],
+        period_key="FY2027",
+        total=Decimal("90000"),
+        region=team,
+        owner=org.manager,
+        actor=org.director,
+    )
+    target_split(node=plan.nodes.get(), dimension="rep", method="equal", actor=org.manager)
+    attainment_recompute(plan=plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.admin), as_of=DAY)
+    return team, manager
 
 
 # --- the independent replay -------------------------------------------------------------------------
