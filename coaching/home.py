@@ -36,6 +36,7 @@ from targets.models import AlertState, PeriodKind, PlanStatus, TargetNode, Targe
 from targets.planning.selectors import nodes_visible_to, owned_targets
 
 ACTION_LIMIT = 20
+TARGET_LIMIT = 20
 HOME_REPS = 60  # a manager's home lists his reps up to this many, his sub-regions beyond
 ALERT_LIMIT = 10
 ACTIVITY_LIMIT = 30
@@ -58,7 +59,8 @@ def role_of(user: User) -> str:
 
 def my_targets_now(user: User, today: date) -> list[TargetNode]:
     """The user's own targets of approved plans whose period holds `today` (month, quarter, year; the shortest
-    first), each with `.attainment` (the latest figures, or None): two queries."""
+    first, at most `TARGET_LIMIT`), each with `.attainment` (the latest figures, or None): a few queries, whatever
+    their number."""
     kinds = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
     nodes = list(
         owned_targets(user)
@@ -68,7 +70,7 @@ def my_targets_now(user: User, today: date) -> list[TargetNode]:
             period_start__lte=today,
             period_end__gte=today,
         )
-        .order_by(F("period_rank").desc(), "plan__metric__name", "path")
+        .order_by(F("period_rank").desc(), "plan__metric__name", "path")[:TARGET_LIMIT]
     )
     figures = attainment_of(nodes)
     for node in nodes:

@@ -59,6 +59,37 @@ def export_rows(review: reviews.Review) -> list[list[object]]:
     ]
 
 
+def export_headline(review: reviews.Review) -> list[list[object]]:
+    """The headline below the rows, after an empty line: its own header, then one line per metric."""
+    header: list[object] = [
+        _("Headline"),
+        _("Target"),
+        _("Actual"),
+        _("Attainment"),
+        _("Time progress"),
+        _("Gap"),
+        _("Weighted pipeline"),
+        _("Coverage"),
+        _("Run-rate forecast"),
+    ]
+    lines: list[list[object]] = [[], header]
+    for h in review.headline:
+        lines.append(
+            [
+                h.metric_name,
+                h.target,
+                h.actual,
+                h.attainment_pct,
+                h.time_progress_pct,
+                h.gap,
+                h.weighted_pipeline,
+                h.coverage,
+                h.forecast_run_rate,
+            ]
+        )
+    return lines
+
+
 @login_required
 @require_GET
 def review(request):
@@ -80,7 +111,7 @@ def review(request):
     built = built.sorted_by(request.GET.get("sort") or reviews.DEFAULT_SORT)
     if request.GET.get("format") == "xlsx":
         name = f"review-{region.code}-{built.week.isoformat()}"
-        return tabular_response("xlsx", name, export_header(built), export_rows(built))
+        return tabular_response("xlsx", name, export_header(built), export_rows(built) + export_headline(built))
     context = {
         "review": built,
         "region": region,

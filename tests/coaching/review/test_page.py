@@ -111,7 +111,15 @@ def test_the_xlsx_export_holds_what_the_page_shows(org, client_for):
     response = client.get(url + "&format=xlsx")
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(response.content), read_only=True).active
-    header, *rows = list(sheet.iter_rows(values_only=True))
+    header, *lines = list(sheet.iter_rows(values_only=True))
+    rows = lines[: len(row_keys(html))]
+    # Below the rows, after an empty line: the headline, one line per metric.
+    blank, head_header, *heads = lines[len(rows) :]
+    assert not any(blank) and head_header[:3] == ("Headline", "Target", "Actual")
+    review = build_review(org.manager, region=org.sh, week=DAY)
+    assert [(h[0], Decimal(str(h[1])), Decimal(str(h[2])), Decimal(str(h[3]))) for h in heads] == [
+        (h.metric_name, h.target, h.actual, h.attainment_pct) for h in review.headline
+    ]
     assert header[:4] == ("Sales rep", "Target", "Actual", "Attainment")
     assert [r[0] for r in rows] == [
         re.sub("<.*?>", "", n) for n in re.findall(r'<th scope="row"[^>]*>(.*?)</th>', html)
