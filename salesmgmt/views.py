@@ -1,28 +1,18 @@
-"""Project-level views and the small HTTP helpers every app's screens share: the landing
-redirect, "is this an htmx request for one fragment?", and the CSV/XLSX export response."""
+"""The small HTTP helpers every app's screens share (the home page is `coaching.views.home.home`): "is this an
+htmx request for one fragment?", and the CSV/XLSX export response."""
 
 import csv
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO, StringIO
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import redirect
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@login_required
-def home(request):
-    """Land each role where their work is: reps on their pipeline, managers on the team's."""
-    if request.user.is_manager_or_above:
-        return redirect("pipeline:team")
-    return redirect("pipeline:mine")
 
 
 def vary_on_htmx(response):

@@ -1,15 +1,15 @@
 from tests.browser.plugin import login
 
 
-def test_login_lands_each_role_on_their_pipeline_and_logout(page, org):
+def test_login_lands_each_role_on_their_workbench_and_logout(page, org):
     login(page, "rep")
-    assert page.url.endswith("/pipeline/mine/")
+    assert page.url.endswith("/") and page.locator('[data-testid="my-targets"]').is_visible()
     page.click("details.dropdown summary")
     page.click("#logout-button")
     page.wait_for_load_state("networkidle")
     assert "/accounts/login/" in page.url or "logged out" in page.content().lower()
     login(page, "manager")
-    assert page.url.endswith("/pipeline/team/")
+    assert page.url.endswith("/") and page.locator('[data-testid="open-review"]').is_visible()
 
 
 def test_wrong_password_shows_error(page, org):

@@ -12,6 +12,7 @@ def test_manager_types_a_name_and_picks_a_rep_to_filter_the_team_pipeline(page, 
     make_deal(owner=org.rep_js, amount="5000")
     make_deal(owner=org.rep_other, amount="9999")  # North: never visible to the East manager
     login(page, "manager")
+    page.goto("/pipeline/team/")  # managers land on their workbench
     assert page.get_by_test_id("total-count").get_attribute("data-value") == "2"
 
     field = page.get_by_test_id("pick-owner")

@@ -38,10 +38,11 @@ def move(client, deal, target, **data):
 # --- landing ----------------------------------------------------------------------------------------
 
 
-def test_home_sends_reps_to_their_pipeline_and_managers_to_the_team(org, client_for):
-    assert client_for(org.rep).get("/")["Location"] == reverse("pipeline:mine")
-    assert client_for(org.manager).get("/")["Location"] == reverse("pipeline:team")
-    assert client_for(org.director).get("/")["Location"] == reverse("pipeline:team")
+def test_home_is_each_roles_workbench(org, client_for):
+    # The home pages themselves are tested in tests/coaching/home/.
+    assert client_for(org.rep).get("/").templates[0].name == "coaching/home/rep.html"
+    assert client_for(org.manager).get("/").templates[0].name == "coaching/home/manager.html"
+    assert client_for(org.director).get("/").templates[0].name == "coaching/home/manager.html"
 
 
 # --- advance ---------------------------------------------------------------------------------------

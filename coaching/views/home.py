@@ -1,0 +1,35 @@
+"""The home pages (工作台), the site's root (`home`): each role lands here after logging in."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from coaching import home as homes
+
+
+@login_required
+@require_GET
+def home(request):
+    user = request.user
+    today = timezone.localdate()
+    role = homes.role_of(user)
+    context: dict = {"role": role, "today": today, "week": homes.week_of(today)}
+    if role == "rep":
+        context.update(
+            targets=homes.my_targets_now(user, today),
+            deals=homes.deals_needing_action(user, today),
+            alerts=homes.my_open_alerts(user),
+            activities=list(homes.my_week_activities(user, today)),
+        )
+        return render(request, "coaching/home/rep.html", context)
+    review = homes.team_review(user, today) if role == "manager" else homes.company_review(user, today)
+    context.update(
+        review=review,
+        # The next review meeting: filled in by the meetings part (an object with a URL and a title); None shows
+        # an empty slot.
+        next_meeting=None,
+    )
+    if role == "director" and review is not None:
+        context["heatmap"] = homes.attainment_heatmap(user, review.region_id, homes.primary_plan(review))
+    return render(request, "coaching/home/manager.html", context)
