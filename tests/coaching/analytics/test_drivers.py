@@ -128,8 +128,10 @@ def test_gap_to_target_splits_exactly_and_names_a_driver(org, approved_plan):
     assert sum(gap.contributions) == gap.gap
     assert gap.main in {"covered", "active_rate", "deals_per_active", "deal_size"}
     # Every target driver grew by the same factor from last quarter's.
-    ratios = [t / Decimal(p.numerator) * p.denominator for t, p in zip(gap.factors, review.row.previous.factors)]
-    assert max(ratios) - min(ratios) < Decimal("1e-30")
+    ratios = [
+        t / Decimal(p.numerator) * p.denominator for t, p in zip(gap.factors, review.row.previous.factors, strict=True)
+    ]
+    assert max(ratios) - min(ratios) < Decimal("1e-20")
 
 
 def test_rep_targets_are_the_rep_quarter_cells(org, approved_plan):
