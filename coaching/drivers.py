@@ -17,7 +17,7 @@ the driver with the largest contribution in the direction of the gap is the one 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -46,6 +46,7 @@ class DriverReview:
     row: DriverRow
     target: TargetGap | None = None
     main_change: str | None = None
+    lines: list[dict] = field(default_factory=list)  # what a page shows per driver (coaching.views.analytics)
 
 
 def target_gap(actual: Drivers, previous: Drivers, target: Decimal) -> TargetGap:

@@ -258,8 +258,13 @@ class WinRateRow:
     average_won: Decimal | None = None
 
 
-def period_buckets(date_from: date, date_to: date, kind: str) -> list[periods.Period]:
-    """The fiscal periods of `kind` that meet [date_from, date_to]."""
+WHOLE_RANGE = "range"  # `win_rates(period=None)`: one bucket, the whole date range
+
+
+def period_buckets(date_from: date, date_to: date, kind: str | None) -> list[periods.Period]:
+    """The fiscal periods of `kind` that meet [date_from, date_to]; None: the range itself."""
+    if kind is None:
+        return [periods.Period(date_from, date_to, WHOLE_RANGE, date_from.year, 0)]
     start_month = CompanySettings.load().fiscal_year_start_month
     result: list[periods.Period] = []
     day = date_from
@@ -315,13 +320,13 @@ def win_rates(
     date_from: date,
     date_to: date,
     by: str | None = BY_REGION,
-    period: str = periods.QUARTER,
+    period: str | None = periods.QUARTER,
     region: Region | None = None,
 ) -> list[WinRateRow]:
     """Won and lost deals closed from `date_from` to `date_to`, per group (team or rep, see `_group_expr`) and
-    fiscal period: counts, amounts, win rate by count and by amount, median sales cycle of the won deals
+    fiscal period (None: the whole range): counts, amounts, win rate by count and by amount, median sales cycle of the won deals
     (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL)."""
-    if period not in PERIOD_KINDS:
+    if period is not None and period not in PERIOD_KINDS:
         raise ValueError(f"unknown period kind {period!r}")
     buckets = period_buckets(date_from, date_to, period)
     closed = (
@@ -376,6 +381,10 @@ class DriverRow:
     @property
     def drivers(self) -> dict[str, Fraction]:
         return dict(zip(DRIVERS, self.now.factors, strict=True))
+
+    @property
+    def change_total(self) -> Decimal:
+        return self.now.amount - self.previous.amount
 
 
 def previous_period(start: date, end: date) -> tuple[date, date]:
