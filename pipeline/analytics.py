@@ -324,8 +324,8 @@ def win_rates(
     region: Region | None = None,
 ) -> list[WinRateRow]:
     """Won and lost deals closed from `date_from` to `date_to`, per group (team or rep, see `_group_expr`) and
-    fiscal period (None: the whole range): counts, amounts, win rate by count and by amount, median sales cycle of the won deals
-    (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL)."""
+    fiscal period (None: the whole range): counts, amounts, win rate by count and by amount, median sales cycle
+    of the won deals (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL)."""
     if period is not None and period not in PERIOD_KINDS:
         raise ValueError(f"unknown period kind {period!r}")
     buckets = period_buckets(date_from, date_to, period)

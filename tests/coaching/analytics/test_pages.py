@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tests.coaching.analytics.test_drivers import WON, approved_plan, sales  # noqa: F401  (fixtures)
+from tests.coaching.analytics.conftest import WON
 from tests.factories import make_deal
 
 
