@@ -9,9 +9,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from coaching.drivers import sees_only_himself
 from crm.forms import scoped_region_field
-from crm.models import CompanySettings, DataScope, Region, User
-from crm.scopes import visible_regions
+from crm.models import CompanySettings, User
 from pipeline.analytics import BY_OWNER, BY_REGION
 from salesmgmt.lib import periods
 
@@ -20,18 +20,6 @@ MAX_DAYS = 3 * 366  # a bounded range: at most ~3 years of weeks or months per c
 
 BY_CHOICES = [("", _("Whole scope")), (BY_REGION, _("By team")), (BY_OWNER, _("By rep"))]
 PERIOD_CHOICES = [(periods.QUARTER, _("Quarter")), (periods.MONTH, _("Month")), (periods.WEEK, _("Week"))]
-
-
-def sees_only_himself(user: User) -> bool:
-    return user.effective_scope == DataScope.SELF
-
-
-def default_region(user: User) -> Region | None:
-    """The scope a page opens on: the topmost region the user sees (his team, or the company); none for a rep
-    who sees only his own deals."""
-    if sees_only_himself(user):
-        return None
-    return visible_regions(user).order_by("depth", "path").first()
 
 
 class ScopeForm(forms.Form):

@@ -23,13 +23,30 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet, Sum
 
-from crm.models import Region, User
-from crm.scopes import region_subtree
+from crm.models import DataScope, Region, User
+from crm.scopes import region_subtree, visible_regions
 from pipeline.analytics import ALL, BY_OWNER, BY_REGION, DriverRow, drivers
 from salesmgmt.lib.drivers import DRIVERS, Drivers, lmdi, main_driver, scaled_to
 from salesmgmt.lib.money import quantize
 from targets.models import MetricSource, PlanStatus, TargetNode
 from targets.planning.selectors import nodes_visible_to
+
+
+def sees_only_himself(user: User) -> bool:
+    return user.effective_scope == DataScope.SELF
+
+
+def default_region(user: User) -> Region | None:
+    """The scope the review opens on: the topmost region the user sees (his team, or the company); none for a
+    rep who sees only his own deals."""
+    if sees_only_himself(user):
+        return None
+    return visible_regions(user).order_by("depth", "path").first()
+
+
+def region_in_scope(user: User, pk: int) -> Region | None:
+    """The region `pk` if `user` may see it, else None (a page or the API answers 404)."""
+    return visible_regions(user).filter(pk=pk).first()
 
 
 @dataclass
@@ -133,7 +150,7 @@ def _coordinates(user: User, by: str | None, keys: list[int], region: Region | N
         return "region", keys
     if region is not None:
         return "region", [region.pk]
-    if user.effective_scope == "self":
+    if sees_only_himself(user):
         return "rep", [user.pk]
     return None, []
 

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from coaching.api import analytics as coaching_analytics_api
 from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets.api import alerts as targets_alerts_api
@@ -29,5 +30,8 @@ router.register("notifications", targets_alerts_api.NotificationViewSet, basenam
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
+    path("review/funnel/", coaching_analytics_api.FunnelView.as_view(), name="api-review-funnel"),
+    path("review/win-rates/", coaching_analytics_api.WinRatesView.as_view(), name="api-review-win-rates"),
+    path("review/drivers/", coaching_analytics_api.DriversView.as_view(), name="api-review-drivers"),
     path("", include(router.urls)),
 ]

@@ -15,8 +15,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from coaching.analytics_forms import DriversForm, FunnelForm, default_region
-from coaching.drivers import DriverReview, driver_review
+from coaching.analytics_forms import DriversForm, FunnelForm
+from coaching.drivers import DriverReview, default_region, driver_review
 from crm.models import CompanySettings
 from pipeline.analytics import funnel, win_rates
 from salesmgmt.lib.drivers import DRIVERS
