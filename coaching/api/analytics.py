@@ -72,7 +72,7 @@ class FunnelStageSerializer(serializers.Serializer):
     is_won = serializers.BooleanField()
     reached = serializers.IntegerField(help_text=_("Deals of the cohort that reached the stage or went further."))
     conversion = serializers.DecimalField(
-        max_digits=5, decimal_places=1, allow_null=True, help_text=_("% of them that reached the next stage.")
+        max_digits=5, decimal_places=1, allow_null=True, help_text=_("Percent of them that reached the next stage.")
     )
     median_days = serializers.DecimalField(
         max_digits=8, decimal_places=1, allow_null=True, help_text=_("Median whole days in the stage.")
@@ -88,7 +88,10 @@ class FunnelSerializer(serializers.Serializer):
     won = serializers.IntegerField()
     lost = serializers.IntegerField()
     win_conversion = serializers.DecimalField(
-        max_digits=5, decimal_places=1, allow_null=True, help_text=_("% of the cohort that reached the won stage.")
+        max_digits=5,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_("Percent of the cohort that reached the won stage."),
     )
     stages = FunnelStageSerializer(many=True)
 
@@ -162,9 +165,11 @@ class WinRateRowSerializer(serializers.Serializer):
     lost = serializers.IntegerField()
     won_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
     lost_amount = serializers.DecimalField(max_digits=20, decimal_places=2)
-    win_rate = serializers.DecimalField(max_digits=5, decimal_places=1, allow_null=True, help_text=_("% by count."))
+    win_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=1, allow_null=True, help_text=_("Percent, by count.")
+    )
     win_rate_amount = serializers.DecimalField(
-        max_digits=5, decimal_places=1, allow_null=True, help_text=_("% by amount.")
+        max_digits=5, decimal_places=1, allow_null=True, help_text=_("Percent, by amount.")
     )
     median_cycle_days = serializers.DecimalField(
         max_digits=8, decimal_places=1, allow_null=True, help_text=_("Created → closed, won deals.")
