@@ -36,15 +36,14 @@ from django.db.models import (
     Func,
     IntegerField,
     Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, Lead, TruncDate
 
 from crm.models import CompanySettings, Customer, Region, User
 from crm.scopes import region_subtree
@@ -103,7 +102,7 @@ def median_of_histogram(counts: Mapping[int, int]) -> Decimal | None:
             upper = value
             break
     assert lower is not None and upper is not None
-    return Decimal(lower + upper) / 2
+    return (Decimal(lower + upper) / 2).quantize(Decimal("0.1"))
 
 
 def _medians(qs: QuerySet[Any], keys: list[str], days: str) -> dict[tuple, Decimal | None]:
@@ -162,7 +161,7 @@ def funnel(
     """The funnel of the deals created from `date_from` to `date_to` (a cohort) in `pipeline` (default: the
     default one): per open or won stage in order, how many reached it (see the module docstring), the
     conversion to the next stage, and the median days in the stage over the cohort's stays that ended.
-    Three grouped queries and one for the stages."""
+    Two grouped queries and one for the stages."""
     pipeline = pipeline or default_pipeline()
     result = Funnel(pipeline=pipeline)
     if pipeline is None:
@@ -174,40 +173,23 @@ def funnel(
     cohort = scoped_deals(user, region=region).filter(
         pipeline=pipeline, created_at__date__gte=date_from, created_at__date__lte=date_to
     )
-    furthest = (
-        OpportunityHistory.objects.filter(opportunity=OuterRef("pk"), field="stage", new_stage__is_lost=False)
-        .order_by()
-        .values("opportunity")
-        .annotate(top=Max("new_stage__order"))
-        .values("top")
-    )
-    reached_rows = (
-        cohort.annotate(
-            top=Coalesce(
-                Subquery(furthest, output_field=IntegerField()),
-                Case(When(stage__is_lost=False, then=F("stage__order"))),
-                Value(path[0].order),
-                output_field=IntegerField(),
-            )
-        )
-        .values("top")
-        .annotate(n=Count("pk"))
-    )
-    by_top = {r["top"]: r["n"] for r in reached_rows}
     status = cohort.aggregate(
         deals=Count("pk"),
         won=Count("pk", filter=Q(stage__is_won=True)),
         lost=Count("pk", filter=Q(stage__is_lost=True)),
     )
     result.deals, result.won, result.lost = status["deals"], status["won"], status["lost"]
-    medians, stays = _stage_medians(cohort)
+    by_top, histograms = _walk_history(cohort)
+    # A deal with no open stage on record (created straight into a lost stage) reached the first stage only.
+    by_top[path[0].order] = by_top.get(path[0].order, 0) + result.deals - sum(by_top.values())
+    medians = {stage: median_of_histogram(h) for stage, h in histograms.items()}
     for s in path:
         result.stages.append(
             FunnelStage(
                 stage=s,
                 reached=sum(n for top, n in by_top.items() if top >= s.order),
-                median_days=medians.get(s.pk),
-                stays=stays.get(s.pk, 0),
+                median_days=None if s.is_won else medians.get(s.pk),
+                stays=0 if s.is_won else sum(histograms.get(s.pk, {}).values()),
             )
         )
     for current, following in zip(result.stages, result.stages[1:], strict=False):
@@ -218,26 +200,42 @@ def funnel(
     return result
 
 
-def _stage_medians(cohort: QuerySet[Opportunity]) -> tuple[dict[int, Decimal | None], dict[int, int]]:
-    """Median whole days between entering a stage and the deal's next stage change, per stage entered, over the
-    stage history of `cohort` (the next change found by the (opportunity, field, changed_at) index)."""
-    following = OpportunityHistory.objects.filter(
-        opportunity=OuterRef("opportunity"), field="stage", changed_at__gte=OuterRef("changed_at")
-    ).exclude(pk=OuterRef("pk"))
-    following = following.filter(Q(changed_at__gt=OuterRef("changed_at")) | Q(pk__gt=OuterRef("pk")))
-    next_at = Subquery(following.order_by("changed_at", "pk").values("changed_at")[:1])
+def _walk_history(cohort: QuerySet[Opportunity]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
+    """One pass over the stage history of `cohort`, in ONE statement: each deal's stage rows in time order with
+    window functions (the next row's moment: LEAD; the furthest open or won stage the deal reached: MAX over
+    the deal), then grouped. Returns (deals per furthest stage order, from each deal's last row) and (per
+    stage entered, a histogram whole days in the stage -> stays, over the stays that ended). The medians are
+    read off the histograms (bounded by stages × distinct day counts), the same on every database: an
+    aggregate over a window needs a subquery, which the ORM builds and a plain GROUP BY wraps."""
+    deal = [F("opportunity_id")]
     rows = (
-        OpportunityHistory.objects.filter(
-            field="stage", new_stage__isnull=False, opportunity__in=cohort.values("pk"), new_stage__is_won=False
+        OpportunityHistory.objects.filter(field="stage", opportunity__in=cohort.values("pk"))
+        .annotate(
+            left_at=Window(Lead("changed_at"), partition_by=deal, order_by=[F("changed_at"), F("id")]),
+            top=Window(Max(Case(When(new_stage__is_lost=False, then=F("new_stage__order")))), partition_by=deal),
         )
-        .filter(new_stage__is_lost=False)
-        .annotate(left_at=next_at)
-        .filter(left_at__isnull=False)
         .annotate(days=DaysBetween(TruncDate("left_at"), TruncDate("changed_at")))
+        .order_by()
+        .values("new_stage_id", "days", "top")
     )
-    medians = {key[0]: m for key, m in _medians(rows, ["new_stage"], "days").items()}
-    stays = {r["new_stage"]: r["n"] for r in rows.order_by().values("new_stage").annotate(n=Count("pk"))}
-    return medians, stays
+    inner, params = rows.query.sql_with_params()
+    # The last row of a deal (no next row) carries its furthest stage; every other row is a finished stay.
+    sql = (
+        "SELECT CASE WHEN stay.days IS NULL THEN NULL ELSE stay.new_stage_id END AS stage, stay.days, "
+        "CASE WHEN stay.days IS NULL THEN stay.top ELSE NULL END AS last_top, COUNT(*) "
+        f"FROM ({inner}) stay GROUP BY 1, 2, 3"
+    )
+    by_top: dict[int, int] = defaultdict(int)
+    histograms: dict[int, dict[int, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for stage, days, last_top, n in cursor.fetchall():
+            if days is None:
+                if last_top is not None:
+                    by_top[last_top] += n
+            elif stage is not None:
+                histograms[stage][days] = n
+    return dict(by_top), dict(histograms)
 
 
 # --- win rate and sales cycle ----------------------------------------------------------------------

@@ -75,10 +75,15 @@ def days_chart(result) -> str:  # type: ignore[no-untyped-def]
     )
 
 
-def win_rate_chart(rows) -> str:  # type: ignore[no-untyped-def]
+TABLE_ROWS = 200  # groups listed (most closed deals first); a director's 5,000 reps are in the API
+CHART_GROUPS = 30
+
+
+def win_rate_chart(rows, *, over_time: bool = False) -> str:  # type: ignore[no-untyped-def]
+    """Win rate % (bars) and median sales cycle (markers, right axis): per period, or per group."""
     from plotly import graph_objects as go
 
-    labels = [r.label or _("All") for r in rows]
+    labels = [r.period.key if over_time else (r.label or _("All")) for r in rows]
     figure = go.Figure(
         [
             go.Bar(x=labels, y=[None if r.win_rate is None else float(r.win_rate) for r in rows], name=_("Win rate %")),
@@ -107,15 +112,18 @@ def funnel_page(request):
         region = data.get("region")
         result = funnel(request.user, date_from=data["date_from"], date_to=data["date_to"], region=region)
         common = {"date_from": data["date_from"], "date_to": data["date_to"], "region": region, "by": data["by"]}
-        rows = win_rates(request.user, period=data["period"], **common)
-        totals = win_rates(request.user, period=None, **common)
+        # Per group over the whole range (busiest first), and the whole scope per period (the trend).
+        groups = sorted(win_rates(request.user, period=None, **common), key=lambda r: (-(r.won + r.lost), r.label))
+        trend = win_rates(request.user, period=data["period"], **{**common, "by": None})
         context.update(
             funnel=result,
-            rows=rows,
-            totals=totals,
+            rows=groups[:TABLE_ROWS],
+            group_count=len(groups),
+            trend=trend,
             funnel_chart=funnel_chart(result) if result.stages else "",
             days_chart=days_chart(result) if any(f.median_days is not None for f in result.stages) else "",
-            win_rate_chart=win_rate_chart(totals) if totals else "",
+            win_rate_chart=win_rate_chart(groups[:CHART_GROUPS]) if groups else "",
+            trend_chart=win_rate_chart(trend, over_time=True) if trend else "",
         )
     template = "coaching/analytics/_funnel_results.html" if is_partial(request, "funnel-results") else None
     return vary_on_htmx(render(request, template or "coaching/analytics/funnel.html", context))

@@ -11,7 +11,7 @@ numerator is 0 too, except for won deals without a customer (A = 0 < N), which `
 The change of sales between two states is split into one additive contribution per driver by LMDI-I
 (Ang 2004): ΔV_k = L(V¹, V⁰) · ln(x_k¹ / x_k⁰), with the logarithmic mean L(a, b) = (a − b) / (ln a − ln b)
 (L(a, a) = a). The contributions add up to V¹ − V⁰ exactly in real arithmetic; they are computed in Decimal
-at 40 digits, rounded half up to the cent, and the cents lost or gained by rounding go by the largest
+at 32 digits, rounded half up to the cent, and the cents lost or gained by rounding go by the largest
 remainder (ties to the first driver), so the rounded contributions add up to the rounded change EXACTLY.
 
 Zeros (Ang & Liu 2007's analytical limits): when V⁰ = V¹ = 0 every contribution is 0; when one state is 0
@@ -32,7 +32,7 @@ from salesmgmt.lib.money import CENT, quantize
 Factor = Decimal | Fraction | int
 
 DRIVERS = ("covered", "active_rate", "deals_per_active", "deal_size")
-PRECISION = 40
+PRECISION = 32
 
 
 def _ratio(numerator: Fraction, denominator: int) -> Fraction:
@@ -119,14 +119,22 @@ def _raw(before: Sequence[Decimal], after: Sequence[Decimal], ctx: Context) -> l
         zeros = [i for i, x in enumerate(zero_side) if x == zero]
         share = ctx.divide(ctx.subtract(v1, v0), Decimal(len(zeros)))
         return [share if i in zeros else zero for i in range(len(before))]
-    log_change = ctx.subtract(v1.ln(ctx), v0.ln(ctx))
+    # ln(x¹/x⁰) per factor, taken from the larger over the smaller so that swapping the states negates it
+    # exactly; ln(V¹/V⁰) is their sum.
+    logs = [_log_ratio(x0, x1, ctx) for x0, x1 in zip(before, after, strict=True)]
+    log_change = sum(logs, zero)
     # L(a, a) = a; also where a and b differ by less than the logarithms can tell (a product of exact ratios
-    # carried to 40 digits).
+    # carried to PRECISION digits).
     weight = v0 if log_change == zero else ctx.divide(ctx.subtract(v1, v0), log_change)
-    return [
-        zero if x0 == x1 else ctx.multiply(weight, ctx.subtract(x1.ln(ctx), x0.ln(ctx)))
-        for x0, x1 in zip(before, after, strict=True)
-    ]
+    return [zero if r == zero else ctx.multiply(weight, r) for r in logs]
+
+
+def _log_ratio(x0: Decimal, x1: Decimal, ctx: Context) -> Decimal:
+    if x0 == x1:
+        return Decimal(0)
+    if x1 > x0:
+        return ctx.divide(x1, x0).ln(ctx)
+    return -ctx.divide(x0, x1).ln(ctx)
 
 
 def lmdi(before: Sequence[Factor], after: Sequence[Factor]) -> list[Decimal]:
@@ -148,7 +156,7 @@ def lmdi(before: Sequence[Factor], after: Sequence[Factor]) -> list[Decimal]:
 
 def scaled_to(factors: Sequence[Factor], value: Decimal) -> list[Decimal]:
     """`factors` each multiplied by the same number, the n-th root of value ÷ Π factors, so that their
-    product is `value` (to 40 digits): the target's drivers under the rule "the target asks the same growth
+    product is `value` (to 32 digits): the target's drivers under the rule "the target asks the same growth
     of every driver". Refused when the product of `factors` is 0 (no mix to scale)."""
     with localcontext() as ctx:
         ctx.prec = PRECISION

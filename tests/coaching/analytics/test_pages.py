@@ -29,6 +29,9 @@ def test_funnel_page_shows_the_scope_deals(org, sales, client_for):
     east = [w for w in WON if w[0] != "rep_other"]
     assert funnel.stages[0].reached == len(east) + 1
     assert sum(r.won for r in page.context["rows"]) == len(east) + 1
+    # The trend per quarter adds up to the same deals as the table per team.
+    assert sum(r.won for r in page.context["trend"]) == len(east) + 1
+    assert [r.period.key for r in page.context["trend"]] == ["FY2026-Q1", "FY2026-Q2"]
     assert b'data-testid="funnel-chart"' in page.content and b'data-testid="win-rate-chart"' in page.content
 
 
