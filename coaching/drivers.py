@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from crm.models import DataScope, Region, User
-from crm.scopes import region_subtree, visible_regions
+from crm.scopes import visible_regions
 from pipeline.analytics import ALL, BY_OWNER, BY_REGION, DriverRow, drivers
 from salesmgmt.lib.drivers import DRIVERS, Drivers, lmdi, main_driver, scaled_to
 from salesmgmt.lib.money import quantize
@@ -134,13 +134,27 @@ def targets_for(
             ):
                 result[key] = quantize(Decimal(total))
         else:
-            sums: dict[int, Decimal] = defaultdict(Decimal)
-            for team in missing:
-                total = leaves.filter(region__in=region_subtree(team)).aggregate(t=Sum("amount"))["t"]
-                if total is not None:
-                    sums[team] = quantize(Decimal(total))
-            result.update(sums)
+            result.update(_sums_below(leaves, missing))
     return _rekey(result, by, keys, region, user)
+
+
+def _sums_below(leaves: QuerySet[TargetNode], teams: list[int]) -> dict[int, Decimal]:
+    """Σ amount of `leaves` in each team's subtree: one grouped query by leaf region and one for the regions'
+    paths (small tables), added up along the paths."""
+    by_region = dict(
+        leaves.filter(region__isnull=False)
+        .order_by()
+        .values("region")
+        .annotate(t=Sum("amount"))
+        .values_list("region", "t")
+    )
+    paths = dict(Region.objects.filter(pk__in=list(by_region)).values_list("pk", "path"))
+    sums: dict[int, Decimal] = defaultdict(Decimal)
+    for region_id, total in by_region.items():
+        for team in teams:
+            if f"/{team}/" in paths.get(region_id, ""):
+                sums[team] += Decimal(total)
+    return {team: quantize(total) for team, total in sums.items()}
 
 
 def _coordinates(user: User, by: str | None, keys: list[int], region: Region | None) -> tuple[str | None, list[int]]:

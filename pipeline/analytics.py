@@ -2,10 +2,13 @@
 facts (业绩公式). Every figure is an aggregate in SQL over `deals_visible(user)`, optionally narrowed to the
 subtree of a credited team (`Opportunity.region`, 业绩归属); the number of queries does not grow with the rows.
 
-Medians (days in stage, sales cycle): on PostgreSQL `percentile_cont(0.5) WITHIN GROUP (ORDER BY days)` per
-group; elsewhere (SQLite) the database groups the durations by (group, whole days) and the exact median is
-read off that histogram in Python, an input bounded by groups × distinct day counts, never by deals. Both
-measure whole calendar days (local dates), so they agree.
+Medians, in whole calendar days (local dates), exact as `percentile_cont(0.5)` (the mean of the two middle
+values): the sales cycle per group and period uses PostgreSQL's `percentile_cont(0.5) WITHIN GROUP (ORDER BY
+days)`; elsewhere (SQLite), and always for the days in stage, the database groups the durations by (group,
+whole days) and the median is read off that histogram in Python, an input bounded by groups × distinct day
+counts, never by deals. The funnel reads the stage history once (`_walk_history`, window functions); on the
+big generated company (600,000 deals, 3 M history rows) a team manager's funnel, win rates and drivers take
+20-60 ms, the director's company-wide half-year funnel (135,000 deals) about 2.5 s.
 
 How the facts are recorded (pipeline/services.py, pipeline/importing/): a deal's creation writes a stage
 history row (old stage empty, new stage the first one, at `created_at`); every stage move writes one more.
@@ -292,15 +295,19 @@ def _group_expr(by: str | None, region: Region | None, *, region_column: str = "
     return _rollup_case(region, region_column)
 
 
-def _rollup_case(region: Region, column: str) -> Case | Value:
-    children = list(Region.objects.filter(parent=region).values_list("pk", "path"))
-    whens = [
-        When(**{f"{column}__in": Region.objects.filter(path__startswith=path).values("pk")}, then=Value(pk))
-        for pk, path in children
-    ]
-    if not whens:
-        return Value(region.pk)
-    return Case(*whens, default=Value(region.pk), output_field=IntegerField())
+def _rollup_case(region: Region, column: str) -> Case | F:
+    """The child of `region` whose subtree holds the row's region (the region itself for its own rows). The
+    region table is small: the subtree is read once and the regions below each child are listed inline; rows
+    on a child or on `region` keep their own id, so teams without sub-teams need no CASE at all."""
+    below: dict[int, list[int]] = defaultdict(list)
+    for pk, path in region_subtree(region).values_list("pk", "path"):
+        ids = path.strip("/").split("/")
+        if len(ids) > region.depth + 2:
+            below[int(ids[region.depth + 1])].append(pk)
+    if not below:
+        return F(column)
+    whens = [When(**{f"{column}__in": ids}, then=Value(child)) for child, ids in sorted(below.items())]
+    return Case(*whens, default=F(column), output_field=IntegerField())
 
 
 def group_labels(by: str | None, keys: Iterable[int]) -> dict[int, str]:

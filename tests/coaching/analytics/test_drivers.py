@@ -99,3 +99,21 @@ def test_target_gap_when_nothing_was_sold_before():
     gap = target_gap(now, before, Decimal("1000"))
     assert sum(gap.contributions) == Decimal("-100") and gap.main is not None
     assert target_gap(before, before, Decimal("1000")).contributions is None
+
+
+def test_team_targets_add_the_leaves_of_each_subtree(org, approved_plan, django_assert_max_num_queries):
+    with django_assert_max_num_queries(20):
+        reviews = {
+            r.row.label: r
+            for r in driver_review(org.director, period_start=Q2[0], period_end=Q2[1], by=BY_REGION, region=org.hq)
+        }
+    assert set(reviews) == {"East", "North"}
+    for name, team in (("East", org.east), ("North", org.north)):
+        leaves = TargetNode.objects.filter(plan=approved_plan, split_dimension="", period_start=Q2[0])
+        expected = sum((n.amount for n in leaves if n.region.path.startswith(team.path)), Decimal(0))
+        assert expected > 0
+        assert reviews[name].target.target == expected, name
+        assert sum(reviews[name].target.contributions) == reviews[name].row.now.amount - expected
+    # The two teams' figures add up to the company's.
+    (whole,) = driver_review(org.director, period_start=Q2[0], period_end=Q2[1], region=org.hq)
+    assert whole.row.now.amount == sum(r.row.now.amount for r in reviews.values())
