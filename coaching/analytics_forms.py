@@ -4,6 +4,7 @@ only his own deals), dates or a period, and how to group. Shape and scope only; 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -25,8 +26,8 @@ PERIOD_CHOICES = [(periods.QUARTER, _("Quarter")), (periods.MONTH, _("Month")), 
 class ScopeForm(forms.Form):
     region = forms.Field(required=False)
 
-    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.user = user
         if sees_only_himself(user):
             del self.fields["region"]
@@ -84,7 +85,7 @@ class DriversForm(ScopeForm):
     period = forms.ChoiceField(label=_("Period"), required=False)
     by = forms.ChoiceField(label=_("Show"), choices=BY_CHOICES, required=False)
 
-    def __init__(self, *args: object, user: User, **kwargs: object) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, user=user, **kwargs)
         self.periods = {p.key: p for p in recent_periods(timezone.localdate())}
         self.fields["period"].choices = [(key, key) for key in self.periods]

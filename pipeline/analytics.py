@@ -283,7 +283,9 @@ def _period_case(buckets: list[periods.Period], column: str) -> Case:
     )
 
 
-def _group_expr(by: str | None, region: Region | None, *, region_column: str = "region", owner_column: str = "owner"):  # type: ignore[no-untyped-def]
+def _group_expr(
+    by: str | None, region: Region | None, *, region_column: str = "region", owner_column: str = "owner"
+) -> F | Value | Case:
     """What rows group by: ALL, the owner, or the team. Teams: with `region`, its direct children (each with its
     subtree rolled in; deals credited to `region` itself stay under it); without, the credited team itself."""
     if by == BY_OWNER:

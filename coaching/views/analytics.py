@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_GET
 from coaching.analytics_forms import DriversForm, FunnelForm
 from coaching.drivers import DriverReview, default_region, driver_review
 from crm.models import CompanySettings
-from pipeline.analytics import funnel, win_rates
+from pipeline.analytics import Funnel, WinRateRow, funnel, win_rates
 from salesmgmt.lib.drivers import DRIVERS
 from salesmgmt.lib.money import quantize
 from salesmgmt.views import is_partial, vary_on_htmx
@@ -35,7 +36,7 @@ def driver_labels() -> dict[str, str]:
     }
 
 
-def _div(figure) -> str:  # type: ignore[no-untyped-def]
+def _div(figure: Any) -> str:
     from plotly.offline import plot
 
     figure.update_layout(
@@ -44,7 +45,7 @@ def _div(figure) -> str:  # type: ignore[no-untyped-def]
     return mark_safe(plot(figure, include_plotlyjs=False, output_type="div", config=PLOT_CONFIG))  # noqa: S308
 
 
-def funnel_chart(result) -> str:  # type: ignore[no-untyped-def]
+def funnel_chart(result: Funnel) -> str:
     from plotly import graph_objects as go
 
     names = [f.stage.display_name for f in result.stages]
@@ -60,7 +61,7 @@ def funnel_chart(result) -> str:  # type: ignore[no-untyped-def]
     )
 
 
-def days_chart(result) -> str:  # type: ignore[no-untyped-def]
+def days_chart(result: Funnel) -> str:
     from plotly import graph_objects as go
 
     stages = [f for f in result.stages if f.median_days is not None]
@@ -79,7 +80,7 @@ TABLE_ROWS = 200  # groups listed (most closed deals first); a director's 5,000 
 CHART_GROUPS = 30
 
 
-def win_rate_chart(rows, *, over_time: bool = False) -> str:  # type: ignore[no-untyped-def]
+def win_rate_chart(rows: list[WinRateRow], *, over_time: bool = False) -> str:
     """Win rate % (bars) and median sales cycle (markers, right axis): per period, or per group."""
     from plotly import graph_objects as go
 
@@ -190,18 +191,17 @@ def drivers_page(request):
         period = data["period"]
         region = data.get("region") or default_region(request.user)
         scope = {"period_start": period.start, "period_end": period.end, "region": region}
-        (whole,) = driver_review(request.user, **scope) or [None]
+        whole = driver_review(request.user, **scope)[0]  # by=None: one row, the whole scope
         rows = driver_review(request.user, by=data["by"], **scope) if data["by"] else []
         for review in [whole, *rows]:
             review.lines = driver_table(review)
         context.update(period=period, region=region, whole=whole, rows=rows)
-        if whole is not None:
-            context["change_chart"] = waterfall(
-                _("Previous period"), whole.row.previous.amount, whole.row.change, _("This period")
+        context["change_chart"] = waterfall(
+            _("Previous period"), whole.row.previous.amount, whole.row.change, _("This period")
+        )
+        if whole.target is not None and whole.target.contributions is not None:
+            context["target_chart"] = waterfall(
+                _("Target"), whole.target.target, whole.target.contributions, _("Actual")
             )
-            if whole.target is not None and whole.target.contributions is not None:
-                context["target_chart"] = waterfall(
-                    _("Target"), whole.target.target, whole.target.contributions, _("Actual")
-                )
     template = "coaching/analytics/_drivers_results.html" if is_partial(request, "drivers-results") else None
     return vary_on_htmx(render(request, template or "coaching/analytics/drivers.html", context))
