@@ -97,7 +97,10 @@ def win_rate_chart(rows: list[WinRateRow], *, over_time: bool = False) -> str:
             ),
         ]
     )
-    figure.update_layout(yaxis={"ticksuffix": "%", "rangemode": "tozero"}, yaxis2={"overlaying": "y", "side": "right"})
+    figure.update_layout(
+        yaxis={"ticksuffix": "%", "rangemode": "tozero", "title": {"text": _("Win rate %")}},
+        yaxis2={"overlaying": "y", "side": "right", "title": {"text": _("Days")}},
+    )
     return _div(figure)
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.analytics import BY_OWNER, funnel, median_of_histogram, win_rates
+from pipeline.analytics import BY_OWNER, funnel, median_of_histogram, previous_period, win_rates
 from pipeline.services import opportunity_move_stage
 from tests.factories import make_deal
 
@@ -125,3 +125,17 @@ def test_median_of_a_histogram_matches_statistics():
     assert median_of_histogram(counts) == Decimal(str(statistics.median(values)))
     assert median_of_histogram({7: 3}) == 7
     assert median_of_histogram({}) is None
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [
+        (date(2026, 4, 1), date(2026, 6, 30), (date(2026, 1, 1), date(2026, 3, 31))),  # a quarter
+        (date(2026, 1, 1), date(2026, 1, 31), (date(2025, 12, 1), date(2025, 12, 31))),  # a month, across a year
+        (date(2026, 3, 1), date(2026, 3, 31), (date(2026, 2, 1), date(2026, 2, 28))),  # into a short month
+        (date(2027, 4, 1), date(2028, 3, 31), (date(2026, 4, 1), date(2027, 3, 31))),  # a fiscal year
+        (date(2026, 6, 8), date(2026, 6, 14), (date(2026, 6, 1), date(2026, 6, 7))),  # a week: days back
+    ],
+)
+def test_previous_period_of_equal_kind(start, end, expected):
+    assert previous_period(start, end) == expected
