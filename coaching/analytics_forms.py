@@ -44,7 +44,8 @@ class ScopeForm(forms.Form):
 
     def region_out_of_scope(self) -> bool:
         """A region was asked for that the user may not see (the page answers 404, as for another team's deal)."""
-        return bool(self.is_bound and self.data.get("region") and "region" in self.errors)
+        asked = str(self.data.get("region") or "") if self.is_bound else ""
+        return asked.isdigit() and "region" in self.errors
 
 
 class FunnelForm(ScopeForm):

@@ -88,3 +88,27 @@ def test_drivers_page_splits_the_gap_to_target(org, approved_plan, client_for):
     assert sum(line["gap"] for line in whole.lines) == whole.target.gap == whole.row.now.amount - whole.target.target
     assert b'data-testid="target-chart"' in page.content
     assert f'data-testid="main-gap" data-value="{whole.target.main}"'.encode() in page.content
+
+
+@pytest.mark.parametrize(
+    ("url", "params"),
+    [
+        ("/review/funnel/", {"date_from": "yesterday"}),
+        ("/review/funnel/", {"by": "planet"}),
+        ("/review/funnel/", {"period": "decade"}),
+        ("/review/funnel/", {"date_from": "2020-01-01", "date_to": "2026-01-01"}),
+        ("/review/drivers/", {"period": "FY1999-Q9"}),
+        ("/review/drivers/", {"by": "planet"}),
+        ("/review/drivers/", {"region": "not-a-number"}),
+    ],
+)
+def test_bad_input_is_a_form_error_not_a_crash(org, client_for, url, params):
+    page = client_for(org.manager).get(url, params)
+    assert page.status_code == 200
+    assert page.context["form"].errors
+    assert b'class="errorlist"' in page.content or b'data-testid="form-errors"' in page.content
+
+
+def test_login_required(client):
+    for url in ("/review/funnel/", "/review/drivers/"):
+        assert client.get(url).status_code == 302
