@@ -112,3 +112,28 @@ def test_bad_input_is_a_form_error_not_a_crash(org, client_for, url, params):
 def test_login_required(client):
     for url in ("/review/funnel/", "/review/drivers/"):
         assert client.get(url).status_code == 302
+
+
+def test_the_figures_are_valid_plotly_figures_with_a_trace_per_series(org, sales, approved_plan):
+    from plotly import graph_objects as go
+
+    from coaching.drivers import driver_review
+    from coaching.views.analytics import days_figure, funnel_figure, waterfall, win_rate_figure
+    from pipeline.analytics import funnel, win_rates
+
+    result = funnel(org.manager, date_from=date(2026, 1, 1), date_to=date(2026, 6, 30))
+    rows = win_rates(org.manager, date_from=date(2026, 1, 1), date_to=date(2026, 6, 30), by="owner")
+    (whole,) = driver_review(org.manager, period_start=date(2026, 4, 1), period_end=date(2026, 6, 30), region=org.east)
+    figures = [
+        funnel_figure(result),
+        days_figure(result),
+        win_rate_figure(rows),
+        win_rate_figure(rows, over_time=True),
+        waterfall("Target", whole.target.target, whole.target.contributions, "Actual"),
+    ]
+    for figure in figures:
+        go.Figure(figure)  # plotly's own validation: raises on an unknown attribute or a bad value
+    assert [len(f["data"]) for f in figures] == [1, 1, 2, 2, 1]
+    assert figures[0]["data"][0]["x"] == [f.reached for f in result.stages]
+    bars = figures[4]["data"][0]["y"]
+    assert sum(Decimal(str(v)) for v in bars[1:5]) == whole.target.gap
