@@ -416,18 +416,7 @@ def _driver_facts(
     history of it — together with the customers the group won a deal from in the period though it does not
     own them (a deal credited to a team counts its customer as covered by that team in that period). So every
     active customer is covered and the product of the drivers is the won amount. Active (活跃): covered
-    customers with a won deal closed in the period. Four grouped queries, whatever the number of groups."""
-    won = scoped_deals(user, region=region).filter(stage__is_won=True, closed_on__range=(period_start, period_end))
-    won = won.annotate(group=_group_expr(by, region))
-    money = DecimalField(max_digits=20, decimal_places=2)
-    facts: dict[int, dict[str, Any]] = {
-        r["group"]: dict(r)
-        for r in won.values("group").annotate(
-            deals=Count("pk"),
-            amount=Coalesce(Sum("amount_company"), Value(ZERO), output_field=money),
-            active=Count("customer", distinct=True),
-        )
-    }
+    customers with a won deal closed in the period. Two grouped queries, whatever the number of groups."""
     customers: QuerySet[Customer] = customers_visible(user).order_by()
     if region is not None:
         customers = customers.filter(owner__region__in=region_subtree(region))
@@ -437,23 +426,31 @@ def _driver_facts(
         .annotate(n=Count("pk"))
     )
     covered = {r["group"]: r["n"] for r in owned}
-    # Customers a group won from without owning them (in its scope, see above).
+    won = scoped_deals(user, region=region).filter(stage__is_won=True, closed_on__range=(period_start, period_end))
+    won = won.annotate(group=_group_expr(by, region))
+    # The customers a group won from without owning them (in its scope, see above).
     if by == BY_OWNER:
-        not_owned = won.exclude(customer__owner=F("owner"))
+        not_owned = ~Q(customer__owner=F("owner"))
     elif by == BY_REGION:
-        owner_group = _group_expr(by, region, region_column="customer__owner__region")
-        not_owned = won.annotate(owner_group=owner_group).exclude(owner_group=F("group"))
+        won = won.annotate(owner_group=_group_expr(by, region, region_column="customer__owner__region"))
+        not_owned = Q(owner_group__isnull=True) | ~Q(owner_group=F("group"))
     else:
-        not_owned = won.exclude(customer__in=customers.values("pk"))
-    extra = {
-        r["group"]: r["n"]
-        for r in not_owned.filter(customer__isnull=False).values("group").annotate(n=Count("customer", distinct=True))
+        not_owned = ~Q(customer__in=customers.values("pk"))
+    money = DecimalField(max_digits=20, decimal_places=2)
+    facts: dict[int, dict[str, Any]] = {
+        r["group"]: dict(r)
+        for r in won.values("group").annotate(
+            deals=Count("pk"),
+            amount=Coalesce(Sum("amount_company"), Value(ZERO), output_field=money),
+            active=Count("customer", distinct=True),
+            extra=Count("customer", distinct=True, filter=not_owned),
+        )
     }
     result = {}
     for key in set(facts) | set(covered):
         row = facts.get(key, {})
         result[key] = Drivers(
-            covered=covered.get(key, 0) + extra.get(key, 0),
+            covered=covered.get(key, 0) + row.get("extra", 0),
             active=row.get("active", 0),
             deals=row.get("deals", 0),
             amount=quantize(Decimal(row.get("amount", ZERO))),
