@@ -162,17 +162,17 @@ def _coordinates(user: User, by: str | None, keys: list[int], region: Region | N
         return "rep", keys
     if by == BY_REGION:
         return "region", keys
+    if sees_only_himself(user):  # his own figures: his own target, whatever team is asked for
+        return "rep", [user.pk]
     if region is not None:
         return "region", [region.pk]
-    if sees_only_himself(user):
-        return "rep", [user.pk]
     return None, []
 
 
 def _rekey(result: dict[int, Decimal], by: str | None, keys: list[int], region: Region | None, user: User) -> dict:
     if by is not None:
         return result
-    one = region.pk if region is not None else user.pk
+    one = user.pk if sees_only_himself(user) or region is None else region.pk
     return {ALL: result[one]} if one in result else {}
 
 

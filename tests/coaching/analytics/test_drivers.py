@@ -117,3 +117,10 @@ def test_team_targets_add_the_leaves_of_each_subtree(org, approved_plan, django_
     # The two teams' figures add up to the company's.
     (whole,) = driver_review(org.director, period_start=Q2[0], period_end=Q2[1], region=org.hq)
     assert whole.row.now.amount == sum(r.row.now.amount for r in reviews.values())
+
+
+def test_a_rep_asking_for_his_team_still_gets_his_own_target(org, approved_plan):
+    (mine,) = driver_review(org.rep, period_start=Q2[0], period_end=Q2[1], region=org.sh)
+    cell = TargetNode.objects.get(plan=approved_plan, split_dimension="", rep=org.rep, period_start=Q2[0])
+    assert mine.target.target == cell.amount
+    assert mine.row.now.amount == Decimal("3200.55")
