@@ -3,6 +3,7 @@ driver diagnosis, the forecast call and the meeting. Each part keeps its own blo
 
 from django.urls import path
 
+from coaching.views import analytics as analytics_views
 from coaching.views import forecast as forecast_views
 from coaching.views import meetings as meeting_views
 from coaching.views import projects as project_views
@@ -17,6 +18,8 @@ urlpatterns: list = [
     path("", review.review, name="review"),
     # -- pipeline flow and at-risk deals (coaching/views/flow.py)
     # -- funnel, win rate and cycle, driver diagnosis (coaching/views/analytics.py)
+    path("funnel/", analytics_views.funnel_page, name="funnel"),
+    path("drivers/", analytics_views.drivers_page, name="drivers"),
     # -- forecast call (coaching/views/forecast.py)
     path("forecast/", forecast_views.forecast, name="forecast"),
     path("forecast/submit/", forecast_views.forecast_submit, name="forecast_submit"),

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from coaching.api import analytics as coaching_analytics_api
 from coaching.api import forecast as coaching_forecast_api
 from coaching.api import meetings as coaching_meetings_api
 from coaching.api import sessions as coaching_sessions_api
@@ -37,5 +38,8 @@ router.register("review/commitments", coaching_sessions_api.CommitmentViewSet, b
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
+    path("review/funnel/", coaching_analytics_api.FunnelView.as_view(), name="api-review-funnel"),
+    path("review/win-rates/", coaching_analytics_api.WinRatesView.as_view(), name="api-review-win-rates"),
+    path("review/drivers/", coaching_analytics_api.DriversView.as_view(), name="api-review-drivers"),
     path("", include(router.urls)),
 ]

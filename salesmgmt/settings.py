@@ -274,6 +274,7 @@ SPECTACULAR_SETTINGS = {
     # Choice sets used by fields of several names get one name each (and no collision warnings).
     "ENUM_NAME_OVERRIDES": {
         "TierEnum": "crm.models.Tier",
+        "DriverEnum": "salesmgmt.lib.drivers.DRIVERS",
         "PlanStatusEnum": "targets.models.PlanStatus",
         "PlanPeriodKindEnum": "targets.models.PlanPeriodKind",
         "PeriodKindEnum": "targets.models.PeriodKind",
