@@ -164,12 +164,16 @@ def test_the_east_review_was_held_last_week_and_this_weeks_is_planned(demo, db):
     statuses = [i.status for i in held.new_items.all()]
     assert statuses.count(ActionItemStatus.DONE) >= 1 and statuses.count(ActionItemStatus.OPEN) >= 2
     assert Meeting.objects.get(region=east, week=monday).status == MeetingStatus.PLANNED
-    key = demo.quarter.key
-    reps = ForecastSubmission.objects.filter(period_key=key, level=ForecastLevel.REP)
-    assert set(reps.values_list("owner__username", flat=True)) == set(
+    # This week's forecast call for the quarter: every rep, then the East manager upward with his judgment.
+    this_week = ForecastSubmission.objects.filter(period_key=demo.quarter.key, week=monday)
+    reps = this_week.filter(level=ForecastLevel.REP)
+    assert sorted(reps.values_list("owner__username", flat=True)) == sorted(
         User.objects.filter(role=Role.REP).values_list("username", flat=True)
     )
-    team = ForecastSubmission.objects.get(period_key=key, level=ForecastLevel.TEAM, region=east)
+    assert all(s.best_case >= s.commit >= s.won for s in reps)
+    team = this_week.get(level=ForecastLevel.TEAM, region=east)
+    east_reps = reps.filter(region__path__startswith=east.path)
+    assert team.rollup_commit == sum(s.commit for s in east_reps)
     assert team.owner.username == "mgr_east" and team.note and team.commit < team.rollup_commit
 
 

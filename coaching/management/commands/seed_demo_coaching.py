@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from coaching import selectors
-from coaching.models import ActionItem, ActionItemStatus, Meeting
+from coaching.models import ActionItem, ActionItemStatus, ForecastSubmission, Meeting
 from coaching.services import (
     action_item_create,
     action_item_set_status,
@@ -85,15 +85,20 @@ class Command(BaseCommand):
         self.reps = list(selectors.team_reps(east).order_by("region__path", "username"))
         start_month = CompanySettings.load().fiscal_year_start_month
         self.quarter = periods.period_of(self.today, periods.QUARTER, start_month)
+        this_week = selectors.week_of(self.today)
+        last_week = this_week - timedelta(days=7)
         with transaction.atomic():
-            held = self._last_week(east)
-            self._this_week(east)
-            forecasts = self._forecasts(east)
+            self.lead, self.behind = self._standing()
+            # Last week's forecasts, made before the meeting; this week's since, a little firmer.
+            forecasts = self._forecasts(east, last_week, keep=(85, 95, 100, 90))
+            held = self._last_week(east, last_week)
+            self._this_week(east, this_week)
+            forecasts += self._forecasts(east, this_week, keep=(80, 90, 100, 95))
             coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo coaching loaded: the East review of {held.week} held with {held.new_items.count()} action "
-                f"items, this week's planned, {forecasts} forecasts for {self.quarter.key}."
+                f"items, this week's planned, {forecasts} forecasts."
             )
         )
 
@@ -123,8 +128,7 @@ class Command(BaseCommand):
         ranked = sorted(self.reps, key=lambda r: (ratios[r], r.username))
         return ranked[-1], ranked[0]
 
-    def _last_week(self, east: Region) -> Meeting:
-        week = selectors.week_of(self.today) - timedelta(days=7)
+    def _last_week(self, east: Region, week: date) -> Meeting:
         meeting = meeting_create(
             actor=self.manager,
             team=east,
@@ -132,7 +136,7 @@ class Command(BaseCommand):
             title=f"华东大区周例会 East weekly review {week.isoformat()}",
             agenda=AGENDA,
         )
-        lead, behind = self.lead, self.behind = self._standing()
+        lead, behind = self.lead, self.behind
         items = []
         specs = [
             # owner, what, due (days after the meeting's Monday), tied to a target / a deal
@@ -172,8 +176,7 @@ class Command(BaseCommand):
         meeting.refresh_from_db()
         return meeting
 
-    def _this_week(self, east: Region) -> Meeting:
-        week = selectors.week_of(self.today)
+    def _this_week(self, east: Region, week: date) -> Meeting:
         return meeting_create(
             actor=self.manager,
             team=east,
@@ -182,33 +185,37 @@ class Command(BaseCommand):
             agenda=AGENDA,
         )
 
-    def _forecasts(self, east: Region) -> int:
-        """Every rep's forecast for the quarter from his deals, with his own judgment on what is still open;
-        then the East manager's number for the area, a little under the reps' sum, with his note."""
-        count = 0
-        for i, rep in enumerate(User.objects.filter(role=Role.REP, is_active=True).order_by("username")):
-            figures = selectors.prefill(rep, self.quarter)
-            # Reps hedge differently: some keep a part of their commit deals back, some add a best-case deal.
-            keep = Decimal((80, 90, 100, 95)[i % 4]) / 100
-            commit = quantize(figures.won + (figures.commit - figures.won) * keep)
-            best_case = max(commit, quantize(figures.best_case * Decimal("1.05")))
-            forecast_submit(
-                actor=rep,
-                period=self.quarter,
-                commit=commit,
-                best_case=best_case,
-                note="两笔签约阶段的单子本月落地 Two deals in contract signing land this month",
+    def _forecasts(self, east: Region, week: date, keep: tuple[int, ...]) -> int:
+        """The forecast call of `week` for its month and quarter (those not over yet): every rep's forecast from
+        his deals, with his own judgment on what is still open (`keep`: the share of his open commit he keeps,
+        by rep), then the East manager's number for the area, a little under the reps' sum, with his note.
+        The services date what they write today: rows of an earlier week are dated back to it."""
+        start_month = CompanySettings.load().fiscal_year_start_month
+        made = []
+        for kind in (periods.MONTH, periods.QUARTER):
+            period = periods.period_of(week, kind, start_month)
+            if period.end < self.today:
+                continue  # over: its forecasts are closed
+            reps = User.objects.filter(role=Role.REP, is_active=True).order_by("username")
+            for i, rep in enumerate(reps):
+                figures = selectors.prefill(rep, period)
+                commit = quantize(figures.won + (figures.commit - figures.won) * Decimal(keep[i % len(keep)]) / 100)
+                best_case = max(commit, quantize(figures.best_case * Decimal("1.05")))
+                note = "签约阶段的单子本期落地 The deals in contract signing land in the period"
+                made.append(forecast_submit(actor=rep, period=period, commit=commit, best_case=best_case, note=note))
+            roll = selectors.rollup(self.manager, east, period, selectors.week_of(self.today))
+            made.append(
+                forecast_team_submit(
+                    actor=self.manager,
+                    team=east,
+                    period=period,
+                    commit=quantize(roll.commit * Decimal("0.95")),
+                    best_case=roll.best_case,
+                    note=f"经理判断：{self.behind.first_name}的两笔大单存在推迟风险，commit 下调 5 % "
+                    f"Manager's judgment: two of {self.behind.last_name}'s large deals may slip; commit 5 % under "
+                    "the reps' sum.",
+                )
             )
-            count += 1
-        roll = selectors.rollup(self.manager, east, self.quarter, selectors.week_of(self.today))
-        forecast_team_submit(
-            actor=self.manager,
-            team=east,
-            period=self.quarter,
-            commit=quantize(roll.commit * Decimal("0.95")),
-            best_case=roll.best_case,
-            note=f"经理判断：{self.behind.first_name}的两笔大单存在推迟风险，commit 下调 5 % "
-            f"Manager's judgment: two of {self.behind.last_name}'s large deals may slip; commit 5 % under the "
-            "reps' sum.",
-        )
-        return count + 1
+        if week != selectors.week_of(self.today):
+            ForecastSubmission.objects.filter(pk__in=[f.pk for f in made]).update(week=week, submitted_at=_at(week, 9))
+        return len(made)

@@ -71,6 +71,8 @@ SEED = 2026
 HISTORY_MONTHS = 18  # at least; always back to the start of last fiscal year
 GROWTH = 1.15  # this year's results on last year's, before each rep's form (the plan asks the same)
 BATCH = 500
+ACCOUNTS = 12  # a rep's customers: his accounts (the first two key accounts), then prospects
+PROSPECTS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,6 +374,7 @@ class Deal:
     reached: int  # the last open stage entered (1-4)
     outcome: str  # "won", "lost" or "open"
     expected_first: date | None = None  # the first expected close date, when it slipped
+    in_stage: int = 0  # open deals: days since they entered their stage
 
     @property
     def amount(self) -> int:
@@ -414,6 +417,9 @@ class Story:
                 lines.append((extra, 1, extra.price))
         return lines
 
+    def lost_lines(self) -> list[tuple[Item, int, int]]:
+        return self.pick_lines(self.rng.uniform(30_000, 700_000)) or self.pick_lines()
+
     def cycle(self) -> int:
         return int(self.rng.triangular(30, 120, 55))
 
@@ -434,7 +440,8 @@ class Story:
             left -= deals[-1].amount
         won = len(deals)
         lost = round(won * (1 - rep.win_rate) / rep.win_rate * self.rng.uniform(0.85, 1.15))
-        deals += [self.closed(rep, self.pick_lines(), month, end, "lost") for _ in range(lost)]
+        # Lost deals are mostly the smaller quotes: a big project is rarely let go.
+        deals += [self.closed(rep, self.lost_lines(), month, end, "lost") for _ in range(lost)]
         return deals
 
     def closed(self, rep: Rep, lines, first: date, last: date, outcome: str) -> Deal:
@@ -444,7 +451,7 @@ class Story:
         slipped = close - timedelta(days=self.rng.randint(10, 45)) if self.rng.random() < 0.3 else None
         if slipped is not None and slipped <= created:
             slipped = None
-        return Deal(rep, self.customer(rep, created), lines, created, close, reached, outcome, slipped)
+        return Deal(rep, self.customer(rep, created, outcome), lines, created, close, reached, outcome, slipped)
 
     def open_deals(self, rep: Rep) -> list[Deal]:
         """Today's pipeline: what the rep works on for the next four months (about 1.6x what he will sign,
@@ -462,30 +469,39 @@ class Story:
                 close = first + timedelta(days=self.rng.randint(0, (last_day - first).days))
                 weights = ((10, 25, 35, 30), (20, 35, 30, 15), (35, 35, 20, 10), (55, 30, 10, 5))[k]
                 reached = self.rng.choices((1, 2, 3, 4), weights=weights)[0]
-                age = self.rng.randint(7 + 8 * reached, 30 + 15 * reached)
-                created = self.today - timedelta(days=age)
-                deals.append(Deal(rep, self.customer(rep, created), lines, created, close, reached, "open"))
+                # Most deals moved lately; about one in four sits in its stage longer than the stage expects.
+                in_stage = self.rng.randint(1, 24)
+                created = self.today - timedelta(
+                    days=in_stage + sum(self.rng.randint(8, 25) for _ in range(reached - 1))
+                )
+                customer = self.customer(rep, created, "open")
+                deals.append(Deal(rep, customer, lines, created, close, reached, "open", in_stage=in_stage))
                 left -= deals[-1].amount
         for _ in range(self.rng.choice((0, 1, 1, 2))):
             created = self.today - timedelta(days=self.rng.randint(60, 110))
             close = self.today - timedelta(days=self.rng.randint(3, 25))
-            deals.append(Deal(rep, self.customer(rep, created), self.pick_lines(), created, close, 2, "open"))
+            customer = self.customer(rep, created, "open")
+            deals.append(Deal(rep, customer, self.pick_lines(), created, close, 2, "open", in_stage=40))
         return deals
 
     def customers(self, rep: Rep) -> list[date]:
-        """When each of the rep's 12 customers came: 9 before the history, 3 won during it (增量)."""
+        """When each of the rep's customers came: 12 accounts (9 before the history, 3 won during it: 增量), then
+        `PROSPECTS` prospects who mostly ask for quotes and buy elsewhere."""
         if rep.username not in self.customer_since:
             span = (self.today - self.start).days
             before = [self.start - timedelta(days=self.rng.randint(200, 1500)) for _ in range(9)]
             during = sorted(self.start + timedelta(days=int(span * f)) for f in (0.25, 0.5, 0.75))
-            self.customer_since[rep.username] = before + during
+            prospects = [self.start + timedelta(days=self.rng.randint(-300, span - 30)) for _ in range(PROSPECTS)]
+            self.customer_since[rep.username] = before + during + prospects
         return self.customer_since[rep.username]
 
-    def customer(self, rep: Rep, created: date) -> int:
+    def customer(self, rep: Rep, created: date, outcome: str) -> int:
         since = self.customers(rep)
         known = [i for i, day in enumerate(since) if day <= created] or [0]
-        # Key accounts (the first two) buy most often.
-        return self.rng.choices(known, weights=[4 if i < 2 else 1 for i in known])[0]
+        # Key accounts (the first two) buy most often; prospects are where most deals are lost.
+        prospect = {"won": 0.3, "lost": 3.0, "open": 1.5}[outcome]
+        weights = [4.0 if i < 2 else prospect if i >= ACCOUNTS else 1.0 for i in known]
+        return self.rng.choices(known, weights=weights)[0]
 
     def deals(self) -> list[Deal]:
         out = []
@@ -566,10 +582,11 @@ class Command(BaseCommand):
         return products
 
     def _customers(self, story: Story, reps: dict[str, User]) -> dict[str, list[Customer]]:
-        """Each rep's 12 customers in his team's cities: 2 key accounts, then A, B and C tiers."""
+        """Each rep's customers in his team's cities: 2 key accounts, A, B and C tiers, then prospects (C)."""
         rng = story.rng
-        combos = rng.sample([(b, i) for b in BRANDS for i in INDUSTRIES], k=sum(12 for _ in reps))
+        combos = rng.sample([(b, i) for b in BRANDS for i in INDUSTRIES], k=len(reps) * (ACCOUNTS + PROSPECTS))
         tiers = [Tier.KEY, Tier.KEY, Tier.A, Tier.A, Tier.A, Tier.B, Tier.B, Tier.B, Tier.C, Tier.C, Tier.B, Tier.C]
+        tiers += [Tier.C] * PROSPECTS
         out: dict[str, list[Customer]] = {}
         rows = []
         for area in AREAS:
@@ -616,7 +633,8 @@ class Command(BaseCommand):
 
     def _deals(self, plan, reps, customers, products, pipeline, stages, currency) -> list[Opportunity]:
         rows = []
-        for deal in plan:
+        walks = [self._moves(deal, stages) for deal in plan]
+        for deal, moves in zip(plan, walks, strict=True):
             owner = reps[deal.rep.username]
             customer = customers[deal.rep.username][deal.customer]
             final = {"won": self.won_stage, "lost": self.lost_stage}.get(deal.outcome, stages[deal.reached])
@@ -643,14 +661,15 @@ class Command(BaseCommand):
                     if deal.outcome == "open"
                     else "",
                     next_step_date=self.today + timedelta(days=7) if deal.outcome == "open" else None,
-                    created_at=_aware(deal.created, 10, self.now),
-                    stage_entered_at=_aware(deal.created, 10, self.now),
+                    created_at=moves[0][1],
+                    stage_entered_at=moves[-1][1],
+                    version=len(moves),  # one per stage entered, as the services count them
                 )
             )
         Opportunity.objects.bulk_create(rows, batch_size=BATCH)
         lines, history, evidence, audits = [], [], [], []
         opportunity_type = ContentType.objects.get_for_model(Opportunity)
-        for deal, opp in zip(plan, rows, strict=True):
+        for deal, opp, moves in zip(plan, rows, walks, strict=True):
             for item, qty, amount in deal.lines:
                 product = products[item.code]
                 lines.append(
@@ -663,7 +682,6 @@ class Command(BaseCommand):
                         amount_company=Decimal(amount),
                     )
                 )
-            moves = self._moves(deal, stages)
             previous = None
             for stage, at in moves:
                 history.append(
@@ -701,8 +719,6 @@ class Command(BaseCommand):
                         changed_at=moves[-1][1] - timedelta(hours=1) if len(moves) > 1 else moves[0][1],
                     )
                 )
-            opp.stage_entered_at = moves[-1][1]
-            opp.version = len(moves)
             audits.append(
                 AuditLog(
                     actor=opp.owner,
@@ -713,7 +729,6 @@ class Command(BaseCommand):
                     at=opp.created_at,
                 )
             )
-        Opportunity.objects.bulk_update(rows, ["stage_entered_at", "version"], batch_size=BATCH)
         OpportunityLine.objects.bulk_create(lines, batch_size=BATCH)
         OpportunityHistory.objects.bulk_create(history, batch_size=BATCH)
         StageEvidence.objects.bulk_create(evidence, batch_size=BATCH)
@@ -722,12 +737,16 @@ class Command(BaseCommand):
 
     def _moves(self, deal: Deal, stages: dict[int, Stage]) -> list[tuple[Stage, datetime]]:
         """The stages a deal entered, dated from its creation to its close (or to today, open deals)."""
-        end = deal.close if deal.outcome != "open" else min(self.today, deal.close)
+        if deal.outcome == "open":  # the current stage entered `in_stage` days ago
+            end = max(deal.created + timedelta(days=1), self.today - timedelta(days=deal.in_stage))
+        else:
+            end = deal.close
         span = max(1, (end - deal.created).days)
-        steps = deal.reached + (0 if deal.outcome == "open" else 1)
-        days = sorted(int(span * (k + self._unit(deal, k)) / steps) for k in range(1, steps))
-        if deal.outcome == "open":
-            days = [min(d, span - 1) for d in days]
+        if deal.outcome == "open":  # stages 2..reached, the last one entered at `end`
+            n = deal.reached - 1
+            days = [*sorted(int(span * (k + self._unit(deal, k)) / n) for k in range(1, n)), span] if n else []
+        else:  # stages 2..reached, then the close
+            days = sorted(int(span * (k + self._unit(deal, k)) / (deal.reached + 1)) for k in range(1, deal.reached))
         moves = [(stages[1], _aware(deal.created, 10, self.now))]
         for order, offset in zip(range(2, deal.reached + 1), days, strict=False):
             moves.append((stages[order], _aware(deal.created + timedelta(days=offset), 11, self.now)))
