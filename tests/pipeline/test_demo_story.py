@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from coaching.models import ActionItemStatus, ForecastLevel, ForecastSubmission, Meeting, MeetingStatus
 from crm.models import Customer, Region, Role, User
-from pipeline.management.commands.seed_demo import DEMO_PASSWORD, TOUR_LOGINS
+from pipeline.management.commands.seed_demo import AREAS, DEMO_PASSWORD, TOUR_LOGINS, Story
 from pipeline.models import Collection, Opportunity, OpportunityHistory
 from salesmgmt.lib import periods
 from targets.models import AttainmentSnapshot, PlanStatus, TargetNode, TargetPlan
@@ -208,3 +208,28 @@ def test_a_second_run_changes_nothing(demo, db):
     before = {m.__name__: m.objects.count() for m in models}
     load_demo()
     assert {m.__name__: m.objects.count() for m in models} == before
+
+
+@pytest.mark.parametrize("month", [2, 3, 5, 6, 8, 9, 11, 12])
+@pytest.mark.parametrize("year", [2026, 2027, 2028])
+def test_whatever_the_day_the_reps_spread_around_their_plan(year, month):
+    """The story planned for many days (no database): each rep's quarter so far against last year's same quarter
+    plus 15 % (what a plan split by history asks), over the quarter's time progress."""
+    today = datetime(year, month, 15).date()
+    deals = Story(today, 1).deals()
+    quarter = periods.period_of(today, periods.QUARTER)
+    last = periods.quarter(quarter.fiscal_year - 1, quarter.number)
+    won = defaultdict(Decimal)
+    for deal in deals:
+        if deal.outcome == "won" and quarter.start <= deal.close <= today:
+            won[deal.rep.username, "now"] += deal.amount
+        elif deal.outcome == "won" and last.start <= deal.close <= last.end:
+            won[deal.rep.username, "last"] += deal.amount
+    elapsed = ((today - quarter.start).days + 1) / ((quarter.end - quarter.start).days + 1)
+    reps = [rep.username for area in AREAS for team in area.teams for rep in team.reps]
+    pace = [float(won[r, "now"] / (won[r, "last"] * Decimal("1.15"))) / elapsed * 100 for r in reps]
+    assert all(40 <= p <= 160 for p in pace), pace
+    assert 70 <= statistics.median(pace) <= 120, pace
+    closed = [d for d in deals if d.outcome != "open"]
+    assert 0.20 <= sum(d.outcome == "won" for d in closed) / len(closed) <= 0.35
+    assert all(30 <= (d.close - d.created).days <= 120 for d in closed)

@@ -287,6 +287,12 @@ EVIDENCE = {
     4: "商务条款与交期双方确认 Commercial terms and delivery agreed",
     5: "合同已签署，预付款到账 Contract signed, deposit received",
 }
+NEXT_STEPS = {  # what an open deal waits for, by the stage it is in
+    1: "约设备部长现场调研 Site survey with the head of equipment",
+    2: "提交技术方案并安排试切 Send the proposal, book the test cut",
+    3: "报价评审，约采购谈判 Quote review, negotiation with purchasing",
+    4: "合同法务审核，确认预付款 Contract with legal, confirm the deposit",
+}
 LOST_REASONS = (
     "价格 Price: a competitor 12 % cheaper",
     "竞争对手 Competitor: incumbent supplier kept the account",
@@ -454,7 +460,7 @@ class Story:
         return Deal(rep, self.customer(rep, created, outcome), lines, created, close, reached, outcome, slipped)
 
     def open_deals(self, rep: Rep) -> list[Deal]:
-        """Today's pipeline: what the rep works on for the next four months (about 1.6x what he will sign,
+        """Today's pipeline: what the rep works on for the next four months (about 2.2x what he will sign,
         late stages nearest), plus a deal or two whose close date has passed unnoticed."""
         deals = []
         for k in range(4):
@@ -463,7 +469,7 @@ class Story:
             first = max(month, self.today + timedelta(days=1))
             if first > last_day:
                 continue
-            left = self.target(rep, month) * 1.6 * ((last_day - first).days + 1) / ((last_day - month).days + 1)
+            left = self.target(rep, month) * 2.2 * ((last_day - first).days + 1) / ((last_day - month).days + 1)
             while left >= 15_000:
                 lines = self.pick_lines(left * 0.7) or self.pick_lines()
                 close = first + timedelta(days=self.rng.randint(0, (last_day - first).days))
@@ -657,9 +663,7 @@ class Command(BaseCommand):
                     probability=final.probability,
                     forecast_category=final.forecast_category,
                     lost_reason=self._pick(LOST_REASONS, deal) if deal.outcome == "lost" else "",
-                    next_step="约客户高层确认预算 Meet the customer's management on budget"
-                    if deal.outcome == "open"
-                    else "",
+                    next_step=NEXT_STEPS[deal.reached] if deal.outcome == "open" else "",
                     next_step_date=self.today + timedelta(days=7) if deal.outcome == "open" else None,
                     created_at=moves[0][1],
                     stage_entered_at=moves[-1][1],
