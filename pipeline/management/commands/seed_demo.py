@@ -2,13 +2,14 @@
 selling to factories across China. Idempotent: a second run changes nothing.
 
 The story the numbers tell (deterministic: a fixed random seed, every date relative to today):
-- 3 areas, 7 provincial teams, 10 reps with Chinese and English names, ~120 customers named like the factories
-  they are (苏州恒通精密机械有限公司), each rep with his key accounts and a few customers won during the period;
+- 3 areas, 7 provincial teams, 10 reps with Chinese and English names, 180 customers named like the factories
+  they are (苏州恒通精密机械有限公司): each rep's 12 accounts (2 key accounts, 3 of them won during the period)
+  and 6 prospects, where most deals are lost;
 - a year and a half of deals, at least back to the start of last fiscal year so this year's plan can be set
   from last year's results: revenue follows the seasons of the trade (the Chinese New Year dip in February,
   the year-end peak in Q4), each rep's monthly result grows ~15 % on last year times his own form this year
   (`Rep.form`: 0.80 behind, 1.10 ahead), so attainment against a plan set from history spreads around
-  70-120 %; about 3 deals lost for every one won (win rate ~25-30 %), 30-120 days from first contact to close;
+  70-120 %; about 5 deals lost for every 2 won (win rate ~28 %), 30-120 days from first contact to close;
 - every deal walks the stages with dated history rows and the milestone evidence each stage asks for; won
   deals are collected (a deposit, then the balance); today's open pipeline, a few deals overdue;
 - visits, calls and meetings over the last weeks, and along each deal's way.
