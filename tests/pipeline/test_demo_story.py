@@ -32,6 +32,9 @@ from pipeline.models import Collection, Opportunity, OpportunityHistory
 from salesmgmt.lib import periods
 from targets.models import AttainmentSnapshot, PlanStatus, TargetNode, TargetPlan
 
+# One worker runs the module: the demo is loaded once per frozen day, not once per test a worker picks up.
+pytestmark = pytest.mark.xdist_group("demo_story")
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAYS = {
     "late-in-quarter": datetime(2026, 12, 30, 14, tzinfo=SHANGHAI),
