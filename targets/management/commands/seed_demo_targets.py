@@ -1,12 +1,13 @@
 """Target demo data on top of the built-in demo company (`seed_demo`). Idempotent.
 
-- FY2026 signed revenue for the whole company (director): split by area, by province, by rep and by
-  quarter through the services, with owners and deadlines complete, submitted by the director and
+- This fiscal year's signed revenue for the whole company (director): last year's results plus 15 %, split
+  by area, by province, by rep, by quarter and by month through the services, each by last year's results
+  (seasonality, mix and each rep's share kept), with owners and deadlines complete, submitted by the director and
   approved by someone above him in the chain (another director, else the admin: nobody approves what he
   submitted); an approved reallocation in the North (version 2: proposed by its manager, approved by the
   director) and a pending one in the East for the director's inbox;
   a few action plans (行动计划) under the reps' targets.
-- FY2027 signed revenue for the East area (mgr_east), still a draft: Shanghai split to its reps who
+- Next fiscal year's signed revenue for the East area (mgr_east), still a draft: Shanghai split to its reps who
   have made their bottom-up commitments (自下而上), Jiangsu split by product line with one part
   nobody is responsible for yet (so the editor shows an incomplete leaf).
 """
@@ -20,10 +21,10 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from crm.models import Region, User
+from crm.models import Customer, Region, Tier, User
 from pipeline.models import Opportunity
 from salesmgmt.lib import periods
-from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan, WeightBasis
+from targets.models import Dimension, PlanStatus, SplitMethod, TargetNode, TargetPlan
 from targets.planning.approval_chain import plan_approvers
 from targets.planning.rules import fiscal_start
 from targets.services import (
@@ -39,10 +40,10 @@ from targets.services import (
     target_split_leaves,
 )
 
-COMPANY_YEAR = 2026
-AREA_YEAR = 2027
 GROWTH = Decimal("1.15")  # the company plans 15% over last year
+AREA_GROWTH = Decimal("1.12")  # the East manager's draft for next year: 12 % over the last twelve months
 FALLBACK_TOTAL = Decimal("12000000")
+FALLBACK_AREA_TOTAL = Decimal("9000000")
 
 
 def _thousands(amount: Decimal) -> Decimal:
@@ -60,15 +61,18 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"These demo users are missing: {', '.join(sorted(missing))}. Run seed_demo.")
         self.metric = {m.code: m for m in metric_ensure_defaults()}["won_revenue"]
+        # The plans of the fiscal year of today and of the next one: the demo stays current whenever it runs.
+        self.company_year = periods.fiscal_year_of(timezone.localdate(), fiscal_start())
+        self.area_year = self.company_year + 1
         created = []
         with transaction.atomic():
-            if not self._plan_exists(f"FY{COMPANY_YEAR}", None):
+            if not self._plan_exists(f"FY{self.company_year}", None):
                 self._company_plan()
-                created.append(f"FY{COMPANY_YEAR}")
+                created.append(f"FY{self.company_year}")
             east = Region.objects.get(code="EAST")
-            if not self._plan_exists(f"FY{AREA_YEAR}", east):
+            if not self._plan_exists(f"FY{self.area_year}", east):
                 self._area_plan(east)
-                created.append(f"FY{AREA_YEAR} {east.code}")
+                created.append(f"FY{self.area_year} {east.code}")
         if created:
             weeks = self._attainment_history()
             self.stdout.write(
@@ -105,16 +109,16 @@ class Command(BaseCommand):
     def _company_plan(self):
         director = self._user("director")
         start_month = fiscal_start()
-        last_year = periods.year(COMPANY_YEAR - 1, start_month)
+        last_year = periods.year(self.company_year - 1, start_month)
         won = Opportunity.objects.won().filter(closed_on__range=(last_year.start, last_year.end))
         actual = won.aggregate(total=Sum("amount_company"))["total"] or 0
         total = (Decimal(actual) * GROWTH / 100000).to_integral_value(ROUND_CEILING) * 100000 or FALLBACK_TOTAL
         plan = plan_create(
             metric=self.metric,
-            period_key=f"FY{COMPANY_YEAR}",
+            period_key=f"FY{self.company_year}",
             total=total,
             owner=director,
-            name=f"FY{COMPANY_YEAR} 签约额 Signed revenue",
+            name=f"FY{self.company_year} 签约额 Signed revenue",
             actor=director,
         )
         root = plan.nodes.get(parent__isnull=True)
@@ -127,10 +131,10 @@ class Command(BaseCommand):
             ).children
             for province in provinces:
                 target_split(node=province, dimension=Dimension.REP, method=SplitMethod.HISTORY, actor=manager)
-        # Every rep's year into quarters by their days (a few dozen demo deals make a poor seasonality).
-        target_split_leaves(
-            node=root, dimension=Dimension.QUARTER, method=SplitMethod.WEIGHTS, basis=WeightBasis.DAYS, actor=director
-        )
+        # Every rep's year into quarters, and each quarter into months, by his own last year (the Chinese New
+        # Year dip and the year-end peak kept); a rep with too thin a history follows his team's curve.
+        for dimension in (Dimension.QUARTER, Dimension.MONTH):
+            target_split_leaves(node=root, dimension=dimension, method=SplitMethod.HISTORY, actor=director)
         try:
             plan = plan_submit(plan=plan, actor=director)
         except ValidationError as exc:  # nobody above the director: no second director, no admin
@@ -143,7 +147,7 @@ class Command(BaseCommand):
         adjustment = adjustment_propose(
             plan=plan,
             kind="reallocation",
-            reason="Key account 恒通集团 moved from rep_bj1 to rep_bj2 (大客户转移).",
+            reason=f"大客户转移 Key account {self._key_account('rep_bj1')} moved from {bj1.rep} to {bj2.rep}.",
             changes=[{"node": bj1, "amount": bj1.amount - moved}, {"node": bj2, "amount": bj2.amount + moved}],
             actor=self._user("mgr_north"),
         )
@@ -155,11 +159,18 @@ class Command(BaseCommand):
         adjustment_propose(
             plan=plan,
             kind="reallocation",
-            reason="rep_sh2 is on leave for two months; rep_sh1 covers his accounts (季度目标动态调整).",
+            reason=f"季度目标动态调整: {sh2.rep} is on leave for two months; {sh1.rep} covers her accounts.",
             changes=[{"node": sh1, "amount": sh1.amount + shift}, {"node": sh2, "amount": sh2.amount - shift}],
             actor=self._user("mgr_east"),
         )
         self._action_plans(plan)
+
+    def _key_account(self, username) -> str:
+        """The name (before its English part) of the rep's biggest key account, for the demo's texts."""
+        customer = (
+            Customer.objects.filter(owner=self._user(username), tier=Tier.KEY).order_by("pk").values("name").first()
+        )
+        return customer["name"].split(" ")[0] if customer else "华信集团"
 
     def _rep_year(self, plan, username) -> TargetNode:
         return TargetNode.objects.get(plan=plan, rep=self._user(username), period_kind=periods.YEAR)
@@ -169,11 +180,35 @@ class Command(BaseCommand):
         today = timezone.localdate()
         mgr_east = self._user("mgr_east")
         items = [
-            ("rep_sh1", "rep_sh1", "Visit the top 5 accounts with the new ERP offer 拜访前五大客户", 10, ""),
-            ("rep_sh1", "mgr_east", "Joint call with the regional manager on 华信集团 renewal", 25, "Manager's time"),
-            ("rep_sh2", "rep_sh2", "Rebuild the pipeline: 15 new opportunities 新增商机", 40, "Marketing leads"),
-            ("rep_js1", "rep_js1", "Storage bundle promotion for existing customers 存量客户促销", 20, "Demo kit"),
-            ("rep_bj2", "rep_bj2", "Hand-over meeting for the transferred key account 交接", 5, ""),
+            (
+                "rep_sh1",
+                "rep_sh1",
+                "拜访前五大客户，推介新款五轴加工中心 Visit the top 5 accounts with the 5-axis offer",
+                10,
+                "",
+            ),
+            (
+                "rep_sh1",
+                "mgr_east",
+                f"与区域经理联合拜访 Joint visit with the area manager: {self._key_account('rep_sh1')}",
+                25,
+                "Manager's time",
+            ),
+            (
+                "rep_sh2",
+                "rep_sh2",
+                "重建漏斗：新增15个商机 Rebuild the pipeline: 15 new opportunities",
+                40,
+                "Marketing leads",
+            ),
+            (
+                "rep_js1",
+                "rep_js1",
+                "存量客户维保续约促销 Maintenance renewals for existing customers",
+                20,
+                "Service team",
+            ),
+            ("rep_bj2", "rep_bj2", "大客户交接会 Hand-over meeting for the transferred key account", 5, ""),
         ]
         for rep, owner, activity, offset, resources in items:
             if rep not in self.users or owner not in self.users:
@@ -194,13 +229,19 @@ class Command(BaseCommand):
 
     def _area_plan(self, east):
         manager = self._user("mgr_east")
+        today = timezone.localdate()
+        last_twelve = Opportunity.objects.won().filter(
+            region__path__startswith=east.path, closed_on__gt=today - timedelta(days=365), closed_on__lte=today
+        )
+        actual = last_twelve.aggregate(total=Sum("amount_company"))["total"] or 0
+        total = (Decimal(actual) * AREA_GROWTH / 100000).to_integral_value(ROUND_CEILING) * 100000
         plan = plan_create(
             metric=self.metric,
-            period_key=f"FY{AREA_YEAR}",
-            total=Decimal("9000000"),
+            period_key=f"FY{self.area_year}",
+            total=total or FALLBACK_AREA_TOTAL,
             region=east,
             owner=manager,
-            name=f"FY{AREA_YEAR} 华东签约额 East signed revenue",
+            name=f"FY{self.area_year} 华东签约额 East signed revenue",
             actor=manager,
         )
         root = plan.nodes.get(parent__isnull=True)

@@ -1,0 +1,221 @@
+"""The demo company's review meetings and forecast call (run after `seed_demo` and `seed_demo_targets`).
+
+- The East area's weekly review (周例会) held last week by its manager: agenda, minutes, action items with
+  their 3定 (some tied to a rep's quarter target or to a deal), two of them done since, the others open and
+  carried to this week's meeting, which is planned with its agenda.
+- This quarter's forecast call: every rep submits commit and best case from his deals (with his own
+  judgment), and the East manager submits the area's number upward with a note.
+- `coaching_sessions_and_project_reviews`: the hook where 1:1 coaching sessions (辅导) and a project
+  analysis meeting (项目分析会) are added once their services exist.
+
+Everything goes through `coaching.services`; only the timestamps of last week's records are dated back to
+last week (the services date what they write now). Idempotent: once the East area has a meeting, nothing
+is loaded again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from coaching import selectors
+from coaching.models import ActionItem, ActionItemStatus, ForecastSubmission, Meeting
+from coaching.services import (
+    action_item_create,
+    action_item_set_status,
+    forecast_submit,
+    forecast_team_submit,
+    meeting_create,
+    meeting_hold,
+    meeting_update,
+)
+from crm.models import CompanySettings, Region, Role, User
+from pipeline.models import Opportunity
+from salesmgmt.lib import periods
+from salesmgmt.lib.money import quantize
+from targets.models import PlanStatus, TargetNode
+
+AGENDA = """1. 目标达成与时间进度 Attainment against time progress, rep by rep
+2. 本周赢单、丢单与推迟 Deals won, lost and pushed this week
+3. 重点商机推进 Key deals: next steps and help needed
+4. 上周行动项跟进 Last week's action items
+5. 本季度预测 This quarter's forecast (commit / best case)"""
+
+MINUTES = """{lead} 本周签约进度领先，一笔大单已进入签约阶段。
+{behind} 进度落后于时间进度，漏斗覆盖不足：本周新增商机目标 5 个，经理陪同拜访两家重点客户。
+江苏区域五轴设备报价偏高，与总部申请特价；服务续约作为存量客户的切入点。
+预测：区域 commit 维持不变，best case 待两笔大单的技术评审结果。
+
+{lead} is ahead of pace; a large deal reached contract signing.
+{behind} is behind time progress with thin coverage: 5 new opportunities this week, and the manager joins two
+key-account visits. Five-axis quotes in Jiangsu are above the competition: special price requested from HQ.
+Maintenance renewals are the way back into existing customers. Forecast: commit unchanged; best case waits
+on the technical review of two large deals."""
+
+
+def coaching_sessions_and_project_reviews(*, manager: User, reps: list[User], today: date) -> None:
+    """HOOK for the lead (issue 14): create the demo's 1:1 coaching sessions (辅导) between `manager` and a
+    few of `reps` (a target gap, a deal, a skill; commitments with due dates, one followed up) and a project
+    analysis meeting (项目分析会) on the area's 5-star accounts, through their services, once merged.
+    Runs inside this command's transaction, only on the first load (idempotent with the rest)."""
+
+
+def _at(day: date, hour: int) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour)))
+
+
+class Command(BaseCommand):
+    help = "Load the demo's review meetings, action items and forecasts (after seed_demo_targets; idempotent)."
+
+    def handle(self, *args, **options):
+        east = Region.objects.filter(code="EAST").select_related("manager").first()
+        if east is None or east.manager is None:
+            raise CommandError("Load the demo company first: manage.py seed_demo")
+        if not TargetNode.objects.filter(plan__status=PlanStatus.APPROVED, region__path__startswith=east.path).exists():
+            raise CommandError("Load the demo targets first: manage.py seed_demo_targets")
+        if Meeting.objects.filter(region=east).exists():
+            self.stdout.write("Demo meetings and forecasts already loaded; nothing changed.")
+            return
+        self.today = timezone.localdate()
+        self.manager = east.manager
+        self.reps = list(selectors.team_reps(east).order_by("region__path", "username"))
+        start_month = CompanySettings.load().fiscal_year_start_month
+        self.quarter = periods.period_of(self.today, periods.QUARTER, start_month)
+        this_week = selectors.week_of(self.today)
+        last_week = this_week - timedelta(days=7)
+        with transaction.atomic():
+            self.lead, self.behind = self._standing()
+            # Last week's forecasts, made before the meeting; this week's since, a little firmer.
+            forecasts = self._forecasts(east, last_week, keep=(85, 95, 100, 90))
+            held = self._last_week(east, last_week)
+            self._this_week(east, this_week)
+            forecasts += self._forecasts(east, this_week, keep=(80, 90, 100, 95))
+            coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo coaching loaded: the East review of {held.week} held with {held.new_items.count()} action "
+                f"items, this week's planned, {forecasts} forecasts."
+            )
+        )
+
+    def _quarter_node(self, rep: User) -> TargetNode | None:
+        return (
+            TargetNode.objects.filter(
+                plan__status=PlanStatus.APPROVED,
+                rep=rep,
+                period_kind=periods.QUARTER,
+                period_start__lte=self.today,
+                period_end__gte=self.today,
+            )
+            .order_by("pk")
+            .first()
+        )
+
+    def _biggest_open_deal(self, rep: User) -> Opportunity | None:
+        return Opportunity.objects.open().filter(owner=rep).order_by("-amount_company", "pk").first()
+
+    def _standing(self) -> tuple[User, User]:
+        """The rep furthest ahead and the one furthest behind this quarter (won vs quarter target)."""
+        ratios = {}
+        for rep in self.reps:  # a handful of reps: the demo's four
+            node = self._quarter_node(rep)
+            won = selectors.prefill(rep, self.quarter).won
+            ratios[rep] = won / node.amount if node is not None and node.amount else Decimal(0)
+        ranked = sorted(self.reps, key=lambda r: (ratios[r], r.username))
+        return ranked[-1], ranked[0]
+
+    def _last_week(self, east: Region, week: date) -> Meeting:
+        meeting = meeting_create(
+            actor=self.manager,
+            team=east,
+            week=week,
+            title=f"华东大区周例会 East weekly review {week.isoformat()}",
+            agenda=AGENDA,
+        )
+        lead, behind = self.lead, self.behind
+        items = []
+        specs = [
+            # owner, what, due (days after the meeting's Monday), tied to a target / a deal
+            (behind, "新增5个商机，补足漏斗覆盖 Add 5 opportunities to restore coverage", 4, "target", True),
+            (self.manager, f"陪同{behind.first_name}拜访两家重点客户 Joint visits to two key accounts", 6, "", False),
+            (lead, "推动签约并确认预付款时间 Close the contract and fix the deposit date", 3, "deal", True),
+            (self.reps[-1], "提交五轴设备特价申请 Special-price request for the 5-axis quote", 2, "deal", False),
+            (self.reps[1], "整理存量客户维保到期清单 List the maintenance contracts due for renewal", 9, "", False),
+        ]
+        for owner, what, due, link, _done in specs:
+            items.append(
+                action_item_create(
+                    actor=self.manager,
+                    meeting=meeting,
+                    what=what,
+                    owner=owner,
+                    due_date=week + timedelta(days=due),
+                    node=self._quarter_node(owner) if link == "target" else None,
+                    opportunity=self._biggest_open_deal(owner) if link == "deal" else None,
+                )
+            )
+        meeting = meeting_update(
+            actor=self.manager,
+            meeting=meeting,
+            minutes=MINUTES.format(lead=lead, behind=behind),
+        )
+        meeting = meeting_hold(actor=self.manager, meeting=meeting)
+        held_on = week + timedelta(days=min(1, (self.today - week).days))  # Tuesday, or as late as possible
+        Meeting.objects.filter(pk=meeting.pk).update(created_at=_at(week, 9), held_at=_at(held_on, 11))
+        ActionItem.objects.filter(meeting=meeting).update(created_at=_at(held_on, 11))
+        # Done since, between meetings, by their owners; the others stay open and carry forward.
+        for item, (owner, _what, due, _link, done) in zip(items, specs, strict=True):
+            if done:
+                action_item_set_status(actor=owner, item=item, status=ActionItemStatus.DONE, notes="已完成 Done")
+                closed_on = min(week + timedelta(days=due), self.today)
+                ActionItem.objects.filter(pk=item.pk).update(closed_at=_at(closed_on, 17))
+        meeting.refresh_from_db()
+        return meeting
+
+    def _this_week(self, east: Region, week: date) -> Meeting:
+        return meeting_create(
+            actor=self.manager,
+            team=east,
+            week=week,
+            title=f"华东大区周例会 East weekly review {week.isoformat()}",
+            agenda=AGENDA,
+        )
+
+    def _forecasts(self, east: Region, week: date, keep: tuple[int, ...]) -> int:
+        """The forecast call of `week` for its month and quarter (those not over yet): every rep's forecast from
+        his deals, with his own judgment on what is still open (`keep`: the share of his open commit he keeps,
+        by rep), then the East manager's number for the area, a little under the reps' sum, with his note.
+        The services date what they write today: rows of an earlier week are dated back to it."""
+        start_month = CompanySettings.load().fiscal_year_start_month
+        made = []
+        for kind in (periods.MONTH, periods.QUARTER):
+            period = periods.period_of(week, kind, start_month)
+            if period.end < self.today:
+                continue  # over: its forecasts are closed
+            reps = User.objects.filter(role=Role.REP, is_active=True).order_by("username")
+            for i, rep in enumerate(reps):
+                figures = selectors.prefill(rep, period)
+                commit = quantize(figures.won + (figures.commit - figures.won) * Decimal(keep[i % len(keep)]) / 100)
+                best_case = max(commit, quantize(figures.best_case * Decimal("1.05")))
+                note = "签约阶段的单子本期落地 The deals in contract signing land in the period"
+                made.append(forecast_submit(actor=rep, period=period, commit=commit, best_case=best_case, note=note))
+            roll = selectors.rollup(self.manager, east, period, selectors.week_of(self.today))
+            made.append(
+                forecast_team_submit(
+                    actor=self.manager,
+                    team=east,
+                    period=period,
+                    commit=quantize(roll.commit * Decimal("0.95")),
+                    best_case=roll.best_case,
+                    note=f"经理判断：{self.behind.first_name}的两笔大单存在推迟风险，commit 下调 5 % "
+                    f"Manager's judgment: two of {self.behind.last_name}'s large deals may slip; commit 5 % under "
+                    "the reps' sum.",
+                )
+            )
+        if week != selectors.week_of(self.today):
+            ForecastSubmission.objects.filter(pk__in=[f.pk for f in made]).update(week=week, submitted_at=_at(week, 9))
+        return len(made)
