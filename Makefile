@@ -52,6 +52,7 @@ migrate: install ## Apply database migrations
 demo: migrate ## Load the built-in demo company (idempotent)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_targets
+	$(BIN)/python manage.py seed_demo_coaching
 
 demo-maven: demo ## Load the public Maven CRM dataset as demo data (idempotent)
 	$(BIN)/python manage.py import_maven ../shared/datasets/maven-crm-sales-opportunities
