@@ -40,13 +40,15 @@ def node_update(
     deadline: date | None = None,
     expected_version: int,
     rebalance: bool = False,
+    levels: tuple[Decimal | str | None, Decimal | str | None] | None = None,
     actor: User,
 ) -> TargetNode:
     """Edit a draft node's amount, owner or deadline (a stale `expected_version` raises ConflictError).
 
     A new amount must keep the parent's sum: refused unless `rebalance=True`, in which case the
     siblings absorb the difference in proportion to their amounts. The root's amount is the plan
-    total. The subtrees of every changed node are rescaled so all levels still add up.
+    total. The subtrees of every changed node are rescaled so all levels still add up. `levels` (stretch,
+    challenge), when given, are set after the amount (`node_set_levels`), in the same transaction.
     """
     node = lock_node(node, expected_version)
     plan = node.plan
@@ -137,6 +139,8 @@ def node_update(
         node.amount = amount
         fields.append("amount")
     if not fields:
+        if levels is not None and levels != (node.stretch, node.challenge):
+            return node_set_levels(node=node, stretch=levels[0], challenge=levels[1], actor=actor)
         return node
     node.save(update_fields=[*fields, "updated_at"])
     if "amount" in fields:
@@ -144,6 +148,8 @@ def node_update(
             if changed.stretch is not None or changed.challenge is not None:
                 spread_levels(changed)
     audit(actor=actor, action="target.update", obj=node, changes=changes)
+    if levels is not None and levels != (node.stretch, node.challenge):
+        node = node_set_levels(node=node, stretch=levels[0], challenge=levels[1], actor=actor)
     return node
 
 

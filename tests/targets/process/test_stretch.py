@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from salesmgmt.lib import attainment as math
 from targets.attainment.selectors import attainment_of
@@ -116,3 +117,25 @@ def test_a_new_amount_below_the_stretch_is_refused_above_it_the_levels_follow(or
     node_update(node=root, amount="1250000", expected_version=root.version, actor=org.director)
     root.refresh_from_db()
     assert (root.amount, root.stretch) == (Decimal("1250000"), Decimal("1300000"))
+
+
+def test_the_editor_sets_the_levels_and_leaves_them_when_not_posted(org, plan, client_for):
+    root = plan.nodes.get()
+    target_split(node=root, dimension="region", method="equal", actor=org.director)
+    root.refresh_from_db()
+    url = reverse("targets:node_edit", args=[plan.pk, root.pk])
+    form = {"version": root.version, "amount": "1200000", "stretch": "1500000.01", "challenge": ""}
+    response = client_for(org.director).post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    root.refresh_from_db()
+    assert (root.stretch, root.challenge) == (Decimal("1500000.01"), None)
+    assert sum(c.stretch for c in root.children.all()) == Decimal("1500000.01")
+    # Below the base: a form error, nothing saved.
+    bad = client_for(org.director).post(url, {"version": root.version, "amount": "1200000", "stretch": "5"})
+    assert bad.status_code in (200, 400)
+    root.refresh_from_db()
+    assert root.stretch == Decimal("1500000.01")
+    # A form without the level fields (another editor) keeps them.
+    client_for(org.director).post(url, {"version": root.version, "amount": "1200000"})
+    root.refresh_from_db()
+    assert root.stretch == Decimal("1500000.01")
