@@ -163,3 +163,36 @@ def test_a_process_metric_filters_are_checked(org):
         code="east_visits", name="East visits", source="activities", filters={"kind": "visit"}, actor=org.admin
     )
     assert (metric.unit, metric.places) == ("count", 0)
+
+
+def test_a_history_split_of_a_process_target_follows_last_years_counts(org, metrics):
+    """FY2027 visits split by rep by history: in proportion to each rep's FY2026 visits (an independent count)."""
+    from targets.alerts.evaluation import evaluate_alerts
+    from targets.services import plan_create, target_split
+
+    visits = {org.rep: 6, org.rep_same_team: 3, org.rep_js: 1}
+    for rep, n in visits.items():
+        customer = CustomerFactory(owner=rep, region=rep.region)
+        for i in range(n):
+            Activity.objects.create(customer=customer, owner=rep, kind=ActivityKind.VISIT, date=date(2026, 4, 1 + i))
+        Activity.objects.create(customer=customer, owner=rep, kind=ActivityKind.CALL, date=date(2026, 4, 1))
+    plan = plan_create(
+        metric=metrics["visits"], period_key="FY2027", total="200", owner=org.director, actor=org.director
+    )
+    root = plan.nodes.get()
+    target_split(node=root, dimension="region", method="equal", actor=org.director)
+    east = plan.nodes.get(region=org.east)
+    target_split(node=east, dimension="rep", method="history", actor=org.director)
+    parts = {n.rep: n.amount for n in east.children.all()}
+    total = sum(visits.values())
+    for rep, n in visits.items():
+        assert abs(parts[rep] - east.amount * n / total) < 1  # whole visits (0 places), largest remainder
+    assert sum(parts.values()) == east.amount
+    assert all(a == a.to_integral_value() for a in parts.values())
+    # Attainment and alerts run on a process plan like on any other.
+    from targets.services import plan_approve, plan_submit
+
+    plan = plan_approve(plan=plan_submit(plan=plan, actor=org.director), actor=org.admin)
+    with time_machine.travel(at(date(2027, 6, 30)), tick=False):
+        attainment_recompute(plan=plan)
+        evaluate_alerts(plan.pk, None, None)
