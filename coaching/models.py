@@ -13,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.models import Role
+
 
 class ForecastLevel(models.TextChoices):
     REP = "rep", _("Rep")
@@ -433,7 +435,7 @@ class ScorecardConfig(models.Model):
     (see `coaching.scorecard`). One config per role and period.
     """
 
-    role = models.CharField(_("role"), max_length=16, default="rep")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.REP)
     period_key = models.CharField(_("period"), max_length=16)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
