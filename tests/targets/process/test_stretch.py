@@ -139,3 +139,20 @@ def test_the_editor_sets_the_levels_and_leaves_them_when_not_posted(org, plan, c
     client_for(org.director).post(url, {"version": root.version, "amount": "1200000"})
     root.refresh_from_db()
     assert root.stretch == Decimal("1500000.01")
+
+
+def test_splitting_every_leaf_hands_each_leafs_levels_down(org, plan):
+    from targets.services import target_split_leaves
+
+    root = plan.nodes.get()
+    node_set_levels(node=root, stretch="1300000.03", challenge="1700000", actor=org.director)
+    target_split(node=root, dimension="region", method="equal", actor=org.director)
+    target_split_leaves(node=root, dimension="quarter", method="equal", actor=org.director)
+    parents = list(plan.nodes.filter(depth=1))
+    assert sum(p.stretch for p in parents) == Decimal("1300000.03")
+    for parent in parents:
+        kids = list(parent.children.all())
+        assert len(kids) == 4
+        assert sum(k.stretch for k in kids) == parent.stretch
+        assert sum(k.challenge for k in kids) == parent.challenge
+        assert all(k.amount <= k.stretch <= k.challenge for k in kids)
