@@ -465,6 +465,10 @@ def target_split(
     old = {"dimension": node.split_dimension, "method": node.split_method}
     if method == SplitMethod.BOTTOM_UP:
         changed = {c.node_id: c.amount for c in preview.children if c.node_id is not None}  # the existing children
+        if node.stretch is not None or node.challenge is not None:  # derived below: handed down again after
+            TargetNode.objects.filter(plan_id=node.plan_id, path__startswith=node.path).exclude(pk=node.pk).update(
+                stretch=None, challenge=None
+            )
         apply_amounts(node.plan, rescale_subtrees(node.plan, changed, node.plan.metric.places, only_changed=True))
         node.split_method = SplitMethod.BOTTOM_UP
         bump(node, "split_method")

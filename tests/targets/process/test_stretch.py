@@ -156,3 +156,18 @@ def test_splitting_every_leaf_hands_each_leafs_levels_down(org, plan):
         assert sum(k.stretch for k in kids) == parent.stretch
         assert sum(k.challenge for k in kids) == parent.challenge
         assert all(k.amount <= k.stretch <= k.challenge for k in kids)
+
+
+def test_an_amount_passing_a_level_is_a_form_error_not_a_database_error(org, plan):
+    from targets.services import node_update as update
+
+    root = plan.nodes.get()
+    target_split(node=root, dimension="region", method="equal", actor=org.director)
+    east = plan.nodes.get(region=org.east)
+    node_set_levels(node=east, stretch="650000", challenge=None, actor=org.director)
+    north = plan.nodes.get(region=org.north)
+    # North down by 100,000: East absorbs it, to 700,000, past its stretch of 650,000.
+    with pytest.raises(ValidationError):
+        update(node=north, amount="500000", rebalance=True, expected_version=north.version, actor=org.director)
+    east.refresh_from_db()
+    assert (east.amount, east.stretch) == (Decimal("600000"), Decimal("650000"))
