@@ -5,11 +5,15 @@ row made in W and the accuracy of every week can be read after the period. A hel
 every figure it showed (`Meeting.snapshot`), so it reopens exactly as it was.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from crm.models import Role
 
 
 class ForecastLevel(models.TextChoices):
@@ -419,3 +423,71 @@ class ProjectDecision(models.Model):
 
     def __str__(self):
         return self.what
+
+
+# --- the scorecard (过程量 + 结果量) ------------------------------------------------------------------
+
+
+class ScorecardConfig(models.Model):
+    """How people of one role are scored in one period: a weighted sum of capped measures (`ScorecardItem`).
+
+    score = Σ weight × min(ratio, cap), ratio = actual ÷ target of the item's metric for the person in the period
+    (see `coaching.scorecard`). One config per role and period.
+    """
+
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.REP)
+    period_key = models.CharField(_("period"), max_length=16)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("scorecard")
+        verbose_name_plural = _("scorecards")
+        ordering = ["-period_key", "role"]
+        constraints = [models.UniqueConstraint(fields=["role", "period_key"], name="scorecard_role_period_unique")]
+
+    def __str__(self):
+        return f"{self.role} · {self.period_key}"
+
+
+class ScorecardItem(models.Model):
+    """One measure of a scorecard: a metric (a result: its attainment; a process count: visits, deals created,
+    stage milestones...), its weight in points and its cap (the ratio it counts up to, e.g. 1.20 = 120 %).
+    `target`: what a process count is measured against for a person without a target of that metric."""
+
+    config = models.ForeignKey(ScorecardConfig, on_delete=models.CASCADE, related_name="items")
+    metric = models.ForeignKey("targets.Metric", verbose_name=_("measure"), on_delete=models.PROTECT, related_name="+")
+    weight = models.DecimalField(_("weight (points)"), max_digits=7, decimal_places=2)
+    cap = models.DecimalField(_("cap (ratio, 1.20 = 120 %)"), max_digits=6, decimal_places=2, default=Decimal("1.20"))
+    target = models.DecimalField(
+        _("default target"),
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("For a process count when the person has no target of that metric."),
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("scorecard measure")
+        verbose_name_plural = _("scorecard measures")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "metric"], name="scorecard_item_metric_unique"),
+            models.CheckConstraint(condition=Q(weight__gte=0), name="scorecard_item_weight_non_negative"),
+            models.CheckConstraint(condition=Q(cap__gt=0), name="scorecard_item_cap_positive"),
+            models.CheckConstraint(
+                condition=Q(target__isnull=True) | Q(target__gt=0), name="scorecard_item_target_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.metric} × {self.weight}"

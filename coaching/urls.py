@@ -8,6 +8,7 @@ from coaching.views import forecast as forecast_views
 from coaching.views import meetings as meeting_views
 from coaching.views import projects as project_views
 from coaching.views import review
+from coaching.views import scorecard as scorecard_views
 from coaching.views import sessions as session_views
 
 app_name = "coaching"
@@ -49,4 +50,8 @@ urlpatterns: list = [
     path("projects/<int:pk>/deals/<int:deal_pk>/decisions/", project_views.decision_add, name="project_decision_add"),
     path("projects/<int:pk>/hold/", project_views.review_hold, name="project_review_hold"),
     path("projects/<int:pk>/export.xlsx", project_views.review_export, name="project_review_export"),
+    # -- the scorecard (coaching/views/scorecard.py)
+    path("scorecard/", scorecard_views.scorecard, name="scorecard"),
+    path("scorecard/config/", scorecard_views.scorecard_config, name="scorecard_config"),
+    path("scorecard/export.xlsx", scorecard_views.scorecard_export, name="scorecard_export"),
 ]

@@ -17,3 +17,6 @@ collection_recorded = Event("collection.recorded")
 # A bulk import committed (file import or the Maven loader): no arguments; whatever derives from deals is
 # rebuilt from them.
 import_committed = Event("import.committed")
+
+# A visit, call or meeting was logged (a process measure, 过程量): `activity_id`.
+activity_logged = Event("activity.logged")

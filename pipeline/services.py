@@ -214,6 +214,8 @@ def opportunity_create(
     )
     if stage.is_won and customer is not None:
         customer_refresh_first_won([customer.pk])
+    # A new deal counts at once: won revenue, pipeline, and the process measures (created, stage reached).
+    events.deal_figures_changed.publish(opp.pk, None, [], None)
     audit(actor=actor, action="opportunity.create", obj=opp, changes={"amount": [None, str(opp.amount)]})
     return opp
 
@@ -624,4 +626,5 @@ def activity_log(
     activity = Activity(customer=customer, kind=kind, date=date, owner=owner, notes=notes, opportunity=opportunity)
     activity.full_clean()
     activity.save()
+    events.activity_logged.publish(activity.pk)
     return activity

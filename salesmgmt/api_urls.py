@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from coaching.api import analytics as coaching_analytics_api
 from coaching.api import forecast as coaching_forecast_api
 from coaching.api import meetings as coaching_meetings_api
+from coaching.api import scorecard as coaching_scorecard_api
 from coaching.api import sessions as coaching_sessions_api
 from crm import api as crm_api
 from pipeline import api as pipeline_api
@@ -35,6 +36,7 @@ router.register("review/meetings", coaching_meetings_api.MeetingViewSet, basenam
 router.register("review/action-items", coaching_meetings_api.ActionItemViewSet, basename="review-action-item")
 router.register("review/coaching-sessions", coaching_sessions_api.SessionViewSet, basename="review-coaching-session")
 router.register("review/commitments", coaching_sessions_api.CommitmentViewSet, basename="review-commitment")
+router.register("review/scorecard", coaching_scorecard_api.ScorecardViewSet, basename="review-scorecard")
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),

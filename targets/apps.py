@@ -15,3 +15,4 @@ class TargetsConfig(AppConfig):
         events.deal_figures_changed.subscribe(tasks.recompute_for_deal)
         events.collection_recorded.subscribe(tasks.recompute_for_collection)
         events.import_committed.subscribe(tasks.reconcile_all)
+        events.activity_logged.subscribe(tasks.recompute_for_activity)

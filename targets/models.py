@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -32,10 +32,29 @@ class MetricSource(models.TextChoices):
     NEW_CUSTOMERS = "new_customers", _("New customers (新客户数)")
     GROSS_MARGIN = "gross_margin", _("Gross margin (毛利)")
     KEY_PRODUCT_SHARE = "key_product_share", _("Key-product revenue (重点产品占比)")
+    # Process measures (过程量), counted by the rep who did them and his team:
+    # visits, calls and meetings logged (`filters` {"kind": "visit"} narrows to one kind);
+    ACTIVITIES = "activities", _("Activities (拜访/电话/会议)")
+    # deals created (by their creation day);
+    DEALS_CREATED = "deals_created", _("Opportunities created (新建商机数)")
+    # deals that reached a stage for the first time (`filters` {"stage": <id>} or {"stage_order": <order>});
+    STAGE_REACHED = "stage_reached", _("Deals reaching a stage (阶段推进数)")
+    # customers added to a rep's book (created in the period), won or not: unlike NEW_CUSTOMERS, which counts
+    # customers whose FIRST WON DEAL falls in the period (a conversion, not coverage).
+    CUSTOMERS_COVERED = "customers_covered", _("New customers covered (新覆盖客户数)")
+
+
+# The sources that count process facts (always a count, no pipeline).
+PROCESS_SOURCES = (
+    MetricSource.ACTIVITIES,
+    MetricSource.DEALS_CREATED,
+    MetricSource.STAGE_REACHED,
+    MetricSource.CUSTOMERS_COVERED,
+)
 
 
 # The keys an admin-defined metric may filter its base source by.
-METRIC_FILTER_KEYS = ("product_line", "product", "tier", "segment", "region")
+METRIC_FILTER_KEYS = ("product_line", "product", "tier", "segment", "region", "kind", "stage", "stage_order")
 
 
 class Metric(models.Model):
@@ -266,6 +285,10 @@ class TargetNode(models.Model):
     split_method = models.CharField(_("split method"), max_length=16, choices=SplitMethod.choices, blank=True)
     # 3定: amount (the version in force), owner, deadline.
     amount = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    # Stretch levels above the base (`amount`): 冲刺 (stretch) and 挑战 (challenge); either may be empty.
+    # stretch >= amount, challenge >= stretch (or >= amount when there is no stretch).
+    stretch = models.DecimalField(_("stretch (冲刺)"), max_digits=18, decimal_places=2, null=True, blank=True)
+    challenge = models.DecimalField(_("challenge (挑战)"), max_digits=18, decimal_places=2, null=True, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -295,6 +318,16 @@ class TargetNode(models.Model):
             models.CheckConstraint(
                 condition=Q(committed_amount__isnull=True) | Q(committed_amount__gte=0),
                 name="target_node_commitment_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(stretch__isnull=True) | Q(stretch__gte=F("amount")),
+                name="target_node_stretch_at_least_base",
+            ),
+            models.CheckConstraint(
+                condition=Q(challenge__isnull=True)
+                | (Q(stretch__isnull=True) & Q(challenge__gte=F("amount")))
+                | Q(challenge__gte=F("stretch")),
+                name="target_node_challenge_at_least_stretch",
             ),
         ]
         indexes = [

@@ -10,10 +10,19 @@ def _touch(owner_id: int, region, day) -> tuple:
 
 def _touches_of_deal(deal, owner_ids, regions) -> list:
     """(owner id, team path, day) of every fact of the deal, for its owner and team and previous ones."""
-    from pipeline.models import Collection, Opportunity
+    from django.utils import timezone
+
+    from pipeline.models import Collection, Opportunity, OpportunityHistory
 
     days = [deal.closed_on, deal.expected_close_date]
     days += Collection.objects.filter(opportunity=deal).order_by().values_list("received_on", flat=True)
+    # Process measures: the day it was created and the days it entered its stages.
+    days.append(timezone.localdate(deal.created_at))
+    days += set(
+        OpportunityHistory.objects.filter(opportunity=deal, new_stage__isnull=False)
+        .order_by()
+        .values_list("changed_at__date", flat=True)
+    )
     touches = [_touch(owner_id, region, day) for owner_id in owner_ids for region in regions for day in days]
     customer = deal.customer
     if customer is not None and customer.first_won_on and customer.owner_id:
@@ -78,6 +87,22 @@ def recompute_for_collection(collection_id: int) -> int:
         return 0
     deal = collection.opportunity
     leaf_ids = leaves_touched([_touch(deal.owner_id, deal.region, collection.received_on)])
+    written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    _enqueue_alerts_for(leaf_ids)
+    return written
+
+
+@shared_task(name="targets.recompute_for_activity", ignore_result=True)
+def recompute_for_activity(activity_id: int) -> int:
+    """A visit, call or meeting was logged: recompute the leaves it counts for (its owner and his team)."""
+    from pipeline.models import Activity
+    from targets.attainment.reference import leaves_touched
+    from targets.attainment.services import attainment_recompute
+
+    activity = Activity.objects.select_related("owner__region").filter(pk=activity_id).first()
+    if activity is None:
+        return 0
+    leaf_ids = leaves_touched([_touch(activity.owner_id, activity.owner.region, activity.date)])
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     _enqueue_alerts_for(leaf_ids)
     return written

@@ -36,6 +36,21 @@ class AttainmentFiguresSerializer(serializers.Serializer):
     pace = serializers.ChoiceField(choices=["good", "warn", "bad", ""])
     coverage = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
     run_rate_forecast = serializers.DecimalField(max_digits=18, decimal_places=2)
+    stretch = serializers.DecimalField(
+        max_digits=18, decimal_places=2, allow_null=True, help_text=_("The stretch target (冲刺), if any.")
+    )
+    challenge = serializers.DecimalField(
+        max_digits=18, decimal_places=2, allow_null=True, help_text=_("The challenge target (挑战), if any.")
+    )
+    base_pct = serializers.DecimalField(
+        max_digits=12, decimal_places=1, allow_null=True, help_text=_("Attainment vs the base target, in %.")
+    )
+    stretch_pct = serializers.DecimalField(
+        max_digits=12, decimal_places=1, allow_null=True, help_text=_("Attainment vs the stretch target, in %.")
+    )
+    challenge_pct = serializers.DecimalField(
+        max_digits=12, decimal_places=1, allow_null=True, help_text=_("Attainment vs the challenge target, in %.")
+    )
 
 
 class NodeAttainmentSerializer(serializers.Serializer):
@@ -82,6 +97,11 @@ def _figures(att) -> dict:
         "pace": pace_class(derived.pace_gap),
         "coverage": derived.coverage,
         "run_rate_forecast": derived.run_rate_forecast,
+        "stretch": att.stretch,
+        "challenge": att.challenge,
+        "base_pct": att.base_pct,
+        "stretch_pct": att.stretch_pct,
+        "challenge_pct": att.challenge_pct,
     }
 
 

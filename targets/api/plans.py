@@ -31,6 +31,7 @@ from targets.api.serializers import (
     AdjustmentDecisionSerializer,
     AdjustmentSerializer,
     CommitSerializer,
+    LevelsSerializer,
     PlanApproverSerializer,
     PlanReturnSerializer,
     PlanVersionSerializer,
@@ -412,6 +413,29 @@ class TargetNodeViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
         owners = {c.owner_id for row in preview.leaves for c in row.children if c.owner_id}
         users = {u.pk: u for u in User.objects.filter(pk__in=owners)}
         return Response(SplitLeavesPreviewSerializer(preview, context={"users": users}).data)
+
+    @extend_schema(
+        summary=gettext_lazy("Set a draft target's stretch (冲刺) and challenge (挑战) levels"),
+        description=gettext_lazy(
+            "stretch >= the target, challenge >= stretch; its parts get the levels in proportion to their amounts."
+        ),
+        request=LevelsSerializer,
+        responses=api_responses({200: TargetNodeSerializer}, 400, 404, 409),
+    )
+    @action(detail=True, methods=["post"])
+    def levels(self, request, pk=None):
+        node = self.get_object()
+        serializer = LevelsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        node = services.node_set_levels(
+            node=node,
+            stretch=data["stretch"],
+            challenge=data["challenge"],
+            expected_version=data.get("version"),
+            actor=request.user,
+        )
+        return Response(self._node(node))
 
     @extend_schema(
         summary=gettext_lazy("Commit to your own target (bottom-up)"),

@@ -230,6 +230,8 @@ class TargetNodeSerializer(serializers.ModelSerializer):
             "owner_name",
             "deadline",
             "committed_amount",
+            "stretch",
+            "challenge",
             "version",
             "updated_at",
         ]
@@ -394,6 +396,14 @@ class SplitLeavesResultSerializer(serializers.Serializer):
     leaves = serializers.IntegerField(help_text=_("How many leaves were split."))
     created = serializers.IntegerField(help_text=_("How many targets were created."))
     warnings = serializers.ListField(child=serializers.CharField())
+
+
+class LevelsSerializer(serializers.Serializer):
+    stretch = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("Stretch target (冲刺); null clears it."))
+    challenge = serializers.DecimalField(
+        **MONEY, allow_null=True, help_text=_("Challenge target (挑战); null clears it.")
+    )
+    version = serializers.IntegerField(required=False, help_text=_("The version you read (409 if it changed)."))
 
 
 class CommitSerializer(serializers.Serializer):

@@ -28,10 +28,19 @@ from crm.models import CompanySettings, Customer, Region
 from pipeline.models import Collection, Opportunity, OpportunityLine
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
-from targets.models import AttainmentSnapshot, Metric, MetricSource, MetricUnit, PlanStatus, TargetNode, TargetPlan
+from targets.models import (
+    PROCESS_SOURCES,
+    AttainmentSnapshot,
+    Metric,
+    MetricSource,
+    MetricUnit,
+    PlanStatus,
+    TargetNode,
+    TargetPlan,
+)
 from targets.planning.members import COORD_FIELDS
 from targets.planning.rules import PATH_STEP, ancestor_paths
-from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in, narrow_to_shared
+from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in, narrow_to_shared, process_facts
 
 if TYPE_CHECKING:
     from targets.attainment.selectors import GridSnapshot
@@ -166,12 +175,14 @@ def actual_facts(metric: Metric, *, with_products: bool) -> Facts | None:
         )
     if source == MetricSource.NEW_CUSTOMERS:
         return Facts(Customer.objects.filter(first_won_on__isnull=False), Count("pk"), "first_won_on", "owner", None)
+    if source in PROCESS_SOURCES:
+        return process_facts(source)
     return None
 
 
 def pipeline_facts(metric: Metric, *, with_products: bool) -> Facts | None:
     """Open deals (neither won nor lost) by expected close date; counts have no pipeline."""
-    if metric.unit == MetricUnit.COUNT or metric.source == MetricSource.NEW_CUSTOMERS:
+    if metric.unit == MetricUnit.COUNT or metric.source in (MetricSource.NEW_CUSTOMERS, *PROCESS_SOURCES):
         return None
     if with_products:
         open_ = Q(opportunity__stage__is_won=False, opportunity__stage__is_lost=False)

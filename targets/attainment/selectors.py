@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from django.db.models import DateField, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, User
 from crm.scopes import visible_regions, visible_users
@@ -90,6 +91,43 @@ class Attainment:
     @property
     def attainment_pct(self) -> Decimal | None:
         return math.percent(self.snapshot.actual, self.snapshot.target)
+
+    # Stretch levels (冲刺, 挑战): the actual against each level the node carries (None where it has none).
+
+    @property
+    def base(self) -> Decimal:
+        return self.snapshot.target
+
+    @property
+    def stretch(self) -> Decimal | None:
+        return getattr(self.snapshot.node, "stretch", None)
+
+    @property
+    def challenge(self) -> Decimal | None:
+        return getattr(self.snapshot.node, "challenge", None)
+
+    @property
+    def base_pct(self) -> Decimal | None:
+        """Attainment against the base (the target): `attainment_pct`."""
+        return self.attainment_pct
+
+    @property
+    def stretch_pct(self) -> Decimal | None:
+        return math.percent(self.snapshot.actual, self.stretch) if self.stretch else None
+
+    @property
+    def challenge_pct(self) -> Decimal | None:
+        return math.percent(self.snapshot.actual, self.challenge) if self.challenge else None
+
+    @property
+    def levels(self) -> list[tuple[str, Decimal, Decimal | None]]:
+        """(level name, amount, attainment %) of the base and each stretch level the node carries."""
+        rows = [(str(_("base")), self.base, self.base_pct)]
+        if self.stretch:
+            rows.append((str(_("stretch (冲刺)")), self.stretch, self.stretch_pct))
+        if self.challenge:
+            rows.append((str(_("challenge (挑战)")), self.challenge, self.challenge_pct))
+        return rows
 
     @property
     def time_progress_pct(self) -> Decimal | None:

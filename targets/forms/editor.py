@@ -86,6 +86,8 @@ class NodeEditForm(forms.Form):
     owner = forms.Field()
     deadline = forms.DateField(label=_("Deadline"), required=False, widget=DATE)
     amount = MoneyField(label=_("Target"), required=False)
+    stretch = MoneyField(label=_("Stretch target (冲刺)"), required=False)
+    challenge = MoneyField(label=_("Challenge target (挑战)"), required=False)
     rebalance = forms.BooleanField(
         label=_("Let the other parts absorb the difference"),
         required=False,
@@ -95,7 +97,14 @@ class NodeEditForm(forms.Form):
     def __init__(self, *args, user, node: TargetNode, **kwargs):
         kwargs.setdefault(
             "initial",
-            {"version": node.version, "owner": node.owner_id, "deadline": node.deadline, "amount": node.amount},
+            {
+                "version": node.version,
+                "owner": node.owner_id,
+                "deadline": node.deadline,
+                "amount": node.amount,
+                "stretch": node.stretch,
+                "challenge": node.challenge,
+            },
         )
         super().__init__(*args, **kwargs)
         # The people of the target's region (and the user); the current owner stays a choice.
@@ -115,8 +124,17 @@ class NodeEditForm(forms.Form):
         if not node.plan.is_draft:
             del self.fields["amount"]
             del self.fields["rebalance"]
+            del self.fields["stretch"]
+            del self.fields["challenge"]
         elif node.parent_id is None:
             del self.fields["rebalance"]  # the root's amount is the plan total: nothing to absorb it
+
+    @property
+    def levels(self) -> tuple | None:
+        """(stretch, challenge) when the form posted them (an empty one clears it), else None: keep them."""
+        if "stretch" not in self.fields or not ({"stretch", "challenge"} & set(self.data)):
+            return None
+        return self.cleaned_data.get("stretch"), self.cleaned_data.get("challenge")
 
 
 def allowed_dimensions(node: TargetNode) -> list[tuple[str, str]]:

@@ -10,9 +10,11 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from salesmgmt.lib import allocation
 from targets.models import (
@@ -319,11 +321,27 @@ def rescale_subtrees(
 BULK_AMOUNTS = 500
 
 
+def _check_levels_hold(plan: TargetPlan, changes: dict[int, tuple[Decimal, Decimal]]) -> None:
+    """A new amount may not pass a node's stretch (or challenge) level: a form error, not the database's refusal.
+    One query, reading only the plan's nodes that carry a level."""
+    with_levels = TargetNode.objects.filter(plan=plan).filter(Q(stretch__isnull=False) | Q(challenge__isnull=False))
+    for pk, stretch, challenge in with_levels.values_list("pk", "stretch", "challenge"):
+        if pk not in changes:
+            continue
+        ceiling = stretch if stretch is not None else challenge
+        if ceiling is not None and changes[pk][1] > ceiling:
+            raise ValidationError(
+                _("A target of %(amount)s would pass its stretch level (%(level)s): change the level first.")
+                % {"amount": changes[pk][1], "level": ceiling}
+            )
+
+
 def apply_amounts(plan: TargetPlan, changes: dict[int, tuple[Decimal, Decimal]], *, version: int | None = None) -> None:
     """Write new amounts (and, for an approved plan, the new version's rows of the temporal table)."""
     changes = {k: v for k, v in changes.items() if v[0] != v[1]}
     if not changes:
         return
+    _check_levels_hold(plan, changes)
     now = timezone.now()
     if connection.vendor == "postgresql" and len(changes) > BULK_AMOUNTS:
         _apply_amounts_copy(plan, changes, version=version, now=now)

@@ -35,6 +35,7 @@ from targets.planning.bulk import (
     rescale_subtrees,
 )
 from targets.planning.members import COORD_FIELDS, Member, dimension_error, members_batch, region_paths
+from targets.planning.nodes import has_levels, spread_levels
 from targets.planning.rules import (
     AUDIT_CHILDREN_LIMIT,
     MAX_CHILDREN,
@@ -464,6 +465,10 @@ def target_split(
     old = {"dimension": node.split_dimension, "method": node.split_method}
     if method == SplitMethod.BOTTOM_UP:
         changed = {c.node_id: c.amount for c in preview.children if c.node_id is not None}  # the existing children
+        if node.stretch is not None or node.challenge is not None:  # derived below: handed down again after
+            TargetNode.objects.filter(plan_id=node.plan_id, path__startswith=node.path).exclude(pk=node.pk).update(
+                stretch=None, challenge=None
+            )
         apply_amounts(node.plan, rescale_subtrees(node.plan, changed, node.plan.metric.places, only_changed=True))
         node.split_method = SplitMethod.BOTTOM_UP
         bump(node, "split_method")
@@ -478,6 +483,8 @@ def target_split(
         )
         node.split_dimension, node.split_method = dimension, method
         bump(node, "split_dimension", "split_method")
+    if node.stretch is not None or node.challenge is not None:
+        spread_levels(node)  # children get the stretch levels in the same proportions as the amount
     changes: dict[str, list[object]] = {
         "split": [old["dimension"] or None, dimension],
         "method": [old["method"] or None, method],
@@ -525,6 +532,8 @@ def target_split_leaves(
         "actor": actor,
     }
     result = (SPLIT_LEAVES_IN_SQL and _split_leaves_sql(**kwargs)) or _split_leaves_each(**kwargs, tiers=tiers)
+    if has_levels(node):
+        spread_levels(node)  # the split leaves' stretch levels, handed down to their new children
     audit(
         actor=actor,
         action="target.split_leaves",

@@ -12,16 +12,17 @@ from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Aggregate, Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Aggregate, Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from crm.models import Customer, Region, Role, Segment, User
 from crm.scopes import scope_q, visible_users
-from pipeline.models import Collection, Opportunity, OpportunityLine
+from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import CENT, quantize, to_decimal
 from targets.models import (
+    PROCESS_SOURCES,
     TIME_DIMENSIONS,
     Dimension,
     Metric,
@@ -54,7 +55,7 @@ class Facts:
         """The lookup of the team a fact counts for (业绩归属): a deal's credited team (`Opportunity.region`, the
         owner's team as it stood on the close date: `pipeline.services.credited_team`) for deals, their lines and
         collections; the owner's team for a new customer."""
-        if self.qs.model is Customer:
+        if self.qs.model in (Customer, Activity):  # the owner's team (a customer's or activity's own rep)
             return f"{self.rep}__region"
         return self.rep.removesuffix("owner") + "region"
 
@@ -127,6 +128,38 @@ def _facts(metric: Metric, *, with_products: bool, actor: User) -> Facts | None:
             "owner",
             None,
         )
+    if source in PROCESS_SOURCES:
+        facts = process_facts(source)
+        if facts is None:
+            return None
+        return dataclasses.replace(facts, qs=facts.qs.filter(scope_q(actor, owner=facts.rep, region=facts.region)))
+    return None
+
+
+def process_facts(source: str) -> Facts | None:
+    """The facts of a process measure (过程量), each counted once (`Count("pk")`), all of them:
+
+    - activities: visits, calls and meetings by their day, for the rep who did them and his team;
+    - deals created: by their creation day (local), for the owner and the deal's credited team;
+    - stage reached: the first time a deal entered a stage (its stage history), by that day, for the deal's owner
+      and credited team; a deal moving back and forth counts once per stage;
+    - customers covered: customers by the day they were added, for their owner and his team.
+    The metric's filters narrow them (`metric_filtered`: kind, stage, stage order, tier, region).
+    """
+    if source == MetricSource.ACTIVITIES:
+        return Facts(Activity.objects.all(), Count("pk"), "date", "owner", "customer")
+    if source == MetricSource.DEALS_CREATED:
+        return Facts(Opportunity.objects.all(), Count("pk"), "created_at__date", "owner", "customer")
+    if source == MetricSource.STAGE_REACHED:
+        earlier = OpportunityHistory.objects.filter(
+            Q(changed_at__lt=OuterRef("changed_at")) | Q(changed_at=OuterRef("changed_at"), pk__lt=OuterRef("pk")),
+            opportunity=OuterRef("opportunity"),
+            new_stage=OuterRef("new_stage"),
+        )
+        first = OpportunityHistory.objects.filter(new_stage__isnull=False).exclude(Exists(earlier))
+        return Facts(first, Count("pk"), "changed_at__date", "opportunity__owner", "opportunity__customer")
+    if source == MetricSource.CUSTOMERS_COVERED:
+        return Facts(Customer.objects.all(), Count("pk"), "created_at__date", "owner", None)
     return None
 
 
@@ -142,6 +175,12 @@ def metric_filtered(qs: QuerySet, facts: Facts, metric: Metric) -> QuerySet:
         qs = qs.filter(**{facts.product_line: filters["product_line"]})
     if "product" in filters and facts.product:
         qs = qs.filter(**{facts.product: filters["product"]})
+    if "kind" in filters and facts.qs.model is Activity:
+        qs = qs.filter(kind=filters["kind"])
+    if "stage" in filters and facts.qs.model is OpportunityHistory:
+        qs = qs.filter(new_stage_id=filters["stage"])
+    if "stage_order" in filters and facts.qs.model is OpportunityHistory:
+        qs = qs.filter(new_stage__order=filters["stage_order"])
     if "region" in filters:
         path = Region.objects.filter(pk=filters["region"]).values_list("path", flat=True).first() or "-"
         qs = qs.filter(**{f"{facts.region}__path__startswith": path})
@@ -189,7 +228,7 @@ def narrow_to_shared(
 
 
 def segment_expression(facts: Facts, metric: Metric) -> Value | Case:
-    if metric.source == MetricSource.NEW_CUSTOMERS:
+    if metric.source in (MetricSource.NEW_CUSTOMERS, MetricSource.CUSTOMERS_COVERED):
         return Value(Segment.NEW, output_field=CharField())
     return Case(
         When(**{_lk(facts.customer, "first_won_on__lt"): F(facts.date)}, then=Value(Segment.EXISTING)),

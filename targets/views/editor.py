@@ -252,6 +252,7 @@ def node_edit(request, pk, node_pk):
             deadline=data.get("deadline"),
             expected_version=data["version"],
             rebalance=bool(data.get("rebalance")),
+            levels=form.levels,
             actor=request.user,
         )
     except ConflictError as exc:

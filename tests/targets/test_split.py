@@ -602,7 +602,7 @@ def test_admin_defined_metrics_narrow_a_source(org, metrics, catalogue):
     )
     assert (metric.is_builtin, metric.places) == (False, 2)
     assert metrics["new_customers"].places == 0
-    assert len(metric_ensure_defaults_again()) == 5  # idempotent
+    assert len(metric_ensure_defaults_again()) == 11  # 5 results + 6 process measures; idempotent
 
 
 def metric_ensure_defaults_again():
