@@ -82,6 +82,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import CompanySettings, DataScope, ExchangeRate, Region, User
 from crm.scopes import region_subtree, scope_q, visible_users
 from pipeline.models import OPEN, Activity, ForecastCategory, Opportunity, OpportunityHistory, Stage
+from salesmgmt.lib import periods
 from salesmgmt.lib.money import ZERO
 
 # The history fields the flow reads. A change of any of them at or after t0 makes a deal "touched".
@@ -125,6 +126,10 @@ CATEGORY_ORDER = (
 DEALS_PER_BOX = 50
 
 
+def _category_label(value: str) -> str:
+    return str(dict(ForecastCategory.choices).get(value, value))
+
+
 def window_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     """The instants of a window of days: the start of `date_from` and the end of `date_to` (local time)."""
     tz = timezone.get_current_timezone()
@@ -132,6 +137,31 @@ def window_bounds(date_from: date, date_to: date) -> tuple[datetime, datetime]:
         datetime.combine(date_from, time.min, tzinfo=tz),
         datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=tz),
     )
+
+
+DEFAULT_WINDOW_DAYS = 7
+
+
+def flow_window(
+    *,
+    today: date,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> dict[str, date]:
+    """The window and period of a flow with the defaults filled in: the window ends today and starts a week
+    before its end; the period is the current fiscal quarter. An inverted pair falls back to its default."""
+    quarter = CompanySettings.load().period_of(today, periods.QUARTER)
+    date_to = date_to or today
+    date_from = date_from or date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
+    if date_from > date_to:
+        date_from = date_to - timedelta(days=DEFAULT_WINDOW_DAYS)
+    period_start = period_start or quarter.start
+    period_end = period_end or quarter.end
+    if period_start > period_end:
+        period_start, period_end = quarter.start, quarter.end
+    return {"date_from": date_from, "date_to": date_to, "period_start": period_start, "period_end": period_end}
 
 
 def cents_to_money(cents: int | None) -> Decimal:
@@ -165,6 +195,19 @@ class DealChange:
     def delta(self) -> Decimal:
         old, new = self.value
         return ZERO if old is None or self.entry == NEW else new - old
+
+    @property
+    def entry_label(self) -> str:
+        return str(LABELS[self.entry]) if self.entry else ""
+
+    @property
+    def exit_label(self) -> str:
+        return str(LABELS[self.exit]) if self.exit else ""
+
+    @property
+    def category_labels(self) -> tuple[str | None, str]:
+        old, new = self.category
+        return (None if old is None else _category_label(old), _category_label(new))
 
     def changed(self) -> list[tuple[str, Any, Any]]:
         """The fields that differ between t0 and t1, as (field, old, new)."""

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from coaching.api import flow as coaching_flow_api
 from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets.api import alerts as targets_alerts_api
@@ -29,5 +30,6 @@ router.register("notifications", targets_alerts_api.NotificationViewSet, basenam
 
 urlpatterns = [
     path("auth/token/", crm_api.ObtainTokenView.as_view(), name="api-token"),
+    path("review/flow/", coaching_flow_api.FlowView.as_view(), name="api-review-flow"),
     path("", include(router.urls)),
 ]
