@@ -46,7 +46,9 @@ class FlowQuerySerializer(serializers.Serializer):
 
 
 class CategoryFigureSerializer(serializers.Serializer):
-    category = serializers.ChoiceField(choices=ForecastCategory.choices)
+    category = serializers.CharField(
+        help_text=_("A forecast category: %(values)s.") % {"values": ", ".join(ForecastCategory.values)}
+    )
     total = serializers.DecimalField(**MONEY, help_text=_("Company currency."))
     count = serializers.IntegerField()
 
