@@ -45,7 +45,7 @@ another owner = end, overall and per forecast category (with moved into / out of
 
 The figures come from a handful of queries whatever the number of deals: the deals untouched since t0 (no
 tracked change at or after t0: their state is their current one) are added up in one grouped query; the others
-(found through the history's (field, changed_at) index) have their state at t0 and t1 read by correlated
+(found through the history's indexes, see `_changed_since`) have their state at t0 and t1 read by correlated
 subqueries on the (opportunity, field, changed_at) index and are classified and added up in SQL, in one query;
 one more query lists each box's biggest deals.
 """
@@ -324,22 +324,30 @@ class FlowScope:
 # --- SQL -----------------------------------------------------------------------------------------
 
 
-def _changed_since(t0: datetime) -> QuerySet[OpportunityHistory, Any]:
-    """The ids of deals with a tracked change at or after t0 (the history's (field, changed_at) index)."""
-    return OpportunityHistory.objects.filter(field__in=FLOW_FIELDS, changed_at__gte=t0).values("opportunity_id")
+def _changed_since(t0: datetime) -> Q:
+    """The deal has a tracked change at or after t0. An EXISTS, so the planner picks per scope: a team's few
+    deals each probe the history's (opportunity, field, changed_at) index; the whole company's deals are
+    matched against the window's rows read through its (field, changed_at) index."""
+    return Q(
+        Exists(OpportunityHistory.objects.filter(opportunity=OuterRef("pk"), field__in=FLOW_FIELDS, changed_at__gte=t0))
+    )
 
 
 def _candidates(scope: FlowScope, t0: datetime) -> Q:
     """The deals the flow reads one by one: touched since t0, and either seen now or, since t0, taken from an
     owner of the scope (they left it: the user saw them then)."""
-    touched = Q(pk__in=_changed_since(t0))
+    touched = _changed_since(t0)
     if scope.owners is None:
         return touched & scope.visible
     owner_ids = scope.owners.annotate(pk_text=Cast("pk", CharField())).values("pk_text")
-    taken = OpportunityHistory.objects.filter(
-        field="owner", changed_at__gte=t0, old_value__in=Subquery(owner_ids)
-    ).values("opportunity_id")
-    return touched & (scope.visible | Q(pk__in=taken))
+    # Read first (one small query: the window's reassignments): a subquery in the OR would hide from the
+    # planner how few deals a team has, and it would read the whole window's history to find them.
+    taken = set(
+        OpportunityHistory.objects.filter(field="owner", changed_at__gte=t0, old_value__in=Subquery(owner_ids))
+        .order_by()
+        .values_list("opportunity_id", flat=True)
+    )
+    return touched & (scope.visible | Q(pk__in=sorted(taken))) if taken else touched & scope.visible
 
 
 def _first_change(name: str, t: datetime, column: str = "old_value") -> Subquery:
@@ -409,6 +417,12 @@ def _pg() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _materialized() -> str:
+    # Each deal's history lookups run once: PostgreSQL would otherwise inline the CTE and run them again for
+    # every expression that reads them.
+    return "MATERIALIZED " if _pg() else ""
+
+
 def _date(expr: str) -> str:
     # SQLite keeps dates as ISO text (as the history does); PostgreSQL casts.
     return f"CAST(NULLIF({expr}, '') AS DATE)" if _pg() else f"NULLIF({expr}, '')"
@@ -473,7 +487,7 @@ def _classified(
         )
         state_params.append(ops.adapt_datetimefield_value(t))
     q.add(
-        "WITH s AS ("
+        f"WITH s AS {_materialized()}("
         + inner_sql
         + "), st AS (SELECT s.o_id, s.o_owner, s.o_ac, s.o_vis, s.o_version, "
         + ", ".join(states)
@@ -559,7 +573,7 @@ def _untouched_by_category(scope: FlowScope, t0: datetime, period: tuple[date, d
     rows = (
         scope.deals()
         .filter(OPEN, expected_close_date__range=period, created_at__lt=t0)
-        .exclude(pk__in=_changed_since(t0))
+        .exclude(_changed_since(t0))
         .order_by()
         .values("forecast_category")
         .annotate(n=Count("pk"), cents=Sum(Cast(Round(F("amount_company") * 100), BigIntegerField())))
@@ -589,9 +603,10 @@ def pipeline_flow(
         for key in (START, END):
             boxes[key].add(row["forecast_category"], row["cents"] or 0, row["n"])
 
+    candidates = _candidates(scope, t0)
     q = _classified(
         scope,
-        _candidates(scope, t0),
+        candidates,
         t0=t0,
         t1=t1,
         period=period,
@@ -631,7 +646,7 @@ def pipeline_flow(
         boxes=boxes,
     )
     if deals_per_box:
-        for change, keys in _box_deals(scope, t0, t1, period, stages, currency, limit=deals_per_box):
+        for change, keys in _box_deals(scope, candidates, t0, t1, period, stages, currency, limit=deals_per_box):
             for key in keys:
                 boxes[key].deals.append(change)
     return flow
@@ -714,6 +729,7 @@ def _as_date(value: Any) -> date | None:
 
 def _box_deals(
     scope: FlowScope,
+    candidates: Q,
     t0: datetime,
     t1: datetime,
     period: tuple[date, date],
@@ -725,7 +741,7 @@ def _box_deals(
     """The `limit` biggest deals of every box but the two ends, from one query (a window per box)."""
     q = _classified(
         scope,
-        _candidates(scope, t0),
+        candidates,
         t0=t0,
         t1=t1,
         period=period,
