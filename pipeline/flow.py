@@ -52,7 +52,7 @@ one more query lists each box's biggest deals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -350,31 +350,25 @@ def _candidates(scope: FlowScope, t0: datetime) -> Q:
     return touched & (scope.visible | Q(pk__in=sorted(taken))) if taken else touched & scope.visible
 
 
-def _first_change(name: str, t: datetime, column: str = "old_value") -> Subquery:
-    return Subquery(
-        OpportunityHistory.objects.filter(opportunity=OuterRef("pk"), field=name, changed_at__gte=t)
-        .order_by("changed_at", "id")
-        .values(column)[:1]
-    )
-
-
 # The deal's own columns, under names of their own (the derived table's columns are these and the history's).
 _DEAL_COLUMNS: tuple[str, ...] = ("o_id", "o_owner", "o_created", "o_stage", "o_amount", "o_currency", "o_ecd")
 _DEAL_COLUMNS += ("o_cat", "o_ac", "o_version", "o_vis")
+# The state's parts read from the history: (column suffix, history field, history column).
+_HISTORY_PARTS = (
+    ("stage", "stage", "hs"),
+    ("amount", "amount", "hv"),
+    ("currency", "currency", "hv"),
+    ("ecd", "expected_close_date", "hv"),
+    ("owner", "owner", "hv"),
+    ("cat", "forecast_category", "hv"),
+)
 
 
-def _inner(scope: FlowScope, where: Q, t0: datetime, t1: datetime) -> tuple[str, Sequence[Any]]:
-    """SQL of the candidate deals with their current columns and, per instant, the first change of each field
-    at or after it (NULL: none)."""
-    history: dict[str, Any] = {}
-    for i, t in enumerate((t0, t1)):
-        history[f"h{i}_stage"] = _first_change("stage", t, "old_stage_id")
-        history[f"h{i}_amount"] = _first_change("amount", t)
-        history[f"h{i}_currency"] = _first_change("currency", t)
-        history[f"h{i}_ecd"] = _first_change("expected_close_date", t)
-        history[f"h{i}_owner"] = _first_change("owner", t)
-        history[f"h{i}_cat"] = _first_change("forecast_category", t)
-    qs = (
+def _inner(scope: FlowScope, where: Q, t0: datetime, t1: datetime) -> tuple[str, list[Any]]:
+    """The CTEs `c` (the candidate deals with their current columns) and `s` (the same with, per instant, the
+    `old_value` of each field's first change at or after it: NULL for none). The history since t0 of the
+    candidates is read once and ranked per deal and field (a window function), not looked up field by field."""
+    deals = (
         Opportunity.objects.filter(where)
         .order_by()
         .annotate(
@@ -389,12 +383,35 @@ def _inner(scope: FlowScope, where: Q, t0: datetime, t1: datetime) -> tuple[str,
             o_ac=F("amount_company"),
             o_version=F("version"),
             o_vis=scope.visible_expression(),
-            **history,
         )
-        .values(*_DEAL_COLUMNS, *history)
+        .values(*_DEAL_COLUMNS)
     )
-    sql, params = qs.query.sql_with_params()
-    return sql, params
+    deals_sql, deals_params = deals.query.sql_with_params()
+    ops = connection.ops
+    at0, at1 = ops.adapt_datetimefield_value(t0), ops.adapt_datetimefield_value(t1)
+    table = OpportunityHistory._meta.db_table
+    fields = ", ".join(f"'{name}'" for name in FLOW_FIELDS)
+    columns = []
+    column_params: list[Any] = []
+    for suffix, name, value in _HISTORY_PARTS:
+        columns.append(f"MAX(CASE WHEN hf = '{name}' AND r0 = 1 THEN {value} END) AS h0_{suffix}")
+    for suffix, name, value in _HISTORY_PARTS:
+        columns.append(f"MAX(CASE WHEN hf = '{name}' AND ht >= %s AND r1 = 1 THEN {value} END) AS h1_{suffix}")
+        column_params.append(at1)
+    mat = _materialized()
+    sql = (
+        f"c AS {mat}({deals_sql}), "
+        "h AS (SELECT x.opportunity_id AS hid, x.field AS hf, x.old_value AS hv, x.old_stage_id AS hs, "
+        "x.changed_at AS ht, "
+        "ROW_NUMBER() OVER (PARTITION BY x.opportunity_id, x.field ORDER BY x.changed_at, x.id) AS r0, "
+        "ROW_NUMBER() OVER (PARTITION BY x.opportunity_id, x.field, CASE WHEN x.changed_at >= %s THEN 1 ELSE 0 END "
+        "ORDER BY x.changed_at, x.id) AS r1 "
+        f"FROM {table} x WHERE x.field IN ({fields}) AND x.changed_at >= %s "
+        "AND x.opportunity_id IN (SELECT c.o_id FROM c)), "
+        f"hh AS (SELECT hid, {', '.join(columns)} FROM h GROUP BY hid), "
+        f"s AS {mat}(SELECT c.*, hh.* FROM c LEFT JOIN hh ON hh.hid = c.o_id)"
+    )
+    return sql, [*deals_params, at1, at0, *column_params]
 
 
 class _Sql:
@@ -487,9 +504,9 @@ def _classified(
         )
         state_params.append(ops.adapt_datetimefield_value(t))
     q.add(
-        f"WITH s AS {_materialized()}("
+        "WITH "
         + inner_sql
-        + "), st AS (SELECT s.o_id, s.o_owner, s.o_ac, s.o_vis, s.o_version, "
+        + ", st AS (SELECT s.o_id, s.o_owner, s.o_ac, s.o_vis, s.o_version, "
         + ", ".join(states)
         + " FROM s), ",
         *inner_params,
