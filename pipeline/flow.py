@@ -45,9 +45,9 @@ another owner = end, overall and per forecast category (with moved into / out of
 
 The figures come from a handful of queries whatever the number of deals: the deals untouched since t0 (no
 tracked change at or after t0: their state is their current one) are added up in one grouped query; the others
-(found through the history's indexes, see `_changed_since`) have their state at t0 and t1 read by correlated
-subqueries on the (opportunity, field, changed_at) index and are classified and added up in SQL, in one query;
-one more query lists each box's biggest deals.
+(found through the history's indexes, see `_changed_since`) have their history since t0 read once, ranked per
+deal and field by a window function to find each field's first change at or after t0 and t1, and are
+classified and added up in SQL, in one query; one more query lists each box's biggest deals.
 """
 
 from __future__ import annotations
