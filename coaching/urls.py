@@ -11,6 +11,8 @@ from coaching.views import review
 from coaching.views import scorecard as scorecard_views
 from coaching.views import sessions as session_views
 
+from coaching.views import flow
+
 app_name = "coaching"
 
 urlpatterns: list = [
@@ -18,6 +20,9 @@ urlpatterns: list = [
     #    site's root, `home` in salesmgmt/urls.py
     path("", review.review, name="review"),
     # -- pipeline flow and at-risk deals (coaching/views/flow.py)
+    path("flow/", flow.flow, name="flow"),
+    path("flow/box/", flow.flow_box, name="flow_box"),
+    path("at-risk/", flow.at_risk, name="at_risk"),
     # -- funnel, win rate and cycle, driver diagnosis (coaching/views/analytics.py)
     path("funnel/", analytics_views.funnel_page, name="funnel"),
     path("drivers/", analytics_views.drivers_page, name="drivers"),

@@ -238,3 +238,34 @@ class TeamFilterForm(forms.Form):
             required=False,
             empty_label=_("All stages"),
         )
+
+
+class DealInlineForm(forms.Form):
+    """The few fields a review meeting edits on a deal's row (next step and its date, close date, amount,
+    forecast category), with the version the row was loaded at (the service's conflict check)."""
+
+    FIELDS = ("next_step", "next_step_date", "expected_close_date", "amount", "forecast_category")
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    next_step = forms.CharField(label=_("Next step"), max_length=200, required=False)
+    next_step_date = forms.DateField(label=_("Next step date"), required=False, widget=DATE)
+    expected_close_date = forms.DateField(label=_("Expected close date"), widget=DATE)
+    amount = MoneyField(label=_("Amount"))
+    forecast_category = forms.ChoiceField(label=_("Forecast category"), choices=ForecastCategory.choices)
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=200,
+        required=False,
+        help_text=_("The deal was won in a closed period: its figures were reported already. Say why they change."),
+    )
+
+    def __init__(self, *args, deal, **kwargs):
+        kwargs.setdefault("initial", {"version": deal.version, **{f: getattr(deal, f) for f in self.FIELDS}})
+        super().__init__(*args, **kwargs)
+        self.deal = deal
+        if not opportunity_in_closed_period(deal):
+            del self.fields["reason"]
+
+    def changes(self) -> dict:
+        """Only what differs from the deal as loaded: the service writes history for these alone."""
+        return {f: self.cleaned_data[f] for f in self.FIELDS if self.cleaned_data[f] != getattr(self.deal, f)}

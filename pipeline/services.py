@@ -497,6 +497,18 @@ def opportunity_move_stage(
     opportunity.region = credited_team(opportunity.owner, keep=opportunity.region)
     opportunity.probability = stage.probability
     opportunity.probability_reason = ""
+    if opportunity.forecast_category != stage.forecast_category:
+        # Kept like any other change: the pipeline flow reads a deal's category at any past instant from its history.
+        history.append(
+            _history(
+                opportunity,
+                "forecast_category",
+                opportunity.forecast_category,
+                stage.forecast_category,
+                actor=actor,
+                at=now,
+            )
+        )
     opportunity.forecast_category = stage.forecast_category
     opportunity.stage_entered_at = now
     if stage.is_lost:

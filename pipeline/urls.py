@@ -12,6 +12,7 @@ urlpatterns = [
     path("deals/<int:pk>/", views.deal_detail, name="deal_detail"),
     path("deals/<int:pk>/edit/", views.deal_edit, name="deal_edit"),
     path("deals/<int:pk>/move/", views.deal_move, name="deal_move"),
+    path("deals/<int:pk>/inline/", views.deal_inline, name="deal_inline"),
     path("deals/<int:pk>/collections/", views.deal_collection_add, name="deal_collection_add"),
     path("deals/<int:pk>/activities/", views.deal_activity_add, name="deal_activity_add"),
     path("activities/new/", views.activity_new, name="activity_new"),

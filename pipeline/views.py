@@ -16,13 +16,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
 
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, Customer
 from pipeline import selectors, services
-from pipeline.forms import ActivityForm, CollectionForm, DealCreateForm, DealEditForm, MoveStageForm, TeamFilterForm
+from pipeline.forms import (
+    ActivityForm,
+    CollectionForm,
+    DealCreateForm,
+    DealEditForm,
+    DealInlineForm,
+    MoveStageForm,
+    TeamFilterForm,
+)
 from pipeline.models import Pipeline, Stage
 from salesmgmt.views import filter_form, is_partial, page_query, safe_next_url, tabular_response, vary_on_htmx
 
@@ -342,3 +350,62 @@ def _int_or_404(raw) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise Http404(_("No customer given."))
+
+
+# --- a deal's row edited in place (the review's tables) -------------------------------------------------------
+
+
+def _inline_cols(request) -> int:
+    """How many columns the table the row sits in has: the row spans them all."""
+    raw = request.GET.get("cols", "")
+    return min(max(int(raw), 1), 30) if raw.isdigit() else 8
+
+
+def _inline_row(request, deal, *, form=None, conflict=None, saved=False):
+    template = "pipeline/_deal_inline_edit.html" if form is not None else "pipeline/_deal_inline_show.html"
+    context = {"deal": deal, "form": form, "conflict": conflict, "saved": saved, "cols": _inline_cols(request)}
+    return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deal_inline(request, pk):
+    """One deal as a table row of any review table, edited in place with htmx: GET gives the edit row (`?show=1`
+    the display row), POST saves next step and date, close date, amount and forecast category through
+    `opportunity_update` with the version the row was loaded at, and answers the display row. A stale version
+    or a refused change answers the edit row with the message; another team's deal is a 404."""
+    deal = _visible_deal(request, pk)
+    if request.method == "GET":
+        if request.GET.get("show"):
+            return _inline_row(request, deal)
+        return _inline_row(request, deal, form=DealInlineForm(deal=deal))
+    form = DealInlineForm(request.POST, deal=deal)
+    if not form.is_valid():
+        return _inline_row(request, deal, form=form)
+    try:
+        services.opportunity_update(
+            opportunity=deal,
+            data=form.changes(),
+            actor=request.user,
+            expected_version=form.cleaned_data["version"],
+            reason=form.cleaned_data.get("reason", ""),
+        )
+    except services.ConflictError as exc:
+        # What the user typed stays; what is in the database now is listed. The row now carries the current
+        # version: saving again is a deliberate overwrite after seeing the other change.
+        current = _visible_deal(request, pk)
+        conflict = [
+            (form.fields[f].label, getattr(current, f), form.cleaned_data[f])
+            for f in DealInlineForm.FIELDS
+            if getattr(current, f) != form.cleaned_data[f]
+        ]
+        data = request.POST.copy()
+        data["version"] = current.version
+        form = DealInlineForm(data, deal=current)
+        form.is_valid()
+        form.add_error(None, exc.message)
+        return _inline_row(request, current, form=form, conflict=conflict)
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return _inline_row(request, deal, form=form)
+    return _inline_row(request, _visible_deal(request, pk), saved=True)

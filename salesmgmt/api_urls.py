@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from coaching.api import analytics as coaching_analytics_api
+from coaching.api import flow as coaching_flow_api
 from coaching.api import forecast as coaching_forecast_api
 from coaching.api import meetings as coaching_meetings_api
 from coaching.api import scorecard as coaching_scorecard_api
@@ -43,5 +44,6 @@ urlpatterns = [
     path("review/funnel/", coaching_analytics_api.FunnelView.as_view(), name="api-review-funnel"),
     path("review/win-rates/", coaching_analytics_api.WinRatesView.as_view(), name="api-review-win-rates"),
     path("review/drivers/", coaching_analytics_api.DriversView.as_view(), name="api-review-drivers"),
+    path("review/flow/", coaching_flow_api.FlowView.as_view(), name="api-review-flow"),
     path("", include(router.urls)),
 ]
