@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -151,13 +151,17 @@ def to_act_on(qs: QuerySet[Opportunity], today: date, now: datetime) -> QuerySet
     passed, due = Q(expected_close_date__lt=today), Q(next_step_date__lte=today)
     why = passed | due | stuck if stuck else passed | due
     flag = BooleanField()
+
+    def holds(condition: Q) -> Case:  # a comparison with an empty date is NULL in SQL: false here
+        return Case(When(condition, then=Value(True)), default=Value(False), output_field=flag)
+
     return (
         qs.open()
         .filter(why)
         .annotate(
-            close_date_passed=ExpressionWrapper(passed, output_field=flag),
-            next_step_due=ExpressionWrapper(due, output_field=flag),
-            stuck=ExpressionWrapper(stuck, output_field=flag) if stuck else Value(False, output_field=flag),
+            close_date_passed=holds(passed),
+            next_step_due=holds(due),
+            stuck=holds(stuck) if stuck else Value(False, output_field=flag),
         )
     )
 
