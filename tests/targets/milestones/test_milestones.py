@@ -174,9 +174,7 @@ def test_levels_reached_equal_a_plain_replay(org, plan, actual, expected):
 
 def test_preferences_off_tell_nobody_but_still_record(org, plan):
     notification_preferences_update(user=org.rep, choices={PREFERENCE_MILESTONES: (False, False)}, actor=org.rep)
-    notification_preferences_update(
-        user=org.manager, choices={PREFERENCE_MILESTONES: (True, False)}, actor=org.manager
-    )
+    notification_preferences_update(user=org.manager, choices={PREFERENCE_MILESTONES: (True, False)}, actor=org.manager)
     win(org, plan, "1200000")
     node = plan.nodes.get()
     assert reached(node) == {("50", 1), ("90", 1), ("100", 1)}
