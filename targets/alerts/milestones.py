@@ -112,7 +112,12 @@ def evaluate_milestones(
     *, plan_id: int | None = None, node_ids: Iterable[int] | None = None, today: date | None = None
 ) -> int:
     """Record the milestones newly reached (every node, one plan's, or the given nodes') and tell people;
-    returns how many were recorded. One query per level, one insert, then a few queries for the news."""
+    returns how many were recorded. One query per level, one insert, then a few queries for the news.
+
+    Two evaluations at once: the second insert of a key waits for the first and skips it, so the rows read back
+    by this evaluation's timestamp are its own (two evaluations within one microsecond, or under a frozen test
+    clock, may both count them: nobody is told twice, the notifications being unique per person and milestone).
+    """
     today = today or timezone.localdate()
     if node_ids is not None:
         node_ids = list(node_ids)
