@@ -652,7 +652,7 @@ PREFERENCE_MILESTONES = "milestones"
 PREFERENCE_WEEKLY_DIGEST = "weekly_digest"
 PREFERENCE_KINDS = [
     *AlertKind.choices,
-    (PREFERENCE_MILESTONES, _("Target milestones reached (50 %, 90 %, 100 %)")),
+    (PREFERENCE_MILESTONES, _("Target milestones reached")),
     (PREFERENCE_WEEKLY_DIGEST, _("Weekly digest")),
 ]
 

@@ -193,6 +193,7 @@ def test_the_message_names_target_owner_period_and_the_rounded_figure(org, plan,
     assert not notifications_of(org.rep_other).filter(topic=NotificationTopic.MILESTONE).exists()
     response = client_for(org.rep).get("/targets/notifications/")
     assert response.status_code == 200 and str(figure) in response.content.decode()
+    assert 'data-testid="milestone-badge"' in response.content.decode()  # good news looks like it
 
 
 def test_the_database_refuses_a_second_milestone_of_one_level_and_version(org, plan):
