@@ -18,6 +18,10 @@ for that). The price is the other window: a crash after the mail left but before
 it again after the lease — a rare duplicate rather than a lost digest. A failed send (SMTP down) releases the
 claim at once.
 
+The Monday job (`digests_enqueue`, beat) queues one task per person through the outbox; each task builds and
+sends one digest (`digest_send_to`), so people's mails fail and are retried on their own and workers share
+them. The management command sends in-process (`digests_send`).
+
 People opt out with the "weekly digest" notification preference (e-mail off). Users have no language of
 their own yet (`crm.models.User`): the mail is written in `language_of(user)`, the site's default.
 """
@@ -31,6 +35,7 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -43,6 +48,7 @@ from coaching.session_selectors import open_commitments
 from crm.models import Region, User
 from pipeline.models import Opportunity, Stage
 from pipeline.selectors import deals_visible
+from salesmgmt import outbox
 from targets.attainment.selectors import Attainment, attainment_of
 from targets.models import (
     PREFERENCE_WEEKLY_DIGEST,
@@ -313,6 +319,31 @@ def digest_send(*, user: User, today: date | None = None) -> bool:
     return True
 
 
+DIGEST_TASK = "coaching.send_weekly_digest"
+
+
+def digests_enqueue(*, today: date | None = None) -> int:
+    """The Monday job: one task per person still owed the digest of the week of `today` (`DIGEST_TASK`),
+    through the outbox, so a broker outage delays them and each person's mail fails or succeeds on its own.
+    Returns how many were queued. Running it twice queues again only who is still owed one; each task claims
+    before it sends."""
+    today = today or timezone.localdate()
+    ids = list(digest_recipients(week_key(today)).values_list("pk", flat=True))
+    with transaction.atomic():
+        for user_id in ids:
+            outbox.enqueue_name(DIGEST_TASK, user_id, today.isoformat())
+    return len(ids)
+
+
+def digest_send_to(*, user_id: int, today: date) -> bool:
+    """One person's digest of the week of `today`, if they are still owed one (active, with an address, not
+    opted out, not sent or claimed meanwhile): the task's work. A failed send raises (the task is retried)."""
+    user = digest_recipients(week_key(today)).filter(pk=user_id).first()
+    if user is None:
+        return False
+    return digest_send(user=user, today=today)
+
+
 @dataclasses.dataclass
 class DigestRun:
     sent: int = 0
@@ -321,7 +352,8 @@ class DigestRun:
 
 
 def digests_send(*, today: date | None = None, user_ids: list[int] | None = None) -> DigestRun:
-    """Send the digest of the week of `today` to everyone (or the given users) still owed one.
+    """Send the digest of the week of `today` to everyone (or the given users) still owed one, here and now
+    (the management command; the scheduled job fans out per person: `digests_enqueue`).
 
     One person's failure is logged and does not stop the others; their claim is released, so the next run
     (the beat schedule's catch-up) retries them."""

@@ -22,9 +22,10 @@ from coaching.digest import (
     week_key,
 )
 from coaching.models import ActionItem, ActionItemStatus, Commitment, DigestSent
-from coaching.tasks import send_weekly_digests
+from coaching.tasks import send_weekly_digest, send_weekly_digests
 from pipeline.models import Opportunity
 from salesmgmt.celery import app
+from salesmgmt.models import OutboxTask
 from targets.alerts.notifications import notification_preferences_update
 from targets.models import PREFERENCE_WEEKLY_DIGEST, NotificationPreference
 from tests.coaching.digest.conftest import TODAY, WEEK
@@ -196,10 +197,28 @@ def test_sent_once_per_person_and_week_when_the_job_runs_twice(world):
         ]
     )
     assert first.sent == 6
-    second = send_weekly_digests()  # the beat task, the same week
-    assert second == 0 and len(mail.outbox) == 6
+    second = digests_send(today=TODAY)
+    assert second.sent == 0 and len(mail.outbox) == 6
     assert set(DigestSent.objects.values_list("week", flat=True)) == {WEEK}
     assert not DigestSent.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_the_scheduled_job_fans_out_per_person_and_sends_once_when_run_twice(world, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = send_weekly_digests()  # the beat task: one task per person, run after commit (eager here)
+    assert queued == 7  # everyone active with an address, the director included (his digest is empty)
+    assert len(mail.outbox) == 6
+    with django_capture_on_commit_callbacks(execute=True):
+        again = send_weekly_digests()  # the catch-up run, or the job delivered twice
+    assert again == 1  # only the director, who had nothing to say, is still "owed" one
+    assert len(mail.outbox) == 6
+    assert not OutboxTask.objects.filter(name="coaching.send_weekly_digest").exists()  # every task ran
+
+
+def test_a_queued_task_run_twice_sends_once(world):
+    assert send_weekly_digest(world.org.rep.pk, TODAY.isoformat()) is True
+    assert send_weekly_digest(world.org.rep.pk, TODAY.isoformat()) is False  # a redelivery
+    assert len(mails_to("rep@example.com")) == 1
 
 
 def test_next_week_sends_again(world, frozen):
