@@ -13,9 +13,12 @@ Once per person and week (`digest_send`): a `DigestSent(user, week)` row, unique
 taken over) before the mail is sent and marked sent after. A second run, or a concurrent one, finds the row
 claimed or sent and sends nothing. The claim is committed before sending, not held in the sending
 transaction: a run that crashes between claiming and sending leaves a claim without `sent_at`, which a later
-run takes over once it is older than `CLAIM_LEASE` (the beat schedule runs the job again on Monday morning
-for that). The price is the other window: a crash after the mail left but before `sent_at` was written sends
-it again after the lease — a rare duplicate rather than a lost digest. A failed send (SMTP down) releases the
+run takes over once it is older than `CLAIM_LEASE` (the beat schedule runs the job again every hour of Monday
+morning for that; a claim still stuck after the last run is taken over by `send_weekly_digest` run by hand
+that week). The price is the other window: a crash after the mail left but before `sent_at` was written sends
+it again after the lease — a rare duplicate rather than a lost digest. Holding the claim in the sending
+transaction instead would roll it back with the crash (no duplicate, but two concurrent runs would then
+each wait on the other's lock for the length of an SMTP exchange). A failed send (SMTP down) releases the
 claim at once.
 
 The Monday job (`digests_enqueue`, beat) queues one task per person through the outbox; each task builds and
