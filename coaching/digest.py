@@ -17,9 +17,10 @@ run takes over once it is older than `CLAIM_LEASE` (the beat schedule runs the j
 morning for that; a claim still stuck after the last run is taken over by `send_weekly_digest` run by hand
 that week). The price is the other window: a crash after the mail left but before `sent_at` was written sends
 it again after the lease — a rare duplicate rather than a lost digest. Holding the claim in the sending
-transaction instead would roll it back with the crash (no duplicate, but two concurrent runs would then
-each wait on the other's lock for the length of an SMTP exchange). A failed send (SMTP down) releases the
-claim at once.
+transaction instead would also roll back with a crash (and has the same duplicate window), but keeps a
+transaction and a row lock open across each SMTP exchange, with a concurrent run blocked behind it; the
+committed claim with a lease keeps every transaction short. A failed send (SMTP down) releases the claim at
+once.
 
 The Monday job (`digests_enqueue`, beat) queues one task per person through the outbox; each task builds and
 sends one digest (`digest_send_to`), so people's mails fail and are retried on their own and workers share
