@@ -47,8 +47,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from coaching.models import ActionItem, ActionItemStatus, Commitment, DigestSent
-from coaching.selectors import team_reps
-from coaching.session_selectors import open_commitments
+from coaching.selectors import items_visible_to, team_reps
+from coaching.session_selectors import open_commitments, sessions_visible_to
 from crm.models import Region, User
 from pipeline.models import Opportunity, Stage
 from pipeline.selectors import deals_visible
@@ -196,7 +196,8 @@ def team_summary(team: Region, *, manager: User, today: date, now: datetime) -> 
     reps = list(team_reps(team).exclude(pk=manager.pk).order_by("first_name", "last_name", "username", "id"))
     if not reps:
         return []
-    nodes = list(current_targets(reps, today))
+    # Through the doors of what the manager may see (his team's data, as on his pages).
+    nodes = list(current_targets(reps, today).filter(pk__in=nodes_visible_to(manager).values("pk")))
     figures = attainment_of(nodes)
     targets: dict[int, int] = {}
     behind: dict[int, int] = {}
@@ -209,9 +210,12 @@ def team_summary(team: Region, *, manager: User, today: date, now: datetime) -> 
     def counts(qs: QuerySet, field: str) -> dict[int, int]:
         return dict(qs.order_by().values_list(field).annotate(n=Count("id")).values_list(field, "n"))
 
-    deals = counts(to_act_on(Opportunity.objects.filter(owner__in=reps), today, now), "owner_id")
-    items = counts(ActionItem.objects.filter(owner__in=reps, status=ActionItemStatus.OPEN), "owner_id")
-    commitments = counts(Commitment.objects.filter(rep__in=reps, status=ActionItemStatus.OPEN), "rep_id")
+    deals = counts(to_act_on(Opportunity.objects.visible_to(manager).filter(owner__in=reps), today, now), "owner_id")
+    items = counts(items_visible_to(manager).filter(owner__in=reps, status=ActionItemStatus.OPEN), "owner_id")
+    commitments = counts(
+        Commitment.objects.filter(rep__in=reps, status=ActionItemStatus.OPEN, session__in=sessions_visible_to(manager)),
+        "rep_id",
+    )
     return [
         TeamRow(
             person=rep,
