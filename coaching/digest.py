@@ -36,6 +36,7 @@ import dataclasses
 import logging
 import uuid
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -53,12 +54,15 @@ from crm.models import Region, User
 from pipeline.models import Opportunity, Stage
 from pipeline.selectors import deals_visible
 from salesmgmt import outbox
+from salesmgmt.lib import attainment as math
+from targets.alerts.selectors import milestone_level_label, milestones_reached
 from targets.attainment.selectors import Attainment, attainment_of
 from targets.models import (
     PREFERENCE_WEEKLY_DIGEST,
     NotificationPreference,
     PeriodKind,
     PlanStatus,
+    TargetMilestone,
     TargetNode,
 )
 from targets.planning.selectors import nodes_visible_to
@@ -117,12 +121,18 @@ class Digest:
     deals_total: int
     commitments: list[Commitment]
     items: list[ActionItem]
+    milestones: list[TargetMilestone] = dataclasses.field(default_factory=list)  # reached the past week
     team: Region | None = None
     team_rows: list[TeamRow] = dataclasses.field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.targets or self.deals or self.commitments or self.items or self.team_rows)
+        return not (self.targets or self.deals or self.commitments or self.items or self.milestones or self.team_rows)
+
+    @property
+    def good_news(self) -> list[tuple[TargetMilestone, str, Decimal | None]]:
+        """(milestone, its level as shown, attainment then) of the milestones reached the past week."""
+        return [(m, milestone_level_label(m.level), math.percent(m.actual, m.target)) for m in self.milestones]
 
 
 def current_targets(owners: QuerySet[User] | list[User], today: date) -> QuerySet[TargetNode]:
@@ -244,6 +254,9 @@ def build_digest(user: User, *, today: date | None = None) -> Digest:
         deals_total=deals.count(),
         commitments=list(open_commitments(user)),
         items=list(open_items_of(user)),
+        milestones=list(
+            milestones_reached(user, since=today - timedelta(days=7)).filter(node__in=nodes_visible_to(user))
+        ),
         team=team,
         team_rows=team_summary(team, manager=user, today=today, now=now) if team is not None else [],
     )

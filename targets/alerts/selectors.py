@@ -4,6 +4,7 @@ bell's count, each one's message and link) and notification choices."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from targets.models import (
     Notification,
     NotificationPreference,
     NotificationTopic,
+    TargetMilestone,
     TargetPlan,
 )
 
@@ -167,3 +169,15 @@ def milestone_level_label(level: str) -> str:
 
 # The names of the levels that are not a share of the target (`targets.alerts.milestones.LEVELS`).
 MILESTONE_LEVEL_NAMES: dict[str, str] = {}
+
+
+def milestones_reached(user: User | None, *, since: date) -> QuerySet[TargetMilestone]:
+    """The milestones the targets `user` owns reached on or after `since`, newest first, with their targets
+    (good news for a home page or the weekly digest)."""
+    if user is None or not user.is_authenticated:
+        return TargetMilestone.objects.none()
+    return (
+        TargetMilestone.objects.filter(node__owner=user, reached_on__gte=since)
+        .select_related("node__plan", "node__owner", "node__region", "node__product", "node__product_line", "node__rep")
+        .order_by("-reached_on", "-created_at", "-id")
+    )

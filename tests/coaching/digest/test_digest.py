@@ -26,6 +26,7 @@ from coaching.tasks import send_weekly_digest, send_weekly_digests
 from pipeline.models import Opportunity
 from salesmgmt.celery import app
 from salesmgmt.models import OutboxTask
+from targets.alerts.milestones import evaluate_milestones
 from targets.alerts.notifications import notification_preferences_update
 from targets.models import PREFERENCE_WEEKLY_DIGEST, NotificationPreference
 from tests.coaching.digest.conftest import TODAY, WEEK
@@ -145,6 +146,21 @@ def test_building_a_digest_costs_the_same_queries_for_a_bigger_team(world, djang
     with django_assert_max_num_queries(len(before.captured_queries)):
         digest = build_digest(world.org.manager, today=TODAY)
     assert len(digest.team_rows) == 7
+
+
+def test_good_news_of_the_week_are_the_milestones_of_the_persons_targets(world, frozen):
+    org = world.org
+    assert build_digest(org.rep, today=TODAY).good_news == []
+    evaluate_milestones(today=TODAY)  # June: 650,000 of 1,000,000 reached 50 %; nothing else reached a level
+    digest = build_digest(org.rep, today=TODAY)
+    assert [(m.node.period_key, level, figure) for m, level, figure in digest.good_news] == [
+        ("FY2026-M06", "50 %", shown(650000, 1000000))
+    ]
+    assert build_digest(org.manager, today=TODAY).good_news == []  # his team's news are not his own
+    text = render_digest(digest).body
+    assert "50 %" in text and "65.0 %" in text
+    frozen.shift(timedelta(days=8))  # a week later it is no longer news
+    assert build_digest(org.rep).good_news == []
 
 
 # --- the mail ------------------------------------------------------------------------------------
