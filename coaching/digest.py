@@ -146,7 +146,7 @@ def current_targets(owners: QuerySet[User] | list[User], today: date) -> QuerySe
             period_end__gte=today,
         )
         .select_related("plan", "plan__metric", "owner", "region", "product", "product_line", "rep")
-        .order_by("owner_id", "-period_end", "plan__name", "plan_id", "path")
+        .order_by("owner_id", "-period_start", "plan__name", "plan_id", "path")  # the month, then the quarter
     )
 
 
