@@ -491,3 +491,30 @@ class ScorecardItem(models.Model):
 
     def __str__(self):
         return f"{self.metric} × {self.weight}"
+
+
+class DigestSent(models.Model):
+    """The weekly digest of one person for one ISO week ("2026-W49"): claimed before it is sent, so it goes out
+    once per person and week however often, or however concurrently, the job runs (`coaching.digest`).
+
+    `claim` is the token of the run that holds it; `sent_at` stays empty until the mail went out. A claim
+    whose run died before sending (`claimed_at` older than `coaching.digest.CLAIM_LEASE`) is taken over by a
+    later run, so a crash delays the mail instead of losing it.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    week = models.CharField(_("week"), max_length=8)
+    claim = models.CharField(max_length=32)
+    claimed_at = models.DateTimeField(_("claimed"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("weekly digest sent")
+        verbose_name_plural = _("weekly digests sent")
+        ordering = ["-week", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "week"], name="one_digest_per_user_week")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.week}"

@@ -245,6 +245,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE: dict = {
     "flush-outbox": {"task": "salesmgmt.flush_outbox", "schedule": 60.0},
     "targets-reconcile-attainment": {"task": "targets.reconcile_all", "schedule": crontab(hour=2, minute=0)},
+    # Monday 07:00 (CELERY_TIMEZONE, Asia/Shanghai by default); hourly until 12:30 the job catches up whoever a
+    # failure or a crash left without theirs (sent ones are never sent again: `coaching.digest`).
+    "coaching-weekly-digest": {
+        "task": "coaching.send_weekly_digests",
+        "schedule": crontab(day_of_week="mon", hour=7, minute=0),
+    },
+    "coaching-weekly-digest-catch-up": {
+        "task": "coaching.send_weekly_digests",
+        "schedule": crontab(day_of_week="mon", hour="8-12", minute=30),
+    },
 }
 
 REST_FRAMEWORK = {

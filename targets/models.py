@@ -676,6 +676,49 @@ class Alert(models.Model):
 class NotificationTopic(models.TextChoices):
     ALERT = "alert", _("Alert")
     PLAN_SUBMITTED = "plan_submitted", _("Plan waiting for your approval")
+    MILESTONE = "milestone", _("Target milestone reached")
+
+
+# Notification preferences are per kind: each alert kind, the milestones reached (good news) and the weekly
+# digest e-mail (`coaching.digest`).
+PREFERENCE_MILESTONES = "milestones"
+PREFERENCE_WEEKLY_DIGEST = "weekly_digest"
+PREFERENCE_KINDS = [
+    *AlertKind.choices,
+    (PREFERENCE_MILESTONES, _("Target milestones reached")),
+    (PREFERENCE_WEEKLY_DIGEST, _("Weekly digest")),
+]
+
+
+class TargetMilestone(models.Model):
+    """A level of attainment (50 %, 90 %, 100 %, see `targets.alerts.milestones.MILESTONES`) a target reached.
+
+    Recorded the first time an evaluation reads the node's figures at or above the level, once per (node, level,
+    version of the target amount): a unique key, so evaluating twice, or two evaluations at once, record and
+    notify it once. Dropping below and reaching it again within the same version is no new milestone; a new
+    amount (a new version) starts afresh. The figures are those read when it was reached.
+    """
+
+    node = models.ForeignKey(
+        TargetNode, verbose_name=_("target"), on_delete=models.CASCADE, related_name="milestones", db_index=False
+    )
+    level = models.CharField(_("level"), max_length=16)
+    version = models.PositiveIntegerField(_("target version"))
+    actual = models.DecimalField(_("actual"), max_digits=18, decimal_places=2)
+    target = models.DecimalField(_("target"), max_digits=18, decimal_places=2)
+    reached_on = models.DateField(_("reached on"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("target milestone")
+        verbose_name_plural = _("target milestones")
+        ordering = ["node", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "version", "level"], name="one_milestone_per_node_version_level")
+        ]
+
+    def __str__(self):
+        return f"{self.node_id} v{self.version} {self.level}"
 
 
 class Notification(models.Model):
@@ -697,6 +740,14 @@ class Notification(models.Model):
         Alert, verbose_name=_("alert"), null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
     opened_at = models.DateTimeField(_("alert opened"), null=True, blank=True)
+    milestone = models.ForeignKey(
+        TargetMilestone,
+        verbose_name=_("milestone"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+    )
     params = models.JSONField(_("message parameters"), default=dict, blank=True)
     link = models.CharField(_("link"), max_length=300, blank=True, help_text=_("Empty: the alert's cause."))
     in_app = models.BooleanField(_("in the notification centre"), default=True)
@@ -713,6 +764,7 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["recipient", "alert", "opened_at"], name="one_notification_per_alert_opening"
             ),
+            models.UniqueConstraint(fields=["recipient", "milestone"], name="one_notification_per_milestone"),
         ]
         indexes = [models.Index(fields=["recipient", "in_app", "read_at"], name="notification_unread")]
 
@@ -721,8 +773,9 @@ class Notification(models.Model):
 
 
 class NotificationPreference(models.Model):
-    """A user's choice for one alert kind. Without a row: in the centre always, by e-mail for warning and
-    critical alerts (see `targets.alerts.notifications.wants`)."""
+    """A user's choice for one alert kind, the milestones or the weekly digest (`PREFERENCE_KINDS`). Without a
+    row: in the centre always, by e-mail for warning and critical alerts, milestones and the digest (see
+    `targets.alerts.selectors.wants`)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -730,7 +783,7 @@ class NotificationPreference(models.Model):
         on_delete=models.CASCADE,
         related_name="notification_preferences",
     )
-    kind = models.CharField(_("alert kind"), max_length=32, choices=AlertKind.choices)
+    kind = models.CharField(_("alert kind"), max_length=32, choices=PREFERENCE_KINDS)
     in_app = models.BooleanField(_("in the notification centre"), default=True)
     email = models.BooleanField(_("by e-mail"), default=False)
 

@@ -6,7 +6,9 @@ Nothing issues a query per node or per deal, and evaluating twice equals evaluat
 upserted on (rule, subject_key, period_key), a database unique constraint.
 
 The alerts an evaluation opens (new, or resolved and firing again) get a new `opened_at`, and their owners
-and managers are notified of that opening (`targets.alerts.notifications`), once each.
+and managers are notified of that opening (`targets.alerts.notifications`), once each. The same evaluation
+records the milestones (50 %, 90 %, 100 %) the nodes' figures reached and tells their owners
+(`targets.alerts.milestones`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from django.utils import timezone
 from crm.models import CompanySettings
 from pipeline.models import OPEN, Opportunity, OpportunityHistory, Stage
 from salesmgmt.lib import attainment as math
+from targets.alerts.milestones import evaluate_milestones
 from targets.alerts.notifications import notify_alerts_opened
+from targets.alerts.people import manager_of as _manager
 from targets.attainment.reference import derive, reading_day
 from targets.models import (
     NODE_ALERT_KINDS,
@@ -60,15 +64,6 @@ class Firing:
     @property
     def key(self) -> tuple:
         return (self.rule.pk, self.subject_key, self.period_key)
-
-
-def _manager(owner_id: int, region_manager_id: int | None, parent_manager_id: int | None) -> int | None:
-    """The owner's manager: the manager of the owner's region, or of its parent when the owner manages it."""
-    if region_manager_id and region_manager_id != owner_id:
-        return region_manager_id
-    if parent_manager_id and parent_manager_id != owner_id:
-        return parent_manager_id
-    return None
 
 
 def _rule_for(rules: list[AlertRule], metric_id: int) -> AlertRule | None:
@@ -297,4 +292,7 @@ def evaluate_alerts(
         # Exactly the alerts opened by this evaluation carry its timestamp; one query, then set-based inserts.
         opened = Alert.objects.filter(opened_at=now, state=AlertState.OPEN).order_by()
         notify_alerts_opened(opened.values("id", "rule__kind", "severity", "owner_id", "owner_manager_id", "opened_at"))
+    if not narrow or node_ids:
+        # Good news read from the same snapshots: the milestones the figures reached (once each).
+        evaluate_milestones(plan_id=plan_id, node_ids=node_ids if narrow else None, today=today)
     return len(firings)

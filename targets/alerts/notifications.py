@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -24,9 +26,15 @@ from django.utils.translation import gettext as _
 from crm.models import User
 from salesmgmt import outbox
 from targets.alerts.messages import alert_message
-from targets.alerts.selectors import NOTIFICATION_RELATED, notification_link, wants
+from targets.alerts.selectors import (
+    NOTIFICATION_RELATED,
+    milestone_level_label,
+    milestone_message,
+    notification_link,
+    wants,
+)
 from targets.models import (
-    AlertKind,
+    PREFERENCE_KINDS,
     Notification,
     NotificationPreference,
     NotificationTopic,
@@ -73,22 +81,44 @@ def notify_alerts_opened(alerts: Iterable[Mapping[str, Any]]) -> int:
         return 0
     Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     if any(row.email for row in rows):
-        # The rows inserted just now carry `now`; rows that already existed were notified before.
-        ids = list(
-            Notification.objects.filter(created_at=now, email=True, emailed_at__isnull=True)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
-        for start in range(0, len(ids), EMAIL_BATCH):
-            outbox.enqueue_name(EMAIL_TASK, ids[start : start + EMAIL_BATCH])  # the outbox hashes long keys
+        enqueue_emails(created_at=now)
     return len(rows)
+
+
+def enqueue_emails(*, created_at: datetime) -> None:
+    """Queue the e-mails of the notifications inserted at `created_at` (rows that already existed, skipped by
+    the insert, carry an older time: they were notified before)."""
+    ids = list(
+        Notification.objects.filter(created_at=created_at, email=True, emailed_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for start in range(0, len(ids), EMAIL_BATCH):
+        outbox.enqueue_name(EMAIL_TASK, ids[start : start + EMAIL_BATCH])  # the outbox hashes long keys
 
 
 def _absolute(path: str) -> str:
     return f"{settings.SITE_URL.rstrip('/')}{path}" if path.startswith("/") else path
 
 
+def _milestone_email(notification: Notification) -> EmailMessage:
+    subject = _("[salesmgmt] Target milestone reached: %(level)s") % {
+        "level": milestone_level_label(str(notification.params.get("level", "")))
+    }
+    body = "\n\n".join(
+        [
+            milestone_message(notification.params),
+            _("See it here: %(url)s") % {"url": _absolute(notification_link(notification))},
+            _("Choose which notifications reach you by e-mail: %(url)s")
+            % {"url": _absolute(reverse("targets:notification_settings"))},
+        ]
+    )
+    return EmailMessage(subject=subject, body=body, to=[notification.recipient.email])
+
+
 def _email_for(notification: Notification) -> EmailMessage:
+    if notification.topic == NotificationTopic.MILESTONE:
+        return _milestone_email(notification)
     alert = notification.alert
     assert alert is not None  # only an alert's notifications are e-mailed (`notifications_email`)
     subject = _("[salesmgmt] %(severity)s: %(kind)s") % {
@@ -107,7 +137,7 @@ def _email_for(notification: Notification) -> EmailMessage:
 
 
 def notifications_email(*, notification_ids: list[int]) -> int:
-    """Send the e-mails of these notifications not sent yet; returns how many went out.
+    """Send the e-mails of these notifications (of alerts and milestones) not sent yet; returns how many went out.
 
     Each row is claimed (emailed_at set where still empty) before its mail is sent, so a second delivery of
     the task sends nothing again. A failed send releases its claim and the task fails after the others
@@ -117,7 +147,7 @@ def notifications_email(*, notification_ids: list[int]) -> int:
     candidates = (
         Notification.objects.filter(pk__in=list(notification_ids), email=True, emailed_at__isnull=True)
         .exclude(recipient__email="")
-        .filter(recipient__is_active=True, alert__isnull=False)
+        .filter(Q(alert__isnull=False) | Q(milestone__isnull=False), recipient__is_active=True)
         .select_related(*NOTIFICATION_RELATED)
         .order_by("id")
     )
@@ -170,10 +200,11 @@ def notifications_mark_alert_read(*, alert_id: int, actor: User) -> int:
 
 @transaction.atomic
 def notification_preferences_update(*, user: User, choices: dict[str, tuple[bool, bool]], actor: User) -> None:
-    """Store the user's (in the centre, by e-mail) per alert kind; people set only their own."""
+    """Store the user's (in the centre, by e-mail) per alert kind, for milestones and for the weekly digest;
+    people set only their own."""
     if actor.pk != user.pk:
         raise ValidationError(_("You can only change your own notification settings."))
-    unknown = set(choices) - set(AlertKind.values)
+    unknown = set(choices) - {kind for kind, _label in PREFERENCE_KINDS}
     if unknown:
         raise ValidationError(_("Unknown alert kind: %(kinds)s.") % {"kinds": ", ".join(sorted(unknown))})
     rows = [

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.forms import scoped_user_field
 from targets.alerts.selectors import ACTIVE_STATES, alerts_visible_to
-from targets.models import AlertKind, AlertSeverity, AlertState
+from targets.models import PREFERENCE_KINDS, PREFERENCE_WEEKLY_DIGEST, AlertKind, AlertSeverity, AlertState
 from targets.planning.selectors import plans_visible_to
 
 STATE_ACTIVE = ""  # the default: open and acknowledged
@@ -80,12 +80,13 @@ class NotificationSettingsForm(forms.Form):
     def __init__(self, *args, choices: dict[str, tuple[bool, bool]], **kwargs):
         super().__init__(*args, **kwargs)
         self.rows = []
-        for kind, label in AlertKind.choices:
+        for kind, label in PREFERENCE_KINDS:
             in_app, email = choices.get(kind, (True, False))
             self.fields[f"in_app_{kind}"] = forms.BooleanField(
                 label=_("In the notification centre"),
                 required=False,
                 initial=in_app,
+                disabled=kind == PREFERENCE_WEEKLY_DIGEST,  # an e-mail only
                 widget=forms.CheckboxInput(attrs={"aria-label": f"{label}: {_('In the notification centre')}"}),
             )
             self.fields[f"email_{kind}"] = forms.BooleanField(
@@ -98,4 +99,4 @@ class NotificationSettingsForm(forms.Form):
 
     def choices(self) -> dict[str, tuple[bool, bool]]:
         data = self.cleaned_data
-        return {kind: (data[f"in_app_{kind}"], data[f"email_{kind}"]) for kind in AlertKind.values}
+        return {kind: (data[f"in_app_{kind}"], data[f"email_{kind}"]) for kind, _label in PREFERENCE_KINDS}
