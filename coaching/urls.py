@@ -4,14 +4,12 @@ driver diagnosis, the forecast call and the meeting. Each part keeps its own blo
 from django.urls import path
 
 from coaching.views import analytics as analytics_views
+from coaching.views import flow, review
 from coaching.views import forecast as forecast_views
 from coaching.views import meetings as meeting_views
 from coaching.views import projects as project_views
-from coaching.views import review
 from coaching.views import scorecard as scorecard_views
 from coaching.views import sessions as session_views
-
-from coaching.views import flow
 
 app_name = "coaching"
 
