@@ -393,7 +393,7 @@ def _redis(env: dict[str, str]):
     return redis.Redis.from_url(env["CELERY_BROKER_URL"])
 
 
-def _queued(client) -> int:
+def queued_messages(client) -> int:
     """Messages of this run's queue waiting or taken by the worker and not yet acknowledged (Redis transport)."""
     waiting = client.llen(QUEUE)
     unacked = sum(1 for raw in client.hvals("unacked") if json.loads(raw)[-1] == QUEUE)
@@ -538,7 +538,7 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
             after, window = _snapshot(server.pid, worker.pid), time.perf_counter() - started
             sampler.stop()
             print("bench_load: waiting for the worker to drain the queue ...", flush=True)
-            ok = drained(lambda: _queued(broker), OutboxTask.objects.count, timeout=DRAIN_TIMEOUT)
+            ok = drained(lambda: queued_messages(broker), OutboxTask.objects.count, timeout=DRAIN_TIMEOUT)
             drain = {
                 "ok": ok,
                 "seconds": time.perf_counter() - started - window,

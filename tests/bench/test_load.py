@@ -232,3 +232,19 @@ def test_cpu_per_request_is_the_apps_cpu_over_the_requests_served():
     assert timing.seconds == pytest.approx(35.0)
     assert timing.unit == "ms"
     assert "PostgreSQL 10.0 + gunicorn 20.0 + Celery 5.0 ms" in timing.note
+
+
+def test_queued_counts_this_runs_waiting_and_unacknowledged_messages_only():
+    import json
+
+    class FakeRedis:
+        def llen(self, name):
+            return {bench_load.QUEUE: 3}.get(name, 0)
+
+        def hvals(self, name):
+            assert name == "unacked"  # kombu's Redis transport keeps taken, unacknowledged messages there
+            mine = json.dumps([{"body": "..."}, "", bench_load.QUEUE])
+            other = json.dumps([{"body": "..."}, "", "celery"])  # another deployment's queue on the same Redis
+            return [mine.encode(), other.encode(), mine.encode()]
+
+    assert bench_load.queued_messages(FakeRedis()) == 3 + 2
