@@ -12,10 +12,12 @@ a. the company of `bench.bigco` at scale BENCH_LOAD_SCALE (default 1: 5,000 reps
 b. single requests, server time: each page through the Django test client in this process (middleware,
    templates, the queries), the median of RUNS after a warm-up, with the query count of that run, for a
    50-rep manager (goal <= 150 ms) and the director (<= 300 ms); then the three slowest statements seen.
-c. load: gunicorn as in production (3 workers x 4 threads, DEBUG=0, static files by whitenoise after
-   collectstatic, no broker so the recompute a move enqueues runs after its commit in the request, as
-   Celery's eager mode; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of
-   persistent connections) on 127.0.0.1, and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
+c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEBUG=0, static files by whitenoise
+   after collectstatic; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of
+   persistent connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the
+   sessions' cache and Celery's broker, on a queue of this run's own, and a Celery worker of the project's app
+   (prefork, CELERY_CONCURRENCY children) running the background work a move enqueues (the attainment
+   recompute, the alerts); and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
    READERS readers over the mix (team pipeline, my pipeline, a deal page, the deal API list, the
    attainment API; bench/locustfile.py) and WRITERS writers moving their team's open deals one stage on
    through the API, each waiting WAIT seconds (uniform) between requests. With think times the 60 users
@@ -25,14 +27,16 @@ c. load: gunicorn as in production (3 workers x 4 threads, DEBUG=0, static files
    and of writes (from locust's JSON stats, after every user started: `--reset-stats`), errors (any
    status but 200, a redirect to the login page included), deadlocks (pg_stat_database).
 d. CPU seconds during the load of PostgreSQL (every process named postgres, with the backends that
-   ended: the server's other databases too), gunicorn (master and workers), locust, and the rest of the
-   machine (other work on it), read from /proc before and after.
+   ended: the server's other databases too), gunicorn (master and workers), the Celery worker, locust, and
+   the rest of the machine (other work on it), read from /proc before and after. Then the queue drains (the
+   writes' background work still pending when the load ended: its time and CPU are printed too), and the
+   plan's figures must equal a full rebuild (which then writes nothing).
 e. the three slowest kinds of statement during the load: pg_stat_activity of the benchmark's database
    sampled every SAMPLE_INTERVAL seconds (pg_stat_statements needs shared_preload_libraries and a
    restart), each statement at the longest it was seen running (a lower bound, within the interval).
 
-Files of the last run (locust's config and stats, its log, gunicorn's log, the slow statements in full) are
-in bench/out/load/.
+Files of the last run (locust's config and stats, its log, gunicorn's and the worker's logs, the slow statements
+in full) are in bench/out/load/.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -68,6 +73,10 @@ DEALS_SAMPLE = 100  # deals a reader opens pages of
 RUNS = 5
 SAMPLE_INTERVAL = 0.05  # seconds between samples of pg_stat_activity
 SPAWN_RATE = 30  # users started a second
+# The worker's children: one beside the web on these 2 cores (a move's recompute waits in the queue meanwhile,
+# and the pending deal changes are drained together: see `salesmgmt.outbox`).
+CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
+DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
 SINGLE_GOALS = {"manager": 0.150, "director": 0.300}
 THROUGHPUT_GOAL = 60.0  # requests a second
@@ -325,9 +334,11 @@ def _seen(q) -> str:
 
 
 def _server_env() -> dict[str, str]:
+    """The environment of gunicorn and the Celery worker: production settings, Redis as cache and broker."""
     from django.conf import settings
 
-    env = {k: v for k, v in os.environ.items() if k not in ("TESTING", "CELERY_BROKER_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("TESTING",)}
+    redis = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/12"
     env.update(
         DJANGO_SETTINGS_MODULE="salesmgmt.settings",
         DEBUG="0",
@@ -335,8 +346,14 @@ def _server_env() -> dict[str, str]:
         SECRET_KEY=settings.SECRET_KEY,  # the sessions made here are signed with it
         ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
+        REDIS_URL=redis,
+        CELERY_BROKER_URL=redis,
+        CELERY_TASK_DEFAULT_QUEUE=QUEUE,
     )
     return env
+
+
+QUEUE = f"bench-load-{uuid.uuid4().hex[:8]}"  # this run's own queue: nothing else takes its tasks
 
 
 def _free_port() -> int:
@@ -358,6 +375,41 @@ def _wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float =
             pass
         time.sleep(0.25)
     raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _worker(env: dict[str, str], log) -> subprocess.Popen:
+    """The project's Celery worker on this run's queue, as production runs it (prefork, acks late)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "salesmgmt", "worker", "--pool=prefork",
+        f"--concurrency={CELERY_CONCURRENCY}", "-Q", QUEUE, "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "-l", "warning",
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _redis(env: dict[str, str]):
+    import redis
+
+    return redis.Redis.from_url(env["CELERY_BROKER_URL"])
+
+
+def queued_messages(client) -> int:
+    """Messages of this run's queue waiting or taken by the worker and not yet acknowledged (Redis transport)."""
+    waiting = client.llen(QUEUE)
+    unacked = sum(1 for raw in client.hvals("unacked") if json.loads(raw)[-1] == QUEUE)
+    return waiting + unacked
+
+
+def drained(queued, pending, *, timeout: float, interval: float = 0.5, clock=time.monotonic, sleep=time.sleep) -> bool:
+    """Wait until nothing is queued (`queued()`) or pending in the outbox (`pending()`) three checks in a row
+    (a running task may enqueue more); False when `timeout` seconds pass first."""
+    deadline, quiet = clock() + timeout, 0
+    while clock() < deadline:
+        quiet = quiet + 1 if queued() == 0 and pending() == 0 else 0
+        if quiet == 3:
+            return True
+        sleep(interval)
+    return False
 
 
 def _stop(server: subprocess.Popen) -> None:
@@ -415,7 +467,7 @@ class Sampler(threading.Thread):
         self.join(timeout=10)
 
 
-def _snapshot(server_pid: int) -> dict[str, int]:
+def _snapshot(server_pid: int, worker_pid: int) -> dict[str, int]:
     procs = loadstats.read_procs()
     with open("/proc/stat") as f:
         machine = loadstats.machine_busy_ticks(f.read())
@@ -424,6 +476,7 @@ def _snapshot(server_pid: int) -> dict[str, int]:
     return {
         "postgres": loadstats.cpu_ticks(procs, loadstats.named(procs, "postgres")),
         "gunicorn": loadstats.cpu_ticks(procs, loadstats.tree(procs, server_pid)),
+        "celery": loadstats.cpu_ticks(procs, loadstats.tree(procs, worker_pid)),
         "locust": round((children.ru_utime + children.ru_stime) * os.sysconf("SC_CLK_TCK")),
         "sampler": round((me.ru_utime + me.ru_stime) * os.sysconf("SC_CLK_TCK")),
         "machine": machine,
@@ -453,7 +506,10 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     gunicorn_log = OUT / "gunicorn.log"
     load_average = os.getloadavg()
     gunicorn = [sys.executable, "-m", "gunicorn", "salesmgmt.wsgi", "-w", "3", "--threads", "4"]
-    with gunicorn_log.open("w") as log:
+    from salesmgmt.models import OutboxTask
+
+    broker = _redis(env)
+    with gunicorn_log.open("w") as log, (OUT / "celery.log").open("w") as worker_log:
         server = subprocess.Popen(
             [*gunicorn, "-b", f"127.0.0.1:{port}"],
             cwd=ROOT,
@@ -462,13 +518,14 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        worker = _worker(env, worker_log)
         sampler = Sampler()
         try:
             _wait_ready(server, port, gunicorn_log)
             deadlocks = _deadlocks()
             print(f"bench_load: {users} locust users for {seconds} s against gunicorn on port {port} ...", flush=True)
             sampler.start()
-            before, started = _snapshot(server.pid), time.perf_counter()
+            before, started = _snapshot(server.pid, worker.pid), time.perf_counter()
             with (OUT / "locust.log").open("w") as locust_log:
                 subprocess.run(
                     locust,
@@ -478,10 +535,21 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
                     stderr=subprocess.STDOUT,
                     timeout=seconds + 120,
                 )
-            after, window = _snapshot(server.pid), time.perf_counter() - started
+            after, window = _snapshot(server.pid, worker.pid), time.perf_counter() - started
+            sampler.stop()
+            print("bench_load: waiting for the worker to drain the queue ...", flush=True)
+            ok = drained(lambda: queued_messages(broker), OutboxTask.objects.count, timeout=DRAIN_TIMEOUT)
+            drain = {
+                "ok": ok,
+                "seconds": time.perf_counter() - started - window,
+                "after": _snapshot(server.pid, worker.pid),
+            }
+            if worker.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited ({worker.returncode}): see {OUT / 'celery.log'}")
         finally:
             sampler.stop()
             _stop(server)
+            _stop(worker)
     time.sleep(1)  # backends report their statistics within a second of a transaction's end
     deadlocks = _deadlocks() - deadlocks
 
@@ -492,8 +560,64 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     timings = load_timings(groups, measured, users=users, seconds=seconds, load_average=load_average)
     timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks)
     timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
+    timings.append(cpu_per_request(cpu_split(before, after, os.sysconf("SC_CLK_TCK")), window, groups))
     timings += slow_timings(sampler, known or [])
+    timings += drain_timings(drain, after, os.sysconf("SC_CLK_TCK"))
+    timings.append(rebuild_check(company["plan"]))
     return timings
+
+
+def cpu_per_request(used: dict[str, float], window: float, groups) -> Timing:
+    """CPU of the app (PostgreSQL, gunicorn, Celery) per request served: a steadier figure than the throughput
+    on a busy machine (the 2 cores can serve about 2 / this many requests a second, locust aside)."""
+    rate = groups["reads"].per_second + groups["writes"].per_second
+    app = used["postgres"] + used["gunicorn"] + used["celery"]
+    per_request = app / window / rate if rate and window else 0.0
+    return Timing(
+        name="load: CPU per request (PostgreSQL + gunicorn + Celery)",
+        seconds=per_request * 1000,
+        unit="ms",
+        note=(
+            f"PostgreSQL {used['postgres'] / window / rate * 1000:.1f} + gunicorn "
+            f"{used['gunicorn'] / window / rate * 1000:.1f} + Celery {used['celery'] / window / rate * 1000:.1f} ms"
+            if rate and window
+            else "no request"
+        ),
+    )
+
+
+def drain_timings(drain: dict, after: dict, ticks: int) -> list[Timing]:
+    used = cpu_split(after, drain["after"], ticks)
+    return [
+        Timing(
+            name="load: the queue drained after the load",
+            seconds=drain["seconds"],
+            goal=None if drain["ok"] else 0.0,  # flagged in the table when it did not drain
+            note=(
+                ("" if drain["ok"] else f"NOT DRAINED within {DRAIN_TIMEOUT} s; ")
+                + f"the background work still queued when the load ended; meanwhile CPU: Celery "
+                f"{used['celery']:.1f} cpu-s, PostgreSQL {used['postgres']:.1f} cpu-s"
+            ),
+        )
+    ]
+
+
+def rebuild_check(plan) -> Timing:
+    """The plan's figures after every move's recompute ran (the worker's) equal a full rebuild: it writes nothing."""
+    from targets.attainment.services import attainment_recompute
+
+    started = time.perf_counter()
+    rewritten = attainment_recompute(plan=plan)
+    check = Timing(
+        name="load: figures == a full rebuild after the queue drained",
+        seconds=time.perf_counter() - started,
+        note="the rebuild wrote nothing: every node equals the facts",
+    )
+    if rewritten:
+        check.goal = 0.0  # flagged in the table
+        check.note = f"NOT EQUAL: the rebuild rewrote {rewritten:,} nodes"
+    print(f"bench_load: {check.name}: {check.note}", flush=True)
+    return check
 
 
 def load_timings(groups, measured: float, *, users: int, seconds: int, load_average) -> list[Timing]:
@@ -568,15 +692,20 @@ def cpu_split(before: dict, after: dict, ticks_per_second: int) -> dict[str, flo
 
 def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) -> list[Timing]:
     used = cpu_split(before, after, ticks)
-    app = used["postgres"] + used["gunicorn"]
+    app = used["postgres"] + used["gunicorn"] + used["celery"]
     rounds = max(1, sampler.rounds)
     notes = {
         "postgres": (
-            f"{used['postgres'] / app:.0%} of PostgreSQL + gunicorn; every postgres process (other databases too: "
+            f"{used['postgres'] / app:.0%} of PostgreSQL + gunicorn + Celery; every postgres process "
+            "(other databases too: "
             f"{sampler.others / rounds:.1f} of their statements running on average vs "
             f"{sampler.ours / rounds:.1f} of the benchmark's)"
         ),
-        "gunicorn": f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn; master and 3 workers (Python)",
+        "gunicorn": f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn + Celery; master and 3 workers (Python)",
+        "celery": (
+            f"{used['celery'] / app:.0%} of PostgreSQL + gunicorn + Celery; the worker's master and "
+            f"{CELERY_CONCURRENCY} child(ren) (Python): the moves' background work"
+        ),
         "locust": "the load generator, on the same machine",
         "sampler": "this process, sampling pg_stat_activity",
         "other": "the rest of the machine's busy time: other work on it (load average in the throughput's note)",

@@ -9,7 +9,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import SelectChoiceField, scoped_customer_field, scoped_region_field, scoped_user_field
+from crm.forms import (
+    SelectChoiceField,
+    region_choices,
+    scoped_customer_field,
+    scoped_region_field,
+    scoped_user_field,
+)
 from crm.models import CompanySettings, Currency, ProductLine
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
@@ -221,8 +227,10 @@ class TeamFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        regions = region_choices(user)  # one query for both region selects
         self.fields["region"] = scoped_region_field(
             user,
+            choices=regions,
             label=_("Sales team"),
             required=False,
             empty_label=_("All teams"),
@@ -230,7 +238,7 @@ class TeamFilterForm(forms.Form):
         )
         self.fields["owner"] = scoped_user_field(user, label=_("Rep"), required=False, empty_label=_("All reps"))
         self.fields["customer_region"] = scoped_region_field(
-            user, label=_("Customer region"), required=False, empty_label=_("All customer regions")
+            user, choices=regions, label=_("Customer region"), required=False, empty_label=_("All customer regions")
         )
         self.fields["stage"] = StageChoiceField(
             label=_("Stage"),

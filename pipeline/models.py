@@ -190,6 +190,15 @@ class Opportunity(models.Model):
                 condition=Q(closed_on__isnull=True),
                 name="opportunity_open_by_close",
             ),
+            # The open deals' count, amount and weighted amount per stage (the team pipeline's subtotals and
+            # totals, for whoever sees the whole company) read from this index alone: an index-only scan of the
+            # open sixth of the deals instead of their heap pages (PostgreSQL; SQLite has no INCLUDE).
+            models.Index(
+                fields=["stage"],
+                include=["id", "amount_company", "probability"],
+                condition=Q(closed_on__isnull=True),
+                name="opportunity_open_totals",
+            ),
         ]
 
     def __str__(self):

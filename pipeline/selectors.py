@@ -100,8 +100,16 @@ STAGE_COLUMNS = ("name", "name_zh", "order", "probability", "is_won", "is_lost",
 
 
 def _stage_rows(qs: QuerySet[Opportunity]) -> list[dict[str, Any]]:
-    columns = [f"stage__{c}" for c in STAGE_COLUMNS]
-    rows = qs.order_by().values("stage", "stage__pipeline__is_default", *columns).annotate(**_sums())
+    """The deals' sums grouped by stage id alone, then the stages' columns (a second, tiny query). Grouping
+    by the stage's eight columns too hashed them once per deal: for the director's ~106,000 open deals at
+    tier M, 240-390 ms against 120-140 ms (EXPLAIN ANALYZE on the shared machine)."""
+    rows: list[dict[str, Any]] = [dict(r) for r in qs.order_by().values("stage").annotate(**_sums())]
+    if not rows:
+        return []
+    columns = ("pipeline__is_default", *STAGE_COLUMNS)
+    stages = {s["pk"]: s for s in Stage.objects.filter(pk__in=[r["stage"] for r in rows]).values("pk", *columns)}
+    for row in rows:
+        row.update({f"stage__{c}": stages[row["stage"]][c] for c in columns})
     return sorted(
         rows, key=lambda r: (not r["stage__pipeline__is_default"], r["stage__pipeline_id"], r["stage__order"])
     )
@@ -115,7 +123,7 @@ def _subtotals_of(rows: list[dict[str, Any]]) -> list[dict]:
 
 def stage_subtotals(qs: QuerySet[Opportunity]) -> list[dict]:
     """Per stage: {stage, count, total, weighted}, default pipeline first then by stage order, from ONE
-    grouped query (the stage columns ride along in the GROUP BY, so no second query for the stages)."""
+    grouped query of the deals (and one of the few stages it found)."""
     return _subtotals_of(_stage_rows(qs))
 
 

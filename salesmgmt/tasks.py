@@ -9,3 +9,9 @@ from salesmgmt import outbox
 def flush_outbox(older_than_seconds: int = 30) -> int:
     """Beat job: publish work whose first publish failed (e.g. while Redis was down)."""
     return outbox.flush(timedelta(seconds=older_than_seconds))
+
+
+@shared_task(name=outbox.DRAIN_TASK, ignore_result=True)
+def drain_outbox(name: str) -> int:
+    """Run the pending calls of a drained-together task in one go (`salesmgmt.outbox.drain`)."""
+    return outbox.drain(name)

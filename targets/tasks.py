@@ -1,6 +1,10 @@
 """Thin Celery tasks of the targets app: ids in, a service does the work, re-running changes nothing."""
 
+from collections import defaultdict
+
 from celery import shared_task
+
+from salesmgmt import outbox
 
 
 def _touch(owner_id: int, region, day) -> tuple:
@@ -8,37 +12,80 @@ def _touch(owner_id: int, region, day) -> tuple:
     return (owner_id, region.path if region is not None else "", day)
 
 
-def _touches_of_deal(deal, owner_ids, regions) -> list:
-    """(owner id, team path, day) of every fact of the deal, for its owner and team and previous ones."""
+def _touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
+    """(owner id, team path, day) of every fact of the changed deals, for their owners and teams and the previous
+    ones; and the ids of the deals that still exist. `changes`: the `deal_figures_changed` arguments of each
+    change (deal id, previous owner id, previous days, previous region id). Six queries whatever their number."""
+    from datetime import date
+
     from django.utils import timezone
 
+    from crm.models import Region
     from pipeline.models import Collection, Opportunity, OpportunityHistory
 
-    days = [deal.closed_on, deal.expected_close_date]
-    days += Collection.objects.filter(opportunity=deal).order_by().values_list("received_on", flat=True)
-    # Process measures: the day it was created and the days it entered its stages.
-    days.append(timezone.localdate(deal.created_at))
-    days += set(
-        OpportunityHistory.objects.filter(opportunity=deal, new_stage__isnull=False)
+    deals = Opportunity.objects.select_related("region", "customer__owner__region").in_bulk({c[0] for c in changes})
+    previous_regions = Region.objects.in_bulk({c[3] for c in changes if len(c) > 3 and c[3]})
+    received = defaultdict(list)
+    for deal_id, day in Collection.objects.filter(opportunity_id__in=list(deals)).values_list(
+        "opportunity_id", "received_on"
+    ):
+        received[deal_id].append(day)
+    # Process measures: the days the deals entered their stages (and, below, the days they were created).
+    for deal_id, day in (
+        OpportunityHistory.objects.filter(opportunity_id__in=list(deals), new_stage__isnull=False)
         .order_by()
-        .values_list("changed_at__date", flat=True)
+        .values_list("opportunity_id", "changed_at__date")
+        .distinct()
+    ):
+        received[deal_id].append(day)
+    touches: set[tuple] = set()
+    defaults = [None, None, [], None]  # a change may leave out its trailing arguments, as the task's call may
+    for deal_id, previous_owner_id, previous_days, previous_region_id in (
+        [*c, *defaults[len(c) :]][:4] for c in changes
+    ):
+        deal = deals.get(deal_id)
+        if deal is None:
+            continue
+        owner_ids = [deal.owner_id]
+        if previous_owner_id and previous_owner_id != deal.owner_id:
+            owner_ids.append(previous_owner_id)
+        regions = [deal.region]
+        if previous_region_id and previous_region_id != deal.region_id and previous_region_id in previous_regions:
+            regions.append(previous_regions[previous_region_id])
+        days = [deal.closed_on, deal.expected_close_date, timezone.localdate(deal.created_at), *received[deal_id]]
+        days += [date.fromisoformat(day) for day in previous_days or ()]
+        touches.update(_touch(o, r, day) for o in owner_ids for r in regions for day in days)
+        customer = deal.customer
+        if customer is not None and customer.first_won_on and customer.owner_id:
+            touches.add(_touch(customer.owner_id, customer.owner.region, customer.first_won_on))
+    # Winning (or un-winning) may move a customer's first win: the segment (existing / new) of the customer's
+    # other deals can change with it, so their leaves are recomputed too (one query for all the customers).
+    customers = {d.customer_id for d in deals.values() if d.customer_id}
+    others = (
+        Opportunity.objects.filter(customer_id__in=customers, stage__is_lost=False)
+        .order_by()
+        .values_list("owner_id", "region__path", "closed_on", "expected_close_date")
     )
-    touches = [_touch(owner_id, region, day) for owner_id in owner_ids for region in regions for day in days]
-    customer = deal.customer
-    if customer is not None and customer.first_won_on and customer.owner_id:
-        touches.append(_touch(customer.owner_id, customer.owner.region, customer.first_won_on))
-    if customer is not None:
-        # Winning (or un-winning) may move the customer's first win: the segment (existing / new) of the
-        # customer's other deals can change with it, so their leaves are recomputed too (one query).
-        others = (
-            Opportunity.objects.filter(customer=customer, stage__is_lost=False)
-            .exclude(pk=deal.pk)
-            .order_by()
-            .values_list("owner_id", "region__path", "closed_on", "expected_close_date")
-        )
-        for owner_id, path, closed_on, expected in others:
-            touches += [(owner_id, path or "", day) for day in {closed_on, expected} if day]
-    return touches
+    for owner_id, path, closed_on, expected in others if customers else ():
+        touches.update((owner_id, path or "", day) for day in (closed_on, expected) if day)
+    return touches, sorted(deals)
+
+
+@outbox.drained_together("targets.recompute_for_deal")
+def recompute_for_deals(changes: list[list]) -> int:
+    """Deals' figures moved (`recompute_for_deal`'s arguments, one list per change): recompute, in one pass,
+    the leaves they count (or counted) for and their ancestors, then evaluate the alerts of those nodes and
+    deals once. The figures come from the facts as they are now, whatever the changes' order or grouping, so
+    running changes together (or again) equals running them one by one."""
+    from targets.attainment.reference import leaves_touched
+    from targets.attainment.services import attainment_recompute
+
+    touches, deal_ids = _touches_of_deals(changes)
+    leaf_ids = leaves_touched(touches)
+    written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
+    if deal_ids:
+        _enqueue_alerts_for(leaf_ids, deal_ids=deal_ids)
+    return written
 
 
 @shared_task(name="targets.recompute_for_deal", ignore_result=True)
@@ -49,30 +96,10 @@ def recompute_for_deal(
     expected close): recompute the leaves it counts (or counted) for and their ancestors.
     `previous_owner_id` when the deal changed hands, so the old owner's targets lose it; `previous_days`
     (ISO dates) where it counted before (an expected close date moved, a close date cleared);
-    `previous_region_id` when the team it is credited to changed (`pipeline.services.credited_team`)."""
-    from datetime import date
-
-    from crm.models import Region
-    from pipeline.models import Opportunity
-    from targets.attainment.reference import leaves_touched
-    from targets.attainment.services import attainment_recompute
-
-    deal = Opportunity.objects.select_related("region", "customer__owner__region").filter(pk=deal_id).first()
-    if deal is None:
-        return 0
-    owner_ids = [deal.owner_id]
-    if previous_owner_id and previous_owner_id != deal.owner_id:
-        owner_ids.append(previous_owner_id)
-    regions = [deal.region]
-    if previous_region_id and previous_region_id != deal.region_id:
-        regions += Region.objects.filter(pk=previous_region_id)
-    touches = _touches_of_deal(deal, owner_ids, regions)
-    for day in previous_days or ():
-        touches += [_touch(o, r, date.fromisoformat(day)) for o in owner_ids for r in regions]
-    leaf_ids = leaves_touched(touches)
-    written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
-    _enqueue_alerts_for(leaf_ids, deal_ids=[deal.pk])
-    return written
+    `previous_region_id` when the team it is credited to changed (`pipeline.services.credited_team`).
+    Enqueued through the outbox, these calls run together (`recompute_for_deals`); a message sent as this
+    task (one published before the change to draining) runs alone."""
+    return recompute_for_deals([[deal_id, previous_owner_id, list(previous_days or ()), previous_region_id]])
 
 
 @shared_task(name="targets.recompute_for_collection", ignore_result=True)

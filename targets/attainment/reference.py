@@ -20,7 +20,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -282,6 +282,32 @@ class Router:
                             yield i
 
 
+# Distinct reps (or regions) the leaves vary over, up to which their facts are filtered to those reps (regions).
+NARROW_VARYING = 1000
+
+
+def _narrow_varying(qs: QuerySet, facts: Facts, leaves: list[dict], varying: list[str]) -> QuerySet:
+    """The facts of the leaves' own reps and teams only, when the leaves vary over a few of them (an incremental
+    recompute of several deals' leaves): the router matches no other fact to them. Without it such a query
+    reads and groups the whole company's facts of the period. A leaf without a rep (region) takes any fact:
+    then nothing is filtered on it; so neither is a whole plan's thousands of reps (a rebuild reads them all)."""
+    lookup = coordinate_lookups(facts)
+    if "rep_id" in varying:
+        reps = {n["rep_id"] for n in leaves}
+        if all(reps) and len(reps) <= NARROW_VARYING:
+            qs = qs.filter(**{f"{lookup['rep_id']}__in": sorted(reps)})
+    if "region_id" in varying:
+        regions = {n["region_id"] for n in leaves}
+        if all(regions) and len(regions) <= NARROW_VARYING:
+            # A team's facts are those of its subtree (as `narrow_to_shared` filters a shared region); a region
+            # that no longer exists has none.
+            within = Q()
+            for path in sorted(set(Region.objects.filter(pk__in=regions).values_list("path", flat=True))):
+                within |= Q(**{f"{lookup['region_id']}__startswith": path})
+            qs = qs.filter(within) if within else qs.none()
+    return qs
+
+
 def _route(
     *, facts: Facts, metric: Metric, leaves: list[dict], until: date | None, extra: tuple = ()
 ) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -302,6 +328,7 @@ def _route(
         # A region that no longer exists matches no path ("-"): nothing counts for it.
         lambda region_id: Region.objects.filter(pk=region_id).values_list("path", flat=True).first() or "-",
     )
+    qs = _narrow_varying(qs, facts, leaves, varying)
     lookup = coordinate_lookups(facts)
     group = {lookup[c] for c in varying} | {facts.date, *extra}
     rows = qs.order_by().values(*group).annotate(value=facts.total)
@@ -377,36 +404,54 @@ def compute_actuals(plan: TargetPlan, as_of: date) -> tuple[list[dict], dict[int
     return nodes, roll_up(nodes, {n["id"]: f for n, f in zip(leaves, figures, strict=True)})
 
 
-def leaves_touched(touches: list[tuple[int | None, str, date | None]]) -> list[int]:
+def leaves_touched(touches: Iterable[tuple[int | None, str, date | None]]) -> list[int]:
     """Leaves of approved plans a fact may count for: (owner id, credited team's region path, day) each.
 
     A leaf matches when the day is in its period, its rep is empty or the owner, and its region is
     empty or one of the credited team and its ancestors. Product and segment coordinates are not
     narrowed here (recomputing a leaf that turns out unchanged is harmless).
+
+    One query, whatever the number of touches (a drain of many deals' changes has hundreds): the leaves of the
+    touches' owners, regions and days span, then each matched exactly against the touches in memory.
     """
-    q = Q()
-    for owner_id, region_path, day in touches:
+    by_owner: defaultdict[int | None, list[tuple[frozenset[int], date]]] = defaultdict(list)
+    for owner_id, region_path, day in set(touches):
         if day is None:
             continue
-        region_ids = [int(x) for x in (region_path or "").strip("/").split("/") if x]
-        q |= (
-            Q(period_start__lte=day, period_end__gte=day)
-            & (Q(rep__isnull=True) | Q(rep_id=owner_id))
-            & (Q(region__isnull=True) | Q(region_id__in=region_ids))
-        )
-    if not q:
+        by_owner[owner_id].append((frozenset(int(x) for x in (region_path or "").strip("/").split("/") if x), day))
+    if not by_owner:
         return []
-    return list(
-        TargetNode.objects.leaves().filter(q, plan__status=PlanStatus.APPROVED).order_by().values_list("id", flat=True)
+    days = [day for found in by_owner.values() for _regions, day in found]
+    regions = set().union(*(ids for found in by_owner.values() for ids, _day in found))
+    candidates = (
+        TargetNode.objects.leaves()
+        .filter(plan__status=PlanStatus.APPROVED, period_start__lte=max(days), period_end__gte=min(days))
+        .filter(Q(rep__isnull=True) | Q(rep_id__in=[o for o in by_owner if o is not None]))
+        .filter(Q(region__isnull=True) | Q(region_id__in=sorted(regions)))
+        .order_by("id")
+        .values_list("id", "rep_id", "region_id", "period_start", "period_end")
     )
+    everyone = [touch for found in by_owner.values() for touch in found]
+    return [
+        pk
+        for pk, rep_id, region_id, start, end in candidates
+        if any(
+            start <= day <= end and (region_id is None or region_id in ids)
+            for ids, day in (everyone if rep_id is None else by_owner.get(rep_id, ()))
+        )
+    ]
 
 
 def with_ancestors(node_ids: Iterable[int] | None) -> list[int]:
-    """The given nodes and all their ancestors, by path (two queries whatever the plan's size)."""
+    """The given nodes and all their ancestors, by path (two queries whatever the plan's size, and one
+    condition per plan whatever the number of nodes)."""
     nodes = list(TargetNode.objects.filter(pk__in=list(node_ids or ())).values_list("plan_id", "path"))
     if not nodes:
         return []
-    q = Q()
+    paths: defaultdict[int, set[str]] = defaultdict(set)
     for plan_id, path in nodes:
-        q |= Q(plan_id=plan_id, path__in=[path, *ancestor_paths(path)])
+        paths[plan_id].update([path, *ancestor_paths(path)])
+    q = Q()
+    for plan_id, wanted in sorted(paths.items()):
+        q |= Q(plan_id=plan_id, path__in=sorted(wanted))
     return sorted(TargetNode.objects.filter(q).values_list("id", flat=True))

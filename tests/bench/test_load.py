@@ -6,6 +6,7 @@ import pytest
 
 from bench import Timing, bench_load
 from bench.loadstats import (
+    Group,
     Proc,
     complete_sql,
     cpu_ticks,
@@ -196,3 +197,54 @@ def test_load_timings_put_reads_and_writes_beside_their_goals():
     assert timings["load: reads p95"].seconds == 0.25 and timings["load: reads p95"].met
     assert timings["load: writes p95"].seconds == 0.15 and timings["load: writes p95"].met
     assert timings["load: team pipeline p95"].goal is None
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_drained_waits_for_three_quiet_checks_in_a_row():
+    clock = FakeClock()
+    queued = iter([2, 1, 0, 0, 1, 0, 0, 0, 5])  # a running task enqueued one more after two quiet checks
+    assert bench_load.drained(lambda: next(queued), lambda: 0, timeout=60, clock=clock, sleep=clock.sleep)
+    assert clock.now == 7 * 0.5  # the eighth check was the third quiet one in a row
+
+
+def test_drained_counts_the_outbox_and_gives_up_at_the_timeout():
+    clock = FakeClock()
+    assert not bench_load.drained(lambda: 0, lambda: 1, timeout=10, clock=clock, sleep=clock.sleep)
+    assert clock.now == 10
+
+
+def test_cpu_per_request_is_the_apps_cpu_over_the_requests_served():
+    reads, writes = Group("reads"), Group("writes")
+    reads.per_second, writes.per_second = 40.0, 10.0
+    used = {"postgres": 30.0, "gunicorn": 60.0, "celery": 15.0, "locust": 20.0, "other": 1.0}
+    timing = bench_load.cpu_per_request(used, 60.0, {"reads": reads, "writes": writes})
+    # 105 cpu-s over 60 s is 1.75 cores; at 50 requests a second that is 35 ms each.
+    assert timing.seconds == pytest.approx(35.0)
+    assert timing.unit == "ms"
+    assert "PostgreSQL 10.0 + gunicorn 20.0 + Celery 5.0 ms" in timing.note
+
+
+def test_queued_counts_this_runs_waiting_and_unacknowledged_messages_only():
+    import json
+
+    class FakeRedis:
+        def llen(self, name):
+            return {bench_load.QUEUE: 3}.get(name, 0)
+
+        def hvals(self, name):
+            assert name == "unacked"  # kombu's Redis transport keeps taken, unacknowledged messages there
+            mine = json.dumps([{"body": "..."}, "", bench_load.QUEUE])
+            other = json.dumps([{"body": "..."}, "", "celery"])  # another deployment's queue on the same Redis
+            return [mine.encode(), other.encode(), mine.encode()]
+
+    assert bench_load.queued_messages(FakeRedis()) == 3 + 2

@@ -22,3 +22,94 @@ def test_select_choices_are_djangos_without_a_cursor(org, monkeypatch, django_as
         assert sum(1 for _choice in ours.choices) == len(expected)
     region = scoped_region_field(org.manager, empty_label=None)
     assert [label.strip("\u2003") for _value, label in region.choices] == ["East", "Shanghai", "Jiangsu"]  # by path
+
+
+# --- InlineSelect: the template's output, written in Python -------------------------------------------
+
+
+def template_select(choices, **kwargs):
+    """Django's Select through the project's template (templates/django/forms/widgets/select.html)."""
+    widget = forms.Select(**kwargs)
+    widget.choices = choices
+    return widget
+
+
+def inline_select(choices, **kwargs):
+    from crm.forms import InlineSelect
+
+    widget = InlineSelect(**kwargs)
+    widget.choices = choices
+    return widget
+
+
+CHOICES = [
+    ("", "All teams"),
+    (1, "HQ"),
+    (2, "\u2003East & <West>"),
+    (3, "\u2003\u2003\"Quoted\" 'one'"),
+    ("a&b", "Value to escape"),
+    (None, "A None value"),
+]
+
+
+def test_inline_select_writes_the_templates_html_byte_for_byte(db):
+    from django.utils.safestring import mark_safe
+
+    cases = [
+        (CHOICES, None, None),
+        (CHOICES, 2, {"id": "id_region", "required": True, "data-x": 'a"b', "hidden": False}),
+        (CHOICES, "a&b", {"class": "wide"}),
+        (CHOICES, 99, None),  # a value that is not a choice: nothing selected
+        (CHOICES + [(2, "Twice")], 2, None),  # only the first match is selected, as Django's
+        ([(1, mark_safe("<b>safe</b>")), (mark_safe("x&amp;y"), "safe value")], "x&amp;y", None),
+        ([], None, None),
+    ]
+    for choices, value, attrs in cases:
+        expected = template_select(choices).render("region", value, attrs)
+        assert inline_select(choices).render("region", value, attrs) == expected, (choices, value, attrs)
+    # The widget's own attributes too.
+    kwargs = {"attrs": {"class": "filter", "autofocus": True}}
+    assert inline_select(CHOICES, **kwargs).render("r", 1) == template_select(CHOICES, **kwargs).render("r", 1)
+
+
+def test_grouped_and_multiple_selects_still_use_the_template(db):
+    groups = [("", "Any"), ("Default", [(1, "Lead"), (2, "Won")]), ("Other", [(3, "Lost")])]
+    assert inline_select(groups).render("stage", 2) == template_select(groups).render("stage", 2)
+    from crm.forms import InlineSelect
+
+    class Multiple(InlineSelect):
+        allow_multiple_selected = True
+
+    widget, djangos = Multiple(), forms.SelectMultiple()
+    widget.choices = djangos.choices = CHOICES[1:]
+    assert widget.render("regions", [1, 3]) == djangos.render("regions", [1, 3])
+
+
+def test_a_model_select_renders_with_one_query_and_no_count(org, django_assert_num_queries):
+    field = scoped_region_field(org.director, empty_label="All")
+    with django_assert_num_queries(1):  # the choices; not also a COUNT for list()'s length hint
+        html = field.widget.render("region", org.east.pk)
+    assert f'<option value="{org.east.pk}" selected>\u2003East</option>' in html
+
+
+def test_the_team_filter_reads_the_regions_once_for_both_region_selects(org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from pipeline.forms import TeamFilterForm
+
+    form = TeamFilterForm(data={"region": org.east.pk}, user=org.director)
+    with CaptureQueriesContext(connection) as queries:
+        html = str(form["region"]) + str(form["customer_region"])
+    region_reads = [q["sql"] for q in queries.captured_queries if 'FROM "crm_region"' in q["sql"]]
+    assert len(region_reads) <= 1  # read when the form was built, or once here; never once per select
+    assert html.count(f'<option value="{org.hq.pk}"') == 2
+    assert f'<option value="{org.east.pk}" selected>' in html
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["region"] == org.east
+    # Both selects offer the regions the director sees, in tree order, as a plain RegionChoiceField would.
+    expected = [str(pk) for pk, _label in scoped_region_field(org.director, empty_label=None).choices]
+    import re
+
+    for name in ("region", "customer_region"):
+        assert re.findall(r'<option value="(\d+)"', str(form[name])) == expected

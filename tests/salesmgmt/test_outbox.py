@@ -1,5 +1,6 @@
 """The outbox: work is published after commit, survives a broker outage, and is sent once it's back."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -116,3 +117,146 @@ def test_long_arguments_never_share_a_key():
         outbox.enqueue_name(record.name, second)
         outbox.enqueue_name(record.name, second)
     assert [first, second] == CALLS
+
+
+# --- calls drained together ------------------------------------------------------------------------
+
+BATCHES: list = []
+
+
+@outbox.drained_together("tests.batched")
+def run_batched(calls):
+    if any(args == ["boom"] for args in calls):
+        raise ValueError("bug in a batch")
+    BATCHES.append(sorted(args[0] for args in calls))
+
+
+SLOW = {"inside": threading.Event(), "release": threading.Event()}
+
+
+@outbox.drained_together("tests.slow")
+def run_slow(calls):
+    """As `run_batched`, but a batch with 12 in it holds its rows until released."""
+    if [12] in calls:
+        SLOW["inside"].set()
+        SLOW["release"].wait(30)
+    BATCHES.append(sorted(args[0] for args in calls))
+
+
+@pytest.fixture
+def batches():
+    BATCHES.clear()
+    return BATCHES
+
+
+@pytest.fixture
+def broker_up(monkeypatch):
+    """A broker that records what is sent; no worker runs it."""
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry: sent.append((name, args)))
+    return sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_drained_together_wait_for_one_drain_that_runs_them_all(batches, broker_up):
+    for value in (1, 2, 3):
+        with transaction.atomic():  # three requests, each committing a change
+            outbox.enqueue_name("tests.batched", value)
+    # Each commit sent a drain, not the call: the calls stay until a drain runs them.
+    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 3
+    assert OutboxTask.objects.count() == 3
+    assert outbox.drain("tests.batched") == 3
+    assert batches == [[1, 2, 3]] and not OutboxTask.objects.exists()
+    # The two other drains delivered (or one delivered twice): nothing left, nothing runs.
+    assert outbox.drain("tests.batched") == 0
+    assert batches == [[1, 2, 3]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_broker_the_drain_runs_after_commit(batches):
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 4)
+        outbox.enqueue_name("tests.batched", 5)
+        outbox.enqueue_name("tests.batched", 4)  # the same call twice: once
+        assert batches == []
+    assert batches == [[4, 5]] and not OutboxTask.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_runs_its_calls_in_batches_of_its_size(batches, broker_up):
+    for value in range(5):
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", value)
+    assert outbox.drain("tests.batched", size=2) == 5
+    assert batches == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_drain_leaves_its_calls_for_the_next(batches, broker_up):
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 6)
+        outbox.enqueue_name("tests.batched", "boom")
+    with pytest.raises(ValueError):
+        outbox.drain("tests.batched")
+    assert OutboxTask.objects.count() == 2 and batches == []  # rolled back: nothing lost
+    OutboxTask.objects.filter(args=["boom"]).delete()  # the bug fixed
+    assert outbox.drain("tests.batched") == 1
+    assert batches == [[6]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_down_flush_sends_one_drain_for_all_pending_calls(batches, broker_down, monkeypatch):
+    for value in (7, 8):
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", value)
+    assert OutboxTask.objects.filter(attempts=1).count() == 2
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry: sent.append((name, args)))
+    assert outbox.flush(older_than=timedelta(0)) == 1
+    assert sent == [(outbox.DRAIN_TASK, ["tests.batched"])]
+    assert OutboxTask.objects.count() == 2  # until the drain runs them
+    assert outbox.drain("tests.batched") == 2 and batches == [[7, 8]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_at_once_split_the_calls_and_never_wait_for_each_other(batches, broker_up):
+    """PostgreSQL: a drain takes its rows FOR UPDATE SKIP LOCKED, so a second drain running meanwhile (another
+    worker, or the same message delivered twice) leaves the first one's calls alone instead of waiting for them
+    or running them twice; the calls that came later are its own."""
+    from django.db import connection as main
+
+    if main.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    inside, release = SLOW["inside"], SLOW["release"]
+    inside.clear()
+    release.clear()
+    with transaction.atomic():
+        outbox.enqueue_name("tests.slow", 12)
+        outbox.enqueue_name("tests.slow", 13)
+    results = []
+
+    def first_drain():
+        from django.db import connection
+
+        try:
+            results.append(outbox.drain("tests.slow"))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first_drain)
+    thread.start()
+    try:
+        assert inside.wait(30)
+        with transaction.atomic():
+            outbox.enqueue_name("tests.slow", 14)  # a change committed while the first drain runs
+        with main.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting for the first drain's rows would fail here
+        assert outbox.drain("tests.slow") == 1
+        assert batches == [[14]]
+    finally:
+        release.set()
+        thread.join(30)
+    assert results == [2]
+    assert batches == [[14], [12, 13]]
+    assert not OutboxTask.objects.exists()

@@ -87,3 +87,34 @@ def test_sessions_are_read_from_redis_when_it_is_configured():
         "django.contrib.sessions.backends.cached_db",
         "django.core.cache.backends.redis.RedisCache",
     ]
+
+
+def connection_options(**env_extra) -> str:
+    code = "from django.conf import settings; print(repr(settings.DATABASES['default'].get('OPTIONS', {})))"
+    result = run_manage("shell", "--verbosity", "0", "-c", code, env_extra=env_extra)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_connections_turn_jit_off_unless_told_or_behind_pgbouncer():
+    url = "postgres://app@127.0.0.1:5432/app"
+    assert connection_options(DATABASE_URL=url) == "{'options': '-c jit=off'}"
+    assert connection_options(DATABASE_URL=f"{url}?options=-c%20statement_timeout%3D5000") == (
+        "{'options': '-c statement_timeout=5000 -c jit=off'}"
+    )
+    assert connection_options(DATABASE_URL=url, DB_JIT="1") == "{}"
+    # PgBouncer refuses startup options: there it is set on the role or database.
+    assert connection_options(DATABASE_URL=url, DB_PGBOUNCER="1") == "{}"
+    assert "jit" not in connection_options(DATABASE_URL="sqlite:///x.sqlite3")
+
+
+def test_the_apps_postgresql_connection_runs_without_jit(db):
+    """A statement estimated high (an alert evaluation of a few dozen nodes) would otherwise pay 50-180 ms of
+    JIT compilation for a 2 ms run."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

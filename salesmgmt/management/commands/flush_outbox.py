@@ -11,4 +11,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         sent = outbox.flush(older_than=timedelta(0))
+        # Calls drained together stay until their drain (sent above, run by a worker) has run them.
         self.stdout.write(f"Sent {sent}; {OutboxTask.objects.count()} still pending.")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from pipeline.models import Opportunity
 from pipeline.services import opportunity_move_stage
+from salesmgmt.models import OutboxTask
 from targets.alerts.evaluation import evaluate_alerts
 from targets.alerts.messages import alert_message
 from targets.alerts.rules import ensure_default_rules
@@ -319,6 +320,8 @@ def test_a_deal_change_evaluates_that_deal_and_the_targets_it_touched(
     plan = approved_plan(org, metrics["won_revenue"], split=True)
     deal = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 20))
     other_late = make_deal(owner=org.rep_other, amount="1000", close=date(2027, 3, 2))
+    # The deals' creation waits in the outbox to be drained with the next change: not the change measured here.
+    OutboxTask.objects.all().delete()
     with CaptureQueriesContext(connection) as ctx, django_capture_on_commit_callbacks(execute=True):
         opportunity_update(opportunity=deal, data={"expected_close_date": date(2027, 3, 10)}, actor=org.rep)
     # The deal is late now; the East target and the root it counts for were evaluated, nothing else.
