@@ -329,10 +329,14 @@ def win_rates(
     by: str | None = BY_REGION,
     period: str | None = periods.QUARTER,
     region: Region | None = None,
+    counts_only: bool = False,
 ) -> list[WinRateRow]:
     """Won and lost deals closed from `date_from` to `date_to`, per group (team or rep, see `_group_expr`) and
     fiscal period (None: the whole range): counts, amounts, win rate by count and by amount, median sales cycle
-    of the won deals (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL)."""
+    of the won deals (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL).
+
+    The one win-rate rule of the product (the review's rows use it too): `counts_only` leaves out the median
+    cycle and the labels (one grouped query; those rows have no median and an empty label)."""
     if period is not None and period not in PERIOD_KINDS:
         raise ValueError(f"unknown period kind {period!r}")
     buckets = period_buckets(date_from, date_to, period)
@@ -349,10 +353,12 @@ def win_rates(
         won_amount=Coalesce(Sum("amount_company", filter=Q(stage__is_won=True)), Value(ZERO), output_field=money),
         lost_amount=Coalesce(Sum("amount_company", filter=Q(stage__is_lost=True)), Value(ZERO), output_field=money),
     )
-    won = closed.filter(stage__is_won=True).annotate(cycle=DaysBetween(F("closed_on"), TruncDate("created_at")))
-    medians = _medians(won, ["group", "bucket"], "cycle")
+    medians: dict[tuple, Decimal | None] = {}
+    if not counts_only:
+        won = closed.filter(stage__is_won=True).annotate(cycle=DaysBetween(F("closed_on"), TruncDate("created_at")))
+        medians = _medians(won, ["group", "bucket"], "cycle")
     rows = list(grouped)
-    labels = group_labels(by, (r["group"] for r in rows))
+    labels = {} if counts_only else group_labels(by, (r["group"] for r in rows))
     result = []
     for r in rows:
         won_amount, lost_amount = quantize(Decimal(r["won_amount"])), quantize(Decimal(r["lost_amount"]))
