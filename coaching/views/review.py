@@ -15,10 +15,8 @@ from django.views.decorators.http import require_GET
 
 from coaching import review as reviews
 from coaching import selectors
-from coaching.drivers import driver_review
 from coaching.models import ActionItemStatus
 from coaching.session_selectors import team_commitments
-from coaching.views.analytics import driver_labels
 from crm.scopes import region_subtree
 from salesmgmt.views import tabular_response
 
@@ -98,28 +96,6 @@ def export_headline(review: reviews.Review) -> list[list[object]]:
     return lines
 
 
-def main_driver_sentence(user, region, review: reviews.Review) -> str:
-    """What the driver diagnosis (`coaching.drivers.driver_review`, the drivers page's figures) says of the
-    primary metric's period up to the review's day: the driver that explains the gap to target, else the one
-    that explains the change against the previous period of the same length; "" when it says nothing."""
-    head = review.primary
-    if head is None:
-        return ""
-    found = driver_review(user, period_start=head.period_start, period_end=review.as_of, region=region)
-    if not found:
-        return ""
-    whole, labels = found[0], driver_labels()
-    if whole.target is not None and whole.target.main:
-        return _("The driver that explains most of the gap to target: %(driver)s.") % {
-            "driver": labels[whole.target.main]
-        }
-    if whole.main_change:
-        return _("The driver that explains most of the change against the previous period: %(driver)s.") % {
-            "driver": labels[whole.main_change]
-        }
-    return ""
-
-
 @login_required
 @require_GET
 def review(request):
@@ -159,6 +135,5 @@ def review(request):
         .filter(region__in=region_subtree(region), status=ActionItemStatus.OPEN)
         .select_related("owner", "meeting")
         .order_by("due_date", "id")[:LIST_LIMIT],
-        "main_driver": main_driver_sentence(request.user, region, built),
     }
     return render(request, "coaching/review/review.html", context)
