@@ -384,7 +384,7 @@ def win_rates(
     if not counts_only:
         won = closed.filter(stage__is_won=True).annotate(cycle=DaysBetween(F("closed_on"), TruncDate("created_at")))
         medians = _medians(won, ["group", "bucket"], "cycle")
-    rows = list(grouped)
+    rows: list[dict[str, Any]] = [dict(r) for r in grouped]
     if counts_only:
         rows = [{"won_amount": ZERO, "lost_amount": ZERO, **r} for r in rows]
     if fold is not None:
