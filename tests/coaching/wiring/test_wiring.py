@@ -309,3 +309,16 @@ def test_the_review_links_to_the_driver_diagnosis_of_its_region(org, client_for)
     html = client_for(org.manager).get(f"/review/?region={org.sh.pk}").content.decode()
     link = re.search(r'<a href="([^"]+)" data-testid="link-main-driver"', html)
     assert link and link.group(1) == f"/review/drivers/?region={org.sh.pk}"
+
+
+@pytest.mark.parametrize("period", [None, fiscal.QUARTER])
+def test_the_fast_counts_fold_teams_as_the_full_win_rates_do(org, period):
+    top = org.east.parent
+    full = win_rates(org.director, date_from=FY_START, date_to=DAY, by=BY_REGION, period=period, region=top)
+    fast = win_rates(
+        org.director, date_from=FY_START, date_to=DAY, by=BY_REGION, period=period, region=top, counts_only=True
+    )
+    assert sorted((r.key, r.period.start, r.won, r.lost, r.win_rate) for r in fast) == sorted(
+        (r.key, r.period.start, r.won, r.lost, r.win_rate) for r in full
+    )
+    assert sum(r.won + r.lost for r in fast) == sum(replay_counts({"rep", "rep_same_team", "rep_js", "rep_other"}))
