@@ -41,8 +41,11 @@ from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, Region, Role, User
 from crm.scopes import INLINE_IDS, region_subtree, visible_regions, visible_users
-from pipeline.models import OPEN, Activity, ForecastCategory
-from pipeline.selectors import deals_visible, totals
+from pipeline.analytics import BY_OWNER as BY_OWNER_GROUP
+from pipeline.analytics import BY_REGION as BY_REGION_GROUP
+from pipeline.analytics import win_rates
+from pipeline.models import Activity
+from pipeline.selectors import deals_visible
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import ZERO, quantize
@@ -961,21 +964,25 @@ def _row_extras(
         parent = child.get(region_id) if region_id is not None else None
         return None if parent is None else f"region:{parent}"
 
-    # Grouped by what the rows are: the deals' credited team, or their owner; people by their team or themselves.
-    deal_group, person_group = ("region_id", "owner__region_id") if by_region else ("owner_id", "owner_id")
+    # Grouped by what the rows are: people by their team or themselves. Won and lost come from the analytics'
+    # win rate (`pipeline.analytics.win_rates`, the one rule: deals closed in the period, credited team).
+    person_group = "owner__region_id" if by_region else "owner_id"
+    child_ids = {c["pk"] for c in children}
     if plan is not None:
-        closed = (
-            deals_visible(user)
-            .filter(region__in=ids, closed_on__gte=plan.period_start, closed_on__lte=context.day)
-            .order_by()
-            .values(deal_group)
-            .annotate(won=Count("id", filter=Q(stage__is_won=True)), lost=Count("id", filter=Q(stage__is_lost=True)))
-        )
-        for row in closed:
-            key = key_of(row.get("owner_id"), row.get("region_id"))
-            if key is not None:
-                extras.won[key] = extras.won.get(key, 0) + row["won"]
-                extras.lost[key] = extras.lost.get(key, 0) + row["lost"]
+        for rate in win_rates(
+            user,
+            date_from=plan.period_start,
+            date_to=context.day,
+            by=BY_REGION_GROUP if by_region else BY_OWNER_GROUP,
+            period=None,
+            region=region,
+            counts_only=True,
+        ):
+            key = f"region:{rate.key}" if by_region else f"rep:{rate.key}"
+            if by_region and rate.key not in child_ids:
+                continue  # deals credited to the reviewed region itself: no row of theirs
+            extras.won[key] = extras.won.get(key, 0) + rate.won
+            extras.lost[key] = extras.lost.get(key, 0) + rate.lost
     week_end = context.monday + timedelta(days=6)
     activities = (
         Activity.objects.visible_to(user)
@@ -1101,13 +1108,17 @@ def _cumulative(
 
 def _waterfall(context: _Context, plan: TargetPlan, head: Headline) -> Waterfall:
     """Target, won (the actual), and the open deals of the region's teams expected to close in the plan's
-    period in the commit and best-case forecast categories (`pipeline.selectors.totals`)."""
-    open_deals = deals_visible(context.user).filter(
-        OPEN,
-        region__in=context.region_ids,
-        expected_close_date__gte=plan.period_start,
-        expected_close_date__lte=plan.period_end,
+    period in the commit and best-case forecast categories: the forecast call's one definition
+    (`coaching.selectors.deal_figures`: commit = won + open commit, best case = commit + open best case), of
+    which the waterfall shows the open parts."""
+    from coaching.selectors import deal_figures  # coaching.selectors builds reviews: imported when needed
+
+    deals = deals_visible(context.user).filter(region__in=context.region_ids)
+    period = periods.Period(plan.period_start, plan.period_end, plan.period_kind, 0, 0)
+    figures = deal_figures(deals, period)
+    return Waterfall(
+        target=head.target or ZERO,
+        won=head.actual or ZERO,
+        commit=figures.commit - figures.won,
+        best_case=figures.best_case - figures.commit,
     )
-    commit = totals(open_deals.filter(forecast_category=ForecastCategory.COMMIT))["total"]
-    best = totals(open_deals.filter(forecast_category=ForecastCategory.BEST_CASE))["total"]
-    return Waterfall(target=head.target or ZERO, won=head.actual or ZERO, commit=commit, best_case=best)

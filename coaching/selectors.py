@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from coaching.models import (
     ActionItem,
@@ -28,7 +28,7 @@ from coaching.models import (
     Meeting,
     MeetingStatus,
 )
-from coaching.review import build_review
+from coaching.review import Review, build_review
 from crm.models import CompanySettings, DataScope, Region, Role, User
 from crm.scopes import region_subtree, visible_regions
 from pipeline.models import OPEN, ForecastCategory, Opportunity
@@ -529,7 +529,7 @@ def meeting_data(viewer: User, meeting: Meeting) -> dict:
     """What `meeting` shows: its snapshot once held, else built now (the review, the forecast, the items)."""
     if meeting.is_held:
         return meeting.snapshot
-    review = build_review(viewer, region=meeting.region, week=meeting.week).to_snapshot()
+    review = weekly_review(viewer, region=meeting.region, week=meeting.week).to_snapshot()
     previous = previous_held(meeting)
     period = CompanySettings.load().period_of(meeting.week, fiscal.MONTH)
     return {
@@ -543,3 +543,83 @@ def meeting_data(viewer: User, meeting: Meeting) -> dict:
         "previous": None if previous is None else {"id": previous.pk, "week": previous.week.isoformat()},
         "deltas": headline_deltas(review, previous.snapshot if previous else None),
     }
+
+
+# --- the review wired to the forecast call and the meetings ------------------------------------------
+
+
+def next_meeting(user: User, team: Region | None, today: date) -> Meeting | None:
+    """The review meeting a team's manager or director looks at next: the team's earliest planned meeting of
+    this week or later; failing that, its latest held one (the page offers to plan the next). None when the
+    user may not see the team's meetings or there is none. One or two queries."""
+    if team is None:
+        return None
+    mine = meetings_visible_to(user).filter(region=team).select_related("region")
+    planned = mine.filter(status=MeetingStatus.PLANNED, week__gte=week_of(today)).order_by("week", "pk").first()
+    if planned is not None:
+        return planned
+    return mine.filter(status=MeetingStatus.HELD).order_by("-week", "-pk").first()
+
+
+def meeting_of_week(user: User, team: Region, week: date) -> Meeting | None:
+    """The team's meeting of the week of `week`, if `user` sees it."""
+    return meetings_visible_to(user).filter(region=team, week=week_of(week)).first()
+
+
+def _submission_data(sub: ForecastSubmission | None) -> dict | None:
+    if sub is None:
+        return None
+    return {
+        "commit": _money(sub.commit),
+        "best_case": _money(sub.best_case),
+        "week": sub.week.isoformat(),
+        "by": str(sub.submitted_by),
+        "note": sub.note,
+    }
+
+
+def submitted_forecast(viewer: User, team: Region, week: date) -> dict | None:
+    """What the review's headline shows of the forecast call for the week of `week` (JSON-safe, kept in a held
+    meeting's snapshot): the period is the month of the week; `team` is the team's own latest submission by
+    then (`rollup(...).team_latest`); `reps` the sum of its reps' latest submissions by then (the roll-up, as
+    the forecast page adds them up), with how many reps submitted. None when nothing was submitted. Three
+    queries, whatever the team's size."""
+    monday = week_of(week)
+    period = CompanySettings.load().period_of(monday, fiscal.MONTH)
+    visible = forecasts_visible_to(viewer)
+    team_sub = (
+        latest_submissions(
+            visible.filter(region=team), by="region", period_key=period.key, level=ForecastLevel.TEAM, up_to=monday
+        )
+        .select_related("submitted_by")
+        .first()
+    )
+    reps = latest_submissions(
+        visible.filter(owner__in=team_reps(team).values("pk")),
+        by="owner",
+        period_key=period.key,
+        level=ForecastLevel.REP,
+        up_to=monday,
+    ).aggregate(commit=Sum("commit"), best_case=Sum("best_case"), n=Count("pk"))
+    if team_sub is None and not reps["n"]:
+        return None
+    return {
+        "period": period.key,
+        "week": monday.isoformat(),
+        "team": _submission_data(team_sub),
+        "reps": None
+        if not reps["n"]
+        else {
+            "commit": _money(quantize(Decimal(reps["commit"]))),
+            "best_case": _money(quantize(Decimal(reps["best_case"]))),
+            "count": reps["n"],
+        },
+    }
+
+
+def weekly_review(viewer: User, *, region: Region, week: date, **options: Any) -> Review:
+    """The review of `region` for the week of `week` (`coaching.review.build_review`, same options) with the
+    forecast call's submitted figures in its headline: what the review page, the home pages and a meeting show
+    (a held meeting keeps it in its snapshot)."""
+    review = build_review(viewer, region=region, week=week, **options)
+    return dataclasses.replace(review, submitted_forecast=submitted_forecast(viewer, region, review.week))

@@ -49,7 +49,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lead, TruncDate
 
 from crm.models import CompanySettings, Customer, Region, User
-from crm.scopes import region_subtree
+from crm.scopes import INLINE_IDS, region_subtree
 from crm.selectors import customers_visible
 from pipeline.models import Opportunity, OpportunityHistory, Pipeline, Stage
 from pipeline.selectors import deals_visible
@@ -128,7 +128,10 @@ def scoped_deals(user: User, *, region: Region | None = None) -> QuerySet[Opport
     """The deals `user` sees, narrowed to the subtree of a credited team."""
     qs = deals_visible(user).select_related(None)
     if region is not None:
-        qs = qs.filter(region__in=region_subtree(region))
+        # The subtree's ids inline (one small query) while they are few: over a subquery of region paths the
+        # planner expects one region and walks the deals region by region (5× slower company-wide).
+        ids = list(region_subtree(region).values_list("pk", flat=True)[: INLINE_IDS + 1])
+        qs = qs.filter(region__in=ids if len(ids) <= INLINE_IDS else region_subtree(region))
     return qs.order_by()
 
 
@@ -312,6 +315,20 @@ def _rollup_case(region: Region, column: str) -> Case | F:
     return Case(*whens, default=F(column), output_field=IntegerField())
 
 
+SUMMED = ("won", "lost", "won_amount", "lost_amount")
+
+
+def rollup_map(region: Region) -> dict[int, int]:
+    """Each team deeper than `region`'s children -> the child whose subtree holds it (`_rollup_case`'s rule, as
+    a mapping: the children and `region` itself map to themselves, so they are left out)."""
+    result: dict[int, int] = {}
+    for pk, path in region_subtree(region).values_list("pk", "path"):
+        ids = path.strip("/").split("/")
+        if len(ids) > region.depth + 2:
+            result[pk] = int(ids[region.depth + 1])
+    return result
+
+
 def group_labels(by: str | None, keys: Iterable[int]) -> dict[int, str]:
     keys = set(keys)
     if by == BY_OWNER:
@@ -329,30 +346,56 @@ def win_rates(
     by: str | None = BY_REGION,
     period: str | None = periods.QUARTER,
     region: Region | None = None,
+    counts_only: bool = False,
 ) -> list[WinRateRow]:
     """Won and lost deals closed from `date_from` to `date_to`, per group (team or rep, see `_group_expr`) and
     fiscal period (None: the whole range): counts, amounts, win rate by count and by amount, median sales cycle
-    of the won deals (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL)."""
+    of the won deals (created date → close date) and average won deal. Two grouped queries (one on PostgreSQL).
+
+    The one win-rate rule of the product (the review's rows use it too): `counts_only` leaves out the amounts
+    (zero), the median cycle and the labels (one grouped query; those rows have no median and an empty label)."""
     if period is not None and period not in PERIOD_KINDS:
         raise ValueError(f"unknown period kind {period!r}")
     buckets = period_buckets(date_from, date_to, period)
+    # Counts alone add up: per team of a region, the database groups by the credited team and the rows are
+    # folded to the region's children here (a CASE over every team of the company costs seconds per query).
+    fold = rollup_map(region) if counts_only and by == BY_REGION and region is not None else None
     closed = (
         scoped_deals(user, region=region)
         .filter(closed_on__range=(date_from, date_to))
         .filter(Q(stage__is_won=True) | Q(stage__is_lost=True))
-        .annotate(group=_group_expr(by, region), bucket=_period_case(buckets, "closed_on"))
+        .annotate(
+            group=F("region") if fold is not None else _group_expr(by, region),
+            # One bucket (the whole range): a constant, not a CASE evaluated on every deal.
+            bucket=Value(0, output_field=IntegerField()) if len(buckets) == 1 else _period_case(buckets, "closed_on"),
+        )
     )
     money = DecimalField(max_digits=20, decimal_places=2)
+    amounts = {
+        "won_amount": Coalesce(Sum("amount_company", filter=Q(stage__is_won=True)), Value(ZERO), output_field=money),
+        "lost_amount": Coalesce(Sum("amount_company", filter=Q(stage__is_lost=True)), Value(ZERO), output_field=money),
+    }
     grouped = closed.values("group", "bucket").annotate(
         won=Count("pk", filter=Q(stage__is_won=True)),
         lost=Count("pk", filter=Q(stage__is_lost=True)),
-        won_amount=Coalesce(Sum("amount_company", filter=Q(stage__is_won=True)), Value(ZERO), output_field=money),
-        lost_amount=Coalesce(Sum("amount_company", filter=Q(stage__is_lost=True)), Value(ZERO), output_field=money),
+        **({} if counts_only else amounts),
     )
-    won = closed.filter(stage__is_won=True).annotate(cycle=DaysBetween(F("closed_on"), TruncDate("created_at")))
-    medians = _medians(won, ["group", "bucket"], "cycle")
-    rows = list(grouped)
-    labels = group_labels(by, (r["group"] for r in rows))
+    medians: dict[tuple, Decimal | None] = {}
+    if not counts_only:
+        won = closed.filter(stage__is_won=True).annotate(cycle=DaysBetween(F("closed_on"), TruncDate("created_at")))
+        medians = _medians(won, ["group", "bucket"], "cycle")
+    rows: list[dict[str, Any]] = [dict(r) for r in grouped]
+    if counts_only:
+        rows = [{"won_amount": ZERO, "lost_amount": ZERO, **r} for r in rows]
+    if fold is not None:
+        merged: dict[tuple, dict] = {}
+        for r in rows:
+            key = (fold.get(r["group"], r["group"]), r["bucket"])
+            into = merged.setdefault(key, {"group": key[0], "bucket": key[1], **dict.fromkeys(SUMMED, 0)})
+            for name in SUMMED:
+                into[name] += r[name]
+        rows = list(merged.values())
+    labels = {} if counts_only else group_labels(by, (r["group"] for r in rows))
     result = []
     for r in rows:
         won_amount, lost_amount = quantize(Decimal(r["won_amount"])), quantize(Decimal(r["lost_amount"]))

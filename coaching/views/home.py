@@ -6,6 +6,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from coaching import home as homes
+from coaching import selectors
+from coaching.models import ActionItemStatus
+from coaching.session_selectors import open_commitments
+
+LIST_LIMIT = 20
 
 
 @login_required
@@ -21,15 +26,16 @@ def home(request):
             deals=homes.deals_needing_action(user, today),
             alerts=homes.my_open_alerts(user),
             activities=list(homes.my_week_activities(user, today)),
+            commitments=open_commitments(user)[:LIST_LIMIT],
+            action_items=selectors.items_visible_to(user)
+            .filter(owner=user, status=ActionItemStatus.OPEN)
+            .select_related("meeting")
+            .order_by("due_date", "id")[:LIST_LIMIT],
         )
         return render(request, "coaching/home/rep.html", context)
     review = homes.team_review(user, today) if role == "manager" else homes.company_review(user, today)
-    context.update(
-        review=review,
-        # The next review meeting: filled in by the meetings part (an object with a URL and a title); None shows
-        # an empty slot.
-        next_meeting=None,
-    )
+    team = None if review is None else selectors.teams_for(user).filter(pk=review.region_id).first()
+    context.update(review=review, next_meeting=selectors.next_meeting(user, team, today))
     if role == "director" and review is not None:
         context["heatmap"] = homes.attainment_heatmap(user, review.region_id, homes.primary_plan(review))
     return render(request, "coaching/home/manager.html", context)

@@ -14,7 +14,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from coaching import review as reviews
+from coaching import selectors
+from coaching.models import ActionItemStatus
+from coaching.session_selectors import team_commitments
+from crm.scopes import region_subtree
 from salesmgmt.views import tabular_response
+
+LIST_LIMIT = 30  # open commitments and action items shown under the review
 
 
 def parse_week(value: str | None, today: date) -> tuple[date, str]:
@@ -101,7 +107,7 @@ def review(request):
     by = request.GET.get("by", "")
     by = by if by in (reviews.BY_REP, reviews.BY_REGION) else ""
     has_parts = reviews.regions_for_picker(request.user).filter(parent=region).exists()
-    built = reviews.build_review(
+    built = selectors.weekly_review(
         request.user,
         region=region,
         week=week,
@@ -123,5 +129,11 @@ def review(request):
         "live": True,
         # A region with sub-regions can show them or its reps.
         "row_choices": [(reviews.BY_REGION, _("By region")), (reviews.BY_REP, _("By rep"))] if has_parts else [],
+        "meeting": selectors.meeting_of_week(request.user, region, built.week),
+        "commitments": team_commitments(request.user, region)[:LIST_LIMIT],
+        "action_items": selectors.items_visible_to(request.user)
+        .filter(region__in=region_subtree(region), status=ActionItemStatus.OPEN)
+        .select_related("owner", "meeting")
+        .order_by("due_date", "id")[:LIST_LIMIT],
     }
     return render(request, "coaching/review/review.html", context)

@@ -180,6 +180,26 @@ def test_the_east_review_was_held_last_week_and_this_weeks_is_planned(demo, db):
     assert team.owner.username == "mgr_east" and team.note and team.commit < team.rollup_commit
 
 
+def test_the_east_manager_coached_his_reps_and_held_a_project_review(demo, db):
+    from coaching.models import CoachingSession, ProjectReview
+    from coaching.session_selectors import open_commitments
+
+    east = Region.objects.get(code="EAST")
+    sessions = CoachingSession.objects.filter(manager__username="mgr_east").order_by("date", "id")
+    assert {s.focus_kind for s in sessions} == {"target", "deal", "skill"}
+    assert all(s.rep.region.path.startswith(east.path) for s in sessions)
+    commitments = [c for s in sessions for c in s.commitments.all()]
+    assert commitments and all(c.due_date for c in commitments)
+    assert any(c.reviewed_in_id and c.status == ActionItemStatus.DONE for c in commitments)  # one followed up
+    assert sessions.filter(acknowledged_at__isnull=False).count() == 1
+    # The coached rep's home page shows his open commitments.
+    coached = sessions.filter(focus_kind="target").get().rep
+    assert open_commitments(coached).exists()
+    review = ProjectReview.objects.get(region=east)
+    assert review.status == "held" and review.snapshot
+    assert review.entries.count() >= 1 and all(e.buying_step for e in review.entries.all())
+
+
 def test_no_placeholder_names_are_left(demo, db):
     people = [f"{u.first_name} {u.last_name}" for u in User.objects.all()]
     assert all(name.strip() and "REP " not in name.upper() and "Manager" not in name for name in people)

@@ -5,8 +5,9 @@
   carried to this week's meeting, which is planned with its agenda.
 - This quarter's forecast call: every rep submits commit and best case from his deals (with his own
   judgment), and the East manager submits the area's number upward with a note.
-- `coaching_sessions_and_project_reviews`: the hook where 1:1 coaching sessions (辅导) and a project
-  analysis meeting (项目分析会) are added once their services exist.
+- `coaching_sessions_and_project_reviews`: 1:1 coaching sessions (辅导) of the East manager with his reps
+  (commitments, one followed up, one session acknowledged) and a held project analysis meeting (项目分析会) on
+  East's big-account projects, through `coaching.session_services` and `coaching.project_services`.
 
 Everything goes through `coaching.services`; only the timestamps of last week's records are dated back to
 last week (the services date what they write now). Idempotent: once the East area has a meeting, nothing
@@ -57,11 +58,125 @@ Maintenance renewals are the way back into existing customers. Forecast: commit 
 on the technical review of two large deals."""
 
 
-def coaching_sessions_and_project_reviews(*, manager: User, reps: list[User], today: date) -> None:
-    """HOOK for the lead (issue 14): create the demo's 1:1 coaching sessions (辅导) between `manager` and a
-    few of `reps` (a target gap, a deal, a skill; commitments with due dates, one followed up) and a project
-    analysis meeting (项目分析会) on the area's 5-star accounts, through their services, once merged.
-    Runs inside this command's transaction, only on the first load (idempotent with the rest)."""
+def coaching_sessions_and_project_reviews(*, manager: User, reps: list[User], today: date, team: Region) -> None:
+    """The demo's 1:1 coaching sessions (辅导) between `manager` and two of `reps` and a held project analysis
+    meeting (项目分析会) on the team's big-account projects, through `coaching.session_services` and
+    `coaching.project_services`:
+
+    - the first rep, two weeks ago, on his quarter target gap: two commitments; followed up three days ago in a
+      session on his biggest deal (one commitment done, the other kept open) with a new commitment;
+    - the second rep, last week, on a skill (discovery questions): one commitment, acknowledged by the rep;
+    - the team's project review of last Thursday on its three biggest projects: the customer's buying step, next
+      steps and risks, a decision and an action item each, held (frozen).
+
+    Idempotent on its own: sessions are added only when the manager has none, the project review only when the
+    team has none."""
+    from coaching.models import BuyingStep, CoachingFocus, CoachingSession, ProjectDecisionKind, ProjectReview
+    from coaching.project_selectors import big_deals
+    from coaching.project_services import (
+        project_decision_add,
+        project_entry_save,
+        project_review_create,
+        project_review_hold,
+    )
+    from coaching.session_services import (
+        NewCommitment,
+        coaching_session_acknowledge,
+        coaching_session_create,
+        commitment_follow_up,
+    )
+
+    if len(reps) >= 2 and not CoachingSession.objects.filter(manager=manager).exists():
+        first, second = reps[0], reps[1]
+        node = (
+            TargetNode.objects.filter(
+                plan__status=PlanStatus.APPROVED,
+                rep=first,
+                period_kind=periods.QUARTER,
+                period_start__lte=today,
+                period_end__gte=today,
+            )
+            .order_by("pk")
+            .first()
+        )
+        gap = coaching_session_create(
+            actor=manager,
+            rep=first,
+            date=today - timedelta(days=14),
+            focus_kind=CoachingFocus.TARGET,
+            focus="本季度目标缺口 / The quarter's target gap",
+            observations="Pipeline is thin for the last month of the quarter; too few first visits to new accounts.",
+            node=node,
+            commitments=[
+                NewCommitment("每周新增三次客户拜访 / Three new-account visits a week", today - timedelta(days=7)),
+                NewCommitment(
+                    "补充两个方案呈现阶段的商机 / Two more deals at proposal stage", today + timedelta(days=14)
+                ),
+            ],
+        )
+        deal = Opportunity.objects.open().filter(owner=first).order_by("-amount_company", "pk").first()
+        follow = coaching_session_create(
+            actor=manager,
+            rep=first,
+            date=today - timedelta(days=3),
+            focus_kind=CoachingFocus.DEAL if deal else CoachingFocus.SKILL,
+            focus=f"{deal.name}" if deal else "Negotiation",
+            observations="The technical review is scheduled; the purchasing contact is not yet engaged.",
+            opportunity=deal,
+            commitments=[NewCommitment("约见采购负责人 / Meet the head of purchasing", today + timedelta(days=7))],
+        )
+        visits, proposals = gap.commitments.order_by("due_date", "id")
+        commitment_follow_up(
+            actor=manager, session=follow, commitment=visits, status=ActionItemStatus.DONE, note="Done: 4 a week."
+        )
+        commitment_follow_up(
+            actor=manager, session=follow, commitment=proposals, status=ActionItemStatus.OPEN, note="One so far."
+        )
+        skill = coaching_session_create(
+            actor=manager,
+            rep=second,
+            date=today - timedelta(days=7),
+            focus_kind=CoachingFocus.SKILL,
+            focus="需求挖掘提问 / Discovery questions",
+            observations="Jumps to the quote before the customer's need and budget are confirmed.",
+            commitments=[NewCommitment("每次拜访先确认预算与决策人 / Confirm budget and decider first", today)],
+        )
+        coaching_session_acknowledge(actor=second, session=skill)
+
+    if not ProjectReview.objects.filter(region=team).exists():
+        projects = list(big_deals(manager, team)[:3])
+        if projects:
+            day = today - timedelta(days=today.weekday() + 4)  # last week's Thursday
+            review = project_review_create(
+                actor=manager, team=team, date=day, title="华东大项目分析会 / East key projects"
+            )
+            steps = [BuyingStep.EVALUATION, BuyingStep.NEGOTIATION, BuyingStep.NEED]
+            for deal, step in zip(projects, steps, strict=False):
+                project_entry_save(
+                    actor=manager,
+                    review=review,
+                    opportunity=deal,
+                    buying_step=step,
+                    next_steps="Technical review with the customer's engineers; quote after the site visit.",
+                    risks="A competitor offers a lower price; the budget is approved only for half of it.",
+                )
+                project_decision_add(
+                    actor=manager,
+                    review=review,
+                    opportunity=deal,
+                    kind=ProjectDecisionKind.DECISION,
+                    what="Hold the price; offer a longer warranty instead of a discount.",
+                )
+                project_decision_add(
+                    actor=manager,
+                    review=review,
+                    opportunity=deal,
+                    kind=ProjectDecisionKind.ACTION,
+                    what="Bring the solution engineer to the next visit.",
+                    owner=deal.owner,
+                    due_date=today + timedelta(days=7),
+                )
+            project_review_hold(actor=manager, review=review)
 
 
 def _at(day: date, hour: int) -> datetime:
@@ -77,12 +192,14 @@ class Command(BaseCommand):
             raise CommandError("Load the demo company first: manage.py seed_demo")
         if not TargetNode.objects.filter(plan__status=PlanStatus.APPROVED, region__path__startswith=east.path).exists():
             raise CommandError("Load the demo targets first: manage.py seed_demo_targets")
-        if Meeting.objects.filter(region=east).exists():
-            self.stdout.write("Demo meetings and forecasts already loaded; nothing changed.")
-            return
         self.today = timezone.localdate()
         self.manager = east.manager
         self.reps = list(selectors.team_reps(east).order_by("region__path", "username"))
+        if Meeting.objects.filter(region=east).exists():
+            with transaction.atomic():  # a demo loaded before the coaching sessions existed gets them now
+                coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today, team=east)
+            self.stdout.write("Demo meetings and forecasts already loaded; nothing else changed.")
+            return
         start_month = CompanySettings.load().fiscal_year_start_month
         self.quarter = periods.period_of(self.today, periods.QUARTER, start_month)
         this_week = selectors.week_of(self.today)
@@ -94,7 +211,7 @@ class Command(BaseCommand):
             held = self._last_week(east, last_week)
             self._this_week(east, this_week)
             forecasts += self._forecasts(east, this_week, keep=(80, 90, 100, 95))
-            coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today)
+            coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today, team=east)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo coaching loaded: the East review of {held.week} held with {held.new_items.count()} action "
