@@ -22,6 +22,7 @@ import time_machine
 from django.apps import apps
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 
@@ -217,13 +218,21 @@ def test_the_tours_logins_land_on_a_page_with_data(demo, db, client, role):
     response = client.get("/", follow=True)
     assert response.status_code == 200
     page = response.content.decode()
-    # Reps land on their own pipeline, the others on their part of the company's: open deals of theirs show.
-    mine = Opportunity.objects.open()
-    if user.region is not None:
-        mine = mine.filter(region__path__startswith=user.region.path)
     if role == Role.REP:
-        mine = mine.filter(owner=user)
-    assert any(name in page for name in mine.values_list("name", flat=True))
+        # A rep's home lists his own deals that need action.
+        mine = Opportunity.objects.open().filter(owner=user)
+        assert any(name in page for name in mine.values_list("name", flat=True))
+        return
+    # The others land on their part of the company's figures: the signed revenue tile's actual is the won total
+    # of their region in the plan's period (summed here from the deals), and its attainment shows.
+    review = response.context["review"]
+    won = next(h for h in review.headline if h.metric == "won_revenue")
+    deals = Opportunity.objects.won().filter(closed_on__gte=won.period_start, closed_on__lte=won.period_end)
+    if user.region is not None:
+        deals = deals.filter(region__path__startswith=user.region.path)
+    expected = deals.aggregate(total=Sum("amount_company"))["total"]
+    assert expected and won.actual == expected
+    assert won.attainment_pct is not None and f"{won.attainment_pct}" in page
 
 
 def test_a_second_run_changes_nothing(demo, db):
