@@ -29,8 +29,8 @@ from django.db.models import Count, Exists, OuterRef, Sum
 from django.utils import timezone
 
 from coaching.models import ScorecardConfig, ScorecardItem
-from crm.models import CompanySettings, Role, User
-from crm.scopes import visible_users
+from crm.models import CompanySettings, Region, Role, User
+from crm.scopes import region_subtree, visible_users
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib import periods
 from targets.models import PROCESS_SOURCES, LatestAttainment, PlanStatus, TargetNode
@@ -167,15 +167,30 @@ def _process_counts(user_ids: list[int], item: ScorecardItem, period: periods.Pe
     return {r[facts.rep]: r["n"] for r in qs.order_by().values(facts.rep).annotate(n=Count("pk"))}
 
 
-def scorecard(user: User, *, role: str, period_key: str, today: date | None = None) -> Scorecard:
-    """The scores of the people of `role` `user` may see for `period_key`, ranked best first (ties share a rank)."""
+def period_key_at(role: str, day: date) -> str | None:
+    """The period of the newest scorecard of `role` whose period holds `day` (what the weekly review shows)."""
+    for key in ScorecardConfig.objects.filter(role=role).order_by("-period_key").values_list("period_key", flat=True):
+        period = _period(key)
+        if period is not None and period.start <= day <= period.end:
+            return key
+    return None
+
+
+def scorecard(
+    user: User, *, role: str, period_key: str, today: date | None = None, region: Region | None = None
+) -> Scorecard:
+    """The scores of the people of `role` `user` may see for `period_key` (in `region`'s subtree, when given),
+    ranked best first (ties share a rank)."""
     today = today or timezone.localdate()
     config = config_for(role, period_key)
     period = _period(period_key)
     if config is None or period is None:
         return Scorecard(config, period, [], [])
     items = list(config.items.select_related("metric"))
-    people = list(people_in_scope(user, role))
+    scope = people_in_scope(user, role)
+    if region is not None:
+        scope = scope.filter(region__in=region_subtree(region))
+    people = list(scope)
     ids = [p.pk for p in people]
     figures = _target_figures(ids, items, period_key) if items and ids else {}
     counts: dict[int, dict[int, int]] = defaultdict(dict)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils import timezone
 
 from coaching.models import (
     ActionItem,
@@ -546,6 +547,21 @@ def meeting_data(viewer: User, meeting: Meeting) -> dict:
 
 
 # --- the review wired to the forecast call and the meetings ------------------------------------------
+
+
+def last_meeting_day(user: User, team: Region | None) -> date | None:
+    """The day the team's last review meeting was held, if `user` sees the team's meetings: where the pipeline
+    flow starts by default ("since the last meeting"). None without one. One query."""
+    if team is None:
+        return None
+    held = (
+        meetings_visible_to(user)
+        .filter(region=team, status=MeetingStatus.HELD, held_at__isnull=False)
+        .order_by("-held_at")
+        .values_list("held_at", flat=True)
+        .first()
+    )
+    return timezone.localdate(held) if held is not None else None
 
 
 def next_meeting(user: User, team: Region | None, today: date) -> Meeting | None:

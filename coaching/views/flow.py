@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from coaching import selectors as coaching_selectors
 from crm.forms import scoped_region_field
 from crm.models import CompanySettings
 from pipeline import flow as pipeline_flow
@@ -42,7 +43,8 @@ ROWS = (
 
 
 class FlowFilterForm(forms.Form):
-    """The flow's window, period and team. Empty: the last 7 days, the current fiscal quarter, all one sees."""
+    """The flow's window, period and team. Empty: since the team's last review meeting (else the last 7 days), the
+    current fiscal quarter, all one sees."""
 
     date_from = forms.DateField(label=gettext_lazy("Changes from"), required=False, widget=DATE)
     date_to = forms.DateField(label=gettext_lazy("to"), required=False, widget=DATE)
@@ -125,7 +127,18 @@ def _drill_query(arguments: dict) -> str:
 @require_GET
 def flow(request):
     form, data = filter_form(FlowFilterForm, request)
-    arguments = flow_arguments(data, today=timezone.localdate())
+    today = timezone.localdate()
+    # Without a start, the window opens on the day of the team's last review meeting ("since the last meeting"),
+    # else a week before its end.
+    since_meeting = None
+    if not data.get("date_from"):
+        team = data.get("region") or coaching_selectors.default_team(request.user)
+        since_meeting = coaching_selectors.last_meeting_day(request.user, team)
+        if since_meeting is not None and since_meeting <= (data.get("date_to") or today):
+            data = {**data, "date_from": since_meeting}
+        else:
+            since_meeting = None
+    arguments = flow_arguments(data, today=today)
     result = pipeline_flow.pipeline_flow(request.user, **arguments, deals_per_box=0)
     categories, rows = _table(result)
     context = {
@@ -138,6 +151,7 @@ def flow(request):
         "chart": mark_safe(_waterfall(result)),  # noqa: S308 - plotly's own markup
         "drill_query": _drill_query(arguments),
         "balanced": result.computed_end() == result.end.total,
+        "since_meeting": since_meeting,
     }
     return vary_on_htmx(render(request, "coaching/flow/flow.html", context))
 

@@ -14,9 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from coaching import review as reviews
+from coaching import scorecard as scorecards
 from coaching import selectors
 from coaching.models import ActionItemStatus
 from coaching.session_selectors import team_commitments
+from crm.models import Role
 from crm.scopes import region_subtree
 from salesmgmt.views import tabular_response
 
@@ -118,8 +120,16 @@ def review(request):
     if request.GET.get("format") == "xlsx":
         name = f"review-{region.code}-{built.week.isoformat()}"
         return tabular_response("xlsx", name, export_header(built), export_rows(built) + export_headline(built))
+    # The team's scorecard (过程量 + 结果量) of the period holding the week, beside the reps' rows.
+    card_key = scorecards.period_key_at(Role.REP, built.week) if built.rows_by == reviews.BY_REP else None
+    card = (
+        scorecards.scorecard(request.user, role=Role.REP, period_key=card_key, today=today, region=region)
+        if card_key
+        else None
+    )
     context = {
         "review": built,
+        "scorecard": card,
         "region": region,
         "regions": reviews.regions_for_picker(request.user),
         "week_error": week_error,

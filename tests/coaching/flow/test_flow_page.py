@@ -123,7 +123,8 @@ def test_query_count_does_not_grow_with_the_deals(org, client_for, week, django_
 
     client = client_for(org.manager)
     client.get(reverse("coaching:flow"))
-    with django_assert_num_queries(11) as before:
+    # A fixed number (two of them find the team's last review meeting, where the window starts by default).
+    with django_assert_num_queries(13) as before:
         client.get(reverse("coaching:flow"))
     for deal in (week["rep", "stay"], week["rep_js", "stay"], week["rep", "new"]):
         opportunity_update(opportunity=deal, data={"amount": Decimal("75")}, actor=org.manager)
@@ -134,3 +135,27 @@ def test_query_count_does_not_grow_with_the_deals(org, client_for, week, django_
 
 def test_box_labels_are_translated(org):
     assert set(F.LABELS) == set(F.BOXES)
+
+
+def test_the_window_opens_on_the_day_of_the_teams_last_review_meeting(org, client_for, week):
+    """ "Since the last meeting": with a meeting of East held on 6 May, the manager's flow starts that day; an
+    explicit start still wins, and North's manager (no meeting) keeps the last 7 days."""
+    import time_machine
+
+    from coaching.services import meeting_create, meeting_hold
+    from tests.coaching.flow.conftest import DURING
+
+    with time_machine.travel(DURING, tick=False):
+        meeting = meeting_create(actor=org.manager, team=org.east, week=DURING.date())
+        meeting_hold(actor=org.manager, meeting=meeting)
+    response = client_for(org.manager).get(reverse("coaching:flow"))
+    assert response.context["arguments"]["date_from"].isoformat() == "2026-05-06"
+    assert 'data-testid="since-meeting"' in response.content.decode()
+    # The flow of that window: the pushed-out and won moves of 6 May are inside it, and it still balances.
+    flow = response.context["flow"]
+    assert flow.computed_end() == flow.end.total
+    explicit = client_for(org.manager).get(reverse("coaching:flow"), {"date_from": "2026-05-01"})
+    assert explicit.context["arguments"]["date_from"].isoformat() == "2026-05-01"
+    assert 'data-testid="since-meeting"' not in explicit.content.decode()
+    north = client_for(org.manager_north).get(reverse("coaching:flow"))
+    assert north.context["arguments"]["date_from"].isoformat() == "2026-05-03"

@@ -217,3 +217,22 @@ def test_queries_do_not_grow_with_the_number_of_reps(org, card_data):
     twelve, after = _queries(org.manager)
     assert twelve == 12
     assert after == before
+
+
+def test_the_weekly_review_of_a_team_shows_its_reps_scorecard(org, card_data, client_for):
+    """The review of East, by rep, in a week of Q1 shows East's reps' scores (the scorecard page's figures) and
+    nobody of North; a director's review by region shows none (it is per rep)."""
+    expected = independent(card_data["plan"], card_data["reps"])
+    response = client_for(org.manager).get("/review/", {"region": org.east.pk, "week": "2027-03-08", "by": "rep"})
+    card = response.context["scorecard"]
+    assert card is not None and card.config.period_key == Q1
+    assert {r.user.username: r.score for r in card.rows} == {
+        name: score for name, score in expected.items() if name != "rep_other"
+    }
+    html = response.content.decode()
+    assert 'data-testid="review-scorecard"' in html
+    for row in card.rows:
+        assert f'data-testid="score-{row.user.pk}"' in html and f">{row.score}<" in html
+    assert f'data-testid="score-{org.rep_other.pk}"' not in html
+    company = client_for(org.director).get("/review/", {"week": "2027-03-08"})
+    assert company.context["review"].rows_by == "region" and company.context["scorecard"] is None
