@@ -159,3 +159,12 @@ def test_the_window_opens_on_the_day_of_the_teams_last_review_meeting(org, clien
     assert 'data-testid="since-meeting"' not in explicit.content.decode()
     north = client_for(org.manager_north).get(reverse("coaching:flow"))
     assert north.context["arguments"]["date_from"].isoformat() == "2026-05-03"
+
+
+def test_an_empty_outflow_reads_zero_not_minus_zero(org, client_for, week):
+    response = client_for(org.manager).get(reverse("coaching:flow"))
+    assert response.context["flow"].boxes["lost"].total == 0
+    body = response.content.decode()
+    row = body[body.index('data-testid="flow-row-lost"') :]
+    row = row[: row.index("</tr>")]
+    assert "0.00" in row and "−0.00" not in row
