@@ -82,17 +82,10 @@ class MeetingStatus(models.TextChoices):
     HELD = "held", _("Held")
 
 
-class Meeting(models.Model):
-    """The weekly review meeting (周例会) of a team for one week. Once held it is frozen: `snapshot` holds the
-    review, the forecast and the action items as they were shown."""
+class HeldRecord(models.Model):
+    """What a weekly meeting and a project review share: planned, then held (by whom, when) and frozen, with
+    `snapshot` keeping everything it showed so it reopens exactly as it was; its minutes and who planned it."""
 
-    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="meetings")
-    week = models.DateField(_("week"), help_text=_("The Monday of the meeting's week."))
-    title = models.CharField(_("title"), max_length=200)
-    attendees = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, verbose_name=_("attendees"), blank=True, related_name="meetings_attended"
-    )
-    agenda = models.TextField(_("agenda"), blank=True)
     minutes = models.TextField(_("minutes"), blank=True)
     status = models.CharField(_("status"), max_length=8, choices=MeetingStatus.choices, default=MeetingStatus.PLANNED)
     held_at = models.DateTimeField(_("held"), null=True, blank=True)
@@ -109,6 +102,26 @@ class Meeting(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
+        abstract = True
+
+    @property
+    def is_held(self) -> bool:
+        return self.status == MeetingStatus.HELD
+
+
+class Meeting(HeldRecord):
+    """The weekly review meeting (周例会) of a team for one week. Once held it is frozen: `snapshot` holds the
+    review, the forecast and the action items as they were shown."""
+
+    region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="meetings")
+    week = models.DateField(_("week"), help_text=_("The Monday of the meeting's week."))
+    title = models.CharField(_("title"), max_length=200)
+    attendees = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("attendees"), blank=True, related_name="meetings_attended"
+    )
+    agenda = models.TextField(_("agenda"), blank=True)
+
+    class Meta:
         verbose_name = _("meeting")
         verbose_name_plural = _("meetings")
         ordering = ["-week", "region_id"]
@@ -122,10 +135,6 @@ class Meeting(models.Model):
 
     def __str__(self):
         return f"{self.title} · {self.week}"
-
-    @property
-    def is_held(self) -> bool:
-        return self.status == MeetingStatus.HELD
 
 
 class ActionItemStatus(models.TextChoices):
@@ -316,27 +325,13 @@ class BuyingStep(models.TextChoices):
     PURCHASE = "purchase", _("Purchasing")
 
 
-class ProjectReview(models.Model):
+class ProjectReview(HeldRecord):
     """A project analysis meeting (项目分析会) of a team on a date: its big open deals, one by one. Held like the
     weekly meeting: `snapshot` keeps every project as shown, so a held review reopens exactly as it was."""
 
     region = models.ForeignKey("crm.Region", verbose_name=_("team"), on_delete=models.PROTECT, related_name="+")
     date = models.DateField(_("date"))
     title = models.CharField(_("title"), max_length=200)
-    minutes = models.TextField(_("minutes"), blank=True)
-    status = models.CharField(_("status"), max_length=8, choices=MeetingStatus.choices, default=MeetingStatus.PLANNED)
-    held_at = models.DateTimeField(_("held"), null=True, blank=True)
-    held_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("held by"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-    )
-    snapshot = models.JSONField(_("snapshot"), default=dict, blank=True, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
         verbose_name = _("project review")
@@ -352,10 +347,6 @@ class ProjectReview(models.Model):
 
     def __str__(self):
         return f"{self.title} · {self.date}"
-
-    @property
-    def is_held(self) -> bool:
-        return self.status == MeetingStatus.HELD
 
 
 class ProjectReviewEntry(models.Model):
