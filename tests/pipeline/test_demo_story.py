@@ -201,6 +201,21 @@ def test_the_east_manager_coached_his_reps_and_held_a_project_review(demo, db):
     assert review.entries.count() >= 1 and all(e.buying_step for e in review.entries.all())
 
 
+def test_the_reps_scorecard_of_the_quarter_ranks_them_apart(demo, db):
+    """The demo's rep scorecard of the current quarter scores every East rep within its maximum, not all alike."""
+    from coaching.scorecard import scorecard
+    from crm.models import CompanySettings
+    from salesmgmt.lib import periods
+
+    today = timezone.localdate()
+    quarter = periods.period_of(today, periods.QUARTER, CompanySettings.load().fiscal_year_start_month)
+    card = scorecard(User.objects.get(username="mgr_east"), role=Role.REP, period_key=quarter.key, today=today)
+    assert card.config is not None and [i.metric.code for i in card.items] == ["won_revenue", "visits", "deals_created"]
+    scores = [row.score for row in card.rows]
+    assert len(scores) >= 4 and all(0 < s <= card.max_score for s in scores)
+    assert len(set(scores)) > 1
+
+
 def test_no_placeholder_names_are_left(demo, db):
     people = [f"{u.first_name} {u.last_name}" for u in User.objects.all()]
     assert all(name.strip() and "REP " not in name.upper() and "Manager" not in name for name in people)

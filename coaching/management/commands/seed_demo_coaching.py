@@ -179,6 +179,33 @@ def coaching_sessions_and_project_reviews(*, manager: User, reps: list[User], to
             project_review_hold(actor=manager, review=review)
 
 
+def demo_scorecard(*, today: date) -> None:
+    """The reps' scorecard (过程量 + 结果量) of the current quarter, once: signed revenue against target (60 points,
+    capped at 120 %), visits (25 points, 24 a quarter) and deals created (15 points, 10 a quarter)."""
+    from coaching.scorecard import config_for
+    from coaching.scorecard_services import scorecard_config_save
+    from crm.models import Role
+    from targets.models import Metric
+
+    quarter = periods.period_of(today, periods.QUARTER, CompanySettings.load().fiscal_year_start_month)
+    if config_for(Role.REP, quarter.key) is not None:
+        return
+    metrics = {m.code: m for m in Metric.objects.filter(code__in=("won_revenue", "visits", "deals_created"))}
+    director = User.objects.filter(role=Role.DIRECTOR, is_active=True).order_by("pk").first()
+    if len(metrics) < 3 or director is None:
+        return
+    scorecard_config_save(
+        role=Role.REP,
+        period_key=quarter.key,
+        items=[
+            {"metric": metrics["won_revenue"], "weight": "60", "cap": "1.20"},
+            {"metric": metrics["visits"], "weight": "25", "cap": "1.00", "target": "24"},
+            {"metric": metrics["deals_created"], "weight": "15", "cap": "1.00", "target": "10"},
+        ],
+        actor=director,
+    )
+
+
 def _at(day: date, hour: int) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour)))
 
@@ -198,6 +225,7 @@ class Command(BaseCommand):
         if Meeting.objects.filter(region=east).exists():
             with transaction.atomic():  # a demo loaded before the coaching sessions existed gets them now
                 coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today, team=east)
+                demo_scorecard(today=self.today)
             self.stdout.write("Demo meetings and forecasts already loaded; nothing else changed.")
             return
         start_month = CompanySettings.load().fiscal_year_start_month
@@ -212,6 +240,7 @@ class Command(BaseCommand):
             self._this_week(east, this_week)
             forecasts += self._forecasts(east, this_week, keep=(80, 90, 100, 95))
             coaching_sessions_and_project_reviews(manager=self.manager, reps=self.reps, today=self.today, team=east)
+            demo_scorecard(today=self.today)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo coaching loaded: the East review of {held.week} held with {held.new_items.count()} action "
