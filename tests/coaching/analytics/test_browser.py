@@ -9,6 +9,17 @@ from playwright.sync_api import expect
 
 from tests.browser.plugin import htmx_settled, login
 
+# Each drawn chart's width against the width of its place on the page: a chart drawn before the cell beside it
+# existed took the whole row and was clipped by its neighbour.
+CHART_FITS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+    el => [el._fullLayout.width, el.getBoundingClientRect().width])"""
+
+
+def assert_charts_fit(page):
+    page.wait_for_load_state("load")
+    widths = page.evaluate(CHART_FITS)
+    assert widths and all(drawn <= shown + 1 for drawn, shown in widths), widths
+
 
 @pytest.fixture(autouse=True)
 def _day(time_machine):
@@ -22,16 +33,19 @@ def test_manager_reads_the_funnel_and_the_drivers(page, org, approved_plan, tmp_
     expect(page.get_by_test_id("funnel-chart").locator(".js-plotly-plot")).to_be_visible()
     expect(page.get_by_test_id("win-rate-chart").locator(".js-plotly-plot")).to_be_visible()
     expect(page.get_by_test_id("funnel-table").get_by_test_id("reached").first).to_have_attribute("data-value", "8")
+    assert_charts_fit(page)
     page.screenshot(path=str(tmp_path / "funnel.png"), full_page=True)
 
     page.goto("/review/drivers/?period=FY2026-Q2")
     expect(page.get_by_test_id("change-chart").locator(".js-plotly-plot")).to_be_visible()
     expect(page.get_by_test_id("target-chart").locator(".js-plotly-plot")).to_be_visible()
     expect(page.get_by_test_id("drivers-table")).to_have_count(1)
+    assert_charts_fit(page)
     expect(page.get_by_test_id("sales-now")).to_have_attribute("data-value", "6600.55")
     page.select_option("select[name=by]", "owner")
     htmx_settled(page)
     expect(page.get_by_test_id("drivers-table")).to_have_count(4)  # the team and its three reps
     assert "by=owner" in page.url
+    assert_charts_fit(page)
     page.screenshot(path=str(tmp_path / "drivers.png"), full_page=True)
     print(tmp_path)
