@@ -5,20 +5,27 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.browser.plugin import htmx_settled, login
 
 # Each drawn chart's width against the width of its place on the page: a chart drawn before the cell beside it
 # existed took the whole row and was clipped by its neighbour.
-CHART_FITS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
+CHART_FITS = """() => {
+    const charts = Array.from(document.querySelectorAll('.js-plotly-plot'));
+    return charts.length > 0 && charts.every(el => el._fullLayout.width <= el.getBoundingClientRect().width + 1);
+}"""
+CHART_WIDTHS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(
     el => [el._fullLayout.width, el.getBoundingClientRect().width])"""
 
 
 def assert_charts_fit(page):
-    page.wait_for_load_state("load")
-    widths = page.evaluate(CHART_FITS)
-    assert widths and all(drawn <= shown + 1 for drawn, shown in widths), widths
+    """Every chart ends up as wide as its place (they are refitted after the page or fragment is laid out)."""
+    try:
+        page.wait_for_function(CHART_FITS, timeout=5000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"charts wider than their place: {page.evaluate(CHART_WIDTHS)}") from None
 
 
 @pytest.fixture(autouse=True)
