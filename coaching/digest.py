@@ -51,8 +51,8 @@ from coaching.models import ActionItem, ActionItemStatus, Commitment, DigestSent
 from coaching.selectors import items_visible_to, team_reps
 from coaching.session_selectors import open_commitments, sessions_visible_to
 from crm.models import Region, User
-from pipeline.models import Opportunity, Stage
-from pipeline.selectors import deals_visible
+from pipeline.models import Opportunity
+from pipeline.selectors import deals_visible, stuck_in_stage
 from salesmgmt import outbox
 from salesmgmt.lib import attainment as math
 from targets.alerts.selectors import milestone_level_label, milestones_reached
@@ -157,19 +157,11 @@ def targets_and_pace(user: User, today: date) -> list[TargetPace]:
     return [TargetPace(node, figures.get(node.pk)) for node in nodes]
 
 
-def stuck_in_stage(now: datetime) -> Q:
-    """Open deals in their stage longer than its expected days (the "stuck in stage" alert's rule)."""
-    stuck = Q()
-    for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
-        stuck |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))
-    return stuck
-
-
 def to_act_on(qs: QuerySet[Opportunity], today: date, now: datetime) -> QuerySet[Opportunity]:
     """The open deals of `qs` to act on, each annotated with why: `close_date_passed`, `next_step_due`, `stuck`."""
     stuck = stuck_in_stage(now)
     passed, due = Q(expected_close_date__lt=today), Q(next_step_date__lte=today)
-    why = passed | due | stuck if stuck else passed | due
+    why = passed | due | stuck
     flag = BooleanField()
 
     def holds(condition: Q) -> Case:  # a comparison with an empty date is NULL in SQL: false here
@@ -181,7 +173,7 @@ def to_act_on(qs: QuerySet[Opportunity], today: date, now: datetime) -> QuerySet
         .annotate(
             close_date_passed=holds(passed),
             next_step_due=holds(due),
-            stuck=holds(stuck) if stuck else Value(False, output_field=flag),
+            stuck=holds(stuck),
         )
     )
 

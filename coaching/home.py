@@ -14,7 +14,7 @@ from the selectors the other pages use, so a home page and the page its tile lin
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet
@@ -25,8 +25,8 @@ from django.utils.translation import gettext as _
 from coaching.review import BY_REP, Review, build_review, default_region, plot_div, week_of
 from crm.models import Region, Role, User
 from crm.scopes import region_subtree
-from pipeline.models import OPEN, Activity, Opportunity, Stage
-from pipeline.selectors import deals_visible
+from pipeline.models import OPEN, Activity, Opportunity
+from pipeline.selectors import deals_visible, stuck_in_stage
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import ZERO
 from targets.alerts.messages import alert_link, alert_message
@@ -78,20 +78,11 @@ def my_targets_now(user: User, today: date) -> list[TargetNode]:
     return nodes
 
 
-def stuck_q(now: datetime) -> Q:
-    """Open deals longer in their stage than the stage's expected days (as the stuck-deal alert rule says):
-    one small query for the stages that set expected days."""
-    stuck = Q(pk__in=[])
-    for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
-        stuck |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))
-    return stuck
-
-
 def deals_needing_action(user: User, today: date, *, limit: int = ACTION_LIMIT) -> list[Opportunity]:
     """The user's own open deals whose close date has passed, that sit in their stage beyond its expected days, or
     whose next step is due (today or before), soonest close date first; each with `.reasons`. Two queries."""
     now = timezone.now()
-    stuck = stuck_q(now)
+    stuck = stuck_in_stage(now)
     due = Q(expected_close_date__lt=today) | stuck | Q(next_step_date__lte=today)
     deals = list(deals_visible(user).filter(OPEN, owner=user).filter(due).order_by("expected_close_date", "id")[:limit])
     for deal in deals:

@@ -82,6 +82,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import CompanySettings, DataScope, ExchangeRate, Region, User
 from crm.scopes import region_subtree, scope_q, visible_users
 from pipeline.models import OPEN, Activity, ForecastCategory, Opportunity, OpportunityHistory, Stage
+from pipeline.selectors import stuck_in_stage
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import ZERO
 
@@ -873,9 +874,7 @@ def at_risk_deals(
     no activity on the deal in the last `idle_days` days (and older than that), or worth `big_deal_amount` or
     more and moved back a stage in the last `moved_back_days` days. Soonest close date first. One query."""
     now = datetime.combine(today + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone())
-    stuck = Q(pk__in=[])
-    for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
-        stuck |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))
+    stuck = stuck_in_stage(now)
     idle_since = today - timedelta(days=idle_days)
     recent_activity = Activity.objects.filter(opportunity=OuterRef("pk"), date__gt=idle_since)
     idle = Q(created_at__lt=now - timedelta(days=idle_days)) & ~Q(Exists(recent_activity))

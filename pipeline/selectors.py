@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,16 @@ ORDERINGS = {
     "owner": ("owner__first_name", "owner__username", "expected_close_date", "id"),
     "-updated": ("-updated_at", "-id"),
 }
+
+
+def stuck_in_stage(now: datetime) -> Q:
+    """Deals in their stage longer than its expected days (since `stage_entered_at`): the one rule of "stuck" for
+    the stuck-deal alert, the home page, the weekly digest and the at-risk list. One small query for the stages
+    that set expected days; matches nothing when none does."""
+    stuck = Q(pk__in=[])
+    for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
+        stuck |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))
+    return stuck
 
 
 def deals_visible(user: User) -> QuerySet[Opportunity]:

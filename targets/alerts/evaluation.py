@@ -23,7 +23,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import CompanySettings
-from pipeline.models import OPEN, Opportunity, OpportunityHistory, Stage
+from pipeline.models import OPEN, Opportunity, OpportunityHistory
+from pipeline.selectors import stuck_in_stage
 from salesmgmt.lib import attainment as math
 from targets.alerts.milestones import evaluate_milestones
 from targets.alerts.notifications import notify_alerts_opened
@@ -184,12 +185,8 @@ def _deal_firings(
     every = Opportunity.objects.all() if deal_ids is None else Opportunity.objects.filter(pk__in=deal_ids)
     open_deals = every.open().order_by()
     for rule in _general(rules, AlertKind.STALE_IN_STAGE):
-        stale = Q()
-        for stage_id, days in Stage.objects.filter(expected_days__isnull=False).values_list("id", "expected_days"):
-            stale |= Q(stage_id=stage_id, stage_entered_at__lt=now - timedelta(days=days or 0))  # never None here
-        if stale:
-            for row in open_deals.filter(stale).values(*DEAL_FIELDS, "stage__expected_days"):
-                firings.append(_deal_firing(rule, row, expected_days=row["stage__expected_days"]))
+        for row in open_deals.filter(stuck_in_stage(now)).values(*DEAL_FIELDS, "stage__expected_days"):
+            firings.append(_deal_firing(rule, row, expected_days=row["stage__expected_days"]))
     for rule in _general(rules, AlertKind.CLOSE_DATE_PASSED):
         for row in open_deals.filter(expected_close_date__lt=today).values(*DEAL_FIELDS, "expected_close_date"):
             firings.append(_deal_firing(rule, row, expected_close_date=row["expected_close_date"].isoformat()))
