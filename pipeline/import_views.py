@@ -130,6 +130,7 @@ class MappingForm(forms.Form):
         label=gettext_lazy("Rows with errors"),
         choices=ON_ERRORS_CHOICES,
         initial="all_or_nothing",
+        required=False,  # left out: all or nothing
         widget=forms.RadioSelect,
     )
     owner_from_region_manager = forms.BooleanField(
@@ -205,7 +206,7 @@ class MappingForm(forms.Form):
             "date_order": self.cleaned_data["date_order"],
             "pipeline_id": pipeline.pk if pipeline else None,
             "missing_amount": "list_price" if self.cleaned_data.get("list_price_for_missing_amounts") else "zero",
-            "skip_bad_rows": self.cleaned_data["on_errors"] == "skip_bad_rows",
+            "skip_bad_rows": self.cleaned_data.get("on_errors") == "skip_bad_rows",
             "default_owner_id": owner.pk if (owner := self.cleaned_data.get("default_owner")) else None,
             "owner_from_region_manager": self.cleaned_data["owner_from_region_manager"],
         }
