@@ -113,10 +113,12 @@ def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dic
     job.total_rows = plan.total_rows
     job.processed_rows = 0
     _keep_errors(job, plan)
+    # A partial import creates only what its good rows need: the preview says so.
+    kept = plan.good_rows_only() if opts.skip_bad_rows else plan
     job.result = {
         "preview": _jsonable(plan.preview),
-        "will_create": plan.will_create,
-        "to_create": plan.to_create(),
+        "will_create": kept.will_create,
+        "to_create": kept.to_create(),
         "date_order": plan.date_order,
         "notice": plan.notice,
         "rounded_rows": plan.rounded_rows,

@@ -420,12 +420,12 @@ CODE_LENGTH = 40
 def _code(name: str, taken: set[str], own: str) -> str:
     """A code from a name (upper-case slug, up to 40 characters) whose matching key is not in `taken` (the
     keys of every other name and code), with -2, -3... when it is; the code's key joins `taken`."""
-    base = slugify(name, allow_unicode=True).upper()[:CODE_LENGTH] or "X"
+    base = slugify(name, allow_unicode=True).upper()[:CODE_LENGTH].strip("-") or "X"
     candidate, n = base, 1
     while normalise(candidate) in taken and normalise(candidate) != own:
         n += 1
         suffix = f"-{n}"
-        candidate = base[: CODE_LENGTH - len(suffix)] + suffix
+        candidate = base[: CODE_LENGTH - len(suffix)].rstrip("-") + suffix
     taken.add(normalise(candidate))
     return candidate
 
