@@ -174,7 +174,11 @@ def check_mapping(
         else:
             clean[column] = name
     for name in sorted(required_fields(kind, owner_optional=owner_optional) - set(clean.values())):
-        errors.append(_("Map a column to “%(field)s”: it is required.") % {"field": names[name].label})
+        if name == "owner":  # a file that names no rep (an order export) needs a rule instead
+            message = _("Map a column to “%(field)s”, or choose a default owner or the region's manager.")
+        else:
+            message = _("Map a column to “%(field)s”: it is required.")
+        errors.append(message % {"field": names[name].label})
     if errors:
         raise ValidationError(errors)
     return clean

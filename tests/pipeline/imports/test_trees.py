@@ -187,3 +187,31 @@ def test_the_mapping_guesses_superstore_like_headers_in_english_and_chinese(head
     from pipeline.importing import guess_mapping
 
     assert guess_mapping(headers, "won_deals") == expected
+
+
+def test_the_wizards_default_owner_is_picked_within_the_scope(org, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    from pipeline.models import ImportJob, ImportStatus
+    from tests.pipeline.imports.test_wizard import mapping_post
+
+    client.force_login(org.manager)
+    data = csv_bytes([HEADER, _deal(1, "Shanghai", "", "", "Acme")])
+    client.post(reverse("pipeline:import_start"), {"kind": "opportunities", "file": SimpleUploadedFile("a.csv", data)})
+    job = ImportJob.objects.get()
+    url = reverse("pipeline:import_mapping", args=[job.pk])
+    # North's rep is not his to pick: a form error, nothing checked.
+    response = client.post(url, mapping_post(job, create_missing="on", default_owner=str(org.rep_other.pk)))
+    assert response.status_code == 200 and response.context["form"].errors["default_owner"]
+    job.refresh_from_db()
+    assert job.status == ImportStatus.UPLOADED
+    # Without a default or the region-manager rule the file lacks its owner column.
+    response = client.post(url, mapping_post(job, create_missing="on"))
+    assert response.context["form"].non_field_errors() == [
+        "Map a column to “Owner (rep)”, or choose a default owner or the region's manager."
+    ]
+    response = client.post(url, mapping_post(job, create_missing="on", owner_from_region_manager="on"))
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.error_count == 0 and job.options["owner_from_region_manager"] is True
