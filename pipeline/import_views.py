@@ -316,7 +316,9 @@ def import_rejected(request, pk):
     job = _job(request, pk)
     if not job.rejected_file:
         raise Http404(_("This import rejected no rows."))
-    name = job.rejected_file.name.rsplit("/", 1)[-1]
+    # Named after the upload, whatever suffix the storage gave the stored file to keep it unique.
+    file_format = "xlsx" if job.rejected_file.name.endswith(".xlsx") else "csv"
+    name = importing.rejected_file_name(job.original_name, file_format)
     return FileResponse(job.rejected_file.open("rb"), as_attachment=True, filename=name)
 
 

@@ -49,6 +49,7 @@ from pipeline.importing.jobs import (
     read_upload,
 )
 from pipeline.importing.plan import ImportOptions
+from pipeline.importing.rejected import rejected_file_name
 from pipeline.importing.writing import import_apply
 
 # Re-exported as the seam that tests patch to make a commit fail half-way; `writing` calls it through here.
@@ -67,5 +68,6 @@ __all__ = [
     "import_job_validate",
     "import_validate",
     "read_upload",
+    "rejected_file_name",
     "required_fields",
 ]
