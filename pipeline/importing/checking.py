@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from pipeline.importing.fields import check_mapping
 from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
     Lookups,
+    assign_codes,
     customer_region,
     known_customer,
     owner_region,
@@ -44,7 +46,7 @@ def import_validate(
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Check every row; nothing is written (except the default pipeline on a fresh database)."""
-    mapping = check_mapping(mapping, table.headers, kind)
+    mapping = check_mapping(mapping, table.headers, kind, owner_optional=options.owner_optional)
     if len(table.rows) > settings.IMPORT_MAX_ROWS:  # tables built in code; files are refused as they are read
         raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": settings.IMPORT_MAX_ROWS})
     if not table.rows:
@@ -85,6 +87,7 @@ def import_validate(
             progress(i)
     if progress:
         progress(plan.total_rows)
+    assign_codes(lookups, plan)
     if plan.already_imported == plan.total_rows:
         plan.notice = _(
             "Every id in this file already exists: the file looks already imported. Nothing will be written."
@@ -141,6 +144,16 @@ def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int
     return external_id
 
 
+def parse_amount(value: Any) -> tuple[Decimal | None, bool]:
+    """(the amount rounded half up to the cent, whether rounding changed it: "22.368" -> 22.37, True;
+    "261.9600" -> 261.96, False). `parse_decimal` rounds with `quantize`, which flags Inexact exactly when
+    non-zero digits were dropped."""
+    with localcontext() as context:
+        context.clear_flags()
+        amount = parse_decimal(value)
+        return amount, bool(context.flags[Inexact])
+
+
 def _parse_date(row: Row, name: str, order: str) -> date | None:
     try:
         return parse_date(row.raw(name), order=order)
@@ -179,10 +192,11 @@ def _validate_deal(
     close_date = _parse_date(row, "close_date", order)
     created_on = _parse_date(row, "created_on", order)
     try:
-        amount = parse_decimal(row.raw("amount"))
+        amount, rounded = parse_amount(row.raw("amount"))
     except ValueError as exc:
         row.error("amount", exc)
-        amount = ZERO
+        amount, rounded = ZERO, False
+    plan.rounded_rows += rounded
     if amount is not None and amount < 0:
         row.error("amount", _("The amount cannot be negative."))
     currency = (row.text("currency") or lookups.company_currency).upper()
