@@ -238,3 +238,48 @@ def test_twenty_concurrent_editors_lose_no_update(org, server):
         Alert.objects.values("rule", "subject_key", "period_key").annotate(n=Count("id")).filter(n__gt=1).order_by()
     )
     assert not duplicates.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_editors_of_sibling_targets_keep_the_parts_adding_up(org, server):
+    """Editing a part with `rebalance` moves its siblings too: twenty people editing the three parts of one
+    target at once (each takes from the others) never deadlock, never get a 500, never leave the parts
+    adding up to anything but their parent."""
+    metrics = {m.code: m for m in metric_ensure_defaults()}
+    plan = plan_of_reps(org, metrics["won_revenue"], "300000.00", timezone.localdate().year + 1)
+    root = plan.nodes.get(parent=None)
+    parts = list(TargetNode.objects.filter(parent=root).order_by("pk"))
+    assert len(parts) == 3
+    sessions = [session_for(org.director) for _ in range(CLIENTS)]
+    tally = Tally()
+    barrier = threading.Barrier(CLIENTS)
+    errors: list[BaseException] = []
+
+    def body(data, increment):
+        return {"amount": str(Decimal(data["amount"]) + increment), "version": data["version"], "rebalance": True}
+
+    def client(i: int) -> None:
+        try:
+            url = f"{server.url}/api/target-nodes/{parts[i % 3].pk}/"
+            barrier.wait()
+            add_until_accepted(sessions[i], tally, "node", url, Decimal(i + 1) + Decimal(i + 1) / 100, body)
+        except BaseException as exc:  # reported below, with the server's log
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    log = server.text()
+    assert not any(t.is_alive() for t in threads), f"a client is stuck: {tally.statuses}\n{log[-5000:]}"
+    print(f"\nconcurrent edits of sibling targets: {dict(tally.statuses)}")
+    assert not errors, f"{errors}\n{log[-5000:]}"
+    assert {status for (_what, status) in tally.statuses} <= {200, 409}, (tally.refusals[:5], log[-5000:])
+    for _what, _status, refusal in tally.refusals:
+        assert isinstance(refusal, dict) and refusal.get("detail"), refusal
+    assert "deadlock" not in log.lower(), log[-5000:]
+    assert len(tally.accepted["node"]) == CLIENTS
+    root.refresh_from_db()
+    assert root.amount == Decimal("300000.00")  # the parts moved among themselves
+    assert_sums_hold(plan)
