@@ -205,9 +205,18 @@ if min(IMPORT_MAX_BYTES, IMPORT_MAX_ROWS, IMPORT_MAX_COLUMNS) < 1:
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            # Django's Redis cache, except that Redis being down is a miss, not an error (salesmgmt/cache.py);
+            # the timeouts keep a Redis that does not answer (a network partition) from holding requests up.
+            "BACKEND": "salesmgmt.cache.TolerantRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
     # Every request reads its session: from Redis, with the database behind it (written through, read on a miss),
-    # so sessions outlive a flushed cache. Without Redis each process has its own cache: sessions stay in the DB.
+    # so sessions outlive a flushed cache, and a Redis outage (the cache misses) logs nobody out. Without Redis
+    # each process has its own cache: sessions stay in the DB.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -27,6 +27,7 @@ from targets.planning.rules import (
     check_not_own,
     check_scope,
     lock_node,
+    lock_plan_edits,
     round_amount,
 )
 
@@ -50,6 +51,7 @@ def node_update(
     total. The subtrees of every changed node are rescaled so all levels still add up. `levels` (stretch,
     challenge), when given, are set after the amount (`node_set_levels`), in the same transaction.
     """
+    lock_plan_edits(node.plan_id)
     node = lock_node(node, expected_version)
     plan = node.plan
     check_manager(actor)
@@ -199,6 +201,7 @@ def node_set_levels(
 
     Its descendants get the levels in proportion to their amounts (`spread_levels`), summing exactly.
     """
+    lock_plan_edits(node.plan_id)
     node = lock_node(node, expected_version)
     plan = node.plan
     check_manager(actor)

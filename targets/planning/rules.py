@@ -94,6 +94,14 @@ def round_amount(amount: Decimal) -> Decimal:
     return quantize(amount)
 
 
+def lock_plan_edits(plan_id: int) -> None:
+    """Take the plan's lock before any of its targets': an edit of one target moves others (a rebalance its
+    siblings, a new amount or level the target's parts), so two edits of one plan at once would each hold a
+    target the other must write (a deadlock, seen as a 500) or write over what the other read. Edits of a
+    draft plan are few: one at a time per plan costs nothing, and the second then sees the first's versions."""
+    list(TargetPlan.objects.select_for_update(of=("self",)).filter(pk=plan_id).values_list("pk", flat=True))
+
+
 def lock_node(node: TargetNode, expected_version: int | None) -> TargetNode:
     """Re-read and lock the node; with `expected_version`, claim it only if nobody changed it meanwhile."""
     fresh = (

@@ -46,6 +46,7 @@ from targets.planning.rules import (
     check_scope,
     fiscal_start,
     lock_node,
+    lock_plan_edits,
     round_amount,
 )
 from targets.planning.selectors import TREE_RELATED
@@ -449,6 +450,7 @@ def target_split(
     Existing children are replaced (the plan is a draft). `method="bottom_up"` instead reconciles
     the existing children with their owners' commitments, keeping them and their subtrees.
     """
+    lock_plan_edits(node.plan_id)
     node = lock_node(node, expected_version)
     _check_can_split(actor, node)
     preview = _preview(
@@ -521,6 +523,7 @@ def target_split_leaves(
     """
     if method in (SplitMethod.MANUAL, SplitMethod.BOTTOM_UP):
         raise ValidationError({"method": _("Manual and bottom-up splits are made one target at a time.")})
+    lock_plan_edits(node.plan_id)
     node = lock_node(node, None)
     _check_can_split(actor, node)
     kwargs: dict[str, Any] = {

@@ -19,10 +19,15 @@ import pytest
 import redis
 from celery import current_app
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from crm.models import Role
-from targets.models import AttainmentSnapshot, TargetNode
+from salesmgmt.models import OutboxTask
+from targets.alerts.evaluation import evaluate_alerts
+from targets.alerts.rules import ensure_default_rules
+from targets.attainment.services import attainment_recompute
+from targets.models import Alert, AttainmentSnapshot, Notification, TargetNode
 from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
 from tests.factories import UserFactory, make_deal
 from tests.integration import PRODUCTION_LIKE_SECRET_KEY
@@ -192,3 +197,70 @@ def test_a_pool_child_killed_mid_recompute_puts_the_task_back_at_once(org, worke
     assert len(workers.lines("computed")) == 2
     assert AttainmentSnapshot.objects.get(node=leaf).actual == Decimal("4321")
     assert parent.poll() is None
+
+
+def alert_state() -> list:
+    return sorted(Alert.objects.values_list("rule_id", "subject_key", "period_key", "state", "opened_at"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_killed_three_times_in_a_row_leave_the_figures_and_alerts_of_a_fresh_run(org, workers):
+    """Three whole workers are killed one after the other, each at another point of the recompute and the
+    alert evaluation that follows it: in the recompute's transaction, in the evaluation's transaction, and
+    after the evaluation committed but before its message was acknowledged (so it runs once more). A fourth
+    worker finishes: the figures and the alerts are those of a fresh computation, no alert is there twice."""
+    ensure_default_rules()  # behind pace, low coverage...: the plan's targets fire alerts
+    plan, leaf = approved_plan_with_a_won_deal(org)
+    options = {
+        "CELERY_VISIBILITY_TIMEOUT": "5",  # a killed worker's message is delivered again after 5 s
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "SLOW_ALERTS_SECONDS": "3",
+    }
+
+    def kill_when(what: str, condition) -> None:
+        worker = workers.start("--pool=solo", **options)
+        workers.wait_for(condition, what, seconds=60)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+
+    # 1. In the recompute's transaction: nothing of it is written.
+    kill_when("the first worker did not start the recompute", lambda: workers.lines("computed"))
+    assert not AttainmentSnapshot.objects.filter(node__plan=plan).exists()
+    # 2. The recompute delivered again and committed; then in the evaluation's transaction.
+    kill_when(
+        "the recompute was not run again, or its evaluation not started",
+        lambda: workers.lines("committed") and workers.lines("evaluated"),
+    )
+    assert AttainmentSnapshot.objects.get(node=leaf).actual == Decimal("4321")
+    # 3. The evaluation delivered again, committed, killed before it is acknowledged.
+    kill_when("the evaluation was not run again", lambda: workers.lines("evaluation-committed"))
+    assert Alert.objects.exists()
+    last_kill = time.monotonic()
+
+    # A fourth worker runs the evaluation once more, and what it enqueued.
+    workers.start("--pool=solo", **options)
+    workers.wait_for(
+        lambda: len(workers.lines("evaluation-committed")) >= 2, "the evaluation was not run after the kills", 60
+    )
+    workers.wait_for(lambda: not OutboxTask.objects.exists(), "work is left in the outbox", 30)
+    print(
+        f"\n3 workers killed; the figures and alerts were whole {time.monotonic() - last_kill:.1f} s after the last "
+        f"kill; recomputes started {len(workers.lines('computed'))}, evaluations started "
+        f"{len(workers.lines('evaluated'))}"
+    )
+
+    # No alert twice, and each opening notified each person once.
+    assert not Alert.objects.values("rule", "subject_key", "period_key").annotate(n=Count("id")).filter(n__gt=1)
+    assert not (
+        Notification.objects.filter(alert__isnull=False)
+        .values("recipient", "alert", "opened_at")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    # The figures and the alerts equal a fresh computation: running both again here changes nothing.
+    snapshots, alerts = figures(plan), alert_state()
+    assert attainment_recompute(plan=plan) == 0
+    evaluate_alerts(plan.pk)
+    assert figures(plan) == snapshots
+    assert alert_state() == alerts
+    assert AttainmentSnapshot.objects.get(node=plan.nodes.get(parent=None)).actual == Decimal("4321")
