@@ -10,6 +10,7 @@ from crm.models import Segment, Tier
 from crm.scopes import visible_regions, visible_users
 from salesmgmt.api import VisiblePrimaryKeyRelatedField, VisibleRows
 from targets.models import (
+    AMOUNT_KINDS,
     ActionPlan,
     ActionStatus,
     AdjustmentKind,
@@ -461,7 +462,7 @@ class ProposedChangeSerializer(serializers.Serializer):
 
 class AdjustmentCreateSerializer(serializers.Serializer):
     plan = VisiblePrimaryKeyRelatedField(scope=visible_plans)
-    kind = serializers.ChoiceField(choices=AdjustmentKind.choices)
+    kind = serializers.ChoiceField(choices=AMOUNT_KINDS)
     reason = serializers.CharField(allow_blank=True)
     changes = ProposedChangeSerializer(
         many=True,
