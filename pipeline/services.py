@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -642,7 +642,7 @@ def activity_log(
     return activity
 
 
-def deals_to_reassign(*, from_owner: User, effective: date, actor: User):
+def deals_to_reassign(*, from_owner: User, effective: date, actor: User) -> QuerySet[Opportunity]:
     """The deals of `from_owner` that move when his deals go to someone else from `effective` on: the open ones and
     those closed on or after that day (in the actor's scope). Deals won (or lost) before it stay his."""
     return (
