@@ -303,6 +303,10 @@ class TargetNode(models.Model):
     committed_amount = models.DecimalField(
         _("committed (bottom-up)"), max_digits=18, decimal_places=2, null=True, blank=True
     )
+    # The team's unassigned target in a split by rep (a leaver's remaining target nobody has taken over yet,
+    # `targets.planning.people`): no rep and no owner, and nobody's facts count for it (its actual stays zero: it
+    # is not the whole team's), so the team still adds up its reps' actuals once.
+    unassigned = models.BooleanField(_("unassigned (the team's)"), default=False, db_default=False, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -352,6 +356,8 @@ class TargetNode(models.Model):
     def label(self) -> str:
         """The node's own coordinates, most specific first (for lists and error messages)."""
         parts = [str(x) for x in (self.rep, self.product, self.product_line, self.region) if x is not None]
+        if self.unassigned:
+            parts.insert(0, str(_("Unassigned")))
         if self.segment:
             parts.append(str(self.get_segment_display()))
         parts.append(self.period_key)

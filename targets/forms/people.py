@@ -20,7 +20,12 @@ class TransferForm(forms.Form):
     def __init__(self, *args, user, plan, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["from_rep"] = scoped_user_field(user, roles=[Role.REP], label=_("Rep who leaves or moves"))
-        self.fields["to_rep"] = scoped_user_field(user, roles=[Role.REP], label=_("Rep who takes over"))
+        self.fields["to_rep"] = scoped_user_field(user, roles=[Role.REP], label=_("Rep who takes over"), required=False)
+        self.fields["to_team"] = forms.BooleanField(
+            label=_("Nobody yet: to the team, unassigned"),
+            required=False,
+            help_text=_("The target waits as the team's unassigned target until a new hire takes it."),
+        )
         self.fields["effective"] = forms.DateField(
             label=_("From"),
             widget=DATE,
@@ -37,6 +42,14 @@ class TransferForm(forms.Form):
         )
         self.fields["reason"] = forms.CharField(**REASON)
 
+    def clean(self):
+        data = super().clean()
+        if data.get("to_team"):
+            data["to_rep"] = None
+        elif not data.get("to_rep") and "to_rep" not in self.errors:
+            self.add_error("to_rep", _("Choose who takes over, or give the target to the team."))
+        return data
+
 
 class NewHireForm(forms.Form):
     """A new hire's target from his start: prorated by days, or ramped month by month, taken from a peer."""
@@ -47,8 +60,13 @@ class NewHireForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["hire"] = scoped_user_field(user, roles=[Role.REP], label=_("New hire"))
         self.fields["source"] = scoped_user_field(
-            user, roles=[Role.REP], label=_("Taken from"), help_text=_("A peer in the same team who gives it up.")
+            user,
+            roles=[Role.REP],
+            label=_("Taken from"),
+            help_text=_("A peer in the same team who gives it up."),
+            required=False,
         )
+        self.fields["from_team"] = forms.BooleanField(label=_("From the team's unassigned target"), required=False)
         self.fields["start"] = forms.DateField(label=_("Start date"), widget=DATE, initial=plan.period_start)
         self.fields["full_amount"] = MoneyField(
             label=_("Full target"), help_text=_("What a fully productive rep carries for the whole plan period.")
@@ -69,6 +87,14 @@ class NewHireForm(forms.Form):
             help_text=_("The share of the full target in his first, second, third... month; the last one holds."),
         )
         self.fields["reason"] = forms.CharField(**REASON)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("from_team"):
+            data["source"] = None
+        elif not data.get("source") and "source" not in self.errors:
+            self.add_error("source", _("Choose the peer who gives the target, or take it from the team."))
+        return data
 
 
 class DealsReassignForm(forms.Form):

@@ -74,13 +74,27 @@ class Move:
     receiver: TargetNode | None = None  # the receiving rep's leaf (None: to be added)
 
 
-def _rep_leaves(plan: TargetPlan, rep: User) -> list[TargetNode]:
-    return list(
+def _party_leaves(plan: TargetPlan, party: User | None, *, team_of: User | None = None) -> list[TargetNode]:
+    """The leaves of a rep, or (None) the team's unassigned leaves of the team `team_of` belongs to."""
+    leaves = (
         TargetNode.objects.leaves()
-        .filter(plan=plan, rep=rep)
+        .filter(plan=plan)
         .select_related("region", "rep", "owner", "product_line", "product")
         .order_by("period_start", "path")
     )
+    if party is not None:
+        return list(leaves.filter(rep=party))
+    line = (team_of.region.path if team_of is not None and team_of.region is not None else "") or ""
+    return [n for n in leaves.filter(unassigned=True) if n.region is None or line.startswith(n.region.path)]
+
+
+def _belongs(node: TargetNode, party: User | None) -> bool:
+    """Is `node` the rep's (a User), or the team's unassigned target (None)?"""
+    return node.unassigned if party is None else node.rep_id == party.pk
+
+
+def party_name(party: User | None) -> str:
+    return str(party) if party is not None else str(_("the team (unassigned)"))
 
 
 def _check_common(plan: TargetPlan, giver: User | None, receiver: User | None, day: date | None, reason: str) -> None:
@@ -88,9 +102,9 @@ def _check_common(plan: TargetPlan, giver: User | None, receiver: User | None, d
         raise ValidationError(_("Only an approved plan is adjusted; change a draft directly."))
     if not (reason or "").strip():
         raise ValidationError({"reason": _("Give the reason for the change.")})
-    if giver is None or receiver is None:
+    if giver is None and receiver is None:
         raise ValidationError(_("Choose who gives and who receives the target."))
-    if giver.pk == receiver.pk:
+    if giver is not None and receiver is not None and giver.pk == receiver.pk:
         raise ValidationError({"to_rep": _("The target goes to someone else: choose another rep.")})
     if day is None or not (plan.period_start <= day <= plan.period_end):
         raise ValidationError(
@@ -99,15 +113,15 @@ def _check_common(plan: TargetPlan, giver: User | None, receiver: User | None, d
                 % {"start": plan.period_start, "end": plan.period_end}
             }
         )
-    if not receiver.is_active:
+    if receiver is not None and not receiver.is_active:
         raise ValidationError({"to_rep": _("%(user)s is not active.") % {"user": receiver}})
 
 
-def _anchor(leaf: TargetNode, rep_id: int, chain: dict[str, TargetNode]) -> list[TargetNode]:
-    """The nodes from the topmost one of `rep_id` above `leaf` (the part of a split by rep) down to the leaf."""
+def _anchor(leaf: TargetNode, party: User | None, chain: dict[str, TargetNode]) -> list[TargetNode]:
+    """The nodes from the topmost one of `party` above `leaf` (the part of a split by rep) down to the leaf."""
     path = []
     node: TargetNode | None = leaf
-    while node is not None and node.rep_id == rep_id:
+    while node is not None and _belongs(node, party):
         path.append(node)
         parent_path = node.path[:-PATH_STEP]
         node = chain.get(parent_path)
@@ -129,7 +143,7 @@ def _same_place(a: TargetNode, b: TargetNode) -> bool:
 class _Receiver:
     """Finds (or adds at zero) the receiving rep's node matching each node of the giver's, level by level."""
 
-    def __init__(self, plan: TargetPlan, giver: User, receiver: User, places: int):
+    def __init__(self, plan: TargetPlan, giver: User | None, receiver: User | None, places: int):
         self.plan, self.giver, self.receiver, self.places = plan, giver, receiver, places
         nodes = TargetNode.objects.filter(plan=plan).order_by("path")
         self.by_path = {n.path: n for n in nodes}
@@ -140,12 +154,14 @@ class _Receiver:
         self.created: list[TargetNode] = []
 
     def check_team(self, leaf: TargetNode) -> None:
-        top = _anchor(leaf, self.giver.pk, self.by_path)[0]
+        top = _anchor(leaf, self.giver, self.by_path)[0]
         parent = self.by_path.get(top.path[:-PATH_STEP])
         if parent is None or parent.split_dimension != Dimension.REP:
             raise ValidationError(
                 _("%(target)s is not part of a split by rep, so it cannot go to another rep.") % {"target": top.label}
             )
+        if self.receiver is None:
+            return  # the team's own unassigned target
         region = top.region
         rep_region = self.receiver.region
         if region is not None and (rep_region is None or not rep_region.path.startswith(region.path)):
@@ -159,10 +175,10 @@ class _Receiver:
     def leaf_for(self, leaf: TargetNode) -> TargetNode:
         """The receiver's leaf for `leaf`, adding it (and the nodes above it up to the split by rep) at zero."""
         found: TargetNode | None = None
-        for node in _anchor(leaf, self.giver.pk, self.by_path):
+        for node in _anchor(leaf, self.giver, self.by_path):
             parent = found if found is not None else self.by_path[node.path[:-PATH_STEP]]
             match = next(
-                (c for c in self.children[parent.path] if c.rep_id == self.receiver.pk and _same_place(c, node)), None
+                (c for c in self.children[parent.path] if _belongs(c, self.receiver) and _same_place(c, node)), None
             )
             if match is None:
                 match = self._add(parent, node)
@@ -170,7 +186,7 @@ class _Receiver:
         if found is None or not found.is_leaf:
             raise ValidationError(
                 _("%(user)s's target for %(target)s is split further; change it through an adjustment.")
-                % {"user": self.receiver, "target": leaf.label}
+                % {"user": party_name(self.receiver), "target": leaf.label}
             )
         return found
 
@@ -187,6 +203,7 @@ class _Receiver:
             product_line_id=like.product_line_id,
             product_id=like.product_id,
             rep=self.receiver,
+            unassigned=self.receiver is None,
             segment=like.segment,
             period_kind=like.period_kind,
             period_key=like.period_key,
@@ -195,7 +212,7 @@ class _Receiver:
             split_dimension=like.split_dimension,
             split_method=like.split_method,
             amount=Decimal(0),
-            owner=self.receiver if like.owner_id in (None, self.giver.pk) else like.owner,
+            owner=self.receiver if like.owner_id in (None, getattr(self.giver, "pk", None)) else like.owner,
             deadline=like.deadline,
         )
         # In force from the current version at zero: comparing versions shows it going from 0 to its amount.
@@ -285,13 +302,17 @@ def transfer_propose(
     amount: Decimal | str | None = None,
 ) -> AdjustmentRequest:
     """Propose moving `from_rep`'s remaining target from `effective` on to `to_rep` (all of it, or only `amount`
-    of it spread in proportion). The plan total never changes; the new amounts are in force once approved."""
+    of it spread in proportion); `to_rep` None: to his team, unassigned (a leaver nobody replaces yet: the team's
+    unassigned target, which a new hire can take later). The plan total never changes; the new amounts are in
+    force once approved."""
     check_manager(actor)
     plan = TargetPlan.objects.select_for_update().select_related("metric").get(pk=plan.pk)
+    if from_rep is None:
+        raise ValidationError({"from_rep": _("Choose the rep who leaves or moves.")})
     _check_common(plan, from_rep, to_rep, effective, reason)
-    assert from_rep is not None and to_rep is not None and effective is not None
+    assert effective is not None
     places = plan.metric.places
-    leaves = _rep_leaves(plan, from_rep)
+    leaves = _party_leaves(plan, from_rep)
     if not leaves:
         raise ValidationError({"from_rep": _("%(user)s has no target in this plan.") % {"user": from_rep}})
     receiver = _Receiver(plan, from_rep, to_rep, places)
@@ -314,7 +335,7 @@ def transfer_propose(
         if wanted == 0:
             raise ValidationError({"amount": _("Move more than zero.")})
         _spread(moves, wanted, places)
-    details = {"from_rep": from_rep.pk, "to_rep": to_rep.pk, "effective": effective.isoformat()}
+    details = {"from_rep": from_rep.pk, "to_rep": getattr(to_rep, "pk", None), "effective": effective.isoformat()}
     return _write(
         plan=plan,
         kind=AdjustmentKind.TRANSFER,
@@ -352,7 +373,8 @@ def new_hire_propose(
     actor: User,
     ramp: list[int] | None = None,
 ) -> AdjustmentRequest:
-    """Propose a target for `hire` from his `start`, taken from the peer `source` so the plan total is kept.
+    """Propose a target for `hire` from his `start`, taken from the peer `source` (None: from the team's unassigned
+    target, what a leaver left) so the plan total is kept.
 
     `full_amount` is what a fully productive rep carries for the whole plan period; it is spread over the
     source's leaves in proportion to their amounts, then each leaf's part is prorated by the days from the start
@@ -360,14 +382,18 @@ def new_hire_propose(
     more than it has."""
     check_manager(actor)
     plan = TargetPlan.objects.select_for_update().select_related("metric").get(pk=plan.pk)
+    if hire is None:
+        raise ValidationError({"hire": _("Choose the new hire.")})
     _check_common(plan, source, hire, start, reason)
-    assert source is not None and hire is not None and start is not None
+    assert start is not None
     places = plan.metric.places
     full = check_amount(full_amount, places, field="full_amount")
     if full == 0:
         raise ValidationError({"full_amount": _("Give the hire's full target (more than zero).")})
-    leaves = _rep_leaves(plan, source)
+    leaves = _party_leaves(plan, source, team_of=hire)
     if not leaves:
+        if source is None:
+            raise ValidationError({"source": _("%(user)s's team has no unassigned target.") % {"user": hire}})
         raise ValidationError({"source": _("%(user)s has no target in this plan.") % {"user": source}})
     receiver = _Receiver(plan, source, hire, places)
     shares = allocation.largest_remainder(full, [leaf.amount for leaf in leaves], places=places)
@@ -389,7 +415,7 @@ def new_hire_propose(
             )
         moves.append(Move(leaf, part))
     details = {
-        "from_rep": source.pk,
+        "from_rep": getattr(source, "pk", None),
         "to_rep": hire.pk,
         "effective": start.isoformat(),
         "full_amount": str(full),
@@ -436,8 +462,8 @@ def people_change_summary(adjustment: AdjustmentRequest) -> dict | None:
     d = adjustment.details
     users = {u.pk: u for u in User.objects.filter(pk__in=[d.get("from_rep"), d.get("to_rep")])}
     return {
-        "from_rep": users.get(d.get("from_rep")),
-        "to_rep": users.get(d.get("to_rep")),
+        "from_rep": party_name(users.get(d["from_rep"])) if d.get("from_rep") else party_name(None),
+        "to_rep": party_name(users.get(d["to_rep"])) if d.get("to_rep") else party_name(None),
         "effective": date.fromisoformat(d["effective"]) if d.get("effective") else None,
         "moved": Decimal(d.get("moved", "0")),
         "full_amount": Decimal(d["full_amount"]) if d.get("full_amount") else None,

@@ -54,7 +54,7 @@ def test_a_manager_proposes_a_transfer_that_waits_in_the_approvers_list_and_show
     inbox = director.get(reverse("targets:adjustment_inbox")).context["to_decide"]
     assert [a.pk for a in inbox] == [adjustment.pk] and inbox[0].net == 0
     pending = manager.get(page(plan)).context["pending"]
-    assert [(a.pk, summary["to_rep"]) for a, summary in pending] == [(adjustment.pk, org.rep_same_team)]
+    assert [(a.pk, summary["to_rep"]) for a, summary in pending] == [(adjustment.pk, str(org.rep_same_team))]
     response = director.post(reverse("targets:adjustment_approve", args=[adjustment.pk]), {"note": "Agreed"})
     assert response.status_code == 302
     detail = director.get(reverse("targets:adjustment_detail", args=[adjustment.pk])).content.decode()
@@ -218,3 +218,16 @@ def test_review_rows_and_headline_show_original_beside_current(org, plan, tree, 
     assert head.original_attainment_pct == math.percent(Decimal("5000"), Decimal("600000"))
     kept = type(review).from_snapshot(review.to_snapshot())
     assert {r.key: r.original_target for r in kept.rows} == {r.key: r.original_target for r in review.rows}
+
+
+def test_a_transfer_to_the_team_from_the_page_needs_the_box_or_a_rep(org, plan, tree, approved, client_for):
+    manager = client_for(org.manager)
+    missing = manager.post(page(plan), transfer_data(org, **{"t-to_rep": ""}))
+    assert missing.status_code == 400 and "give the target to the team" in missing.content.decode()
+    assert not AdjustmentRequest.objects.exists()
+    response = manager.post(page(plan), transfer_data(org, **{"t-to_rep": "", "t-to_team": "on"}))
+    assert response.status_code == 302
+    adjustment = AdjustmentRequest.objects.get()
+    assert adjustment.details["to_rep"] is None
+    detail = manager.get(response.url).content.decode()
+    assert "the team (unassigned)" in detail
