@@ -231,3 +231,18 @@ def test_a_transfer_to_the_team_from_the_page_needs_the_box_or_a_rep(org, plan, 
     assert adjustment.details["to_rep"] is None
     detail = manager.get(response.url).content.decode()
     assert "the team (unassigned)" in detail
+
+
+def test_the_adjustment_api_says_who_gives_who_receives_and_from_when(org, plan, tree, approved, api):
+    adjustment = transfer_propose(
+        plan=plan, from_rep=org.rep, to_rep=None, effective=D, reason="Resigned", actor=org.manager
+    )
+    body = api(org.director).get(f"/api/target-adjustments/{adjustment.pk}/").json()
+    assert body["kind"] == "transfer" and body["reason"] == "Resigned"
+    change = body["people_change"]
+    assert (change["from_rep"], change["to_rep"], change["effective"]) == (org.rep.pk, None, "2027-05-16")
+    assert (change["from_name"], change["to_name"]) == (str(org.rep), "the team (unassigned)")
+    assert change["moved"] == adjustment.details["moved"] and change["ramp"] == []
+    other = api(org.director).get("/api/target-adjustments/").json()
+    rows = other["results"] if isinstance(other, dict) else other
+    assert [r["people_change"] is not None for r in rows] == [True]

@@ -291,3 +291,29 @@ def test_new_hire_taking_more_than_the_peer_has_is_refused(org, plan, tree, appr
         )
     assert "full_amount" in refused.value.message_dict
     assert snapshot_amounts(plan) == amounts and not TargetNode.objects.filter(rep=hire).exists()
+
+
+def test_moving_deals_records_their_recompute_and_running_it_credits_the_new_rep(
+    org, plan, tree, approved, django_capture_on_commit_callbacks
+):
+    from salesmgmt import outbox
+    from salesmgmt.models import OutboxTask
+    from targets.attainment.services import attainment_recompute
+    from targets.models import LatestAttainment
+
+    open_deal = make_deal(owner=org.rep, amount="500", close=date(2027, 6, 20))
+    attainment_recompute(plan=plan)
+    rep_june = months_of(plan, org.rep)["06"]
+    peer_june = months_of(plan, org.rep_same_team)["06"]
+    assert LatestAttainment.objects.get(node=rep_june).open_pipeline == Decimal("500.00")
+    OutboxTask.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=False):
+        deals_reassign(
+            from_owner=org.rep, to_owner=org.rep_same_team, effective=D, reason="Resigned", actor=org.manager
+        )
+    # The deal event, recorded in the move's transaction: where it counted (the old owner) and counts now.
+    recorded = [(row.name, row.args) for row in OutboxTask.objects.all()]
+    assert recorded == [("targets.recompute_for_deal", [open_deal.pk, org.rep.pk, [], None])]
+    outbox.dispatch()  # what runs after the commit (tasks are eager without a broker)
+    figures = dict(LatestAttainment.objects.values_list("node_id", "open_pipeline"))
+    assert figures[rep_june.pk] == 0 and figures[peer_june.pk] == Decimal("500.00")
