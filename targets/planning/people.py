@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils.translation import gettext as _
 
 from crm.models import User
@@ -43,7 +43,14 @@ from targets.models import (
     TargetNodeAmount,
     TargetPlan,
 )
-from targets.planning.rules import PATH_STEP, check_amount, check_manager, check_not_own, check_scope
+from targets.planning.rules import (
+    PATH_STEP,
+    ancestor_paths,
+    check_amount,
+    check_manager,
+    check_not_own,
+    check_scope,
+)
 
 # A ramp of a new hire: the share of a full target per month from his start (the last share holds after).
 DEFAULT_RAMP = (25, 50, 75, 100)
@@ -143,10 +150,18 @@ def _same_place(a: TargetNode, b: TargetNode) -> bool:
 class _Receiver:
     """Finds (or adds at zero) the receiving rep's node matching each node of the giver's, level by level."""
 
-    def __init__(self, plan: TargetPlan, giver: User | None, receiver: User | None, places: int):
-        self.plan, self.giver, self.receiver, self.places = plan, giver, receiver, places
-        nodes = TargetNode.objects.filter(plan=plan).order_by("path")
-        self.by_path = {n.path: n for n in nodes}
+    def __init__(self, plan: TargetPlan, giver: User | None, receiver: User | None, leaves: list[TargetNode]):
+        """`leaves`: the giver's leaves. Reads their ancestors and the receiver's nodes (two queries), not the
+        whole plan."""
+        self.plan, self.giver, self.receiver = plan, giver, receiver
+        above = {p for leaf in leaves for p in ancestor_paths(leaf.path)}
+        mine = Q(unassigned=True) if receiver is None else Q(rep=receiver)
+        nodes = [
+            *TargetNode.objects.filter(plan=plan, path__in=sorted(above)).select_related("region"),
+            *leaves,
+            *TargetNode.objects.filter(plan=plan).filter(mine).select_related("region"),
+        ]
+        self.by_path = {n.path: n for n in sorted(nodes, key=lambda n: n.path)}
         self.children: defaultdict[str, list[TargetNode]] = defaultdict(list)
         for n in self.by_path.values():
             if len(n.path) > PATH_STEP:
@@ -315,7 +330,7 @@ def transfer_propose(
     leaves = _party_leaves(plan, from_rep)
     if not leaves:
         raise ValidationError({"from_rep": _("%(user)s has no target in this plan.") % {"user": from_rep}})
-    receiver = _Receiver(plan, from_rep, to_rep, places)
+    receiver = _Receiver(plan, from_rep, to_rep, leaves)
     moves = []
     for leaf in leaves:
         part = remaining_part(leaf.amount, leaf.period_start, leaf.period_end, effective, places)
@@ -395,7 +410,7 @@ def new_hire_propose(
         if source is None:
             raise ValidationError({"source": _("%(user)s's team has no unassigned target.") % {"user": hire}})
         raise ValidationError({"source": _("%(user)s has no target in this plan.") % {"user": source}})
-    receiver = _Receiver(plan, source, hire, places)
+    receiver = _Receiver(plan, source, hire, leaves)
     shares = allocation.largest_remainder(full, [leaf.amount for leaf in leaves], places=places)
     moves = []
     step = Decimal(1).scaleb(-places)
