@@ -52,6 +52,9 @@ from targets.planning.rules import (
     check_scope,
 )
 
+# What a node's label and the scope checks read, loaded with it.
+LABEL_RELATED = ("region", "rep", "owner", "product_line", "product")
+
 # A ramp of a new hire: the share of a full target per month from his start (the last share holds after).
 DEFAULT_RAMP = (25, 50, 75, 100)
 
@@ -86,7 +89,7 @@ def _party_leaves(plan: TargetPlan, party: User | None, *, team_of: User | None 
     leaves = (
         TargetNode.objects.leaves()
         .filter(plan=plan)
-        .select_related("region", "rep", "owner", "product_line", "product")
+        .select_related(*LABEL_RELATED)
         .order_by("period_start", "path")
     )
     if party is not None:
@@ -157,9 +160,9 @@ class _Receiver:
         above = {p for leaf in leaves for p in ancestor_paths(leaf.path)}
         mine = Q(unassigned=True) if receiver is None else Q(rep=receiver)
         nodes = [
-            *TargetNode.objects.filter(plan=plan, path__in=sorted(above)).select_related("region"),
+            *TargetNode.objects.filter(plan=plan, path__in=sorted(above)).select_related(*LABEL_RELATED),
             *leaves,
-            *TargetNode.objects.filter(plan=plan).filter(mine).select_related("region"),
+            *TargetNode.objects.filter(plan=plan).filter(mine).select_related(*LABEL_RELATED),
         ]
         self.by_path = {n.path: n for n in sorted(nodes, key=lambda n: n.path)}
         self.children: defaultdict[str, list[TargetNode]] = defaultdict(list)
@@ -240,6 +243,16 @@ class _Receiver:
         return node
 
 
+def _check_may_change(actor: User, nodes: list[TargetNode]) -> None:
+    """The actor may change every node: in his scope (one check per region: a query each) and not his own."""
+    seen: set[int | None] = set()
+    for node in nodes:
+        if node.region_id not in seen:
+            seen.add(node.region_id)
+            check_scope(actor, node)
+        check_not_own(actor, node)
+
+
 def _write(
     *,
     plan: TargetPlan,
@@ -253,9 +266,7 @@ def _write(
     moves = [m for m in moves if m.amount > 0]
     if not moves:
         raise ValidationError(_("Nothing would move: there is no target left to move from that date."))
-    for move in moves:
-        check_scope(actor, move.source)
-        check_not_own(actor, move.source)
+    _check_may_change(actor, [m.source for m in moves])
     for move in moves:
         move.receiver = receiver.leaf_for(move.source)
     new: dict[int, Decimal] = {}
@@ -265,9 +276,7 @@ def _write(
         for node, delta in ((move.source, -move.amount), (move.receiver, move.amount)):
             nodes[node.pk] = node
             new[node.pk] = new.get(node.pk, node.amount) + delta
-    for node in nodes.values():
-        check_scope(actor, node)
-        check_not_own(actor, node)
+    _check_may_change(actor, list(nodes.values()))
     adjustment = AdjustmentRequest.objects.create(
         plan=plan,
         kind=kind,

@@ -317,3 +317,20 @@ def test_moving_deals_records_their_recompute_and_running_it_credits_the_new_rep
     outbox.dispatch()  # what runs after the commit (tasks are eager without a broker)
     figures = dict(LatestAttainment.objects.values_list("node_id", "open_pipeline"))
     assert figures[rep_june.pk] == 0 and figures[peer_june.pk] == Decimal("500.00")
+
+
+def test_proposing_a_transfer_costs_the_same_queries_for_more_months(org, plan, tree, approved):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_to_propose(rep, day):
+        with CaptureQueriesContext(connection) as queries:
+            adjustment = transfer_propose(
+                plan=plan, from_rep=rep, to_rep=org.rep_js, effective=day, reason="Moves", actor=org.manager
+            )
+        return len(queries), len(adjustment.changes)
+
+    eight, changes_eight = queries_to_propose(org.rep, D)  # May to December
+    twelve, changes_twelve = queries_to_propose(org.rep_same_team, date(2027, 1, 1))  # the whole year
+    assert (changes_eight, changes_twelve) == (16, 24)
+    assert eight == twelve
