@@ -87,10 +87,7 @@ class Move:
 def _party_leaves(plan: TargetPlan, party: User | None, *, team_of: User | None = None) -> list[TargetNode]:
     """The leaves of a rep, or (None) the team's unassigned leaves of the team `team_of` belongs to."""
     leaves = (
-        TargetNode.objects.leaves()
-        .filter(plan=plan)
-        .select_related(*LABEL_RELATED)
-        .order_by("period_start", "path")
+        TargetNode.objects.leaves().filter(plan=plan).select_related(*LABEL_RELATED).order_by("period_start", "path")
     )
     if party is not None:
         return list(leaves.filter(rep=party))
