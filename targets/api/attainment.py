@@ -82,14 +82,18 @@ class NodeAttainmentSerializer(serializers.Serializer):
         decimal_places=1,
         allow_null=True,
         help_text=_(
-            "The latest actual against the target in force, in % (null for a zero target or no plan approved)."
+            "The latest actual against the target in force, in % "
+            "(null for a zero target, a plan never approved, or until a snapshot exists)."
         ),
     )
     original_attainment_pct = serializers.DecimalField(
         max_digits=12,
         decimal_places=1,
         allow_null=True,
-        help_text=_("The latest actual against the original target, in % (null for a zero original target)."),
+        help_text=_(
+            "The latest actual against the original target, in % "
+            "(null for a zero original target or until a snapshot exists)."
+        ),
     )
 
 

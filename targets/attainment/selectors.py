@@ -264,15 +264,15 @@ class AgainstOriginal:
 
     original: Decimal
     current: Decimal
-    actual: Decimal
+    actual: Decimal | None  # None until the node has figures (a snapshot)
 
     @property
     def original_pct(self) -> Decimal | None:
-        return math.percent(self.actual, self.original)
+        return None if self.actual is None else math.percent(self.actual, self.original)
 
     @property
     def current_pct(self) -> Decimal | None:
-        return math.percent(self.actual, self.current)
+        return None if self.actual is None else math.percent(self.actual, self.current)
 
     @property
     def change(self) -> Decimal:
@@ -293,7 +293,7 @@ def against_original(nodes: Iterable[TargetNode]) -> dict[int, AgainstOriginal]:
         if original is None:
             continue  # never approved: nothing to compare with
         att = node.attainment if hasattr(node, "attainment") else figures.get(node.pk)
-        result[node.pk] = AgainstOriginal(original, node.amount, att.actual if att is not None else ZERO)
+        result[node.pk] = AgainstOriginal(original, node.amount, att.actual if att is not None else None)
     return result
 
 
