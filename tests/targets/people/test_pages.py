@@ -246,3 +246,13 @@ def test_the_adjustment_api_says_who_gives_who_receives_and_from_when(org, plan,
     other = api(org.director).get("/api/target-adjustments/").json()
     rows = other["results"] if isinstance(other, dict) else other
     assert [r["people_change"] is not None for r in rows] == [True]
+
+
+def test_the_review_page_shows_the_original_target_beside_the_one_in_force(org, plan, tree, moved, client_for):
+    html = client_for(org.manager).get(f"/review/?region={org.east.pk}&by=rep").content.decode()
+    row = re.search(rf'<tr data-testid="row-rep:{org.rep.pk}".*?</tr>', html, re.S).group(0)
+    values = dict(re.findall(r'data-col="(\w+)" data-value="([^"]*)"', row))
+    assert Decimal(values["original_target"]) == Decimal("200000.00")
+    assert Decimal(values["original"]) == math.percent(Decimal("1000"), Decimal("200000"))
+    assert Decimal(values["target"]) == TargetNode.objects.get(pk=tree["reps"][org.rep].pk).amount
+    assert 'data-testid="tile-original"' in html
