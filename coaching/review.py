@@ -62,7 +62,7 @@ from targets.models import (
     TargetNode,
     TargetPlan,
 )
-from targets.planning.selectors import nodes_visible_to, plans_visible_to
+from targets.planning.selectors import nodes_visible_to, original_targets, plans_visible_to
 
 BY_REP, BY_REGION = "rep", "region"
 
@@ -72,6 +72,7 @@ SORT_KEYS = {
     "target": "target",
     "actual": "actual",
     "attainment": "attainment_pct",
+    "original": "original_attainment_pct",
     "pace": "pace_gap_points",
     "gap": "gap",
     "pipeline": "pipeline",
@@ -121,6 +122,9 @@ class Headline:
     open_pipeline: Decimal | None
     coverage: Decimal | None
     forecast_run_rate: Decimal | None
+    # The same against the original plan (the first approved version: `original_targets`).
+    original_target: Decimal | None = None
+    original_attainment_pct: Decimal | None = None
 
     @property
     def pace(self) -> str:
@@ -137,6 +141,8 @@ class Headline:
         "open_pipeline",
         "coverage",
         "forecast_run_rate",
+        "original_target",
+        "original_attainment_pct",
     )
 
     def to_snapshot(self) -> dict[str, Any]:
@@ -188,6 +194,9 @@ class Row:
     lost: int | None
     activities: int | None
     alerts: int | None
+    # The same against the original plan (the first approved version: `original_targets`).
+    original_target: Decimal | None = None
+    original_attainment_pct: Decimal | None = None
 
     @property
     def pace(self) -> str:
@@ -212,6 +221,8 @@ class Row:
         "weighted_pipeline",
         "coverage",
         "win_rate",
+        "original_target",
+        "original_attainment_pct",
     )
     INTS = ("won", "lost", "activities", "alerts")
 
@@ -366,6 +377,7 @@ class Review:
             "target": _("Target"),
             "actual": _("Actual"),
             "attainment": _("Attainment"),
+            "original": _("vs original"),
             "pace": _("Pace gap"),
             "gap": _("Gap"),
             "pipeline": _("Pipeline"),
@@ -376,6 +388,7 @@ class Review:
         }
         titles = {
             "attainment": _("Attainment / time progress"),
+            "original": _("The target of the original plan (its first approved version) and attainment against it"),
             "pace": _("Attainment minus time progress, in points"),
             "pipeline": _("Open deals expected to close in the period"),
             "coverage": _("Open pipeline ÷ remaining gap (healthy from 3×)"),
@@ -578,8 +591,10 @@ class _Sum:
     weighted: Decimal = ZERO
     open: Decimal = ZERO
     measured: bool = False  # at least one node has a snapshot
+    original: Decimal = ZERO  # the nodes' original targets (`original_targets`)
 
-    def add_node(self, amount: Decimal, snap: dict | None) -> None:
+    def add_node(self, amount: Decimal, snap: dict | None, original: Decimal | None = None) -> None:
+        self.original += original or ZERO
         if snap is None:
             self.target += amount
             return
@@ -594,6 +609,7 @@ class _Sum:
         self.actual += other.actual
         self.weighted += other.weighted
         self.open += other.open
+        self.original += other.original
         self.measured = self.measured or other.measured
 
 
@@ -788,12 +804,13 @@ def build_review(
 
     headline = []
     own_snaps = snapshots_on((n["id"] for n in own_nodes.values()), day, today)
+    own_originals = original_targets(n["id"] for n in own_nodes.values()) if own_nodes else {}
     for plan in plans:
         node = own_nodes.get(plan.pk)
         plan_clock = _Clock(plan.period_start, plan.period_end, day, working_days)
         if node is not None:
             total = _Sum()
-            total.add_node(node["amount"], own_snaps.get(node["id"]))
+            total.add_node(node["amount"], own_snaps.get(node["id"]), own_originals.get(node["id"]))
         elif plan is primary:
             total = _Sum()
             for value in row_sums.values():
@@ -864,11 +881,12 @@ def _rep_row_sums(context: _Context, plan: TargetPlan, under: dict | None) -> tu
         )
     )
     snaps = snapshots_on((n["id"] for n in nodes), context.day, context.today)
+    originals = original_targets(n["id"] for n in nodes)
     sums: dict[str, _Sum] = defaultdict(_Sum)
     names: dict[str, str] = {}
     for node in nodes:
         key = f"rep:{node['rep_id']}"
-        sums[key].add_node(node["amount"], snaps.get(node["id"]))
+        sums[key].add_node(node["amount"], snaps.get(node["id"]), originals.get(node["id"]))
         names[key] = _person(
             {
                 "username": node["rep__username"],
@@ -916,16 +934,20 @@ def _region_row_sums(
             rep__region__in=_subtrees_of([c["pk"] for c in missing])
         )
         rep_nodes = list(reps.values("id", "amount", "rep__region_id", "rep__region__path"))
-    snaps = snapshots_on([n["id"] for n in own.values()] + [n["id"] for n in rep_nodes], context.day, context.today)
+    ids = [n["id"] for n in own.values()] + [n["id"] for n in rep_nodes]
+    snaps = snapshots_on(ids, context.day, context.today)
+    originals = original_targets(ids)
     sums: dict[str, _Sum] = defaultdict(_Sum)
     for region_id, own_node in own.items():
-        sums[f"region:{region_id}"].add_node(own_node["amount"], snaps.get(own_node["id"]))
+        sums[f"region:{region_id}"].add_node(
+            own_node["amount"], snaps.get(own_node["id"]), originals.get(own_node["id"])
+        )
     depth = len(path_ids(context.region.path))
     child = _child_of({n["rep__region_id"]: n["rep__region__path"] for n in rep_nodes}, child_ids, depth)
     for node in rep_nodes:
         parent = child.get(node["rep__region_id"])
         if parent is not None:
-            sums[f"region:{parent}"].add_node(node["amount"], snaps.get(node["id"]))
+            sums[f"region:{parent}"].add_node(node["amount"], snaps.get(node["id"]), originals.get(node["id"]))
     return dict(sums)
 
 
@@ -1035,6 +1057,8 @@ def _row(key: str, name: str, total: _Sum | None, clock: _Clock | None, extras: 
         lost=lost,
         activities=activities,
         alerts=alerts,
+        original_target=total.original if total is not None else None,
+        original_attainment_pct=math.percent(total.actual, total.original) if measured and total else None,
     )
 
 
@@ -1060,6 +1084,8 @@ def _headline(plan: TargetPlan, node: dict | None, total: _Sum, clock: _Clock) -
         open_pipeline=total.open if measured else None,
         coverage=figures.coverage if measured else None,
         forecast_run_rate=figures.run_rate if measured else None,
+        original_target=total.original,
+        original_attainment_pct=math.percent(total.actual, total.original) if measured else None,
     )
 
 

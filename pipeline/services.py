@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Min, OuterRef, Subquery, Sum
+from django.db.models import F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -640,3 +640,97 @@ def activity_log(
     activity.save()
     events.activity_logged.publish(activity.pk)
     return activity
+
+
+def deals_to_reassign(*, from_owner: User, effective: date, actor: User) -> QuerySet[Opportunity]:
+    """The deals of `from_owner` that move when his deals go to someone else from `effective` on: the open ones and
+    those closed on or after that day (in the actor's scope). Deals won (or lost) before it stay his."""
+    return (
+        Opportunity.objects.visible_to(actor)
+        .filter(owner=from_owner)
+        .filter(Q(closed_on__isnull=True) | Q(closed_on__gte=effective))
+    )
+
+
+@transaction.atomic
+def deals_reassign(
+    *,
+    from_owner: User | None,
+    to_owner: User | None,
+    effective: date | None,
+    reason: str,
+    actor: User,
+    deal_ids: Iterable[int] | None = None,
+) -> int:
+    """Give `from_owner`'s deals (all that move, or the chosen `deal_ids`) to `to_owner` from `effective` on.
+
+    业绩归属 by date: the open deals and those closed on or after `effective` now count for the new owner and his
+    team (`credited_team`); deals closed before it keep their owner and team. Each moved deal's history records the
+    change with the reason; the figures are recomputed where the deal counted and counts now (the deal event).
+    Returns how many deals moved."""
+    if actor is None or not actor.is_manager_or_above:
+        raise ValidationError(_("Only managers, directors and admins can reassign deals."))
+    if from_owner is None or to_owner is None:
+        raise ValidationError(_("Choose whose deals move and who takes them."))
+    if from_owner.pk == to_owner.pk:
+        raise ValidationError({"to_owner": _("The deals go to someone else: choose another owner.")})
+    if effective is None:
+        raise ValidationError({"effective": _("Give the date from which the deals move.")})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Give the reason for the reassignment.")})
+    if not to_owner.is_active:
+        raise ValidationError({"to_owner": _("%(user)s is not active.") % {"user": to_owner}})
+    visible = visible_users(actor)
+    if not visible.filter(pk=from_owner.pk).exists():
+        raise ValidationError({"from_owner": _("You cannot reassign the deals of %(user)s.") % {"user": from_owner}})
+    _check_owner(actor, to_owner)
+    region = credited_team(to_owner)
+    qs = deals_to_reassign(from_owner=from_owner, effective=effective, actor=actor)
+    if deal_ids is not None:
+        wanted = {int(pk) for pk in deal_ids}
+        if not wanted:
+            raise ValidationError({"deals": _("Choose at least one deal.")})
+        qs = qs.filter(pk__in=wanted)
+        found = set(qs.values_list("pk", flat=True))
+        if found != wanted:
+            raise ValidationError(
+                {
+                    "deals": _(
+                        "%(count)d of the chosen deals cannot move: they are not %(user)s's, you cannot see them, "
+                        "or they were closed before %(day)s."
+                    )
+                    % {"count": len(wanted - found), "user": from_owner, "day": effective}
+                }
+            )
+    deals = list(qs.select_for_update(of=("self",)).select_related("stage").order_by("pk"))
+    if not deals:
+        raise ValidationError(
+            {"deals": _("%(user)s has no deal to move from %(day)s.") % {"user": from_owner, "day": effective}}
+        )
+    now = timezone.now()
+    note = (_("From %(day)s: %(reason)s") % {"day": effective, "reason": reason.strip()})[:200]
+    history = []
+    for deal in deals:
+        # The team follows the owner (`credited_team`); the history keeps the owner change, as an edit does.
+        history.append(_history(deal, "owner", str(from_owner.pk), str(to_owner.pk), actor=actor, reason=note, at=now))
+    Opportunity.objects.filter(pk__in=[d.pk for d in deals]).update(
+        owner=to_owner, region=region, version=F("version") + 1, updated_at=now
+    )
+    OpportunityHistory.objects.bulk_create(history)
+    for deal in deals:
+        if deal.stage.is_lost:
+            continue
+        previous_region = deal.region_id if deal.region_id != region.pk else None
+        events.deal_figures_changed.publish(deal.pk, from_owner.pk, [], previous_region)
+    audit(
+        actor=actor,
+        action="opportunity.reassign",
+        obj=from_owner,
+        changes={
+            "owner": [from_owner.pk, to_owner.pk],
+            "effective": [None, str(effective)],
+            "deals": [None, [d.pk for d in deals]],
+            "reason": [None, reason.strip()],
+        },
+    )
+    return len(deals)

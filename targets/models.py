@@ -303,6 +303,10 @@ class TargetNode(models.Model):
     committed_amount = models.DecimalField(
         _("committed (bottom-up)"), max_digits=18, decimal_places=2, null=True, blank=True
     )
+    # The team's unassigned target in a split by rep (a leaver's remaining target nobody has taken over yet,
+    # `targets.planning.people`): no rep and no owner, and nobody's facts count for it (its actual stays zero: it
+    # is not the whole team's), so the team still adds up its reps' actuals once.
+    unassigned = models.BooleanField(_("unassigned (the team's)"), default=False, db_default=False, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -352,6 +356,8 @@ class TargetNode(models.Model):
     def label(self) -> str:
         """The node's own coordinates, most specific first (for lists and error messages)."""
         parts = [str(x) for x in (self.rep, self.product, self.product_line, self.region) if x is not None]
+        if self.unassigned:
+            parts.insert(0, str(_("Unassigned")))
         if self.segment:
             parts.append(str(self.get_segment_display()))
         parts.append(self.period_key)
@@ -399,6 +405,17 @@ class TargetNodeAmount(models.Model):
 class AdjustmentKind(models.TextChoices):
     REALLOCATION = "reallocation", _("Reallocation (plan total unchanged)")
     TOTAL_CHANGE = "total_change", _("Total change")
+    # People changes (plan total unchanged): a rep's remaining target to another rep from a date
+    # (`targets.planning.people.transfer_propose`), a new hire's target taken from a peer (`new_hire_propose`).
+    TRANSFER = "transfer", _("Transfer (a rep leaves or moves)")
+    NEW_HIRE = "new_hire", _("New hire")
+
+
+# The kinds proposed as explicit new amounts (the adjustment form and the API's create).
+AMOUNT_KINDS = [(k.value, k.label) for k in (AdjustmentKind.REALLOCATION, AdjustmentKind.TOTAL_CHANGE)]
+
+# The kinds that keep the plan total (a manager's approver may approve them; a total change needs a director).
+TOTAL_KEEPING_KINDS = (AdjustmentKind.REALLOCATION, AdjustmentKind.TRANSFER, AdjustmentKind.NEW_HIRE)
 
 
 class AdjustmentStatus(models.TextChoices):
@@ -415,6 +432,9 @@ class AdjustmentRequest(models.Model):
     reason = models.TextField(_("reason"))
     # [{"node": id, "old": "123.00", "new": "150.00"}] as proposed (explicit changes only).
     changes = models.JSONField(_("changes"), default=list)
+    # A people change's parameters: {"from_rep", "to_rep", "effective", "moved", "created": [node ids]...}
+    # (`targets.planning.people`); empty for other kinds.
+    details = models.JSONField(_("details"), default=dict, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING
     )

@@ -26,6 +26,7 @@ from targets.planning.actions import action_plan_create, action_plan_update
 from targets.planning.adjustments import adjustment_approve, adjustment_propose, adjustment_reject
 from targets.planning.metrics import BUILTIN_METRICS, metric_create, metric_ensure_defaults
 from targets.planning.nodes import node_commit, node_set_levels, node_update
+from targets.planning.people import new_hire_propose, parse_ramp, people_change_summary, transfer_propose
 from targets.planning.plans import plan_approve, plan_create, plan_return, plan_submit
 from targets.planning.splits import (
     LEAF_PREVIEW_PAGE,
@@ -43,6 +44,10 @@ from targets.planning.splits import (
 )
 
 __all__ = [
+    "new_hire_propose",
+    "parse_ramp",
+    "people_change_summary",
+    "transfer_propose",
     "node_set_levels",
     "LEAF_PREVIEW_PAGE",
     "amount_left",

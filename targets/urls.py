@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from targets.views import alerts, attainment, editor, excel, mine
+from targets.views import alerts, attainment, editor, excel, mine, people
 
 app_name = "targets"
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("plans/<int:pk>/nodes/<int:node_pk>/children/", editor.node_children, name="node_children"),
     path("plans/<int:pk>/nodes/<int:node_pk>/edit/", editor.node_edit, name="node_edit"),
     path("plans/<int:pk>/nodes/<int:node_pk>/split/", editor.node_split, name="node_split"),
+    # People who change mid-year: transfers, new hires, deals moved by date.
+    path("plans/<int:pk>/people/", people.people_changes, name="people_changes"),
     # "My targets": commitments, action plans, adjustments and versions.
     path("mine/", mine.my_targets, name="mine"),
     path("nodes/<int:pk>/commit/", mine.node_commit, name="node_commit"),

@@ -14,7 +14,14 @@ from rest_framework.response import Response
 
 from salesmgmt.api import api_responses
 from targets import access
-from targets.attainment.selectors import DIMENSIONS, attainment_by_dimension, attainment_of, history, pace_class
+from targets.attainment.selectors import (
+    DIMENSIONS,
+    against_original,
+    attainment_by_dimension,
+    attainment_of,
+    history,
+    pace_class,
+)
 from targets.planning.selectors import TREE_RELATED, nodes_visible_to
 
 
@@ -58,6 +65,36 @@ class NodeAttainmentSerializer(serializers.Serializer):
     label = serializers.CharField()
     parent = serializers.IntegerField(allow_null=True)
     figures = AttainmentFiguresSerializer(allow_null=True, help_text=_("Null until a snapshot exists."))
+    target_in_force = serializers.DecimalField(
+        max_digits=18, decimal_places=2, help_text=_("The target of the plan's version in force.")
+    )
+    original_target = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        allow_null=True,
+        help_text=_(
+            "The target in the plan's first approved version (the original plan); 0 for a target added by a later "
+            "adjustment, null while the plan was never approved."
+        ),
+    )
+    attainment_in_force_pct = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_(
+            "The latest actual against the target in force, in % "
+            "(null for a zero target, a plan never approved, or until a snapshot exists)."
+        ),
+    )
+    original_attainment_pct = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=1,
+        allow_null=True,
+        help_text=_(
+            "The latest actual against the original target, in % "
+            "(null for a zero original target or until a snapshot exists)."
+        ),
+    )
 
 
 class NodeQuerySerializer(serializers.Serializer):
@@ -129,15 +166,23 @@ class AttainmentViewSet(viewsets.ViewSet):
         )
         nodes = [node, *children]
         figures = attainment_of(nodes)
+        for n in nodes:
+            n.attainment = figures.get(n.pk)  # read once, for `against_original` too
+        versus = against_original(nodes)
         rows = []
         for n in nodes:
             att = figures.get(n.pk)
+            vs = versus.get(n.pk)
             rows.append(
                 {
                     "node": n.pk,
                     "label": n.label,
                     "parent": n.parent_id,
                     "figures": None if att is None else _figures(att),
+                    "target_in_force": n.amount,
+                    "original_target": None if vs is None else vs.original,
+                    "attainment_in_force_pct": None if vs is None else vs.current_pct,
+                    "original_attainment_pct": None if vs is None else vs.original_pct,
                 }
             )
         return Response(NodeAttainmentSerializer(rows, many=True).data)

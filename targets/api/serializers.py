@@ -10,6 +10,7 @@ from crm.models import Segment, Tier
 from crm.scopes import visible_regions, visible_users
 from salesmgmt.api import VisiblePrimaryKeyRelatedField, VisibleRows
 from targets.models import (
+    AMOUNT_KINDS,
     ActionPlan,
     ActionStatus,
     AdjustmentKind,
@@ -22,6 +23,7 @@ from targets.models import (
     TargetPlan,
     WeightBasis,
 )
+from targets.planning.people import people_change_summary
 from targets.planning.selectors import nodes_visible_to, plans_visible_to
 from targets.planning.weights import SOURCES as SPLIT_SOURCES
 
@@ -420,8 +422,44 @@ class AdjustmentChangeSerializer(serializers.Serializer):
     new = serializers.DecimalField(**MONEY)
 
 
+class PeopleChangeSerializer(serializers.Serializer):
+    """What a transfer or a new hire moves (`targets.planning.people`)."""
+
+    from_rep = serializers.IntegerField(
+        allow_null=True, help_text=_("Who gives the target; null: the team's unassigned.")
+    )
+    to_rep = serializers.IntegerField(allow_null=True, help_text=_("Who receives it; null: the team, unassigned."))
+    from_name = serializers.CharField()
+    to_name = serializers.CharField()
+    effective = serializers.DateField(help_text=_("From this day (a new hire's start)."))
+    moved = serializers.DecimalField(**MONEY, help_text=_("The target moved, in total."))
+    ramp = serializers.ListField(child=serializers.IntegerField(), help_text=_("A new hire's ramp, % per month."))
+
+
 class AdjustmentSerializer(serializers.ModelSerializer):
     plan_name = serializers.StringRelatedField(source="plan", read_only=True)
+    people_change = serializers.SerializerMethodField(
+        help_text=_("For a transfer or a new hire: who gives, who receives, from when; null for other kinds.")
+    )
+
+    @extend_schema_field(PeopleChangeSerializer(allow_null=True))
+    def get_people_change(self, adjustment: AdjustmentRequest) -> dict | None:
+        summary = people_change_summary(adjustment)
+        if summary is None:
+            return None
+        d = adjustment.details
+        return PeopleChangeSerializer(
+            {
+                "from_rep": d.get("from_rep"),
+                "to_rep": d.get("to_rep"),
+                "from_name": summary["from_rep"],
+                "to_name": summary["to_rep"],
+                "effective": summary["effective"],
+                "moved": summary["moved"],
+                "ramp": summary["ramp"],
+            }
+        ).data
+
     changes = VisibleRows(
         child=AdjustmentChangeSerializer(),
         scope=visible_nodes,
@@ -440,6 +478,7 @@ class AdjustmentSerializer(serializers.ModelSerializer):
             "kind",
             "reason",
             "changes",
+            "people_change",
             "status",
             "proposer",
             "proposer_name",
@@ -461,7 +500,7 @@ class ProposedChangeSerializer(serializers.Serializer):
 
 class AdjustmentCreateSerializer(serializers.Serializer):
     plan = VisiblePrimaryKeyRelatedField(scope=visible_plans)
-    kind = serializers.ChoiceField(choices=AdjustmentKind.choices)
+    kind = serializers.ChoiceField(choices=AMOUNT_KINDS)
     reason = serializers.CharField(allow_blank=True)
     changes = ProposedChangeSerializer(
         many=True,

@@ -45,7 +45,7 @@ from targets.planning.weights import Facts, cents, coordinate_lookups, facts_in,
 if TYPE_CHECKING:
     from targets.attainment.selectors import GridSnapshot
 
-NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", *COORD_FIELDS)
+NODE_FIELDS = ("id", "path", "split_dimension", "amount", "period_start", "period_end", "unassigned", *COORD_FIELDS)
 
 
 @dataclasses.dataclass
@@ -352,7 +352,18 @@ def _route(
 
 
 def leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figures]:
-    """The figures of the given leaves (dicts of `NODE_FIELDS`): facts up to `as_of`, open pipeline now."""
+    """The figures of the given leaves (dicts of `NODE_FIELDS`): facts up to `as_of`, open pipeline now. A team's
+    unassigned target counts no facts (`TargetNode.unassigned`): zero."""
+    counting = [i for i, n in enumerate(leaves) if not n.get("unassigned")]
+    if len(counting) < len(leaves):
+        result = [Figures() for _ in leaves]
+        for i, figures in zip(counting, _leaf_figures(plan, [leaves[i] for i in counting], as_of), strict=True):
+            result[i] = figures
+        return result
+    return _leaf_figures(plan, leaves, as_of)
+
+
+def _leaf_figures(plan: TargetPlan, leaves: list[dict], as_of: date) -> list[Figures]:
     metric = plan.metric
     result = [Figures() for _ in leaves]
     with_products = uses_products(metric, any(n["product_line_id"] or n["product_id"] for n in leaves))

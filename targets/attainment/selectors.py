@@ -34,7 +34,7 @@ from targets.models import (
     TargetPlan,
 )
 from targets.planning.members import COORD_FIELDS
-from targets.planning.selectors import nodes_visible_to
+from targets.planning.selectors import nodes_visible_to, original_targets
 
 # Pace gap (a fraction) at or above this is amber rather than red: 10 points behind time.
 AMBER_FROM = Decimal("-0.10")
@@ -255,6 +255,54 @@ def decorate(nodes: Iterable[TargetNode], *, week_before: bool = True) -> None:
     figures = attainment_of(nodes, week_before=week_before)
     for node in nodes:
         node.attainment = figures.get(node.pk)  # type: ignore[attr-defined]  # for templates, not a column
+
+
+@dataclasses.dataclass(frozen=True)
+class AgainstOriginal:
+    """A node's actual against its target in force and against its original target (the plan's first approved
+    version, `targets.planning.selectors.original_targets`), side by side."""
+
+    original: Decimal
+    current: Decimal
+    actual: Decimal | None  # None until the node has figures (a snapshot)
+
+    @property
+    def original_pct(self) -> Decimal | None:
+        return None if self.actual is None else math.percent(self.actual, self.original)
+
+    @property
+    def current_pct(self) -> Decimal | None:
+        return None if self.actual is None else math.percent(self.actual, self.current)
+
+    @property
+    def change(self) -> Decimal:
+        """How the target moved since the original plan (the version in force minus the original)."""
+        return self.current - self.original
+
+
+def against_original(nodes: Iterable[TargetNode]) -> dict[int, AgainstOriginal]:
+    """Each node of an approved plan with its original and current targets and its latest actual (`node.attainment`
+    when `decorate` set it, else read): one query for the originals (one more without `decorate`)."""
+    nodes = list(nodes)
+    originals = original_targets(n.pk for n in nodes)
+    missing = [n for n in nodes if not hasattr(n, "attainment")]
+    figures = attainment_of(missing, week_before=False) if missing else {}
+    result: dict[int, AgainstOriginal] = {}
+    for node in nodes:
+        original = originals.get(node.pk)
+        if original is None:
+            continue  # never approved: nothing to compare with
+        att = node.attainment if hasattr(node, "attainment") else figures.get(node.pk)
+        result[node.pk] = AgainstOriginal(original, node.amount, att.actual if att is not None else None)
+    return result
+
+
+def decorate_original(nodes: Iterable[TargetNode]) -> None:
+    """Set `node.against_original` (an `AgainstOriginal` or None) on each node, for templates."""
+    nodes = list(nodes)
+    found = against_original(nodes)
+    for node in nodes:
+        node.against_original = found.get(node.pk)  # type: ignore[attr-defined]  # for templates, not a column
 
 
 def history(node: TargetNode, *, limit: int = HISTORY_LIMIT) -> list[Attainment]:

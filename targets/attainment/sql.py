@@ -157,7 +157,7 @@ def _branch(source: str, signature: tuple, plan_id: int) -> tuple[str, list]:
     signature: a join on equalities."""
     depth, rep, line, product, segment = signature
     on = ["l.period_start = f.p_start", "l.period_end = f.p_end"]  # the day's period(s): `_periods_sql`
-    where = ["l.plan_id = %s", "l.split_dimension = ''"]
+    where = ["l.plan_id = %s", "l.split_dimension = ''", "NOT l.unassigned"]  # a team's unassigned: zero
     params: list = [plan_id]
     for wanted, column, fact in (
         (rep, "rep_id", "f_rep"),

@@ -11,7 +11,7 @@ from crm.forms import scoped_user_field
 from crm.models import User
 from crm.scopes import visible_users
 from pipeline.forms import DATE, MoneyField
-from targets.models import ActionStatus, AdjustmentKind, PeriodKind
+from targets.models import AMOUNT_KINDS, ActionStatus, AdjustmentKind, PeriodKind
 from targets.planning.selectors import plans_visible_to
 
 PEOPLE_MINE = ""
@@ -100,7 +100,7 @@ class AdjustmentForm(forms.Form):
     """New amounts for the parts of one target: a reallocation keeps their total, a total change does not."""
 
     kind = forms.ChoiceField(
-        label=_("Kind"), choices=AdjustmentKind.choices, initial=AdjustmentKind.REALLOCATION, widget=forms.RadioSelect
+        label=_("Kind"), choices=AMOUNT_KINDS, initial=AdjustmentKind.REALLOCATION, widget=forms.RadioSelect
     )
     reason = forms.CharField(
         label=_("Reason"),

@@ -29,6 +29,7 @@ from targets.models import (
 from targets.planning.approval_chain import adjustment_lines
 from targets.planning.approvals import ApprovalRefused, check_adjustment_approver
 from targets.planning.bulk import apply_amounts, rescale_subtrees
+from targets.planning.people import withdraw_created
 from targets.planning.rules import ancestor_paths, check_amount, check_manager, check_not_own, check_scope, is_top
 
 
@@ -68,7 +69,7 @@ def adjustment_propose(
     plan = TargetPlan.objects.select_related("metric").get(pk=plan.pk)
     if plan.status != PlanStatus.APPROVED:
         raise ValidationError(_("Only an approved plan is adjusted; change a draft directly."))
-    if kind not in AdjustmentKind.values:
+    if kind not in (AdjustmentKind.REALLOCATION, AdjustmentKind.TOTAL_CHANGE):
         raise ValidationError({"kind": _("Choose a reallocation or a total change.")})
     if not (reason or "").strip():
         raise ValidationError({"reason": _("Give the reason for the adjustment.")})
@@ -199,6 +200,7 @@ def adjustment_reject(*, adjustment: AdjustmentRequest, actor: User, note: str) 
     adjustment.decided_at = timezone.now()
     adjustment.decision_note = note.strip()
     adjustment.save(update_fields=["status", "approver", "decided_at", "decision_note"])
+    withdraw_created(adjustment)
     audit(
         actor=actor,
         action="target_adjustment.reject",

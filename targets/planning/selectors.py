@@ -328,6 +328,28 @@ def plan_versions(plan: TargetPlan) -> list[dict]:
     return versions
 
 
+def original_target_expression() -> Subquery:
+    """A node's original target, as a column: its amount in the plan's first approved version (version 1), the
+    plan as it was approved before any adjustment. Null for a node without one (a draft plan's, or a target added
+    by a later adjustment: `original_targets` reads that as zero)."""
+    return _amount_in(1)
+
+
+def original_targets(node_ids: Iterable[int]) -> dict[int, Decimal | None]:
+    """The original target of each node (one query): its amount in version 1 of its plan, zero for a target added
+    later by an adjustment (a new hire's), None while its plan was never approved. The one definition of
+    "original target": the tree, the weekly review and the API show this, beside the version in force."""
+    rows = (
+        TargetNode.objects.filter(pk__in=list(node_ids))
+        .annotate(original=original_target_expression())
+        .values_list("pk", "original", "plan__current_version")
+    )
+    return {
+        pk: (None if version < 1 else (original if original is not None else Decimal(0)))
+        for pk, original, version in rows
+    }
+
+
 def _amount_in(version: int) -> Subquery:
     return Subquery(
         TargetNodeAmount.objects.filter(node=OuterRef("pk"), version_from__lte=version)

@@ -66,6 +66,7 @@ def _decorate(nodes, plan=None):
         node.gap = selectors.node_gap(node)
     if plan is not None and not plan.is_draft:
         selectors_attainment.decorate(nodes)  # the latest actual, attainment, time progress, pace gap (one query)
+        selectors_attainment.decorate_original(nodes)  # against the original plan too (one query)
     return nodes
 
 

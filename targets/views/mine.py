@@ -425,6 +425,7 @@ def _render_adjustment(request, adjustment, *, form=None, status=200):
         "can_approve": bool(selectors.adjustments_to_decide(request.user, only=adjustment.pk)),
         "is_proposer": adjustment.proposer_id == request.user.pk,
         "needs_director": adjustment.kind == AdjustmentKind.TOTAL_CHANGE,
+        "people": services.people_change_summary(adjustment),
         "form": form or DecisionForm(),
     }
     return render(request, "targets/mine/adjustment_detail.html", context, status=status)

@@ -69,6 +69,7 @@ DROP AS WITH ff AS
       AND l.region_id = NULLIF(split_part(f.f_path, '/', 3), '')::bigint
       WHERE l.plan_id = :plan_id
         AND l.split_dimension = ''
+        AND NOT l.unassigned
         AND l.rep_id IS NOT NULL
         AND l.product_line_id IS NULL
         AND l.product_id IS NULL

@@ -43,6 +43,11 @@ def test_a_node_without_snapshot_has_null_figures(org, tree, approved, api):
             "label": tree["reps"][org.rep].label,
             "parent": tree["east"].pk,
             "figures": None,
+            # The targets are known without figures: the one in force and the original (version 1).
+            "target_in_force": "200000.00",
+            "original_target": "200000.00",
+            "attainment_in_force_pct": None,
+            "original_attainment_pct": None,
         }
     ]
 
