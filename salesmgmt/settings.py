@@ -7,6 +7,7 @@ is then clean.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_htmx",
+    "axes",
+    "csp",
     "salesmgmt",
     "crm",
     "pipeline",
@@ -97,6 +100,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.ScopeMemoMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns a login that axes refused into the lockout answer (salesmgmt.security.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Widgets render through TEMPLATES, so a widget of ours keeps its template in templates/ with the others
@@ -155,6 +161,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: a username+IP pair locked out after failed logins is refused before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -268,8 +276,20 @@ CELERY_BEAT_SCHEDULE: dict = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "salesmgmt.security.ExpiringTokenAuthentication",
     ],
+    # Requests per client (a signed-in user, else the IP address), counted in the default cache (Redis in
+    # production); over the rate a call is answered 429 with Retry-After. The token endpoint has its own, stricter
+    # rate per IP address, on top of the login lockout.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_RATE_ANON", "60/min"),
+        "user": env_str("API_RATE_USER", "1000/min"),
+        "auth_token": env_str("API_RATE_TOKEN", "10/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -287,6 +307,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "salesmgmt API",
     "DESCRIPTION": "Sales target management: organisation, customers, pipeline, targets.",
     "VERSION": "1.0.0",
+    # Every operation may answer 429 (a throttle); see salesmgmt.security.add_throttled_responses.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "salesmgmt.security.add_throttled_responses",
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets used by fields of several names get one name each (and no collision warnings).
@@ -330,6 +355,52 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "salesmgmt@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Links in e-mails are absolute: the address people open the app at.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# --- abuse protection (see the README's security section) ---------------------------------------
+# Login lockout (django-axes): AXES_FAILURE_LIMIT failed logins of one username from one IP address, on the login
+# form or the token endpoint, lock that pair out for AXES_COOLOFF_MINUTES (each try while locked starts the
+# cool-off again). An administrator unlocks earlier in the admin (Axes: access attempts) or with
+# `manage.py axes_reset` / `axes_reset_username <name>`. The attempts are kept in the database.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be >= 1")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login clears the pair's failures
+AXES_LOCKOUT_CALLABLE = "salesmgmt.security.lockout_response"
+AXES_VERBOSE = False
+# Behind a reverse proxy (BEHIND_PROXY=1) the client's address is the proxy's X-Forwarded-For entry.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
+)
+# Password reset requests, per client IP address and per e-mail address (the mails cost and annoy).
+PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "5/hour")
+# API tokens expire this many hours after they were issued; obtaining a token again issues a new one.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 7)
+if API_TOKEN_TTL_HOURS < 1:
+    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be >= 1")
+
+# Content-Security-Policy (django-csp): scripts only from this site's files (no inline script, no event handler
+# attribute, no eval); styles may be inline (plotly sets styles on the charts it draws). The Swagger page at
+# /api/docs/ loads its scripts from a CDN and starts them inline: it is left out of the policy.
+csp_report_uri = env_str("CSP_REPORT_URI")  # lower case: django-csp reads every CSP_* setting as its old format
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+    | ({"report-uri": [csp_report_uri]} if csp_report_uri else {}),
+}
 
 # HTTPS hardening, all on with HTTPS=1 (production behind TLS).
 HTTPS = env_bool("HTTPS", False)

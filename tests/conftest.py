@@ -100,6 +100,17 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rates():
+    """Each test starts with no request counted: DRF's throttles and the password-reset rate keep their counts in
+    the default cache, which (local memory) outlives a test. A shared cache (REDIS_URL) is left alone."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
