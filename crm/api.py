@@ -18,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
 from crm import services
 from crm.models import (
@@ -357,8 +357,9 @@ class CustomerViewSet(
 class ObtainTokenView(ObtainAuthToken):
     parser_classes = [JSONParser]  # DRF's view names its own parsers: ours, so its depth limit holds here too
     authentication_classes = []
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth_token"  # a stricter rate per address (API_RATE_TOKEN), besides the lockout
+    # The anonymous rate, and a stricter one of its own per address (API_RATE_TOKEN), besides the lockout.
+    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
+    throttle_scope = "auth_token"
 
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

@@ -203,3 +203,21 @@ def csv_bytes(rows, *, delimiter=",", encoding="utf-8") -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode(encoding)
+
+
+def chart_figures(html: str) -> list[dict]:
+    """The figures of a page's charts (`salesmgmt.charts.chart_html`: `<div class="chart" data-figure="{json}">`),
+    parsed, in page order."""
+    import json
+    from html.parser import HTMLParser
+
+    figures: list[dict] = []
+
+    class Charts(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found = dict(attrs)
+            if "chart" in (found.get("class") or "").split() and found.get("data-figure"):
+                figures.append(json.loads(found["data-figure"]))
+
+    Charts().feed(html)
+    return figures
