@@ -96,8 +96,10 @@ def test_the_token_endpoint_locks_out_after_five_failures_with_a_json_429(org):
             assert response.status_code == 400 and response.json()["code"] == "invalid"
         fifth = token_login("rep", "wrong")
         assert fifth.status_code == 429 and fifth["Retry-After"] == "900"
-        assert fifth.json() == {"detail": LOCKED + " Try again later, or ask an administrator to unlock it.",
-                                "code": "locked_out"}
+        assert fifth.json() == {
+            "detail": LOCKED + " Try again later, or ask an administrator to unlock it.",
+            "code": "locked_out",
+        }
         right = token_login("rep", PASSWORD)
         assert right.status_code == 429 and "token" not in right.json()
         assert token_login("manager", PASSWORD).status_code == 200  # another user from the same address
@@ -121,7 +123,8 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(org):
     link = re.search(r"http://\S+/accounts/reset/\S+/", message.body).group(0)
     form = client.get(link, follow=True)
     assert form.status_code == 200 and 'name="new_password1"' in form.content.decode()
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "N3w-secret-pw!", "new_password2": "N3w-secret-pw!"})
+    new = {"new_password1": "N3w-secret-pw!", "new_password2": "N3w-secret-pw!"}
+    done = client.post(form.redirect_chain[-1][0], new)
     assert done.status_code == 302
     org.rep.refresh_from_db()
     assert org.rep.check_password("N3w-secret-pw!")
@@ -256,7 +259,8 @@ def test_the_limits_are_read_from_the_environment():
     code = (
         "from django.conf import settings as s; r = s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']; "
         "print(s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME.total_seconds(), s.API_TOKEN_TTL_HOURS, "
-        "s.PASSWORD_RESET_RATE, r['user'], r['anon'], r['auth_token'], s.CONTENT_SECURITY_POLICY['DIRECTIVES'].get('report-uri'))"
+        "s.PASSWORD_RESET_RATE, r['user'], r['anon'], r['auth_token'], "
+        "s.CONTENT_SECURITY_POLICY['DIRECTIVES'].get('report-uri'))"
     )
     env = {
         "AXES_FAILURE_LIMIT": "7",
@@ -270,7 +274,8 @@ def test_the_limits_are_read_from_the_environment():
     }
     result = run_manage("shell", "-c", code, env_extra=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["7", "1800.0", "12", "3/hour", "500/min", "20/min", "5/min", "['/csp-report/']"]
+    printed = result.stdout.strip().splitlines()[-1].split()
+    assert printed == ["7", "1800.0", "12", "3/hour", "500/min", "20/min", "5/min", "['/csp-report/']"]
 
 
 @pytest.mark.parametrize("name,value", [("AXES_FAILURE_LIMIT", "0"), ("API_TOKEN_TTL_HOURS", "soon")])
