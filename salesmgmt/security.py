@@ -23,6 +23,17 @@ from rest_framework.throttling import SimpleRateThrottle
 # --- login lockout (django-axes) -------------------------------------------------------------------
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The client's address (AXES_CLIENT_IP_CALLABLE, and the password-reset rate), read as DRF's throttles read
+    it: REMOTE_ADDR, or behind PROXY_COUNT proxies of ours the X-Forwarded-For entry the outermost one added (the
+    entries before it are the client's to write)."""
+    if settings.BEHIND_PROXY:
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        if hops:
+            return hops[-min(settings.PROXY_COUNT, len(hops))]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def cool_off_seconds() -> int:
     return int(settings.AXES_COOLOFF_TIME.total_seconds())
 
@@ -118,10 +129,8 @@ class PasswordResetView(auth_views.PasswordResetView):
     from one IP address or for one e-mail address. The answer never tells whether the address has an account."""
 
     def post(self, request, *args, **kwargs):
-        from axes.helpers import get_client_ip_address
-
         email = request.POST.get("email", "").strip().lower()
-        throttles = [PasswordResetThrottle(f"ip:{get_client_ip_address(request)}")]
+        throttles = [PasswordResetThrottle(f"ip:{client_ip(request)}")]
         if email:
             throttles.append(PasswordResetThrottle(f"email:{email}"))
         refused = [throttle for throttle in throttles if not throttle.allow_request(request, self)]

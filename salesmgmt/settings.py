@@ -63,6 +63,12 @@ if not DEBUG and SECRET_KEY.startswith("dev-only") and env_bool("HTTPS", False):
     raise ImproperlyConfigured("SECRET_KEY must be set in production (HTTPS=1)")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind reverse proxies of ours (BEHIND_PROXY=1; PROXY_COUNT of them): X-Forwarded-Proto is trusted, and the
+# client's address is the X-Forwarded-For entry the outermost proxy added, not REMOTE_ADDR (the proxy's).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+PROXY_COUNT = env_int("PROXY_COUNT", 1)
+if PROXY_COUNT < 1:
+    raise ImproperlyConfigured("PROXY_COUNT must be >= 1")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -285,6 +291,7 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
     ],
+    "NUM_PROXIES": PROXY_COUNT if BEHIND_PROXY else None,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_RATE_ANON", "60/min"),
         "user": env_str("API_RATE_USER", "1000/min"),
@@ -371,10 +378,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True  # a successful login clears the pair's failures
 AXES_LOCKOUT_CALLABLE = "salesmgmt.security.lockout_response"
 AXES_VERBOSE = False
-# Behind a reverse proxy (BEHIND_PROXY=1) the client's address is the proxy's X-Forwarded-For entry.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
-)
+# The client's address (the lockout, the password-reset rate, the API throttles: BEHIND_PROXY, PROXY_COUNT above).
+AXES_CLIENT_IP_CALLABLE = "salesmgmt.security.client_ip"
 # Password reset requests, per client IP address and per e-mail address (the mails cost and annoy).
 PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "5/hour")
 # API tokens expire this many hours after they were issued; obtaining a token again issues a new one.
@@ -410,7 +415,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

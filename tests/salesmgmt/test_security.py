@@ -86,6 +86,22 @@ def test_the_failure_limit_and_cool_off_come_from_the_settings(org, settings):
     assert "locked from your address for 1 minute." in second.content.decode()
 
 
+def test_behind_a_proxy_the_lockout_counts_the_address_the_proxy_saw(org, settings):
+    settings.BEHIND_PROXY = True
+
+    def via_proxy(password, client_ip, spoofed=""):
+        # The proxy (REMOTE_ADDR 10.0.0.254) appends the address it saw to what the client sent.
+        forwarded = f"{spoofed}, {client_ip}" if spoofed else client_ip
+        client = Client(REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR=forwarded)
+        return client.post(LOGIN, {"username": "rep", "password": password})
+
+    for number in range(5):
+        via_proxy("wrong", "198.51.100.7", spoofed=f"192.0.2.{number}")  # a new made-up address each time
+    assert via_proxy(PASSWORD, "198.51.100.7", spoofed="192.0.2.99").status_code == 429
+    assert via_proxy(PASSWORD, "198.51.100.8").status_code == 302  # another client behind the same proxy
+    assert AccessAttempt.objects.get().ip_address == "198.51.100.7"
+
+
 # --- lockout on the token endpoint ----------------------------------------------------------------------
 
 
