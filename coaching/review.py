@@ -36,7 +36,7 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, Region, Role, User
@@ -46,6 +46,7 @@ from pipeline.analytics import BY_REGION as BY_REGION_GROUP
 from pipeline.analytics import win_rates
 from pipeline.models import Activity
 from pipeline.selectors import deals_visible
+from salesmgmt.charts import chart_html
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib import periods
 from salesmgmt.lib.money import ZERO, quantize
@@ -511,20 +512,10 @@ def plot_div(data: list[dict[str, Any]], layout: dict[str, Any], div_id: str) ->
     """A figure (its traces and layout as plain dicts, one trace per series) as a div for plotly.js, which the
     page loads. The id is fixed, so the same review renders the same markup every time (a kept review is
     compared with the live one)."""
-    from plotly.io import to_html
-
     merged = {**CHART_LAYOUT, **layout}
     for axis in ("xaxis", "yaxis"):
         merged[axis] = {**CHART_LAYOUT[axis], **layout.get(axis, {})}
-    html = to_html(
-        {"data": data, "layout": merged},
-        include_plotlyjs=False,
-        full_html=False,
-        div_id=div_id,
-        validate=False,
-        config={"displaylogo": False, "responsive": True},
-    )
-    return mark_safe(html)  # noqa: S308 - plotly's own markup; the values in it are JSON, escaped by plotly
+    return chart_html({"data": data, "layout": merged}, div_id=div_id, validate=False)
 
 
 def snapshot_json(review: Review) -> str:

@@ -15,8 +15,10 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
 from crm import services
 from crm.models import (
@@ -46,6 +48,7 @@ from crm.serializers import (
 )
 from salesmgmt.api import PageNumberPagination, api_responses
 from salesmgmt.parsers import JSONParser
+from salesmgmt.security import LockedOut, issue_token
 
 # --- shared pieces (pipeline's API uses them too) -----------------------------------------
 
@@ -340,7 +343,13 @@ class CustomerViewSet(
 
 @extend_schema(
     summary=_("Exchange a username and password for an API token"),
-    description=_("Send the token on every call as the header `Authorization: Token <token>`."),
+    description=_(
+        "Send the token on every call as the header `Authorization: Token <token>`. A token expires "
+        "API_TOKEN_TTL_HOURS after it was issued (a call with it is then answered 401, code `token_expired`); "
+        "each call here issues a new token and revokes the previous one. After AXES_FAILURE_LIMIT failed "
+        "attempts for one username from one address, that pair is locked out for the cool-off: 429, code "
+        "`locked_out`, with Retry-After."
+    ),
     request=AuthTokenSerializer,
     responses=api_responses({200: TokenSerializer}, 400, authenticated=False),
     tags=["auth"],
@@ -348,3 +357,15 @@ class CustomerViewSet(
 class ObtainTokenView(ObtainAuthToken):
     parser_classes = [JSONParser]  # DRF's view names its own parsers: ours, so its depth limit holds here too
     authentication_classes = []
+    # The anonymous rate, and a stricter one of its own per address (API_RATE_TOKEN), besides the lockout.
+    throttle_classes = [AnonRateThrottle, ScopedRateThrottle]
+    throttle_scope = "auth_token"
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            # axes flags the request it refused (locked out now, or already): the lockout answer, not "invalid".
+            if getattr(request, "axes_locked_out", False):
+                raise LockedOut()
+            raise ValidationError(serializer.errors)
+        return Response({"token": issue_token(serializer.validated_data["user"]).key})

@@ -7,6 +7,7 @@ is then clean.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,12 @@ SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 TESTING = env_bool("TESTING", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind reverse proxies of ours (BEHIND_PROXY=1; PROXY_COUNT of them): X-Forwarded-Proto is trusted, and the
+# client's address is the X-Forwarded-For entry the outermost proxy added, not REMOTE_ADDR (the proxy's).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+PROXY_COUNT = env_int("PROXY_COUNT", 1)
+if PROXY_COUNT < 1:
+    raise ImproperlyConfigured("PROXY_COUNT must be >= 1")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -79,6 +86,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_htmx",
+    "axes",
+    "csp",
     "salesmgmt",
     "crm",
     "pipeline",
@@ -98,6 +107,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.ScopeMemoMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns a login that axes refused into the lockout answer (salesmgmt.security.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Widgets render through TEMPLATES, so a widget of ours keeps its template in templates/ with the others
@@ -156,6 +168,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: a username+IP pair locked out after failed logins is refused before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -278,8 +292,21 @@ CELERY_BEAT_SCHEDULE: dict = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "salesmgmt.security.ExpiringTokenAuthentication",
     ],
+    # Requests per client (a signed-in user, else the IP address), counted in the default cache (Redis in
+    # production); over the rate a call is answered 429 with Retry-After. The token endpoint has its own, stricter
+    # rate per IP address, on top of the login lockout.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "NUM_PROXIES": PROXY_COUNT if BEHIND_PROXY else None,
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_RATE_ANON", "60/min"),
+        "user": env_str("API_RATE_USER", "1000/min"),
+        "auth_token": env_str("API_RATE_TOKEN", "10/min"),
+    },
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -297,6 +324,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "salesmgmt API",
     "DESCRIPTION": "Sales target management: organisation, customers, pipeline, targets.",
     "VERSION": "1.0.0",
+    # Every operation may answer 429 (a throttle); see salesmgmt.security.add_throttled_responses.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "salesmgmt.security.add_throttled_responses",
+    ],
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and ReDoc are served from drf-spectacular-sidecar's static files, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -345,6 +377,50 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Links in e-mails are absolute: the address people open the app at.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
+# --- abuse protection (see the README's security section) ---------------------------------------
+# Login lockout (django-axes): AXES_FAILURE_LIMIT failed logins of one username from one IP address, on the login
+# form or the token endpoint, lock that pair out for AXES_COOLOFF_MINUTES (each try while locked starts the
+# cool-off again). An administrator unlocks earlier in the admin (Axes: access attempts) or with
+# `manage.py axes_reset` / `axes_reset_username <name>`. The attempts are kept in the database.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be >= 1")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful login clears the pair's failures
+AXES_LOCKOUT_CALLABLE = "salesmgmt.security.lockout_response"
+AXES_VERBOSE = False
+# The client's address (the lockout, the password-reset rate, the API throttles: BEHIND_PROXY, PROXY_COUNT above).
+AXES_CLIENT_IP_CALLABLE = "salesmgmt.security.client_ip"
+# Password reset requests, per client IP address and per e-mail address (the mails cost and annoy).
+PASSWORD_RESET_RATE = env_str("PASSWORD_RESET_RATE", "5/hour")
+# API tokens expire this many hours after they were issued; obtaining a token again issues a new one.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 7)
+if API_TOKEN_TTL_HOURS < 1:
+    raise ImproperlyConfigured("API_TOKEN_TTL_HOURS must be >= 1")
+
+# Content-Security-Policy (django-csp): scripts only from this site's files (no inline script, no event handler
+# attribute, no eval); styles may be inline (plotly sets styles on the charts it draws). The Swagger page at
+# /api/docs/ loads its scripts from a CDN and starts them inline: it is left out of the policy.
+csp_report_uri = env_str("CSP_REPORT_URI")  # lower case: django-csp reads every CSP_* setting as its old format
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+    | ({"report-uri": [csp_report_uri]} if csp_report_uri else {}),
+}
+
 # HTTPS hardening, all on with HTTPS=1 (production behind TLS).
 HTTPS = env_bool("HTTPS", False)
 SECURE_SSL_REDIRECT = HTTPS
@@ -353,7 +429,7 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 

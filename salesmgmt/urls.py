@@ -4,12 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from coaching.views import home as coaching_home
 from salesmgmt.health import healthz
+from salesmgmt import security
 
 urlpatterns = [
     path("", coaching_home.home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Django's password reset with a rate per address and per e-mail (before Django's own view of that URL).
+    path("accounts/password_reset/", security.PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("crm/", include("crm.urls")),
     path("pipeline/", include("pipeline.urls")),

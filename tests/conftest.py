@@ -100,6 +100,17 @@ def _default_language():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rates():
+    """Each test starts with no request counted: DRF's throttles and the password-reset rate keep their counts in
+    the default cache, which (local memory) outlives a test. A shared cache (REDIS_URL) is left alone."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -192,3 +203,21 @@ def csv_bytes(rows, *, delimiter=",", encoding="utf-8") -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode(encoding)
+
+
+def chart_figures(html: str) -> list[dict]:
+    """The figures of a page's charts (`salesmgmt.charts.chart_html`: `<div class="chart" data-figure="{json}">`),
+    parsed, in page order."""
+    import json
+    from html.parser import HTMLParser
+
+    figures: list[dict] = []
+
+    class Charts(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found = dict(attrs)
+            if "chart" in (found.get("class") or "").split() and found.get("data-figure"):
+                figures.append(json.loads(found["data-figure"]))
+
+    Charts().feed(html)
+    return figures

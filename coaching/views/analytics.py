@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -21,11 +20,10 @@ from coaching.analytics_forms import DriversForm, FunnelForm
 from coaching.drivers import DriverReview, default_region, driver_review
 from crm.models import CompanySettings
 from pipeline.analytics import Funnel, WinRateRow, funnel, win_rates
+from salesmgmt.charts import chart_html
 from salesmgmt.lib.drivers import DRIVERS
 from salesmgmt.lib.money import quantize
 from salesmgmt.views import is_partial, vary_on_htmx
-
-PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 def driver_labels() -> dict[str, str]:
@@ -54,15 +52,12 @@ def _figure(traces: list[dict], **layout: Any) -> dict:
 
 
 def chart(figure: dict) -> str:
-    """A figure as an HTML div (plotly.js is loaded by the page).
+    """A figure as a chart div (`salesmgmt.charts`; plotly.js is loaded by the page).
 
     Built without plotly's graph objects and without validation: each validated figure cost ~100 ms, more
     than the page's queries. The figures are checked against plotly's schema in the tests instead."""
-    from plotly.offline import plot
-
     drawn = {**figure, "layout": {**figure["layout"], "template": _template()}}
-    html = plot(drawn, include_plotlyjs=False, output_type="div", config=PLOT_CONFIG, validate=False)
-    return mark_safe(html)  # noqa: S308 - plotly's own markup
+    return chart_html(drawn, validate=False)
 
 
 def funnel_figure(result: Funnel) -> dict:

@@ -16,7 +16,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
@@ -26,6 +25,7 @@ from crm.forms import scoped_region_field
 from crm.models import CompanySettings
 from pipeline import flow as pipeline_flow
 from pipeline.models import ForecastCategory
+from salesmgmt.charts import chart_html
 from salesmgmt.views import filter_form, page_query, vary_on_htmx
 
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -72,9 +72,8 @@ def flow_arguments(data: dict, *, today: date) -> dict:
 
 
 def _waterfall(flow: pipeline_flow.Flow) -> str:
-    """Start, each bucket, end: one waterfall trace, as a div that expects plotly.js on the page."""
+    """Start, each bucket, end: one waterfall trace, as a chart div that expects plotly.js on the page."""
     from plotly import graph_objects as go
-    from plotly.offline import plot
 
     boxes = [flow.start, *flow.buckets, flow.end]
     measure = ["absolute", *(["relative"] * len(flow.buckets)), "total"]
@@ -96,7 +95,7 @@ def _waterfall(flow: pipeline_flow.Flow) -> str:
         height=380,
         showlegend=False,
     )
-    return plot(figure, include_plotlyjs=False, output_type="div", config={"displaylogo": False, "responsive": True})
+    return chart_html(figure)
 
 
 def _table(flow: pipeline_flow.Flow) -> tuple[list[str], list[dict]]:
@@ -148,7 +147,7 @@ def flow(request):
         "categories": categories,
         "category_labels": dict(ForecastCategory.choices),
         "rows": rows,
-        "chart": mark_safe(_waterfall(result)),  # noqa: S308 - plotly's own markup
+        "chart": _waterfall(result),
         "drill_query": _drill_query(arguments),
         "balanced": result.computed_end() == result.end.total,
         "since_meeting": since_meeting,

@@ -9,20 +9,19 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from coaching import selectors, services
 from coaching.forms import ForecastForm, TeamForecastForm, ViewForm
 from crm.forms import add_service_errors
+from salesmgmt.charts import chart_html
 from salesmgmt.views import safe_next_url
 
 
 def accuracy_chart(acc: selectors.Accuracy) -> str:
     """Commit and best case ÷ actual per week of the period (the team's, or the rep's own): one trace per series."""
     from plotly import graph_objects as go
-    from plotly.offline import plot
 
     row = acc.team or (acc.reps[0] if acc.reps else None)
     if row is None:
@@ -53,7 +52,7 @@ def accuracy_chart(acc: selectors.Accuracy) -> str:
         xaxis={"type": "date"},
         legend={"orientation": "h", "y": -0.2},
     )
-    return plot(figure, include_plotlyjs=False, output_type="div", config={"displaylogo": False, "responsive": True})
+    return chart_html(figure)
 
 
 def _page(request, *, rep_form=None, team_form=None, status=200):
@@ -89,7 +88,7 @@ def _page(request, *, rep_form=None, team_form=None, status=200):
     if context["ended"]:
         acc = selectors.accuracy(user, period, team=team)
         context["accuracy"] = acc
-        context["accuracy_chart"] = mark_safe(accuracy_chart(acc))  # noqa: S308 - plotly's own markup
+        context["accuracy_chart"] = accuracy_chart(acc)
     return render(request, "coaching/forecast/page.html", context, status=status)
 
 

@@ -14,12 +14,12 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from crm.forms import add_service_errors
 from crm.models import User
+from salesmgmt.charts import chart_html
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib import attainment as attainment_math
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
@@ -118,9 +118,8 @@ def my_targets(request):
 
 def _trend_chart(history) -> str:
     """Attainment % and time progress % per snapshot date (and today's, read from the newest): one trace per
-    series, as an HTML div that expects plotly.js on the page."""
+    series, as a chart div (`salesmgmt.charts`) that expects plotly.js on the page."""
     from plotly import graph_objects as go
-    from plotly.offline import plot
 
     days = [att.as_of.isoformat() for att in history]
     figure = go.Figure(
@@ -149,7 +148,7 @@ def _trend_chart(history) -> str:
         xaxis={"type": "date"},
         legend={"orientation": "h", "y": -0.2},
     )
-    return plot(figure, include_plotlyjs=False, output_type="div", config={"displaylogo": False, "responsive": True})
+    return chart_html(figure)
 
 
 @login_required
@@ -166,7 +165,7 @@ def node_attainment(request, pk):
     context = {
         "node": node,
         "history": list(reversed(history)),
-        "chart": mark_safe(_trend_chart(points)) if history else "",  # noqa: S308 - plotly's own markup
+        "chart": _trend_chart(points) if history else "",
         "late_changes": selectors_late_changes.late_changes(request.user, node),
     }
     return render(request, "targets/mine/attainment.html", context)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.urls import reverse
 
 from pipeline import flow as F
+from tests.conftest import chart_figures
 
 OWNERS = {
     "rep": {"rep"},
@@ -34,7 +35,8 @@ def test_the_page_defaults_to_the_last_week_and_the_current_quarter(org, client_
     assert context["balanced"]
     body = response.content.decode()
     assert 'data-testid="flow-row-won"' in body and "−300.00" in body
-    assert "plotly-graph-div" in body and "waterfall" in body
+    (figure,) = chart_figures(body)
+    assert [trace["type"] for trace in figure["data"]] == ["waterfall"]
     assert 'data-testid="flow-cell-new-pipeline"' in body
 
 

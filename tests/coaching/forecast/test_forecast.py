@@ -12,6 +12,7 @@ from coaching import selectors, services
 from coaching.models import ForecastLevel, ForecastSubmission
 from salesmgmt.lib import periods
 from tests.coaching.call_data import CALL_DAY, SHANGHAI, expected
+from tests.conftest import chart_figures
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -256,7 +257,8 @@ def test_accuracy_by_week_is_computed_as_an_independent_replay(org, call_deals, 
     response = client_for(org.manager).get("/review/forecast/?period=FY2026-M06")
     assert response.status_code == 200
     assert b'data-testid="accuracy-table"' in response.content
-    assert b"plotly" in response.content  # the chart's div
+    (figure,) = chart_figures(response.content.decode())  # the chart's div
+    assert len(figure["data"]) == 3  # commit, best case, actual
     # The rep sees his own accuracy only.
     response = client_for(org.rep).get("/review/forecast/?period=FY2026-M06")
     assert [r.key for r in response.context["accuracy"].reps] == [f"rep:{org.rep.pk}"]

@@ -15,9 +15,12 @@ def test_token_obtained_with_username_and_password_authenticates_later_calls(org
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/users/me/").json()["username"] == "rep"
     assert {row["owner"] for row in results(client.get("/api/opportunities/"))} == {org.rep.pk}
-    # The same token comes back on the next login.
+    # The next login rotates the token: a new one, and the old one no longer works.
     again = APIClient().post("/api/auth/token/", {"username": "rep", "password": "pw-test-123"}, format="json")
-    assert again.json()["token"] == token
+    assert again.status_code == 200 and again.json()["token"] != token
+    assert client.get("/api/users/me/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {again.json()['token']}")
+    assert client.get("/api/users/me/").json()["username"] == "rep"
 
 
 def test_wrong_password_is_a_json_400(org):

@@ -9,6 +9,7 @@ import pandas as pd
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.test import RequestFactory
 
 from crm.models import Customer, Region, RegionKind, Role, User
 from pipeline.management.commands.import_maven import username_for
@@ -68,7 +69,8 @@ def test_maven_dataset_imports_exactly_and_idempotently(db):
     assert User.objects.filter(role=Role.REP, region__in=teams).count() == 35
     assert User.objects.get(username="anna.snelling").region.manager.username == "dustin.brinkmann"
     assert User.objects.get(username="carl.lin").opportunities.count() == 0
-    assert authenticate(username="cara.losch", password=DEMO_PASSWORD) is not None
+    login = RequestFactory().post("/accounts/login/")
+    assert authenticate(login, username="cara.losch", password=DEMO_PASSWORD) is not None
     # Every deal is booked to its owner's team, whatever its customer's region.
     assert maven.filter(region__kind=RegionKind.TEAM).count() == 8800
     assert not maven.exclude(region=F("owner__region")).exists()
