@@ -18,7 +18,7 @@ Amounts are whole yuan, so a deal's weighted amount (amount x probability / 100)
 however it is grouped: every way of computing attainment must agree to the cent.
 
 `scale` shrinks or grows everything proportionally (0.01: 50 reps, 6,000 deals, 1,200 leaves); the region
-tree keeps its 6 levels (narrower fan-outs below scale 1, more teams under each province above). The tiers
+tree keeps its 6 levels (narrower fan-outs below scale 1, wider above: `fan_outs`). The tiers
 of issue 15 are scales (`TIERS`, `scale_of`): S = 0.1, M = 1, L = 10 (50,000 reps, 6,000,000 deals,
 ~30,000,000 stage changes, 1,200,000 leaves).
 
@@ -46,7 +46,8 @@ TEAM_SIZE = 10
 CUSTOMERS_PER_REP = 12
 DEALS_PER_REP = 120  # 600,000 at scale 1
 HISTORY_PER_DEAL = 5  # 3,000,000 stage changes at scale 1
-FAN_OUTS = (4, 3, 3, 3)  # company -> areas -> ... -> the level holding the teams
+FAN_OUTS = (4, 3, 3, 3)  # company -> areas -> ... -> the level holding the teams (tier M)
+TIER_M_TEAMS = REPS // TEAM_SIZE
 WIN_RATE = 0.35
 GROWTH = Decimal("1.15")
 MIN_LEAF = 10_000  # yuan
@@ -233,14 +234,22 @@ def _copy_big(cursor, table: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) 
     return count
 
 
-def _fan_outs(teams: int) -> list[int]:
-    """The company's fan-outs, narrowed until the team-holding level has no more nodes than teams."""
+def fan_outs(teams: int) -> list[int]:
+    """The company's fan-outs: narrowed until the team-holding level has no more nodes than teams (below
+    tier M); above tier M widened, the narrowest first, while each node of that level keeps as many teams as
+    at tier M (~4.6: a region of ~50 reps, the manager's review of the benchmarks) — tier L: 5, 6, 6, 6."""
     fans = list(FAN_OUTS)
     while math.prod(fans) > teams:
         i = max(range(len(fans)), key=lambda k: (fans[k], k))
         if fans[i] == 1:
             break
         fans[i] -= 1
+    holders = teams * math.prod(FAN_OUTS) / TIER_M_TEAMS
+    while teams > TIER_M_TEAMS:
+        i = min(range(len(fans)), key=lambda k: (fans[k], -k))
+        if math.prod(fans) // fans[i] * (fans[i] + 1) > holders:
+            break
+        fans[i] += 1
     return fans
 
 
@@ -324,7 +333,7 @@ class _Generator:
     def _organisation(self) -> None:
         from crm.models import Region
 
-        fans = _fan_outs(self.teams)
+        fans = fan_outs(self.teams)
         # Regions level by level: (parent index, sibling number); teams hang under the last level round-robin.
         levels: list[list[tuple[int | None, int]]] = [[(None, 1)]]
         for fan in fans:
