@@ -156,7 +156,9 @@ def _timings(results: dict[str, dict]) -> list[Timing]:
             base = _row(reference, key) if reference and key and reference is not measured else None
             if base is not None and base["seconds"] > 0:
                 ratio = timing.seconds / base["seconds"]
-                timing.note = f"{ratio:.1f}x tier M ({_text(base['seconds'])}); {timing.note}"
+                timing.note = "; ".join(
+                    x for x in (f"{ratio:.1f}x tier M ({_text(base['seconds'])})", timing.note) if x
+                )
                 if is_l and key == "rebuild":
                     timings.append(timing)
                     timing = Timing(
