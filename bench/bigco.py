@@ -30,6 +30,7 @@ changes nothing in the output: the random draws are made in the same order as wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -54,6 +55,7 @@ MIN_LEAF = 10_000  # yuan
 # Tiers of issue 15, as scales. Tier M is the Performance issue's company; the benchmarks' figures are at M.
 TIERS = {"S": 0.1, "M": 1.0, "L": 10.0}
 CHUNK_DEALS = 200_000  # deals (and their ~1,000,000 stage changes) built and sent at a time
+CHUNK_NODES = 200_000  # target nodes built and sent at a time
 
 # order, name, probability, won, lost, forecast category
 STAGES = (
@@ -222,16 +224,23 @@ def _secondary_indexes(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-def _copy_big(cursor, table: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
-    """COPY many rows: drop the secondary indexes, load, build them again (one sort each instead of
-    millions of insertions). All in the caller's transaction, so a failure leaves the schema as it was."""
+@contextlib.contextmanager
+def _indexes_built_after(cursor, table: str) -> Iterator[None]:
+    """Load many rows into `table` inside: its secondary indexes are dropped before and built again after (one
+    sort each instead of millions of insertions). All in the caller's transaction, so a failure leaves the
+    schema as it was."""
     indexes = _secondary_indexes(cursor, table)
     for name, _definition in indexes:
         cursor.execute(f'DROP INDEX "{name}"')
-    count = _copy(cursor, table, frame)
+    yield
     for _name, definition in indexes:
         cursor.execute(definition)
-    return count
+
+
+def _copy_big(cursor, table: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """COPY many rows, the table's secondary indexes built after (`_indexes_built_after`)."""
+    with _indexes_built_after(cursor, table):
+        return _copy(cursor, table, frame)
 
 
 def fan_outs(teams: int) -> list[int]:
@@ -276,7 +285,7 @@ class _Generator:
     def run(self) -> BigCo:
         # The secondary indexes are built again after the load: one sort each, in memory up to tier L's.
         self.cursor.execute(f"SET LOCAL maintenance_work_mem = '{'1GB' if self.deals > 1_000_000 else '256MB'}'")
-        steps = (self._reference, self._organisation, self._customers, self._deals, self._history, self._first_won)
+        steps = (self._reference, self._organisation, self._customers, self._deals, self._history)
         for step in steps:
             self._step(step)
         plan = self._step(self._plan)
@@ -434,7 +443,7 @@ class _Generator:
         epoch = date(1970, 1, 1).toordinal()
         frame["created_at"] = pd.Series((self.customer_since - epoch).astype("datetime64[D]")).dt.tz_localize("UTC")
         frame["updated_at"] = self.now
-        self.counts["customers"] = _copy(self.cursor, "crm_customer", frame)
+        self.customer_frame = frame  # written with the deals, which give `first_won_on`
 
     def _deals(self) -> None:
         n, rng = self.deals, self.rng
@@ -467,6 +476,16 @@ class _Generator:
             8 * 3600, 18 * 3600, size=n
         ).astype("timedelta64[s]")
         self.deal_lost_reason = np.where(lost, rng.integers(len(LOST_REASONS), size=n), -1)
+        # Each customer's first won deal (its close day): the segment of its deals ("new" before it).
+        first = np.full(self.customers, np.iinfo(np.int64).max)
+        np.minimum.at(first, customer[won], close[won])
+        self.customer_first_won = first
+        has_won = first < np.iinfo(np.int64).max
+        frame = self.customer_frame
+        frame["first_won_on"] = pd.Series(np.where(has_won, first - epoch, 0).astype("datetime64[D]")).where(has_won)
+        self.counts["customers"] = _copy(self.cursor, "crm_customer", frame)
+        self.counts["customers with a won deal"] = int(has_won.sum())
+        del self.customer_frame
         self.counts["opportunities"] = n  # the rows are written with their history (`_history`)
 
     def _deal_frames(self, entered_at: np.ndarray, version: np.ndarray) -> Iterator[pd.DataFrame]:
@@ -564,29 +583,12 @@ class _Generator:
 
         self.counts["stage changes"] = _copy_big(self.cursor, "pipeline_opportunityhistory", frames())
 
-    def _first_won(self) -> None:
-        self.cursor.execute(
-            """
-            UPDATE crm_customer c SET first_won_on = w.first
-            FROM (
-                SELECT o.customer_id, min(o.closed_on) AS first
-                FROM pipeline_opportunity o JOIN pipeline_stage s ON s.id = o.stage_id
-                WHERE s.is_won AND o.pipeline_id = %s
-                GROUP BY o.customer_id
-            ) w
-            WHERE c.id = w.customer_id
-            """,
-            [self.pipeline_id],
-        )
-        self.counts["customers with a won deal"] = self.cursor.rowcount
-
     # --- the plan ----------------------------------------------------------------------------------
 
     def _leaf_cents(self) -> np.ndarray:
         """[rep, month, segment] targets in cents: last year's same month and segment + 15 %, at least 10,000."""
         won = self.deal_final == WON
-        first = np.full(self.customers, np.iinfo(np.int64).max)
-        np.minimum.at(first, self.deal_customer[won], self.deal_close[won])
+        first = self.customer_first_won
         last = (
             won
             & (self.deal_close >= self.last_fy.start.toordinal())
@@ -643,57 +645,52 @@ class _Generator:
 
         n_nodes = 1 + (len(regions) - 1) + self.reps * (1 + 12 + 24)
         node0 = _reserve(self.cursor, "targets_targetnode", n_nodes)
-        rows: list[tuple] = []
         year = (self.fy.kind, self.fy.key, self.fy.start, self.fy.end)
+        ids = itertools.count(node0)  # ids in the order the rows come (depth first, as the paths sort)
+        Rows = Iterator[tuple]
 
-        def add(parent, path, depth, region, rep, segment, period, split, method, cents, owner) -> int:
-            node_id = node0 + len(rows)
-            rows.append((node_id, parent, path, depth, region, rep, segment, *period, split, method, cents, owner))
-            return node_id
+        def row(node_id, parent, path, depth, region, rep, segment, period, split, method, cents, owner) -> tuple:
+            return (node_id, parent, path, depth, region, rep, segment, *period, split, method, cents, owner)
 
-        company = children[None][0]
-        root = add(None, "0001.", 0, None, None, "", year, "region", "manual", total, self.director_id)
-
-        def region_nodes(parent_id, parent_path, depth, rid, sibling):
+        def region_nodes(parent_id, parent_path, depth, rid, sibling) -> Rows:
             path = f"{parent_path}{sibling:04d}."
             manager = int(self.manager_of_region[rid])
+            node = next(ids)
             if rid in reps_of_team:
-                node = add(parent_id, path, depth, rid, None, "", year, "rep", "history", team_cents[rid], manager)
+                yield row(node, parent_id, path, depth, rid, None, "", year, "rep", "history", team_cents[rid], manager)
                 for k, r in enumerate(reps_of_team[rid], start=1):
-                    rep_nodes(node, f"{path}{k:04d}.", depth + 1, rid, r)
+                    yield from rep_nodes(node, f"{path}{k:04d}.", depth + 1, rid, r)
                 return
-            node = add(parent_id, path, depth, rid, None, "", year, "region", "history", region_cents(rid), manager)
+            cents = region_cents(rid)
+            yield row(node, parent_id, path, depth, rid, None, "", year, "region", "history", cents, manager)
             for k, child in enumerate(children.get(rid, ()), start=1):
-                region_nodes(node, path, depth + 1, child, k)
+                yield from region_nodes(node, path, depth + 1, child, k)
 
-        def rep_nodes(parent_id, path, depth, team, r):
+        def rep_nodes(parent_id, path, depth, team, r) -> Rows:
             user = int(self.rep_user_ids[r])
-            node = add(parent_id, path, depth, team, user, "", year, "month", "history", int(rep_cents[r]), user)
+            node = next(ids)
+            yield row(node, parent_id, path, depth, team, user, "", year, "month", "history", int(rep_cents[r]), user)
             for m, month in enumerate(self.months):
                 period = (month.kind, month.key, month.start, month.end)
                 month_path = f"{path}{m + 1:04d}."
                 cents = leaf_cents[r, m]
-                month_node = add(
-                    node, month_path, depth + 1, team, user, "", period, "segment", "weights", int(cents.sum()), user
-                )
+                month_node = next(ids)
+                yield row(
+                    month_node, node, month_path, depth + 1, team, user, "", period, "segment", "weights",
+                    int(cents.sum()), user,
+                )  # fmt: skip
                 for k, (segment, c) in enumerate((("existing", cents[1]), ("new", cents[0])), start=1):
-                    add(
-                        month_node,
-                        f"{month_path}{k:04d}.",
-                        depth + 2,
-                        team,
-                        user,
-                        segment,
-                        period,
-                        "",
-                        "",
-                        int(c),
-                        user,
+                    path_k = f"{month_path}{k:04d}."
+                    yield row(
+                        next(ids), month_node, path_k, depth + 2, team, user, segment, period, "", "", int(c), user
                     )
 
-        for k, child in enumerate(children.get(company, ()), start=1):
-            region_nodes(root, "0001.", 1, child, k)
-        assert len(rows) == n_nodes, (len(rows), n_nodes)
+        def all_rows() -> Rows:
+            company = children[None][0]
+            root = next(ids)
+            yield row(root, None, "0001.", 0, None, None, "", year, "region", "manual", total, self.director_id)
+            for k, child in enumerate(children.get(company, ()), start=1):
+                yield from region_nodes(root, "0001.", 1, child, k)
 
         columns = [
             "id",
@@ -712,22 +709,33 @@ class _Generator:
             "amount",
             "owner_id",
         ]
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in ("parent_id", "region_id", "rep_id", "owner_id"):
-            frame[column] = frame[column].astype("Int64")
-        frame["amount"] = frame["amount"].map(lambda c: f"{c // 100}.{c % 100:02d}")
-        frame["plan_id"] = plan.pk
-        frame["deadline"] = frame["period_end"]
-        frame["version"] = 1
-        frame["updated_at"] = self.now
-        self.counts["target nodes"] = _copy(self.cursor, "targets_targetnode", frame)
-        self.counts["target leaves"] = int((frame["split_dimension"] == "").sum())
+        leaves = 0
+
+        def frames() -> Iterator[pd.DataFrame]:
+            nonlocal leaves
+            rows = all_rows()
+            while batch := list(itertools.islice(rows, CHUNK_NODES)):
+                frame = pd.DataFrame(batch, columns=columns)
+                for column in ("parent_id", "region_id", "rep_id", "owner_id"):
+                    frame[column] = frame[column].astype("Int64")
+                frame["amount"] = frame["amount"].map(lambda c: f"{c // 100}.{c % 100:02d}")
+                frame["plan_id"] = plan.pk
+                frame["deadline"] = frame["period_end"]
+                frame["version"] = 1
+                frame["updated_at"] = self.now
+                leaves += int((frame["split_dimension"] == "").sum())
+                yield frame
+
+        self.counts["target nodes"] = _copy_big(self.cursor, "targets_targetnode", frames())
+        assert self.counts["target nodes"] == n_nodes, (self.counts["target nodes"], n_nodes)
+        self.counts["target leaves"] = leaves
         # Version 1 of every node, as approval writes it.
-        self.cursor.execute(
-            """
-            INSERT INTO targets_targetnodeamount (plan_id, node_id, amount, version_from, version_to)
-            SELECT plan_id, id, amount, 1, NULL FROM targets_targetnode WHERE plan_id = %s
-            """,
-            [plan.pk],
-        )
+        with _indexes_built_after(self.cursor, "targets_targetnodeamount"):
+            self.cursor.execute(
+                """
+                INSERT INTO targets_targetnodeamount (plan_id, node_id, amount, version_from, version_to)
+                SELECT plan_id, id, amount, 1, NULL FROM targets_targetnode WHERE plan_id = %s ORDER BY id
+                """,
+                [plan.pk],
+            )
         return plan
