@@ -29,7 +29,7 @@ def test_tier_l_rows_carry_the_goals_and_the_ratio_to_tier_m():
         "tier M": {"generated": _generated(30.0), "measured": _measured("tier M", 0.7, 0.030, 0.226, 0.5)},
         "tier L": {"generated": _generated(400.0), "measured": _measured("tier L", 9.1, 0.060, 0.25, 2.0)},
     }
-    timings = bench_tier_l._timings(results)
+    timings = bench_tier_l.table_rows(results)
     tier_m = [t for t in timings if t.name.startswith("tier M: ")]
     assert len(tier_m) == 7 and all(t.goal is None for t in tier_m)  # the reference: no goal, no ratio
     assert not any("x tier M" in t.note for t in tier_m)
@@ -50,7 +50,7 @@ def test_tier_l_rows_carry_the_goals_and_the_ratio_to_tier_m():
 
 def test_each_tier_has_a_database_of_its_own(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/salesmgmt_bench")
-    assert bench_tier_l._database_url("L").endswith("/salesmgmt_bench_tier_l")
-    assert bench_tier_l._database_url("1").endswith("/salesmgmt_bench_tier_m")
-    assert bench_tier_l._database_url("3").endswith("/salesmgmt_bench_scale_3")
-    assert bench_tier_l._database_url("0.5").endswith("/salesmgmt_bench_scale_0_5")
+    assert bench_tier_l.database_url("L").endswith("/salesmgmt_bench_tier_l")
+    assert bench_tier_l.database_url("1").endswith("/salesmgmt_bench_tier_m")
+    assert bench_tier_l.database_url("3").endswith("/salesmgmt_bench_scale_3")
+    assert bench_tier_l.database_url("0.5").endswith("/salesmgmt_bench_scale_0_5")
