@@ -18,8 +18,10 @@ processes, so that each one's peak memory is its own:
 
 Goals at tier L (issue 15): nightly rebuild <= 10 s and <= 12x tier M's (measured in the same run when M is in
 BENCH_TIERS); incremental p95 <= 50 ms; review of a 50-rep team <= 300 ms; the generator in minutes (<= 15).
-Tier L takes ~15-25 minutes on the 2 shared cores (generation ~10, its index builds and VACUUM included); with
-BENCH_TIERS=M the topic takes ~3 minutes, with BENCH_TIERS="" it is skipped.
+Tier L takes ~30 minutes on the 2 shared cores when they are busy (measured 2026-12-06 at a load average of
+10-16: generation 21 minutes, its index builds and VACUUM included; measurements 8); with BENCH_TIERS=M the
+topic takes ~6 minutes, with BENCH_TIERS="" it is skipped. Wall times on a busy machine stretch with the
+others' load: the rebuild's row also gives PostgreSQL's CPU seconds (`bench.DatabaseCPU`), which do not.
 
 `python -m bench.bench_tier_l generate|measure <scale> <out.json>` is one child process (DATABASE_URL set).
 """
