@@ -129,3 +129,71 @@ def repeated(name: str, runs: int, work, *, note: str = "", clock=time.perf_coun
     )
     timing.extra["runs"] = seconds
     return timing, results
+
+
+class DatabaseCPU:
+    """CPU seconds PostgreSQL spends for this connection inside the block: its backend and the parallel workers
+    it starts, read from /proc (the server on this machine, readable by this user; else `seconds` is None).
+
+    On a machine shared with other people's runs the wall time of a query stretches with their load; its CPU
+    time does not, nearly. Workers are sampled every `interval` seconds while the block runs (what a worker
+    spends after its last sample, up to `interval`, is missed)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.seconds: float | None = None
+
+    def __enter__(self) -> DatabaseCPU:
+        import threading
+
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            self.backend = cursor.fetchone()[0]
+        self.tick = os.sysconf("SC_CLK_TCK")
+        start = self._cpu(self.backend)
+        if start is None:
+            self.thread = None
+            return self
+        self.start, self.workers = start, {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.thread is None:
+            return
+        self.done.set()
+        self.thread.join()
+        backend = self._cpu(self.backend) or self.start
+        self.seconds = (backend - self.start + sum(self.workers.values())) / self.tick
+
+    def _sample(self) -> None:
+        marker = f"parallel worker for PID {self.backend}".encode()
+        others: set[str] = set()  # processes seen that are not its workers (read once)
+        while not self.done.wait(self.interval):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit() or entry.name in others:
+                    continue
+                try:
+                    with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                        if marker not in f.read():
+                            others.add(entry.name)
+                            continue
+                except OSError:
+                    continue
+                cpu = self._cpu(int(entry.name))
+                if cpu is not None:
+                    self.workers[int(entry.name)] = cpu
+
+    @staticmethod
+    def _cpu(pid: int) -> int | None:
+        """utime + stime of a process, in clock ticks."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[11]) + int(fields[12])

@@ -17,15 +17,25 @@ when the user may set it (no per-row foreign-key triggers: the rows are consiste
 Amounts are whole yuan, so a deal's weighted amount (amount x probability / 100) is exact to the cent
 however it is grouped: every way of computing attainment must agree to the cent.
 
-`scale` shrinks everything proportionally (0.01: 50 reps, 6,000 deals, 1,200 leaves); the region tree
-keeps its 6 levels with narrower fan-outs.
+`scale` shrinks or grows everything proportionally (0.01: 50 reps, 6,000 deals, 1,200 leaves); the region
+tree keeps its 6 levels (narrower fan-outs below scale 1, wider above: `fan_outs`). The tiers
+of issue 15 are scales (`TIERS`, `scale_of`): S = 0.1, M = 1, L = 10 (50,000 reps, 6,000,000 deals,
+~30,000,000 stage changes, 1,200,000 leaves).
+
+Memory stays bounded as the scale grows: the per-deal facts are numpy arrays (~100 bytes a deal), while the
+rows of the deals and of their stage changes are built, formatted and sent in chunks of `CHUNK_DEALS` deals
+(a chunk is formatted while the previous one is on its way to the server: `QueuedLibpqWriter`). Chunking
+changes nothing in the output: the random draws are made in the same order as whole arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import math
 import time
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -37,10 +47,15 @@ TEAM_SIZE = 10
 CUSTOMERS_PER_REP = 12
 DEALS_PER_REP = 120  # 600,000 at scale 1
 HISTORY_PER_DEAL = 5  # 3,000,000 stage changes at scale 1
-FAN_OUTS = (4, 3, 3, 3)  # company -> areas -> ... -> the level holding the teams
+FAN_OUTS = (4, 3, 3, 3)  # company -> areas -> ... -> the level holding the teams (tier M)
+TIER_M_TEAMS = REPS // TEAM_SIZE
 WIN_RATE = 0.35
 GROWTH = Decimal("1.15")
 MIN_LEAF = 10_000  # yuan
+# Tiers of issue 15, as scales. Tier M is the Performance issue's company; the benchmarks' figures are at M.
+TIERS = {"S": 0.1, "M": 1.0, "L": 10.0}
+CHUNK_DEALS = 200_000  # deals (and their ~1,000,000 stage changes) built and sent at a time
+CHUNK_NODES = 200_000  # target nodes built and sent at a time
 
 # order, name, probability, won, lost, forecast category
 STAGES = (
@@ -71,13 +86,27 @@ class BigCo:
     steps: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def generate(scale: float = 1.0, seed: int = 20261123, *, verbose: bool = True) -> BigCo:
+def scale_of(tier: str | float) -> float:
+    """A tier's scale ("L" -> 10.0); a number (or its text) is a scale already."""
+    if isinstance(tier, str) and tier.upper() in TIERS:
+        return TIERS[tier.upper()]
+    try:
+        scale = float(tier)
+    except ValueError:
+        raise ValueError(f"A tier is one of {', '.join(TIERS)} or a positive scale, not {tier!r}.") from None
+    if not scale > 0:
+        raise ValueError(f"A scale is positive, not {tier!r}.")
+    return scale
+
+
+def generate(scale: float | str = 1.0, seed: int = 20261123, *, verbose: bool = True) -> BigCo:
     """Create the company in the current database (PostgreSQL); returns the plan and the counts."""
     from django.db import connection, transaction
     from django.utils import timezone
 
     if connection.vendor != "postgresql":
         raise RuntimeError("bench.bigco loads with PostgreSQL COPY; DATABASE_URL must point at PostgreSQL.")
+    scale = scale_of(scale)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -155,15 +184,31 @@ def _quoted(text: str) -> str:
     return text
 
 
-def _copy(cursor, table: str, frame: pd.DataFrame, chunk: int = 200_000) -> int:
-    """COPY a DataFrame in CSV (NaN/NA/None load as NULL)."""
-    columns = ", ".join(f'"{c}"' for c in frame.columns)
-    cells = [_cells(frame[c]) for c in frame.columns]
-    with cursor.copy(f'COPY "{table}" ({columns}) FROM STDIN WITH (FORMAT csv)') as copy:
-        for start in range(0, len(frame), chunk):
-            rows = zip(*(c[start : start + chunk] for c in cells), strict=True)
-            copy.write("\n".join(map(",".join, rows)) + "\n")
-    return len(frame)
+def _copy(cursor, table: str, frames: pd.DataFrame | Iterable[pd.DataFrame], chunk: int = 200_000) -> int:
+    """COPY a DataFrame, or DataFrames of the same columns one after the other, in CSV (NaN/NA/None load as
+    NULL). Cells are formatted a chunk at a time (a chunk's cells as Python strings take ~10x its frame's
+    memory), each while the previous chunk is sent by psycopg's writer thread (its queue is bounded)."""
+    from psycopg.copy import QueuedLibpqWriter
+
+    if isinstance(frames, pd.DataFrame):
+        whole = frames
+        frames = (whole.iloc[start : start + chunk] for start in range(0, len(whole), chunk))
+    parts = iter(frames)
+    first = next(parts, None)
+    if first is None:
+        return 0
+    columns = ", ".join(f'"{c}"' for c in first.columns)
+    raw = getattr(cursor, "cursor", cursor)  # Django's wrapper -> psycopg's cursor
+    count = 0
+    statement = f'COPY "{table}" ({columns}) FROM STDIN WITH (FORMAT csv)'
+    with raw.copy(statement, writer=QueuedLibpqWriter(raw)) as copy:
+        for frame in itertools.chain([first], parts):
+            for start in range(0, len(frame), chunk):
+                part = frame.iloc[start : start + chunk]
+                cells = [_cells(part[c]) for c in part.columns]
+                copy.write("\n".join(map(",".join, zip(*cells, strict=True))) + "\n")
+            count += len(frame)
+    return count
 
 
 def _secondary_indexes(cursor, table: str) -> list[tuple[str, str]]:
@@ -179,26 +224,41 @@ def _secondary_indexes(cursor, table: str) -> list[tuple[str, str]]:
     return cursor.fetchall()
 
 
-def _copy_big(cursor, table: str, frame: pd.DataFrame) -> int:
-    """COPY many rows: drop the secondary indexes, load, build them again (one sort each instead of
-    millions of insertions). All in the caller's transaction, so a failure leaves the schema as it was."""
+@contextlib.contextmanager
+def _indexes_built_after(cursor, table: str) -> Iterator[None]:
+    """Load many rows into `table` inside: its secondary indexes are dropped before and built again after (one
+    sort each instead of millions of insertions). All in the caller's transaction, so a failure leaves the
+    schema as it was."""
     indexes = _secondary_indexes(cursor, table)
     for name, _definition in indexes:
         cursor.execute(f'DROP INDEX "{name}"')
-    count = _copy(cursor, table, frame)
+    yield
     for _name, definition in indexes:
         cursor.execute(definition)
-    return count
 
 
-def _fan_outs(teams: int) -> list[int]:
-    """The company's fan-outs, narrowed until the team-holding level has no more nodes than teams."""
+def _copy_big(cursor, table: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) -> int:
+    """COPY many rows, the table's secondary indexes built after (`_indexes_built_after`)."""
+    with _indexes_built_after(cursor, table):
+        return _copy(cursor, table, frame)
+
+
+def fan_outs(teams: int) -> list[int]:
+    """The company's fan-outs: narrowed until the team-holding level has no more nodes than teams (below
+    tier M); above tier M widened, the narrowest first, while each node of that level keeps as many teams as
+    at tier M (~4.6: a region of ~50 reps, the manager's review of the benchmarks) — tier L: 5, 6, 6, 6."""
     fans = list(FAN_OUTS)
     while math.prod(fans) > teams:
         i = max(range(len(fans)), key=lambda k: (fans[k], k))
         if fans[i] == 1:
             break
         fans[i] -= 1
+    holders = teams * math.prod(FAN_OUTS) / TIER_M_TEAMS
+    while teams > TIER_M_TEAMS:
+        i = min(range(len(fans)), key=lambda k: (fans[k], -k))
+        if math.prod(fans) // fans[i] * (fans[i] + 1) > holders:
+            break
+        fans[i] += 1
     return fans
 
 
@@ -223,8 +283,9 @@ class _Generator:
         self.steps: dict[str, float] = {}
 
     def run(self) -> BigCo:
-        self.cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        steps = (self._reference, self._organisation, self._customers, self._deals, self._history, self._first_won)
+        # The secondary indexes are built again after the load: one sort each, in memory up to tier L's.
+        self.cursor.execute(f"SET LOCAL maintenance_work_mem = '{'1GB' if self.deals > 1_000_000 else '256MB'}'")
+        steps = (self._reference, self._organisation, self._customers, self._deals, self._history)
         for step in steps:
             self._step(step)
         plan = self._step(self._plan)
@@ -281,7 +342,7 @@ class _Generator:
     def _organisation(self) -> None:
         from crm.models import Region
 
-        fans = _fan_outs(self.teams)
+        fans = fan_outs(self.teams)
         # Regions level by level: (parent index, sibling number); teams hang under the last level round-robin.
         levels: list[list[tuple[int | None, int]]] = [[(None, 1)]]
         for fan in fans:
@@ -382,7 +443,7 @@ class _Generator:
         epoch = date(1970, 1, 1).toordinal()
         frame["created_at"] = pd.Series((self.customer_since - epoch).astype("datetime64[D]")).dt.tz_localize("UTC")
         frame["updated_at"] = self.now
-        self.counts["customers"] = _copy(self.cursor, "crm_customer", frame)
+        self.customer_frame = frame  # written with the deals, which give `first_won_on`
 
     def _deals(self) -> None:
         n, rng = self.deals, self.rng
@@ -411,38 +472,56 @@ class _Generator:
         self.deal_created, self.deal_close, self.deal_closed = created, close, closed
         self.deal_final, self.deal_rep, self.deal_customer, self.deal_amount = final, rep, customer, amount
         epoch = date(1970, 1, 1).toordinal()
-        close_dates = (close - epoch).astype("datetime64[D]")
-        created_at = (created - epoch).astype("datetime64[D]").astype("datetime64[s]") + rng.integers(
+        self.deal_created_at = (created - epoch).astype("datetime64[D]").astype("datetime64[s]") + rng.integers(
             8 * 3600, 18 * 3600, size=n
         ).astype("timedelta64[s]")
-        self.deal_created_at = created_at
-        frame = pd.DataFrame(
-            {
-                "id": self.deal0 + np.arange(n),
-                "name": pd.Series(np.arange(n)).map("BigCo deal {}".format),
-                "customer_id": self.customer0 + customer,
-                "owner_id": self.rep_user_ids[rep],
-                "region_id": self.rep_region[rep],
-                "pipeline_id": self.pipeline_id,
-                "stage_id": self.stage_ids[final],
-                "amount": amount,
-                "currency_id": self.currency,
-                "amount_company": amount,
-                "expected_close_date": pd.Series(close_dates),
-                "closed_on": pd.Series(np.where(closed, close_dates, np.datetime64("NaT"))),
-                "probability": self.stage_prob[final],
-                "forecast_category": self.stage_forecast[final],
-                "lost_reason": np.where(
-                    lost, np.array(LOST_REASONS, dtype=object)[rng.integers(len(LOST_REASONS), size=n)], ""
-                ).astype(object),
-                "created_at": pd.Series(created_at).dt.tz_localize("UTC"),
-            }
-        )
-        for column in ("probability_reason", "next_step", "external_id"):
-            frame[column] = ""
-        frame["updated_at"] = self.now
-        self.deal_frame = frame  # stage_entered_at and version come from the history
-        self.counts["opportunities"] = n
+        self.deal_lost_reason = np.where(lost, rng.integers(len(LOST_REASONS), size=n), -1)
+        # Each customer's first won deal (its close day): the segment of its deals ("new" before it).
+        first = np.full(self.customers, np.iinfo(np.int64).max)
+        np.minimum.at(first, customer[won], close[won])
+        self.customer_first_won = first
+        has_won = first < np.iinfo(np.int64).max
+        frame = self.customer_frame
+        frame["first_won_on"] = pd.Series(np.where(has_won, first - epoch, 0).astype("datetime64[D]")).where(has_won)
+        self.counts["customers"] = _copy(self.cursor, "crm_customer", frame)
+        self.counts["customers with a won deal"] = int(has_won.sum())
+        del self.customer_frame
+        self.counts["opportunities"] = n  # the rows are written with their history (`_history`)
+
+    def _deal_frames(self, entered_at: np.ndarray, version: np.ndarray) -> Iterator[pd.DataFrame]:
+        """The deals' rows, CHUNK_DEALS at a time; entered_at and version come from their history."""
+        epoch = date(1970, 1, 1).toordinal()
+        reasons = np.array([*LOST_REASONS, ""], dtype=object)  # -1 (not lost) picks ""
+        for a in range(0, self.deals, CHUNK_DEALS):
+            b = min(a + CHUNK_DEALS, self.deals)
+            final, rep, amount = self.deal_final[a:b], self.deal_rep[a:b], self.deal_amount[a:b]
+            close_dates = (self.deal_close[a:b] - epoch).astype("datetime64[D]")
+            frame = pd.DataFrame(
+                {
+                    "id": self.deal0 + np.arange(a, b),
+                    "name": pd.Series(np.arange(a, b)).map("BigCo deal {}".format),
+                    "customer_id": self.customer0 + self.deal_customer[a:b],
+                    "owner_id": self.rep_user_ids[rep],
+                    "region_id": self.rep_region[rep],
+                    "pipeline_id": self.pipeline_id,
+                    "stage_id": self.stage_ids[final],
+                    "amount": amount,
+                    "currency_id": self.currency,
+                    "amount_company": amount,
+                    "expected_close_date": pd.Series(close_dates),
+                    "closed_on": pd.Series(np.where(self.deal_closed[a:b], close_dates, np.datetime64("NaT"))),
+                    "probability": self.stage_prob[final],
+                    "forecast_category": self.stage_forecast[final],
+                    "lost_reason": reasons[self.deal_lost_reason[a:b]],
+                    "created_at": pd.Series(self.deal_created_at[a:b]).dt.tz_localize("UTC"),
+                }
+            )
+            for column in ("probability_reason", "next_step", "external_id"):
+                frame[column] = ""
+            frame["updated_at"] = self.now
+            frame["stage_entered_at"] = pd.Series(entered_at[a:b].astype("datetime64[s]")).dt.tz_localize("UTC")
+            frame["version"] = version[a:b]
+            yield frame
 
     def _history(self) -> None:
         """Creation (-> Lead), forward moves up to the stage reached, some back-and-forth pairs, the close."""
@@ -454,14 +533,6 @@ class _Generator:
         lam = max(0.0, (HISTORY_PER_DEAL * n - base.sum()) / 2 / max(1, eligible.sum()))
         pairs = rng.poisson(lam, size=n) * eligible
         rows = base + 2 * pairs
-        total = int(rows.sum())
-        deal = np.repeat(np.arange(n), rows)
-        starts = np.cumsum(rows) - rows
-        j = np.arange(total) - starts[deal]
-        m, p = reached[deal], pairs[deal]
-        order = np.where(j < m, j + 1, np.where(j < m + 2 * p, np.where((j - m) % 2 == 0, m - 1, m), final[deal]))
-        previous = np.concatenate([[0], order[:-1]])
-        previous[j == 0] = 0
         # Times: spread evenly from creation to the close (closed deals) or to now (open ones).
         created = self.deal_created_at.astype(np.int64)
         epoch = date(1970, 1, 1).toordinal()
@@ -469,60 +540,63 @@ class _Generator:
         now = int(self.now.timestamp()) - 3600
         end = np.where(self.deal_closed, np.maximum(close_at, created + 60), np.maximum(now, created + 60))
         denominator = np.where(self.deal_closed, np.maximum(rows - 1, 1), rows)
-        at = created[deal] + (end - created)[deal] * j // denominator[deal]
-        changed_at = pd.Series(at.astype("datetime64[s]")).dt.tz_localize("UTC")
-        old_stage = pd.array(np.where(previous > 0, self.stage_ids[previous], 0), dtype="Int64")
-        old_stage[previous == 0] = pd.NA
-        frame = pd.DataFrame(
-            {
-                "opportunity_id": self.deal0 + deal,
-                "field": "stage",
-                "old_value": self.stage_names[previous],
-                "new_value": self.stage_names[order],
-                "old_stage_id": old_stage,
-                "new_stage_id": self.stage_ids[order],
-                "reason": "",
-                "changed_by_id": self.rep_user_ids[self.deal_rep][deal],
-                "changed_at": changed_at,
-            }
+        span = end - created
+        # A deal's stage was entered by its last change (j = rows - 1).
+        entered_at = created + span * (rows - 1) // denominator
+        self.counts["opportunities"] = _copy_big(
+            self.cursor, "pipeline_opportunity", self._deal_frames(entered_at, rows)
         )
-        last = starts + rows - 1
-        self.deal_frame["stage_entered_at"] = changed_at.iloc[last].reset_index(drop=True)
-        self.deal_frame["version"] = rows
-        self.counts["opportunities"] = _copy_big(self.cursor, "pipeline_opportunity", self.deal_frame)
-        del self.deal_frame
-        self.counts["stage changes"] = _copy_big(self.cursor, "pipeline_opportunityhistory", frame)
+        del entered_at
 
-    def _first_won(self) -> None:
-        self.cursor.execute(
-            """
-            UPDATE crm_customer c SET first_won_on = w.first
-            FROM (
-                SELECT o.customer_id, min(o.closed_on) AS first
-                FROM pipeline_opportunity o JOIN pipeline_stage s ON s.id = o.stage_id
-                WHERE s.is_won AND o.pipeline_id = %s
-                GROUP BY o.customer_id
-            ) w
-            WHERE c.id = w.customer_id
-            """,
-            [self.pipeline_id],
-        )
-        self.counts["customers with a won deal"] = self.cursor.rowcount
+        changed_by = self.rep_user_ids[self.deal_rep]
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for a in range(0, n, CHUNK_DEALS):
+                b = min(a + CHUNK_DEALS, n)
+                count = rows[a:b]
+                local = np.repeat(np.arange(b - a), count)
+                deal = local + a
+                starts = np.cumsum(count) - count
+                j = np.arange(int(count.sum())) - starts[local]
+                m, p = reached[deal], pairs[deal]
+                order = np.where(
+                    j < m, j + 1, np.where(j < m + 2 * p, np.where((j - m) % 2 == 0, m - 1, m), final[deal])
+                )
+                previous = np.concatenate([[0], order[:-1]])
+                previous[j == 0] = 0
+                at = created[deal] + span[deal] * j // denominator[deal]
+                old_stage = pd.array(np.where(previous > 0, self.stage_ids[previous], 0), dtype="Int64")
+                old_stage[previous == 0] = pd.NA
+                yield pd.DataFrame(
+                    {
+                        "opportunity_id": self.deal0 + deal,
+                        "field": "stage",
+                        "old_value": self.stage_names[previous],
+                        "new_value": self.stage_names[order],
+                        "old_stage_id": old_stage,
+                        "new_stage_id": self.stage_ids[order],
+                        "reason": "",
+                        "changed_by_id": changed_by[deal],
+                        "changed_at": pd.Series(at.astype("datetime64[s]")).dt.tz_localize("UTC"),
+                    }
+                )
+
+        self.counts["stage changes"] = _copy_big(self.cursor, "pipeline_opportunityhistory", frames())
 
     # --- the plan ----------------------------------------------------------------------------------
 
     def _leaf_cents(self) -> np.ndarray:
         """[rep, month, segment] targets in cents: last year's same month and segment + 15 %, at least 10,000."""
         won = self.deal_final == WON
-        first = np.full(self.customers, np.iinfo(np.int64).max)
-        np.minimum.at(first, self.deal_customer[won], self.deal_close[won])
+        first = self.customer_first_won
         last = (
             won
             & (self.deal_close >= self.last_fy.start.toordinal())
             & (self.deal_close <= self.last_fy.end.toordinal())
         )
         days = self.deal_close[last]
-        months = np.array([date.fromordinal(int(d)).month for d in days], dtype=np.int64)
+        epoch = date(1970, 1, 1).toordinal()
+        months = (days - epoch).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
         fiscal_month = (months - self.start_month) % 12
         segment = (first[self.deal_customer[last]] < days).astype(np.int64)  # 1: existing, 0: new
         history = np.zeros((self.reps, 12, 2), dtype=np.int64)
@@ -571,57 +645,52 @@ class _Generator:
 
         n_nodes = 1 + (len(regions) - 1) + self.reps * (1 + 12 + 24)
         node0 = _reserve(self.cursor, "targets_targetnode", n_nodes)
-        rows: list[tuple] = []
         year = (self.fy.kind, self.fy.key, self.fy.start, self.fy.end)
+        ids = itertools.count(node0)  # ids in the order the rows come (depth first, as the paths sort)
+        Rows = Iterator[tuple]
 
-        def add(parent, path, depth, region, rep, segment, period, split, method, cents, owner) -> int:
-            node_id = node0 + len(rows)
-            rows.append((node_id, parent, path, depth, region, rep, segment, *period, split, method, cents, owner))
-            return node_id
+        def row(node_id, parent, path, depth, region, rep, segment, period, split, method, cents, owner) -> tuple:
+            return (node_id, parent, path, depth, region, rep, segment, *period, split, method, cents, owner)
 
-        company = children[None][0]
-        root = add(None, "0001.", 0, None, None, "", year, "region", "manual", total, self.director_id)
-
-        def region_nodes(parent_id, parent_path, depth, rid, sibling):
+        def region_nodes(parent_id, parent_path, depth, rid, sibling) -> Rows:
             path = f"{parent_path}{sibling:04d}."
             manager = int(self.manager_of_region[rid])
+            node = next(ids)
             if rid in reps_of_team:
-                node = add(parent_id, path, depth, rid, None, "", year, "rep", "history", team_cents[rid], manager)
+                yield row(node, parent_id, path, depth, rid, None, "", year, "rep", "history", team_cents[rid], manager)
                 for k, r in enumerate(reps_of_team[rid], start=1):
-                    rep_nodes(node, f"{path}{k:04d}.", depth + 1, rid, r)
+                    yield from rep_nodes(node, f"{path}{k:04d}.", depth + 1, rid, r)
                 return
-            node = add(parent_id, path, depth, rid, None, "", year, "region", "history", region_cents(rid), manager)
+            cents = region_cents(rid)
+            yield row(node, parent_id, path, depth, rid, None, "", year, "region", "history", cents, manager)
             for k, child in enumerate(children.get(rid, ()), start=1):
-                region_nodes(node, path, depth + 1, child, k)
+                yield from region_nodes(node, path, depth + 1, child, k)
 
-        def rep_nodes(parent_id, path, depth, team, r):
+        def rep_nodes(parent_id, path, depth, team, r) -> Rows:
             user = int(self.rep_user_ids[r])
-            node = add(parent_id, path, depth, team, user, "", year, "month", "history", int(rep_cents[r]), user)
+            node = next(ids)
+            yield row(node, parent_id, path, depth, team, user, "", year, "month", "history", int(rep_cents[r]), user)
             for m, month in enumerate(self.months):
                 period = (month.kind, month.key, month.start, month.end)
                 month_path = f"{path}{m + 1:04d}."
                 cents = leaf_cents[r, m]
-                month_node = add(
-                    node, month_path, depth + 1, team, user, "", period, "segment", "weights", int(cents.sum()), user
-                )
+                month_node = next(ids)
+                yield row(
+                    month_node, node, month_path, depth + 1, team, user, "", period, "segment", "weights",
+                    int(cents.sum()), user,
+                )  # fmt: skip
                 for k, (segment, c) in enumerate((("existing", cents[1]), ("new", cents[0])), start=1):
-                    add(
-                        month_node,
-                        f"{month_path}{k:04d}.",
-                        depth + 2,
-                        team,
-                        user,
-                        segment,
-                        period,
-                        "",
-                        "",
-                        int(c),
-                        user,
+                    path_k = f"{month_path}{k:04d}."
+                    yield row(
+                        next(ids), month_node, path_k, depth + 2, team, user, segment, period, "", "", int(c), user
                     )
 
-        for k, child in enumerate(children.get(company, ()), start=1):
-            region_nodes(root, "0001.", 1, child, k)
-        assert len(rows) == n_nodes, (len(rows), n_nodes)
+        def all_rows() -> Rows:
+            company = children[None][0]
+            root = next(ids)
+            yield row(root, None, "0001.", 0, None, None, "", year, "region", "manual", total, self.director_id)
+            for k, child in enumerate(children.get(company, ()), start=1):
+                yield from region_nodes(root, "0001.", 1, child, k)
 
         columns = [
             "id",
@@ -640,22 +709,33 @@ class _Generator:
             "amount",
             "owner_id",
         ]
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in ("parent_id", "region_id", "rep_id", "owner_id"):
-            frame[column] = frame[column].astype("Int64")
-        frame["amount"] = frame["amount"].map(lambda c: f"{c // 100}.{c % 100:02d}")
-        frame["plan_id"] = plan.pk
-        frame["deadline"] = frame["period_end"]
-        frame["version"] = 1
-        frame["updated_at"] = self.now
-        self.counts["target nodes"] = _copy(self.cursor, "targets_targetnode", frame)
-        self.counts["target leaves"] = int((frame["split_dimension"] == "").sum())
+        leaves = 0
+
+        def frames() -> Iterator[pd.DataFrame]:
+            nonlocal leaves
+            rows = all_rows()
+            while batch := list(itertools.islice(rows, CHUNK_NODES)):
+                frame = pd.DataFrame(batch, columns=columns)
+                for column in ("parent_id", "region_id", "rep_id", "owner_id"):
+                    frame[column] = frame[column].astype("Int64")
+                frame["amount"] = frame["amount"].map(lambda c: f"{c // 100}.{c % 100:02d}")
+                frame["plan_id"] = plan.pk
+                frame["deadline"] = frame["period_end"]
+                frame["version"] = 1
+                frame["updated_at"] = self.now
+                leaves += int((frame["split_dimension"] == "").sum())
+                yield frame
+
+        self.counts["target nodes"] = _copy_big(self.cursor, "targets_targetnode", frames())
+        assert self.counts["target nodes"] == n_nodes, (self.counts["target nodes"], n_nodes)
+        self.counts["target leaves"] = leaves
         # Version 1 of every node, as approval writes it.
-        self.cursor.execute(
-            """
-            INSERT INTO targets_targetnodeamount (plan_id, node_id, amount, version_from, version_to)
-            SELECT plan_id, id, amount, 1, NULL FROM targets_targetnode WHERE plan_id = %s
-            """,
-            [plan.pk],
-        )
+        with _indexes_built_after(self.cursor, "targets_targetnodeamount"):
+            self.cursor.execute(
+                """
+                INSERT INTO targets_targetnodeamount (plan_id, node_id, amount, version_from, version_to)
+                SELECT plan_id, id, amount, 1, NULL FROM targets_targetnode WHERE plan_id = %s ORDER BY id
+                """,
+                [plan.pk],
+            )
         return plan

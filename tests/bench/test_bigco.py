@@ -4,14 +4,15 @@ SQL and the pandas script of the attainment benchmark agreeing to the cent.
 PostgreSQL only: the generator loads with COPY (as in CI's PostgreSQL run, `make test-postgres`).
 """
 
+import math
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.db.models import F, Max, Q, Sum
 
-from bench import bench_attainment
-from bench.bigco import COMPANY_CODE, CUSTOMERS_PER_REP, DEALS_PER_REP, HISTORY_PER_DEAL, generate
+from bench import bench_attainment, bigco
+from bench.bigco import COMPANY_CODE, CUSTOMERS_PER_REP, DEALS_PER_REP, HISTORY_PER_DEAL, fan_outs, generate, scale_of
 from crm.models import Customer, Region, RegionKind, Role, User
 from pipeline.models import Opportunity, OpportunityHistory
 from targets.attainment.services import attainment_recompute
@@ -146,3 +147,68 @@ def test_engine_raw_sql_and_pandas_agree_to_the_cent(company, tmp_path):
     assert engine[root.pk][2] == int(open_total * 100)
     snapshot = AttainmentSnapshot.objects.get(node=root, as_of=today)
     assert snapshot.target == plan.total and snapshot.actual == Decimal(engine[root.pk][0]) / 100
+
+
+def test_tiers_are_scales_and_tier_l_keeps_six_levels_of_50_rep_regions():
+    assert [scale_of(t) for t in ("S", "m", "L", "3", 0.5)] == [0.1, 1.0, 10.0, 3.0, 0.5]
+    for bad in ("XL", "0", "-1"):
+        with pytest.raises(ValueError):
+            scale_of(bad)
+    assert fan_outs(500) == [4, 3, 3, 3]  # tier M as it was
+    fans = fan_outs(5_000)  # tier L: 5,000 teams of 10 under the 5 levels above them
+    assert len(fans) == 4
+    teams_per_holder = 5_000 / math.prod(fans)
+    assert 4 <= teams_per_holder <= 5  # as tier M's 500 / 108: the manager of a ~50-rep region
+    assert all(0 < f <= 6 for f in fan_outs(1_500))
+
+
+def _fingerprint() -> dict[str, str]:
+    """The generated rows as text, ids made relative to the first of their table and stages named (ids of
+    two generations differ), hashed per table."""
+    first = "(SELECT min(id) FROM {} WHERE {})"
+    deal0 = first.format("pipeline_opportunity", "name LIKE 'BigCo deal %%'")
+    user0 = first.format("crm_user", "username LIKE 'bc-%%'")
+    customer0 = first.format("crm_customer", "name LIKE 'BigCo customer %%'")
+    queries = {
+        "deals": f"""
+            SELECT md5(string_agg(concat_ws(',', o.id - {deal0}, o.name, o.customer_id - {customer0},
+                o.owner_id - {user0}, s.name, o.amount, o.amount_company, o.expected_close_date, o.closed_on,
+                o.probability, o.forecast_category, o.lost_reason, o.created_at, o.stage_entered_at, o.version),
+                ';' ORDER BY o.id))
+            FROM pipeline_opportunity o JOIN pipeline_stage s ON s.id = o.stage_id WHERE o.name LIKE 'BigCo deal %%'
+        """,
+        "history": f"""
+            SELECT md5(string_agg(concat_ws(',', h.opportunity_id - {deal0}, h.field, h.old_value, h.new_value,
+                so.name, sn.name, h.changed_by_id - {user0}, h.changed_at), ';' ORDER BY h.id))
+            FROM pipeline_opportunityhistory h JOIN pipeline_stage sn ON sn.id = h.new_stage_id
+            LEFT JOIN pipeline_stage so ON so.id = h.old_stage_id
+            WHERE h.opportunity_id >= {deal0}
+        """,
+        "leaves": """
+            SELECT md5(string_agg(concat_ws(',', n.path, n.segment, n.period_key, n.amount), ';' ORDER BY n.path))
+            FROM targets_targetnode n WHERE n.plan_id = (SELECT max(id) FROM targets_targetplan)
+        """,
+    }
+    return {name: _rows(sql)[0][0] for name, sql in queries.items()}
+
+
+def test_generating_in_chunks_changes_no_row(db, monkeypatch):
+    """Deals and stage changes are built and sent CHUNK_DEALS deals at a time: the rows are the same whatever
+    the chunk (tier M's company is what every benchmark was measured on)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("bench.bigco loads with PostgreSQL COPY: runs in the PostgreSQL suite (make test-postgres)")
+    from django.db import transaction
+    from django.utils import timezone
+
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    fingerprints = []
+    for chunk in (bigco.CHUNK_DEALS, 1_000):  # 6,000 deals: one chunk, then 6 (the last one short)
+        monkeypatch.setattr(bigco, "CHUNK_DEALS", chunk)
+        with transaction.atomic():
+            generated = generate(SCALE, verbose=False)
+            fingerprints.append(_fingerprint())
+            transaction.set_rollback(True)
+    assert generated.counts["opportunities"] == REPS * DEALS_PER_REP
+    assert fingerprints[0] == fingerprints[1]
+    assert None not in fingerprints[0].values()
