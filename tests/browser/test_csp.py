@@ -61,3 +61,11 @@ def test_the_main_pages_run_under_the_policy_and_draw_their_charts(page):
     page.wait_for_function(CHARTS_DRAWN)
     assert page.locator(".chart[data-figure]").first.get_attribute("data-figure") == first
     assert page.evaluate("window.__violations") == [] and errors == []
+
+    # The API docs: Swagger UI from the app's own static files (drf-spectacular-sidecar), under the same policy.
+    response = page.goto("/api/docs/")
+    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
+    page.locator(".swagger-ui .info .title").wait_for()
+    assert "salesmgmt API" in page.locator(".swagger-ui .info .title").inner_text()
+    assert page.locator(".opblock").count() > 50  # every operation listed
+    assert page.evaluate("window.__violations") == [] and errors == []

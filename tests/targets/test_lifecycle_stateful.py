@@ -1,5 +1,5 @@
 """The target lifecycle as a hypothesis state machine: split, edit, commit, submit, approve, adjust (propose,
-approve, reject), in any order, by the people the rules allow and by some they refuse.
+approve, reject), transfer a leaving rep's target, in any order, by the people the rules allow and by some they refuse.
 
 After every step the invariants hold:
 - every level adds up: a node's target is the exact sum of its children's, to the cent, and the root's is the
@@ -13,6 +13,7 @@ After every step the invariants hold:
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -43,6 +44,7 @@ from targets.services import (
     plan_create,
     plan_submit,
     target_split,
+    transfer_propose,
 )
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -270,6 +272,28 @@ class Lifecycle(RuleBasedStateMachine):
             )
         )
 
+    @precondition(lambda self: self._approved())
+    @rule(
+        giver=st.sampled_from(["rep", "rep_sh2", "rep_js"]),
+        receiver=st.sampled_from(["rep", "rep_sh2", "rep_js", None]),
+        day=st.dates(min_value=date(2026, 12, 1), max_value=date(2028, 1, 31)),
+        cents=st.one_of(st.none(), st.integers(min_value=1, max_value=50_000_000)),
+        who=st.sampled_from(["manager", "manager", "director", "rep"]),
+    )
+    def transfer(self, giver, receiver, day, cents, who):
+        """A rep leaves or moves team: his target from a day on goes to a peer, or to the team (None)."""
+        self._attempt(
+            lambda: transfer_propose(
+                plan=self._plan(),
+                from_rep=self.people[giver],
+                to_rep=self.people[receiver] if receiver else None,
+                effective=day,
+                amount=None if cents is None else Decimal(cents) / 100,
+                reason="hypothesis",
+                actor=self.people[who],
+            )
+        )
+
     @precondition(lambda self: AdjustmentRequest.objects.filter(status=AdjustmentStatus.PENDING).exists())
     @rule(
         data=st.data(),
@@ -325,7 +349,9 @@ class Lifecycle(RuleBasedStateMachine):
                 assert in_force == {n.pk: n.amount for n in nodes}, "the version in force differs from the nodes"
         if self.original is not None:
             first = {n: a for n, spans in by_node.items() for s, e, a in spans if s == 1}
-            assert first == self.original, "the original plan (version 1) changed"
+            assert {n: first.get(n) for n in self.original} == self.original, "the original plan (version 1) changed"
+            added = {n: a for n, a in first.items() if n not in self.original}  # a new hire's targets, added later
+            assert all(a == 0 for a in added.values()), f"a target added later has an original amount: {added}"
 
 
 def test_target_lifecycle_keeps_its_invariants(org, metrics, django_capture_on_commit_callbacks):
@@ -342,5 +368,13 @@ def test_target_lifecycle_keeps_its_invariants(org, metrics, django_capture_on_c
         ),
     )
     print(dict(REACHED))
-    for step in ("target_split", "node_update", "plan_approve", "adjustment_propose", "adjustment approved", "refused"):
+    reached = (
+        "target_split",
+        "node_update",
+        "plan_approve",
+        "adjustment_propose",
+        "transfer_propose",
+        "adjustment approved",
+    )
+    for step in (*reached, "refused"):
         assert REACHED[step] > 0, f"no run reached {step}: {dict(REACHED)}"
