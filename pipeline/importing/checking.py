@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,7 @@ def import_validate(
         raise ValidationError(_("The file has a header but no data rows."))
     columns = {name: column for column, name in mapping.items()}
     lookups = Lookups(actor=actor, options=options, kind=kind)
+    day_starts_reset()
     plan = Plan(kind=kind, total_rows=len(table.rows), pipeline_id=lookups.pipeline.pk if lookups.pipeline else None)
 
     date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
@@ -169,7 +171,8 @@ def _memoised(what: str, resolve: Callable[..., Any]) -> Callable[..., Any]:
         memo = _MEMOS.get(id(plan))
         if memo is None:
             return resolve(row, lookups, plan, *args, **kwargs)
-        key = (what, *(row.raw(f) for f in fields), *args, *sorted(kwargs.items()))
+        cells = (row.raw(fields[0]),) if len(fields) == 1 else tuple(map(row.raw, fields))
+        key = (what, cells, args, tuple(kwargs.items())) if args or kwargs else (what, cells)
         try:
             return memo[key]
         except KeyError:
@@ -211,18 +214,34 @@ def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int
     return external_id
 
 
-_DAY_STARTS: dict[tuple[date, str], datetime] = {}
+class _DayStarts(threading.local):
+    """Per thread: the start of each day seen, for the time zone they were computed in."""
+
+    zone: tzinfo | None = None
+    starts: dict[date, datetime]
+
+
+_DAY_STARTS = _DayStarts()
+
+
+def day_starts_reset() -> None:
+    """Before an import's rows: day_start() then answers in the time zone active now (looked up once, not per
+    row: it costs more than the rest of a row's dates)."""
+    zone = timezone.get_current_timezone()
+    if _DAY_STARTS.zone != zone or len(_DAY_STARTS.starts) > 10_000:
+        _DAY_STARTS.zone, _DAY_STARTS.starts = zone, {}
 
 
 def day_start(day: date) -> datetime:
-    """The start of a day in the current time zone (an aware datetime), as imported dates are kept."""
-    tz = timezone.get_current_timezone()
-    key = (day, str(tz))
-    start = _DAY_STARTS.get(key)
+    """The start of a day in the time zone of the import (`day_starts_reset`), an aware datetime: how imported
+    dates are kept."""
+    start = _DAY_STARTS.starts.get(day) if _DAY_STARTS.zone is not None else None
     if start is None:
-        if len(_DAY_STARTS) > 10_000:
-            _DAY_STARTS.clear()
-        start = _DAY_STARTS[key] = timezone.make_aware(datetime.combine(day, datetime.min.time()), tz)
+        if _DAY_STARTS.zone is None:
+            day_starts_reset()
+        start = _DAY_STARTS.starts[day] = timezone.make_aware(
+            datetime.combine(day, datetime.min.time()), _DAY_STARTS.zone
+        )
     return start
 
 

@@ -38,7 +38,7 @@ from crm.services import (
     user_create,
 )
 from pipeline import events
-from pipeline.importing.checking import day_start
+from pipeline.importing.checking import day_start, day_starts_reset
 from pipeline.importing.plan import BATCH, Plan, ref_pk
 from pipeline.models import ImportJob, ImportKind, ImportStatus, Opportunity, OpportunityHistory, OpportunityLine, Stage
 from pipeline.services import customer_refresh_first_won
@@ -179,6 +179,7 @@ def _apply_deals(plan: Plan, actor: User | None, job: ImportJob | None) -> int:
     row and its audit row, written a chunk at a time without model objects (COPY on PostgreSQL). A closed deal's
     stage change is dated at its close date (the day it was won or lost), not at its creation or the import."""
     ensure_company_currency()
+    day_starts_reset()
     pipeline_id = plan.pipeline_id
     assert pipeline_id is not None  # a deal import's plan names its pipeline
     now = timezone.now()

@@ -516,11 +516,16 @@ def _read_xlsx_calamine(stream: BinaryIO, *, limits: Limits, **options: Any) -> 
         except (CalamineError, OSError, ValueError) as exc:
             raise _xlsx_error(exc)
         start_row, start_column = sheet.start or (0, 0)
+        rows = sheet.iter_rows()
+        top = next(rows, None)
+        # python-calamine 0.9 yields the empty rows above the data (the row numbers are the sheet's) but not the
+        # empty columns before it; should it start at the data's first row, that row has a filled cell.
+        from_top = start_row == 0 or top is None or all(v == "" for v in top)
         return _collect(
-            calamine_rows(sheet.iter_rows(), start_column),
+            calamine_rows(itertools.chain([top] if top is not None else [], rows), start_column),
             Table([], format="xlsx"),
             limits=limits,
-            first_number=start_row + 1,
+            first_number=1 if from_top else start_row + 1,
             **options,
         )
 
