@@ -19,8 +19,8 @@ from pipeline import importing
 from pipeline.importing import ImportOptions, import_apply, import_validate, jobs, writing
 from pipeline.models import ImportJob, ImportKind, ImportStatus, Opportunity, OpportunityHistory, OpportunityLine
 from salesmgmt.lib.money import quantize
-from salesmgmt.lib.tabular import Table
 from salesmgmt.lib.tabular import Row as TableRow
+from salesmgmt.lib.tabular import Table
 from tests.conftest import csv_bytes
 from tests.factories import CustomerFactory
 
