@@ -171,13 +171,13 @@ def _memoised(what: str, resolve: Callable[..., Any]) -> Callable[..., Any]:
         memo = _MEMOS.get(id(plan))
         if memo is None:
             return resolve(row, lookups, plan, *args, **kwargs)
-        cells = (row.raw(fields[0]),) if len(fields) == 1 else tuple(map(row.raw, fields))
+        cells = (row.text(fields[0]),) if len(fields) == 1 else tuple(map(row.text, fields))  # as resolvers read
         key = (what, cells, args, tuple(kwargs.items())) if args or kwargs else (what, cells)
         try:
             return memo[key]
         except KeyError:
             pass
-        except TypeError:  # an unhashable cell or argument
+        except TypeError:  # an unhashable argument
             return resolve(row, lookups, plan, *args, **kwargs)
         errors = len(row.errors)
         result = resolve(row, lookups, plan, *args, **kwargs)
@@ -245,13 +245,14 @@ def day_start(day: date) -> datetime:
     return start
 
 
-_DATES: dict[tuple[Any, str], date | None] = {}  # parsed cells (a file has a few hundred distinct days)
+# Parsed cells, by type too (True == 1, but True is no date): a file has a few hundred distinct days.
+_DATES: dict[tuple[type, Any, str], date | None] = {}
 
 
 def _parse_date(row: Row, name: str, order: str) -> date | None:
     value = row.raw(name)
     try:
-        return _DATES[value, order]
+        return _DATES[type(value), value, order]
     except (KeyError, TypeError):
         pass
     try:
@@ -262,7 +263,7 @@ def _parse_date(row: Row, name: str, order: str) -> date | None:
     if len(_DATES) > 10_000:
         _DATES.clear()
     with contextlib.suppress(TypeError):  # an unhashable cell is not kept
-        _DATES[value, order] = day
+        _DATES[type(value), value, order] = day
     return day
 
 

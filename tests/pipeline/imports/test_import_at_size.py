@@ -245,3 +245,29 @@ def test_closed_deals_change_stage_at_their_close_date(org):
         [(lost.pk, day_start(date(2025, 4, 2)))],
         [(org.stages[1].pk, day_start(date(2025, 2, 1)))],
     ]
+
+
+def test_lookups_shared_by_rows_naming_the_same_things_keep_each_rows_errors(org):
+    """What a row names is looked up once per distinct cell: rows naming a rep outside the importer's scope each
+    get the error, and rows naming the same new product share the one product planned for creation."""
+    headers = ["id", "owner", "product", "amount", "close"]
+    rows = [
+        ["M-1", "rep_other", "", "1", "2027-01-01"],
+        ["M-2", "rep", "Gadget Z", "1", "2027-01-01"],
+        ["M-3", "rep_other", "Gadget Z", "1", "2027-01-01"],
+        ["M-4", "rep_js", "gadget-z", "1", "2027-01-01"],
+    ]
+    table = Table(headers, [TableRow(n, row) for n, row in enumerate(rows, start=2)])
+    mapping = dict(zip(headers, ["external_id", "owner", "product", "amount", "close_date"], strict=True))
+    plan = import_validate(
+        table=table,
+        kind="opportunities",
+        mapping=mapping,
+        options=ImportOptions(create_missing=True),
+        actor=org.manager,
+    )
+    assert [(e.row, e.field) for e in plan.errors] == [(2, "owner"), (4, "owner")]
+    assert "outside your data scope" in plan.errors[1].message
+    assert [i["row"] for i in plan.items] == [3, 5]
+    assert plan.items[0]["product"] is plan.items[1]["product"] is plan.new["product"]["gadgetz"]
+    assert plan.will_create == {"opportunities": 2, "products": 1, "product_lines": 1}
