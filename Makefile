@@ -98,6 +98,27 @@ bench-load: install ## The load benchmark alone: gunicorn + locust on the big co
 bench-compare: install ## Benchmarks of BASE=<rev> against the working tree, in turns (ROUNDS=4, TOPICS=all)
 	$(BIN)/python -m bench.compare $(BASE) $(TOPICS) --rounds $${ROUNDS:-4}
 
+# The production stack on this machine: PostgreSQL and Redis (defaults below), DEBUG=0, a secret key made once
+# into .serve/secret_key (or SECRET_KEY=...), static files collected (served by whitenoise), then gunicorn, a Celery
+# worker and beat from the Procfile (honcho). DEMO=0 skips the demo company.
+SERVE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/salesmgmt
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+SERVE_ENV = DEBUG=0 DATABASE_URL=$(SERVE_DATABASE_URL) REDIS_URL=$(SERVE_REDIS_URL) \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(SERVE_REDIS_URL)} SECRET_KEY=$${SECRET_KEY:-$$(cat .serve/secret_key)} \
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} SERVE_ADDR=$(ADDR) PATH=$(CURDIR)/$(BIN):$$PATH
+DEMO ?= 1
+
+serve: install ## The production stack: gunicorn + Celery worker + beat on PostgreSQL and Redis, DEBUG=0 (SERVE_DATABASE_URL, SERVE_REDIS_URL, PORT, DEMO=0)
+	@mkdir -p .serve && chmod 700 .serve
+	@[ -s .serve/secret_key ] || (umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > .serve/secret_key)
+	$(SERVE_ENV) $(BIN)/python manage.py ensure_database
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
+	@if [ "$(DEMO)" != 0 ]; then $(SERVE_ENV) $(BIN)/python manage.py seed_demo && \
+	  $(SERVE_ENV) $(BIN)/python manage.py seed_demo_targets && $(SERVE_ENV) $(BIN)/python manage.py seed_demo_coaching && \
+	  $(SERVE_ENV) $(BIN)/python manage.py demo_logins --addr $(ADDR); fi
+	$(SERVE_ENV) $(BIN)/honcho start -f Procfile
+
 worker: install ## A Celery worker (needs CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/0)
 	$(BIN)/celery -A salesmgmt worker -l info
 

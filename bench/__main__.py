@@ -70,6 +70,12 @@ def print_table(timings) -> None:
 def main(argv: list[str]) -> int:
     url = os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "salesmgmt.settings")
+    # The load benchmark's gunicorn and worker run with DEBUG off, which refuses the development key; this run's own
+    # random key is shared with them (the sessions made here are signed with it).
+    if not os.environ.get("SECRET_KEY"):
+        import secrets
+
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(50)
     ensure_database(url)
 
     import django

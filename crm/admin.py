@@ -53,7 +53,7 @@ class ProductInline(admin.TabularInline):
 
 @admin.register(models.ProductLine)
 class ProductLineAdmin(admin.ModelAdmin):
-    list_display = ("name", "code", "is_key")
+    list_display = ("name", "code", "parent", "is_key")
     inlines = [ProductInline]
 
 

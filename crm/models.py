@@ -127,6 +127,10 @@ class ProductLine(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
     code = models.CharField(_("code"), max_length=40, unique=True)
     is_key = models.BooleanField(_("key product line"), default=False)
+    # A sub-line (an import's Category -> Sub-Category); products sit in either.
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent line"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
 
     class Meta:
         verbose_name = _("product line")

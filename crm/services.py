@@ -275,8 +275,10 @@ PRODUCT_EDITABLE = ("line", "name", "code", "list_price", "unit_cost", "is_activ
 
 
 @transaction.atomic
-def product_line_create(*, name: str, code: str, is_key: bool = False, actor: User | None = None) -> ProductLine:
-    line = ProductLine(name=name.strip(), code=code.strip(), is_key=is_key)
+def product_line_create(
+    *, name: str, code: str, is_key: bool = False, parent: ProductLine | None = None, actor: User | None = None
+) -> ProductLine:
+    line = ProductLine(name=name.strip(), code=code.strip(), is_key=is_key, parent=parent)
     line.full_clean()
     line.save()
     audit(actor=actor, action="product_line.create", obj=line, changes={"name": [None, line.name]})

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/mapping/", import_views.import_mapping, name="import_mapping"),
     path("<int:pk>/preview/", import_views.import_preview, name="import_preview"),
     path("<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("<int:pk>/rejected/", import_views.import_rejected, name="import_rejected"),
 ]

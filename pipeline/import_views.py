@@ -11,12 +11,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from crm.forms import scoped_user_field
 from pipeline import importing
 from pipeline.models import ImportJob, ImportKind, ImportStatus, Pipeline
 from salesmgmt.lib.tabular import LimitExceeded, Limits, cell_text
@@ -58,6 +60,11 @@ PREVIEW_HEADERS = {
         gettext_lazy("Close date"),
     ],
 }
+ON_ERRORS_CHOICES = [
+    ("all_or_nothing", gettext_lazy("All or nothing: import only a file without errors")),
+    ("skip_bad_rows", gettext_lazy("Import the good rows; download the rejected ones with the reason of each")),
+]
+CREATE_ORDER = ("regions", "users", "product_lines", "products", "customers")
 DATE_ORDER_CHOICES = [
     ("auto", gettext_lazy("Automatic (from the file; ambiguous dates are reported)")),
     ("dmy", gettext_lazy("Day first: 01/03/2017 is 1 March 2017")),
@@ -119,11 +126,28 @@ class MappingForm(forms.Form):
         help_text=gettext_lazy("Otherwise anything unknown is reported as an error."),
     )
     date_order = forms.ChoiceField(label=gettext_lazy("Dates like 01/03/2017"), choices=DATE_ORDER_CHOICES)
+    on_errors = forms.ChoiceField(
+        label=gettext_lazy("Rows with errors"),
+        choices=ON_ERRORS_CHOICES,
+        initial="all_or_nothing",
+        required=False,  # left out: all or nothing
+        widget=forms.RadioSelect,
+    )
+    owner_from_region_manager = forms.BooleanField(
+        label=gettext_lazy("Rows without a rep: the manager of the row's region (or of the region above it)"),
+        required=False,
+    )
 
-    def __init__(self, *args, job: ImportJob, headers: list[str], samples: dict[str, list[str]], **kwargs):
+    def __init__(self, *args, job: ImportJob, headers: list[str], samples: dict[str, list[str]], user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.job = job
         self.headers = headers
+        self.fields["default_owner"] = scoped_user_field(
+            user,
+            label=gettext_lazy("Default owner: rows without a rep (and new customers) go to"),
+            required=False,
+            empty_label=_("No default owner"),
+        )
         choices = [("", _("— ignore —"))] + [(f.name, f.label) for f in importing.fields_for(job.kind)]
         required = importing.required_fields(job.kind)
         self.columns = []
@@ -137,6 +161,9 @@ class MappingForm(forms.Form):
         options = importing.ImportOptions.from_dict(job.options)
         self.fields["create_missing"].initial = options.create_missing
         self.fields["date_order"].initial = options.date_order
+        self.fields["on_errors"].initial = "skip_bad_rows" if options.skip_bad_rows else "all_or_nothing"
+        self.fields["default_owner"].initial = options.default_owner_id
+        self.fields["owner_from_region_manager"].initial = options.owner_from_region_manager
         if job.kind != ImportKind.CUSTOMERS:
             self.fields["pipeline"] = forms.ModelChoiceField(
                 label=gettext_lazy("Pipeline"),
@@ -157,7 +184,15 @@ class MappingForm(forms.Form):
     def option_fields(self):
         return [
             self[name]
-            for name in ("pipeline", "date_order", "create_missing", "list_price_for_missing_amounts")
+            for name in (
+                "pipeline",
+                "date_order",
+                "create_missing",
+                "default_owner",
+                "owner_from_region_manager",
+                "list_price_for_missing_amounts",
+                "on_errors",
+            )
             if name in self.fields
         ]
 
@@ -171,6 +206,9 @@ class MappingForm(forms.Form):
             "date_order": self.cleaned_data["date_order"],
             "pipeline_id": pipeline.pk if pipeline else None,
             "missing_amount": "list_price" if self.cleaned_data.get("list_price_for_missing_amounts") else "zero",
+            "skip_bad_rows": self.cleaned_data.get("on_errors") == "skip_bad_rows",
+            "default_owner_id": owner.pk if (owner := self.cleaned_data.get("default_owner")) else None,
+            "owner_from_region_manager": self.cleaned_data["owner_from_region_manager"],
         }
 
 
@@ -210,7 +248,7 @@ def import_mapping(request, pk):
     for _number, record in sample.records():
         for header, value in record.items():
             samples[header].append(cell_text(value))
-    form = MappingForm(request.POST or None, job=job, headers=sample.headers, samples=samples)
+    form = MappingForm(request.POST or None, job=job, headers=sample.headers, samples=samples, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             importing.import_job_validate(job=job, mapping=form.mapping(), options=form.options(), actor=request.user)
@@ -248,8 +286,15 @@ def import_preview(request, pk):
         ],
         "preview_headers": PREVIEW_HEADERS[ImportKind.CUSTOMERS if job.kind == ImportKind.CUSTOMERS else "deals"],
         "will_create": _created_list(result.get("will_create")),
+        "to_create": [
+            (CREATED_LABELS[key], names) for key in CREATE_ORDER if (names := (result.get("to_create") or {}).get(key))
+        ],
         "date_order": dict(DATE_ORDER_CHOICES).get(result.get("date_order")),
         "notice": result.get("notice", ""),
+        "rounded_rows": result.get("rounded_rows", 0),
+        "partial": importing.ImportOptions.from_dict(job.options).skip_bad_rows,
+        "good_rows": result.get("good_rows", 0),
+        "rejected_rows": result.get("rejected_rows", 0),
     }
     return render(request, "pipeline/import/preview.html", context)
 
@@ -267,6 +312,18 @@ def import_progress(request, pk):
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+@import_permission_required
+def import_rejected(request, pk):
+    """The rejected rows of a partial import, in the uploaded format, with the reason of each."""
+    job = _job(request, pk)
+    if not job.rejected_file:
+        raise Http404(_("This import rejected no rows."))
+    # Named after the upload, whatever suffix the storage gave the stored file to keep it unique.
+    file_format = "xlsx" if job.rejected_file.name.endswith(".xlsx") else "csv"
+    name = importing.rejected_file_name(job.original_name, file_format)
+    return FileResponse(job.rejected_file.open("rb"), as_attachment=True, filename=name)
 
 
 @import_permission_required

@@ -393,6 +393,8 @@ class ImportJob(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # A partial import's bad rows, handed back in the uploaded format with a reason per row.
+    rejected_file = models.FileField(_("rejected rows"), upload_to="imports/rejected/%Y/%m/", blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="imports")
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

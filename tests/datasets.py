@@ -12,3 +12,9 @@ DATASETS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 MAVEN = DATASETS / "maven-crm-sales-opportunities"
 
 needs_maven = pytest.mark.skipif(not MAVEN.is_dir(), reason=f"the Maven CRM dataset is not at {MAVEN}")
+
+SUPERSTORE = DATASETS / "tableau-sample-superstore" / "Sample-Superstore.csv"
+
+needs_superstore = pytest.mark.skipif(
+    not SUPERSTORE.is_file(), reason=f"the Tableau Superstore sample is not at {SUPERSTORE}"
+)

@@ -9,7 +9,18 @@ The flow is the same for the browser wizard, `manage.py import_opportunities` an
    row-level errors. Unknown reps, regions, products and customers are errors unless `create_missing` is
    set, in which case they are planned for creation (never silently);
 4. only a plan without errors is applied, by `import_apply`, in one `transaction.atomic`: a file with bad
-   rows never half-imports.
+   rows never half-imports. Unless the import is partial (`ImportOptions.skip_bad_rows`, off by default):
+   then `Plan.good_rows_only` keeps the good rows and only the new records they name (a customer or region
+   planned by a bad row alone is dropped), they are applied in one transaction, and `rejected` hands the
+   bad rows back in the uploaded format (CSV or XLSX) with their row number and reason.
+
+What a row names is created as trees with `create_missing`: the region, state and city columns are one path
+(Region -> State -> City) created under the importing user's own region, never matched to a same-named
+region elsewhere in the company; the product line and sub-line columns (Category -> Sub-Category) are
+product lines, a product sits in the deepest. Rows without a rep get the manager of their region (nearest up
+the tree) or a default owner when the options say so. Generated product and product-line codes never match
+another record's name or code (`resolving.assign_codes`). Amounts are rounded half up to the cent, and the
+plan counts the rows where that changed the amount (`Plan.rounded_rows`, shown in the preview).
 
 Duplicate ids: an `external_id` repeated in the file, or one that already exists in the database, is a row
 error. Re-importing the same file therefore fails with an "already imported" error on every row and writes
@@ -22,7 +33,7 @@ product is given, the initial-stage history row, an audit row, and `first_won_on
 
 Modules: `fields` (what an import fills, header synonyms, mapping), `plan` (options, row errors, the plan),
 `resolving` (matching reps, regions, products, customers and stages), `checking` (`import_validate`), `writing`
-(`import_apply`) and `jobs` (the wizard's ImportJob from upload to commit).
+(`import_apply`), `rejected` (the rejected-rows file) and `jobs` (the wizard's ImportJob from upload to commit).
 """
 
 from pipeline.importing.checking import import_validate
@@ -38,6 +49,7 @@ from pipeline.importing.jobs import (
     read_upload,
 )
 from pipeline.importing.plan import ImportOptions
+from pipeline.importing.rejected import rejected_file_name
 from pipeline.importing.writing import import_apply, import_job_written
 
 # Re-exported as the seam that tests patch to make a commit fail half-way; `writing` calls it through here.
@@ -57,5 +69,6 @@ __all__ = [
     "import_job_written",
     "import_validate",
     "read_upload",
+    "rejected_file_name",
     "required_fields",
 ]

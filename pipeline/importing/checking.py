@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, tzinfo
+from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from pipeline.importing.fields import check_mapping
 from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
     Lookups,
+    assign_codes,
     customer_region,
     known_customer,
     owner_region,
@@ -46,7 +48,7 @@ def import_validate(
     progress: Callable[[int], None] | None = None,
 ) -> Plan:
     """Check every row; nothing is written (except the default pipeline on a fresh database)."""
-    mapping = check_mapping(mapping, table.headers, kind)
+    mapping = check_mapping(mapping, table.headers, kind, owner_optional=options.owner_optional)
     if len(table.rows) > settings.IMPORT_MAX_ROWS:  # tables built in code; files are refused as they are read
         raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": settings.IMPORT_MAX_ROWS})
     if not table.rows:
@@ -72,6 +74,7 @@ def import_validate(
         _MEMOS.pop(id(plan), None)
     if progress:
         progress(plan.total_rows)
+    assign_codes(lookups, plan)
     if plan.already_imported == plan.total_rows:
         plan.notice = _(
             "Every id in this file already exists: the file looks already imported. Nothing will be written."
@@ -156,10 +159,10 @@ def _column(table: Table, column: str) -> Iterator[Any]:
 # here and its other arguments: a resolver that reads another cell must have it added, or its lookups would be
 # shared by rows that differ in that cell. A New planned by the first row is returned again, as `_match` would.
 RESOLVED_BY = {
-    "region": ("region",),
+    "region": resolving.REGION_LEVELS,
     "owner": ("owner",),
     "customer": ("customer",),
-    "product": ("product", "product_line"),
+    "product": ("product", "product_line", "product_subline"),
 }
 _MEMO_LIMIT = 200_000  # distinct keys kept at most per import (a file of unique names gains nothing past it)
 
@@ -249,6 +252,16 @@ def day_start(day: date) -> datetime:
 _DATES: dict[tuple[type, Any, str], date | None] = {}
 
 
+def parse_amount(value: Any) -> tuple[Decimal | None, bool]:
+    """(the amount rounded half up to the cent, whether rounding changed it: "22.368" -> 22.37, True;
+    "261.9600" -> 261.96, False). `parse_decimal` rounds with `quantize`, which flags Inexact exactly when
+    non-zero digits were dropped."""
+    with localcontext() as context:
+        context.clear_flags()
+        amount = parse_decimal(value)
+        return amount, bool(context.flags[Inexact])
+
+
 def _parse_date(row: Row, name: str, order: str) -> date | None:
     value = row.raw(name)
     try:
@@ -297,10 +310,11 @@ def _validate_deal(
     close_date = _parse_date(row, "close_date", order)
     created_on = _parse_date(row, "created_on", order)
     try:
-        amount = parse_decimal(row.raw("amount"))
+        amount, rounded = parse_amount(row.raw("amount"))
     except ValueError as exc:
         row.error("amount", exc)
-        amount = ZERO
+        amount, rounded = ZERO, False
+    plan.rounded_rows += rounded
     if amount is not None and amount < 0:
         row.error("amount", _("The amount cannot be negative."))
     currency = (row.text("currency") or lookups.company_currency).upper()

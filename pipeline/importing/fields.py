@@ -32,21 +32,25 @@ def _f(name: str, label: StrOrPromise, synonyms: str, required: bool = False) ->
 _EXTERNAL_ID = _f(
     "external_id",
     gettext_lazy("External id"),
-    "external_id opportunity_id deal_id id ref reference customer_id account_id 外部编号 商机编号 商机id 编号 单号 "
-    "客户编号",
+    "external_id opportunity_id deal_id id ref reference row_id line_id order_line_id order_id customer_id "
+    "account_id 外部编号 商机编号 商机id 编号 单号 订单编号 订单号 客户编号",
 )
 _OWNER = _f(
     "owner",
     gettext_lazy("Owner (rep)"),
-    "owner sales_agent agent rep sales_rep salesperson sales account_owner 负责人 销售 销售代表 销售人员 业务员 "
+    # Not "sales": in exports like Tableau's Superstore "Sales" is the amount (销售额), not the rep.
+    "owner sales_agent agent rep sales_rep salesperson account_owner 负责人 销售 销售代表 销售人员 业务员 "
     "归属人 客户经理",
     required=True,
 )
 _REGION = _f(
     "region",
     gettext_lazy("Region / team"),
-    "region area office regional_office territory team 区域 大区 地区 片区 团队 省区",
+    "region area office regional_office territory team sales_region 区域 大区 地区 片区 团队 销售区域",
 )
+# Two levels below the region column: with "create missing" Region -> State -> City becomes a region subtree.
+_STATE = _f("state", gettext_lazy("State / province (below the region)"), "state province 省 省份 省区 州")
+_CITY = _f("city", gettext_lazy("City (below the state)"), "city town 城市 市")
 DEAL_FIELDS = (
     _EXTERNAL_ID,
     _f(
@@ -61,20 +65,32 @@ DEAL_FIELDS = (
     ),
     _OWNER,
     _REGION,
-    _f("product", gettext_lazy("Product"), "product product_name item sku 产品 产品名称 商品"),
-    _f("product_line", gettext_lazy("Product line"), "product_line series product_series line 产品线 系列"),
+    _STATE,
+    _CITY,
+    _f("product", gettext_lazy("Product"), "product product_name item sku 产品 产品名称 商品 商品名称"),
+    _f(
+        "product_line",
+        gettext_lazy("Product line"),
+        "product_line series product_series line category product_category 产品线 系列 类别 产品类别 品类 大类",
+    ),
+    _f(
+        "product_subline",
+        gettext_lazy("Product sub-line (below the product line)"),
+        "product_subline sub_category subcategory sub_line product_subcategory 子类别 子类 小类 产品子类",
+    ),
     _f(
         "amount",
         gettext_lazy("Amount"),
-        "amount value close_value deal_value deal_amount revenue total 金额 合同金额 商机金额 成交金额 销售额 签约额",
+        "amount value close_value deal_value deal_amount revenue total sales sales_amount 金额 合同金额 商机金额 "
+        "成交金额 销售额 销售金额 签约额",
     ),
     _f("currency", gettext_lazy("Currency"), "currency 币种 货币"),
     _f("stage", gettext_lazy("Stage"), "stage deal_stage sales_stage status 阶段 销售阶段 商机阶段 状态"),
     _f(
         "close_date",
         gettext_lazy("Close date (expected, or actual for won/lost)"),
-        "close_date expected_close_date closing_date closed_on close won_date 预计成交日期 成交日期 结单日期 签约日期 "
-        "关闭日期 赢单日期",
+        "close_date expected_close_date closing_date closed_on close won_date order_date 预计成交日期 成交日期 "
+        "结单日期 签约日期 关闭日期 赢单日期 订单日期 下单日期",
     ),
     _f(
         "created_on",
@@ -94,6 +110,8 @@ CUSTOMER_FIELDS = (
     ),
     _OWNER,
     _REGION,
+    _STATE,
+    _CITY,
     _f("industry", gettext_lazy("Industry"), "industry sector vertical 行业 所属行业"),
     _f("tier", gettext_lazy("Tier"), "tier level grade class 等级 客户等级 级别 分级"),
     _f("notes", gettext_lazy("Notes"), "notes note remark remarks comment comments 备注"),
@@ -109,10 +127,14 @@ def fields_for(kind: str) -> tuple[ImportField, ...]:
     raise ValidationError(_("Unknown import kind “%(kind)s”.") % {"kind": kind})
 
 
-def required_fields(kind: str) -> set[str]:
+def required_fields(kind: str, *, owner_optional: bool = False) -> set[str]:
+    """The fields a mapping must feed; the owner is optional when the options give one for rows without it
+    (a default owner, or the manager of the row's region)."""
     required = {f.name for f in fields_for(kind) if f.required}
     if kind == ImportKind.WON_DEALS:
         required |= set(WON_DEAL_REQUIRED)
+    if owner_optional:
+        required.discard("owner")
     return required
 
 
@@ -132,9 +154,11 @@ def guess_mapping(headers: list[str], kind: str) -> dict[str, str]:
     return mapping
 
 
-def check_mapping(mapping: dict[str, str], headers: list[str], kind: str) -> dict[str, str]:
+def check_mapping(
+    mapping: dict[str, str], headers: list[str], kind: str, *, owner_optional: bool = False
+) -> dict[str, str]:
     """The mapping without ignored columns; raises ValidationError on unknown columns or fields, a field
-    fed by two columns, or a required field left unmapped."""
+    fed by two columns, or a required field left unmapped (`owner_optional`: see `required_fields`)."""
     names = {f.name: f for f in fields_for(kind)}
     clean: dict[str, str] = {}
     errors: list[str] = []
@@ -149,8 +173,12 @@ def check_mapping(mapping: dict[str, str], headers: list[str], kind: str) -> dic
             errors.append(_("Two columns are mapped to “%(field)s”; map one.") % {"field": names[name].label})
         else:
             clean[column] = name
-    for name in sorted(required_fields(kind) - set(clean.values())):
-        errors.append(_("Map a column to “%(field)s”: it is required.") % {"field": names[name].label})
+    for name in sorted(required_fields(kind, owner_optional=owner_optional) - set(clean.values())):
+        if name == "owner":  # a file that names no rep (an order export) needs a rule instead
+            message = _("Map a column to “%(field)s”, or choose a default owner or the region's manager.")
+        else:
+            message = _("Map a column to “%(field)s”: it is required.")
+        errors.append(message % {"field": names[name].label})
     if errors:
         raise ValidationError(errors)
     return clean

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +22,7 @@ from crm.models import User
 from pipeline.importing.checking import PREVIEW_ROWS, import_validate
 from pipeline.importing.fields import check_mapping, fields_for, guess_mapping
 from pipeline.importing.plan import ImportOptions, Plan
+from pipeline.importing.rejected import rejected_file_name, rejected_rows_file
 from pipeline.importing.writing import import_apply
 from pipeline.models import ImportJob, ImportStatus
 from pipeline.tasks import import_commit
@@ -97,12 +99,13 @@ def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dic
     checked: dict[str, str] = {}
 
     # Before any data row is read: a required field left unmapped costs nothing.
+    opts = ImportOptions.from_dict(options)
+
     def check_headers(headers: list[str]) -> None:
-        checked.update(check_mapping(mapping, headers, job.kind))
+        checked.update(check_mapping(mapping, headers, job.kind, owner_optional=opts.owner_optional))
 
     table = import_job_table(job, check_headers=check_headers)
-    mapping = check_mapping(checked, table.headers, job.kind)
-    opts = ImportOptions.from_dict(options)
+    mapping = check_mapping(checked, table.headers, job.kind, owner_optional=opts.owner_optional)
     job.mapping, job.options, job.status = mapping, opts.to_dict(), ImportStatus.MAPPED
     job.save(update_fields=["mapping", "options", "status"])
     plan = import_validate(table=table, kind=job.kind, mapping=mapping, options=opts, actor=actor)
@@ -110,11 +113,17 @@ def import_job_validate(*, job: ImportJob, mapping: dict[str, str], options: dic
     job.total_rows = plan.total_rows
     job.processed_rows = 0
     _keep_errors(job, plan)
+    # A partial import creates only what its good rows need: the preview says so.
+    kept = plan.good_rows_only() if opts.skip_bad_rows else plan
     job.result = {
         "preview": _jsonable(plan.preview),
-        "will_create": plan.will_create,
+        "will_create": kept.will_create,
+        "to_create": kept.to_create(),
         "date_order": plan.date_order,
         "notice": plan.notice,
+        "rounded_rows": plan.rounded_rows,
+        "good_rows": len(plan.items),
+        "rejected_rows": len(plan.rejected_rows()),
     }
     job.save(update_fields=["status", "total_rows", "processed_rows", "error_count", "errors", "result"])
     return plan
@@ -140,10 +149,12 @@ def import_job_start(*, job: ImportJob, actor: User) -> None:
     _check_may_import(actor)
     if job.status != ImportStatus.VALIDATED:
         raise ValidationError(_("Only a checked import can be started."))
-    if job.error_count:
+    if job.error_count and not ImportOptions.from_dict(job.options).skip_bad_rows:
         raise ValidationError(
             _("Fix the %(n)s errors first: a file with bad rows is never imported.") % {"n": job.error_count}
         )
+    if job.error_count and not (job.result or {}).get("good_rows"):
+        raise ValidationError(_("Every row has errors: there is nothing to import."))
     if (job.result or {}).pop("queue_error", None):
         job.save(update_fields=["result"])
     # Through the outbox like all background work: sent after commit and, if the broker is down, sent
@@ -191,8 +202,11 @@ def import_job_commit(*, job_id: int) -> ImportJob | None:
         claimable = [ImportStatus.VALIDATED]
         if connection.vendor == "postgresql":
             claimable.append(ImportStatus.RUNNING)  # nobody holds its lock: its worker died
-        claimed = ImportJob.objects.filter(pk=job_id, status__in=claimable, error_count=0).update(
-            status=ImportStatus.RUNNING, processed_rows=0
+        # A job with bad rows is committed only as a partial import (its options say so).
+        claimed = (
+            ImportJob.objects.filter(pk=job_id, status__in=claimable)
+            .filter(Q(error_count=0) | Q(options__skip_bad_rows=True))
+            .update(status=ImportStatus.RUNNING, processed_rows=0)
         )
         job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
         if not claimed or job is None:
@@ -204,20 +218,30 @@ def _commit(job: ImportJob) -> ImportJob:
     job_id = job.pk
     try:
         table = import_job_table(job)
+        options = ImportOptions.from_dict(job.options)
         plan = import_validate(
             table=table,
             kind=job.kind,
             mapping=job.mapping,
-            options=ImportOptions.from_dict(job.options),
+            options=options,
             actor=job.created_by,
             progress=lambda n: _set_progress(job_id, n),
         )
+        rejected = plan.rejected_rows()
+        rejected_file = b""
         if plan.errors:
             _keep_errors(job, plan)
-            raise ValidationError(
-                _("The data changed since the preview: %(n)s rows now have errors. Nothing was imported.")
-                % {"n": len(plan.errors)}
-            )
+            if not options.skip_bad_rows:
+                raise ValidationError(
+                    _("The data changed since the preview: %(n)s rows now have errors. Nothing was imported.")
+                    % {"n": len(plan.errors)}
+                )
+            if not plan.items:
+                raise ValidationError(_("Every row has errors: nothing was imported."))
+            # Partial import: the good rows in one transaction, the bad ones (and whatever only they would
+            # have created) left out and handed back as a file.
+            rejected_file = rejected_rows_file(table, rejected)
+            plan = plan.good_rows_only()
         created = import_apply(plan=plan, actor=job.created_by, job=job)
     except Exception as exc:  # any failure: the transaction rolled back; show why on the job
         if not isinstance(exc, ValidationError | PermissionDenied):
@@ -230,7 +254,18 @@ def _commit(job: ImportJob) -> ImportJob:
         return job
     job.status = ImportStatus.DONE
     job.processed_rows = job.total_rows = plan.total_rows
-    job.result = {"created": created, "date_order": plan.date_order}
+    job.result = {
+        "created": created,
+        "date_order": plan.date_order,
+        "imported_rows": len(plan.items),
+        "rejected_rows": len(rejected),
+        "rounded_rows": plan.rounded_rows,
+    }
     job.finished_at = timezone.now()
-    job.save(update_fields=["status", "processed_rows", "total_rows", "result", "finished_at"])
+    fields = ["status", "processed_rows", "total_rows", "result", "finished_at", "errors", "error_count"]
+    if rejected_file:
+        name = rejected_file_name(job.original_name, table.format)
+        job.rejected_file.save(name, ContentFile(rejected_file), save=False)
+        fields.append("rejected_file")
+    job.save(update_fields=fields)
     return job

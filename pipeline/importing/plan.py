@@ -4,7 +4,8 @@ records planned for creation and the plan itself."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeAlias, overload
 
 from django.core.exceptions import ValidationError
@@ -23,21 +24,38 @@ class ImportOptions:
     pipeline_id: int | None = None
     # Empty amounts of open deals: "zero", or "list_price" (an estimate from the product's list price).
     missing_amount: str = "zero"
+    # Partial import: commit the good rows and hand the bad ones back as a file. Off: all or nothing.
+    skip_bad_rows: bool = False
+    # Rows that name no rep: the manager of the row's region (nearest up the tree), else the default owner.
+    default_owner_id: int | None = None
+    owner_from_region_manager: bool = False
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ImportOptions:
         data = data or {}
+        try:
+            default_owner_id = int(data["default_owner_id"]) if data.get("default_owner_id") else None
+        except (TypeError, ValueError):
+            raise ValidationError(_("The default owner must be a user id."))
         options = cls(
             create_missing=bool(data.get("create_missing", False)),
             date_order=data.get("date_order") or "auto",
             pipeline_id=data.get("pipeline_id") or None,
             missing_amount=data.get("missing_amount") or "zero",
+            skip_bad_rows=bool(data.get("skip_bad_rows", False)),
+            default_owner_id=default_owner_id,
+            owner_from_region_manager=bool(data.get("owner_from_region_manager", False)),
         )
         if options.date_order not in DATE_ORDERS:
             raise ValidationError(_("Unknown date order “%(order)s”.") % {"order": options.date_order})
         if options.missing_amount not in ("zero", "list_price"):
             raise ValidationError(_("Unknown rule for missing amounts."))
         return options
+
+    @property
+    def owner_optional(self) -> bool:
+        """Whether the options name an owner for rows without one (so no owner column is needed)."""
+        return bool(self.default_owner_id or self.owner_from_region_manager)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +117,10 @@ class New:
     attrs: dict[str, Any] = field(default_factory=dict)
     pk: int | None = None
 
+    def refs(self) -> Iterator[New]:
+        """The other New records this one hangs on (a parent region, a product's line, a customer's owner)."""
+        return (value for value in self.attrs.values() if isinstance(value, New))
+
 
 # What a row names: an existing record's id, or a New one.
 Ref: TypeAlias = int | New
@@ -125,6 +147,7 @@ class Plan:
     pipeline_id: int | None = None
     notice: str = ""
     already_imported: int = 0
+    rounded_rows: int = 0  # rows whose amount had more than two decimals (rounded half up to the cent)
 
     @property
     def will_create(self) -> dict[str, int]:
@@ -133,3 +156,35 @@ class Plan:
         counts = Counter({f"{what}s": len(items) for what, items in self.new.items()})
         counts["customers" if self.kind == ImportKind.CUSTOMERS else "opportunities"] += len(self.items)
         return {k: v for k, v in counts.items() if v}
+
+    def to_create(self) -> dict[str, list[str]]:
+        """What will be created, by the keys of `will_create` (regions, product_lines, products, users,
+        customers), each record by its label (a region or product line with its path), for the preview."""
+        return {
+            f"{what}s": [str(new.attrs.get("label") or new.name) for new in items.values()]
+            for what, items in self.new.items()
+            if items
+        }
+
+    def rejected_rows(self) -> dict[int, list[RowError]]:
+        """The errors by row number, rows in file order."""
+        rows: dict[int, list[RowError]] = defaultdict(list)
+        for error in sorted(self.errors, key=lambda e: e.row):
+            rows[error.row].append(error)
+        return dict(rows)
+
+    def good_rows_only(self) -> Plan:
+        """The plan of a partial import: the rows without errors, and only the records they need created.
+        A bad row may have planned a new customer or region before failing; unless a good row names it too,
+        it is dropped, so nothing of a bad row is written."""
+        needed: set[int] = set()
+        stack = [value for item in self.items for value in item.values() if isinstance(value, New)]
+        while stack:
+            ref = stack.pop()
+            if id(ref) not in needed:
+                needed.add(id(ref))
+                stack.extend(ref.refs())
+        kept: defaultdict[str, dict[str, New]] = defaultdict(dict)
+        for what, items in self.new.items():
+            kept[what] = {key: n for key, n in items.items() if id(n) in needed}
+        return replace(self, errors=[], new=kept)

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any, Final, Literal
 
 from django.core.exceptions import ValidationError
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -84,14 +85,23 @@ class Lookups:
         self.visible_user_ids = None if self.all_scope else set(visible_users(actor).values_list("id", flat=True))
 
         self.regions, self.region_keys = _index(
-            Region.objects.values("id", "name", "code", "parent_id", "depth"), "name", "code"
+            Region.objects.values("id", "name", "code", "parent_id", "depth", "path", "manager_id"), "name", "code"
         )
+        # The regions below each region by normalised name and code: State and City are matched among the
+        # children of the region above them, never across the company.
+        self.region_children: defaultdict[int, defaultdict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+        for r in self.regions.values():
+            if r["parent_id"] is not None:
+                for key in filter(None, (normalise(r["name"]), normalise(r["code"]))):
+                    self.region_children[r["parent_id"]][key].add(r["id"])
         self.visible_region_ids = None if self.all_scope else set(visible_regions(actor).values_list("id", flat=True))
 
         self.products, self.product_keys = _index(
             Product.objects.values("id", "name", "code", "line_id", "list_price"), "name", "code"
         )
-        self.lines, self.line_keys = _index(ProductLine.objects.values("id", "name", "code"), "name", "code")
+        self.lines, self.line_keys = _index(
+            ProductLine.objects.values("id", "name", "code", "parent_id"), "name", "code"
+        )
 
         customers = Customer.objects.all() if self.all_scope else Customer.objects.visible_to(actor)
         self.customers: dict[int, Record] = {}
@@ -127,6 +137,27 @@ class Lookups:
                 self.stage_keys.setdefault(key, stage)
 
         self.root_region_ids = [r["id"] for r in self.regions.values() if r["parent_id"] is None]
+        self.default_owner: int | None = None
+        if options.default_owner_id:
+            owner = self.users.get(options.default_owner_id)
+            if owner is None or not owner["is_active"]:
+                raise ValidationError(_("The default owner is not an active user."))
+            if self.visible_user_ids is not None and owner["id"] not in self.visible_user_ids:
+                raise ValidationError(_("The default owner is outside your data scope."))
+            self.default_owner = owner["id"]
+
+    def region_manager(self, ref: Ref | None) -> int | None:
+        """The manager of a region, else of the nearest region above it that has one (a new region: of
+        the existing region it is created under)."""
+        while isinstance(ref, New):
+            ref = ref.attrs["parent"]
+        region_id: int | None = ref
+        while region_id is not None:
+            region = self.regions[region_id]
+            if region["manager_id"]:
+                return region["manager_id"]
+            region_id = region["parent_id"]
+        return None
 
     def user_name(self, ref: Ref) -> str:
         if isinstance(ref, New):
@@ -223,35 +254,82 @@ def _owner_allowed(row: Row, lookups: Lookups, text: str, user_id: int) -> bool:
     return _in_scope(row, "owner", text, user_id, lookups.visible_user_ids)
 
 
+REGION_LEVELS = ("region", "state", "city")
+PATH_SEPARATOR = " › "
+
+
+def _region_anchor(row: Row, lookups: Lookups) -> tuple[bool, int | None]:
+    """(allowed, parent) for a new top-level region of the file: under the importing user's own region
+    (the single root for a company-wide scope). (False, None) after a row error: a scoped user without a
+    region may create none."""
+    if lookups.all_scope:
+        return True, lookups.root_region_ids[0] if len(lookups.root_region_ids) == 1 else None
+    if lookups.actor is not None and lookups.actor.region_id in (lookups.visible_region_ids or ()):
+        return True, lookups.actor.region_id
+    row.error("region", _("You may only create regions inside your own region, and you have none."))
+    return False, None
+
+
+def _own_subtree(lookups: Lookups, ids: set[int]) -> set[int]:
+    """The ids inside the importing user's own region (and below); all of them for a company-wide scope."""
+    if lookups.all_scope or lookups.actor is None or lookups.actor.region_id not in lookups.regions:
+        return ids
+    prefix = lookups.regions[lookups.actor.region_id]["path"]
+    return {i for i in ids if lookups.regions[i]["path"].startswith(prefix)}
+
+
+def _region_label(lookups: Lookups, parent: Ref | None, name: str) -> str:
+    if parent is None:
+        return name
+    above = parent.attrs["label"] if isinstance(parent, New) else lookups.regions[parent]["name"]
+    return f"{above}{PATH_SEPARATOR}{name}"
+
+
 def resolve_region(row: Row, lookups: Lookups, plan: Plan) -> Ref | None:
-    """The region named in the row: an id, a New region, or None when the cell is empty."""
-    text = row.text("region")
-    if not text:
+    """The region the row names: an id, a New region, or None when the cells are empty.
+
+    The region, state and city columns are levels of one path (Region -> State -> City): the first filled
+    one is looked up by name or code, each next one among the children of the one above. With "create
+    missing", a user with a limited scope has the first level looked up only inside his own region, and
+    what is not found is created there as a subtree: a same-named region elsewhere in the company is never
+    matched. Without it, a region outside the scope is a row error."""
+    levels = [(name, row.text(name)) for name in REGION_LEVELS if row.text(name)]
+    if not levels:
         return None
+    (first_field, text), below = levels[0], levels[1:]
     key = normalise(text)
     ids = lookups.region_keys.get(key, set())
+    if lookups.options.create_missing:
+        ids = _own_subtree(lookups, ids)
     region = _match(
-        row, lookups, plan, name="region", what="region", text=text, key=key, ids=ids, accept=_region_allowed
+        row, lookups, plan, name=first_field, what="region", text=text, key=key, ids=ids, accept=_region_allowed
     )
-    if region is not _PLAN_NEW:
-        return region
-    if lookups.all_scope:
-        parent = lookups.root_region_ids[0] if len(lookups.root_region_ids) == 1 else None
-    elif lookups.actor is not None and lookups.actor.region_id in (lookups.visible_region_ids or ()):
-        parent = lookups.actor.region_id
-    else:
-        row.error("region", _("You may only create regions inside your own region, and you have none."))
-        return None
-    new = New("region", text[:120], row.number, {"parent": parent})
-    plan.new["region"][key] = new
-    return new
+    if region is _PLAN_NEW:
+        allowed, parent = _region_anchor(row, lookups)
+        if not allowed:
+            return None
+        region = New(
+            "region", text[:120], row.number, {"parent": parent, "label": _region_label(lookups, parent, text[:120])}
+        )
+        plan.new["region"][key] = region
+    for field, text in below:
+        if region is None:
+            return None
+        key = f"{key}/{normalise(text)}" if isinstance(region, New) else f"#{region}/{normalise(text)}"
+        ids = lookups.region_children[region].get(normalise(text), set()) if not isinstance(region, New) else set()
+        child = _match(row, lookups, plan, name=field, what="region", text=text, key=key, ids=ids)
+        if child is _PLAN_NEW:
+            label = _region_label(lookups, region, text[:120])
+            child = New("region", text[:120], row.number, {"parent": region, "label": label})
+            plan.new["region"][key] = child
+        region = child
+    return region
 
 
 def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region: Ref | None) -> Ref | None:
     text = row.text("owner")
     if not text:
-        row.error("owner", _("The owner (rep) is required."))
-        return None
+        return _owner_by_rule(row, lookups, default_region)
     key = normalise(text)
     # An exact username wins over names (two people may share a name, never a username).
     username_match = lookups.usernames.get(text.casefold())
@@ -268,31 +346,59 @@ def resolve_owner(row: Row, lookups: Lookups, plan: Plan, *, default_region: Ref
     return new
 
 
+def _owner_by_rule(row: Row, lookups: Lookups, region: Ref | None) -> int | None:
+    """The owner of a row that names none: the manager of its region (nearest up the tree) when chosen,
+    else the default owner; a row error when the options give none."""
+    options = lookups.options
+    if options.owner_from_region_manager:
+        manager = lookups.region_manager(region)
+        if manager is not None:
+            name = lookups.user_name(manager)
+            return manager if _owner_allowed(row, lookups, name, manager) else None
+    if lookups.default_owner is not None:
+        return lookups.default_owner
+    if options.owner_from_region_manager:
+        row.error("owner", _("No rep in the row and no manager above its region: choose a default owner."))
+    else:
+        row.error("owner", _("The owner (rep) is required."))
+    return None
+
+
 def owner_region(lookups: Lookups, owner: Ref) -> Ref | None:
     if isinstance(owner, New):
         return owner.attrs["region"]
     return lookups.users[owner]["region_id"]
 
 
+def _resolve_line(row: Row, lookups: Lookups, plan: Plan, field: str, parent: Ref | None) -> Ref | None:
+    """The product line a cell names (by name or code, company-wide: lines have no scope), or a New line
+    under `parent` (a sub-line below the file's product line)."""
+    text = row.text(field)
+    if not text:
+        return parent
+    key = normalise(text[:120])
+    ids = lookups.line_keys.get(key) or lookups.line_keys.get(normalise(text), set())
+    if ids:
+        return min(ids)
+    if key not in plan.new["product_line"]:
+        above = parent.attrs["label"] if isinstance(parent, New) else lookups.lines[parent]["name"] if parent else ""
+        label = f"{above}{PATH_SEPARATOR}{text[:120]}" if above else text[:120]
+        plan.new["product_line"][key] = New("product_line", text[:120], row.number, {"parent": parent, "label": label})
+    return plan.new["product_line"][key]
+
+
 def resolve_product(row: Row, lookups: Lookups, plan: Plan) -> Ref | None:
     text = row.text("product")
     if not text:
         return None
+    # Names are kept to 120 characters: a longer one matches the product created from its first 120.
     key = normalise(text)
-    ids = lookups.product_keys.get(key, set())
+    ids = lookups.product_keys.get(key) or lookups.product_keys.get(normalise(text[:120]), set())
     product = _match(row, lookups, plan, name="product", what="product", text=text, key=key, ids=ids)
     if product is not _PLAN_NEW:
         return product
-    line_text = row.text("product_line")
-    line: Ref | None = None
-    if line_text:
-        line_ids = lookups.line_keys.get(normalise(line_text), set())
-        if line_ids:
-            line = next(iter(line_ids))
-        else:
-            line = plan.new["product_line"].setdefault(
-                normalise(line_text), New("product_line", line_text[:120], row.number)
-            )
+    # Product line -> sub-line (e.g. Category -> Sub-Category): a new product goes in the deepest one.
+    line = _resolve_line(row, lookups, plan, "product_subline", _resolve_line(row, lookups, plan, "product_line", None))
     if line is None:
         imported = lookups.line_keys.get(normalise(IMPORTED_LINE_CODE))
         line = (
@@ -306,6 +412,40 @@ def resolve_product(row: Row, lookups: Lookups, plan: Plan) -> Ref | None:
     new = New("product", text[:120], row.number, {"line": line})
     plan.new["product"][key] = new
     return new
+
+
+CODE_LENGTH = 40
+
+
+def _code(name: str, taken: set[str], own: str) -> str:
+    """A code from a name (upper-case slug, up to 40 characters) whose matching key is not in `taken` (the
+    keys of every other name and code), with -2, -3... when it is; the code's key joins `taken`."""
+    base = slugify(name, allow_unicode=True).upper()[:CODE_LENGTH].strip("-") or "X"
+    candidate, n = base, 1
+    while normalise(candidate) in taken and normalise(candidate) != own:
+        n += 1
+        suffix = f"-{n}"
+        candidate = base[: CODE_LENGTH - len(suffix)].rstrip("-") + suffix
+    taken.add(normalise(candidate))
+    return candidate
+
+
+def assign_codes(lookups: Lookups, plan: Plan) -> None:
+    """Give the new products and product lines their codes once every row is checked: a product is matched
+    by its name or its code, so a generated code must differ (as a matching key) from every other product's
+    name and code, the new ones of this file included; the same for product lines."""
+    for what, existing in (("product_line", lookups.lines), ("product", lookups.products)):
+        new = plan.new[what]
+        taken = {key for r in existing.values() for key in (normalise(r["name"]), normalise(r["code"]))}
+        taken |= {normalise(n.name) for n in new.values()}
+        for n in new.values():
+            if "code" in n.attrs:
+                taken.add(normalise(n.attrs["code"]))
+        for n in new.values():
+            if "code" not in n.attrs:
+                n.attrs["code"] = _code(n.name, taken, normalise(n.name))
+            if what == "product":
+                n.attrs["label"] = f"{n.name} ({n.attrs['code']})"
 
 
 def resolve_customer(row: Row, lookups: Lookups, plan: Plan, *, owner: Ref | None, region: Ref | None) -> Ref | None:

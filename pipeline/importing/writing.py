@@ -90,23 +90,35 @@ def import_apply(*, plan: Plan, actor: User | None, job: ImportJob | None = None
     created: Counter[str] = Counter()
 
     region_codes = set(Region.objects.values_list("code", flat=True))
-    parents = Region.objects.in_bulk([n.attrs["parent"] for n in plan.new["region"].values() if n.attrs["parent"]])
+    # New regions come parent first (a file's Region -> State -> City subtree): a parent is an existing
+    # region or one created just before.
+    parents = Region.objects.in_bulk(
+        [n.attrs["parent"] for n in plan.new["region"].values() if isinstance(n.attrs["parent"], int)]
+    )
     for new in plan.new["region"].values():
-        parent = parents.get(new.attrs["parent"])
+        parent = parents.get(ref_pk(new.attrs["parent"])) if new.attrs["parent"] is not None else None
         code = _unique_code(new.name, region_codes)
         kind = RegionKind.AREA if parent is not None and parent.depth == 0 else RegionKind.TEAM
-        new.pk = region_create(name=new.name, code=code, kind=kind, parent=parent, actor=actor).pk
+        region = region_create(name=new.name, code=code, kind=kind, parent=parent, actor=actor)
+        new.pk = region.pk
+        parents[region.pk] = region
         created["regions"] += 1
 
     line_codes = set(ProductLine.objects.values_list("code", flat=True))
-    for new in plan.new["product_line"].values():
+    new_lines: dict[int, ProductLine] = {}
+    for new in plan.new["product_line"].values():  # a sub-line after its parent line
         code = new.attrs.get("code") or _unique_code(new.name, line_codes)
-        new.pk = product_line_create(name=new.name, code=code, actor=actor).pk
+        parent_pk = ref_pk(new.attrs.get("parent"))
+        parent_line = (new_lines.get(parent_pk) or ProductLine.objects.get(pk=parent_pk)) if parent_pk else None
+        line = product_line_create(name=new.name, code=code, parent=parent_line, actor=actor)
+        new.pk = line.pk
+        new_lines[line.pk] = line
         created["product_lines"] += 1
     product_codes = set(Product.objects.values_list("code", flat=True))
     lines = ProductLine.objects.in_bulk({ref_pk(n.attrs["line"]) for n in plan.new["product"].values()})
     for new in plan.new["product"].values():
-        code = _unique_code(new.name, product_codes)
+        # The plan's code differs from every product's name and code (`resolving.assign_codes`).
+        code = new.attrs.get("code") or _unique_code(new.name, product_codes)
         new.pk = product_create(line=lines[ref_pk(new.attrs["line"])], name=new.name, code=code, actor=actor).pk
         created["products"] += 1
 

@@ -24,6 +24,7 @@ from pipeline.models import Opportunity
 from targets.models import AttainmentSnapshot, TargetNode
 from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
 from tests.factories import UserFactory, make_deal
+from tests.integration import PRODUCTION_LIKE_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = ("127.0.0.1", 6379)
@@ -59,6 +60,7 @@ def broker(monkeypatch):
     db = connection.settings_dict
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("TESTING",)},
+        "SECRET_KEY": PRODUCTION_LIKE_SECRET_KEY,  # a worker with DEBUG off refuses the development key
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_BROKER_URL": url,
         "CELERY_TASK_DEFAULT_QUEUE": queue,

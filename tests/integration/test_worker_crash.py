@@ -25,6 +25,7 @@ from crm.models import Role
 from targets.models import AttainmentSnapshot, TargetNode
 from targets.services import metric_ensure_defaults, plan_approve, plan_create, plan_submit, target_split
 from tests.factories import UserFactory, make_deal
+from tests.integration import PRODUCTION_LIKE_SECRET_KEY
 from tests.integration.test_celery_worker import redis_up, use_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,7 @@ class Workers:
         db = connection.settings_dict
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("TESTING",)},
+            "SECRET_KEY": PRODUCTION_LIKE_SECRET_KEY,  # a worker with DEBUG off refuses the development key
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "CELERY_BROKER_URL": BROKER,
             "CELERY_TASK_DEFAULT_QUEUE": queue,

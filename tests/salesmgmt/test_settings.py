@@ -49,9 +49,44 @@ def test_bad_environment_values_fail_loudly(name, value):
     assert name in result.stderr
 
 
-def test_production_refuses_the_dev_secret_key():
-    result = run_manage("check", env_extra={"DEBUG": "0", "HTTPS": "1", "ALLOWED_HOSTS": "x"})
-    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+def start_process(command: list[str], env_extra: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "TESTING", "SECRET_KEY", "HTTPS")}
+    env.update(env_extra)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+LOAD_WSGI = [sys.executable, "-c", "import salesmgmt.wsgi"]  # what gunicorn does first
+
+
+@pytest.mark.parametrize("https", ["0", "1"])
+@pytest.mark.parametrize("key", [None, "short-but-real"])
+def test_the_web_app_refuses_to_start_without_a_real_secret_key_when_debug_is_off(https, key):
+    env = {"DEBUG": "0", "HTTPS": https, **({"SECRET_KEY": key} if key else {})}
+    result = start_process(LOAD_WSGI, env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("env", [{"DEBUG": "0", "SECRET_KEY": "a-real-production-secret-" + "q" * 30}, {"DEBUG": "1"}])
+def test_the_web_app_starts_with_a_real_key_or_in_development(env):
+    result = start_process(LOAD_WSGI, env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("program", [["worker", "--pool=solo"], ["beat", "--schedule", "/dev/null"]])
+def test_celery_worker_and_beat_refuse_the_dev_secret_key_when_debug_is_off(program, tmp_path):
+    if program[0] == "beat":
+        program = ["beat", "--schedule", str(tmp_path / "schedule")]
+    command = [sys.executable, "-m", "celery", "-A", "salesmgmt", *program, "-l", "warning"]
+    result = start_process(command, {"DEBUG": "0", "CELERY_BROKER_URL": "memory://"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is the development key" in result.stdout + result.stderr
+
+
+def test_management_commands_still_run_to_prepare_a_deployment():
+    """migrate / collectstatic run before the secret is in place; only serving processes refuse."""
+    result = run_manage("check", env_extra={"DEBUG": "0"})
+    assert result.returncode == 0, result.stderr
 
 
 def database_settings(**env_extra) -> list[str]:

@@ -1,8 +1,10 @@
 """Import customers, opportunities or historical won deals from a CSV / XLSX / XLS file.
 
 The same checks as the browser wizard: every row is validated first, errors are printed per row and the
-command exits non-zero without writing anything when any row is bad. Without --user the import runs as the
-system (no data-scope limit); with --user it is limited to what that manager/director/admin may see.
+command exits non-zero without writing anything when any row is bad. With --skip-bad-rows it imports the good
+rows instead (one transaction) and writes the bad ones, with the reason of each, to --rejected-file.
+Without --user the import runs as the system (no data-scope limit); with --user it is limited to what that
+manager/director/admin may see.
 """
 
 from pathlib import Path
@@ -20,6 +22,7 @@ from pipeline.importing import (
     import_validate,
     read_upload,
 )
+from pipeline.importing.rejected import rejected_rows_file
 from pipeline.models import ImportKind, Pipeline
 
 MAX_PRINTED_ERRORS = 200
@@ -54,6 +57,21 @@ class Command(BaseCommand):
             action="store_true",
             help="Open deals without an amount get their product's list price (an estimate).",
         )
+        parser.add_argument(
+            "--skip-bad-rows",
+            action="store_true",
+            help="Import the good rows and leave out the bad ones (default: all or nothing).",
+        )
+        parser.add_argument(
+            "--rejected-file",
+            help="With --skip-bad-rows: write the bad rows here (the file's columns, row number and reason).",
+        )
+        parser.add_argument("--default-owner", help="Username of the owner of rows that name no rep.")
+        parser.add_argument(
+            "--owner-from-region-manager",
+            action="store_true",
+            help="Rows that name no rep go to the manager of their region (or of the nearest region above).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Check the file only.")
 
     def handle(self, *args, **options):
@@ -73,11 +91,15 @@ class Command(BaseCommand):
             date_order=options["date_order"],
             pipeline_id=self._pipeline_id(options["pipeline"]),
             missing_amount="list_price" if options["list_price_for_missing_amounts"] else "zero",
+            skip_bad_rows=options["skip_bad_rows"],
+            default_owner_id=self._user_id(options["default_owner"]),
+            owner_from_region_manager=options["owner_from_region_manager"],
         )
         try:
             plan = import_validate(table=table, kind=kind, mapping=mapping, options=import_options, actor=actor)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages))
+        rejected = plan.rejected_rows()
         if plan.errors:
             for error in plan.errors[:MAX_PRINTED_ERRORS]:
                 self.stderr.write(str(error))
@@ -85,14 +107,22 @@ class Command(BaseCommand):
                 self.stderr.write(f"... and {len(plan.errors) - MAX_PRINTED_ERRORS} more errors.")
             if plan.notice:
                 self.stderr.write(plan.notice)
-            raise CommandError(f"{len(plan.errors)} errors in {plan.total_rows} rows; nothing was imported.")
+            if not options["skip_bad_rows"] or not plan.items:
+                raise CommandError(f"{len(plan.errors)} errors in {plan.total_rows} rows; nothing was imported.")
+            if options["rejected_file"] and not options["dry_run"]:
+                Path(options["rejected_file"]).write_bytes(rejected_rows_file(table, rejected))
+                self.stderr.write(f"{len(rejected)} rejected rows written to {options['rejected_file']}.")
+            plan = plan.good_rows_only()
+        if plan.rounded_rows:
+            self.stdout.write(f"{plan.rounded_rows} amounts had more than two decimals: rounded half up to the cent.")
         summary = ", ".join(f"{n} {what}" for what, n in plan.will_create.items())
         if options["dry_run"]:
             self.stdout.write(f"The file is valid ({plan.total_rows} rows); it would create {summary}.")
             return
         created = import_apply(plan=plan, actor=actor)
         summary = ", ".join(f"{n} {what}" for what, n in created.items())
-        self.stdout.write(self.style.SUCCESS(f"Imported {plan.total_rows} rows: {summary}."))
+        rejected_note = f", rejected {len(rejected)}" if rejected else ""
+        self.stdout.write(self.style.SUCCESS(f"Imported {len(plan.items)} rows{rejected_note}: {summary}."))
 
     def _actor(self, username):
         if not username:
@@ -103,6 +133,14 @@ class Command(BaseCommand):
         if not can_import(user):
             raise CommandError(f"{username} may not import: only managers, directors and admins may.")
         return user
+
+    def _user_id(self, username):
+        if not username:
+            return None
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        return user.pk
 
     def _pipeline_id(self, name):
         if not name:

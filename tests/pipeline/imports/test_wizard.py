@@ -128,7 +128,7 @@ def test_mapping_errors_are_form_errors(org, manager_client):
     data["col_5"] = "stage"  # close_value -> stage: two columns feed the stage
     data["col_2"] = ""  # the owner is required
     page = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), data).content.decode()
-    assert "Two columns are mapped to" in page and "it is required" in page
+    assert "Two columns are mapped to" in page and "or choose a default owner or the region&#x27;s manager" in page
     job.refresh_from_db()
     assert job.status == ImportStatus.UPLOADED and job.mapping["sales_agent"] == "owner"
 
@@ -337,10 +337,11 @@ def test_required_mappings_are_checked_before_the_rows_are_read(org, manager_cli
     job = ImportJob.objects.get()
     settings.IMPORT_MAX_ROWS = 5  # reading the rows would now stop at a limit
     data = mapping_post(job)
-    data["col_2"] = ""  # the owner is required
+    data["col_2"] = ""  # the owner is required (no default owner chosen)
     response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), data)
     errors = response.context["form"].non_field_errors()
-    assert errors == ["Map a column to “Owner (rep)”: it is required."]  # not the row limit: no row was read
+    # Not the row limit: no row was read.
+    assert errors == ["Map a column to “Owner (rep)”, or choose a default owner or the region's manager."]
     response = manager_client.post(reverse("pipeline:import_mapping", args=[job.pk]), mapping_post(job))
     assert response.context["form"].non_field_errors() == ["The file has more than 5 rows; split it."]
     job.refresh_from_db()
