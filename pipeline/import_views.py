@@ -303,7 +303,11 @@ def import_preview(request, pk):
 def import_progress(request, pk):
     """The progress page; htmx polls it every second for the progress fragment until the job ends."""
     job = _job(request, pk)
-    context = {"job": job, "created": _created_list((job.result or {}).get("created"))}
+    context = {
+        "job": job,
+        "created": _created_list((job.result or {}).get("created")),
+        "written": importing.import_job_written(job),
+    }
     template = "pipeline/import/_progress.html" if request.htmx else "pipeline/import/progress.html"
     response = render(request, template, context)
     patch_vary_headers(response, ("HX-Request",))

@@ -50,7 +50,7 @@ from pipeline.importing.jobs import (
 )
 from pipeline.importing.plan import ImportOptions
 from pipeline.importing.rejected import rejected_file_name
-from pipeline.importing.writing import import_apply
+from pipeline.importing.writing import import_apply, import_job_written
 
 # Re-exported as the seam that tests patch to make a commit fail half-way; `writing` calls it through here.
 
@@ -66,6 +66,7 @@ __all__ = [
     "import_job_start",
     "import_job_table",
     "import_job_validate",
+    "import_job_written",
     "import_validate",
     "read_upload",
     "rejected_file_name",

@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.models import Customer, Tier, User
+from pipeline.importing import resolving
 from pipeline.importing.fields import check_mapping
 from pipeline.importing.plan import BATCH, ImportOptions, New, Plan, Row, RowError
 from pipeline.importing.resolving import (
@@ -22,10 +27,6 @@ from pipeline.importing.resolving import (
     customer_region,
     known_customer,
     owner_region,
-    resolve_customer,
-    resolve_owner,
-    resolve_product,
-    resolve_region,
     resolve_stage,
 )
 from pipeline.models import ImportKind, Opportunity
@@ -33,7 +34,8 @@ from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 
 PREVIEW_ROWS = 20
-PROGRESS_EVERY = 250
+PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 100 reports a file at most)
+DEAL_WORD, CUSTOMER_WORD = gettext_lazy("deal"), gettext_lazy("customer")
 
 
 def import_validate(
@@ -53,21 +55,47 @@ def import_validate(
         raise ValidationError(_("The file has a header but no data rows."))
     columns = {name: column for column, name in mapping.items()}
     lookups = Lookups(actor=actor, options=options, kind=kind)
+    day_starts_reset()
     plan = Plan(kind=kind, total_rows=len(table.rows), pipeline_id=lookups.pipeline.pk if lookups.pipeline else None)
 
     date_columns = [columns[n] for n in ("close_date", "created_on") if n in columns]
     order = options.date_order
     if order == "auto":
-        order = (
-            detect_date_order(value for _n, rec in _records(table) for c in date_columns for value in [rec[c]])
-            or "auto"
-        )
+        order = detect_date_order(value for c in date_columns for value in _column(table, c)) or "auto"
     plan.date_order = order
 
     existing_ids = _existing_external_ids(table, columns, kind)
+    validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
+    every = max(PROGRESS_EVERY, len(table.rows) // 100)
+    _MEMOS[id(plan)] = {}
+    try:
+        _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every)
+    finally:
+        _MEMOS.pop(id(plan), None)
+    if progress:
+        progress(plan.total_rows)
+    assign_codes(lookups, plan)
+    if plan.already_imported == plan.total_rows:
+        plan.notice = _(
+            "Every id in this file already exists: the file looks already imported. Nothing will be written."
+        )
+    return plan
+
+
+def _check_rows(
+    table: Table,
+    plan: Plan,
+    validate_row: Callable[..., dict[str, Any] | None],
+    columns: dict[str, str],
+    lookups: Lookups,
+    kind: str,
+    order: str,
+    existing_ids: set[str],
+    progress: Callable[[int], None] | None,
+    every: int,
+) -> None:
     seen_ids: dict[str, int] = {}
     seen_names: dict[str, int] = {}
-    validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
     headers = table.headers
     for i, read in enumerate(table.rows, start=1):
         if read.problem:  # a ragged CSV row: its cells cannot be matched to the columns
@@ -83,16 +111,8 @@ def import_validate(
                 plan.preview.append(item.pop("_preview"))
             else:
                 item.pop("_preview", None)
-        if progress and i % PROGRESS_EVERY == 0:
+        if progress and i % every == 0:
             progress(i)
-    if progress:
-        progress(plan.total_rows)
-    assign_codes(lookups, plan)
-    if plan.already_imported == plan.total_rows:
-        plan.notice = _(
-            "Every id in this file already exists: the file looks already imported. Nothing will be written."
-        )
-    return plan
 
 
 def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> set[str]:
@@ -100,9 +120,9 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
     if not column:
         return set()
     ids: set[str] = set()
-    for _n, record in _records(table):
+    for cell in _column(table, column):
         try:
-            value = parse_identifier(record[column])
+            value = parse_identifier(cell)
         except ValueError:
             continue
         if value:
@@ -110,6 +130,14 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
     model = Customer if kind == ImportKind.CUSTOMERS else Opportunity
     found: set[str] = set()
     ordered = sorted(ids)
+    if connection.vendor == "postgresql" and ordered:  # one query for the whole file (an array parameter)
+        db_table, quote = model._meta.db_table, connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT external_id FROM {quote(db_table)} WHERE external_id <> '' AND external_id = ANY(%s)",
+                [ordered],
+            )
+            return {r[0] for r in cursor.fetchall()}
     for start in range(0, len(ordered), BATCH):
         found.update(
             model.objects.filter(external_id__in=ordered[start : start + BATCH]).values_list("external_id", flat=True)
@@ -117,15 +145,60 @@ def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> 
     return found
 
 
-def _records(table: Table) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, {header: value}) of the rows whose cells could be read (not the ragged ones)."""
-    headers = table.headers
+def _column(table: Table, column: str) -> Iterator[Any]:
+    """The cells of one column, in the rows whose cells could be read (not the ragged ones)."""
+    at = table.headers.index(column)
     for row in table.rows:
         if not row.problem:
-            yield row.number, dict(zip(headers, row.values, strict=False))
+            yield row.values[at] if at < len(row.values) else None
 
 
-def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int], plan: Plan, what: str) -> str:
+# What a row names is looked up once per distinct set of cells, not once per row: 100,000 deals name a few
+# hundred reps, customers and products. A lookup is kept only when it raised no row error (a row with an error
+# runs it again, so every such row gets its own error), and it depends on nothing else than the cells listed
+# here and its other arguments: a resolver that reads another cell must have it added, or its lookups would be
+# shared by rows that differ in that cell. A New planned by the first row is returned again, as `_match` would.
+RESOLVED_BY = {
+    "region": resolving.REGION_LEVELS,
+    "owner": ("owner",),
+    "customer": ("customer",),
+    "product": ("product", "product_line", "product_subline"),
+}
+_MEMO_LIMIT = 200_000  # distinct keys kept at most per import (a file of unique names gains nothing past it)
+
+
+def _memoised(what: str, resolve: Callable[..., Any]) -> Callable[..., Any]:
+    fields = RESOLVED_BY[what]
+
+    def memoised(row: Row, lookups: Lookups, plan: Plan, *args: Any, **kwargs: Any) -> Any:
+        memo = _MEMOS.get(id(plan))
+        if memo is None:
+            return resolve(row, lookups, plan, *args, **kwargs)
+        cells = (row.text(fields[0]),) if len(fields) == 1 else tuple(map(row.text, fields))  # as resolvers read
+        key = (what, cells, args, tuple(kwargs.items())) if args or kwargs else (what, cells)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable argument
+            return resolve(row, lookups, plan, *args, **kwargs)
+        errors = len(row.errors)
+        result = resolve(row, lookups, plan, *args, **kwargs)
+        if len(row.errors) == errors and len(memo) < _MEMO_LIMIT:
+            memo[key] = result
+        return result
+
+    return memoised
+
+
+_MEMOS: dict[int, dict[tuple, Any]] = {}  # by id(plan), while its import_validate runs
+resolve_region = _memoised("region", resolving.resolve_region)
+resolve_owner = _memoised("owner", resolving.resolve_owner)
+resolve_customer = _memoised("customer", resolving.resolve_customer)
+resolve_product = _memoised("product", resolving.resolve_product)
+
+
+def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int], plan: Plan, what: object) -> str:
     try:
         external_id = parse_identifier(row.raw("external_id"))
     except ValueError as exc:
@@ -144,6 +217,41 @@ def _check_external_id(row: Row, existing_ids: set[str], seen_ids: dict[str, int
     return external_id
 
 
+class _DayStarts(threading.local):
+    """Per thread: the start of each day seen, for the time zone they were computed in."""
+
+    zone: tzinfo | None = None
+    starts: dict[date, datetime]
+
+
+_DAY_STARTS = _DayStarts()
+
+
+def day_starts_reset() -> None:
+    """Before an import's rows: day_start() then answers in the time zone active now (looked up once, not per
+    row: it costs more than the rest of a row's dates)."""
+    zone = timezone.get_current_timezone()
+    if _DAY_STARTS.zone != zone or len(_DAY_STARTS.starts) > 10_000:
+        _DAY_STARTS.zone, _DAY_STARTS.starts = zone, {}
+
+
+def day_start(day: date) -> datetime:
+    """The start of a day in the time zone of the import (`day_starts_reset`), an aware datetime: how imported
+    dates are kept."""
+    start = _DAY_STARTS.starts.get(day) if _DAY_STARTS.zone is not None else None
+    if start is None:
+        if _DAY_STARTS.zone is None:
+            day_starts_reset()
+        start = _DAY_STARTS.starts[day] = timezone.make_aware(
+            datetime.combine(day, datetime.min.time()), _DAY_STARTS.zone
+        )
+    return start
+
+
+# Parsed cells, by type too (True == 1, but True is no date): a file has a few hundred distinct days.
+_DATES: dict[tuple[type, Any, str], date | None] = {}
+
+
 def parse_amount(value: Any) -> tuple[Decimal | None, bool]:
     """(the amount rounded half up to the cent, whether rounding changed it: "22.368" -> 22.37, True;
     "261.9600" -> 261.96, False). `parse_decimal` rounds with `quantize`, which flags Inexact exactly when
@@ -155,11 +263,21 @@ def parse_amount(value: Any) -> tuple[Decimal | None, bool]:
 
 
 def _parse_date(row: Row, name: str, order: str) -> date | None:
+    value = row.raw(name)
     try:
-        return parse_date(row.raw(name), order=order)
+        return _DATES[type(value), value, order]
+    except (KeyError, TypeError):
+        pass
+    try:
+        day = parse_date(value, order=order)
     except ValueError as exc:
         row.error(name, exc)
         return None
+    if len(_DATES) > 10_000:
+        _DATES.clear()
+    with contextlib.suppress(TypeError):  # an unhashable cell is not kept
+        _DATES[type(value), value, order] = day
+    return day
 
 
 def _max_length(row: Row, name: str, value: str, limit: int) -> str:
@@ -179,7 +297,7 @@ def _validate_deal(
     seen_ids: dict[str, int],
     seen_names: dict[str, int],
 ) -> dict[str, Any] | None:
-    external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("deal"))
+    external_id = _check_external_id(row, existing_ids, seen_ids, plan, DEAL_WORD)
     region = resolve_region(row, lookups, plan)
     # A new rep sits in the row's region, else in the region of the (existing) customer of the deal.
     default_region = (
@@ -239,7 +357,7 @@ def _validate_deal(
     name = _max_length(row, "name", name, 200)
     if row.failed or owner is None or stage is None or amount is None or rate is None:  # None: after a row error
         return None
-    created_at = timezone.make_aware(datetime.combine(created_on, datetime.min.time())) if created_on else None
+    created_at = day_start(created_on) if created_on else None
     return {
         "row": row.number,
         "name": name,
@@ -299,7 +417,7 @@ def _validate_customer(
     seen_ids: dict[str, int],
     seen_names: dict[str, int],
 ) -> dict[str, Any] | None:
-    external_id = _check_external_id(row, existing_ids, seen_ids, plan, _("customer"))
+    external_id = _check_external_id(row, existing_ids, seen_ids, plan, CUSTOMER_WORD)
     name = row.text("name")
     if not name:
         row.error("name", _("The customer name is required."))

@@ -2,7 +2,7 @@
 
 import io
 import zipfile
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -312,6 +312,7 @@ def no_workbook_load(monkeypatch):
         raise AssertionError("the workbook was loaded")
 
     monkeypatch.setattr("openpyxl.load_workbook", fail)
+    monkeypatch.setattr("python_calamine.CalamineWorkbook.from_filelike", fail)
 
 
 @pytest.mark.parametrize("write_only", [False, True], ids=["declared-dimension", "no-dimension"])
@@ -357,3 +358,69 @@ def test_a_split_number_is_found_even_when_it_only_pushed_empty_cells_along():
     table = read_table(b"id,amount,notes\r\nA,1,234.50,\r\nB,2,\r\n", "d.csv")
     assert "“1,234.50”" in table.rows[0].problem and table.rows[0].values == ["A", "1", "234.50"]
     assert table.rows[1].problem == ""  # a separator at the end of the line, nothing split
+
+
+def rich_workbook(*, error_cell: bool = False) -> bytes:
+    """What people's workbooks hold: a blank first row and column, dates with and without a time, numbers with
+    many decimals, whole numbers, big ones, empty cells, Chinese text, padded text, Excel's text markers,
+    booleans, times and durations."""
+    wb = Workbook()
+    ws = wb.active
+    ws.append([])
+    rows = [
+        ["编号", "客户", "日期", "时间", "金额", "数量", "备注", "是否"],
+        ["0012", "华信科技（上海）有限公司", date(2024, 2, 29), datetime(2024, 3, 1, 13, 5, 7), 1234.5678901234, 3],
+        [None, "  Acme Ltd ", datetime(2025, 12, 31), time(9, 30), 0.123456789012345, 12345678901234, "'00123"],
+        [],
+        [987654321, "远航物流", date(1999, 1, 1), timedelta(days=1, hours=2), -42.005, 1e20, '="00042"', True],
+        ["X-9", None, None, None, None, None, None, False],
+    ]
+    for row in rows:
+        ws.append([None, *row])
+    if error_cell:
+        ws["H4"] = "#N/A"
+        ws["H4"].data_type = "e"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def test_calamine_and_openpyxl_read_the_same_values():
+    data = rich_workbook()
+    fast = read_table(data, "rich.xlsx", xlsx_reader="calamine")
+    slow = read_table(data, "rich.xlsx", xlsx_reader="openpyxl")
+    assert fast.headers == slow.headers == ["Column A", "编号", "客户", "日期", "时间", "金额", "数量", "备注", "是否"]
+    assert [(r.number, r.values) for r in fast.rows] == [(r.number, r.values) for r in slow.rows]
+    assert [r.number for r in fast.rows] == [3, 4, 6, 7]
+    assert fast.rows[0].values == [
+        None,
+        "0012",
+        "华信科技（上海）有限公司",
+        datetime(2024, 2, 29),
+        datetime(2024, 3, 1, 13, 5, 7),
+        1234.5678901234,
+        3,
+        None,
+        None,
+    ]
+    assert fast.rows[1].values[2:8] == [
+        "Acme Ltd",
+        datetime(2025, 12, 31),
+        time(9, 30),
+        0.123456789012345,
+        12345678901234,
+        "00123",
+    ]
+    # ="00042" is a formula to openpyxl's writer: without a value computed by Excel, both read an empty cell.
+    assert fast.rows[2].values[4:9] == [timedelta(days=1, hours=2), -42.005, 1e20, None, True]
+    assert parse_decimal(fast.rows[0].values[5]) == Decimal("1234.57")
+    assert parse_decimal(fast.rows[1].values[5]) == Decimal("0.12")
+
+
+def test_a_workbook_with_error_cells_keeps_them_as_text():
+    """calamine reads #N/A as an empty cell: such a workbook is read by openpyxl, so an amount of #N/A is a row
+    error, never an empty amount (which an open deal would import as zero)."""
+    data = rich_workbook(error_cell=True)
+    table = read_table(data, "errors.xlsx")
+    assert table.rows[1].values[7] == "#N/A"
+    assert [r.values for r in table.rows] == [r.values for r in read_table(data, "e.xlsx", xlsx_reader="openpyxl").rows]
