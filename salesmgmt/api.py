@@ -9,9 +9,10 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Manager
-from django.forms import MultipleChoiceField, MultiValueField, NullBooleanField
+from django.forms import CharField, MultipleChoiceField, MultiValueField, NullBooleanField
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, filters, pagination, serializers, status
@@ -99,6 +100,7 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # it changes nothing: a POST to a path that is no endpoint is a 404, not a CSRF 403 page
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Any path under /api/ that names no endpoint (e.g. `/api/deals/1.5/`): a 404 in the one error shape."""
     error = exceptions.NotFound()
@@ -146,6 +148,12 @@ def positive_int_query_value(request, name: str) -> int | None:
     if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
         raise exceptions.ValidationError({name: [_("Give a whole number of at least 1.")]})
     return int(raw)
+
+
+def query_data(request) -> dict[str, str]:
+    """The query string for a query serializer: one value per name (a name given twice is a 400), and an
+    empty value kept as a value (DRF reads `?date_to=` in a QueryDict as absent: it is a bad date, a 400)."""
+    return {name: single_query_value(request, name) or "" for name in request.query_params}
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -209,7 +217,23 @@ class FilterBackend(DjangoFilterBackend):
                 value = single_query_value(request, name)
                 if isinstance(field, NullBooleanField) and value not in (None, "", *BOOLEAN_VALUES):
                     raise exceptions.ValidationError({name: [_("Give true or false.")]})
+            for name in self.typed_parameters(filterset):
+                if single_query_value(request, name) == "":
+                    raise exceptions.ValidationError({name: [_("Give a value, or leave the parameter out.")]})
         return filterset
+
+    @staticmethod
+    def typed_parameters(filterset) -> list[str]:
+        """The query names whose value is not free text (a date, a number, a choice, a boolean; each end
+        of a range, `close_date_after` / `close_date_before`): for them an empty value is no value."""
+        names = []
+        for name, field in filterset.form.fields.items():
+            suffixes = getattr(field.widget, "suffixes", None)
+            if suffixes:
+                names += [f"{name}_{suffix}" if suffix else name for suffix in suffixes]
+            elif not isinstance(field, CharField | MultipleChoiceField):
+                names.append(name)
+        return names
 
 
 class OrderingFilter(filters.OrderingFilter):

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
 from crm.models import User
-from salesmgmt.api import FilterBackend, OrderingFilter, api_responses
+from salesmgmt.api import FilterBackend, OrderingFilter, api_responses, query_data
 from targets import services
 from targets.api.serializers import (
     ActionPlanSerializer,
@@ -222,7 +222,7 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def diff(self, request, pk=None):
         plan = self.get_object()
-        query = VersionDiffQuerySerializer(data=request.query_params)
+        query = VersionDiffQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         old, new = query.validated_data["from"], query.validated_data["to"]
         for name, value in (("from", old), ("to", new)):

@@ -29,7 +29,7 @@ def st_binary() -> str:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_schemathesis_finds_nothing(role, world, live_server, tmp_path):
+def test_schemathesis_finds_nothing(role, world, live_server, tmp_path, pytestconfig):
     report = tmp_path / "report.json"
     schema = tmp_path / "schema.yaml"
     # The schema /api/schema/ serves, written once to a file (generating it takes longer than st waits).
@@ -67,7 +67,10 @@ def test_schemathesis_finds_nothing(role, world, live_server, tmp_path):
     assert report.exists(), run.stderr[-4000:]
     result = json.loads(report.read_text())
     cases = result["test_cases"]
-    print(f"schemathesis as {role}: {cases['generated']} cases, {cases['unique_failures']} unique failures")
+    summary = f"schemathesis as {role}: {cases['generated']} cases, {cases['unique_failures']} unique failures"
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\n{summary} ({result['running_time']:.0f} s)")
     assert result["operations"]["tested"] == result["operations"]["selected"] > 100
     assert cases["generated"] > 0
     assert run.returncode == 0, f"schemathesis found failures as {role}:\n{run.stdout[-20000:]}\n{run.stderr[-4000:]}"
