@@ -249,7 +249,7 @@ class OrderingFilter(filters.OrderingFilter):
 
     def get_ordering(self, request, queryset, view):
         raw = single_query_value(request, self.ordering_param)
-        if raw is None:
+        if not raw:  # absent, or an empty list
             return self.get_default_ordering(view)
         given = [term.strip() for term in raw.split(",")]
         valid = self.terms(view, request, queryset)
