@@ -3,7 +3,7 @@
 A live server serves the seeded company (tests/fuzz/conftest.py); `st run` (pinned in requirements-dev.txt)
 generates requests from the schema with a fixed seed and number of examples per operation, in all its
 phases (examples, coverage, fuzzing, stateful), and checks every response against the schema. Marked
-`fuzz`: `.ci/fuzz` runs it (`pytest -m fuzz`); FUZZ_MAX_EXAMPLES and FUZZ_SEED change the bounds."""
+`fuzz`: skipped unless FUZZ=1, which `.ci/fuzz` sets; FUZZ_MAX_EXAMPLES and FUZZ_SEED change the bounds."""
 
 import json
 import os
@@ -18,7 +18,9 @@ from django.core.management import call_command
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
 ROLES = ["admin", "director", "manager", "rep"]
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "2"))
+# A guard against a hung run (seconds, per role); on a free 2-core machine a role takes a few minutes.
+TIMEOUT = int(os.environ.get("FUZZ_TIMEOUT", "1800"))
 SEED = int(os.environ.get("FUZZ_SEED", "2026"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
@@ -57,7 +59,7 @@ def test_schemathesis_finds_nothing(role, world, live_server, tmp_path, pytestco
         "--no-color",
     ]
     env = {**os.environ, "FUZZ_TOKEN": world.tokens[role]}
-    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900)
+    run = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=TIMEOUT)
     out_dir = os.environ.get("FUZZ_OUTPUT_DIR")
     if out_dir:
         Path(out_dir, f"st-{role}.txt").write_text(run.stdout + run.stderr)
