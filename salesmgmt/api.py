@@ -243,8 +243,9 @@ class OrderingFilter(filters.OrderingFilter):
     enumerates them, so a client can only send what sorts."""
 
     def terms(self, view, request=None, queryset=None) -> list[str]:
-        queryset = queryset if queryset is not None else getattr(view, "queryset", None)
-        fields = [name for name, _label in self.get_valid_fields(queryset, view, {"request": request})]
+        """Only the view's `ordering_fields` (none when it names none: DRF's default, every serializer field,
+        offers sorts the database cannot do, e.g. by a computed label)."""
+        fields = [f if isinstance(f, str) else f[0] for f in getattr(view, "ordering_fields", None) or []]
         return [term for name in fields for term in (name, f"-{name}")]
 
     def get_ordering(self, request, queryset, view):
