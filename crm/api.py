@@ -9,14 +9,13 @@ from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
@@ -46,7 +45,7 @@ from crm.serializers import (
     TokenSerializer,
     UserSerializer,
 )
-from salesmgmt.api import PageNumberPagination, api_responses
+from salesmgmt.api import MAX_ID, FilterBackend, OrderingFilter, PageNumberPagination, api_responses
 from salesmgmt.parsers import JSONParser
 from salesmgmt.security import LockedOut, issue_token
 
@@ -65,18 +64,30 @@ class IsAdminOrReadOnly(permissions.BasePermission):
         return bool(user and user.is_authenticated and (user.is_superuser or user.role == Role.ADMIN))
 
 
-@extend_schema_field(OpenApiTypes.INT)
+class IdField(forms.IntegerField):
+    """An id in a query string: a whole number from 1 to the largest a database integer holds."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+@extend_schema_field(ID_SCHEMA)
 class IdFilter(filters.NumberFilter):
     """`?owner=7`: an integer id (a plain filter: ids outside the scope simply match nothing)."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
 
-@extend_schema_field(OpenApiTypes.INT)
+@extend_schema_field(ID_SCHEMA)
 class RegionSubtreeFilter(filters.NumberFilter):
     """`?region=4`: rows booked to region 4 or any region below it (a subquery over the regions)."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
     def filter(self, qs, value):
         if value in EMPTY_VALUES:
@@ -88,7 +99,7 @@ class ScopedViewSetMixin:
     """Pagination with `page_size`, django-filter, ordering; `get_queryset` starts from the scope."""
 
     pagination_class = PageNumberPagination
-    filter_backends = [filters.DjangoFilterBackend, OrderingFilter]
+    filter_backends = [FilterBackend, OrderingFilter]
 
     def refetch(self, obj):
         """The object as the list/detail serializer expects it (annotations, related rows)."""
@@ -208,7 +219,7 @@ class ProductViewSet(CatalogueViewSet):
     queryset = Product.objects.select_related("line")
     serializer_class = ProductSerializer
     filterset_class = ProductFilter
-    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [FilterBackend, SearchFilter, OrderingFilter]
     search_fields = ["name", "code"]
     ordering_fields = ["name", "code", "list_price"]
 
@@ -286,7 +297,7 @@ class CustomerViewSet(
     queryset = Customer.objects.none()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
-    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [FilterBackend, SearchFilter, OrderingFilter]
     search_fields = ["name"]
     ordering_fields = ["name", "tier", "created_at", "updated_at", "stars"]
 

@@ -7,11 +7,10 @@ Every queryset starts from `visible_to(request.user)`, so a deal outside the use
 
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
@@ -28,7 +27,7 @@ from pipeline.serializers import (
     OpportunityUpdateSerializer,
     PipelineSerializer,
 )
-from salesmgmt.api import api_responses
+from salesmgmt.api import FilterBackend, OrderingFilter, api_responses
 
 
 @extend_schema_view(
@@ -73,7 +72,7 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     queryset = Opportunity.objects.none()
     serializer_class = OpportunitySerializer
     filterset_class = OpportunityFilter
-    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [FilterBackend, SearchFilter, OrderingFilter]
     search_fields = ["name", "customer__name"]
     ordering_fields = [
         "expected_close_date",
@@ -179,7 +178,7 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
         ),
         responses=api_responses({200: DealTotalsSerializer}, 400),
     )
-    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[filters.DjangoFilterBackend])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[FilterBackend])
     def totals(self, request):
         qs = self.filter_queryset(Opportunity.objects.visible_to(request.user))
         return Response(DealTotalsSerializer(selectors.totals(qs)).data)

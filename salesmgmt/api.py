@@ -9,10 +9,13 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Manager
-from django.http import Http404
+from django.forms import CharField, MultipleChoiceField, MultiValueField, NullBooleanField
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, pagination, serializers, status
+from rest_framework import exceptions, filters, pagination, serializers, status
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -97,13 +100,20 @@ def exception_handler(exc, context):
     return response
 
 
+@csrf_exempt  # it changes nothing: a POST to a path that is no endpoint is a 404, not a CSRF 403 page
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Any path under /api/ that names no endpoint (e.g. `/api/deals/1.5/`): a 404 in the one error shape."""
+    error = exceptions.NotFound()
+    return JsonResponse({"detail": str(error.detail), "code": error.default_code}, status=status.HTTP_404_NOT_FOUND)
+
+
 # --- schema: the errors each operation can answer ---------------------------------------
 
 ERROR_DESCRIPTIONS = {
     400: _("Invalid input: `detail` gives the first message, `errors` every message by field."),
     401: _("Not authenticated: log in, or send the header `Authorization: Token <key>`."),
     403: _("Not allowed: your role may not do this (or the session's CSRF token is missing)."),
-    404: _("Not found, or outside your data scope."),
+    404: _("Not found, or outside your data scope (for a list: the page does not exist)."),
     409: _("Someone else changed the record since you loaded it: reload it and retry with its new `version`."),
 }
 
@@ -122,11 +132,152 @@ def api_responses(success: dict, *codes: int, authenticated: bool = True) -> dic
 # --- lists ---------------------------------------------------------------------------------
 
 
+def single_query_value(request, name: str) -> str | None:
+    """The one value of query parameter `name` (None when absent); 400 when it is given more than once."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise exceptions.ValidationError({name: [_("Give this parameter once.")]})
+    return values[0] if values else None
+
+
+def positive_int_query_value(request, name: str) -> int | None:
+    """`?name=` as a whole number of at least 1 (None when absent); 400 with a message otherwise."""
+    raw = single_query_value(request, name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise exceptions.ValidationError({name: [_("Give a whole number of at least 1.")]})
+    return int(raw)
+
+
+def query_data(request) -> dict[str, str]:
+    """The query string for a query serializer: one value per name (a name given twice is a 400), and an
+    empty value kept as a value (DRF reads `?date_to=` in a QueryDict as absent: it is a bad date, a 400)."""
+    return {name: single_query_value(request, name) or "" for name in request.query_params}
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=2&page_size=100`; the page size is capped so one call cannot dump a whole table."""
+    """`?page=2&page_size=100`; the page size is capped so one call cannot dump a whole table.
+
+    Both are whole numbers of at least 1, given once: anything else is a 400 with a message (never
+    silently the default); a page past the last is a 404."""
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        size = positive_int_query_value(request, self.page_size_query_param)
+        return self.page_size if size is None else min(size, self.max_page_size)
+
+    def get_page_number(self, request, paginator):
+        number = positive_int_query_value(request, self.page_query_param)
+        return 1 if number is None else number
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": str(_("A page number within the paginated result set.")),
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": str(
+                    _("Number of results to return per page (default %(default)d; more than %(max)d gives %(max)d).")
+                    % {"default": self.page_size, "max": self.max_page_size}
+                ),
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ]
+
+
+# --- filtering and ordering ----------------------------------------------------------------
+
+
+BOOLEAN_VALUES = ("true", "false")
+
+# The largest id a database integer holds: a filter given more is a 400, not an overflow (500).
+MAX_ID = 2**63 - 1
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, strict about what the schema says: a filter that takes one value refuses several,
+    a boolean is `true` or `false` (not 1, yes, on...), each a 400 with a message."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            for name, field in filterset.form.fields.items():
+                if isinstance(field, MultipleChoiceField | MultiValueField):
+                    continue
+                value = single_query_value(request, name)
+                if isinstance(field, NullBooleanField) and value not in (None, "", *BOOLEAN_VALUES):
+                    raise exceptions.ValidationError({name: [_("Give true or false.")]})
+            for name in self.typed_parameters(filterset):
+                if single_query_value(request, name) == "":
+                    raise exceptions.ValidationError({name: [_("Give a value, or leave the parameter out.")]})
+        return filterset
+
+    @staticmethod
+    def typed_parameters(filterset) -> list[str]:
+        """The query names whose value is not free text (a date, a number, a choice, a boolean; each end
+        of a range, `close_date_after` / `close_date_before`): for them an empty value is no value."""
+        names = []
+        for name, field in filterset.form.fields.items():
+            suffixes = getattr(field.widget, "suffixes", None)
+            if suffixes:
+                names += [f"{name}_{suffix}" if suffix else name for suffix in suffixes]
+            elif not isinstance(field, CharField | MultipleChoiceField):
+                names.append(name)
+        return names
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """`?ordering=-amount,name`: the view's `ordering_fields`, each optionally prefixed with `-`.
+
+    An unknown term is a 400 that lists the valid ones (DRF ignores it silently), and the schema
+    enumerates them, so a client can only send what sorts."""
+
+    def terms(self, view, request=None, queryset=None) -> list[str]:
+        """Only the view's `ordering_fields` (none when it names none: DRF's default, every serializer field,
+        offers sorts the database cannot do, e.g. by a computed label)."""
+        fields = [f if isinstance(f, str) else f[0] for f in getattr(view, "ordering_fields", None) or []]
+        return [term for name in fields for term in (name, f"-{name}")]
+
+    def get_ordering(self, request, queryset, view):
+        raw = single_query_value(request, self.ordering_param)
+        if not raw:  # absent, or an empty list
+            return self.get_default_ordering(view)
+        given = [term.strip() for term in raw.split(",")]
+        valid = self.terms(view, request, queryset)
+        unknown = [term for term in given if term not in valid]
+        if unknown:
+            raise exceptions.ValidationError(
+                {
+                    self.ordering_param: [
+                        _("Cannot sort by %(terms)s; choose from %(choices)s.")
+                        % {"terms": ", ".join(repr(t) for t in unknown), "choices": ", ".join(valid)}
+                    ]
+                }
+            )
+        return given
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": str(_("Sort by these fields, comma-separated; `-` before a field sorts descending.")),
+                "schema": {"type": "array", "items": {"type": "string", "enum": self.terms(view)}},
+                "style": "form",
+                "explode": False,
+            }
+        ]
 
 
 # --- related ids in request bodies ---------------------------------------------------------

@@ -11,6 +11,7 @@ from crm import api as crm_api
 from pipeline import api as pipeline_api
 from targets.api import alerts as targets_alerts_api
 from targets.api import attainment as targets_attainment_api
+from targets.api import metrics as targets_metrics_api
 from targets.api import plans as targets_api
 
 router = DefaultRouter()
@@ -24,6 +25,7 @@ router.register("pipelines", pipeline_api.PipelineViewSet, basename="pipeline")
 router.register("opportunities", pipeline_api.OpportunityViewSet, basename="opportunity")
 router.register("collections", pipeline_api.CollectionViewSet, basename="collection")
 router.register("activities", pipeline_api.ActivityViewSet, basename="activity")
+router.register("metrics", targets_metrics_api.MetricViewSet, basename="metric")
 router.register("target-plans", targets_api.TargetPlanViewSet, basename="target-plan")
 router.register("target-nodes", targets_api.TargetNodeViewSet, basename="target-node")
 router.register("target-adjustments", targets_api.AdjustmentViewSet, basename="target-adjustment")

@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from coaching.views import home as coaching_home
 from salesmgmt import security
+from salesmgmt.api import api_not_found
 from salesmgmt.health import healthz
 
 urlpatterns = [
@@ -23,4 +24,6 @@ urlpatterns = [
     # Swagger UI from the app's own static files (drf-spectacular-sidecar), no CDN; the split view serves
     # Swagger's start-up script as a file, so the page needs no inline script (Content-Security-Policy).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # Anything else under /api/ (e.g. `/api/opportunities/1.5/`) is a JSON 404 in the API's error shape.
+    re_path(r"^api/", api_not_found, name="api-not-found"),
 ]

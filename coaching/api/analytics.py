@@ -23,7 +23,7 @@ from coaching.drivers import DriverReview, default_region, driver_review, region
 from crm.models import CompanySettings, Region, User
 from pipeline.analytics import BY_OWNER, BY_REGION, Funnel, WinRateRow, funnel, previous_period, win_rates
 from pipeline.models import Pipeline
-from salesmgmt.api import api_responses
+from salesmgmt.api import api_responses, query_data
 from salesmgmt.lib import periods
 from salesmgmt.lib.drivers import DRIVERS, Drivers
 from salesmgmt.lib.money import quantize
@@ -131,7 +131,7 @@ class FunnelView(APIView):
         responses=api_responses({200: FunnelSerializer}, 400, 404),
     )
     def get(self, request: Request) -> Response:
-        query = FunnelQuerySerializer(data=request.query_params)
+        query = FunnelQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         data = query.validated_data
         region = _scope_region(request.user, data.get("region"))
@@ -205,7 +205,7 @@ class WinRatesView(APIView):
         responses=api_responses({200: WinRateRowSerializer(many=True)}, 400, 404),
     )
     def get(self, request: Request) -> Response:
-        query = WinRateQuerySerializer(data=request.query_params)
+        query = WinRateQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         data = query.validated_data
         region = _scope_region(request.user, data.get("region"))
@@ -345,7 +345,7 @@ class DriversView(APIView):
         responses=api_responses({200: DriverRowSerializer(many=True)}, 400, 404),
     )
     def get(self, request: Request) -> Response:
-        query = DriversQuerySerializer(data=request.query_params)
+        query = DriversQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         data = query.validated_data
         user = request.user

@@ -16,7 +16,7 @@ from crm.models import CompanySettings
 from crm.scopes import visible_regions
 from pipeline import flow as pipeline_flow
 from pipeline.models import ForecastCategory
-from salesmgmt.api import api_responses
+from salesmgmt.api import api_responses, query_data
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
@@ -165,7 +165,7 @@ class FlowView(APIView):
         ),
     )
     def get(self, request):
-        query = FlowQuerySerializer(data=request.query_params)
+        query = FlowQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         params = query.validated_data
         region = None

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from coaching import selectors, services
 from coaching.models import ForecastLevel, ForecastSubmission
 from crm.api import IdFilter, ScopedViewSetMixin
-from salesmgmt.api import VisiblePrimaryKeyRelatedField, api_responses
+from salesmgmt.api import VisiblePrimaryKeyRelatedField, api_responses, query_data
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
@@ -192,7 +192,7 @@ class ForecastViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
         )
 
     def _query(self):
-        query = QuerySerializer(data=self.request.query_params, context=self.get_serializer_context())
+        query = QuerySerializer(data=query_data(self.request), context=self.get_serializer_context())
         query.is_valid(raise_exception=True)
         today = timezone.localdate()
         data = query.validated_data

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from coaching import scorecard as selectors
 from coaching.scorecard_services import scorecard_config_save
 from crm.models import Role
-from salesmgmt.api import api_responses
+from salesmgmt.api import api_responses, query_data
 
 
 class ComponentSerializer(serializers.Serializer):
@@ -85,7 +85,7 @@ class ScorecardViewSet(viewsets.ViewSet):
         responses=api_responses({200: RowSerializer(many=True)}, 400),
     )
     def list(self, request):
-        q = self._query(request.query_params)
+        q = self._query(query_data(request))
         card = selectors.scorecard(request.user, role=q["role"], period_key=q["period_key"])
         return Response(RowSerializer(card.rows, many=True).data)
 
@@ -98,7 +98,7 @@ class ScorecardViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get", "put"])
     def config(self, request):
         if request.method == "GET":
-            q = self._query(request.query_params)
+            q = self._query(query_data(request))
             return Response(_config_data(selectors.config_for(q["role"], q["period_key"])))
         if not selectors.can_edit(request.user):
             raise exceptions.PermissionDenied(_("Only managers, directors and admins configure the scorecard."))

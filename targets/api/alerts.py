@@ -195,6 +195,7 @@ class AlertRuleViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retriev
     serializer_class = AlertRuleSerializer
     permission_classes = [permissions.IsAuthenticated, IsDirectorOrAdmin]
     filterset_class = None
+    ordering_fields = ["kind", "severity", "threshold", "active"]
     http_method_names = ["get", "patch", "head", "options"]
 
     @extend_schema(

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from salesmgmt.api import api_responses
+from salesmgmt.api import api_responses, query_data
 from targets import access
 from targets.attainment.selectors import (
     DIMENSIONS,
@@ -149,7 +149,7 @@ class AttainmentViewSet(viewsets.ViewSet):
     """Attainment of the targets in your data scope."""
 
     def _node(self, request):
-        query = NodeQuerySerializer(data=request.query_params)
+        query = NodeQuerySerializer(data=query_data(request))
         if not query.is_valid():
             raise ValidationError(query.errors)
         return access.visible_node(request.user, query.validated_data["node"])
@@ -207,7 +207,7 @@ class AttainmentViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["get"], url_path="by-dimension")
     def by_dimension(self, request):
-        query = DimensionQuerySerializer(data=request.query_params)
+        query = DimensionQuerySerializer(data=query_data(request))
         if not query.is_valid():
             raise ValidationError(query.errors)
         plan = access.visible_plan(request.user, query.validated_data["plan"])

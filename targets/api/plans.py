@@ -13,16 +13,14 @@ from django.db.models.functions import Coalesce
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.filters import OrderingFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
 from crm.models import User
-from salesmgmt.api import api_responses
+from salesmgmt.api import FilterBackend, OrderingFilter, api_responses, query_data
 from targets import services
 from targets.api.serializers import (
     ActionPlanSerializer,
@@ -106,7 +104,7 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     queryset = TargetPlan.objects.none()
     serializer_class = TargetPlanSerializer
     filterset_class = TargetPlanFilter
-    filter_backends = [DjangoFilterBackend, PlanOrdering]
+    filter_backends = [FilterBackend, PlanOrdering]
     ordering_fields = ["period_start", "name", "created_at", "total"]
 
     def get_queryset(self):
@@ -224,7 +222,7 @@ class TargetPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def diff(self, request, pk=None):
         plan = self.get_object()
-        query = VersionDiffQuerySerializer(data=request.query_params)
+        query = VersionDiffQuerySerializer(data=query_data(request))
         query.is_valid(raise_exception=True)
         old, new = query.validated_data["from"], query.validated_data["to"]
         for name, value in (("from", old), ("to", new)):
