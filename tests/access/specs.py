@@ -13,6 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+FLOW_BOXES = (
+    "start",
+    "new",
+    "moved_in",
+    "increased",
+    "decreased",
+    "won",
+    "lost",
+    "pushed_out",
+    "moved_out",
+    "category_in",
+    "category_out",
+    "end",
+)
 GET_VERBS = ("list", "aggregate", "export", "embedded", "detail")
 WRITE_VERBS = ("create", "update", "delete")
 
@@ -22,6 +36,8 @@ class Spec:
     verbs: tuple[str, ...]
     kind: str | None = None
     kwargs: Callable | None = None
+    # Query strings each GET is also sent with (a page's views and drill-downs: kanban, xlsx, a flow box...).
+    queries: tuple[dict, ...] = ({},)
 
 
 def pk(obj, world):
@@ -49,8 +65,8 @@ PAGES: dict[str, Spec] = {
     "crm:pick_people": Spec(("list",)),
     "crm:pick_customers": Spec(("list",)),
     # pipeline
-    "pipeline:mine": Spec(("list", "aggregate")),
-    "pipeline:team": Spec(("list", "aggregate")),
+    "pipeline:mine": Spec(("list", "aggregate"), queries=({}, {"view": "kanban"}, {"status": "all"})),
+    "pipeline:team": Spec(("list", "aggregate"), queries=({}, {"view": "kanban"}, {"status": "all"})),
     "pipeline:team_export_csv": Spec(("export",)),
     "pipeline:team_export_xlsx": Spec(("export",)),
     "pipeline:deal_create": Spec(("create",)),
@@ -67,9 +83,9 @@ PAGES: dict[str, Spec] = {
     "pipeline:import_preview": Spec(("detail", "update"), "import", pk),
     "pipeline:import_progress": Spec(("detail",), "import", pk),
     # targets: the editor
-    "targets:plan_list": Spec(("list", "aggregate")),
+    "targets:plan_list": Spec(("list", "aggregate"), queries=({}, {"awaiting": "me"})),
     "targets:plan_create": Spec(("create",)),
-    "targets:plan_detail": Spec(("detail", "embedded"), "plan", pk),
+    "targets:plan_detail": Spec(("detail", "embedded"), "plan", pk, queries=({}, {"show": "incomplete"})),
     "targets:plan_action": Spec(("update",), "plan", lambda o, w: {"pk": o.pk, "action": "submit"}),
     "targets:plan_grid": Spec(("detail", "aggregate"), "plan", pk),
     "targets:grid_cell": Spec(("update",), "node", node_in_plan),
@@ -105,9 +121,11 @@ PAGES: dict[str, Spec] = {
     "targets:notification_read_all": Spec(("update",)),
     "targets:notification_settings": Spec(("detail", "update")),
     # coaching: the review
-    "coaching:review": Spec(("aggregate", "embedded")),
+    "coaching:review": Spec(
+        ("aggregate", "embedded", "export"), queries=({}, {"by": "rep"}, {"by": "region"}, {"format": "xlsx"})
+    ),
     "coaching:flow": Spec(("aggregate",)),
-    "coaching:flow_box": Spec(("embedded",)),
+    "coaching:flow_box": Spec(("embedded",), queries=tuple({"box": box} for box in FLOW_BOXES)),
     "coaching:at_risk": Spec(("list",)),
     "coaching:funnel": Spec(("aggregate",)),
     "coaching:drivers": Spec(("aggregate",)),

@@ -190,8 +190,8 @@ def test_pages(world, frozen, role):
         if spec.kind is None:
             url = reverse(name)
             if get_verbs:
-                for headers in ({}, {"HX-Request": "true"}):
-                    response = client.get(url, headers=headers)
+                for headers, query in [(h, q) for q in spec.queries for h in ({}, {"HX-Request": "true"})]:
+                    response = client.get(url, query, headers=headers)
                     if response.status_code >= 500:
                         failures.append(f"{role} GET {url} {headers}: {response.status_code}")
                         continue
@@ -201,6 +201,14 @@ def test_pages(world, frozen, role):
                             CASES[(verb, role)] += 1
                         if found := leaks(world, role, relation, text):
                             failures.append(f"{role} GET {url} {headers} leaks {relation}: {found}")
+                for relation in RELATIONS:  # filters naming someone else's team, rep, customer, plan or target
+                    response = client.get(url, {**spec.queries[-1], **filters_of(world, role, relation)})
+                    for verb in get_verbs:
+                        CASES[(verb, role)] += 1
+                    if response.status_code >= 500:
+                        failures.append(f"{role} GET {url} filtered on {relation}: {response.status_code}")
+                    elif found := leaks_any(world, role, body_text(response)):
+                        failures.append(f"{role} GET {url} filtered on {relation} leaks {found}")
             for verb, relation, data, visible in page_create_payloads(world, name, role):
                 response, changed = attempt_write(lambda: client.post(url, data))  # noqa: B023
                 CASES[(verb, role)] += 1
@@ -213,8 +221,8 @@ def test_pages(world, frozen, role):
             continue
         for relation, _owner, obj, visible in objects_of(world, spec.kind, role):
             url = reverse(name, kwargs=spec.kwargs(obj, world))
-            if get_verbs:
-                response = client.get(url)
+            for query in spec.queries if get_verbs else ():
+                response = client.get(url, query)
                 for verb in get_verbs:
                     CASES[(verb, role)] += 1
                 status = response.status_code
@@ -242,6 +250,20 @@ def test_pages(world, frozen, role):
 SEE_NOT_OPEN = {"node", "rule", "plan", "alert", "notification", "item", "commitment", "won", "import"}
 
 
+def filters_of(world, role: str, relation: str) -> dict[str, int]:
+    """Query parameters naming the relation's owner's things, as the pages' and the API's filters spell them."""
+    owner = ROLES[role][1][relation]
+    user = world.users[owner]
+    params = {"team": user.region_id, "region": user.region_id, "customer_region": user.region_id}
+    params.update({"rep": user.pk, "owner": user.pk, "user": user.pk})
+    for param, kind in (("customer", "customer"), ("plan", "plan"), ("node", "node"), ("opportunity", "deal")):
+        if (obj := world.get(kind, owner)) is not None:
+            params[param] = obj.pk
+    if "plan" not in params:
+        params["plan"] = world.company_plan.pk
+    return params
+
+
 def leaks_any(world, role: str, text: str) -> list[str]:
     return [found for relation in RELATIONS for found in leaks(world, role, relation, text)]
 
@@ -256,7 +278,16 @@ def page_create_payloads(world, name, role):
 
 
 PAGE_CREATES = {
-    "pipeline:deal_create": ("customer", lambda c: {"name": "X", "customer": c.pk, "amount": "10"}),
+    "pipeline:deal_create": (
+        "customer",
+        lambda c: {
+            "name": "X",
+            "customer": c.pk,
+            "amount": "10",
+            "currency": "CNY",
+            "expected_close_date": "2026-07-01",
+        },
+    ),
     "pipeline:activity_new": (
         "deal",
         lambda d: {"opportunity": d.pk, "customer": d.customer_id, "kind": "call", "date": "2026-06-15"},
@@ -306,7 +337,12 @@ def test_api(world, frozen, role):
             if path in API_LIST_KIND and response.status_code == 200:
                 ids = {row.get("id") for row in api_rows(response.json()) if isinstance(row, dict)}
             for relation in RELATIONS:
-                CASES[(verb, role)] += 1
+                filtered = client.get(path, {"page_size": 200, **filters_of(world, role, relation)})
+                CASES[(verb, role)] += 2
+                if filtered.status_code >= 500:
+                    failures.append(f"{role} GET {path} filtered on {relation}: {filtered.status_code}")
+                elif found := leaks_any(world, role, body_text(filtered)):
+                    failures.append(f"{role} GET {path} filtered on {relation} leaks {found}")
                 if found := leaks(world, role, relation, text):
                     failures.append(f"{role} GET {path} leaks {relation}: {found}")
                 if path in API_LIST_KIND:
@@ -362,7 +398,10 @@ def api_create_payloads(world, path, role):
 
 
 API_CREATES = {
-    "/api/activities/": ("deal", lambda d: {"opportunity": d.pk, "kind": "call", "date": "2026-06-15"}),
+    "/api/activities/": (
+        "deal",
+        lambda d: {"opportunity": d.pk, "customer": d.customer_id, "kind": "call", "date": "2026-06-15"},
+    ),
     "/api/collections/": ("won", lambda d: {"opportunity": d.pk, "received_on": "2026-06-15", "amount": "1.00"}),
     "/api/opportunities/": (
         "customer",
@@ -371,7 +410,7 @@ API_CREATES = {
     "/api/action-plans/": ("node", lambda n: {"node": n.pk, "activity": "X", "due_date": "2026-09-01"}),
     "/api/review/action-items/": (
         "meeting",
-        lambda m: {"meeting": m.pk, "what": "X", "due_date": "2026-06-30"},
+        lambda m: {"meeting": m.pk, "what": "X", "owner": m.created_by_id, "due_date": "2026-06-30"},
     ),
     "/api/review/commitments/": ("session", lambda s: {"session": s.pk, "what": "X", "due_date": "2026-06-30"}),
     "/api/review/coaching-sessions/": (
@@ -380,7 +419,12 @@ API_CREATES = {
     ),
     "/api/target-adjustments/": (
         "plan",
-        lambda p: {"plan": p.pk, "kind": "reallocation", "reason": "X", "changes": []},
+        lambda p: {
+            "plan": p.pk,
+            "kind": "total_change",
+            "reason": "X",
+            "changes": [{"node": p.nodes.get().pk, "amount": "1100"}],
+        },
     ),
 }
 

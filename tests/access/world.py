@@ -110,6 +110,8 @@ MARKED_KINDS = {
     "contact",
     "deal",
     "won",
+    "xdeal",
+    "xact",
     "activity",
     "collection",
     "plan",
@@ -243,6 +245,19 @@ def build_world() -> World:  # noqa: PLR0915 (one object of each kind per owner,
         job.file.save(f"access-{tag}.csv", ContentFile(b"name,region,owner\r\n"), save=False)
         job.save()
         world.add("import", tag, job)
+
+    # Embedded rows: another region's rep sells to the Shanghai rep's customer (a deal and a visit of his own). The
+    # customer's page, API row and exports are the Shanghai rep's to see; those rows are not.
+    shared = world.get("customer", "rsh")
+    cross = make_deal(owner=users["rbj"], customer=shared, name=marker("xdeal", "rbj"), amount="700", stage=stages[0])
+    world.add("xdeal", "rbj", cross)
+    world.add(
+        "xact",
+        "rbj",
+        Activity.objects.create(
+            customer=shared, opportunity=cross, owner=users["rbj"], kind="call", date=TODAY, notes=marker("xact", "rbj")
+        ),
+    )
 
     # --- targets ------------------------------------------------------------------------------------------
     plan = plan_create(
