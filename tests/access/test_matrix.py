@@ -146,14 +146,23 @@ def fingerprint() -> str:
     return digest.hexdigest()
 
 
+_last_state: list[str] = []  # the fingerprint of the state every write starts from (each is rolled back)
+
+
 def attempt_write(send):
-    """Run a write in a savepoint rolled back afterwards: (response, whether the database changed)."""
-    before = fingerprint()
+    """Run a write in a savepoint rolled back afterwards: (response, whether the database changed).
+
+    The state before a write is the state after the previous one's rollback: its fingerprint is kept, and taken
+    again (after this rollback) only when the state after the write differs from it."""
+    if not _last_state:
+        _last_state.append(fingerprint())
     with transaction.atomic():
         response = send()
-        changed = fingerprint() != before
+        after = fingerprint()
         transaction.set_rollback(True)
-    return response, changed
+    if after != _last_state[0]:
+        _last_state[0] = fingerprint()  # the state before this write (a GET since may have changed it)
+    return response, after != _last_state[0]
 
 
 def clients(world):
