@@ -325,9 +325,16 @@ class ActivityKind(models.TextChoices):
 
 class ActivityQuerySet(models.QuerySet):
     def visible_to(self, user):
+        """A user's own activities; one on a deal where the deal is seen (the team it counts for, as its
+        collections); one on no deal by its owner and the customer's region."""
         from crm.scopes import scope_q
 
-        return self.filter(scope_q(user, owner="owner", region="customer__region"))
+        by_customer = scope_q(user, owner="owner", region="customer__region")
+        by_deal = scope_q(user, owner="opportunity__owner", region="opportunity__region", team_only=True)
+        if not by_customer and not by_deal:  # the "all" scope (an empty Q would swallow the ORs below)
+            return self.all()
+        own = Q(owner=user) if user is not None and user.is_authenticated else Q(pk__in=[])
+        return self.filter(own | (Q(opportunity__isnull=True) & by_customer) | (Q(opportunity__isnull=False) & by_deal))
 
 
 class Activity(models.Model):
