@@ -82,6 +82,7 @@ PAGES: dict[str, Spec] = {
     "pipeline:import_mapping": Spec(("detail", "update"), "import", pk),
     "pipeline:import_preview": Spec(("detail", "update"), "import", pk),
     "pipeline:import_progress": Spec(("detail",), "import", pk),
+    "pipeline:import_rejected": Spec(("export",), "import", pk),
     # targets: the editor
     "targets:plan_list": Spec(("list", "aggregate"), queries=({}, {"awaiting": "me"})),
     "targets:plan_create": Spec(("create",)),
@@ -107,6 +108,7 @@ PAGES: dict[str, Spec] = {
     "targets:adjustment_approve": Spec(("update",), "adjustment", pk),
     "targets:adjustment_reject": Spec(("update",), "adjustment", pk),
     "targets:plan_versions": Spec(("detail", "embedded"), "plan", pk),
+    "targets:people_changes": Spec(("detail", "update"), "plan", pk),
     "targets:plan_compare": Spec(("embedded",), "plan", pk),
     "targets:plan_export": Spec(("export",), "plan", pk),
     "targets:plan_import": Spec(("detail", "update"), "plan", pk),
@@ -179,7 +181,7 @@ PAGE_EXEMPT = {
     "password_reset_complete": "a static confirmation",
     "schema": "the API's description, no data",
     "api-docs": "Swagger UI page, no data",
-    "api-redoc": "ReDoc page, no data",
+    "api-not-found": "the JSON 404 of any other path under /api/: no data",
 }
 # Whole URL prefixes outside the matrix.
 PREFIX_EXEMPT = {
@@ -228,6 +230,8 @@ _api("/api/opportunities/{id}/", "deal", ("get", "detail"), ("patch", "update"))
 _api("/api/opportunities/{id}/history/", "deal", ("get", "embedded"))
 _api("/api/opportunities/{id}/move-stage/", "deal", ("post", "update"))
 _api("/api/opportunities/totals/", None, ("get", "aggregate"))
+_api("/api/metrics/", None, ("get", "list"))
+_api("/api/metrics/{id}/", "public", ("get", "detail"))
 _api("/api/pipelines/", None, ("get", "list"))
 _api("/api/pipelines/{id}/", "public", ("get", "detail"))
 _api("/api/product-lines/", None, ("get", "list"), ("post", "create"))
