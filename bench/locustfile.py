@@ -1,10 +1,11 @@
 """The users of the load benchmark (`bench/bench_load.py` writes their config and runs locust on this file).
 
 Readers (managers, the director, reps, each logged in with a session the benchmark made) loop over the
-mix of issue 12, each request equally often: team pipeline, my pipeline, a deal page, the deal API list,
-the attainment API. Writers (team managers, with an API token) move their team's open deals one stage on
-through the API, as a client would, each deal at the version the last move answered; a deal that reaches
-Won leaves the writer's round. Every user waits `wait` seconds (uniform) between requests.
+mix of issues 12 and 16, each request equally often: team pipeline, my pipeline, a deal page, the deal API
+list, the attainment API, the home page and the weekly review (a rep, who holds none: his targets). Writers
+(team managers, with an API token) move their team's open deals one stage on through the API, as a client
+would, each deal at the version the last move answered; a deal that reaches Won leaves the writer's round.
+Every user waits `wait` seconds (uniform) between requests.
 
 Anything but the expected status is a failure: a page answering with the login form (a redirect) too.
 Run it only through the benchmark: `BENCH_LOAD_CONFIG` names the config file.
@@ -65,6 +66,17 @@ class Reader(FastHttpUser):
     @task
     def deal_api(self):
         self._get("/api/opportunities/", "deal API list")
+
+    @task
+    def home_page(self):
+        self._get("/", "home page")
+
+    @task
+    def weekly_review(self):
+        if self.persona == "rep":  # reps hold no review: they read their own targets instead
+            self._get("/targets/mine/", "my targets")
+        else:
+            self._get("/review/", "weekly review")
 
     @task
     def attainment_api(self):

@@ -27,7 +27,7 @@ department tree) go as subqueries instead: they cover most of the rows anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -196,3 +196,46 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     if scope == DataScope.DEPARTMENT_TREE and user.region_id:
         parts.append(Q(pk__in=region_subtree(user.region_id)))
     return Region.objects.filter(reduce(or_, parts, NOTHING))
+
+
+# --- freshness keys (salesmgmt.freshness): what a cached page of a user's scope depends on ----------------------
+
+COMPANY_KEY = "r"  # bumped with every region's key: the pages of the "all" scope
+
+
+def region_keys(*paths: str | None) -> set[str]:
+    """The freshness keys a change to rows of these regions (materialised paths, "/1/4/9/") bumps: each region on
+    the paths — the region and its ancestors, whose subtrees hold it — and the whole company's."""
+    keys = {COMPANY_KEY}
+    for path in paths:
+        keys.update(f"r{pk}" for pk in (path or "").split("/") if pk)
+    return keys
+
+
+def region_keys_of(region_ids: Iterable[int | None]) -> set[str]:
+    """`region_keys` of regions given by id (one query)."""
+    ids = {pk for pk in region_ids if pk}
+    return region_keys(*Region.objects.filter(pk__in=ids).values_list("path", flat=True)) if ids else region_keys()
+
+
+def user_keys(*user_ids: int | None) -> set[str]:
+    """The freshness keys a change to rows these people own (or are the rep of) bumps."""
+    return {f"u{pk}" for pk in user_ids if pk}
+
+
+def freshness_keys(user: User | AnonymousUser | None) -> list[str] | None:
+    """The keys whose versions a cached page of `user`'s data scope is kept under: his own rows' and those of the
+    regions his scope covers (a region's key moves with every change in its subtree). None: not cacheable.
+    A change to the scope itself (his region, role, the regions he manages) is a write to the organisation,
+    which bumps every page (`salesmgmt.freshness.EVERYTHING`)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    keys = sorted(user_keys(user.pk))
+    scope = user.effective_scope
+    if scope == DataScope.ALL:
+        keys.append(COMPANY_KEY)
+    elif scope == DataScope.SELF_AND_SUBORDINATES:
+        keys += [f"r{pk}" for pk in Region.objects.filter(manager=user).order_by("pk").values_list("pk", flat=True)]
+    elif scope in (DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE) and user.region_id:
+        keys.append(f"r{user.region_id}")
+    return keys

@@ -14,6 +14,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
+from crm.scopes import freshness_keys
 from pipeline import selectors, services
 from pipeline.filters import ActivityFilter, CollectionFilter, OpportunityFilter
 from pipeline.models import Activity, Collection, Opportunity, Pipeline, Stage
@@ -27,6 +28,7 @@ from pipeline.serializers import (
     OpportunityUpdateSerializer,
     PipelineSerializer,
 )
+from salesmgmt import freshness
 from salesmgmt.api import FilterBackend, OrderingFilter, api_responses
 
 
@@ -92,6 +94,14 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
             .select_related("customer", "owner", "region", "stage")
             .prefetch_related("lines")
         )
+
+    @freshness.cached_data(freshness_keys)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @freshness.cached_data(freshness_keys)
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(
         summary=_("Create a deal"),

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, Currency, Customer, Region, User
-from crm.scopes import visible_users
+from crm.scopes import region_keys, region_keys_of, user_keys, visible_users
 from crm.services import audit, ensure_company_currency, to_company_currency
 from pipeline import events
 from pipeline.models import (
@@ -29,6 +29,7 @@ from pipeline.models import (
     Stage,
     StageEvidence,
 )
+from salesmgmt import freshness
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import ZERO, quantize
 
@@ -130,14 +131,18 @@ def _set_lines(opportunity: Opportunity, lines: list[dict], day: date) -> Decima
 
 
 def customer_refresh_first_won(customer_ids: Iterable[int]) -> None:
-    """Recompute 存量/增量 (first won deal date) for the given customers, set-based."""
+    """Recompute 存量/增量 (first won deal date) for the given customers, set-based; only those whose date moves
+    are written (a customer's later win changes nothing, and an unchanged row makes no page stale)."""
     first_won = (
         Opportunity.objects.filter(customer=OuterRef("pk"), stage__is_won=True)
         .values("customer")
         .annotate(first=Min("closed_on"))
         .values("first")
     )
-    Customer.objects.filter(pk__in=list(customer_ids)).update(first_won_on=Subquery(first_won))
+    customers = Customer.objects.filter(pk__in=list(customer_ids)).annotate(first=Subquery(first_won))
+    moved = [pk for pk, old, new in customers.values_list("pk", "first_won_on", "first") if old != new]
+    if moved:
+        Customer.objects.filter(pk__in=moved).update(first_won_on=Subquery(first_won))
 
 
 @transaction.atomic
@@ -444,6 +449,25 @@ def opportunity_update(
     return opportunity
 
 
+# What a deal's own change writes: these tables' rows show where the deal is seen (its team and its owner).
+DEAL_TABLES = (
+    "pipeline_opportunity",
+    "pipeline_opportunityhistory",
+    "pipeline_stageevidence",
+    "crm_auditlog",
+)
+
+
+def _touch_deal(opportunity: Opportunity, *, previous_region_id: int | None = None) -> None:
+    """The deal changed: the pages of its team (and the teams above), of its previous team, and of its owner."""
+    region = opportunity.region
+    keys = region_keys(region.path) if region is not None else region_keys()
+    if previous_region_id and previous_region_id != opportunity.region_id:
+        keys |= region_keys_of([previous_region_id])
+    freshness.touch(keys | user_keys(opportunity.owner_id))
+
+
+@freshness.covers(*DEAL_TABLES)
 @transaction.atomic
 def opportunity_move_stage(
     *,
@@ -556,6 +580,7 @@ def opportunity_move_stage(
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
     previous_region = previous_region_id if previous_region_id != opportunity.region_id else None
     events.deal_figures_changed.publish(opportunity.pk, None, previous_days, previous_region)
+    _touch_deal(opportunity, previous_region_id=previous_region_id)
     audit(
         actor=actor,
         action="opportunity.move_stage",

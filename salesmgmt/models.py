@@ -24,3 +24,17 @@ class OutboxTask(models.Model):
 
     def __str__(self):
         return f"{self.name}{tuple(self.args)}"
+
+
+class Freshness(models.Model):
+    """The version of one freshness key (`salesmgmt.freshness`): bumped after a commit that changed what the key
+    stands for (a region's deals, a person's targets, anything), read into the keys of cached pages."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "salesmgmt_freshness"
+
+    def __str__(self):
+        return f"{self.key}={self.version}"

@@ -235,6 +235,12 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Pages read far more often than what they show changes (team pipeline, a deal, attainment) are kept in the cache
+# under the versions of what they show, bumped after every commit that changes it (salesmgmt/freshness.py).
+# PAGE_CACHE_SECONDS bounds an entry's life (a process that died between its commit and its bump).
+PAGE_CACHE = env_bool("PAGE_CACHE", True)
+PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 300)
+
 # Celery: without a broker every task runs eagerly, in-process, so one laptop needs no Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

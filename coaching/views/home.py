@@ -9,12 +9,15 @@ from coaching import home as homes
 from coaching import selectors
 from coaching.models import ActionItemStatus
 from coaching.session_selectors import open_commitments
+from crm.scopes import freshness_keys
+from salesmgmt.freshness import cached_page
 
 LIST_LIMIT = 20
 
 
 @login_required
 @require_GET
+@cached_page(freshness_keys)
 def home(request):
     user = request.user
     today = timezone.localdate()

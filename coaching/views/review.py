@@ -19,7 +19,8 @@ from coaching import selectors
 from coaching.models import ActionItemStatus
 from coaching.session_selectors import team_commitments
 from crm.models import Role
-from crm.scopes import region_subtree
+from crm.scopes import freshness_keys, region_subtree
+from salesmgmt.freshness import cached_page
 from salesmgmt.views import tabular_response
 
 LIST_LIMIT = 30  # open commitments and action items shown under the review
@@ -100,6 +101,7 @@ def export_headline(review: reviews.Review) -> list[list[object]]:
 
 @login_required
 @require_GET
+@cached_page(freshness_keys)
 def review(request):
     region = reviews.reviewable_region(request.user, request.GET.get("region"))
     if region is None:

@@ -21,6 +21,8 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
+from crm.scopes import region_keys, user_keys
+from salesmgmt import freshness
 from targets.attainment.reference import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
 from targets.attainment.sql import plan_snapshots_upsert
 from targets.models import AttainmentSnapshot, LatestAttainment, PlanStatus, TargetNode, TargetPlan
@@ -44,6 +46,26 @@ def _same(before: Stored | None, target: Decimal, f: Figures) -> bool:
     return (before.actual, before.weighted_pipeline, before.open_pipeline, before.target) == now
 
 
+SNAPSHOT_TABLES = ("targets_attainmentsnapshot", "targets_latestattainment")
+# A write of more nodes than this (a rebuild) makes every cached page stale instead of reading each node's keys.
+NODE_KEYS_LIMIT = 2000
+
+
+def _touch_nodes(node_ids: list[int]) -> None:
+    """Nodes' figures changed: the pages of their regions (and those above), of their owners and reps, and of the
+    owners' teams (a node is seen by the managers of its owner's team too: `TargetNode.visible_to`)."""
+    if len(node_ids) > NODE_KEYS_LIMIT:
+        freshness.changed()
+        return
+    keys: set[str] = set()
+    rows = TargetNode.objects.filter(pk__in=node_ids).values_list(
+        "region__path", "owner__region__path", "owner_id", "rep_id"
+    )
+    for path, owner_path, owner_id, rep_id in rows:
+        keys |= region_keys(path, owner_path) | user_keys(owner_id, rep_id)
+    freshness.touch(keys)
+
+
 def _write(
     rows: list[tuple], as_of: date, before: dict[int, Stored] | None = None, newer: set[int] | None = None
 ) -> int:
@@ -59,6 +81,12 @@ def _write(
     changed = [(node_id, target, f) for node_id, target, f in rows if not _same(before.get(node_id), target, f)]
     if not changed:
         return 0
+    with freshness.covering(SNAPSHOT_TABLES):
+        _touch_nodes([node_id for node_id, _target, _f in changed])
+        return _write_changed(changed, as_of, newer)
+
+
+def _write_changed(changed: list[tuple], as_of: date, newer: set[int] | None) -> int:
     now = timezone.now()
     values = [
         {

@@ -19,8 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm.forms import add_service_errors
 from crm.models import User
+from crm.scopes import freshness_keys
 from salesmgmt.charts import chart_html
 from salesmgmt.errors import ConflictError
+from salesmgmt.freshness import cached_page
 from salesmgmt.lib import attainment as attainment_math
 from salesmgmt.views import error_text, is_partial, page_query, safe_next_url, vary_on_htmx
 from targets import access, services
@@ -83,6 +85,7 @@ def _decorate(nodes, user, today) -> None:
 
 @login_required
 @require_GET
+@cached_page(freshness_keys)
 def my_targets(request):
     user = request.user
     form = MyTargetsFilterForm(request.GET or None, user=user)

@@ -1,0 +1,231 @@
+"""Cached pages (salesmgmt/freshness.py): served from the cache until a committed write changes what they show,
+then rendered afresh — for the writes that name what they changed (a deal move: its team and owner), for the
+writes nobody declared (anything else: every page), and never for a transaction that rolled back.
+
+These tests commit (transaction=True): the versions move only after a commit, as in production."""
+
+from datetime import date
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from crm.scopes import freshness_keys, region_keys
+from pipeline.models import Stage
+from pipeline.services import opportunity_move_stage
+from salesmgmt import freshness
+from salesmgmt.models import Freshness
+from tests.factories import make_deal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _reads_deals(captured) -> bool:
+    return any("pipeline_opportunity" in q["sql"] for q in captured.captured_queries)
+
+
+def _get(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response, _reads_deals(captured)
+
+
+def _browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    client.get("/pipeline/mine/")  # the CSRF cookie a browser holds after its first page
+    return client
+
+
+def _version(key: str) -> int:
+    return Freshness.objects.filter(key=key).values_list("version", flat=True).first() or 0
+
+
+@pytest.fixture
+def deals(org):
+    stages = org.stages
+    return {
+        "east": make_deal(owner=org.rep, name="Eastern deal", amount="1000", stage=stages[0]),
+        "north": make_deal(owner=org.rep_other, name="Northern deal", amount="2000", stage=stages[0]),
+    }
+
+
+def _next(stage: Stage) -> Stage:
+    return Stage.objects.filter(pipeline_id=stage.pipeline_id, order__gt=stage.order, is_lost=False).order_by("order")[
+        0
+    ]
+
+
+def test_written_tables_reads_what_a_statement_writes():
+    assert freshness.written_tables('SELECT * FROM "a" WHERE x = 1 FOR UPDATE') is None
+    assert freshness.written_tables('SELECT * FROM "a" FOR NO KEY UPDATE OF "a"') is None
+    assert freshness.written_tables("SAVEPOINT s1") is None
+    assert freshness.written_tables('CREATE TEMP TABLE "t" (x int)') is None
+    assert freshness.written_tables('UPDATE "crm_customer" SET "name" = %s') == {"crm_customer"}
+    assert freshness.written_tables('INSERT INTO "a" ("x") VALUES (1) ON CONFLICT ("x") DO UPDATE SET "x" = 2') == {"a"}
+    assert freshness.written_tables('DELETE FROM "b" WHERE id = 1') == {"b"}
+    assert freshness.written_tables("WITH m AS (SELECT 1) UPDATE targets_latestattainment SET x = 1") == {
+        "targets_latestattainment"
+    }
+    assert freshness.written_tables("COPY pipeline_opportunity (id) FROM STDIN") == {"pipeline_opportunity"}
+    assert freshness.written_tables("WITH x AS (SELECT 1) SELECT * FROM x") is None
+    assert freshness.written_tables('(SELECT "id" FROM "crm_region") UNION ALL (SELECT "id" FROM "crm_user")') is None
+    assert freshness.written_tables("CALL refresh_everything()") == set()  # a write of unknown tables: every page
+
+
+def test_a_page_is_served_from_the_cache_until_a_move_in_the_scope_changes_it(org, deals):
+    manager = _browser(org.manager)
+    first, read = _get(manager, "/pipeline/team/")
+    assert read
+    again, read = _get(manager, "/pipeline/team/")
+    assert not read, "the second view of an unchanged team pipeline is the cached page"
+    assert again.content == first.content
+    deal = deals["east"]
+    everything = _version(freshness.EVERYTHING)
+    new_stage = _next(deal.stage)
+    opportunity_move_stage(opportunity=deal, stage=new_stage, actor=org.rep, evidence="signed", closed_on=None)
+    assert _version(freshness.EVERYTHING) == everything, "a move names what it changed: not every page"
+    after, read = _get(manager, "/pipeline/team/")
+    assert read, "the move in the manager's area made his page stale"
+    assert after.content != first.content
+    assert new_stage.name in after.content.decode()
+
+
+def test_a_move_outside_the_scope_leaves_the_page_cached(org, deals):
+    manager = _browser(org.manager)
+    _get(manager, "/pipeline/team/")
+    deal = deals["north"]
+    opportunity_move_stage(opportunity=deal, stage=_next(deal.stage), actor=org.rep_other, evidence="x")
+    _response, read = _get(manager, "/pipeline/team/")
+    assert not read, "a move in another area does not touch the East manager's page"
+    director = _browser(org.director)
+    _get(director, "/pipeline/team/")
+    deal.refresh_from_db()
+    opportunity_move_stage(opportunity=deal, stage=_next(deal.stage), actor=org.rep_other, evidence="x")
+    _response, read = _get(director, "/pipeline/team/")
+    assert read, "the company's page moves with every region"
+
+
+def test_a_write_nobody_declared_makes_every_page_stale(org, deals):
+    manager = _browser(org.manager)
+    _get(manager, "/pipeline/team/")
+    customer = deals["east"].customer
+    customer.name = "Renamed customer Ltd"
+    customer.save()  # a plain ORM write: the execute wrapper sees it
+    response, read = _get(manager, "/pipeline/team/")
+    assert read
+    assert "Renamed customer Ltd" in response.content.decode()
+
+
+def test_a_write_that_rolls_back_bumps_nothing(org, deals):
+    before = {k: _version(k) for k in (freshness.EVERYTHING, *region_keys(org.sh.path))}
+    with pytest.raises(RuntimeError), transaction.atomic():
+        customer = deals["east"].customer
+        customer.name = "Never committed"
+        customer.save()
+        raise RuntimeError
+    assert {k: _version(k) for k in before} == before
+
+
+def test_a_move_bumps_its_team_its_areas_and_its_owner(org, deals):
+    deal = deals["east"]
+    keys = sorted(region_keys(org.sh.path) | {f"u{org.rep.pk}"})
+    assert {f"r{org.sh.pk}", f"r{org.east.pk}", f"r{org.hq.pk}", "r"} <= set(keys)
+    before = {k: _version(k) for k in [*keys, f"r{org.north.pk}", f"u{org.rep_other.pk}"]}
+    opportunity_move_stage(opportunity=deal, stage=_next(deal.stage), actor=org.rep, evidence="x")
+    after = {k: _version(k) for k in before}
+    assert all(after[k] == before[k] + 1 for k in keys), (before, after)
+    assert after[f"r{org.north.pk}"] == before[f"r{org.north.pk}"]
+    assert after[f"u{org.rep_other.pk}"] == before[f"u{org.rep_other.pk}"]
+
+
+def test_people_never_share_a_cached_page(org, deals):
+    rep, manager = _browser(org.rep), _browser(org.manager)
+    _get(manager, "/pipeline/team/")
+    _get(manager, "/pipeline/team/")
+    mine, read = _get(rep, "/pipeline/team/")
+    assert read, "the rep's page is his own, rendered for him"
+    assert "Northern deal" not in mine.content.decode()
+    assert freshness_keys(org.rep) != freshness_keys(org.manager)
+
+
+def test_the_deal_api_is_cached_and_follows_a_move(org, deals):
+    api = APIClient()
+    api.force_authenticate(org.manager)
+    api.credentials(HTTP_AUTHORIZATION="Session test")  # any credential: the cache keys on it
+    url = "/api/opportunities/"
+    first, read = _get(api, url)
+    assert read
+    _again, read = _get(api, url)
+    assert not read
+    deal = deals["east"]
+    opportunity_move_stage(opportunity=deal, stage=_next(deal.stage), actor=org.rep, evidence="x")
+    after, read = _get(api, url)
+    assert read
+    row = next(r for r in after.json()["results"] if r["id"] == deal.pk)
+    assert row["version"] == deal.version + 1 or row["stage"] != deal.stage_id
+
+
+def test_a_page_with_a_message_waiting_is_not_served_from_the_cache(org, deals):
+    manager = _browser(org.manager)
+    _get(manager, "/pipeline/team/")
+    _get(manager, "/pipeline/team/")
+    deal = deals["east"]
+    # The deal form's success message waits for the next page, which must render it.
+    response = manager.post(f"/pipeline/deals/{deal.pk}/move/", {"stage": _next(deal.stage).pk, "evidence": "x"})
+    assert response.status_code in (200, 302)
+    page, read = _get(manager, "/pipeline/team/")
+    assert read
+
+
+def test_uncommitted_writes_of_the_request_bypass_the_cache(org, deals):
+    manager = _browser(org.manager)
+    _get(manager, "/pipeline/team/")
+    with transaction.atomic():
+        customer = deals["east"].customer
+        customer.name = "Seen inside the transaction"
+        customer.save()
+        response, read = _get(manager, "/pipeline/team/")
+        assert read and "Seen inside the transaction" in response.content.decode()
+        transaction.set_rollback(True)
+
+
+def test_attainment_writes_bump_their_nodes_keys_not_everything(org, metrics, time_machine):
+    from targets.attainment.services import attainment_recompute
+    from targets.models import AttainmentSnapshot, LatestAttainment
+    from tests.targets.attainment.test_recompute import build_plan, node, won_stage
+
+    time_machine.move_to("2027-03-15 09:00 +0800", tick=False)
+    plan = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep"))
+    deal = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 20))
+    attainment_recompute(plan=plan)
+    opportunity_move_stage(
+        opportunity=deal, stage=won_stage(org), actor=org.rep, evidence="x", closed_on=date(2027, 3, 15)
+    )
+    leaf = node(plan, rep=org.rep)
+    # The leaf's figures lost (a plain ORM delete: every page is stale), then recomputed by the engine.
+    AttainmentSnapshot.objects.filter(node=leaf).delete()
+    LatestAttainment.objects.filter(node=leaf).delete()
+    keys = [freshness.EVERYTHING, f"r{org.sh.pk}", f"r{org.east.pk}", f"u{org.rep.pk}", f"r{org.north.pk}"]
+    before = {k: _version(k) for k in keys}
+    assert attainment_recompute(node_ids=[leaf.pk]) > 0
+    after = {k: _version(k) for k in keys}
+    assert after[freshness.EVERYTHING] == before[freshness.EVERYTHING]
+    assert after[f"r{org.east.pk}"] > before[f"r{org.east.pk}"]
+    assert after[f"u{org.rep.pk}"] > before[f"u{org.rep.pk}"]
+    assert after[f"r{org.north.pk}"] == before[f"r{org.north.pk}"]
+
+
+def test_the_cached_deal_page_equals_a_fresh_one(org, deals, settings):
+    deal = deals["east"]
+    manager = _browser(org.manager)
+    cached_first, _ = _get(manager, f"/pipeline/deals/{deal.pk}/")
+    cached, read = _get(manager, f"/pipeline/deals/{deal.pk}/")
+    assert not read
+    settings.PAGE_CACHE = False
+    fresh, read = _get(manager, f"/pipeline/deals/{deal.pk}/")
+    assert read
+    assert cached.content == fresh.content == cached_first.content
