@@ -540,6 +540,7 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
         try:
             _wait_ready(server, port, gunicorn_log)
             deadlocks = _deadlocks()
+            versions = _versions()
             print(f"bench_load: {users} locust users for {seconds} s against gunicorn on port {port} ...", flush=True)
             sampler.start()
             before, started = _snapshot(server.pid, worker.pid), time.perf_counter()
@@ -569,6 +570,7 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
             _stop(worker)
     time.sleep(1)  # backends report their statistics within a second of a transaction's end
     deadlocks = _deadlocks() - deadlocks
+    versions = {k: v - versions.get(k, 0) for k, v in _versions().items() if v != versions.get(k, 0)}
 
     stopped = OUT / "stopped"
     groups, measured = loadstats.summarize(
@@ -581,7 +583,30 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     timings += slow_timings(sampler, known or [])
     timings += drain_timings(drain, after, os.sysconf("SC_CLK_TCK"))
     timings.append(rebuild_check(company["plan"]))
+    timings.append(freshness_timing(versions))
     return timings
+
+
+def _versions() -> dict[str, int]:
+    from salesmgmt.models import Freshness
+
+    return dict(Freshness.objects.values_list("key", "version"))
+
+
+def freshness_timing(bumped: dict[str, int]) -> Timing:
+    """How often the load made cached pages stale: every page (a write naming nothing narrower) and by key."""
+    from salesmgmt.freshness import EVERYTHING
+
+    everything = bumped.pop(EVERYTHING, 0)
+    regions = sum(v for k, v in bumped.items() if k.startswith("r"))
+    people = sum(v for k, v in bumped.items() if k.startswith("u"))
+    return Timing(
+        name="load: cached pages made stale for everyone",
+        seconds=everything,
+        unit="times",
+        note=f"bumps of every page's version; besides, {regions:,} of regions' and {people:,} of people's "
+        f"({len(bumped):,} keys) — salesmgmt/freshness.py",
+    )
 
 
 def cpu_per_request(used: dict[str, float], window: float, groups) -> Timing:

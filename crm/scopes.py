@@ -223,6 +223,16 @@ def user_keys(*user_ids: int | None) -> set[str]:
     return {f"u{pk}" for pk in user_ids if pk}
 
 
+def people_keys(user_ids: Iterable[int | None]) -> set[str]:
+    """The keys a change to rows these people own bumps when the rows are seen through their owner (alerts,
+    customers): the people's own and their teams' (`visible_users`: the people of a scope's regions)."""
+    ids = {pk for pk in user_ids if pk}
+    if not ids:
+        return set()
+    paths = User.objects.filter(pk__in=ids).values_list("region__path", flat=True)
+    return user_keys(*ids) | region_keys(*paths)
+
+
 def freshness_keys(user: User | AnonymousUser | None) -> list[str] | None:
     """The keys whose versions a cached page of `user`'s data scope is kept under: his own rows' and those of the
     regions his scope covers (a region's key moves with every change in its subtree). None: not cacheable.

@@ -467,8 +467,8 @@ def _touch_deal(opportunity: Opportunity, *, previous_region_id: int | None = No
     freshness.touch(keys | user_keys(opportunity.owner_id))
 
 
-@freshness.covers(*DEAL_TABLES)
 @transaction.atomic
+@freshness.covers(*DEAL_TABLES)  # inside the transaction: what runs after its commit is not covered
 def opportunity_move_stage(
     *,
     opportunity: Opportunity,

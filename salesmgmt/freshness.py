@@ -75,7 +75,17 @@ _WRITTEN = re.compile(
 )
 
 _covered: ContextVar[frozenset[str]] = ContextVar("freshness_covered", default=frozenset())
-_touched: ContextVar[set[str] | None] = ContextVar("freshness_touched", default=None)
+
+
+class _Block:
+    """What a `covering` block did so far: the keys it touched, whether it wrote to a covered table."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.wrote = False
+
+
+_touched: ContextVar[_Block | None] = ContextVar("freshness_touched", default=None)
 
 
 def written_tables(sql: str) -> set[str] | None:
@@ -140,6 +150,8 @@ def _watch(execute: Callable, sql: str, params: Any, many: bool, context: dict) 
         covered = _covered.get()
         if not tables or any(t not in IGNORED and t not in covered for t in tables):
             _add(context["connection"], (EVERYTHING,))
+        elif covered and (state := _touched.get()) is not None and tables & covered:
+            state.wrote = True
     return result
 
 
@@ -157,21 +169,22 @@ def changed(keys: Iterable[str] = (EVERYTHING,), *, using: str = DEFAULT_DB_ALIA
 def touch(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """What the running `covers` block changed: its writes to the covered tables bump these keys (and only these)."""
     keys = set(keys)
-    touched = _touched.get()
-    if touched is not None:
-        touched |= keys
+    block = _touched.get()
+    if block is not None:
+        block.keys |= keys
     _add(connections[using], keys)
 
 
 @contextmanager
 def covering(tables: Iterable[str]) -> Iterator[None]:
     """Within the block, writes to `tables` bump only the keys the block passes to `touch` — which it must call:
-    a block that wrote and touched nothing bumps `EVERYTHING`."""
+    a block that wrote to them and touched nothing bumps `EVERYTHING`."""
     covered = _covered.set(_covered.get() | frozenset(tables))
-    touched = _touched.set(set())
+    block = _Block()
+    touched = _touched.set(block)
     try:
         yield
-        if not _touched.get():
+        if block.wrote and not block.keys:
             changed()
     finally:
         _touched.reset(touched)

@@ -23,8 +23,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import CompanySettings
+from crm.scopes import people_keys
 from pipeline.models import OPEN, Opportunity, OpportunityHistory
 from pipeline.selectors import stuck_in_stage
+from salesmgmt import freshness
 from salesmgmt.lib import attainment as math
 from targets.alerts.milestones import evaluate_milestones
 from targets.alerts.notifications import notify_alerts_opened
@@ -45,6 +47,8 @@ from targets.models import (
 # A big deal's backwards move or loss keeps its alert open for this long.
 BIG_DEAL_LOOKBACK_DAYS = 30
 
+# An evaluation touching more people than this makes every cached page stale instead of naming each.
+PEOPLE_KEYS_LIMIT = 2000
 UPDATE_FIELDS = ["severity", "owner", "owner_manager", "state", "params", "last_seen", "resolved_at", "opened_at"]
 
 
@@ -249,7 +253,7 @@ def evaluate_alerts(
         for row in Alert.objects.filter(scope)
         .filter(state__in=(AlertState.OPEN, AlertState.ACKNOWLEDGED))
         .order_by()
-        .values("id", "rule_id", "subject_key", "period_key", "state", "opened_at")
+        .values("id", "rule_id", "subject_key", "period_key", "state", "opened_at", "owner_id", "owner_manager_id")
     }
     rows = []
     for key, f in firings.items():
@@ -274,17 +278,25 @@ def evaluate_alerts(
                 opened_at=previous["opened_at"] if previous is not None else now,
             )
         )
-    if rows:
-        Alert.objects.bulk_create(
-            rows,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["rule", "subject_key", "period_key"],
-            update_fields=UPDATE_FIELDS,
-        )
     gone = [row["id"] for key, row in existing.items() if key not in firings]
-    if gone:
-        Alert.objects.filter(pk__in=gone).update(state=AlertState.RESOLVED, resolved_at=now)
+    # An alert is seen by its owner, his manager and whoever sees its owner (`alerts_visible_to`): those pages only.
+    people = {pk for f in firings.values() for pk in (f.owner_id, f.owner_manager_id)}
+    people |= {pk for row in existing.values() for pk in (row["owner_id"], row["owner_manager_id"])}
+    with freshness.covering(("targets_alert",)):
+        if len(people) > PEOPLE_KEYS_LIMIT:
+            freshness.changed()  # a company-wide evaluation: every page
+        elif rows or gone:
+            freshness.touch(people_keys(people))
+        if rows:
+            Alert.objects.bulk_create(
+                rows,
+                batch_size=1000,
+                update_conflicts=True,
+                unique_fields=["rule", "subject_key", "period_key"],
+                update_fields=UPDATE_FIELDS,
+            )
+        if gone:
+            Alert.objects.filter(pk__in=gone).update(state=AlertState.RESOLVED, resolved_at=now)
     if any(key not in existing for key in firings):
         # Exactly the alerts opened by this evaluation carry its timestamp; one query, then set-based inserts.
         opened = Alert.objects.filter(opened_at=now, state=AlertState.OPEN).order_by()
