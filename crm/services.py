@@ -104,7 +104,8 @@ def _in_levels(objects: Sequence[M], parent: str) -> Iterator[list[M]]:
     ids = {id(o) for o in objects}
     done: set[int] = set()
     while pending:
-        level = [o for o in pending if id(getattr(o, parent)) not in ids - done]
+        waiting = ids - done
+        level = [o for o in pending if id(getattr(o, parent)) not in waiting]
         if not level:  # a caller's mistake, not a user's
             raise ValueError("The parents of the records to create form a loop.")
         done |= {id(o) for o in level}
