@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import CharField, Model, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils.translation import gettext as _
 
 from crm.models import (
@@ -38,6 +42,75 @@ def audit(*, actor: User | None, action: str, obj: Model, changes: dict | None =
         object_id=str(obj.pk),
         changes=changes or {},
     )
+
+
+M = TypeVar("M", bound=Model)
+BULK_BATCH = 500  # rows per statement of the bulk services
+
+
+def audit_bulk(*, actor: User | None, action: str, entries: Iterable[tuple[Model, dict]]) -> None:
+    """The rows `audit()` would write, one per (saved object, changes), in bulk: for objects created many at once."""
+    actor = actor if getattr(actor, "pk", None) else None
+    content_types: dict[type[Model], ContentType] = {}
+    rows = []
+    for obj, changes in entries:
+        model = type(obj)
+        if model not in content_types:
+            content_types[model] = ContentType.objects.get_for_model(model)
+        rows.append(
+            AuditLog(
+                actor=actor, action=action, content_type=content_types[model], object_id=str(obj.pk), changes=changes
+            )
+        )
+    AuditLog.objects.bulk_create(rows, batch_size=BULK_BATCH)
+
+
+def _clean_many(objects: Sequence[Model], *, exclude: list[str]) -> None:
+    """Each object's fields checked as `full_clean` would, without its queries: uniqueness is checked set-based by
+    the caller, and the excluded foreign keys by the database (an object's parent may be created with it)."""
+    errors: dict[str, list[str]] = {}
+    for obj in objects:
+        try:
+            obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            label = str(getattr(obj, "name", obj))
+            for field, messages in exc.message_dict.items():
+                errors.setdefault(field, []).extend(f"{label}: {m}" for m in messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_unique_many(model: type[Model], objects: Sequence[Model], fields: Sequence[str]) -> None:
+    """No two of the objects, nor one of them and an existing row, share a value of a unique field: one query per
+    field (and batch), with the message `full_clean` gives."""
+    errors: dict[str, list[str]] = {}
+    for field in fields:
+        values = [getattr(obj, field) for obj in objects]
+        taken = {v for v, n in Counter(values).items() if n > 1}
+        for start in range(0, len(values), BULK_BATCH):
+            batch = values[start : start + BULK_BATCH]
+            taken |= set(model._default_manager.filter(**{f"{field}__in": batch}).values_list(field, flat=True))
+        if taken:
+            message = " ".join(objects[0].unique_error_message(model, (field,)).messages)
+            errors[field] = [f"{v}: {message}" for v in sorted(taken)]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _in_levels(objects: Sequence[M], parent: str) -> Iterator[list[M]]:
+    """The objects a level at a time, parents first: an object whose parent (the attribute `parent`) is one of
+    the objects comes in the level after its parent's."""
+    pending = list(objects)
+    ids = {id(o) for o in objects}
+    done: set[int] = set()
+    while pending:
+        waiting = ids - done
+        level = [o for o in pending if id(getattr(o, parent)) not in waiting]
+        if not level:  # a caller's mistake, not a user's
+            raise ValueError("The parents of the records to create form a loop.")
+        done |= {id(o) for o in level}
+        pending = [o for o in pending if id(o) not in done]
+        yield level
 
 
 def _jsonable(value: object) -> object:
@@ -83,6 +156,35 @@ def region_create(
     region.save(update_fields=["path", "depth"])
     audit(actor=actor, action="region.create", obj=region, changes={"name": [None, name]})
     return region
+
+
+@transaction.atomic
+def region_bulk_create(*, regions: Sequence[Region], actor: User | None = None) -> list[Region]:
+    """Create many regions at once, as `region_create` does each (checked, path and depth set, audited): a level
+    of the tree per insert. A region's parent is an existing region (with its path and depth) or one of
+    `regions`, created first. Returns the regions, with their ids."""
+    regions = list(regions)
+    _clean_many(regions, exclude=["parent", "manager", "path", "depth"])
+    _check_unique_many(Region, regions, ["code"])
+    for level in _in_levels(regions, "parent"):
+        Region.objects.bulk_create(level, batch_size=BULK_BATCH)
+        # Each one's path from its parent's (set at the level above) and its own new id: one UPDATE per batch.
+        parent = Region.objects.filter(pk=OuterRef("parent_id"))
+        for start in range(0, len(level), BULK_BATCH):
+            Region.objects.filter(pk__in=[r.pk for r in level[start : start + BULK_BATCH]]).update(
+                path=Concat(
+                    Coalesce(Subquery(parent.values("path")), Value("/")),
+                    Cast("pk", CharField()),
+                    Value("/"),
+                    output_field=CharField(),
+                ),
+                depth=Coalesce(Subquery(parent.values("depth")) + 1, 0),
+            )
+        for region in level:
+            region.path = _region_path(region.parent, region.pk)
+            region.depth = (region.parent.depth + 1) if region.parent else 0
+    audit_bulk(actor=actor, action="region.create", entries=((r, {"name": [None, r.name]}) for r in regions))
+    return regions
 
 
 @transaction.atomic
@@ -286,6 +388,21 @@ def product_line_create(
 
 
 @transaction.atomic
+def product_line_bulk_create(*, lines: Sequence[ProductLine], actor: User | None = None) -> list[ProductLine]:
+    """Create many product lines at once, as `product_line_create` does each: a line's parent is an existing line
+    or one of `lines`, created first. Returns the lines, with their ids."""
+    lines = list(lines)
+    for line in lines:
+        line.name, line.code = line.name.strip(), line.code.strip()
+    _clean_many(lines, exclude=["parent"])
+    _check_unique_many(ProductLine, lines, ["name", "code"])
+    for level in _in_levels(lines, "parent"):
+        ProductLine.objects.bulk_create(level, batch_size=BULK_BATCH)
+    audit_bulk(actor=actor, action="product_line.create", entries=((li, {"name": [None, li.name]}) for li in lines))
+    return lines
+
+
+@transaction.atomic
 def product_line_update(*, product_line: ProductLine, data: dict, actor: User | None) -> ProductLine:
     data = {k: v for k, v in data.items() if k in PRODUCT_LINE_EDITABLE}
     changes = diff(product_line, data)
@@ -317,6 +434,22 @@ def product_create(
     product.save()
     audit(actor=actor, action="product.create", obj=product, changes={"name": [None, product.name]})
     return product
+
+
+@transaction.atomic
+def product_bulk_create(*, products: Sequence[Product], actor: User | None = None) -> list[Product]:
+    """Create many products at once, as `product_create` does each; their lines exist. Returns the products,
+    with their ids."""
+    products = list(products)
+    for product in products:
+        product.name, product.code = product.name.strip(), product.code.strip()
+        if product.list_price < 0 or product.unit_cost < 0:
+            raise ValidationError(_("%(product)s: prices cannot be negative.") % {"product": product.name})
+    _clean_many(products, exclude=["line"])
+    _check_unique_many(Product, products, ["name", "code"])
+    Product.objects.bulk_create(products, batch_size=BULK_BATCH)
+    audit_bulk(actor=actor, action="product.create", entries=((p, {"name": [None, p.name]}) for p in products))
+    return products
 
 
 @transaction.atomic

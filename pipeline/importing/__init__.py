@@ -32,7 +32,8 @@ date, probability and forecast category from the stage, `closed_on` for won/lost
 product is given, the initial-stage history row, an audit row, and `first_won_on` refreshed set-based.
 
 Modules: `fields` (what an import fills, header synonyms, mapping), `plan` (options, row errors, the plan),
-`resolving` (matching reps, regions, products, customers and stages), `checking` (`import_validate`), `writing`
+`resolving` (matching reps, regions, products, customers and stages), `checking` (`import_validate`), `creating`
+(the planned regions, product lines, products, reps and customers, in bulk a tree level at a time), `writing`
 (`import_apply`), `rejected` (the rejected-rows file) and `jobs` (the wizard's ImportJob from upload to commit).
 """
 
