@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import CompanySettings, Currency, Customer, Region, User
-from crm.scopes import region_keys, region_keys_of, user_keys, visible_users
+from crm.scopes import people_keys, region_keys, region_keys_of, user_keys, visible_users
 from crm.services import audit, ensure_company_currency, to_company_currency
 from pipeline import events
 from pipeline.models import (
@@ -575,7 +575,10 @@ def opportunity_move_stage(
             given_at=now,
         )
     if opportunity.customer_id and (stage.is_won or old_stage.is_won):
-        customer_refresh_first_won([opportunity.customer_id])
+        customer = opportunity.customer
+        with freshness.covering(("crm_customer",)):  # its 存量/增量 shows where the customer is seen
+            freshness.touch(region_keys_of([customer.region_id]) | people_keys([customer.owner_id]))
+            customer_refresh_first_won([opportunity.customer_id])
     # Every move changes the deal's actual (won), its probability or whether it is in the pipeline at all.
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
     previous_region = previous_region_id if previous_region_id != opportunity.region_id else None

@@ -28,6 +28,7 @@ back bumps nothing; a process that dies between its commit and its bump leaves p
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.utils import timezone, translation
+
+log = logging.getLogger(__name__)
 
 EVERYTHING = "*"
 TABLE = "salesmgmt_freshness"
@@ -149,6 +152,7 @@ def _watch(execute: Callable, sql: str, params: Any, many: bool, context: dict) 
     if tables is not None and getattr(context.get("cursor"), "rowcount", -1) != 0:
         covered = _covered.get()
         if not tables or any(t not in IGNORED and t not in covered for t in tables):
+            log.debug("freshness: %s written, no narrower key: every cached page is stale", sorted(tables) or sql[:80])
             _add(context["connection"], (EVERYTHING,))
         elif covered and (state := _touched.get()) is not None and tables & covered:
             state.wrote = True

@@ -37,11 +37,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import User
+from salesmgmt import freshness
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib.money import quantize
-from targets.alerts.notifications import enqueue_emails
+from targets.alerts.notifications import enqueue_emails, notifications_insert
 from targets.alerts.people import manager_of
 from targets.alerts.selectors import wants_kind
+from targets.attainment.services import touch_nodes
 from targets.models import (
     PREFERENCE_MILESTONES,
     LatestAttainment,
@@ -150,7 +152,9 @@ def evaluate_milestones(
             )
     if not rows:
         return 0
-    TargetMilestone.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    with freshness.covering(("targets_targetmilestone",)):
+        touch_nodes(sorted({row.node_id for row in rows}))
+        TargetMilestone.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     # What this evaluation inserted carries its timestamp (a concurrent one's insert of the same key was skipped).
     recorded = list(TargetMilestone.objects.filter(created_at=now).order_by())
     _notify(recorded)
@@ -216,7 +220,7 @@ def _notify(milestones: list[TargetMilestone]) -> int:
             )
     if not rows:
         return 0
-    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    notifications_insert(rows)
     if any(row.email for row in rows):
         enqueue_emails(created_at=now)
     return len(rows)

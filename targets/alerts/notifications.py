@@ -24,7 +24,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import User
-from salesmgmt import outbox
+from crm.scopes import user_keys
+from salesmgmt import freshness, outbox
 from targets.alerts.messages import alert_message
 from targets.alerts.selectors import (
     NOTIFICATION_RELATED,
@@ -79,10 +80,17 @@ def notify_alerts_opened(alerts: Iterable[Mapping[str, Any]]) -> int:
                 )
     if not rows:
         return 0
-    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    notifications_insert(rows)
     if any(row.email for row in rows):
         enqueue_emails(created_at=now)
     return len(rows)
+
+
+def notifications_insert(rows: list[Notification]) -> None:
+    """Insert notifications (one already there is skipped): only their recipients' pages go stale (the bell)."""
+    with freshness.covering(("targets_notification",)):
+        freshness.touch(user_keys(*{row.recipient_id for row in rows}))
+        Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
 
 
 def enqueue_emails(*, created_at: datetime) -> None:

@@ -51,7 +51,7 @@ SNAPSHOT_TABLES = ("targets_attainmentsnapshot", "targets_latestattainment")
 NODE_KEYS_LIMIT = 2000
 
 
-def _touch_nodes(node_ids: list[int]) -> None:
+def touch_nodes(node_ids: list[int]) -> None:
     """Nodes' figures changed: the pages of their regions (and those above), of their owners and reps, and of the
     owners' teams (a node is seen by the managers of its owner's team too: `TargetNode.visible_to`)."""
     if len(node_ids) > NODE_KEYS_LIMIT:
@@ -82,7 +82,7 @@ def _write(
     if not changed:
         return 0
     with freshness.covering(SNAPSHOT_TABLES):
-        _touch_nodes([node_id for node_id, _target, _f in changed])
+        touch_nodes([node_id for node_id, _target, _f in changed])
         return _write_changed(changed, as_of, newer)
 
 
