@@ -236,3 +236,37 @@ def test_the_cached_deal_page_equals_a_fresh_one(org, deals, settings):
     # Equal but for the CSRF token, which Django masks afresh on every render.
     assert _unmasked(cached.content) == _unmasked(fresh.content) == _unmasked(cached_first.content)
     assert cached.content == cached_first.content
+
+
+def test_a_covered_write_bumps_only_what_its_block_names(org, deals):
+    customer = deals["east"].customer
+    everything = _version(freshness.EVERYTHING)
+    with transaction.atomic(), freshness.covering(("crm_customer",)):
+        freshness.touch({"u-test"})
+        customer.name = "Covered rename"
+        customer.save()
+    assert _version(freshness.EVERYTHING) == everything
+    assert _version("u-test") == 1
+    # Written without naming anything: every page.
+    with transaction.atomic(), freshness.covering(("crm_customer",)):
+        customer.name = "Covered but unnamed"
+        customer.save()
+    assert _version(freshness.EVERYTHING) == everything + 1
+    # A covered block that writes nothing bumps nothing.
+    with transaction.atomic(), freshness.covering(("crm_customer",)):
+        pass
+    assert _version(freshness.EVERYTHING) == everything + 1
+    # A table the block does not cover: every page.
+    with transaction.atomic(), freshness.covering(("crm_customer",)):
+        freshness.touch({"u-test"})
+        org.sh.name = "Shanghai office"
+        org.sh.save()
+    assert _version(freshness.EVERYTHING) == everything + 2
+
+
+def test_an_update_that_changes_no_row_bumps_nothing(org):
+    from crm.models import Customer
+
+    everything = _version(freshness.EVERYTHING)
+    assert Customer.objects.filter(pk=-1).update(name="nobody") == 0
+    assert _version(freshness.EVERYTHING) == everything
