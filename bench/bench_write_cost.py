@@ -43,7 +43,9 @@ def _cost(name: str, parts: dict):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    part = parts.setdefault(name, {"python": 0.0, "postgres": 0.0, "queries": 0, "calls": 0, "wall": 0.0})
+    part = parts.setdefault(
+        name, {"python": 0.0, "postgres": 0.0, "queries": 0, "calls": 0, "wall": 0.0, "function_calls": 0}
+    )
     probe = Timing(name=name)
     with profiled(probe), DatabaseCPU() as db, CaptureQueriesContext(connection) as queries:
         cpu, wall = time.process_time(), time.perf_counter()
@@ -51,6 +53,7 @@ def _cost(name: str, parts: dict):
         part["python"] += time.process_time() - cpu
         part["wall"] += time.perf_counter() - wall
     part["postgres"] += db.seconds or 0.0
+    part["function_calls"] += probe.extra.get("calls", 0)
     part["queries"] += len(queries)
     part["calls"] += 1
 
@@ -176,6 +179,7 @@ def _timings(parts: dict, moves: int, label: str) -> list[Timing]:
                 note=(
                     f"Python {p['python'] / moves * 1000:.1f} ms + PostgreSQL {p['postgres'] / moves * 1000:.1f} ms "
                     f"CPU a move; {p['queries']} queries in {p['calls']} runs for {moves} moves"
+                    + (f"; {p['function_calls'] / moves:,.0f} Python calls a move" if p["function_calls"] else "")
                 ),
                 extra=p,
             )
