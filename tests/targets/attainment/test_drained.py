@@ -170,3 +170,35 @@ def test_leaves_touched_matches_every_touch_exactly_like_a_brute_force_check(org
         )
         assert sorted(leaves_touched(touches)) == expected, touches
     assert any(leaves_touched([(org.rep.pk, org.sh.path, date(2027, 3, 3))]))
+
+
+def test_a_drain_of_stage_moves_and_its_alert_evaluation_cost_a_bounded_number_of_queries_whatever_their_number(
+    org, metrics, frozen, broker, django_capture_on_commit_callbacks
+):
+    """Deal moves of a busy second drained in one pass: the recompute of every touched leaf and ancestor, then
+    one alert evaluation of those nodes and deals. Neither issues a query per deal or per node: 2 moves and 10
+    cost the same queries (the evaluation: within a bound, the notifications of alerts it opens being queried
+    only when some open)."""
+    from targets.tasks import evaluate_alerts
+
+    plan = build_plan(org, metrics["won_revenue"])
+    deals = deals_of(org, 12)
+    attainment_recompute(plan=plan)
+    OutboxTask.objects.all().delete()
+    drains, evaluations = [], []
+    for batch in (deals[:2], deals[2:12]):
+        for deal in batch:
+            with django_capture_on_commit_callbacks(execute=True):
+                opportunity_move_stage(opportunity=deal, stage=org.stages[1], actor=org.director, evidence="Met")
+        broker.clear()
+        with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+            assert outbox.drain(NAME) == len(batch)
+        drains.append(len(queries))
+        (args,) = [args for name, args in broker if name == "targets.evaluate_alerts"]
+        assert args[2] == sorted(d.pk for d in batch)
+        with CaptureQueriesContext(connection) as queries:
+            evaluate_alerts(*args)
+        evaluations.append(len(queries))
+    assert drains[0] == drains[1], drains
+    assert max(drains) <= 28 and max(evaluations) <= 25, (drains, evaluations)
+    assert attainment_recompute(plan=plan) == 0
