@@ -74,7 +74,7 @@ def _company():
     return plan
 
 
-def _writers(moves: int) -> list[tuple[object, int]]:
+def writers(moves: int) -> list[tuple[object, int]]:
     """(manager, open deal id) pairs: the open deals (before the last open stage) of WRITERS teams' managers,
     round robin over the teams as the load's writers move them; deals the bench moved before are skipped."""
     from django.utils import timezone
@@ -145,7 +145,7 @@ def measure(moves: int = MOVES) -> tuple[dict, dict]:
     from pipeline.models import Stage
 
     stage_of = {(s.pipeline_id, s.order): s.pk for s in Stage.objects.all()}
-    pairs = _writers(2 * moves)
+    pairs = writers(2 * moves)
     tokens = {m.pk: Token.objects.get_or_create(user=m)[0].key for m, _deal in pairs}
     client = Client()
     together: dict = {}

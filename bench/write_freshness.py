@@ -42,13 +42,13 @@ def main(delay: float, moves: int) -> None:
     from django.db import transaction
 
     from bench import loadstats
-    from bench.bench_write_cost import _writers
+    from bench.bench_write_cost import writers
     from pipeline.models import Opportunity, Stage
     from pipeline.services import opportunity_move_stage
     from salesmgmt.models import OutboxTask
 
     stage_of = {(s.pipeline_id, s.order): s for s in Stage.objects.all()}
-    pairs = _writers(moves)
+    pairs = writers(moves)
     log = (ROOT / "bench" / "out").joinpath("write_freshness_worker.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
