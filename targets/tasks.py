@@ -37,7 +37,7 @@ def _first_win_may_have_moved(deal, first_won_on, previous_days) -> bool:
     return any(day is not None and day < first_won_on for day in days)
 
 
-def _touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
+def touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
     """(owner id, team path, day) of every fact of the changed deals, for their owners and teams and the previous
     ones; and the ids of the deals that still exist. `changes`: the `deal_figures_changed` arguments of each
     change (deal id, previous owner id, previous days, previous region id). Six queries whatever their number."""
@@ -113,7 +113,7 @@ def recompute_for_deals(changes: list[list]) -> int:
     from targets.attainment.reference import leaves_touched
     from targets.attainment.services import attainment_recompute
 
-    touches, deal_ids = _touches_of_deals(changes)
+    touches, deal_ids = touches_of_deals(changes)
     leaf_ids = leaves_touched(touches)
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     if deal_ids:

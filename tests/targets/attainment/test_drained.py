@@ -202,3 +202,37 @@ def test_a_drain_of_stage_moves_and_its_alert_evaluation_cost_a_bounded_number_o
     assert drains[0] == drains[1], drains
     assert max(drains) <= 28 and max(evaluations) <= 25, (drains, evaluations)
     assert attainment_recompute(plan=plan) == 0
+
+
+def test_a_deal_change_touches_only_the_leaves_it_can_move(org, metrics, frozen, django_capture_on_commit_callbacks):
+    """A move between open stages moves the deal's pipeline in the month it is expected to close (and, in a plan of
+    stages reached, the day it entered the stage): not the months of its customer's other deals, whose segment
+    (existing / new customer) stays as long as the customer's first win does. Winning the customer's first deal
+    moves that first win: then the other deals' months are recomputed too."""
+    from targets.attainment.reference import leaves_touched
+    from targets.tasks import touches_of_deals
+
+    revenue = build_plan(org, metrics["won_revenue"])
+    won = won_stage(org)
+    customer = make_deal(owner=org.rep, amount="100", stage=won, close=date(2027, 1, 20)).customer  # won in January
+    make_deal(owner=org.rep, customer=customer, amount="200", close=date(2027, 5, 20))  # open, in May
+    deal = make_deal(owner=org.rep, customer=customer, amount="300", close=date(2027, 3, 20))
+
+    def touched(change) -> set[int]:
+        touches, _deals = touches_of_deals([change])
+        return set(leaves_touched(touches))
+
+    opportunity_move_stage(opportunity=deal, stage=org.stages[1], actor=org.rep, evidence="Met")
+    leaves = touched([deal.pk, None, ["2027-03-20"], None])
+    assert node(revenue, rep=org.rep, month=3).pk in leaves
+    assert node(revenue, rep=org.rep, month=5).pk not in leaves  # the other deal's month: its segment stays
+
+    # A new customer's first win: its May deal counts as an existing customer's from then on.
+    other = make_deal(owner=org.rep, amount="400", close=date(2027, 5, 25)).customer
+    first = make_deal(owner=org.rep, customer=other, amount="500", close=date(2027, 3, 20))
+    opportunity_move_stage(opportunity=first, stage=won, actor=org.rep, evidence="Signed", closed_on=TODAY)
+    leaves = touched([first.pk, None, ["2027-03-20"], None])
+    assert {node(revenue, rep=org.rep, month=m).pk for m in (3, 5)} <= leaves
+    with django_capture_on_commit_callbacks(execute=True):
+        recompute_for_deals([[first.pk, None, ["2027-03-20"], None], [deal.pk, None, ["2027-03-20"], None]])
+    assert attainment_recompute(plan=revenue) == 0
