@@ -17,8 +17,9 @@ commits of the next second find it scheduled and send nothing, and that one drai
 (ten writers' moves of a second cost one pass, not ten, and no empty drains). A change's figures are then at
 most that delay (plus the pass) old. No change is left behind: the drain deletes the key *before* it selects
 the pending rows, so a commit that found the key present committed before that select and is run by it; a
-commit after the delete schedules the next drain. The key expires (`_SCHEDULED_FOR`) in case its drain's
-message is lost, and `flush` sends a drain for anything left pending.
+commit after the delete schedules the next drain. The key also expires when its drain is due (whole seconds,
+at least one): a cache of each process's own (no Redis) is not cleared by the worker's delete, and a drain's
+message that is lost holds nothing up for longer; `flush` sends a drain for anything left pending.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -42,8 +44,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_TASK = "salesmgmt.drain_outbox"
 DRAIN_SIZE = 200  # calls a drain runs in one transaction (it goes on while more are pending)
-# Seconds a drain published with a countdown is taken as scheduled (so a lost message holds nothing up for long).
-_SCHEDULED_FOR = 10
 # Task name -> the function that runs many of its calls at once (`drained_together`).
 _DRAINED: dict[str, Callable[[list[list]], object]] = {}
 
@@ -165,7 +165,7 @@ def publish_drain(name: str) -> None:
         return
     key = _scheduled_key(name)
     # `add` is false when the key is there, or when the cache cannot be reached (then it is not there: publish).
-    if not cache.add(key, 1, timeout=_SCHEDULED_FOR) and cache.has_key(key):
+    if not cache.add(key, 1, timeout=max(1, math.ceil(delay))) and cache.has_key(key):
         return
     try:
         current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=delay)
