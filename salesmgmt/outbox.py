@@ -11,15 +11,14 @@ published row by row: after a commit the outbox publishes one `salesmgmt.drain_o
 runs every call of `name` then pending in one go, deleting their rows in the same transaction. So calls pile
 up while the worker is busy and cost one pass, not one each; a drain that dies leaves its rows for the next.
 
-With a broker, the drain is published `OUTBOX_DRAIN_DELAY` seconds ahead (a countdown), and only when none is
-scheduled already: the first commit of a quiet spell schedules it (a key in the shared cache, `add`ed), the
-commits of the next second find it scheduled and send nothing, and that one drain runs them all in one pass
-(ten writers' moves of a second cost one pass, not ten, and no empty drains). A change's figures are then at
-most that delay (plus the pass) old. No change is left behind: the drain deletes the key *before* it selects
-the pending rows, so a commit that found the key present committed before that select and is run by it; a
-commit after the delete schedules the next drain. The key also expires when its drain is due (whole seconds,
-at least one): a cache of each process's own (no Redis) is not cleared by the worker's delete, and a drain's
-message that is lost holds nothing up for longer; `flush` sends a drain for anything left pending.
+With a broker, the drain is published with a countdown, and only when none is scheduled already: the first
+commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after `OUTBOX_DRAIN_DELAY` seconds,
+whole seconds, at least one), the commits of that spell find the key and send nothing, and the drain, due a
+moment after the key expires (`DRAIN_MARGIN`), runs them all in one pass: ten writers' moves of a second cost
+one pass, not ten, and no empty drains run. A change's figures are then at most that delay (plus the pass) old.
+No change is left behind: a commit that found the key committed before it expired, so before its drain
+selects the pending rows; the first commit after it schedules the next drain. A drain's lost message holds
+nothing up for longer than the delay, and `flush` sends a drain for anything left pending.
 """
 
 from __future__ import annotations
@@ -153,9 +152,12 @@ def _scheduled_key(name: str) -> str:
     return f"outbox:drain-scheduled:{name}"
 
 
+DRAIN_MARGIN = 0.2  # seconds a scheduled drain is due after its key expires (clocks of the cache and worker)
+
+
 def publish_drain(name: str) -> None:
-    """Send a drain of the drained-together task `name` to Celery (run it in place when tasks are eager): in
-    `OUTBOX_DRAIN_DELAY` seconds, unless one is scheduled already (it will run this commit's calls)."""
+    """Send a drain of the drained-together task `name` to Celery (run it in place when tasks are eager): due
+    after `OUTBOX_DRAIN_DELAY` seconds, unless one is scheduled already (it will run this commit's calls)."""
     if current_app.conf.task_always_eager:
         drain(name)
         return
@@ -163,22 +165,15 @@ def publish_drain(name: str) -> None:
     if not delay:
         current_app.send_task(DRAIN_TASK, args=[name], retry=False)
         return
-    key = _scheduled_key(name)
+    key, seconds = _scheduled_key(name), max(1, math.ceil(delay))
     # `add` is false when the key is there, or when the cache cannot be reached (then it is not there: publish).
-    if not cache.add(key, 1, timeout=max(1, math.ceil(delay))) and cache.has_key(key):
+    if not cache.add(key, 1, timeout=seconds) and cache.has_key(key):
         return
     try:
-        current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=delay)
+        current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=seconds + DRAIN_MARGIN)
     except Exception:
         cache.delete(key)  # not scheduled after all: the next commit (or flush) tries again
         raise
-
-
-def drain_scheduled(name: str) -> int:
-    """The scheduled drain of `name` (the Celery task): the next commit schedules another, then the pending calls
-    run. In that order, so a commit that found this one scheduled (and sent nothing) is among them."""
-    cache.delete(_scheduled_key(name))
-    return drain(name)
 
 
 def flush(older_than: timedelta = timedelta(seconds=30)) -> int:

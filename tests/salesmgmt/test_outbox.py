@@ -263,29 +263,35 @@ def test_two_drains_at_once_split_the_calls_and_never_wait_for_each_other(batche
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_drain_is_scheduled_once_with_its_delay_and_the_commits_after_it_started_schedule_the_next(
+def test_a_drain_is_scheduled_once_per_delay_and_is_due_after_the_commits_that_found_it_scheduled(
     batches, monkeypatch, settings
 ):
-    """With a broker, a commit schedules a drain OUTBOX_DRAIN_DELAY seconds ahead unless one is scheduled; the
-    drain forgets that it was scheduled before it selects the calls, so a commit that sent nothing is run by it
-    and a commit after it schedules the next one: no call waits for a drain that never comes."""
+    """With a broker, a commit schedules a drain unless one is scheduled; the commits that find it scheduled send
+    nothing, and are run by it: it is due after the delay in which they found it. The first commit after that
+    delay schedules the next one: no call waits for a drain that never comes."""
+    import time
+
+    import time_machine
+
     from salesmgmt.tasks import drain_outbox
 
-    settings.OUTBOX_DRAIN_DELAY = 1.5
+    settings.OUTBOX_DRAIN_DELAY = 1.5  # whole seconds: 2
     monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     sent = []
     monkeypatch.setattr(
         current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args, options))
     )
-    for value in (1, 2):
+    with time_machine.travel(time.time(), tick=False) as clock:
+        for value in (1, 2):
+            with transaction.atomic():
+                outbox.enqueue_name("tests.batched", value)
+            clock.shift(1.9)  # the second commit: within the delay of the first
+        assert sent == [(outbox.DRAIN_TASK, ["tests.batched"], {"countdown": 2 + outbox.DRAIN_MARGIN})]
+        assert drain_outbox("tests.batched") == 2  # the worker runs the drain, due after both commits
+        assert batches == [[1, 2]]
         with transaction.atomic():
-            outbox.enqueue_name("tests.batched", value)
-    assert sent == [(outbox.DRAIN_TASK, ["tests.batched"], {"countdown": 1.5})]
-    assert drain_outbox("tests.batched") == 2  # the worker runs the scheduled drain
-    assert batches == [[1, 2]]
-    with transaction.atomic():
-        outbox.enqueue_name("tests.batched", 3)
-    assert len(sent) == 2  # the drain ran: this commit scheduled the next
+            outbox.enqueue_name("tests.batched", 3)
+        assert len(sent) == 2  # past the delay: this commit scheduled the next drain
     assert drain_outbox("tests.batched") == 1 and batches == [[1, 2], [3]]
 
 
