@@ -5,7 +5,7 @@ Every queryset starts from `visible_to(request.user)`, so a deal outside the use
 404 on every route; every write goes through `pipeline.services`.
 """
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -89,11 +89,10 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        return (
-            Opportunity.objects.visible_to(self.request.user)
-            .select_related("customer", "owner", "region", "stage")
-            .prefetch_related("lines")
-        )
+        deals = Opportunity.objects.visible_to(self.request.user).select_related("customer", "owner", "region", "stage")
+        if self.action == "move_stage":  # the deal the move wrote is answered (`_moved`), not this one
+            return deals
+        return deals.prefetch_related("lines")
 
     @freshness.cached_data(freshness_keys)
     def list(self, request, *args, **kwargs):
@@ -165,7 +164,9 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
             reason=data["reason"],
             actor=request.user,
         )
-        return Response(self.get_serializer(self.refetch(opportunity)).data)
+        # The deal as the move wrote it (its customer, owner, teams and stage read with it): only its lines to read.
+        prefetch_related_objects([opportunity], "lines")
+        return Response(self.get_serializer(opportunity).data)
 
     @extend_schema(
         summary=_("A deal's history"),

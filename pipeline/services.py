@@ -283,6 +283,16 @@ def _check_version(opportunity: Opportunity, expected_version: int | None) -> No
     opportunity.version = expected_version + 1
 
 
+def _check_locked_version(opportunity: Opportunity, expected_version: int | None) -> None:
+    """Optimistic locking of a deal read FOR UPDATE: its version is the committed one (no other writer can move it
+    before this transaction ends), so it is compared here instead of by a conditional UPDATE."""
+    if expected_version is None:
+        return
+    if opportunity.version != expected_version:
+        raise ConflictError(_("Someone else changed this deal since you opened it. Reload and try again."))
+    opportunity.version = expected_version + 1
+
+
 # Changes of these fields move a deal's attainment figures (actual when won, pipeline when open).
 FIGURE_FIELDS = {"amount", "currency", "owner", "customer", "probability", "expected_close_date"}
 
@@ -484,11 +494,14 @@ def opportunity_move_stage(
 ) -> Opportunity:
     """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires (and a
     reason when the deal was won in a closed period: the move takes it out of figures already reported)."""
-    # Lock the deal row only: PostgreSQL refuses FOR UPDATE on the nullable side of the customer join.
+    # Lock the deal row only: PostgreSQL refuses FOR UPDATE on the nullable side of the customer join. The owner
+    # and teams come along (the credited team is read from them): one query for all the move reads of the deal.
     opportunity = (
-        Opportunity.objects.select_for_update(of=("self",)).select_related("stage", "customer").get(pk=opportunity.pk)
+        Opportunity.objects.select_for_update(of=("self",))
+        .select_related("stage", "customer", "owner__region", "region")
+        .get(pk=opportunity.pk)
     )
-    _check_version(opportunity, expected_version)
+    _check_locked_version(opportunity, expected_version)
     if stage.pipeline_id != opportunity.pipeline_id:
         raise ValidationError({"stage": _("That stage belongs to another pipeline.")})
     if stage.pk == opportunity.stage_id:

@@ -10,6 +10,15 @@ A task registered with `drained_together(name)` (frequent, cheaper in bulk: a de
 published row by row: after a commit the outbox publishes one `salesmgmt.drain_outbox(name)`, and that drain
 runs every call of `name` then pending in one go, deleting their rows in the same transaction. So calls pile
 up while the worker is busy and cost one pass, not one each; a drain that dies leaves its rows for the next.
+
+With a broker, the drain is published with a countdown, and only when none is scheduled already: the first
+commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after `OUTBOX_DRAIN_DELAY` seconds,
+whole seconds, at least one), the commits of that spell find the key and send nothing, and the drain, due a
+moment after the key expires (`DRAIN_MARGIN`), runs them all in one pass: ten writers' moves of a second cost
+one pass, not ten, and no empty drains run. A change's figures are then at most that delay (plus the pass) old.
+No change is left behind: a commit that found the key committed before it expired, so before its drain
+selects the pending rows; the first commit after it schedules the next drain. A drain's lost message holds
+nothing up for longer than the delay, and `flush` sends a drain for anything left pending.
 """
 
 from __future__ import annotations
@@ -17,10 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -136,12 +148,32 @@ def publish(row: OutboxTask) -> None:
         current_app.send_task(row.name, args=row.args, retry=False)
 
 
+def _scheduled_key(name: str) -> str:
+    return f"outbox:drain-scheduled:{name}"
+
+
+DRAIN_MARGIN = 0.2  # seconds a scheduled drain is due after its key expires (clocks of the cache and worker)
+
+
 def publish_drain(name: str) -> None:
-    """Send a drain of the drained-together task `name` to Celery (run it in place when tasks are eager)."""
+    """Send a drain of the drained-together task `name` to Celery (run it in place when tasks are eager): due
+    after `OUTBOX_DRAIN_DELAY` seconds, unless one is scheduled already (it will run this commit's calls)."""
     if current_app.conf.task_always_eager:
         drain(name)
-    else:
+        return
+    delay = settings.OUTBOX_DRAIN_DELAY
+    if not delay:
         current_app.send_task(DRAIN_TASK, args=[name], retry=False)
+        return
+    key, seconds = _scheduled_key(name), max(1, math.ceil(delay))
+    # `add` is false when the key is there, or when the cache cannot be reached (then it is not there: publish).
+    if not cache.add(key, 1, timeout=seconds) and cache.has_key(key):
+        return
+    try:
+        current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=seconds + DRAIN_MARGIN)
+    except Exception:
+        cache.delete(key)  # not scheduled after all: the next commit (or flush) tries again
+        raise
 
 
 def flush(older_than: timedelta = timedelta(seconds=30)) -> int:

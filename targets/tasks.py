@@ -5,14 +5,39 @@ from collections import defaultdict
 from celery import shared_task
 
 from salesmgmt import outbox
+from targets.models import MetricSource
 
 
-def _touch(owner_id: int, region, day) -> tuple:
-    """(owner id, region path, day): where a fact of that owner, credited to that team, on that day may count."""
-    return (owner_id, region.path if region is not None else "", day)
+def _touch(owner_id: int, region, day, sources: frozenset[str] | None = None) -> tuple:
+    """(owner id, region path, day, metric sources): where a fact of that owner, credited to that team, on that day
+    may count (in plans of those metrics' sources only; None: any)."""
+    return (owner_id, region.path if region is not None else "", day, sources)
 
 
-def _touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
+COLLECTED = frozenset({MetricSource.COLLECTIONS.value})
+CREATED = frozenset({MetricSource.DEALS_CREATED.value})
+STAGES_REACHED = frozenset({MetricSource.STAGE_REACHED.value})
+
+
+def _first_win_may_have_moved(deal, first_won_on, previous_days) -> bool:
+    """Whether a deal's change may have moved its customer's first win (`first_won_on`, as it is now: the earliest
+    close of the customer's won deals). Only then can the segment of the customer's other deals change.
+
+    A move between open stages cannot: the deal was not won and is not, so the earliest win is the same. In
+    general the first win moved only if this deal is it now (won, closed on that day), or it was it before and is
+    no longer: then it closed, before, on a day earlier than the first win now (or the customer has none now),
+    and that day is one of its previous days or its expected close (which closing set to the close day)."""
+    if first_won_on is None:
+        return True
+    if deal.closed_on is not None and deal.closed_on <= first_won_on:
+        return True
+    from datetime import date
+
+    days = [deal.expected_close_date, deal.closed_on, *(date.fromisoformat(d) for d in previous_days or ())]
+    return any(day is not None and day < first_won_on for day in days)
+
+
+def touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
     """(owner id, team path, day) of every fact of the changed deals, for their owners and teams and the previous
     ones; and the ids of the deals that still exist. `changes`: the `deal_figures_changed` arguments of each
     change (deal id, previous owner id, previous days, previous region id). Six queries whatever their number."""
@@ -25,20 +50,22 @@ def _touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
 
     deals = Opportunity.objects.select_related("region", "customer__owner__region").in_bulk({c[0] for c in changes})
     previous_regions = Region.objects.in_bulk({c[3] for c in changes if len(c) > 3 and c[3]})
-    received = defaultdict(list)
+    # Days of facts of one kind of metric only: collections (by the day received), deals created, stages reached
+    # (the days the deals entered their stages). A leaf of another metric's plan is not moved by them.
+    only: defaultdict[int, list[tuple[date, frozenset[str]]]] = defaultdict(list)
     for deal_id, day in Collection.objects.filter(opportunity_id__in=list(deals)).values_list(
         "opportunity_id", "received_on"
     ):
-        received[deal_id].append(day)
-    # Process measures: the days the deals entered their stages (and, below, the days they were created).
+        only[deal_id].append((day, COLLECTED))
     for deal_id, day in (
         OpportunityHistory.objects.filter(opportunity_id__in=list(deals), new_stage__isnull=False)
         .order_by()
         .values_list("opportunity_id", "changed_at__date")
         .distinct()
     ):
-        received[deal_id].append(day)
+        only[deal_id].append((day, STAGES_REACHED))
     touches: set[tuple] = set()
+    customers: set[int] = set()  # those whose first win may have moved
     defaults = [None, None, [], None]  # a change may leave out its trailing arguments, as the task's call may
     for deal_id, previous_owner_id, previous_days, previous_region_id in (
         [*c, *defaults[len(c) :]][:4] for c in changes
@@ -52,22 +79,28 @@ def _touches_of_deals(changes: list[list]) -> tuple[set[tuple], list[int]]:
         regions = [deal.region]
         if previous_region_id and previous_region_id != deal.region_id and previous_region_id in previous_regions:
             regions.append(previous_regions[previous_region_id])
-        days = [deal.closed_on, deal.expected_close_date, timezone.localdate(deal.created_at), *received[deal_id]]
-        days += [date.fromisoformat(day) for day in previous_days or ()]
-        touches.update(_touch(o, r, day) for o in owner_ids for r in regions for day in days)
+        # Its own days (closed, expected, before): any metric's; those of one kind of facts: that metric's.
+        days: list[tuple[date | None, frozenset[str] | None]] = [
+            (deal.closed_on, None),
+            (deal.expected_close_date, None),
+        ]
+        days += [(date.fromisoformat(day), None) for day in previous_days or ()]
+        days += [(timezone.localdate(deal.created_at), CREATED), *only[deal_id]]
+        touches.update(_touch(o, r, day, sources) for o in owner_ids for r in regions for day, sources in days)
         customer = deal.customer
         if customer is not None and customer.first_won_on and customer.owner_id:
             touches.add(_touch(customer.owner_id, customer.owner.region, customer.first_won_on))
+        if customer is not None and _first_win_may_have_moved(deal, customer.first_won_on, previous_days):
+            customers.add(customer.pk)
     # Winning (or un-winning) may move a customer's first win: the segment (existing / new) of the customer's
     # other deals can change with it, so their leaves are recomputed too (one query for all the customers).
-    customers = {d.customer_id for d in deals.values() if d.customer_id}
     others = (
         Opportunity.objects.filter(customer_id__in=customers, stage__is_lost=False)
         .order_by()
         .values_list("owner_id", "region__path", "closed_on", "expected_close_date")
     )
     for owner_id, path, closed_on, expected in others if customers else ():
-        touches.update((owner_id, path or "", day) for day in (closed_on, expected) if day)
+        touches.update((owner_id, path or "", day, None) for day in (closed_on, expected) if day)
     return touches, sorted(deals)
 
 
@@ -80,7 +113,7 @@ def recompute_for_deals(changes: list[list]) -> int:
     from targets.attainment.reference import leaves_touched
     from targets.attainment.services import attainment_recompute
 
-    touches, deal_ids = _touches_of_deals(changes)
+    touches, deal_ids = touches_of_deals(changes)
     leaf_ids = leaves_touched(touches)
     written = attainment_recompute(node_ids=leaf_ids) if leaf_ids else 0
     if deal_ids:

@@ -415,40 +415,42 @@ def compute_actuals(plan: TargetPlan, as_of: date) -> tuple[list[dict], dict[int
     return nodes, roll_up(nodes, {n["id"]: f for n, f in zip(leaves, figures, strict=True)})
 
 
-def leaves_touched(touches: Iterable[tuple[int | None, str, date | None]]) -> list[int]:
-    """Leaves of approved plans a fact may count for: (owner id, credited team's region path, day) each.
+def leaves_touched(touches: Iterable[tuple]) -> list[int]:
+    """Leaves of approved plans a fact may count for: (owner id, credited team's region path, day) each, and
+    optionally the sources of the metrics whose facts it is (a set; None or left out: any metric's).
 
-    A leaf matches when the day is in its period, its rep is empty or the owner, and its region is
-    empty or one of the credited team and its ancestors. Product and segment coordinates are not
-    narrowed here (recomputing a leaf that turns out unchanged is harmless).
+    A leaf matches when the day is in its period, its rep is empty or the owner, its region is empty or one of
+    the credited team and its ancestors, and its plan's metric is of one of the sources. Product and segment
+    coordinates are not narrowed here (recomputing a leaf that turns out unchanged is harmless).
 
     One query, whatever the number of touches (a drain of many deals' changes has hundreds): the leaves of the
     touches' owners, regions and days span, then each matched exactly against the touches in memory.
     """
-    by_owner: defaultdict[int | None, list[tuple[frozenset[int], date]]] = defaultdict(list)
-    for owner_id, region_path, day in set(touches):
+    by_owner: defaultdict[int | None, list[tuple[frozenset[int], date, frozenset[str] | None]]] = defaultdict(list)
+    for owner_id, region_path, day, *rest in set(touches):
         if day is None:
             continue
-        by_owner[owner_id].append((frozenset(int(x) for x in (region_path or "").strip("/").split("/") if x), day))
+        ids = frozenset(int(x) for x in (region_path or "").strip("/").split("/") if x)
+        by_owner[owner_id].append((ids, day, rest[0] if rest else None))
     if not by_owner:
         return []
-    days = [day for found in by_owner.values() for _regions, day in found]
-    regions = set().union(*(ids for found in by_owner.values() for ids, _day in found))
+    days = [day for found in by_owner.values() for _regions, day, _sources in found]
+    regions = set().union(*(ids for found in by_owner.values() for ids, _day, _sources in found))
     candidates = (
         TargetNode.objects.leaves()
         .filter(plan__status=PlanStatus.APPROVED, period_start__lte=max(days), period_end__gte=min(days))
         .filter(Q(rep__isnull=True) | Q(rep_id__in=[o for o in by_owner if o is not None]))
         .filter(Q(region__isnull=True) | Q(region_id__in=sorted(regions)))
         .order_by("id")
-        .values_list("id", "rep_id", "region_id", "period_start", "period_end")
+        .values_list("id", "rep_id", "region_id", "period_start", "period_end", "plan__metric__source")
     )
     everyone = [touch for found in by_owner.values() for touch in found]
     return [
         pk
-        for pk, rep_id, region_id, start, end in candidates
+        for pk, rep_id, region_id, start, end, source in candidates
         if any(
-            start <= day <= end and (region_id is None or region_id in ids)
-            for ids, day in (everyone if rep_id is None else by_owner.get(rep_id, ()))
+            start <= day <= end and (region_id is None or region_id in ids) and (sources is None or source in sources)
+            for ids, day, sources in (everyone if rep_id is None else by_owner.get(rep_id, ()))
         )
     ]
 

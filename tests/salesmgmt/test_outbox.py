@@ -69,7 +69,7 @@ def test_broker_down_keeps_the_work_and_flush_sends_it_later(broker_down, monkey
     assert row.attempts == 1 and "Connection refused" in row.last_error
 
     sent = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry: sent.append((name, args)))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
     assert outbox.flush(older_than=timedelta(0)) == 1
     assert sent == [("tests.record", [10])]
     assert not OutboxTask.objects.exists()
@@ -154,7 +154,7 @@ def broker_up(monkeypatch):
     """A broker that records what is sent; no worker runs it."""
     monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     sent = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry: sent.append((name, args)))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
     return sent
 
 
@@ -163,8 +163,8 @@ def test_calls_drained_together_wait_for_one_drain_that_runs_them_all(batches, b
     for value in (1, 2, 3):
         with transaction.atomic():  # three requests, each committing a change
             outbox.enqueue_name("tests.batched", value)
-    # Each commit sent a drain, not the call: the calls stay until a drain runs them.
-    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 3
+    # The first commit scheduled a drain, not the call; the others found it scheduled: the calls stay until it runs.
+    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])]
     assert OutboxTask.objects.count() == 3
     assert outbox.drain("tests.batched") == 3
     assert batches == [[1, 2, 3]] and not OutboxTask.objects.exists()
@@ -212,7 +212,7 @@ def test_with_the_broker_down_flush_sends_one_drain_for_all_pending_calls(batche
             outbox.enqueue_name("tests.batched", value)
     assert OutboxTask.objects.filter(attempts=1).count() == 2
     sent = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry: sent.append((name, args)))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
     assert outbox.flush(older_than=timedelta(0)) == 1
     assert sent == [(outbox.DRAIN_TASK, ["tests.batched"])]
     assert OutboxTask.objects.count() == 2  # until the drain runs them
@@ -260,3 +260,49 @@ def test_two_drains_at_once_split_the_calls_and_never_wait_for_each_other(batche
     assert results == [2]
     assert batches == [[14], [12, 13]]
     assert not OutboxTask.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_is_scheduled_once_per_delay_and_is_due_after_the_commits_that_found_it_scheduled(
+    batches, monkeypatch, settings
+):
+    """With a broker, a commit schedules a drain unless one is scheduled; the commits that find it scheduled send
+    nothing, and are run by it: it is due after the delay in which they found it. The first commit after that
+    delay schedules the next one: no call waits for a drain that never comes."""
+    import time
+
+    import time_machine
+
+    from salesmgmt.tasks import drain_outbox
+
+    settings.OUTBOX_DRAIN_DELAY = 1.5  # whole seconds: 2
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    sent = []
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args, options))
+    )
+    with time_machine.travel(time.time(), tick=False) as clock:
+        for value in (1, 2):
+            with transaction.atomic():
+                outbox.enqueue_name("tests.batched", value)
+            clock.shift(1.9)  # the second commit: within the delay of the first
+        assert sent == [(outbox.DRAIN_TASK, ["tests.batched"], {"countdown": 2 + outbox.DRAIN_MARGIN})]
+        assert drain_outbox("tests.batched") == 2  # the worker runs the drain, due after both commits
+        assert batches == [[1, 2]]
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", 3)
+        assert len(sent) == 2  # past the delay: this commit scheduled the next drain
+    assert drain_outbox("tests.batched") == 1 and batches == [[1, 2], [3]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drain_not_sent_is_not_taken_as_scheduled(batches, broker_down, monkeypatch):
+    """A failed publish leaves the drain unscheduled: the next commit (or flush) sends one."""
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 1)
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 2)
+    assert sent == [(outbox.DRAIN_TASK, ["tests.batched"])]
+    assert outbox.drain("tests.batched") == 2 and batches == [[1, 2]]
