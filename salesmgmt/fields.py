@@ -5,7 +5,7 @@ decimal, `12` a string, `"7"` an id. A generated client, schemathesis and a pers
 the schema instead, so these fields take the schema's word and nothing else:
 
 - a boolean is `true` or `false`;
-- an integer, and an id, is a JSON integer (`7`, not `"7"` or `7.0`);
+- an integer is a JSON integer (`7`, not `"7"` or `7.0`), and so is an id (a currency's, its code, is a string);
 - a string, a date (`YYYY-MM-DD`) and a choice of text are JSON strings;
 - a decimal (amounts, weights, thresholds) is a JSON *string* of digits such as `"1250.50"`, the pattern the
   schema states: never a JSON number, which a client's float would already have rounded (Stripe and most
@@ -20,6 +20,7 @@ is always text.
 import re
 from typing import Any
 
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from rest_framework import relations, serializers
 
@@ -167,7 +168,8 @@ class ManyRelatedField(StrictField, serializers.ManyRelatedField):
 
 
 class PrimaryKeyRelatedField(StrictField, serializers.PrimaryKeyRelatedField):
-    """An id as a JSON integer (DRF would look `"7"` up too); with `many=True`, a list of them."""
+    """An id as a JSON integer (DRF would look `"7"` up too), or a string for a text key; with `many=True`, a
+    list of them."""
 
     @classmethod
     def many_init(cls, *args, **kwargs):
@@ -177,8 +179,12 @@ class PrimaryKeyRelatedField(StrictField, serializers.PrimaryKeyRelatedField):
         return ManyRelatedField(**list_kwargs)
 
     def to_internal_value(self, data):
-        if self.pk_field is None and not is_json_integer(data):
-            self.fail("incorrect_type", data_type=json_type(data))
+        if self.pk_field is None:
+            queryset = self.queryset if self.queryset is not None else self.get_queryset()
+            # The schema's type of the id: an integer for integer keys, else (a currency's code) a string.
+            expected = "integer" if isinstance(queryset.model._meta.pk, models.IntegerField) else "string"
+            if json_type(data) != expected:
+                self.fail("incorrect_type", data_type=json_type(data))
         return super().to_internal_value(data)
 
 
