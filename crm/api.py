@@ -11,7 +11,6 @@ from django_filters import rest_framework as filters
 from django_filters.constants import EMPTY_VALUES
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
-from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -35,6 +34,7 @@ from crm.models import (
 )
 from crm.scopes import region_subtree, visible_regions, visible_users
 from crm.serializers import (
+    AuthTokenSerializer,
     ContactSerializer,
     CustomerRatingSerializer,
     CustomerSerializer,
@@ -366,6 +366,7 @@ class CustomerViewSet(
     tags=["auth"],
 )
 class ObtainTokenView(ObtainAuthToken):
+    serializer_class = AuthTokenSerializer
     parser_classes = [JSONParser]  # DRF's view names its own parsers: ours, so its depth limit holds here too
     authentication_classes = []
     # The anonymous rate, and a stricter one of its own per address (API_RATE_TOKEN), besides the lockout.

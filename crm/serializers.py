@@ -2,6 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+from rest_framework.authtoken import serializers as authtoken_serializers
 
 from crm.models import (
     Contact,
@@ -16,6 +17,7 @@ from crm.models import (
     User,
 )
 from crm.scopes import visible_regions, visible_users
+from salesmgmt import fields as strict
 from salesmgmt.api import VisiblePrimaryKeyRelatedField
 
 
@@ -51,13 +53,13 @@ class RegionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ProductLineSerializer(serializers.ModelSerializer):
+class ProductLineSerializer(strict.ModelSerializer):
     class Meta:
         model = ProductLine
         fields = ["id", "name", "code", "is_key"]
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(strict.ModelSerializer):
     line_name = serializers.StringRelatedField(source="line", read_only=True)
 
     class Meta:
@@ -72,13 +74,13 @@ class ExchangeRateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ContactSerializer(serializers.ModelSerializer):
+class ContactSerializer(strict.ModelSerializer):
     class Meta:
         model = Contact
         fields = ["id", "name", "title", "phone", "email", "is_decision_maker"]
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(strict.ModelSerializer):
     """A customer with its contacts and the star rating in force (the latest one)."""
 
     region = VisiblePrimaryKeyRelatedField(scope=visible_regions)
@@ -87,8 +89,8 @@ class CustomerSerializer(serializers.ModelSerializer):
     )
     region_name = serializers.StringRelatedField(source="region", read_only=True)
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
-    segment = serializers.ChoiceField(choices=Segment.choices, read_only=True)
-    stars = serializers.IntegerField(
+    segment = strict.ChoiceField(choices=Segment.choices, read_only=True)
+    stars = strict.IntegerField(
         read_only=True, allow_null=True, help_text=_("The latest 5-star rating (5星评级), if any.")
     )
     contacts = ContactSerializer(many=True, read_only=True)
@@ -116,16 +118,23 @@ class CustomerSerializer(serializers.ModelSerializer):
         read_only_fields = ["first_won_on", "external_id", "created_at", "updated_at"]
 
 
-class CustomerRatingSerializer(serializers.ModelSerializer):
-    stars = serializers.IntegerField(min_value=1, max_value=5)
+class CustomerRatingSerializer(strict.ModelSerializer):
+    stars = strict.IntegerField(min_value=1, max_value=5)
     # Blank reasons are let through so the service's own message ("Give the reasons...") answers.
-    reasons = serializers.CharField(allow_blank=True)
+    reasons = strict.CharField(allow_blank=True)
     rated_by_name = serializers.StringRelatedField(source="rated_by", read_only=True)
 
     class Meta:
         model = CustomerRating
         fields = ["id", "customer", "stars", "reasons", "rated_by", "rated_by_name", "rated_at"]
         read_only_fields = ["customer", "rated_by", "rated_at"]
+
+
+class AuthTokenSerializer(authtoken_serializers.AuthTokenSerializer):
+    """DRF's username and password (same name, so the schema's component keeps its name), as JSON strings."""
+
+    username = strict.CharField(write_only=True)
+    password = strict.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
 
 
 class TokenSerializer(serializers.Serializer):

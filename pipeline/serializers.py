@@ -10,6 +10,7 @@ from crm.models import Currency, Customer, Product, ProductLine
 from crm.scopes import visible_users
 from pipeline.models import Activity, Collection, Opportunity, OpportunityHistory, OpportunityLine, Pipeline, Stage
 from pipeline.services import EDITABLE_FIELDS
+from salesmgmt import fields as strict
 from salesmgmt.api import VisiblePrimaryKeyRelatedField
 
 
@@ -61,11 +62,11 @@ class PipelineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OpportunityLineSerializer(serializers.ModelSerializer):
-    product_line = serializers.PrimaryKeyRelatedField(
+class OpportunityLineSerializer(strict.ModelSerializer):
+    product_line = strict.PrimaryKeyRelatedField(
         queryset=ProductLine.objects.all(), required=False, help_text=_("Defaults to the product's line.")
     )
-    product = serializers.PrimaryKeyRelatedField(
+    product = strict.PrimaryKeyRelatedField(
         queryset=Product.objects.all(), required=False, allow_null=True, default=None
     )
 
@@ -75,26 +76,26 @@ class OpportunityLineSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "amount_company"]
 
 
-class OpportunitySerializer(serializers.ModelSerializer):
+class OpportunitySerializer(strict.ModelSerializer):
     """A deal as read, and the fields a new deal may be created with."""
 
     customer = VisiblePrimaryKeyRelatedField(scope=visible_customers)
     owner = VisiblePrimaryKeyRelatedField(
         scope=visible_users, required=False, help_text=_("Defaults to the requesting user.")
     )
-    pipeline = serializers.PrimaryKeyRelatedField(
+    pipeline = strict.PrimaryKeyRelatedField(
         queryset=Pipeline.objects.all(), required=False, help_text=_("Defaults to the stage's or the default pipeline.")
     )
-    stage = serializers.PrimaryKeyRelatedField(
+    stage = strict.PrimaryKeyRelatedField(
         queryset=Stage.objects.all(), required=False, help_text=_("Defaults to the pipeline's first stage.")
     )
-    currency = serializers.PrimaryKeyRelatedField(
+    currency = strict.PrimaryKeyRelatedField(
         queryset=Currency.objects.all(), required=False, help_text=_("Defaults to the company currency.")
     )
-    amount = serializers.DecimalField(
+    amount = strict.DecimalField(
         **MONEY, required=False, help_text=_("Ignored when lines are given: the deal amount is then their total.")
     )
-    probability = serializers.IntegerField(
+    probability = strict.IntegerField(
         min_value=0,
         max_value=100,
         required=False,
@@ -104,15 +105,15 @@ class OpportunitySerializer(serializers.ModelSerializer):
     customer_name = serializers.StringRelatedField(source="customer", read_only=True)
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
     region_name = serializers.StringRelatedField(source="region", read_only=True)
-    customer_region = serializers.PrimaryKeyRelatedField(
+    customer_region = strict.PrimaryKeyRelatedField(
         source="customer.region",
         read_only=True,
         allow_null=True,
         help_text=_("The customer's own region: a separate attribute from `region`, the team the deal counts for."),
     )
-    stage_name = serializers.CharField(source="stage.display_name", read_only=True)
+    stage_name = strict.CharField(source="stage.display_name", read_only=True)
     status = serializers.SerializerMethodField()
-    weighted_amount = serializers.DecimalField(
+    weighted_amount = strict.DecimalField(
         **MONEY, read_only=True, help_text=_("amount_company × probability, in the company currency.")
     )
 
@@ -163,7 +164,7 @@ class OpportunitySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    @extend_schema_field(serializers.ChoiceField(choices=DealStatus.choices))
+    @extend_schema_field(strict.ChoiceField(choices=DealStatus.choices))
     def get_status(self, obj) -> str:
         if obj.stage.is_won:
             return DealStatus.WON
@@ -172,24 +173,24 @@ class OpportunitySerializer(serializers.ModelSerializer):
         return DealStatus.OPEN
 
 
-def closed_period_reason_field(help_text) -> serializers.CharField:
+def closed_period_reason_field(help_text) -> strict.CharField:
     """The `reason` a change to a deal won in a closed period must give (kept in the deal's history, whose
     `reason` holds 200 characters); `help_text` says which changes need it."""
-    return serializers.CharField(
+    return strict.CharField(
         required=False, allow_blank=True, default="", max_length=200, write_only=True, help_text=help_text
     )
 
 
-class OpportunityUpdateSerializer(serializers.ModelSerializer):
+class OpportunityUpdateSerializer(strict.ModelSerializer):
     """The editable fields of a deal plus the `version` it was read at (optimistic locking).
 
     The stage is changed with `move-stage`, never here."""
 
     customer = VisiblePrimaryKeyRelatedField(scope=visible_customers)
     owner = VisiblePrimaryKeyRelatedField(scope=visible_users)
-    probability = serializers.IntegerField(min_value=0, max_value=100)
+    probability = strict.IntegerField(min_value=0, max_value=100)
     lines = OpportunityLineSerializer(many=True, required=False)
-    version = serializers.IntegerField(
+    version = strict.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")
     )
     reason = closed_period_reason_field(
@@ -212,17 +213,17 @@ class OpportunityUpdateSerializer(serializers.ModelSerializer):
 
 
 class MoveStageSerializer(serializers.Serializer):
-    stage = serializers.PrimaryKeyRelatedField(queryset=Stage.objects.all())
-    evidence = serializers.CharField(
+    stage = strict.PrimaryKeyRelatedField(queryset=Stage.objects.all())
+    evidence = strict.CharField(
         required=False,
         allow_blank=True,
         default="",
         help_text=_("Milestone evidence (关键节点标志性事件), required by stages that ask for it."),
     )
-    lost_reason = serializers.CharField(
+    lost_reason = strict.CharField(
         required=False, allow_blank=True, default="", help_text=_("Required when moving to a lost stage.")
     )
-    closed_on = serializers.DateField(
+    closed_on = strict.DateField(
         required=False, allow_null=True, default=None, help_text=_("For won/lost stages; defaults to today.")
     )
     reason = closed_period_reason_field(
@@ -232,7 +233,7 @@ class MoveStageSerializer(serializers.Serializer):
             "deal's history."
         )
     )
-    version = serializers.IntegerField(
+    version = strict.IntegerField(
         min_value=1, help_text=_("The deal's `version` when you read it; 409 if it changed since.")
     )
 
@@ -261,10 +262,10 @@ class OpportunityHistorySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CollectionSerializer(serializers.ModelSerializer):
+class CollectionSerializer(strict.ModelSerializer):
     opportunity = VisiblePrimaryKeyRelatedField(scope=visible_opportunities)
     opportunity_name = serializers.StringRelatedField(source="opportunity", read_only=True)
-    currency = serializers.PrimaryKeyRelatedField(
+    currency = strict.PrimaryKeyRelatedField(
         queryset=Currency.objects.all(), required=False, help_text=_("Defaults to the deal's currency.")
     )
     created_by_name = serializers.StringRelatedField(source="created_by", read_only=True)
@@ -287,7 +288,7 @@ class CollectionSerializer(serializers.ModelSerializer):
         read_only_fields = ["amount_company", "created_by", "created_at"]
 
 
-class ActivitySerializer(serializers.ModelSerializer):
+class ActivitySerializer(strict.ModelSerializer):
     customer = VisiblePrimaryKeyRelatedField(scope=visible_customers)
     customer_name = serializers.StringRelatedField(source="customer", read_only=True)
     opportunity = VisiblePrimaryKeyRelatedField(

@@ -20,6 +20,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from salesmgmt import fields as strict
 from salesmgmt.errors import ConflictError
 
 
@@ -283,11 +284,12 @@ class OrderingFilter(filters.OrderingFilter):
 # --- related ids in request bodies ---------------------------------------------------------
 
 
-class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+class VisiblePrimaryKeyRelatedField(strict.PrimaryKeyRelatedField):
     """A related id in a request body, looked up only among the rows the requesting user may see.
 
     `scope(user)` returns those rows (e.g. `Customer.objects.visible_to`); an id outside them
     gets the same "does not exist" error as an id that does not exist at all, so nothing leaks.
+    The id is a JSON integer (`salesmgmt.fields`); in a query string use `VisibleIdQueryField`.
     """
 
     def __init__(self, *, scope: Callable, **kwargs):
@@ -300,6 +302,15 @@ class VisiblePrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         request = self.context.get("request")
         return self.scope(getattr(request, "user", None))
+
+
+class VisibleIdQueryField(VisiblePrimaryKeyRelatedField):
+    """`VisiblePrimaryKeyRelatedField` for a query-string serializer: `?team=5` is text, read as the id 5."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.isascii() and data.isdigit() and int(data) <= MAX_ID:
+            data = int(data)
+        return super().to_internal_value(data)
 
 
 # --- embedded rows of another model in responses -------------------------------------------

@@ -6,6 +6,7 @@ serializer and view, settings `DEFAULT_SCHEMA_CLASS`):
 - a read-only field of a model field with `blank=True` may answer "" (an enum then lists "", a formatted
   string such as an e-mail address allows the empty string), which DRF's read-only fields forget;
 - every field a response always carries is `required` (a generated client's types are then not optional);
+- a decimal of a request body states the pattern its field checks (`salesmgmt.fields.DecimalField`);
 - every operation lists the errors it can answer, with the one error shape: 401/403 where a login is needed,
   400 where it takes a body or query parameters (filters, ordering, pagination), 404 where it has a path
   parameter or pages (a page past the last).
@@ -21,6 +22,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
 from rest_framework.fields import empty
 
+from salesmgmt import fields as strict
 from salesmgmt.api import ERROR_DESCRIPTIONS, ErrorSerializer
 
 
@@ -61,7 +63,11 @@ class AutoSchema(openapi.AutoSchema):
                 field.allow_null = True
             if model_field is not None and getattr(model_field, "blank", False) and hasattr(field, "allow_blank"):
                 field.allow_blank = True
-        return super()._map_serializer_field(field, direction, bypass_extensions)
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, strict.DecimalField) and "pattern" in schema:
+            # The pattern the field checks (drf-spectacular's also allows "", "." and "-").
+            schema["pattern"] = field.pattern
+        return schema
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

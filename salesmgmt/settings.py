@@ -333,7 +333,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "salesmgmt API",
-    "DESCRIPTION": "Sales target management: organisation, customers, pipeline, targets.",
+    "DESCRIPTION": (
+        "Sales target management: organisation, customers, pipeline, targets.\n\n"
+        "Request bodies are JSON and each value has exactly the type its schema gives: a boolean is `true` or "
+        '`false`, an id or integer a JSON integer, a date `"YYYY-MM-DD"`, and a decimal (amounts, weights, '
+        'thresholds) a JSON string of digits such as `"1250.50"` (its pattern), never a JSON number. '
+        "Anything else is a 400 naming the field."
+    ),
     "VERSION": "1.0.0",
     # Every operation may answer 429 (a throttle); see salesmgmt.security.add_throttled_responses.
     "POSTPROCESSING_HOOKS": [

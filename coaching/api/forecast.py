@@ -15,7 +15,8 @@ from rest_framework.response import Response
 from coaching import selectors, services
 from coaching.models import ForecastLevel, ForecastSubmission
 from crm.api import IdFilter, ScopedViewSetMixin
-from salesmgmt.api import VisiblePrimaryKeyRelatedField, api_responses, query_data
+from salesmgmt import fields as strict
+from salesmgmt.api import VisibleIdQueryField, VisiblePrimaryKeyRelatedField, api_responses, query_data
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
@@ -55,7 +56,7 @@ class ForecastSubmissionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PeriodField(serializers.CharField):
+class PeriodField(strict.CharField):
     """A month or quarter key (FY2026-M06, FY2026-Q2), validated into its period."""
 
     def to_internal_value(self, data):
@@ -67,11 +68,11 @@ class PeriodField(serializers.CharField):
 
 
 class ForecastCreateSerializer(serializers.Serializer):
-    level = serializers.ChoiceField(choices=ForecastLevel.choices, default=ForecastLevel.REP)
+    level = strict.ChoiceField(choices=ForecastLevel.choices, default=ForecastLevel.REP)
     period = PeriodField(help_text=_("A month or quarter key, e.g. FY2026-M06 or FY2026-Q2."))
-    commit = serializers.DecimalField(min_value=0, **MONEY)
-    best_case = serializers.DecimalField(min_value=0, **MONEY)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    commit = strict.DecimalField(min_value=0, **MONEY)
+    best_case = strict.DecimalField(min_value=0, **MONEY)
+    note = strict.CharField(required=False, allow_blank=True, default="")
     team = VisiblePrimaryKeyRelatedField(
         scope=selectors.teams_for, required=False, allow_null=True, help_text=_("Team forecasts: the team's region.")
     )
@@ -163,7 +164,7 @@ WEEK = OpenApiParameter("week", OpenApiTypes.DATE, description=_("Any day of the
 
 class QuerySerializer(serializers.Serializer):
     period = PeriodField(required=False)
-    team = VisiblePrimaryKeyRelatedField(scope=selectors.teams_for, required=False)
+    team = VisibleIdQueryField(scope=selectors.teams_for, required=False)
     week = serializers.DateField(required=False)
 
 

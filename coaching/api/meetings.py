@@ -15,6 +15,7 @@ from coaching.models import ActionItem, ActionItemStatus, Meeting, MeetingStatus
 from crm.api import IdFilter, ScopedViewSetMixin
 from crm.scopes import visible_users
 from pipeline.selectors import deals_visible
+from salesmgmt import fields as strict
 from salesmgmt.api import VisiblePrimaryKeyRelatedField, api_responses
 from targets.alerts.selectors import alerts_visible_to
 from targets.planning.selectors import nodes_visible_to
@@ -68,18 +69,18 @@ def _members(user):
 
 class MeetingCreateSerializer(serializers.Serializer):
     team = VisiblePrimaryKeyRelatedField(scope=selectors.teams_for, help_text=_("The team's region id."))
-    week = serializers.DateField(help_text=_("Any day of the week; the meeting takes its Monday."))
-    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
-    agenda = serializers.CharField(required=False, allow_blank=True, default="")
+    week = strict.DateField(help_text=_("Any day of the week; the meeting takes its Monday."))
+    title = strict.CharField(required=False, allow_blank=True, default="", max_length=200)
+    agenda = strict.CharField(required=False, allow_blank=True, default="")
     attendees = VisiblePrimaryKeyRelatedField(
         scope=_members, many=True, required=False, help_text=_("User ids; default: the whole team.")
     )
 
 
 class MeetingUpdateSerializer(serializers.Serializer):
-    title = serializers.CharField(required=False, max_length=200)
-    agenda = serializers.CharField(required=False, allow_blank=True)
-    minutes = serializers.CharField(required=False, allow_blank=True)
+    title = strict.CharField(required=False, max_length=200)
+    agenda = strict.CharField(required=False, allow_blank=True)
+    minutes = strict.CharField(required=False, allow_blank=True)
     attendees = VisiblePrimaryKeyRelatedField(scope=_members, many=True, required=False)
 
 
@@ -188,18 +189,18 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
 class ActionItemCreateSerializer(serializers.Serializer):
     meeting = VisiblePrimaryKeyRelatedField(scope=selectors.meetings_visible_to, help_text=_("A planned meeting."))
-    what = serializers.CharField(max_length=300)
+    what = strict.CharField(max_length=300)
     owner = VisiblePrimaryKeyRelatedField(scope=_members, help_text=_("A member of the meeting's team."))
-    due_date = serializers.DateField()
+    due_date = strict.DateField()
     node = VisiblePrimaryKeyRelatedField(scope=nodes_visible_to, required=False, allow_null=True)
     opportunity = VisiblePrimaryKeyRelatedField(scope=deals_visible, required=False, allow_null=True)
     alert = VisiblePrimaryKeyRelatedField(scope=alerts_visible_to, required=False, allow_null=True)
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = strict.CharField(required=False, allow_blank=True, default="")
 
 
 class ActionItemUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=ActionItemStatus.choices)
-    notes = serializers.CharField(required=False, allow_blank=True)
+    status = strict.ChoiceField(choices=ActionItemStatus.choices)
+    notes = strict.CharField(required=False, allow_blank=True)
     meeting = VisiblePrimaryKeyRelatedField(
         scope=selectors.meetings_visible_to,
         required=False,

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from coaching import scorecard as selectors
 from coaching.scorecard_services import scorecard_config_save
 from crm.models import Role
+from salesmgmt import fields as strict
 from salesmgmt.api import api_responses, query_data
 
 
@@ -41,15 +42,15 @@ class RowSerializer(serializers.Serializer):
 
 
 class ItemSerializer(serializers.Serializer):
-    metric = serializers.IntegerField()
-    weight = serializers.DecimalField(max_digits=7, decimal_places=2, min_value=0)
-    cap = serializers.DecimalField(max_digits=6, decimal_places=2, default="1.20")
-    target = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True, required=False)
+    metric = strict.IntegerField()
+    weight = strict.DecimalField(max_digits=7, decimal_places=2, min_value=0)
+    cap = strict.DecimalField(max_digits=6, decimal_places=2, default="1.20")
+    target = strict.DecimalField(max_digits=18, decimal_places=2, allow_null=True, required=False)
 
 
 class ConfigSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
-    period_key = serializers.CharField(max_length=16)
+    role = strict.ChoiceField(choices=Role.choices)
+    period_key = strict.CharField(max_length=16)
     items = ItemSerializer(many=True)
 
 
@@ -64,9 +65,10 @@ PARAMS = [
 ]
 
 
-def _config_data(config) -> dict | None:
+def _config_data(config, *, role: str, period_key: str) -> dict:
+    """The configuration as the API shows it; none saved yet is an empty one (no items: nobody is scored)."""
     if config is None:
-        return None
+        return ConfigSerializer({"role": role, "period_key": period_key, "items": []}).data
     items = [{"metric": i.metric_id, "weight": i.weight, "cap": i.cap, "target": i.target} for i in config.items.all()]
     return ConfigSerializer({"role": config.role, "period_key": config.period_key, "items": items}).data
 
@@ -99,7 +101,8 @@ class ScorecardViewSet(viewsets.ViewSet):
     def config(self, request):
         if request.method == "GET":
             q = self._query(query_data(request))
-            return Response(_config_data(selectors.config_for(q["role"], q["period_key"])))
+            config = selectors.config_for(q["role"], q["period_key"])
+            return Response(_config_data(config, role=q["role"], period_key=q["period_key"]))
         if not selectors.can_edit(request.user):
             raise exceptions.PermissionDenied(_("Only managers, directors and admins configure the scorecard."))
         body = ConfigSerializer(data=request.data)
@@ -111,4 +114,4 @@ class ScorecardViewSet(viewsets.ViewSet):
             )
         except ValidationError as exc:
             raise exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-        return Response(_config_data(config))
+        return Response(_config_data(config, role=config.role, period_key=config.period_key))

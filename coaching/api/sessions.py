@@ -16,6 +16,7 @@ from coaching.models import ActionItemStatus, CoachingFocus, CoachingSession, Co
 from crm.api import IdFilter, ScopedViewSetMixin
 from crm.scopes import visible_users
 from pipeline.selectors import deals_visible
+from salesmgmt import fields as strict
 from salesmgmt.api import VisiblePrimaryKeyRelatedField, api_responses
 from targets.planning.selectors import nodes_visible_to
 
@@ -68,15 +69,15 @@ class SessionDetailSerializer(SessionSerializer):
 
 
 class NewCommitmentSerializer(serializers.Serializer):
-    what = serializers.CharField(max_length=300)
-    due_date = serializers.DateField()
+    what = strict.CharField(max_length=300)
+    due_date = strict.DateField()
 
 
 class SessionFieldsSerializer(serializers.Serializer):
-    date = serializers.DateField()
-    focus_kind = serializers.ChoiceField(choices=CoachingFocus.choices)
-    focus = serializers.CharField(max_length=300)
-    observations = serializers.CharField(required=False, allow_blank=True, default="")
+    date = strict.DateField()
+    focus_kind = strict.ChoiceField(choices=CoachingFocus.choices)
+    focus = strict.CharField(max_length=300)
+    observations = strict.CharField(required=False, allow_blank=True, default="")
     node = VisiblePrimaryKeyRelatedField(scope=nodes_visible_to, required=False, allow_null=True, default=None)
     opportunity = VisiblePrimaryKeyRelatedField(scope=deals_visible, required=False, allow_null=True, default=None)
 
@@ -87,9 +88,9 @@ class SessionCreateSerializer(SessionFieldsSerializer):
 
 
 class FollowUpSerializer(serializers.Serializer):
-    commitment = serializers.IntegerField(help_text=_("An earlier open commitment of the session's rep."))
-    status = serializers.ChoiceField(choices=ActionItemStatus.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    commitment = strict.IntegerField(help_text=_("An earlier open commitment of the session's rep."))
+    status = strict.ChoiceField(choices=ActionItemStatus.choices)
+    note = strict.CharField(required=False, allow_blank=True, default="")
 
 
 class SessionFilter(filters.FilterSet):
@@ -192,8 +193,8 @@ class CommitmentCreateSerializer(serializers.Serializer):
     session = VisiblePrimaryKeyRelatedField(
         scope=selectors.sessions_managed_by, help_text=_("A session of your teams not yet acknowledged.")
     )
-    what = serializers.CharField(max_length=300)
-    due_date = serializers.DateField()
+    what = strict.CharField(max_length=300)
+    due_date = strict.DateField()
 
 
 class CommitmentFilter(filters.FilterSet):

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm.api import IdFilter, ScopedViewSetMixin
+from salesmgmt import fields as strict
 from salesmgmt.api import api_responses
 from targets.alerts import notifications as notification_services
 from targets.alerts import selectors as alert_selectors
@@ -174,14 +175,14 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
 
 class AlertRuleUpdateSerializer(serializers.Serializer):
-    threshold = serializers.DecimalField(
+    threshold = strict.DecimalField(
         max_digits=18,
         decimal_places=2,
         required=False,
         help_text=_("Pace gap: points vs time progress; coverage: multiple of the gap; big deal: amount."),
     )
-    severity = serializers.ChoiceField(choices=AlertSeverity.choices, required=False)
-    active = serializers.BooleanField(required=False)
+    severity = strict.ChoiceField(choices=AlertSeverity.choices, required=False)
+    active = strict.BooleanField(required=False)
 
 
 @extend_schema_view(

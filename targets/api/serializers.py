@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from crm.models import Segment, Tier
 from crm.scopes import visible_regions, visible_users
+from salesmgmt import fields as strict
 from salesmgmt.api import VisiblePrimaryKeyRelatedField, VisibleRows
 from targets.models import (
     AMOUNT_KINDS,
@@ -109,9 +110,9 @@ class TargetPlanSerializer(serializers.ModelSerializer):
 
 
 class TargetPlanCreateSerializer(serializers.Serializer):
-    metric = serializers.PrimaryKeyRelatedField(queryset=Metric.objects.filter(is_active=True))
-    period_key = serializers.CharField(max_length=16, help_text=_("A fiscal year or quarter: FY2027, FY2027-Q2."))
-    total = serializers.DecimalField(**MONEY)
+    metric = strict.PrimaryKeyRelatedField(queryset=Metric.objects.filter(is_active=True))
+    period_key = strict.CharField(max_length=16, help_text=_("A fiscal year or quarter: FY2027, FY2027-Q2."))
+    total = strict.DecimalField(**MONEY)
     region = VisiblePrimaryKeyRelatedField(
         scope=visible_regions,
         required=False,
@@ -126,11 +127,11 @@ class TargetPlanCreateSerializer(serializers.Serializer):
         default=None,
         help_text=_("Defaults to the region's manager, else to you."),
     )
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    name = strict.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class PlanReturnSerializer(serializers.Serializer):
-    reason = serializers.CharField(allow_blank=True, help_text=_("What has to change before it is submitted again."))
+    reason = strict.CharField(allow_blank=True, help_text=_("What has to change before it is submitted again."))
 
 
 class PlanApproverSerializer(serializers.Serializer):
@@ -246,17 +247,17 @@ class TargetNodeSerializer(serializers.ModelSerializer):
 class TargetNodeUpdateSerializer(serializers.Serializer):
     """A draft target's amount, owner or deadline, and the `version` it was read at."""
 
-    amount = serializers.DecimalField(**MONEY, required=False)
+    amount = strict.DecimalField(**MONEY, required=False)
     owner = VisiblePrimaryKeyRelatedField(scope=visible_users, required=False)
-    deadline = serializers.DateField(required=False)
-    rebalance = serializers.BooleanField(
+    deadline = strict.DateField(required=False)
+    rebalance = strict.BooleanField(
         default=False,
         help_text=_(
             "A new amount must keep the parent's sum; with `rebalance` the other parts absorb the difference "
             "in proportion to their amounts."
         ),
     )
-    version = serializers.IntegerField(min_value=1, help_text=VERSION_HELP)
+    version = strict.IntegerField(min_value=1, help_text=VERSION_HELP)
 
     def validate(self, attrs):
         if not {"amount", "owner", "deadline"} & set(attrs):
@@ -265,20 +266,20 @@ class TargetNodeUpdateSerializer(serializers.Serializer):
 
 
 class SplitLeavesRequestSerializer(serializers.Serializer):
-    dimension = serializers.ChoiceField(choices=Dimension.choices)
-    method = serializers.ChoiceField(choices=SplitMethod.choices)
-    basis = serializers.ChoiceField(
+    dimension = strict.ChoiceField(choices=Dimension.choices)
+    method = strict.ChoiceField(choices=SplitMethod.choices)
+    basis = strict.ChoiceField(
         choices=WeightBasis.choices, required=False, allow_null=True, default=None, help_text=_("For `weights`.")
     )
     weights = serializers.DictField(
-        child=serializers.DecimalField(max_digits=24, decimal_places=6),
+        child=strict.DecimalField(max_digits=24, decimal_places=6),
         required=False,
         allow_null=True,
         default=None,
         help_text=_("{member key: weight} for manual weights or market potential."),
     )
     tiers = serializers.ListField(
-        child=serializers.ChoiceField(choices=Tier.choices),
+        child=strict.ChoiceField(choices=Tier.choices),
         required=False,
         allow_null=True,
         default=None,
@@ -288,14 +289,14 @@ class SplitLeavesRequestSerializer(serializers.Serializer):
 
 class SplitPreviewRequestSerializer(SplitLeavesRequestSerializer):
     members = serializers.ListField(
-        child=serializers.CharField(),
+        child=strict.CharField(),
         required=False,
         allow_null=True,
         default=None,
         help_text=_("Only these members (region, product or user ids, segments, period keys); default all."),
     )
     amounts = serializers.DictField(
-        child=serializers.DecimalField(**MONEY),
+        child=strict.DecimalField(**MONEY),
         required=False,
         allow_null=True,
         default=None,
@@ -304,7 +305,7 @@ class SplitPreviewRequestSerializer(SplitLeavesRequestSerializer):
 
 
 class SplitRequestSerializer(SplitPreviewRequestSerializer):
-    version = serializers.IntegerField(
+    version = strict.IntegerField(
         min_value=1, help_text=_("The target's `version` when you read it: a split replaces its parts (409 if stale).")
     )
 
@@ -360,8 +361,8 @@ class SplitPreviewSerializer(serializers.Serializer):
 
 
 class SplitLeavesPreviewRequestSerializer(SplitLeavesRequestSerializer):
-    offset = serializers.IntegerField(min_value=0, default=0, help_text=_("The first leaf shown (tree order)."))
-    limit = serializers.IntegerField(
+    offset = strict.IntegerField(min_value=0, default=0, help_text=_("The first leaf shown (tree order)."))
+    limit = strict.IntegerField(
         min_value=1, max_value=200, default=20, help_text=_("How many leaves to show, each with all its parts.")
     )
 
@@ -401,15 +402,13 @@ class SplitLeavesResultSerializer(serializers.Serializer):
 
 
 class LevelsSerializer(serializers.Serializer):
-    stretch = serializers.DecimalField(**MONEY, allow_null=True, help_text=_("Stretch target (冲刺); null clears it."))
-    challenge = serializers.DecimalField(
-        **MONEY, allow_null=True, help_text=_("Challenge target (挑战); null clears it.")
-    )
-    version = serializers.IntegerField(required=False, help_text=_("The version you read (409 if it changed)."))
+    stretch = strict.DecimalField(**MONEY, allow_null=True, help_text=_("Stretch target (冲刺); null clears it."))
+    challenge = strict.DecimalField(**MONEY, allow_null=True, help_text=_("Challenge target (挑战); null clears it."))
+    version = strict.IntegerField(required=False, help_text=_("The version you read (409 if it changed)."))
 
 
 class CommitSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(**MONEY, help_text=_("What you commit to (bottom-up)."))
+    amount = strict.DecimalField(**MONEY, help_text=_("What you commit to (bottom-up)."))
 
 
 # --- adjustments -----------------------------------------------------------------------------
@@ -495,13 +494,13 @@ class AdjustmentSerializer(serializers.ModelSerializer):
 
 class ProposedChangeSerializer(serializers.Serializer):
     node = VisiblePrimaryKeyRelatedField(scope=visible_nodes)
-    amount = serializers.DecimalField(**MONEY, help_text=_("The target's new amount."))
+    amount = strict.DecimalField(**MONEY, help_text=_("The target's new amount."))
 
 
 class AdjustmentCreateSerializer(serializers.Serializer):
     plan = VisiblePrimaryKeyRelatedField(scope=visible_plans)
-    kind = serializers.ChoiceField(choices=AMOUNT_KINDS)
-    reason = serializers.CharField(allow_blank=True)
+    kind = strict.ChoiceField(choices=AMOUNT_KINDS)
+    reason = strict.CharField(allow_blank=True)
     changes = ProposedChangeSerializer(
         many=True,
         help_text=_(
@@ -512,7 +511,7 @@ class AdjustmentCreateSerializer(serializers.Serializer):
 
 
 class AdjustmentDecisionSerializer(serializers.Serializer):
-    note = serializers.CharField(
+    note = strict.CharField(
         required=False, allow_blank=True, default="", help_text=_("Optional on approval, required on rejection.")
     )
 
@@ -520,9 +519,9 @@ class AdjustmentDecisionSerializer(serializers.Serializer):
 # --- action plans ----------------------------------------------------------------------------
 
 
-class ActionPlanSerializer(serializers.ModelSerializer):
+class ActionPlanSerializer(strict.ModelSerializer):
     node = VisiblePrimaryKeyRelatedField(scope=visible_nodes)
-    node_label = serializers.CharField(source="node.label", read_only=True)
+    node_label = strict.CharField(source="node.label", read_only=True)
     owner = VisiblePrimaryKeyRelatedField(
         scope=visible_users, required=False, help_text=_("Defaults to the requesting user.")
     )
@@ -550,10 +549,10 @@ class ActionPlanSerializer(serializers.ModelSerializer):
 
 
 class ActionPlanUpdateSerializer(serializers.Serializer):
-    activity = serializers.CharField(max_length=300, required=False)
+    activity = strict.CharField(max_length=300, required=False)
     owner = VisiblePrimaryKeyRelatedField(scope=visible_users, required=False)
-    due_date = serializers.DateField(required=False)
-    resources = serializers.CharField(required=False, allow_blank=True)
-    status = serializers.ChoiceField(
+    due_date = strict.DateField(required=False)
+    resources = strict.CharField(required=False, allow_blank=True)
+    status = strict.ChoiceField(
         choices=ActionStatus.choices, required=False, help_text=_("Cancel an action instead of deleting it.")
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from rest_framework.throttling import SimpleRateThrottle
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
@@ -23,6 +24,15 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "2"))
 TIMEOUT = int(os.environ.get("FUZZ_TIMEOUT", "1800"))
 SEED = int(os.environ.get("FUZZ_SEED", "2026"))
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+
+
+@pytest.fixture(autouse=True)
+def _unthrottled(monkeypatch):
+    """The fuzzer sends thousands of requests a minute from one address: at the production rates most would be
+    answered 429 (the throttles are tested in tests/salesmgmt/test_security.py) and test nothing else."""
+    rates = SimpleRateThrottle.THROTTLE_RATES
+    for scope in list(rates):
+        monkeypatch.setitem(rates, scope, "1000000/min")
 
 
 def st_binary() -> str:

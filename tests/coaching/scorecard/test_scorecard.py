@@ -236,3 +236,12 @@ def test_the_weekly_review_of_a_team_shows_its_reps_scorecard(org, card_data, cl
     assert f'data-testid="score-{org.rep_other.pk}"' not in html
     company = client_for(org.director).get("/review/", {"week": "2027-03-08"})
     assert company.context["review"].rows_by == "region" and company.context["scorecard"] is None
+
+
+def test_a_period_without_configuration_answers_an_empty_one(org, api):
+    """Nothing configured for a role and period: the API answers the configuration's shape with no items (nobody
+    is scored), as JSON, never an empty body."""
+    response = api(org.rep).get("/api/review/scorecard/config/", {"role": "manager", "period_key": "FY2031-Q4"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"role": "manager", "period_key": "FY2031-Q4", "items": []}
