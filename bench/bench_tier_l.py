@@ -3,8 +3,20 @@
 Tier L is `bench.bigco` at scale 10: 50,000 reps, 6,000,000 deals, ~30,000,000 stage changes, a 1,200,000-leaf
 plan (1,850,000 nodes). Each tier in BENCH_TIERS (default "M,L"; a tier is S, M, L or a scale: "0.1,1,3,10")
 gets a database of its own (this run's database name + "_tier_<tier>", dropped at the end unless
-BENCH_TIERS_KEEP=1; with BENCH_TIERS_REUSE=1 a kept one is measured again instead of generated) and two
-processes, so that each one's peak memory is its own:
+BENCH_TIERS_KEEP=1) and two processes, so that each one's peak memory is its own.
+
+With BENCH_TIERS_REUSE=1 a tier's database is kept, and measured again instead of generated when it holds that
+tier: the generator's last step writes a marker table (`bench_tier`: the scale and the counts) in the same
+database, so an interrupted generation, another tier or a database of the older code without the marker is
+generated afresh. A reused company is first put back as generated: its attainment figures are emptied, so the
+first build, the incremental recomputes and the rebuilds measure what they measure on a fresh one (only the
+~100 deals the incremental step won on the previous runs stay won). E.g., to measure tiers M and L on a quiet
+machine in the databases `salesmgmt_rollup_tier_m` and `salesmgmt_rollup_tier_l`, generating them only when
+they are missing:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/salesmgmt_rollup BENCH_TIERS_REUSE=1 python -m bench tier_l
+
+(`python -m bench` also creates the run's own database, here `salesmgmt_rollup`, empty: not the tiers'.)
 
 1. the generator (`bigco.generate`): its time, its steps and its peak RSS;
 2. the measurements, on the generated company:
@@ -93,17 +105,21 @@ def _drop(url: str) -> None:
 
 
 def run() -> list[Timing]:
+    from bench.bigco import scale_of
+
     tiers = [t.strip() for t in os.environ.get("BENCH_TIERS", DEFAULT_TIERS).split(",") if t.strip()]
     if not tiers:
         return [Timing(name="tiers: skipped (BENCH_TIERS is empty)")]
-    keep = os.environ.get("BENCH_TIERS_KEEP") == "1"
     reuse = os.environ.get("BENCH_TIERS_REUSE") == "1"
+    keep = reuse or os.environ.get("BENCH_TIERS_KEEP") == "1"
     results: dict[str, dict] = {}
     for tier in tiers:
         url = database_url(tier)
         label = _label(tier)
         generated = None
-        if not (reuse and _has_company(url)):
+        if reuse and _holds_tier(url, scale_of(tier)):
+            print(f"bench_tier_l: reusing {label} in {url.rsplit('/', 1)[1]}", flush=True)
+        else:
             print(f"bench_tier_l: generating {label} into {url.rsplit('/', 1)[1]} ...", flush=True)
             generated = _child("generate", tier, url)
         measured = _child("measure", tier, url)
@@ -113,7 +129,11 @@ def run() -> list[Timing]:
     return table_rows(results)
 
 
-def _has_company(url: str) -> bool:
+MARKER = "bench_tier"  # the generator's last write: which tier the database holds
+
+
+def _holds_tier(url: str, scale: float) -> bool:
+    """Whether the database at `url` holds a completely generated company of this scale (its marker)."""
     import dj_database_url
     import psycopg
 
@@ -121,9 +141,10 @@ def _has_company(url: str) -> bool:
     params = {k: config.get(K) or None for k, K in (("host", "HOST"), ("port", "PORT"), ("user", "USER"))}
     try:
         with psycopg.connect(dbname=config["NAME"], **{k: v for k, v in params.items() if v}) as conn:
-            return conn.execute("SELECT exists(SELECT 1 FROM crm_user WHERE username = 'bc-m0')").fetchone()[0]
-    except psycopg.Error:
+            row = conn.execute(f"SELECT scale FROM {MARKER}").fetchone()  # noqa: S608  # a constant
+    except psycopg.Error:  # no such database, or no marker: not generated (completely) by this code
         return False
+    return row is not None and row[0] == scale
 
 
 def table_rows(results: dict[str, dict]) -> list[Timing]:
@@ -208,15 +229,33 @@ def _rss_mb() -> float:
 
 
 def generate(scale: float) -> dict:
+    from django.db import connection
+
     from bench import bigco
 
     company = bigco.generate(scale)
+    with connection.cursor() as cursor:  # last: a database holding the marker holds the whole company
+        cursor.execute(f"CREATE TABLE {MARKER} (scale float8 NOT NULL, counts jsonb NOT NULL)")
+        cursor.execute(f"INSERT INTO {MARKER} VALUES (%s, %s)", [scale, json.dumps(company.counts)])  # noqa: S608
     return {
         "seconds": company.seconds,
         "steps": company.steps,
         "counts": company.counts,
         "rss_mb": _rss_mb(),
     }
+
+
+def _as_generated() -> None:
+    """A reused company's attainment figures emptied, as the generator leaves them (the first build follows)."""
+    from django.db import connection
+
+    from targets.models import AttainmentSnapshot, LatestAttainment
+
+    tables = [m._meta.db_table for m in (LatestAttainment, AttainmentSnapshot)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)}")
+        cursor.execute(f"VACUUM ANALYZE {', '.join(tables)}")
+        cursor.execute("CHECKPOINT")  # the previous run's dirty pages written now, not during the timings
 
 
 def measure(scale: float) -> dict:
@@ -228,6 +267,7 @@ def measure(scale: float) -> dict:
     from targets.attainment.services import attainment_recompute
     from targets.models import LatestAttainment, TargetNode, TargetPlan
 
+    _as_generated()
     label = _label(str(scale))
     plan = TargetPlan.objects.filter(name__startswith="BigCo signed revenue").latest("pk")
     today = timezone.localdate()

@@ -180,7 +180,7 @@ def _branch(source: str, signature: tuple, plan_id: int) -> tuple[str, list]:
         on.append(f"l.region_id = NULLIF(split_part(f.f_path, '/', {depth + 1}), '')::bigint")
     else:
         where.append("l.region_id IS NULL")
-    select = "l.path, (f.value * 100)::bigint AS value, f.f_open, f.f_prob AS prob"
+    select = "l.id, l.parent_id, (f.value * 100)::bigint AS value, f.f_open, f.f_prob AS prob"
     table = TargetNode._meta.db_table
     sql = f"SELECT {select} FROM {source} f JOIN {table} l ON {' AND '.join(on)} WHERE {' AND '.join(where)}"
     return sql, params
@@ -190,10 +190,57 @@ def _branch(source: str, signature: tuple, plan_id: int) -> tuple[str, list]:
 # numeric ones; the figures leave in money): weighted pipeline is Σ value × % per leaf, rounded once (half
 # up), as the reference does.
 LEAF = (
-    "leaf AS MATERIALIZED (SELECT y.path, COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
+    "leaf AS MATERIALIZED (SELECT y.id, y.parent_id, "
+    "COALESCE(SUM(y.value) FILTER (WHERE NOT y.f_open), 0)::bigint AS actual, "
     "COALESCE(ROUND(SUM(y.value * y.prob) FILTER (WHERE y.f_open) / 100.0), 0)::bigint AS weighted, "
-    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({rows}) y GROUP BY y.path)"
+    "COALESCE(SUM(y.value) FILTER (WHERE y.f_open), 0)::bigint AS open FROM ({rows}) y GROUP BY y.id, y.parent_id)"
 )
+SUMS = "SUM(c.actual)::bigint AS actual, SUM(c.weighted)::bigint AS weighted, SUM(c.open)::bigint AS open"
+
+
+def _roll_up(shape: _Shape) -> tuple[list[str], list[str]]:
+    """The CTEs of the roll-up, keyed by node ids (integers hash and compare several times faster than the
+    paths' text), and the names of those holding every node's figures (`leaf` and one a level).
+
+    From `node` (the plan's nodes, read once): `lp`, each inner node's sum of its leaf children, with the
+    node's parent and level. Then one level at a time from the deepest: a level's node sums its leaf children
+    (its `lp` row) and its inner children one level below (their sums grouped by parent, each row summed once,
+    not once per ancestor); its parent comes from `upper_node` (a hash join with the few rows of the level)."""
+    levels = shape.levels
+    if levels <= 1:
+        return [], ["leaf"]
+    one_depth = len(shape.depths) == 1
+    ctes = [
+        "lp AS MATERIALIZED (SELECT t.id, t.parent_id, t.level, g.actual, g.weighted, g.open FROM "
+        f"(SELECT c.parent_id AS id, {SUMS} FROM leaf c GROUP BY c.parent_id) g JOIN node t ON t.id = g.id)",
+    ]
+    if levels > 2:
+        # The inner nodes a level's join looks up: those above the deepest inner level, which holds most of
+        # them (a plan's months or segments, ten times its reps): each level then reads a few, not all.
+        ctes.append(
+            f"upper_node AS MATERIALIZED (SELECT id, parent_id FROM node WHERE level < {levels - 1} AND is_inner)"
+        )
+    figures = "id, parent_id, actual, weighted, open"
+    names: dict[int, str] = {}  # level -> the CTE of its nodes' figures
+    for level in range(levels - 1, 0, -1):
+        parts = []
+        if level + 1 in shape.depths:  # the leaf children's sums (all of them, when the leaves share one depth)
+            parts.append(f"SELECT {figures} FROM lp" + ("" if one_depth else f" WHERE level = {level}"))
+        if level < levels - 1:
+            parts.append(
+                f"SELECT g.id, t.parent_id, g.actual, g.weighted, g.open FROM (SELECT c.parent_id AS id, {SUMS} "
+                f"FROM {names[level + 1]} c GROUP BY c.parent_id) g JOIN upper_node t ON t.id = g.id"
+            )
+        if parts == [f"SELECT {figures} FROM lp"]:
+            names[level] = "lp"  # the parents of all the leaves: `lp` itself, no copy
+            continue
+        if len(parts) == 1:
+            body = parts[0]
+        else:  # a node with both leaf and inner children: one row
+            body = f"SELECT c.id, c.parent_id, {SUMS} FROM ({' UNION ALL '.join(parts)}) c GROUP BY c.id, c.parent_id"
+        names[level] = f"level{level}"
+        ctes.append(f"{names[level]} AS MATERIALIZED ({body})")
+    return ctes, ["leaf", *names.values()]
 
 
 def _combined_sql(fa: Facts, fp: Facts, metric: Metric, start: date, last: date, end: date) -> tuple[str, list] | None:
@@ -266,13 +313,15 @@ CHANGED = "attainment_changed"  # the temporary table of a recompute's changed n
 
 
 # Planner settings for the recompute's queries. Enough memory to hash the facts and the roll-up instead of
-# sorting on disk; no JIT (compiling a statement this wide costs more than it saves where LLVM is installed).
+# sorting or spilling them to disk in batches (at tier L, 1,200,000 leaves, the leaves' sums take ~160 MB: with
+# 64 MB they spilled in 5 batches); no JIT (compiling a statement this wide costs more than it saves where LLVM
+# is installed).
 # The planner guesses one row for the join of facts to leaves on computed keys, and from there sorts both
 # sides for merge joins, or probes the leaves' index once per fact. The plan that is right at every size is
 # the one the query is written as: the facts stream, in the order written, through hash joins with their
 # dimensions and the leaves, into hash aggregates.
 PLANNER = {
-    "work_mem": "64MB",
+    "work_mem": "256MB",
     "jit": "off",
     "enable_mergejoin": "off",
     "enable_nestloop": "off",
@@ -317,7 +366,6 @@ def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) 
     changed, in the temporary table `CHANGED`; with its parameters. `render_statement` shows it as text."""
     metric = plan.metric
     shape = _shape(plan)
-    levels = shape.levels
     start, end = min(shape.starts, default=None), max(shape.ends, default=None)
     with_products = uses_products(metric, any(s[2] or s[3] for s in shape.signatures))
 
@@ -344,36 +392,24 @@ def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) 
             rows.append(branch)
             row_params += branch_params
     if not rows:  # nothing can count (no leaf, or no fact source): every node's figures are zero
-        rows.append("SELECT NULL::varchar AS path, 0::bigint AS value, false AS f_open, 0 AS prob WHERE false")
+        rows.append(
+            "SELECT NULL::bigint AS id, NULL::bigint AS parent_id, 0::bigint AS value, false AS f_open, 0 AS prob "
+            "WHERE false"
+        )
     ctes.append(LEAF.format(rows=" UNION ALL ".join(rows)))
     params += row_params
-    figures = "path, actual, weighted, open"
-    # The roll-up, one level at a time from the deepest: a level sums its children, which are the leaves
-    # one level below and the level below's sums (each row is summed once, not once per ancestor).
-    one_depth = len(shape.depths) == 1
-    for level in range(levels - 1, 0, -1):
-        children = []
-        if level + 1 in shape.depths:  # the leaves one level below (all of them, when they share one depth)
-            children.append(
-                f"SELECT {figures} FROM leaf"
-                + ("" if one_depth else f" WHERE length(path) = {(level + 1) * PATH_STEP}")
-            )
-        if level < levels - 1:
-            children.append(f"SELECT {figures} FROM level{level + 1}")
-        ctes.append(
-            f"level{level} AS MATERIALIZED (SELECT substr(path, 1, {level * PATH_STEP}) AS path, "
-            "SUM(actual)::bigint AS actual, SUM(weighted)::bigint AS weighted, SUM(open)::bigint AS open "
-            f"FROM ({' UNION ALL '.join(children)}) c GROUP BY 1)"
-        )
-    ctes.append(
-        "up AS ("
-        + " UNION ALL ".join(
-            [f"SELECT {figures} FROM leaf"] + [f"SELECT {figures} FROM level{k}" for k in range(1, levels)]
-        )
-        + ")"
-    )
-    snapshot, latest = AttainmentSnapshot._meta.db_table, LatestAttainment._meta.db_table
     node_table = TargetNode._meta.db_table
+    # The plan's nodes, read once for the roll-up and the comparison (its columns only: a tenth of the rows').
+    ctes.append(
+        f"node AS MATERIALIZED (SELECT id, parent_id, amount, length(path) / {PATH_STEP} AS level, "
+        f"split_dimension <> '' AS is_inner FROM {node_table} WHERE plan_id = %s)"
+    )
+    params.append(plan.pk)
+    roll_up, named = _roll_up(shape)
+    ctes += roll_up
+    figures = "id, actual, weighted, open"
+    ctes.append("up AS (" + " UNION ALL ".join(f"SELECT {figures} FROM {name}" for name in named) + ")")
+    snapshot, latest = AttainmentSnapshot._meta.db_table, LatestAttainment._meta.db_table
     # The figures each node has on `as_of` so far: its latest row (a hash join) or, in a backfill, its newest
     # snapshot on or before `as_of`.
     if backfill:
@@ -389,11 +425,10 @@ def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) 
         "changed AS (SELECT n.id AS node_id, n.amount AS target, "
         "COALESCE(up.actual, 0) / 100.0 AS actual, COALESCE(up.weighted, 0) / 100.0 AS weighted, "
         "COALESCE(up.open, 0) / 100.0 AS open "
-        f"FROM {node_table} n LEFT JOIN up ON up.path = n.path {before} WHERE n.plan_id = %s AND ("
+        f"FROM node n LEFT JOIN up ON up.id = n.id {before} WHERE ("
         "p.node_id IS NULL OR p.target <> n.amount OR p.actual * 100 <> COALESCE(up.actual, 0) "
         "OR p.weighted_pipeline * 100 <> COALESCE(up.weighted, 0) OR p.open_pipeline * 100 <> COALESCE(up.open, 0)))"
     )
-    params.append(plan.pk)
     # Computed into a temporary table, not written by the same statement: a statement that writes never
     # runs in parallel, one that creates a table from a query may (PostgreSQL's parallel query).
     compute = f"CREATE TEMPORARY TABLE {CHANGED} ON COMMIT DROP AS WITH {', '.join(ctes)} SELECT * FROM changed"

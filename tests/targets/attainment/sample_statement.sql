@@ -50,7 +50,8 @@ DROP AS WITH ff AS
       FROM ff f) f
    WHERE f.f_day <= f.p_end),
              leaf AS MATERIALIZED
-  (SELECT y.path,
+  (SELECT y.id,
+          y.parent_id,
           COALESCE(SUM(y.value) FILTER (
                                         WHERE NOT y.f_open), 0)::bigint AS actual,
           COALESCE(ROUND(SUM(y.value * y.prob) FILTER (
@@ -58,7 +59,8 @@ DROP AS WITH ff AS
           COALESCE(SUM(y.value) FILTER (
                                         WHERE y.f_open), 0)::bigint AS open
    FROM
-     (SELECT l.path,
+     (SELECT l.id,
+             l.parent_id,
              (f.value * 100)::bigint AS value,
              f.f_open,
              f.f_prob AS prob
@@ -74,71 +76,90 @@ DROP AS WITH ff AS
         AND l.product_line_id IS NULL
         AND l.product_id IS NULL
         AND l.segment = '') y
-   GROUP BY y.path), level3 AS MATERIALIZED
-  (SELECT substr(path, 1, 15) AS path,
-          SUM(actual)::bigint AS actual,
-          SUM(weighted)::bigint AS weighted,
-          SUM(open)::bigint AS open
+   GROUP BY y.id,
+            y.parent_id), node AS MATERIALIZED
+  (SELECT id,
+          parent_id,
+          amount,
+          length(path) / 5 AS level,
+          split_dimension <> '' AS is_inner
+   FROM targets_targetnode
+   WHERE plan_id = :plan_id), lp AS MATERIALIZED
+  (SELECT t.id,
+          t.parent_id,
+          t.level,
+          g.actual,
+          g.weighted,
+          g.open
    FROM
-     (SELECT path,
-             actual,
-             weighted,
-             open
-      FROM leaf) c
-   GROUP BY 1), level2 AS MATERIALIZED
-  (SELECT substr(path, 1, 10) AS path,
-          SUM(actual)::bigint AS actual,
-          SUM(weighted)::bigint AS weighted,
-          SUM(open)::bigint AS open
+     (SELECT c.parent_id AS id,
+             SUM(c.actual)::bigint AS actual,
+             SUM(c.weighted)::bigint AS weighted,
+             SUM(c.open)::bigint AS open
+      FROM leaf c
+      GROUP BY c.parent_id) g
+   JOIN node t ON t.id = g.id), upper_node AS MATERIALIZED
+  (SELECT id,
+          parent_id
+   FROM node
+   WHERE level < 3
+     AND is_inner), level2 AS MATERIALIZED
+  (SELECT g.id,
+          t.parent_id,
+          g.actual,
+          g.weighted,
+          g.open
    FROM
-     (SELECT path,
-             actual,
-             weighted,
-             open
-      FROM level3) c
-   GROUP BY 1), level1 AS MATERIALIZED
-  (SELECT substr(path, 1, 5) AS path,
-          SUM(actual)::bigint AS actual,
-          SUM(weighted)::bigint AS weighted,
-          SUM(open)::bigint AS open
+     (SELECT c.parent_id AS id,
+             SUM(c.actual)::bigint AS actual,
+             SUM(c.weighted)::bigint AS weighted,
+             SUM(c.open)::bigint AS open
+      FROM lp c
+      GROUP BY c.parent_id) g
+   JOIN upper_node t ON t.id = g.id), level1 AS MATERIALIZED
+  (SELECT g.id,
+          t.parent_id,
+          g.actual,
+          g.weighted,
+          g.open
    FROM
-     (SELECT path,
-             actual,
-             weighted,
-             open
-      FROM level2) c
-   GROUP BY 1), up AS
-  (SELECT path,
+     (SELECT c.parent_id AS id,
+             SUM(c.actual)::bigint AS actual,
+             SUM(c.weighted)::bigint AS weighted,
+             SUM(c.open)::bigint AS open
+      FROM level2 c
+      GROUP BY c.parent_id) g
+   JOIN upper_node t ON t.id = g.id), up AS
+  (SELECT id,
           actual,
           weighted,
           open
    FROM leaf
-   UNION ALL SELECT path,
+   UNION ALL SELECT id,
                     actual,
                     weighted,
                     open
-   FROM level1
-   UNION ALL SELECT path,
+   FROM lp
+   UNION ALL SELECT id,
                     actual,
                     weighted,
                     open
    FROM level2
-   UNION ALL SELECT path,
+   UNION ALL SELECT id,
                     actual,
                     weighted,
                     open
-   FROM level3),
-                changed AS
+   FROM level1),
+                                      changed AS
   (SELECT n.id AS node_id,
           n.amount AS target,
           COALESCE(up.actual, 0) / 100.0 AS actual,
           COALESCE(up.weighted, 0) / 100.0 AS weighted,
           COALESCE(up.open, 0) / 100.0 AS open
-   FROM targets_targetnode n
-   LEFT JOIN up ON up.path = n.path
+   FROM node n
+   LEFT JOIN up ON up.id = n.id
    LEFT JOIN targets_latestattainment p ON p.node_id = n.id
-   WHERE n.plan_id = :plan_id
-     AND (p.node_id IS NULL
+   WHERE (p.node_id IS NULL
           OR p.target <> n.amount
           OR p.actual * 100 <> COALESCE(up.actual, 0)
           OR p.weighted_pipeline * 100 <> COALESCE(up.weighted, 0)
