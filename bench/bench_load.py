@@ -17,10 +17,10 @@ c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEB
    persistent connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the
    sessions' cache and Celery's broker, on a queue of this run's own, and a Celery worker of the project's app
    (prefork, CELERY_CONCURRENCY children) running the background work a move enqueues (the attainment
-   recompute, the alerts); and locust headless for BENCH_LOAD_SECONDS (default 60) against it only:
-   READERS readers over the mix (team pipeline, my pipeline, a deal page, the deal API list, the
-   attainment API; bench/locustfile.py) and WRITERS writers moving their team's open deals one stage on
-   through the API, each waiting WAIT seconds (uniform) between requests. With think times the 60 users
+   recompute, the alerts), with Celery beat beside it as the Procfile runs it; and locust headless for
+   BENCH_LOAD_SECONDS (default 60) against it only: READERS readers over the mix (team pipeline, my pipeline,
+   a deal page, the deal API list, the attainment API, the home page, the weekly review; bench/locustfile.py)
+   and WRITERS writers moving their team's open deals one stage on through the API, each waiting WAIT seconds (uniform) between requests. With think times the 60 users
    could make about 60 / (0.5 s + response time) requests a second: ~90 at the goals' response times,
    so the goal of 60 req/s is within reach only when responses are fast; when they are slow the users
    wait on the server and the throughput is what it sustains. Figures: throughput, p50/p95/p99 of reads
@@ -404,6 +404,15 @@ def _worker(env: dict[str, str], log) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _beat(env: dict[str, str], log) -> subprocess.Popen:
+    """Celery beat, as the Procfile runs it (its periodic jobs go to this run's queue too)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "salesmgmt", "beat", "-l", "warning",
+        "--schedule", str(OUT / "celerybeat-schedule"),
+    ]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def _redis(env: dict[str, str]):
     import redis
 
@@ -536,6 +545,7 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
             start_new_session=True,
         )
         worker = _worker(env, worker_log)
+        beat = _beat(env, worker_log)
         sampler = Sampler()
         try:
             _wait_ready(server, port, gunicorn_log)
@@ -568,6 +578,7 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
             sampler.stop()
             _stop(server)
             _stop(worker)
+            _stop(beat)
     time.sleep(1)  # backends report their statistics within a second of a transaction's end
     deadlocks = _deadlocks() - deadlocks
     versions = {k: v - versions.get(k, 0) for k, v in _versions().items() if v != versions.get(k, 0)}
