@@ -21,8 +21,8 @@ c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEB
    BENCH_LOAD_SECONDS (default 60) against it only: READERS readers over the mix (team pipeline, my pipeline,
    a deal page, the deal API list, the attainment API, the home page, the weekly review; bench/locustfile.py)
    and WRITERS writers moving their team's open deals one stage on through the API, each waiting WAIT seconds
-   (uniform) between requests. With think times the 60 users could make about 60 / (0.5 s + response time) requests a second: ~90 at the goals' response times,
-   so the goal of 60 req/s is within reach only when responses are fast; when they are slow the users
+   (uniform) between requests. With think times the 60 users could make about 60 / (0.5 s + response time)
+   requests a second: ~90 at the goals' response times, so the goal of 60 req/s is within reach only when responses are fast; when they are slow the users
    wait on the server and the throughput is what it sustains. Figures: throughput, p50/p95/p99 of reads
    and of writes (from locust's JSON stats, after every user started: `--reset-stats`), errors (any
    status but 200, a redirect to the login page included), deadlocks (pg_stat_database).
