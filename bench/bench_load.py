@@ -13,18 +13,18 @@ b. single requests, server time: each page through the Django test client in thi
    templates, the queries), the median of RUNS after a warm-up, with the query count of that run, for a
    50-rep manager (goal <= 150 ms) and the director (<= 300 ms); then the three slowest statements seen.
 c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEBUG=0, static files by whitenoise
-   after collectstatic; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of
-   persistent connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the
-   sessions' cache and Celery's broker, on a queue of this run's own, and a Celery worker of the project's app
-   (prefork, CELERY_CONCURRENCY children) running the background work a move enqueues (the attainment
-   recompute, the alerts), with Celery beat beside it as the Procfile runs it; and locust headless for
-   BENCH_LOAD_SECONDS (default 60) against it only: READERS readers over the mix (team pipeline, my pipeline,
-   a deal page, the deal API list, the attainment API, the home page, the weekly review; bench/locustfile.py)
-   and WRITERS writers moving their team's open deals one stage on through the API, each waiting WAIT seconds
-   (uniform) between requests. With think times the 60 users could make about 60 / (0.5 s + response time)
-   requests a second: ~90 at the goals' response times, so the goal of 60 req/s is within reach only when responses are fast; when they are slow the users
-   wait on the server and the throughput is what it sustains. Figures: throughput, p50/p95/p99 of reads
-   and of writes (from locust's JSON stats, after every user started: `--reset-stats`), errors (any
+   after collectstatic; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of persistent
+   connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the sessions' cache
+   and Celery's broker, on a queue of this run's own, and a Celery worker of the project's app (prefork,
+   CELERY_CONCURRENCY children) running the background work a move enqueues (the attainment recompute, the
+   alerts), with Celery beat beside it as the Procfile runs it; and locust headless for BENCH_LOAD_SECONDS
+   (default 60) against it only: READERS readers over the mix (team pipeline, my pipeline, a deal page, the deal
+   API list, the attainment API, the home page, the weekly review; bench/locustfile.py) and WRITERS writers
+   moving their team's open deals one stage on through the API, each waiting WAIT seconds (uniform) between
+   requests. With think times the 60 users could make about 60 / (0.5 s + response time) requests a second: ~90
+   at the goals' response times, so the goal of 60 req/s is within reach only when responses are fast; when they
+   are slow the users wait on the server and the throughput is what it sustains. Figures: throughput, p50/p95/p99
+   of reads and of writes (from locust's JSON stats, after every user started: `--reset-stats`), errors (any
    status but 200, a redirect to the login page included), deadlocks (pg_stat_database).
 d. CPU seconds during the load of PostgreSQL (every process named postgres, with the backends that
    ended: the server's other databases too), gunicorn (master and workers), the Celery worker, locust, and
