@@ -15,7 +15,9 @@ work the import enqueues (the attainment rebuild) is held, as a web request with
 Goals: CSV >= 20,000 rows/s and XLSX >= 5,000 rows/s (rows / commit time, the commit's check included). The CSV is
 also committed at a quarter of the rows to show how memory grows with the file. The files are written afresh on
 each run into $TMPDIR/salesmgmt-bench-imports (their ids must be new to the database); BENCH_IMPORT_ROWS changes
-the size (e.g. 20000 for a quick look).
+the size (e.g. 20000 for a quick look) and BENCH_IMPORT_FILES which of them run (e.g. "csv" for the full-size CSV
+alone; the names are csv-small, csv and xlsx); BENCH_IMPORT_PROFILE=path keeps each commit's cProfile stats in
+path.<job id> (its times are then the profiler's).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from bench import Timing
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 SMALL_ROWS = ROWS // 4
+FILES = [f.strip() for f in os.environ.get("BENCH_IMPORT_FILES", "csv-small,csv,xlsx").split(",") if f.strip()]
 CSV_GOAL = 20_000  # rows per second
 XLSX_GOAL = 5_000
 AREAS, TEAMS_PER_AREA, REPS, CUSTOMERS, LINES, PRODUCTS_PER_LINE = 4, 4, 200, 5_000, 3, 10
@@ -107,8 +110,16 @@ def backend_cpu():  # CPU seconds of this connection's PostgreSQL backend (same 
 before = peak_mb()
 db_before = backend_cpu()
 start, cpu = time.perf_counter(), time.process_time()
+profile_to = os.environ.get("BENCH_IMPORT_PROFILE")  # a file to keep the commit's cProfile stats in
+if profile_to:
+    import cProfile
+    profile = cProfile.Profile()
+    profile.enable()
 with held_dispatch():
     job = importing.import_job_commit(job_id=job_id)
+if profile_to:
+    profile.disable()
+    profile.dump_stats(f"{profile_to}.{job_id}")
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 db_after = backend_cpu()
 after = peak_mb()
@@ -306,11 +317,13 @@ def run() -> list[Timing]:
     folder = _folder()
     stamp = f"{int(time.time()) % 100000:05d}"  # the database is fresh, but a kept file's ids must be new to it
     timings = []
-    for label, writer, suffix, n, goal in (
-        ("CSV", _csv, "csv", SMALL_ROWS, None),
-        ("CSV", _csv, "csv", ROWS, CSV_GOAL),
-        ("XLSX", _xlsx, "xlsx", ROWS, XLSX_GOAL),
+    for name, label, writer, suffix, n, goal in (
+        ("csv-small", "CSV", _csv, "csv", SMALL_ROWS, None),
+        ("csv", "CSV", _csv, "csv", ROWS, CSV_GOAL),
+        ("xlsx", "XLSX", _xlsx, "xlsx", ROWS, XLSX_GOAL),
     ):
+        if name not in FILES:
+            continue
         prefix = f"{suffix.upper()}{n}-{stamp}"
         path = folder / f"won-deals-{n}.{suffix}"
         print(f"  writing {path.name} ...", flush=True)
