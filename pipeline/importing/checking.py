@@ -34,7 +34,8 @@ from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 
 PREVIEW_ROWS = 20
-PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 100 reports a file at most)
+PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 50 reports a file at most: each is a
+# commit of the job row)
 DEAL_WORD, CUSTOMER_WORD = gettext_lazy("deal"), gettext_lazy("customer")
 
 
@@ -66,7 +67,7 @@ def import_validate(
 
     existing_ids = _existing_external_ids(table, columns, kind)
     validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
-    every = max(PROGRESS_EVERY, len(table.rows) // 100)
+    every = max(PROGRESS_EVERY, len(table.rows) // 50)
     _MEMOS[id(plan)] = {}
     try:
         _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every)
@@ -107,10 +108,9 @@ def _check_rows(
         )
         if item is not None and not row.failed:
             plan.items.append(item)
+            preview = item.pop("_preview")  # built only for the rows shown (it translates a stage's name)
             if len(plan.preview) < PREVIEW_ROWS:
-                plan.preview.append(item.pop("_preview"))
-            else:
-                item.pop("_preview", None)
+                plan.preview.append(preview())
         if progress and i % every == 0:
             progress(i)
 
@@ -375,7 +375,7 @@ def _validate_deal(
         "external_id": external_id,
         "lost_reason": lost_reason if stage.is_lost else "",
         "next_step": next_step,
-        "_preview": {
+        "_preview": lambda: {
             "row": row.number,
             "cells": [
                 name,
@@ -452,7 +452,7 @@ def _validate_customer(
         "tier": tier,
         "notes": row.text("notes"),
         "external_id": external_id,
-        "_preview": {
+        "_preview": lambda: {
             "row": row.number,
             "cells": [name, lookups.user_name(owner), lookups.region_name(region), industry, tier],
             "new": [what for what, ref in (("owner", owner), ("region", region)) if isinstance(ref, New)],
