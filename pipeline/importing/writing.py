@@ -84,8 +84,12 @@ def _created_audit(
 
 
 @transaction.atomic
-def import_apply(*, plan: Plan, actor: User | None, job: ImportJob | None = None) -> dict[str, int]:
-    """Write a checked plan in one transaction; returns what was created, by kind."""
+def import_apply(
+    *, plan: Plan, actor: User | None, job: ImportJob | None = None, deals: DealWriter | None = None
+) -> dict[str, int]:
+    """Write a checked plan in one transaction; returns what was created, by kind. `deals`: the writer that has
+    written some of the file's deals already in this transaction (a streamed commit, `jobs._commit`); the plan's
+    deals are added to them."""
     if plan.errors:
         raise ValidationError(_("The file has %(n)s errors; nothing was imported.") % {"n": len(plan.errors)})
     actor = actor if getattr(actor, "pk", None) else None
@@ -174,7 +178,7 @@ def import_apply(*, plan: Plan, actor: User | None, job: ImportJob | None = None
     created["customers"] = len(new_customers)
 
     if plan.kind != ImportKind.CUSTOMERS:
-        created["opportunities"] = _apply_deals(plan, actor, job)
+        created["opportunities"] = _apply_deals(plan, actor, job, deals)
         if created["opportunities"]:
             # Many deals at once: attainment is rebuilt from the facts (after commit), not deal by deal.
             events.import_committed.publish()
@@ -188,126 +192,176 @@ def import_apply(*, plan: Plan, actor: User | None, job: ImportJob | None = None
 CHUNK = 10_000
 
 
-def _apply_deals(plan: Plan, actor: User | None, job: ImportJob | None) -> int:
-    """The deals of the plan and, for each, what `opportunity_create` leaves: its product line and its stage-history
-    row, written a chunk at a time without model objects (COPY on PostgreSQL). A closed deal's stage change is dated
-    at its close date (the day it was won or lost), not at its creation or the import.
+def _apply_deals(plan: Plan, actor: User | None, job: ImportJob | None, deals: DealWriter | None = None) -> int:
+    """The deals of the plan (after those `deals` has written already, when given): see `DealWriter`."""
+    if deals is None:
+        deals = DealWriter(pipeline_id=plan.pipeline_id, actor=actor, job=job, expected=len(plan.items))
+    try:
+        deals.write(plan.items)
+        return deals.finish()
+    finally:
+        deals.close()
+
+
+class DealWriter:
+    """Writes deals and, for each, what `opportunity_create` leaves: its product line and its stage-history row, a
+    chunk at a time without model objects (COPY on PostgreSQL), in the transaction of the thread that made it. A
+    closed deal's stage change is dated at its close date (the day it was won or lost), not at its creation or the
+    import. `write` as often as items come (the commit of a job streams them as they are checked), then `finish`
+    (and `close` in any case).
 
     The audit: a job's deals are named by one audit row of the job ("opportunity.import": how many, and their ids
-    as ranges), not one row each (a row, its JSON and its two foreign-key checks were a seventh of the database's
+    as runs), not one row each (a row, its JSON and its two foreign-key checks were a seventh of the database's
     work per deal); without a job (the import commands) each deal has its "opportunity.create" row, as
     `opportunity_create` writes.
 
-    On PostgreSQL the writes run on a second thread over this thread's connection (in its transaction): while the
-    database inserts a chunk and checks its foreign keys, this thread builds the rows of the next one."""
-    ensure_company_currency()
-    day_starts_reset()
-    pipeline_id = plan.pipeline_id
-    assert pipeline_id is not None  # a deal import's plan names its pipeline
-    now = timezone.now()
-    line_of = dict(
-        Product.objects.filter(
-            pk__in={ref_pk(i["product"]) for i in plan.items if i["product"] is not None}
-        ).values_list("id", "line_id")
-    )
-    opportunity_type_id = ContentType.objects.get_for_model(Opportunity).pk
-    actor_id = actor.pk if actor is not None else None
-    stages: dict[int, tuple[str, bool]] = {}  # stage id -> (history value, won)
-    one = Decimal(1)
-    won_customers: set[int] = set()
-    written = 0
-    if job is not None:
-        report_written(job.pk, 0)  # not what an earlier, failed run of the job left
-    db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, in the import's transaction
-    all_ids = _new_ids(db, Opportunity, len(plan.items))
-    writer = _Writer(db)
-    try:
-        for start in range(0, len(plan.items), CHUNK):
-            chunk = plan.items[start : start + CHUNK]
-            ids = all_ids[start : start + CHUNK] if all_ids else None
-            deals, lines, history, audits = [], [], [], []
-            for n, item in enumerate(chunk):
-                stage: Stage = item["stage"]
-                if stage.pk not in stages:
-                    stages[stage.pk] = (stage.name[:200], stage.is_won)
-                closed_on = item["closed_on"]
-                created_at = item["created_at"]
-                if closed_on is not None:
-                    at = day_start(closed_on)
-                    created_at = created_at or at  # a deal closed long ago was not created today
-                else:
-                    at = created_at = created_at or now
-                customer_id = ref_pk(item["customer"])
-                if customer_id is not None and stages[stage.pk][1]:
-                    won_customers.add(customer_id)
-                amount, amount_company = item["amount"], item["amount_company"]
-                deals.append(
-                    (
-                        item["name"],
-                        customer_id,
-                        ref_pk(item["owner"]),
-                        ref_pk(item["region"]),
-                        pipeline_id,
-                        stage.pk,
-                        amount,
-                        item["currency"],
-                        amount_company,
-                        item["expected_close_date"],
-                        closed_on,
-                        stage.probability,
-                        stage.forecast_category,
-                        item["lost_reason"],
-                        item["next_step"],
-                        item["external_id"],
-                        created_at,
-                        at,
-                    )
+    On PostgreSQL the chunks are written on a second thread over this thread's connection: while the database
+    inserts a chunk and checks its foreign keys, this thread builds the rows of the next one."""
+
+    def __init__(self, *, pipeline_id: int | None, actor: User | None, job: ImportJob | None, expected: int):
+        assert pipeline_id is not None  # a deal import's plan names its pipeline
+        ensure_company_currency()
+        day_starts_reset()
+        self.pipeline_id = pipeline_id
+        self.actor, self.job = actor, job
+        self.actor_id = actor.pk if actor is not None else None
+        self.now = timezone.now()
+        self.opportunity_type_id = ContentType.objects.get_for_model(Opportunity).pk
+        self.line_of: dict[int, int] = {}  # product id -> its line id
+        self.stages: dict[int, tuple[str, bool]] = {}  # stage id -> (history value, won)
+        self.won_customers: set[int] = set()
+        self.expected = expected  # deals to come, about: ids are taken for at most a chunk of them ahead
+        self.buffer: list[dict[str, Any]] = []
+        self.ids: list[int] = []  # of the deals written
+        self.written = 0
+        self.db = connections[DEFAULT_DB_ALIAS]  # this thread's connection, in the import's transaction
+        self.next_ids = self._take_ids()
+        self.writer = _Writer(self.db)
+        if job is not None:
+            report_written(job.pk, 0)  # not what an earlier, failed run of the job left
+
+    def _take_ids(self) -> list[int] | None:
+        return _new_ids(self.db, Opportunity, min(CHUNK, self.expected - len(self.ids)))
+
+    def write(self, items: Sequence[dict[str, Any]]) -> None:
+        self.buffer.extend(items)
+        while len(self.buffer) >= CHUNK:
+            chunk, self.buffer = self.buffer[:CHUNK], self.buffer[CHUNK:]
+            self._chunk(chunk)
+
+    def finish(self) -> int:
+        """Write what is left, wait for the writes, audit; returns how many deals were written."""
+        if self.buffer:
+            chunk, self.buffer = self.buffer, []
+            self._chunk(chunk)
+        self._wait()
+        job = self.job
+        if job is not None and self.written:
+            audit(
+                actor=self.actor,
+                action="opportunity.import",
+                obj=job,
+                changes={"opportunities": [None, self.written], "ids": _ranges(self.ids)},
+            )
+        won = sorted(self.won_customers)
+        for start in range(0, len(won), FIRST_WON_BATCH):
+            customer_refresh_first_won(won[start : start + FIRST_WON_BATCH])
+        return self.written
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def _wait(self) -> None:
+        self.writer.wait()
+        if self.job is not None and self.writer.done > self.written:
+            report_written(self.job.pk, self.writer.done)
+        self.written = self.writer.done
+
+    def _chunk(self, chunk: list[dict[str, Any]]) -> None:
+        missing = {ref_pk(i["product"]) for i in chunk if i["product"] is not None} - self.line_of.keys()
+        if missing:
+            self._wait()  # the connection is free
+            self.line_of.update(Product.objects.filter(pk__in=missing).values_list("id", "line_id"))
+        ids: list[int] | None = None
+        if self.next_ids is not None:
+            if len(self.next_ids) < len(chunk):  # more deals than expected
+                self._wait()
+                self.next_ids += _new_ids(self.db, Opportunity, len(chunk) - len(self.next_ids)) or []
+            ids, self.next_ids = self.next_ids[: len(chunk)], self.next_ids[len(chunk) :]
+        deals, lines, history, audits = self._rows(chunk, ids)
+        # This chunk's rows were built while the one before was written: once that is done (and reported, while
+        # the connection is free), this one goes.
+        self._wait()
+        if ids is None:  # not PostgreSQL: the rows that need the deal's id are made once it is written
+            ids = bulk_insert(Opportunity, DEAL_COLUMNS, deals, now=self.now, ids=True)
+            lines, history, audits = self._dependents(chunk, ids, deals)
+            deals = []
+        self.ids.extend(ids)
+        if self.next_ids is not None and not self.next_ids and len(self.ids) < self.expected:
+            self.next_ids = self._take_ids()
+        self.writer.submit(self.now, ids, deals, lines, history, audits)
+
+    def _rows(self, chunk: list[dict[str, Any]], ids: list[int] | None) -> tuple[list, list, list, list]:
+        stages, pipeline_id, now = self.stages, self.pipeline_id, self.now
+        deals: list[tuple] = []
+        for item in chunk:
+            stage: Stage = item["stage"]
+            if stage.pk not in stages:
+                stages[stage.pk] = (stage.name[:200], stage.is_won)
+            closed_on = item["closed_on"]
+            created_at = item["created_at"]
+            if closed_on is not None:
+                at = day_start(closed_on)
+                created_at = created_at or at  # a deal closed long ago was not created today
+            else:
+                at = created_at = created_at or now
+            customer_id = ref_pk(item["customer"])
+            if customer_id is not None and stages[stage.pk][1]:
+                self.won_customers.add(customer_id)
+            deals.append(
+                (
+                    item["name"],
+                    customer_id,
+                    ref_pk(item["owner"]),
+                    ref_pk(item["region"]),
+                    pipeline_id,
+                    stage.pk,
+                    item["amount"],
+                    item["currency"],
+                    item["amount_company"],
+                    item["expected_close_date"],
+                    closed_on,
+                    stage.probability,
+                    stage.forecast_category,
+                    item["lost_reason"],
+                    item["next_step"],
+                    item["external_id"],
+                    created_at,
+                    at,
                 )
-                if ids is None:  # not PostgreSQL: the rows that need the deal's id are made once it is written
-                    continue
-                pk = ids[n]
-                if item["product"] is not None:
-                    product_id = ref_pk(item["product"])
-                    lines.append((pk, line_of[product_id], product_id, one, amount, amount_company))
-                history.append((pk, "stage", "", stages[stage.pk][0], stage.pk, actor_id, at))
-                if job is None:
-                    audits.append((actor_id, "opportunity.create", opportunity_type_id, str(pk), _amount_json(amount)))
-            if ids is None:
-                ids = bulk_insert(Opportunity, DEAL_COLUMNS, deals, now=now, ids=True)
-                for item, deal, pk in zip(chunk, deals, ids, strict=True):
-                    if item["product"] is not None:
-                        product_id = ref_pk(item["product"])
-                        lines.append((pk, line_of[product_id], product_id, one, deal[6], deal[8]))
-                    history.append((pk, "stage", "", stages[deal[5]][0], deal[5], actor_id, deal[17]))
-                    if job is None:
-                        audits.append(
-                            (actor_id, "opportunity.create", opportunity_type_id, str(pk), _amount_json(deal[6]))
-                        )
-                deals = []
-            # This chunk's rows were built while the one before was written: once that is done (and reported,
-            # while the connection is free), this one goes.
-            writer.wait()
-            if job is not None and writer.done > written:
-                written = writer.done
-                report_written(job.pk, written)
-            writer.submit(now, ids, deals, lines, history, audits)
-            del deals, lines, history, audits
-        writer.wait()
-    finally:
-        writer.close()
-    written = writer.done
-    if job is not None and written:
-        report_written(job.pk, written)
-        audit(
-            actor=actor,
-            action="opportunity.import",
-            obj=job,
-            changes={"opportunities": [None, written], "ids": _ranges(all_ids or writer.ids)},
-        )
-    won = sorted(won_customers)
-    for start in range(0, len(won), FIRST_WON_BATCH):
-        customer_refresh_first_won(won[start : start + FIRST_WON_BATCH])
-    return written
+            )
+        if ids is None:
+            return deals, [], [], []
+        return (deals, *self._dependents(chunk, ids, deals))
+
+    def _dependents(
+        self, chunk: list[dict[str, Any]], ids: list[int], deals: list[tuple] | None = None
+    ) -> tuple[list, list, list]:
+        """The line, stage-history row (and without a job, audit row) of each deal."""
+        if deals is None:
+            deals = self._rows(chunk, None)[0]
+        one, actor_id, line_of, stages = Decimal(1), self.actor_id, self.line_of, self.stages
+        with_audit = self.job is None
+        lines, history, audits = [], [], []
+        for item, deal, pk in zip(chunk, deals, ids, strict=True):
+            amount, stage_id = deal[6], deal[5]
+            if item["product"] is not None:
+                product_id = ref_pk(item["product"])
+                lines.append((pk, line_of[product_id], product_id, one, amount, deal[8]))
+            history.append((pk, "stage", "", stages[stage_id][0], stage_id, actor_id, deal[17]))
+            if with_audit:
+                audits.append((actor_id, "opportunity.create", self.opportunity_type_id, str(pk), _amount_json(amount)))
+        return lines, history, audits
 
 
 def _amount_json(amount: Decimal) -> dict[str, Any]:
@@ -333,7 +387,6 @@ class _Writer:
     def __init__(self, db: BaseDatabaseWrapper):
         self.db = db
         self.done = 0
-        self.ids: list[int] = []  # of the deals written where their ids are not taken first
         self.pending: list[Future[int]] = []
         self.pool: ThreadPoolExecutor | None = None
         if db.vendor == "postgresql":
@@ -342,7 +395,6 @@ class _Writer:
 
     def submit(self, now: datetime, ids: list[int], deals: list, lines: list, history: list, audits: list) -> None:
         if self.pool is None:
-            self.ids.extend(ids)
             self.done += self._write(now, ids, deals, lines, history, audits)
         else:
             self.pending.append(self.pool.submit(self._write, now, ids, deals, lines, history, audits))
@@ -354,9 +406,11 @@ class _Writer:
 
     def close(self) -> None:
         if self.pool is not None:
+            pool, self.pool = self.pool, None
             for future in self.pending:  # after an error: the chunks under way end before the rollback
                 future.cancel()
-            self.pool.shutdown(wait=True)
+            pool.shutdown(wait=True)
+            self.pending = []
             self.db.dec_thread_sharing()
 
     def _write(self, now: datetime, ids: list[int], deals: list, lines: list, history: list, audits: list) -> int:
@@ -383,8 +437,10 @@ def _check_foreign_keys(db: BaseDatabaseWrapper) -> None:
 def _new_ids(db: BaseDatabaseWrapper, model: type[Model], n: int) -> list[int] | None:
     """`n` new ids from the table's sequence (PostgreSQL), in one query; None elsewhere (the ids come as the rows
     are inserted)."""
-    if db.vendor != "postgresql" or not n:
+    if db.vendor != "postgresql":
         return None
+    if n <= 0:
+        return []
     with db.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
