@@ -34,6 +34,7 @@ from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 
 PREVIEW_ROWS = 20
+STREAM_EVERY = 2_000  # rows checked between two hand-overs of their items (`import_validate`'s on_items)
 PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 50 reports a file at most: each is a
 # commit of the job row)
 DEAL_WORD, CUSTOMER_WORD = gettext_lazy("deal"), gettext_lazy("customer")
@@ -47,8 +48,10 @@ def import_validate(
     options: ImportOptions,
     actor: User | None,
     progress: Callable[[int], None] | None = None,
+    on_items: Callable[[Plan, list[dict[str, Any]]], None] | None = None,
 ) -> Plan:
-    """Check every row; nothing is written (except the default pipeline on a fresh database)."""
+    """Check every row; nothing is written (except the default pipeline on a fresh database). `on_items` is
+    handed the good rows' items as they are checked, a few thousand at a time (all of them by the end)."""
     mapping = check_mapping(mapping, table.headers, kind, owner_optional=options.owner_optional)
     if len(table.rows) > settings.IMPORT_MAX_ROWS:  # tables built in code; files are refused as they are read
         raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": settings.IMPORT_MAX_ROWS})
@@ -70,7 +73,7 @@ def import_validate(
     every = max(PROGRESS_EVERY, len(table.rows) // 50)
     _MEMOS[id(plan)] = {}
     try:
-        _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every)
+        _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every, on_items)
     finally:
         _MEMOS.pop(id(plan), None)
     if progress:
@@ -94,8 +97,10 @@ def _check_rows(
     existing_ids: set[str],
     progress: Callable[[int], None] | None,
     every: int,
+    on_items: Callable[[Plan, list[dict[str, Any]]], None] | None = None,
 ) -> None:
     seen_ids: dict[str, int] = {}
+    handed = 0  # items given to on_items so far
     seen_names: dict[str, int] = {}
     headers = table.headers
     for i, read in enumerate(table.rows, start=1):
@@ -113,6 +118,11 @@ def _check_rows(
                 plan.preview.append(preview())
         if progress and i % every == 0:
             progress(i)
+        if on_items is not None and i % STREAM_EVERY == 0 and len(plan.items) > handed:
+            on_items(plan, plan.items[handed:])
+            handed = len(plan.items)
+    if on_items is not None and len(plan.items) > handed:
+        on_items(plan, plan.items[handed:])
 
 
 def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> set[str]:

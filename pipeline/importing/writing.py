@@ -188,8 +188,8 @@ def import_apply(
 
 
 # Deals are written this many at a time (each chunk: the deals, then their lines and stage history), and the job's
-# progress moves after each chunk.
-CHUNK = 10_000
+# progress moves after each chunk. Small enough that a streamed commit (`jobs._DealStream`) writes while it checks.
+CHUNK = 2_500
 
 
 def _apply_deals(plan: Plan, actor: User | None, job: ImportJob | None, deals: DealWriter | None = None) -> int:
