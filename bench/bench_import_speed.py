@@ -107,7 +107,7 @@ def backend_cpu():  # CPU seconds of this connection's PostgreSQL backend (same 
         return None
 
 
-stream_cpu = []  # of the connection a streamed commit writes on (`jobs._DealStream`), taken as its thread ends
+stream_cpu = []  # of the connection a streamed commit writes on (`jobs.DealStream`), taken as its thread ends
 
 
 class _Connections:

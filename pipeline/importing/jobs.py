@@ -218,13 +218,13 @@ def import_job_commit(*, job_id: int) -> ImportJob | None:
         return _commit(job)
 
 
-def _may_stream(job: ImportJob) -> bool:
-    """Whether a commit writes the deals while it checks the rows (`_DealStream`): on PostgreSQL, for deals, when
+def may_stream(job: ImportJob) -> bool:
+    """Whether a commit writes the deals while it checks the rows (`DealStream`): on PostgreSQL, for deals, when
     the commit is not inside a transaction already (a test's: the stream's own connection could not see its data)."""
     return job.kind != ImportKind.CUSTOMERS and connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-class _DealStream:
+class DealStream:
     """The deals of a commit written while its rows are checked: the checked rows' deals go to a thread that writes
     them in a transaction of its own connection, so the database inserts (and checks the foreign keys of) what is
     checked while this thread checks the next rows, the two processors busy at once. The import stays one
@@ -323,7 +323,7 @@ class _Aborted(Exception):
 
 
 def _commit(job: ImportJob) -> ImportJob:
-    stream = _DealStream(job) if _may_stream(job) else None
+    stream = DealStream(job) if may_stream(job) else None
     try:
         return _check_and_write(job, stream)
     finally:
@@ -331,7 +331,7 @@ def _commit(job: ImportJob) -> ImportJob:
             stream.abort()  # when it did not commit (an error, or the process stopped): roll it back
 
 
-def _check_and_write(job: ImportJob, stream: _DealStream | None) -> ImportJob:
+def _check_and_write(job: ImportJob, stream: DealStream | None) -> ImportJob:
     job_id = job.pk
     try:
         table = import_job_table(job)

@@ -188,7 +188,7 @@ def import_apply(
 
 
 # Deals are written this many at a time (each chunk: the deals, then their lines and stage history), and the job's
-# progress moves after each chunk. Small enough that a streamed commit (`jobs._DealStream`) writes while it checks.
+# progress moves after each chunk. Small enough that a streamed commit (`jobs.DealStream`) writes while it checks.
 CHUNK = 2_500
 
 

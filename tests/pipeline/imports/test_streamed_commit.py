@@ -1,4 +1,4 @@
-"""A job's commit on PostgreSQL writes the deals while it checks the rows (`jobs._DealStream`: another thread, its
+"""A job's commit on PostgreSQL writes the deals while it checks the rows (`jobs.DealStream`: another thread, its
 own connection, one transaction): every deal as the sequential commit writes it, the deals naming what the file
 creates after it, and nothing at all when a row checked late fails the file.
 
@@ -41,14 +41,14 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(writing, "CHUNK", 250)
     handed: list[int] = []
     held: list[list] = []
-    feed = jobs._DealStream.feed
+    feed = jobs.DealStream.feed
 
     def spy(self, plan, items):
         handed.append(len(items))
         held[:] = [self.held]
         return feed(self, plan, items)
 
-    monkeypatch.setattr(jobs._DealStream, "feed", spy)
+    monkeypatch.setattr(jobs.DealStream, "feed", spy)
     return SimpleNamespace(handed=handed, held=held)
 
 
@@ -83,7 +83,7 @@ def checked_job(org, data: bytes, **options) -> ImportJob:
 def test_a_streamed_commit_writes_every_deal_as_checked(org, catalogue, small_chunks):
     data = rows(org, catalogue)
     job = checked_job(org, csv_bytes([HEADER, *data]))
-    assert jobs._may_stream(job)
+    assert jobs.may_stream(job)
 
     job = importing.import_job_commit(job_id=job.pk)
 
