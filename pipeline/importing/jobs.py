@@ -280,7 +280,7 @@ class DealStream:
     def _put(self, message: tuple[str, Any]) -> None:
         while True:
             if not self.thread.is_alive():  # it failed: its error says why
-                raise self.error if self.error is not None else RuntimeError("The import's writing thread ended.")
+                raise self.error if self.error is not None else RuntimeError(_("The import's writing thread stopped."))
             try:
                 self.queue.put(message, timeout=self.WAIT)
                 return
