@@ -8,8 +8,7 @@ dates, as an export from another CRM would.
 
 Each file goes through the wizard's own code: `import_job_create` keeps the upload, `import_job_validate` checks it
 (the preview step, timed apart) and `import_job_commit` (the Celery task's body) reads the stored file, checks every
-row again and writes in one transaction (on PostgreSQL streamed: the checked rows' deals are written by another
-thread and connection while the next rows are checked, `jobs.DealStream`). The commit runs in a fresh Python
+row again and writes in one transaction. The commit runs in a fresh Python
 process (Django set up, the web worker's imports done), timed and with its peak RSS (VmHWM) beside what the idle
 process held; the background work the import enqueues (the attainment rebuild) is held, as a web request with a
 broker does, and not timed.
@@ -19,8 +18,8 @@ also committed at a quarter of the rows to show how memory grows with the file. 
 each run into $TMPDIR/salesmgmt-bench-imports (their ids must be new to the database); BENCH_IMPORT_ROWS changes
 the size (e.g. 20000 for a quick look) and BENCH_IMPORT_FILES which of them run (e.g. "csv" for the full-size CSV
 alone; the names are csv-small, csv and xlsx); BENCH_IMPORT_PROFILE=path keeps each commit's cProfile stats in
-path.<job id> (its times are then the profiler's); BENCH_IMPORT_SEQUENTIAL=1 commits without streaming (the deals
-written once every row is checked) to compare.
+path.<job id> (its times are then the profiler's); BENCH_IMPORT_STREAM=1 commits streamed (the deals written while the
+rows are checked; off in the app, slower) to compare.
 """
 
 from __future__ import annotations
@@ -124,8 +123,8 @@ class _Connections:
 
 import django.db
 jobs.connections = _Connections()
-if os.environ.get("BENCH_IMPORT_SEQUENTIAL"):  # check every row, then write (what a commit inside a transaction does)
-    jobs.may_stream = lambda job: False
+if os.environ.get("BENCH_IMPORT_STREAM"):  # write the deals while the rows are checked (jobs.DealStream)
+    jobs.STREAM = True
 before = peak_mb()
 db_before = backend_cpu()
 start, cpu = time.perf_counter(), time.process_time()

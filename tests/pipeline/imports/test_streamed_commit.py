@@ -36,7 +36,8 @@ MAPPING = dict(
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Many hand-overs and chunks for a small file; the sizes of the hand-overs, and the deals held back."""
+    """Streaming on; many hand-overs and chunks for a small file; the sizes of the hand-overs, the deals held back."""
+    monkeypatch.setattr(jobs, "STREAM", True)
     monkeypatch.setattr(checking, "STREAM_EVERY", 100)
     monkeypatch.setattr(writing, "CHUNK", 250)
     handed: list[int] = []
