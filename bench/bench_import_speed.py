@@ -8,14 +8,18 @@ dates, as an export from another CRM would.
 
 Each file goes through the wizard's own code: `import_job_create` keeps the upload, `import_job_validate` checks it
 (the preview step, timed apart) and `import_job_commit` (the Celery task's body) reads the stored file, checks every
-row again and writes in one transaction. The commit runs in a fresh Python process (Django set up, the web
-worker's imports done), timed and with its peak RSS (VmHWM) beside what the idle process held; the background
-work the import enqueues (the attainment rebuild) is held, as a web request with a broker does, and not timed.
+row again and writes in one transaction. The commit runs in a fresh Python
+process (Django set up, the web worker's imports done), timed and with its peak RSS (VmHWM) beside what the idle
+process held; the background work the import enqueues (the attainment rebuild) is held, as a web request with a
+broker does, and not timed.
 
 Goals: CSV >= 20,000 rows/s and XLSX >= 5,000 rows/s (rows / commit time, the commit's check included). The CSV is
 also committed at a quarter of the rows to show how memory grows with the file. The files are written afresh on
 each run into $TMPDIR/salesmgmt-bench-imports (their ids must be new to the database); BENCH_IMPORT_ROWS changes
-the size (e.g. 20000 for a quick look).
+the size (e.g. 20000 for a quick look) and BENCH_IMPORT_FILES which of them run (e.g. "csv" for the full-size CSV
+alone; the names are csv-small, csv and xlsx); BENCH_IMPORT_PROFILE=path keeps each commit's cProfile stats in
+path.<job id> (its times are then the profiler's); BENCH_IMPORT_STREAM=1 commits streamed (the deals written while the
+rows are checked; off in the app, slower) to compare.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from bench import Timing
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 SMALL_ROWS = ROWS // 4
+FILES = [f.strip() for f in os.environ.get("BENCH_IMPORT_FILES", "csv-small,csv,xlsx").split(",") if f.strip()]
 CSV_GOAL = 20_000  # rows per second
 XLSX_GOAL = 5_000
 AREAS, TEAMS_PER_AREA, REPS, CUSTOMERS, LINES, PRODUCTS_PER_LINE = 4, 4, 200, 5_000, 3, 10
@@ -104,20 +109,44 @@ def backend_cpu():  # CPU seconds of this connection's PostgreSQL backend (same 
         return None
 
 
+stream_cpu = []  # of the connection a streamed commit writes on (`jobs.DealStream`), taken as its thread ends
+
+
+class _Connections:
+    def __getattr__(self, name):
+        return getattr(django.db.connections, name)
+
+    def close_all(self):
+        stream_cpu.append(backend_cpu() or 0)
+        django.db.connections.close_all()
+
+
+import django.db
+jobs.connections = _Connections()
+if os.environ.get("BENCH_IMPORT_STREAM"):  # write the deals while the rows are checked (jobs.DealStream)
+    jobs.STREAM = True
 before = peak_mb()
 db_before = backend_cpu()
 start, cpu = time.perf_counter(), time.process_time()
+profile_to = os.environ.get("BENCH_IMPORT_PROFILE")  # a file to keep the commit's cProfile stats in
+if profile_to:
+    import cProfile
+    profile = cProfile.Profile()
+    profile.enable()
 with held_dispatch():
     job = importing.import_job_commit(job_id=job_id)
+if profile_to:
+    profile.disable()
+    profile.dump_stats(f"{profile_to}.{job_id}")
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 db_after = backend_cpu()
 after = peak_mb()
 job = ImportJob.objects.get(pk=job_id)
 print(json.dumps({
     "seconds": seconds, "rss_mb": after, "idle_mb": before, "status": job.status, "cpu": cpu,
-    "db_cpu": None if db_before is None or db_after is None else db_after - db_before,
+    "db_cpu": None if db_before is None or db_after is None else db_after - db_before + sum(stream_cpu),
     "message": (job.result or {}).get("message", ""), "created": (job.result or {}).get("created", {}),
-    "steps": steps, "progress_updates": len(progress),
+    "steps": steps, "progress_updates": len(progress), "streamed": bool(stream_cpu),
 }))
 """
 
@@ -288,7 +317,8 @@ def _import(label: str, path: Path, n: int, total: Decimal, prefix: str, actor, 
         unit="rows/s",
         at_least=True,
         note=(
-            f"{result['seconds']:.1f} s (read+check {steps['validate']:.1f} s, write {steps['apply']:.1f} s); "
+            f"{result['seconds']:.1f} s (check {steps['validate']:.1f} s, then write {steps['apply']:.1f} s; "
+            f"{'deals written while checked' if result['streamed'] else 'nothing written while checking'}); "
             f"peak RSS {result['rss_mb']:.0f} MB (+{result['rss_mb'] - result['idle_mb']:.0f} MB); "
             f"preview check {n / preview:,.0f} rows/s; {result['progress_updates']} progress updates"
         ),
@@ -306,11 +336,13 @@ def run() -> list[Timing]:
     folder = _folder()
     stamp = f"{int(time.time()) % 100000:05d}"  # the database is fresh, but a kept file's ids must be new to it
     timings = []
-    for label, writer, suffix, n, goal in (
-        ("CSV", _csv, "csv", SMALL_ROWS, None),
-        ("CSV", _csv, "csv", ROWS, CSV_GOAL),
-        ("XLSX", _xlsx, "xlsx", ROWS, XLSX_GOAL),
+    for name, label, writer, suffix, n, goal in (
+        ("csv-small", "CSV", _csv, "csv", SMALL_ROWS, None),
+        ("csv", "CSV", _csv, "csv", ROWS, CSV_GOAL),
+        ("xlsx", "XLSX", _xlsx, "xlsx", ROWS, XLSX_GOAL),
     ):
+        if name not in FILES:
+            continue
         prefix = f"{suffix.upper()}{n}-{stamp}"
         path = folder / f"won-deals-{n}.{suffix}"
         print(f"  writing {path.name} ...", flush=True)

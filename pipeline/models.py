@@ -127,14 +127,25 @@ class Opportunity(models.Model):
         on_delete=models.PROTECT,
         related_name="opportunities",
     )
+    # No index of their own (each costs every insert, and an import writes 100,000 deals): owner and region lead
+    # the composite indexes below; pipeline, stage and currency have a handful of values, so a filter by one reads
+    # through the scope's or the list order's index (and open deals by stage from `opportunity_open_totals`).
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.PROTECT, related_name="opportunities"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        db_index=False,
     )
-    region = models.ForeignKey(Region, verbose_name=_("region"), on_delete=models.PROTECT, related_name="opportunities")
-    pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT)
-    stage = models.ForeignKey(Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities")
+    region = models.ForeignKey(
+        Region, verbose_name=_("region"), on_delete=models.PROTECT, related_name="opportunities", db_index=False
+    )
+    pipeline = models.ForeignKey(Pipeline, verbose_name=_("pipeline"), on_delete=models.PROTECT, db_index=False)
+    stage = models.ForeignKey(
+        Stage, verbose_name=_("stage"), on_delete=models.PROTECT, related_name="opportunities", db_index=False
+    )
     amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
-    currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT)
+    currency = models.ForeignKey(Currency, verbose_name=_("currency"), on_delete=models.PROTECT, db_index=False)
     # The amount in the company currency at the rate of the close date; totals add only this.
     amount_company = models.DecimalField(
         _("amount (company currency)"), max_digits=18, decimal_places=2, editable=False
@@ -214,7 +225,10 @@ class OpportunityLine(models.Model):
     """A product line (optionally a product) an opportunity covers, with its share of the amount."""
 
     opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="lines")
-    product_line = models.ForeignKey(ProductLine, verbose_name=_("product line"), on_delete=models.PROTECT)
+    # (product_line, opportunity) below leads with it.
+    product_line = models.ForeignKey(
+        ProductLine, verbose_name=_("product line"), on_delete=models.PROTECT, db_index=False
+    )
     product = models.ForeignKey(Product, verbose_name=_("product"), null=True, blank=True, on_delete=models.PROTECT)
     quantity = models.DecimalField(_("quantity"), max_digits=12, decimal_places=2, default=Decimal("1"))
     amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
@@ -233,15 +247,24 @@ class OpportunityLine(models.Model):
 class OpportunityHistory(models.Model):
     """One change of a tracked field (stage, amount, close date, probability, owner...): who, when, old -> new."""
 
-    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="history")
+    # (opportunity, field, changed_at) below leads with it.
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="history", db_index=False)
     field = models.CharField(max_length=40)
     old_value = models.CharField(max_length=200, blank=True)
     new_value = models.CharField(max_length=200, blank=True)
-    # Filled for stage changes so conversion and time in stage are plain SQL.
-    old_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    new_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Filled for stage changes so conversion and time in stage are plain SQL. The stages and the user are joined
+    # from a change, never searched by: no index (only deleting a stage or a user, rare admin acts, scans the
+    # changes to clear them).
+    old_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    new_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     reason = models.CharField(max_length=200, blank=True)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     changed_at = models.DateTimeField(default=timezone.now)
 
     # Not columns: set by `pipeline.selectors.deal_history` for the deal page.

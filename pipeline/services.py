@@ -587,11 +587,11 @@ def opportunity_move_stage(
             given_by=actor,
             given_at=now,
         )
-    if opportunity.customer_id and (stage.is_won or old_stage.is_won):
-        customer = opportunity.customer
+    customer = opportunity.customer
+    if customer is not None and (stage.is_won or old_stage.is_won):
         with freshness.covering(("crm_customer",)):  # its 存量/增量 shows where the customer is seen
             freshness.touch(region_keys_of([customer.region_id]) | people_keys([customer.owner_id]))
-            customer_refresh_first_won([opportunity.customer_id])
+            customer_refresh_first_won([customer.pk])
     # Every move changes the deal's actual (won), its probability or whether it is in the pipeline at all.
     previous_days = sorted({str(d) for d in (old_closed_on, old_expected) if d} - {str(opportunity.closed_on)})
     previous_region = previous_region_id if previous_region_id != opportunity.region_id else None

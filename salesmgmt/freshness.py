@@ -39,7 +39,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, OperationalError, ProgrammingError, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, ProgrammingError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
@@ -117,7 +117,7 @@ def _add(connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
         return
     pending |= new
     if connection.in_atomic_block:
-        transaction.on_commit(lambda: flush(connection), using=connection.alias)
+        connection.on_commit(lambda: flush(connection))
     else:
         flush(connection)  # autocommit: the write has committed (with autocommit off, the next flush takes them)
 
@@ -168,6 +168,11 @@ def watch_connection(connection: BaseDatabaseWrapper, **_kwargs: Any) -> None:
 def changed(keys: Iterable[str] = (EVERYTHING,), *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Something changed that the execute wrapper cannot see (a COPY): bump `keys` when the transaction commits."""
     _add(connections[using], keys)
+
+
+def changed_on(connection: BaseDatabaseWrapper) -> None:
+    """`changed()` for a connection given (a COPY on a thread that writes over another thread's connection)."""
+    _add(connection, (EVERYTHING,))
 
 
 def touch(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:

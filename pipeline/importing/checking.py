@@ -34,7 +34,9 @@ from salesmgmt.lib.money import ZERO, convert
 from salesmgmt.lib.tabular import Table, detect_date_order, normalise, parse_date, parse_decimal, parse_identifier
 
 PREVIEW_ROWS = 20
-PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 100 reports a file at most)
+STREAM_EVERY = 2_000  # rows checked between two hand-overs of their items (`import_validate`'s on_items)
+PROGRESS_EVERY = 250  # rows at least between two progress reports (and about 50 reports a file at most: each is a
+# commit of the job row)
 DEAL_WORD, CUSTOMER_WORD = gettext_lazy("deal"), gettext_lazy("customer")
 
 
@@ -46,8 +48,10 @@ def import_validate(
     options: ImportOptions,
     actor: User | None,
     progress: Callable[[int], None] | None = None,
+    on_items: Callable[[Plan, list[dict[str, Any]]], None] | None = None,
 ) -> Plan:
-    """Check every row; nothing is written (except the default pipeline on a fresh database)."""
+    """Check every row; nothing is written (except the default pipeline on a fresh database). `on_items` is
+    handed the good rows' items as they are checked, a few thousand at a time (all of them by the end)."""
     mapping = check_mapping(mapping, table.headers, kind, owner_optional=options.owner_optional)
     if len(table.rows) > settings.IMPORT_MAX_ROWS:  # tables built in code; files are refused as they are read
         raise ValidationError(_("The file has more than %(max)s rows; split it.") % {"max": settings.IMPORT_MAX_ROWS})
@@ -66,10 +70,10 @@ def import_validate(
 
     existing_ids = _existing_external_ids(table, columns, kind)
     validate_row = _validate_customer if kind == ImportKind.CUSTOMERS else _validate_deal
-    every = max(PROGRESS_EVERY, len(table.rows) // 100)
+    every = max(PROGRESS_EVERY, len(table.rows) // 50)
     _MEMOS[id(plan)] = {}
     try:
-        _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every)
+        _check_rows(table, plan, validate_row, columns, lookups, kind, order, existing_ids, progress, every, on_items)
     finally:
         _MEMOS.pop(id(plan), None)
     if progress:
@@ -93,8 +97,10 @@ def _check_rows(
     existing_ids: set[str],
     progress: Callable[[int], None] | None,
     every: int,
+    on_items: Callable[[Plan, list[dict[str, Any]]], None] | None = None,
 ) -> None:
     seen_ids: dict[str, int] = {}
+    handed = 0  # items given to on_items so far
     seen_names: dict[str, int] = {}
     headers = table.headers
     for i, read in enumerate(table.rows, start=1):
@@ -107,12 +113,16 @@ def _check_rows(
         )
         if item is not None and not row.failed:
             plan.items.append(item)
+            preview = item.pop("_preview")  # built only for the rows shown (it translates a stage's name)
             if len(plan.preview) < PREVIEW_ROWS:
-                plan.preview.append(item.pop("_preview"))
-            else:
-                item.pop("_preview", None)
+                plan.preview.append(preview())
         if progress and i % every == 0:
             progress(i)
+        if on_items is not None and i % STREAM_EVERY == 0 and len(plan.items) > handed:
+            on_items(plan, plan.items[handed:])
+            handed = len(plan.items)
+    if on_items is not None and len(plan.items) > handed:
+        on_items(plan, plan.items[handed:])
 
 
 def _existing_external_ids(table: Table, columns: dict[str, str], kind: str) -> set[str]:
@@ -375,7 +385,7 @@ def _validate_deal(
         "external_id": external_id,
         "lost_reason": lost_reason if stage.is_lost else "",
         "next_step": next_step,
-        "_preview": {
+        "_preview": lambda: {
             "row": row.number,
             "cells": [
                 name,
@@ -452,7 +462,7 @@ def _validate_customer(
         "tier": tier,
         "notes": row.text("notes"),
         "external_id": external_id,
-        "_preview": {
+        "_preview": lambda: {
             "row": row.number,
             "cells": [name, lookups.user_name(owner), lookups.region_name(region), industry, tier],
             "new": [what for what, ref in (("owner", owner), ("region", region)) if isinstance(ref, New)],

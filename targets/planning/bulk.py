@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from salesmgmt import freshness
 from salesmgmt.lib import allocation
 from targets.models import (
     TIME_DIMENSIONS,
@@ -96,6 +97,7 @@ def insert_nodes(rows: list[tuple]) -> None:
         qn = connection.ops.quote_name
         columns = {f.attname: f.column for f in meta.concrete_fields if f.column}  # each has one
         sql = f"COPY {qn(meta.db_table)} ({', '.join(qn(columns[c]) for c in NODE_COLUMNS)}) FROM STDIN"
+        freshness.changed()  # COPY passes by the statement wrapper: every cached page is stale after the commit
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             for row in rows:
                 copy.write_row(row)
