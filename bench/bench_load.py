@@ -208,7 +208,15 @@ def _node(plan, user) -> int:
 
 
 def _account(plan, user) -> dict:
-    return {"user": user.username, "session": _session(user), "deals": _deals(user), "node": _node(plan, user)}
+    from django.utils.crypto import get_random_string
+
+    return {
+        "user": user.username,
+        "session": _session(user),
+        "csrf": get_random_string(32),  # the CSRF cookie (a secret) a browser holds after its first page
+        "deals": _deals(user),
+        "node": _node(plan, user),
+    }
 
 
 def load_config(company, people) -> dict:

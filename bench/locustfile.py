@@ -42,7 +42,8 @@ class Reader(FastHttpUser):
     def on_start(self):
         accounts = CONFIG["readers"][self.persona]["accounts"]
         self.account = accounts[next(type(self).numbers) % len(accounts)]
-        self.headers = {"Cookie": f"sessionid={self.account['session']}"}
+        # The cookies of a browser that has opened a page: its session and its CSRF cookie.
+        self.headers = {"Cookie": f"sessionid={self.account['session']}; csrftoken={self.account['csrf']}"}
 
     def _get(self, url: str, name: str) -> None:
         with self.client.get(

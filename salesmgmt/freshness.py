@@ -237,17 +237,18 @@ def _has_messages(request: HttpRequest) -> bool:
     return hasattr(request, "_messages") and len(messages.get_messages(request)) > 0
 
 
-def _credential(request: HttpRequest) -> str | None:
-    """What identifies the caller's login: the session (with its data) or the API token. None: do not cache."""
+def _credential(request: HttpRequest, *, forms: bool) -> str | None:
+    """What identifies the caller's login: the session (with its data) or the API token. None: do not cache.
+    `forms`: the response carries a CSRF token (a page), which must match a cookie the browser holds."""
     auth = request.META.get("HTTP_AUTHORIZATION")
     if auth:
         return "auth:" + auth
     session = getattr(request, "session", None)
     if session is None or not session.session_key:
         return None
-    csrf = request.COOKIES.get(settings.CSRF_COOKIE_NAME)
-    if not csrf:
-        return None  # the page's form token must match a cookie the browser holds
+    csrf = request.COOKIES.get(settings.CSRF_COOKIE_NAME, "") if forms else ""
+    if forms and not csrf:
+        return None
     data = repr(sorted(session.items()))
     return f"session:{session.session_key}:{csrf}:{data}"
 
@@ -270,7 +271,7 @@ def page_key(request: HttpRequest, view: str, credential: str, token: tuple[int,
 
 
 def cache_lookup(
-    request: HttpRequest, view: str, keys_for: Callable[[Any], list[str] | None]
+    request: HttpRequest, view: str, keys_for: Callable[[Any], list[str] | None], *, forms: bool = True
 ) -> tuple[str | None, Any]:
     """(the cache key of this request's page, what the cache holds for it); (None, None) when it may not be cached."""
     if not settings.PAGE_CACHE or request.method != "GET":
@@ -281,7 +282,7 @@ def cache_lookup(
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None, None
-    credential = _credential(request)
+    credential = _credential(request, forms=forms)
     keys = keys_for(user) if credential else None
     if not keys:
         return None, None
@@ -332,7 +333,7 @@ def cached_data(keys_for: Callable[[Any], list[str] | None]) -> Callable:
         def wrapped(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
             from rest_framework.response import Response
 
-            key, hit = cache_lookup(request, name, keys_for)
+            key, hit = cache_lookup(request, name, keys_for, forms=False)
             if hit is not None:
                 return Response(hit)
             response = method(self, request, *args, **kwargs)
