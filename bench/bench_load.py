@@ -663,14 +663,14 @@ def drain_timings(drain: dict, after: dict, ticks: int) -> list[Timing]:
     ]
 
 
-def rebuild_check(plan) -> Timing:
+def rebuild_check(plan, name: str = "load: figures == a full rebuild after the queue drained") -> Timing:
     """The plan's figures after every move's recompute ran (the worker's) equal a full rebuild: it writes nothing."""
     from targets.attainment.services import attainment_recompute
 
     started = time.perf_counter()
     rewritten = attainment_recompute(plan=plan)
     check = Timing(
-        name="load: figures == a full rebuild after the queue drained",
+        name=name,
         seconds=time.perf_counter() - started,
         note="the rebuild wrote nothing: every node equals the facts",
     )
