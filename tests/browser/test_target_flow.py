@@ -16,6 +16,7 @@ def split(page, node, dimension, *, every_leaf=False):
     htmx_settled(page)
     if every_leaf:
         dialog.locator("input[name=scope][value=leaves]").check()
+        htmx_settled(page)  # the scope's own redraw is done before the dimension is chosen (it may swap the form)
     with page.expect_response(lambda r: "/split/" in r.url):  # the preview is redrawn for this dimension
         dialog.locator("select[name=dimension]").select_option(dimension)
     page.wait_for_load_state("networkidle")
