@@ -112,10 +112,9 @@ def _pending(connection: BaseDatabaseWrapper) -> set[str]:
 
 def _add(connection: BaseDatabaseWrapper, keys: Iterable[str]) -> None:
     pending = _pending(connection)
-    new = set(keys) - pending
-    if not new:
-        return
-    pending |= new
+    pending |= set(keys)
+    # Registered for every write, not only for keys new to the set: keys left pending by a transaction that rolled
+    # back must not stop this one's commit from bumping.
     if connection.in_atomic_block:
         connection.on_commit(lambda: flush(connection))
     else:
