@@ -11,7 +11,15 @@ published row by row: after a commit the outbox publishes one `salesmgmt.drain_o
 runs every call of `name` then pending in one go, deleting their rows in the same transaction. So calls pile
 up while the worker is busy and cost one pass, not one each; a drain that dies leaves its rows for the next.
 
-With a broker, the drain is published with a countdown, and only when none is scheduled already: the first
+With a broker and no delay (the default), one drain waits in the queue at a time: a commit publishes a drain
+unless one is queued and not yet started (a key `add`ed to the cache, `QUEUED_SECONDS` at most), and a drain
+clears that key as it starts, before it selects the pending rows (`drain_queued`). A commit that found the key
+committed before the drain started, so the drain takes its rows; a commit after that queues the next drain. While
+the worker is busy the moves of that time pile up behind one queued drain and cost one pass; when it is idle
+each commit's drain runs at once. A drain's lost message holds the next commit up for `QUEUED_SECONDS` at most,
+and `flush` sends a drain for anything left pending. No message waits with a countdown (see the settings).
+
+With a delay (`OUTBOX_DRAIN_DELAY`), the drain is published with a countdown, and only when none is scheduled already: the first
 commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after `OUTBOX_DRAIN_DELAY` seconds,
 whole seconds, at least one), the commits of that spell find the key and send nothing, and the drain, due a
 moment after the key expires (`DRAIN_MARGIN`), runs them all in one pass: ten writers' moves of a second cost
@@ -152,6 +160,21 @@ def _scheduled_key(name: str) -> str:
     return f"outbox:drain-scheduled:{name}"
 
 
+def _queued_key(name: str) -> str:
+    return f"outbox:drain-queued:{name}"
+
+
+# Seconds a queued drain's key lives: when its message is lost (Redis restarted), commits send a new one after this.
+QUEUED_SECONDS = 30
+
+
+def drain_queued(name: str) -> int:
+    """The worker's drain (`salesmgmt.drain_outbox`): the queued drain's key is cleared first, so a commit from
+    now on queues the next drain, and every commit that found it queued has committed: `drain` sees its rows."""
+    cache.delete(_queued_key(name))
+    return drain(name)
+
+
 DRAIN_MARGIN = 0.2  # seconds a scheduled drain is due after its key expires (clocks of the cache and worker)
 
 
@@ -162,15 +185,15 @@ def publish_drain(name: str) -> None:
         drain(name)
         return
     delay = settings.OUTBOX_DRAIN_DELAY
-    if not delay:
-        current_app.send_task(DRAIN_TASK, args=[name], retry=False)
-        return
-    key, seconds = _scheduled_key(name), max(1, math.ceil(delay))
+    key, seconds = (_queued_key(name), QUEUED_SECONDS) if not delay else (_scheduled_key(name), max(1, math.ceil(delay)))
     # `add` is false when the key is there, or when the cache cannot be reached (then it is not there: publish).
     if not cache.add(key, 1, timeout=seconds) and cache.has_key(key):
         return
     try:
-        current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=seconds + DRAIN_MARGIN)
+        if not delay:
+            current_app.send_task(DRAIN_TASK, args=[name], retry=False)
+        else:
+            current_app.send_task(DRAIN_TASK, args=[name], retry=False, countdown=seconds + DRAIN_MARGIN)
     except Exception:
         cache.delete(key)  # not scheduled after all: the next commit (or flush) tries again
         raise

@@ -249,8 +249,9 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 # Seconds a drain of calls drained together (a deal's recompute) waits after the first commit that asks for it,
-# so the commits of that spell run in one pass (`salesmgmt.outbox`); 0 (the default): a drain published at every
-# commit. A delay sends the drain with a countdown, which the worker holds unacknowledged: when Redis restarted
+# so the commits of that spell run in one pass (`salesmgmt.outbox`). 0 (the default): a drain is published at
+# once unless one is queued and not yet started, so the commits made while the worker is busy still run in one
+# pass. A delay sends the drain with a countdown, which the worker holds unacknowledged: when Redis restarted
 # under it, kombu's Redis transport failed restoring such messages and the worker exited
 # (tests/integration/test_redis_outage.py), so it stays off until that holds.
 OUTBOX_DRAIN_DELAY = env_float("OUTBOX_DRAIN_DELAY", 0.0)

@@ -13,5 +13,5 @@ def flush_outbox(older_than_seconds: int = 30) -> int:
 
 @shared_task(name=outbox.DRAIN_TASK, ignore_result=True)
 def drain_outbox(name: str) -> int:
-    """Run the pending calls of a drained-together task in one go (`salesmgmt.outbox.drain`)."""
-    return outbox.drain(name)
+    """Run the pending calls of a drained-together task in one go (`salesmgmt.outbox.drain_queued`)."""
+    return outbox.drain_queued(name)

@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from salesmgmt import outbox
 from salesmgmt.models import OutboxTask
+from salesmgmt.tasks import drain_outbox
 
 CALLS: list = []
 
@@ -163,14 +164,56 @@ def test_calls_drained_together_wait_for_one_drain_that_runs_them_all(batches, b
     for value in (1, 2, 3):
         with transaction.atomic():  # three requests, each committing a change
             outbox.enqueue_name("tests.batched", value)
-    # Each commit sent a drain, not the call (no OUTBOX_DRAIN_DELAY): the calls stay until a drain runs them.
-    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 3
+    # The first commit queued a drain, not the call; the next two found it queued (not started) and sent nothing:
+    # the calls stay until that drain runs them all.
+    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])]
     assert OutboxTask.objects.count() == 3
-    assert outbox.drain("tests.batched") == 3
+    assert drain_outbox("tests.batched") == 3
     assert batches == [[1, 2, 3]] and not OutboxTask.objects.exists()
-    # The two other drains delivered (or one delivered twice): nothing left, nothing runs.
-    assert outbox.drain("tests.batched") == 0
+    # The drain delivered twice: nothing left, nothing runs.
+    assert drain_outbox("tests.batched") == 0
     assert batches == [[1, 2, 3]]
+    # The drain has started: the next commit queues the next drain, which runs it.
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 4)
+    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 2
+    assert drain_outbox("tests.batched") == 1 and batches == [[1, 2, 3], [4]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_during_a_drain_queues_the_next_one(batches, broker_up):
+    """A commit made while a drain runs (its key cleared as it started) queues a new drain: the running one may
+    have selected its rows before this commit, and no change waits for a drain that never comes."""
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 1)
+
+    outbox.cache.delete(outbox._queued_key("tests.batched"))  # what drain_queued does first, as the worker starts
+    with transaction.atomic():
+        outbox.enqueue_name("tests.batched", 2)  # committed after the drain started
+    assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 2
+    assert drain_outbox("tests.batched") == 2 and batches == [[1, 2]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_queued_drain_holds_commits_up_for_its_key_life_only(batches, broker_up):
+    """A queued drain whose message was lost (its key still there) keeps commits from sending until the key
+    expires (`QUEUED_SECONDS`); the first commit after that queues a drain that runs them all."""
+    import time
+
+    import time_machine
+
+    with time_machine.travel(time.time(), tick=False) as clock:
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", 1)
+        broker_up.clear()  # the message is lost
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", 2)
+        assert broker_up == []
+        clock.shift(outbox.QUEUED_SECONDS + 1)
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", 3)
+        assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])]
+    assert drain_outbox("tests.batched") == 3 and batches == [[1, 2, 3]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -273,7 +316,6 @@ def test_a_drain_is_scheduled_once_per_delay_and_is_due_after_the_commits_that_f
 
     import time_machine
 
-    from salesmgmt.tasks import drain_outbox
 
     settings.OUTBOX_DRAIN_DELAY = 1.5  # whole seconds: 2
     monkeypatch.setitem(current_app.conf, "task_always_eager", False)
