@@ -11,7 +11,9 @@ a. the company of `bench.bigco` at scale BENCH_LOAD_SCALE (default 1: 5,000 reps
    sessions made here (the readers) or API tokens (the writers): no password is hashed.
 b. single requests, server time: each page through the Django test client in this process (middleware,
    templates, the queries), the median of RUNS after a warm-up, with the query count of that run, for a
-   50-rep manager (goal <= 150 ms) and the director (<= 300 ms); then the three slowest statements seen.
+   50-rep manager (goal <= 150 ms) and the director (<= 300 ms), rendered afresh (the page cache off) after changes
+   in MOVED_TEAMS teams each time (their kept subtree totals recounted, crm/rollup.py); then the three slowest
+   statements seen.
 c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEBUG=0, static files by whitenoise
    after collectstatic; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of persistent
    connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the sessions' cache
@@ -71,6 +73,7 @@ READERS = {"manager": 20, "director": 5, "rep": 25}  # reader users by persona (
 WAIT = (0.0, 1.0)  # seconds between a user's requests, uniform
 DEALS_SAMPLE = 100  # deals a reader opens pages of
 RUNS = 5
+MOVED_TEAMS = 7  # teams changed before each single request rendered afresh (~ a second of the writers' moves)
 SAMPLE_INTERVAL = 0.05  # seconds between samples of pg_stat_activity
 SPAWN_RATE = 30  # users started a second
 # The worker's children: one beside the web on these 2 cores (a move's recompute waits in the queue meanwhile,
@@ -279,7 +282,12 @@ def single_requests(company, people) -> tuple[list[Timing], list[tuple[float, st
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
+    from crm.models import Role, User
+    from crm.scopes import region_keys
+    from salesmgmt import freshness
+
     plan = company["plan"]
+    teams = sorted(set(User.objects.filter(role=Role.REP).values_list("region__path", flat=True)))
     personas = (
         ("manager", people["managers"][0], f"{people['manager_reps']}-rep manager"),
         ("director", people["director"], "director"),
@@ -298,9 +306,12 @@ def single_requests(company, people) -> tuple[list[Timing], list[tuple[float, st
                 response = client.get(url)  # warm-up: templates compiled, caches filled
                 assert response.status_code == 200, (url, label, response.status_code)
                 runs = []
-                # The goal is for the page rendered afresh (as after every change to what it shows)...
+                # The goal is for the page rendered afresh (as after every change to what it shows), each time
+                # after changes in MOVED_TEAMS teams (what ten writers move between two of a reader's requests):
+                # their regions' kept totals (crm/rollup.py) are recounted, the others' are read...
                 with override_settings(PAGE_CACHE=False):
                     for _run in range(RUNS):
+                        freshness.changed(region_keys(*random.sample(teams, MOVED_TEAMS)))
                         with CaptureQueriesContext(connection) as captured:
                             started = time.perf_counter()
                             response = client.get(url)
@@ -325,7 +336,7 @@ def single_requests(company, people) -> tuple[list[Timing], list[tuple[float, st
                         seconds=elapsed,
                         queries=queries,
                         goal=SINGLE_GOALS[persona],
-                        note=f"{url}; rendered, median of {RUNS}: "
+                        note=f"{url}; rendered after changes in {MOVED_TEAMS} teams, median of {RUNS}: "
                         + ", ".join(f"{r[0]:.3f}" for r in runs)
                         + f" s; from the cache {hit:.3f} s, {hit_queries} queries",
                     )

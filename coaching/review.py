@@ -45,7 +45,6 @@ from pipeline.analytics import BY_OWNER as BY_OWNER_GROUP
 from pipeline.analytics import BY_REGION as BY_REGION_GROUP
 from pipeline.analytics import win_rates
 from pipeline.models import Activity
-from pipeline.selectors import deals_visible
 from salesmgmt.charts import chart_html
 from salesmgmt.lib import attainment as math
 from salesmgmt.lib import periods
@@ -1128,11 +1127,10 @@ def _waterfall(context: _Context, plan: TargetPlan, head: Headline) -> Waterfall
     period in the commit and best-case forecast categories: the forecast call's one definition
     (`coaching.selectors.deal_figures`: commit = won + open commit, best case = commit + open best case), of
     which the waterfall shows the open parts."""
-    from coaching.selectors import deal_figures  # coaching.selectors builds reviews: imported when needed
+    from coaching.selectors import subtree_deal_figures  # coaching.selectors builds reviews: imported when needed
 
-    deals = deals_visible(context.user).filter(region__in=context.region_ids)
     period = periods.Period(plan.period_start, plan.period_end, plan.period_kind, 0, 0)
-    figures = deal_figures(deals, period)
+    figures = subtree_deal_figures(context.user, context.region, context.paths, period)
     return Waterfall(
         target=head.target or ZERO,
         won=head.actual or ZERO,

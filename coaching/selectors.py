@@ -31,7 +31,8 @@ from coaching.models import (
 )
 from coaching.review import Review, build_review
 from crm.models import CompanySettings, DataScope, Region, Role, User
-from crm.scopes import region_subtree, visible_regions
+from crm.rollup import subtree_totals
+from crm.scopes import region_subtree, sees_subtree, visible_regions
 from pipeline.models import OPEN, ForecastCategory, Opportunity
 from pipeline.selectors import deals_visible
 from salesmgmt.lib import periods as fiscal
@@ -171,6 +172,33 @@ def _figures(row: Mapping[str, Any]) -> DealFigures:
 def deal_figures(deals: QuerySet[Opportunity], period: fiscal.Period) -> DealFigures:
     """The deal-based forecast of some (already scoped) deals: one aggregate query."""
     return _figures(deals.order_by().aggregate(**_sums(period)))
+
+
+def subtree_deal_figures(viewer: User, region: Region, paths: Mapping[int, str], period: fiscal.Period) -> DealFigures:
+    """`deal_figures` of the deals credited to `region`'s subtree (`paths`: its regions' id -> path) that `viewer`
+    sees. Where he sees all of them (`sees_subtree`), added up from per-region sums kept in the cache
+    (`crm.rollup`): only the teams changed since they were kept are summed again."""
+    if not sees_subtree(viewer, region):
+        return deal_figures(deals_visible(viewer).filter(region__in=list(paths)), period)
+    sums = _sums(period)
+
+    def cents(value: object) -> Decimal:
+        return quantize(Decimal(value or ZERO))  # type: ignore[arg-type]
+
+    def own(ids: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+        rows: Iterable[Mapping[str, Any]] = (
+            Opportunity.objects.filter(region__in=ids).order_by().values("region").annotate(**sums)
+        )
+        return {r["region"]: (cents(r["won"]), cents(r["open_commit"]), cents(r["open_best"])) for r in rows}
+
+    def add(
+        a: tuple[Decimal, Decimal, Decimal], b: tuple[Decimal, Decimal, Decimal]
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+    totals = subtree_totals(f"deal_figures:{period.start}:{period.end}", paths, own, add, (ZERO, ZERO, ZERO))
+    won, commit, best = totals[region.pk]
+    return _figures({"won": won, "open_commit": commit, "open_best": best})
 
 
 def deal_figures_by_owner(deals: QuerySet[Opportunity], period: fiscal.Period) -> dict[int, DealFigures]:

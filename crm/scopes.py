@@ -198,6 +198,21 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     return Region.objects.filter(reduce(or_, parts, NOTHING))
 
 
+def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
+    """Whether `user` sees every row credited to `region`'s subtree (deals, `team_only`): his scope is the whole
+    company, or covers a subtree holding `region` (subordinates, department tree). Then figures of that subtree
+    are the same for everyone who sees it (`crm.rollup`). One query at most."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    scope = user.effective_scope
+    if scope == DataScope.ALL:
+        return True
+    if scope not in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
+        return False
+    covered = _covered_regions(user, scope)
+    return covered is not None and covered.filter(pk=region.pk).exists()
+
+
 # --- freshness keys (salesmgmt.freshness): what a cached page of a user's scope depends on ----------------------
 
 COMPANY_KEY = "r"  # bumped with every region's key: the pages of the "all" scope

@@ -49,7 +49,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lead, TruncDate
 
 from crm.models import CompanySettings, Customer, Region, User
-from crm.scopes import INLINE_IDS, region_subtree
+from crm.rollup import subtree_totals
+from crm.scopes import INLINE_IDS, region_subtree, sees_subtree
 from crm.selectors import customers_visible
 from pipeline.models import Opportunity, OpportunityHistory, Pipeline, Stage
 from pipeline.selectors import deals_visible
@@ -357,6 +358,42 @@ def win_rates(
     if period is not None and period not in PERIOD_KINDS:
         raise ValueError(f"unknown period kind {period!r}")
     buckets = period_buckets(date_from, date_to, period)
+    rows, medians = _win_rate_rows(user, date_from, date_to, by, buckets, region, counts_only=counts_only)
+    labels = {} if counts_only else group_labels(by, (r["group"] for r in rows))
+    result = []
+    for r in rows:
+        won_amount, lost_amount = quantize(Decimal(r["won_amount"])), quantize(Decimal(r["lost_amount"]))
+        result.append(
+            WinRateRow(
+                key=r["group"],
+                label=labels.get(r["group"], ""),
+                period=buckets[r["bucket"]],
+                won=r["won"],
+                lost=r["lost"],
+                won_amount=won_amount,
+                lost_amount=lost_amount,
+                win_rate=percent(r["won"], r["won"] + r["lost"]),
+                win_rate_amount=percent(won_amount, won_amount + lost_amount),
+                median_cycle_days=medians.get((r["group"], r["bucket"])),
+                average_won=quantize(won_amount / r["won"]) if r["won"] else None,
+            )
+        )
+    return sorted(result, key=lambda w: (w.label, w.key, w.period.start))
+
+
+def _win_rate_rows(
+    user: User,
+    date_from: date,
+    date_to: date,
+    by: str | None,
+    buckets: list[periods.Period],
+    region: Region | None,
+    *,
+    counts_only: bool,
+) -> tuple[list[dict[str, Any]], dict[tuple, Decimal | None]]:
+    """`win_rates`' grouped figures (group, bucket, won, lost, won_amount, lost_amount) and medians."""
+    if counts_only and by == BY_REGION and region is not None and len(buckets) == 1 and sees_subtree(user, region):
+        return _win_counts_of_children(region, date_from, date_to), {}
     # Counts alone add up: per team of a region, the database groups by the credited team and the rows are
     # folded to the region's children here (a CASE over every team of the company costs seconds per query).
     fold = rollup_map(region) if counts_only and by == BY_REGION and region is not None else None
@@ -395,26 +432,37 @@ def win_rates(
             for name in SUMMED:
                 into[name] += r[name]
         rows = list(merged.values())
-    labels = {} if counts_only else group_labels(by, (r["group"] for r in rows))
-    result = []
-    for r in rows:
-        won_amount, lost_amount = quantize(Decimal(r["won_amount"])), quantize(Decimal(r["lost_amount"]))
-        result.append(
-            WinRateRow(
-                key=r["group"],
-                label=labels.get(r["group"], ""),
-                period=buckets[r["bucket"]],
-                won=r["won"],
-                lost=r["lost"],
-                won_amount=won_amount,
-                lost_amount=lost_amount,
-                win_rate=percent(r["won"], r["won"] + r["lost"]),
-                win_rate_amount=percent(won_amount, won_amount + lost_amount),
-                median_cycle_days=medians.get((r["group"], r["bucket"])),
-                average_won=quantize(won_amount / r["won"]) if r["won"] else None,
-            )
+    return rows, medians
+
+
+def _win_counts_of_children(region: Region, date_from: date, date_to: date) -> list[dict[str, Any]]:
+    """`win_rates(counts_only=True, by=BY_REGION, region=region)`'s rows over one bucket, for a reader who sees
+    the whole subtree: each child's subtree and the region's own deals, added up from per-region counts kept in
+    the cache (`crm.rollup`), so only the teams changed since they were kept are counted again."""
+    paths = dict(region_subtree(region).order_by().values_list("pk", "path"))
+
+    def own(ids: list[int]) -> dict[int, tuple[int, int]]:
+        closed = Opportunity.objects.filter(region__in=ids, closed_on__range=(date_from, date_to)).order_by()
+        rows = closed.values("region").annotate(
+            won=Count("pk", filter=Q(stage__is_won=True)), lost=Count("pk", filter=Q(stage__is_lost=True))
         )
-    return sorted(result, key=lambda w: (w.label, w.key, w.period.start))
+        return {r["region"]: (r["won"], r["lost"]) for r in rows}
+
+    totals = subtree_totals(
+        f"win_counts:{date_from}:{date_to}", paths, own, lambda a, b: (a[0] + b[0], a[1] + b[1]), (0, 0)
+    )
+    depth = region.path.count("/")
+    children = [pk for pk, path in paths.items() if path.count("/") == depth + 1]
+    counts = {pk: totals[pk] for pk in children}
+    counts[region.pk] = (  # the region's own deals: its total less its children's
+        totals[region.pk][0] - sum(counts[pk][0] for pk in children),
+        totals[region.pk][1] - sum(counts[pk][1] for pk in children),
+    )
+    return [
+        {"group": pk, "bucket": 0, "won": won, "lost": lost, "won_amount": ZERO, "lost_amount": ZERO}
+        for pk, (won, lost) in counts.items()
+        if won or lost
+    ]
 
 
 # --- drivers (业绩公式) -------------------------------------------------------------------------------

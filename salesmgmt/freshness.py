@@ -232,6 +232,12 @@ def _clean(connection: BaseDatabaseWrapper) -> bool:
     return True
 
 
+def clean(using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether what is kept under versions may be read and kept now: this connection has no write of its own that
+    has not committed (its own reads would see it; the versions do not)."""
+    return _clean(connections[using])
+
+
 def _has_messages(request: HttpRequest) -> bool:
     return hasattr(request, "_messages") and len(messages.get_messages(request)) > 0
 
@@ -273,10 +279,7 @@ def cache_lookup(
     request: HttpRequest, view: str, keys_for: Callable[[Any], list[str] | None], *, forms: bool = True
 ) -> tuple[str | None, Any]:
     """(the cache key of this request's page, what the cache holds for it); (None, None) when it may not be cached."""
-    if not settings.PAGE_CACHE or request.method != "GET":
-        return None, None
-    connection = connections[DEFAULT_DB_ALIAS]
-    if not _clean(connection) or _has_messages(request):
+    if request.method != "GET" or not settings.PAGE_CACHE or not clean() or _has_messages(request):
         return None, None
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

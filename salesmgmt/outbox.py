@@ -19,14 +19,14 @@ the worker is busy the moves of that time pile up behind one queued drain and co
 each commit's drain runs at once. A drain's lost message holds the next commit up for `QUEUED_SECONDS` at most,
 and `flush` sends a drain for anything left pending. No message waits with a countdown (see the settings).
 
-With a delay (`OUTBOX_DRAIN_DELAY`), the drain is published with a countdown, and only when none is scheduled already: the first
-commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after `OUTBOX_DRAIN_DELAY` seconds,
-whole seconds, at least one), the commits of that spell find the key and send nothing, and the drain, due a
-moment after the key expires (`DRAIN_MARGIN`), runs them all in one pass: ten writers' moves of a second cost
-one pass, not ten, and no empty drains run. A change's figures are then at most that delay (plus the pass) old.
-No change is left behind: a commit that found the key committed before it expired, so before its drain
-selects the pending rows; the first commit after it schedules the next drain. A drain's lost message holds
-nothing up for longer than the delay, and `flush` sends a drain for anything left pending.
+With a delay (`OUTBOX_DRAIN_DELAY`), the drain is published with a countdown, and only when none is scheduled
+already: the first commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after
+`OUTBOX_DRAIN_DELAY` seconds, whole seconds, at least one), the commits of that spell find the key and send
+nothing, and the drain, due a moment after the key expires (`DRAIN_MARGIN`), runs them all in one pass: ten
+writers' moves of a second cost one pass, not ten, and no empty drains run. A change's figures are then at most
+that delay (plus the pass) old. No change is left behind: a commit that found the key committed before it expired,
+so before its drain selects the pending rows; the first commit after it schedules the next drain. A drain's lost
+message holds nothing up for longer than the delay, and `flush` sends a drain for anything left pending.
 """
 
 from __future__ import annotations
@@ -185,7 +185,9 @@ def publish_drain(name: str) -> None:
         drain(name)
         return
     delay = settings.OUTBOX_DRAIN_DELAY
-    key, seconds = (_queued_key(name), QUEUED_SECONDS) if not delay else (_scheduled_key(name), max(1, math.ceil(delay)))
+    key, seconds = (
+        (_queued_key(name), QUEUED_SECONDS) if not delay else (_scheduled_key(name), max(1, math.ceil(delay)))
+    )
     # `add` is false when the key is there, or when the cache cannot be reached (then it is not there: publish).
     if not cache.add(key, 1, timeout=seconds) and cache.has_key(key):
         return

@@ -240,6 +240,10 @@ else:
 # PAGE_CACHE_SECONDS bounds an entry's life (a process that died between its commit and its bump).
 PAGE_CACHE = env_bool("PAGE_CACHE", True)
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 300)
+# Company-wide deal figures (a director's review) are added up from each region's subtree total, kept in the cache
+# under that region's version and recounted only when it moves (crm/rollup.py). ROLLUP_CACHE_SECONDS: their life.
+ROLLUP_CACHE = env_bool("ROLLUP_CACHE", True)
+ROLLUP_CACHE_SECONDS = env_int("ROLLUP_CACHE_SECONDS", 300)
 
 # Celery: without a broker every task runs eagerly, in-process, so one laptop needs no Redis.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
