@@ -233,7 +233,11 @@ if REDIS_URL:
     # each process has its own cache: sessions stay in the DB.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Room for the kept subtree totals of a big company (crm/rollup.py: one entry per region and figure); locmem
+    # culls a third of its entries when full (300 by default).
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 100_000}}
+    }
 
 # Pages read far more often than what they show changes (team pipeline, a deal, attainment) are kept in the cache
 # under the versions of what they show, bumped after every commit that changes it (salesmgmt/freshness.py).
