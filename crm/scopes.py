@@ -217,40 +217,51 @@ def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
 
 COMPANY_KEY = "r"  # bumped with every region's key: the pages of the "all" scope
 
+# Facets: what kind of rows a write changed. Each facet has its own keys (the deal facet's unprefixed, the others'
+# prefixed), so a page that shows none of a facet's rows stays cached when they change: a deal's page does not
+# go stale when the attainment recomputed after its move is written, nor when the alerts are evaluated.
+DEALS = ""  # deals and what hangs on them (history, evidence, lines, a customer's first win)
+TARGETS = "t:"  # stored attainment and milestones
+ALERTS = "a:"  # alerts
+NOTIFICATIONS = "n:"  # a person's notifications: the bell on every page
+FACETS = (DEALS, TARGETS, ALERTS, NOTIFICATIONS)
 
-def region_keys(*paths: str | None) -> set[str]:
+
+def region_keys(*paths: str | None, facet: str = DEALS) -> set[str]:
     """The freshness keys a change to rows of these regions (materialised paths, "/1/4/9/") bumps: each region on
-    the paths — the region and its ancestors, whose subtrees hold it — and the whole company's."""
-    keys = {COMPANY_KEY}
+    the paths — the region and its ancestors, whose subtrees hold it — and the whole company's, in `facet`."""
+    keys = {facet + COMPANY_KEY}
     for path in paths:
-        keys.update(f"r{pk}" for pk in (path or "").split("/") if pk)
+        keys.update(f"{facet}r{pk}" for pk in (path or "").split("/") if pk)
     return keys
 
 
-def region_keys_of(region_ids: Iterable[int | None]) -> set[str]:
+def region_keys_of(region_ids: Iterable[int | None], *, facet: str = DEALS) -> set[str]:
     """`region_keys` of regions given by id (one query)."""
     ids = {pk for pk in region_ids if pk}
-    return region_keys(*Region.objects.filter(pk__in=ids).values_list("path", flat=True)) if ids else region_keys()
+    paths = Region.objects.filter(pk__in=ids).values_list("path", flat=True) if ids else []
+    return region_keys(*paths, facet=facet)
 
 
-def user_keys(*user_ids: int | None) -> set[str]:
-    """The freshness keys a change to rows these people own (or are the rep of) bumps."""
-    return {f"u{pk}" for pk in user_ids if pk}
+def user_keys(*user_ids: int | None, facet: str = DEALS) -> set[str]:
+    """The freshness keys a change to rows these people own (or are the rep of) bumps, in `facet`."""
+    return {f"{facet}u{pk}" for pk in user_ids if pk}
 
 
-def people_keys(user_ids: Iterable[int | None]) -> set[str]:
+def people_keys(user_ids: Iterable[int | None], *, facet: str = DEALS) -> set[str]:
     """The keys a change to rows these people own bumps when the rows are seen through their owner (alerts,
     customers): the people's own and their teams' (`visible_users`: the people of a scope's regions)."""
     ids = {pk for pk in user_ids if pk}
     if not ids:
         return set()
     paths = User.objects.filter(pk__in=ids).values_list("region__path", flat=True)
-    return user_keys(*ids) | region_keys(*paths)
+    return user_keys(*ids, facet=facet) | region_keys(*paths, facet=facet)
 
 
-def freshness_keys(user: User | AnonymousUser | None) -> list[str] | None:
+def freshness_keys(user: User | AnonymousUser | None, facets: tuple[str, ...] = FACETS) -> list[str] | None:
     """The keys whose versions a cached page of `user`'s data scope is kept under: his own rows' and those of the
-    regions his scope covers (a region's key moves with every change in its subtree). None: not cacheable.
+    regions his scope covers (a region's key moves with every change in its subtree), in each of `facets` (what
+    the page shows: every facet by default). None: not cacheable.
     A change to the scope itself (his region, role, the regions he manages) is a write to the organisation,
     which bumps every page (`salesmgmt.freshness.EVERYTHING`)."""
     if user is None or not user.is_authenticated or not user.is_active:
@@ -263,4 +274,23 @@ def freshness_keys(user: User | AnonymousUser | None) -> list[str] | None:
         keys += [f"r{pk}" for pk in Region.objects.filter(manager=user).order_by("pk").values_list("pk", flat=True)]
     elif scope in (DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE) and user.region_id:
         keys.append(f"r{user.region_id}")
-    return keys
+    result = []
+    for facet in facets:
+        # His notifications are his alone: the bell shows no one else's.
+        result += [f"{NOTIFICATIONS}u{user.pk}"] if facet == NOTIFICATIONS else [facet + key for key in keys]
+    return result
+
+
+def deal_page_keys(user: User | AnonymousUser | None) -> list[str] | None:
+    """`freshness_keys` of a page showing deals alone (the pipelines, a deal): the deals of his scope and his bell."""
+    return freshness_keys(user, facets=(DEALS, NOTIFICATIONS))
+
+
+def deal_data_keys(user: User | AnonymousUser | None) -> list[str] | None:
+    """`freshness_keys` of API data about deals alone."""
+    return freshness_keys(user, facets=(DEALS,))
+
+
+def attainment_data_keys(user: User | AnonymousUser | None) -> list[str] | None:
+    """`freshness_keys` of API data about stored attainment alone (a target's figures)."""
+    return freshness_keys(user, facets=(TARGETS,))

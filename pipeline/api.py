@@ -14,7 +14,7 @@ from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
 from crm.api import ScopedViewSetMixin
-from crm.scopes import freshness_keys
+from crm.scopes import deal_data_keys
 from pipeline import selectors, services
 from pipeline.filters import ActivityFilter, CollectionFilter, OpportunityFilter
 from pipeline.models import Activity, Collection, Opportunity, Pipeline, Stage
@@ -94,11 +94,11 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
             return deals
         return deals.prefetch_related("lines")
 
-    @freshness.cached_data(freshness_keys)
+    @freshness.cached_data(deal_data_keys)
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @freshness.cached_data(freshness_keys)
+    @freshness.cached_data(deal_data_keys)
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 

@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, Customer
-from crm.scopes import freshness_keys
+from crm.scopes import deal_page_keys
 from pipeline import selectors, services
 from pipeline.forms import (
     ActivityForm,
@@ -47,7 +47,7 @@ DEAL_CHANGED = "dealChanged"  # client event: closes the dialog, reloads the kan
 
 @login_required
 @require_GET
-@cached_page(freshness_keys)
+@cached_page(deal_page_keys)
 def my_pipeline(request):
     view = request.GET.get("view") or request.session.get("pipeline_view") or "list"
     view = view if view in ("list", "kanban") else "list"
@@ -97,7 +97,7 @@ def _team_filters(request) -> tuple[TeamFilterForm, dict]:
 
 @login_required
 @require_GET
-@cached_page(freshness_keys)
+@cached_page(deal_page_keys)
 def team_pipeline(request):
     form, filters = _team_filters(request)
     qs, totals, subtotals = selectors.team_pipeline_by_stage(request.user, filters)
@@ -188,7 +188,7 @@ def _render_detail(request, deal, *, edit_form=None, collection_form=None, activ
 
 @login_required
 @require_GET
-@cached_page(freshness_keys)
+@cached_page(deal_page_keys)
 def deal_detail(request, pk):
     return _render_detail(request, _visible_deal(request, pk))
 

@@ -69,10 +69,11 @@ IGNORED = frozenset(
 # migration's DDL or a bulk service's temporary tables) changes no row a page shows; a WITH writes when one of its
 # parts does. A deploy's migrate bumps every page once (`migrated`).
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "REPLACE", "CALL", "DO"})
-# The tables a statement writes: INSERT INTO t, UPDATE t (not "FOR UPDATE", "KEY UPDATE", "DO UPDATE"), DELETE FROM t,
+# The tables a statement writes: INSERT [OR IGNORE] INTO t (SQLite's conflict clause), UPDATE t (not "FOR UPDATE",
+# "KEY UPDATE", "DO UPDATE"), DELETE FROM t,
 # MERGE INTO t, COPY t, TRUNCATE [TABLE] t.
 _WRITTEN = re.compile(
-    r"""(?:\bINSERT\s+INTO|\bMERGE\s+INTO|(?<!FOR\s)(?<!KEY\s)(?<!DO\s)\bUPDATE|\bDELETE\s+FROM|^COPY
+    r"""(?:\bINSERT\s+(?:OR\s+\w+\s+)?INTO|\bMERGE\s+INTO|(?<!FOR\s)(?<!KEY\s)(?<!DO\s)\bUPDATE|\bDELETE\s+FROM|^COPY
         |\bTRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?"?(\w+)"?""",
     re.IGNORECASE | re.VERBOSE,
 )

@@ -23,7 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import CompanySettings
-from crm.scopes import people_keys
+from crm.scopes import ALERTS, people_keys
 from pipeline.models import OPEN, Opportunity, OpportunityHistory
 from pipeline.selectors import stuck_in_stage
 from salesmgmt import freshness
@@ -286,7 +286,7 @@ def evaluate_alerts(
         if len(people) > PEOPLE_KEYS_LIMIT:
             freshness.changed()  # a company-wide evaluation: every page
         elif rows or gone:
-            freshness.touch(people_keys(people))
+            freshness.touch(people_keys(people, facet=ALERTS))
         if rows:
             Alert.objects.bulk_create(
                 rows,

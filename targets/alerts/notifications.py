@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import User
-from crm.scopes import user_keys
+from crm.scopes import NOTIFICATIONS, user_keys
 from salesmgmt import freshness, outbox
 from targets.alerts.messages import alert_message
 from targets.alerts.selectors import (
@@ -89,7 +89,7 @@ def notify_alerts_opened(alerts: Iterable[Mapping[str, Any]]) -> int:
 def notifications_insert(rows: list[Notification]) -> None:
     """Insert notifications (one already there is skipped): only their recipients' pages go stale (the bell)."""
     with freshness.covering(("targets_notification",)):
-        freshness.touch(user_keys(*{row.recipient_id for row in rows}))
+        freshness.touch(user_keys(*{row.recipient_id for row in rows}, facet=NOTIFICATIONS))
         Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
 
 

@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from crm.scopes import freshness_keys
+from crm.scopes import attainment_data_keys
 from salesmgmt import freshness
 from salesmgmt.api import api_responses, query_data
 from targets import access
@@ -161,7 +161,7 @@ class AttainmentViewSet(viewsets.ViewSet):
         parameters=[NODE_PARAM],
         responses=api_responses({200: NodeAttainmentSerializer(many=True)}, 400, 404),
     )
-    @freshness.cached_data(freshness_keys)
+    @freshness.cached_data(attainment_data_keys)
     def list(self, request):
         node = self._node(request)
         children = list(

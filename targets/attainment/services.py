@@ -21,7 +21,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.scopes import region_keys, user_keys
+from crm.scopes import TARGETS, region_keys, user_keys
 from salesmgmt import freshness
 from targets.attainment.reference import NODE_FIELDS, Figures, ancestor_paths, compute_actuals, leaf_figures
 from targets.attainment.sql import plan_snapshots_upsert
@@ -62,7 +62,7 @@ def touch_nodes(node_ids: list[int]) -> None:
         "region__path", "owner__region__path", "owner_id", "rep_id"
     )
     for path, owner_path, owner_id, rep_id in rows:
-        keys |= region_keys(path, owner_path) | user_keys(owner_id, rep_id)
+        keys |= region_keys(path, owner_path, facet=TARGETS) | user_keys(owner_id, rep_id, facet=TARGETS)
     freshness.touch(keys)
 
 

@@ -73,6 +73,7 @@ def test_written_tables_reads_what_a_statement_writes():
     assert freshness.written_tables('UPDATE "crm_customer" SET "name" = %s') == {"crm_customer"}
     assert freshness.written_tables('INSERT INTO "a" ("x") VALUES (1) ON CONFLICT ("x") DO UPDATE SET "x" = 2') == {"a"}
     assert freshness.written_tables('DELETE FROM "b" WHERE id = 1') == {"b"}
+    assert freshness.written_tables('INSERT OR IGNORE INTO "c" ("x") VALUES (1)') == {"c"}  # SQLite's ignore_conflicts
     assert freshness.written_tables("WITH m AS (SELECT 1) UPDATE targets_latestattainment SET x = 1") == {
         "targets_latestattainment"
     }
@@ -215,14 +216,19 @@ def test_attainment_writes_bump_their_nodes_keys_not_everything(org, metrics, ti
     # leaf recomputed incrementally by the engine (a rebuild of a whole plan, on PostgreSQL raw SQL, is a write of
     # everything).
     Opportunity.objects.filter(pk=deal.pk).update(amount=Decimal("1500"), amount_company=Decimal("1500"))
-    keys = [freshness.EVERYTHING, f"r{org.sh.pk}", f"r{org.east.pk}", f"u{org.rep.pk}", f"r{org.north.pk}"]
+    targets = [f"t:r{org.sh.pk}", f"t:r{org.east.pk}", f"t:u{org.rep.pk}", f"t:r{org.north.pk}"]
+    deals = [f"r{org.sh.pk}", f"r{org.east.pk}", f"u{org.rep.pk}"]
+    keys = [freshness.EVERYTHING, *targets, *deals]
     before = {k: _version(k) for k in keys}
     assert attainment_recompute(node_ids=[leaf.pk]) > 0
     after = {k: _version(k) for k in keys}
     assert after[freshness.EVERYTHING] == before[freshness.EVERYTHING]
-    assert after[f"r{org.east.pk}"] > before[f"r{org.east.pk}"]
-    assert after[f"u{org.rep.pk}"] > before[f"u{org.rep.pk}"]
-    assert after[f"r{org.north.pk}"] == before[f"r{org.north.pk}"]
+    # The targets' facet of the node's team, the areas above and the rep: pages showing attainment go stale...
+    assert after[f"t:r{org.east.pk}"] > before[f"t:r{org.east.pk}"]
+    assert after[f"t:u{org.rep.pk}"] > before[f"t:u{org.rep.pk}"]
+    assert after[f"t:r{org.north.pk}"] == before[f"t:r{org.north.pk}"]
+    # ... and pages showing deals alone (the pipelines, a deal) do not.
+    assert all(after[k] == before[k] for k in deals)
 
 
 def test_the_cached_deal_page_equals_a_fresh_one(org, deals, settings):
@@ -271,3 +277,39 @@ def test_an_update_that_changes_no_row_bumps_nothing(org):
     everything = _version(freshness.EVERYTHING)
     assert Customer.objects.filter(pk=-1).update(name="nobody") == 0
     assert _version(freshness.EVERYTHING) == everything
+
+
+def test_facets_keep_deal_pages_cached_through_attainment_and_alert_writes_but_not_the_bell(org, deals):
+    """A page showing deals alone (the pipelines, a deal) is kept through writes of attainment and alerts (other
+    facets), which a home page showing them renders afresh; a notification to its reader makes it stale (the
+    bell), to someone else does not."""
+    from crm.scopes import ALERTS, NOTIFICATIONS, TARGETS, people_keys, user_keys
+    from targets.alerts.notifications import notifications_insert
+    from targets.alerts.selectors import unread_count
+    from targets.models import Notification, NotificationTopic
+
+    manager, director = _browser(org.manager), _browser(org.director)
+    for client in (manager, director):
+        _get(client, "/pipeline/team/")
+    _get(manager, "/")
+    assert not _get(manager, "/pipeline/team/")[1] and not _get(manager, "/")[1]
+
+    freshness.changed(people_keys([org.rep.pk], facet=ALERTS) | region_keys(org.sh.path, facet=TARGETS))
+    assert not _get(manager, "/pipeline/team/")[1]  # kept: it shows no alert, no attainment
+    with CaptureQueriesContext(connection) as captured:
+        assert manager.get("/").status_code == 200
+    assert len(captured) > 3  # the home page shows both: rendered afresh (served from the cache: 3 queries)
+
+    bell, before_unread = _version(f"{NOTIFICATIONS}u{org.manager.pk}"), unread_count(org.manager)
+    snap = dict(Freshness.objects.values_list("key", "version"))
+    notifications_insert([Notification(recipient=org.manager, topic=NotificationTopic.MILESTONE, in_app=True)])
+    assert _version(f"{NOTIFICATIONS}u{org.manager.pk}") == bell + 1
+    response, read = _get(manager, "/pipeline/team/")
+    unread = unread_count(org.manager)
+    assert read and f'data-count="{unread}"'.encode() in response.content  # his bell, counting it: rendered afresh
+    assert unread == before_unread + 1
+    assert {k: v for k, v in Freshness.objects.values_list("key", "version") if snap.get(k) != v} == {
+        f"n:u{org.manager.pk}": bell + 1
+    }
+    assert not _get(director, "/pipeline/team/")[1]  # not his
+    assert user_keys(org.manager.pk, facet=NOTIFICATIONS) == {f"n:u{org.manager.pk}"}
