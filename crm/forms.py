@@ -63,6 +63,15 @@ class InlineSelect(forms.Select):
     an escape per variable, and Django's option dict per choice) cost more Python than the rest of the page.
     Grouped choices and multiple selects go through the template as before."""
 
+    def use_required_attribute(self, initial):
+        # Django's Select reads the first choice to see whether it is a placeholder: for a model's choices that
+        # is the whole query once more, before `render` reads them (the deal page's currency: two queries).
+        # `ChoicesInOneQuery` yields the empty label first when there is one, and a row's id is never empty.
+        choices = self.choices
+        if isinstance(choices, ChoicesInOneQuery):
+            return forms.Widget.use_required_attribute(self, initial) and choices.field.empty_label is not None
+        return super().use_required_attribute(initial)
+
     def render(self, name, value, attrs=None, renderer=None):
         # Not list(): it asks a model iterator's len() first, a COUNT query.
         choices = [choice for choice in self.choices]  # noqa: C416

@@ -113,3 +113,31 @@ def test_the_team_filter_reads_the_regions_once_for_both_region_selects(org):
 
     for name in ("region", "customer_region"):
         assert re.findall(r'<option value="(\d+)"', str(form[name])) == expected
+
+
+def test_a_required_model_select_is_rendered_with_one_query(db, django_assert_num_queries):
+    """Django's Select reads its first choice to decide on `required` (a query for a model's choices) before
+    rendering them: ours decides from the empty label, and writes the same HTML as Django's field."""
+    from crm.models import Currency
+
+    for empty_label in (None, "Pick one"):
+
+        class Form(forms.Form):
+            ours = SelectChoiceField(queryset=Currency.objects.order_by("code"), empty_label=empty_label)
+            djangos = forms.ModelChoiceField(queryset=Currency.objects.order_by("code"), empty_label=empty_label)
+
+        form = Form()
+        with django_assert_num_queries(1):
+            html = str(form["ours"])
+        expected = str(form["djangos"]).replace("djangos", "ours")
+        assert html == expected
+        assert ("required" in html) == (empty_label is not None)  # a placeholder first: the browser requires one
+
+
+def test_an_empty_required_model_select_is_required_as_djangos(db):
+    from crm.models import Currency
+
+    for empty_label in (None, "Pick one"):
+        ours = SelectChoiceField(queryset=Currency.objects.none(), empty_label=empty_label)
+        djangos = forms.ModelChoiceField(queryset=Currency.objects.none(), empty_label=empty_label)
+        assert ours.widget.use_required_attribute(None) == djangos.widget.use_required_attribute(None)
