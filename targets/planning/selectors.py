@@ -241,6 +241,8 @@ def adjustments_to_decide(user: User | None, *, only: int | None = None) -> list
     if not top:
         qs = qs.exclude(kind=AdjustmentKind.TOTAL_CHANGE)
     pending = list(qs.order_by("created_at", "id"))
+    if not pending:  # the usual case ("my targets" asks on every visit): no scope or targets to build and read
+        return []
     ids = {change["node"] for adjustment in pending for change in adjustment.changes}
     nodes = {
         n["id"]: n for n in TargetNode.objects.filter(pk__in=ids).values("id", "region_id", "owner_id", "parent_id")
