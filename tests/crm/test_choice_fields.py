@@ -160,6 +160,8 @@ def test_the_form_renderer_writes_djangos_inputs_byte_for_byte(db):
         template = get_template(name)
         assert "/django/forms/templates/" in template.origin.name, name
         assert template.template.source == '{% include "django/forms/widgets/input.html" %}\n', name
+    for name in ("input", "attrs"):  # what the renderer writes in Python: a project's override would go unseen
+        assert "/django/forms/templates/" in get_template(f"django/forms/widgets/{name}.html").origin.name, name
 
     class Everything(forms.Form):
         text = forms.CharField(max_length=20, help_text="help")
