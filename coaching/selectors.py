@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from coaching.models import (
@@ -592,17 +592,26 @@ def last_meeting_day(user: User, team: Region | None) -> date | None:
     return timezone.localdate(held) if held is not None else None
 
 
-def next_meeting(user: User, team: Region | None, today: date) -> Meeting | None:
+def next_meeting(user: User, team: Region | int | None, today: date) -> Meeting | None:
     """The review meeting a team's manager or director looks at next: the team's earliest planned meeting of
     this week or later; failing that, its latest held one (the page offers to plan the next). None when the
-    user may not see the team's meetings or there is none. One or two queries."""
+    user may not see the team's meetings (`meetings_visible_to`) or there is none. One query: the planned ones
+    first, by week; then the held ones, the latest first."""
     if team is None:
         return None
-    mine = meetings_visible_to(user).filter(region=team).select_related("region")
-    planned = mine.filter(status=MeetingStatus.PLANNED, week__gte=week_of(today)).order_by("week", "pk").first()
-    if planned is not None:
-        return planned
-    return mine.filter(status=MeetingStatus.HELD).order_by("-week", "-pk").first()
+    planned = Q(status=MeetingStatus.PLANNED, week__gte=week_of(today))
+    return (
+        meetings_visible_to(user)
+        .filter(planned | Q(status=MeetingStatus.HELD), region=team)
+        .select_related("region")
+        .alias(
+            held=Case(When(planned, then=Value(0)), default=Value(1)),
+            planned_week=Case(When(planned, then=F("week"))),
+            planned_pk=Case(When(planned, then=F("pk"))),
+        )
+        .order_by("held", "planned_week", "planned_pk", "-week", "-pk")
+        .first()
+    )
 
 
 def meeting_of_week(user: User, team: Region, week: date) -> Meeting | None:

@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.forms.models import ModelChoiceIterator
+from django.forms.renderers import TemplatesSetting
 from django.urls import reverse_lazy
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeData, mark_safe
@@ -56,12 +57,52 @@ def _text(value) -> str:
     return conditional_escape(value) if isinstance(value, SafeData) else escape(f"{value}")
 
 
+# Django's widget templates that are nothing but `{% include "django/forms/widgets/input.html" %}` (and a newline).
+INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{kind}.html"
+    for kind in (
+        "checkbox", "color", "date", "datetime", "email", "file", "hidden",
+        "number", "password", "search", "tel", "text", "time", "url",
+    )
+)  # fmt: skip
+
+
+class FormRenderer(TemplatesSetting):
+    """The site's form renderer (settings.FORM_RENDERER): widgets render through TEMPLATES, except the plain
+    <input>s, written in Python byte for byte as Django's input.html writes them. A deal page has a dozen: through
+    the template engine (three templates, a context and an escape per variable each) they cost more Python than
+    the rest of the page's forms."""
+
+    def render(self, template_name, context, request=None):
+        if template_name in INPUT_TEMPLATES:
+            return _input_html(context["widget"])  # what Django's renderer returns, stripped
+        return super().render(template_name, context, request)
+
+
+def _input_html(widget: dict) -> str:
+    value = widget["value"]
+    shown = "" if value is None else f' value="{_text(value)}"'
+    return (
+        f'<input type="{conditional_escape(widget["type"])}" name="{conditional_escape(widget["name"])}"{shown}'
+        f"{_attrs_html(widget['attrs'])}>"
+    )
+
+
 class InlineSelect(forms.Select):
     """A <select> written in Python, byte for byte as templates/django/forms/widgets/select.html renders it.
 
     A director's team filter has two selects of 661 regions each: the template engine (a context, a resolve and
     an escape per variable, and Django's option dict per choice) cost more Python than the rest of the page.
     Grouped choices and multiple selects go through the template as before."""
+
+    def use_required_attribute(self, initial):
+        # Django's Select reads the first choice to see whether it is a placeholder: for a model's choices that
+        # is the whole query once more, before `render` reads them (the deal page's currency: two queries).
+        # `ChoicesInOneQuery` yields the empty label first when there is one, and a row's id is never empty.
+        choices = self.choices
+        if isinstance(choices, ChoicesInOneQuery):
+            return forms.Widget.use_required_attribute(self, initial) and choices.field.empty_label is not None
+        return super().use_required_attribute(initial)
 
     def render(self, name, value, attrs=None, renderer=None):
         # Not list(): it asks a model iterator's len() first, a COUNT query.
@@ -99,17 +140,27 @@ def region_label(depth: int, name: str) -> str:
     return "\u2003" * depth + name
 
 
-def region_choices(user) -> list[tuple[int, str]]:
+def region_choices(user, *, regions: QuerySet[Region] | None = None) -> list[tuple[int, str]]:
     """(id, label) of the regions `user` sees, in tree order: one query of plain values, for the forms with
-    more than one region <select> to share (`scoped_region_field(..., choices=...)`)."""
-    rows = visible_regions(user).order_by("path").values_list("pk", "depth", "name")
+    more than one region <select> to share (`scoped_region_field(..., choices=...)`). `regions`: the user's
+    `visible_regions`, when the form built it already."""
+    rows = (visible_regions(user) if regions is None else regions).order_by("path").values_list("pk", "depth", "name")
     return [(pk, region_label(depth, name)) for pk, depth, name in rows]
 
 
-def scoped_region_field(user, *, choices: list[tuple[int, str]] | None = None, **kwargs) -> RegionChoiceField:
+def scoped_region_field(
+    user,
+    *,
+    choices: list[tuple[int, str]] | None = None,
+    regions: QuerySet[Region] | None = None,
+    **kwargs,
+) -> RegionChoiceField:
     """A <select> of the regions `user` sees; `choices`: those regions already read (`region_choices(user)`),
-    shown instead of reading them again. The field validates against the scoped queryset either way."""
-    field = RegionChoiceField(queryset=visible_regions(user).order_by("path"), **kwargs)
+    shown instead of reading them again. The field validates against the scoped queryset either way: `regions`,
+    the user's `visible_regions` when the form built it already (its scope's subqueries cost a few milliseconds
+    of Python to build, for each field that builds them again)."""
+    queryset = visible_regions(user) if regions is None else regions
+    field = RegionChoiceField(queryset=queryset.order_by("path"), **kwargs)
     if choices is not None:
         field.widget.choices = [*([("", field.empty_label)] if field.empty_label is not None else []), *choices]
     return field

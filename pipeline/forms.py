@@ -17,6 +17,7 @@ from crm.forms import (
     scoped_user_field,
 )
 from crm.models import CompanySettings, Currency, ProductLine
+from crm.scopes import visible_regions
 from pipeline.models import ActivityKind, ForecastCategory, Pipeline, Stage
 from pipeline.selectors import STATUS_CHOICES, STATUS_OPEN
 from pipeline.services import EDITABLE_FIELDS, opportunity_in_closed_period
@@ -227,10 +228,12 @@ class TeamFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        regions = region_choices(user)  # one query for both region selects
+        visible = visible_regions(user)  # built once for the choices and both fields' validation
+        regions = region_choices(user, regions=visible)  # one query for both region selects
         self.fields["region"] = scoped_region_field(
             user,
             choices=regions,
+            regions=visible,
             label=_("Sales team"),
             required=False,
             empty_label=_("All teams"),
@@ -238,7 +241,12 @@ class TeamFilterForm(forms.Form):
         )
         self.fields["owner"] = scoped_user_field(user, label=_("Rep"), required=False, empty_label=_("All reps"))
         self.fields["customer_region"] = scoped_region_field(
-            user, choices=regions, label=_("Customer region"), required=False, empty_label=_("All customer regions")
+            user,
+            choices=regions,
+            regions=visible,
+            label=_("Customer region"),
+            required=False,
+            empty_label=_("All customer regions"),
         )
         self.fields["stage"] = StageChoiceField(
             label=_("Stage"),

@@ -177,7 +177,8 @@ def _render_detail(request, deal, *, edit_form=None, collection_form=None, activ
         "collected": collected,
         "outstanding": deal.amount_company - collected,
         "edit_form": edit_form or DealEditForm(user=request.user, deal=deal),
-        "collection_form": collection_form or CollectionForm(),
+        # Shown for a won deal only (or with the errors of a refused collection): not built for the others.
+        "collection_form": collection_form or (CollectionForm() if deal.stage.is_won else None),
         "activity_form": activity_form or ActivityForm(),
         "conflict": conflict,
         "today": timezone.localdate(),

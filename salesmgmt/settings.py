@@ -113,8 +113,9 @@ MIDDLEWARE = [
 ]
 
 # Widgets render through TEMPLATES, so a widget of ours keeps its template in templates/ with the others
-# (the search pickers' templates/crm/widgets/search_select.html).
-FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
+# (the search pickers' templates/crm/widgets/search_select.html); plain <input>s are written in Python, byte for
+# byte as Django's template writes them (`crm.forms.FormRenderer`).
+FORM_RENDERER = "crm.forms.FormRenderer"
 
 ROOT_URLCONF = "salesmgmt.urls"
 WSGI_APPLICATION = "salesmgmt.wsgi.application"

@@ -37,7 +37,8 @@ def home(request):
         )
         return render(request, "coaching/home/rep.html", context)
     review = homes.team_review(user, today) if role == "manager" else homes.company_review(user, today)
-    team = None if review is None else selectors.teams_for(user).filter(pk=review.region_id).first()
+    # The review's region: `next_meeting` finds its meetings among those the user may see (no read of the region).
+    team = None if review is None else review.region_id
     context.update(review=review, next_meeting=selectors.next_meeting(user, team, today))
     if role == "director" and review is not None:
         context["heatmap"] = homes.attainment_heatmap(user, review.region_id, homes.primary_plan(review))

@@ -7,7 +7,7 @@ what a threshold may be is decided by the services.
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import scoped_user_field
+from crm.forms import SelectChoiceField, scoped_user_field
 from targets.alerts.selectors import ACTIVE_STATES, alerts_visible_to
 from targets.models import PREFERENCE_KINDS, PREFERENCE_WEEKLY_DIGEST, AlertKind, AlertSeverity, AlertState
 from targets.planning.selectors import plans_visible_to
@@ -33,7 +33,7 @@ class AlertFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["owner"] = scoped_user_field(user, label=_("Owner"), required=False, empty_label=_("All owners"))
-        self.fields["plan"] = forms.ModelChoiceField(
+        self.fields["plan"] = SelectChoiceField(  # one plain query, not a server-side cursor
             label=_("Plan"),
             queryset=plans_visible_to(user).order_by("-period_start", "name"),
             required=False,

@@ -7,7 +7,7 @@ commit, approve or change what) live in the services.
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from crm.forms import scoped_user_field
+from crm.forms import SelectChoiceField, scoped_user_field
 from crm.models import User
 from crm.scopes import visible_users
 from pipeline.forms import DATE, MoneyField
@@ -18,7 +18,9 @@ PEOPLE_MINE = ""
 PEOPLE_TEAM = "team"
 
 
-class PlanChoiceField(forms.ModelChoiceField):
+class PlanChoiceField(SelectChoiceField):
+    """Plans read with one plain query (not a server-side cursor) and written as a <select> in Python."""
+
     def label_from_instance(self, obj):
         return f"{obj.name} ({obj.get_status_display()})"
 

@@ -113,3 +113,96 @@ def test_the_team_filter_reads_the_regions_once_for_both_region_selects(org):
 
     for name in ("region", "customer_region"):
         assert re.findall(r'<option value="(\d+)"', str(form[name])) == expected
+
+
+def test_a_required_model_select_is_rendered_with_one_query(db, django_assert_num_queries):
+    """Django's Select reads its first choice to decide on `required` (a query for a model's choices) before
+    rendering them: ours decides from the empty label, and writes the same HTML as Django's field."""
+    from crm.models import Currency
+
+    for empty_label in (None, "Pick one"):
+
+        class Form(forms.Form):
+            ours = SelectChoiceField(queryset=Currency.objects.order_by("code"), empty_label=empty_label)
+            djangos = forms.ModelChoiceField(queryset=Currency.objects.order_by("code"), empty_label=empty_label)
+
+        form = Form()
+        with django_assert_num_queries(1):
+            html = str(form["ours"])
+        expected = str(form["djangos"]).replace("djangos", "ours")
+        assert html == expected
+        assert ("required" in html) == (empty_label is not None)  # a placeholder first: the browser requires one
+
+
+def test_an_empty_required_model_select_is_required_as_djangos(db):
+    from crm.models import Currency
+
+    for empty_label in (None, "Pick one"):
+        ours = SelectChoiceField(queryset=Currency.objects.none(), empty_label=empty_label)
+        djangos = forms.ModelChoiceField(queryset=Currency.objects.none(), empty_label=empty_label)
+        assert ours.widget.use_required_attribute(None) == djangos.widget.use_required_attribute(None)
+
+
+# --- FormRenderer: plain <input>s written in Python ----------------------------------------------------
+
+
+def test_the_form_renderer_writes_djangos_inputs_byte_for_byte(db):
+    from datetime import date
+
+    from django.forms.renderers import TemplatesSetting
+    from django.template.loader import get_template
+    from django.utils.safestring import mark_safe
+
+    from crm.forms import INPUT_TEMPLATES, FormRenderer
+    from pipeline.forms import DATE, MoneyField
+
+    for name in INPUT_TEMPLATES:  # each is Django's own, and only includes input.html
+        template = get_template(name)
+        assert "/django/forms/templates/" in template.origin.name, name
+        assert template.template.source == '{% include "django/forms/widgets/input.html" %}\n', name
+    for name in ("input", "attrs"):  # what the renderer writes in Python: a project's override would go unseen
+        assert "/django/forms/templates/" in get_template(f"django/forms/widgets/{name}.html").origin.name, name
+
+    class Everything(forms.Form):
+        text = forms.CharField(max_length=20, help_text="help")
+        optional = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": 'say "hi" & <go>'}))
+        number = forms.IntegerField(min_value=0, max_value=100)
+        decimal = forms.DecimalField(max_digits=6, decimal_places=2, required=False)
+        money = MoneyField(label="Amount")
+        day = forms.DateField(widget=DATE)
+        email = forms.EmailField(required=False)
+        url = forms.URLField(required=False, assume_scheme="https")
+        password = forms.CharField(widget=forms.PasswordInput(render_value=True), required=False)
+        secret = forms.CharField(widget=forms.HiddenInput, required=False)
+        flag = forms.BooleanField(required=False)
+        search = forms.CharField(widget=forms.TextInput(attrs={"type": "search", "autofocus": True, "hidden": False}))
+        upload = forms.FileField(required=False)
+        safe = forms.CharField(required=False)
+
+    initial = {"text": "<b>x</b> & 'y'", "number": 7, "money": "1234.50", "day": date(2026, 5, 1), "flag": True}
+    bound = {
+        "text": 'a"b',
+        "optional": "",
+        "number": "x",
+        "decimal": "1.5",
+        "money": "¥ 12 000",
+        "day": "2026-13-01",
+        "email": "a@b",
+        "url": "http://x?a=1&b=2",
+        "password": "p&w",
+        "secret": "s",
+        "flag": "on",
+        "search": "q",
+        "safe": mark_safe("<i>kept</i>"),
+    }
+    for form in (Everything(), Everything(initial=initial), Everything(data=bound), Everything(auto_id=False)):
+        form.is_bound and form.is_valid()
+        for field in form:
+            ours = field.as_widget()
+            form.renderer = TemplatesSetting()
+            djangos = field.as_widget()
+            form.renderer = None
+            assert ours == djangos, (field.name, ours, djangos)
+    from django.forms.renderers import get_default_renderer
+
+    assert isinstance(get_default_renderer(), FormRenderer)  # the site's forms use it

@@ -63,6 +63,28 @@ def test_with_only_a_held_meeting_the_home_shows_it_with_a_link_to_plan_the_next
     assert 'data-testid="plan-next-meeting"' in html
 
 
+def test_the_next_meeting_is_the_earliest_planned_one_else_the_latest_held_in_one_query(org, django_assert_num_queries):
+    def meeting(weeks, title, held=False):
+        created = services.meeting_create(
+            actor=org.manager, team=org.east, week=MONDAY + timedelta(days=7 * weeks), title=title
+        )
+        return services.meeting_hold(actor=org.manager, meeting=created) if held else created
+
+    with django_assert_num_queries(1):
+        assert selectors.next_meeting(org.manager, org.east.pk, DAY) is None
+    meeting(-3, "Held long ago", held=True)
+    latest_held = meeting(-1, "Held last week", held=True)
+    meeting(-2, "Planned, never held")  # before this week: not the next one
+    with django_assert_num_queries(1):
+        assert selectors.next_meeting(org.manager, org.east.pk, DAY) == latest_held
+    meeting(3, "In three weeks")
+    soonest = meeting(1, "Next week")
+    meeting(2, "In two weeks")
+    with django_assert_num_queries(1):
+        assert selectors.next_meeting(org.manager, org.east, DAY) == soonest
+    assert selectors.next_meeting(org.manager_north, org.east.pk, DAY) is None  # not his team's
+
+
 def test_the_directors_home_shows_the_companys_next_meeting(org, client_for):
     top = org.east.parent
     meeting = services.meeting_create(actor=org.director, team=top, week=MONDAY, title="Company weekly")

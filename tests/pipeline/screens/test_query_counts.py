@@ -86,6 +86,19 @@ def test_deal_detail_does_not_grow_with_history_and_activities(org, client_for, 
     assert large == small
 
 
+def test_deal_detail_does_not_grow_with_product_lines(org, client_for):
+    one = make_deal(owner=org.rep, lines=[{"product_line": ProductLineFactory(), "amount": 100}])
+    many = make_deal(owner=org.rep, lines=[{"product_line": ProductLineFactory(), "amount": 10 + i} for i in range(8)])
+    client = client_for(org.manager)
+    counts = {}
+    for deal in (one, many):
+        url = reverse("pipeline:deal_detail", args=[deal.pk])
+        client.get(url)
+        counts[deal.pk], response = count_queries(client, url, {})
+        assert response.content.decode().count('<td data-label="Product line">') == deal.lines.count()
+    assert counts[many.pk] == counts[one.pk], counts
+
+
 def test_deal_page_reads_each_thing_once(org, client_for):
     """A manager's deal page reads his scope's regions once (with their members once more) for the deal, the
     customers, the activities and the collections, and the collections once for the list and their total."""
@@ -97,5 +110,7 @@ def test_deal_page_reads_each_thing_once(org, client_for):
         assert client.get(url).status_code == 200
     tables = [q["sql"].split(" FROM ", 1)[1].split()[0].strip('"(') for q in ctx.captured_queries]
     assert tables.count("pipeline_collection") == 1, tables
+    # Two currency <select>s (the edit form's, the collection form's): each reads its choices once, not also its first.
+    assert tables.count("crm_currency") == 2, tables
     reaches = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip("(").startswith('SELECT "crm_region"."id"')]
     assert len(reaches) == 2, reaches  # the regions (for the deal), then the regions with their members

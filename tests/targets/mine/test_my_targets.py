@@ -123,3 +123,43 @@ def test_the_page_does_not_grow_with_rows(org, plan, tree, client_for, django_as
     with django_assert_max_num_queries(small):
         response = client.get(URL, {"person": "team"})
     assert len(response.context["nodes"]) == 15
+
+
+def test_my_open_action_plans_name_their_targets_in_one_query_however_many(org, plan, tree, client_for):
+    node = fresh(tree["reps"][org.rep])
+    quarters = target_split(node=node, dimension="quarter", method="equal", actor=org.manager).children
+    client = client_for(org.rep)
+
+    def page():
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(URL)
+        assert response.status_code == 200
+        reads = [q["sql"] for q in ctx.captured_queries if 'FROM "targets_actionplan"' in q["sql"]]
+        return len(ctx.captured_queries), reads, response.content.decode()
+
+    first = action_plan_create(node=node, activity="Plan the year", due_date=node.period_end, actor=org.rep)
+    small, _reads, html = page()
+    assert f'data-testid="my-action-{first.pk}"' in html and node.label in html
+    actions = [
+        action_plan_create(node=q, activity=f"Call {i}", due_date=q.period_end, actor=org.rep)
+        for i, q in enumerate(quarters)
+    ]
+    large, reads, html = page()
+    assert large == small
+    mine = [sql for sql in reads if "ORDER BY" in sql and "due_date" in sql and "LIMIT" in sql]
+    assert len(mine) == 1 and '"targets_targetplan"' not in mine[0]  # the labels' tables only, not the plan
+    for action, quarter in zip(actions, quarters, strict=True):
+        assert f'data-testid="my-action-{action.pk}"' in html
+        assert quarter.label in html
+
+
+def test_the_plan_filters_read_plans_without_a_server_side_cursor(org, plan, tree, client_for, monkeypatch):
+    from django.db.models import QuerySet
+
+    def no_cursor(self, *args, **kwargs):
+        raise AssertionError("a server-side cursor for a <select>")
+
+    monkeypatch.setattr(QuerySet, "iterator", no_cursor)
+    for url in (URL, reverse("targets:alert_list")):
+        html = client_for(org.manager).get(url).content.decode()
+        assert f'<option value="{plan.pk}"' in html, url
