@@ -87,6 +87,7 @@ class _Block:
     def __init__(self) -> None:
         self.keys: set[str] = set()
         self.wrote = False
+        self.declared = False  # touched keys, or said its writes show on no cached page (`unseen`)
 
 
 _touched: ContextVar[_Block | None] = ContextVar("freshness_touched", default=None)
@@ -181,19 +182,28 @@ def touch(keys: Iterable[str], *, using: str = DEFAULT_DB_ALIAS) -> None:
     block = _touched.get()
     if block is not None:
         block.keys |= keys
+        block.declared = True
     _add(connections[using], keys)
+
+
+def unseen() -> None:
+    """What the running `covers` block writes shows on no cached page (a bookkeeping column such as an alert's
+    last-seen time, read by pages that are never cached): its writes to the covered tables bump nothing."""
+    block = _touched.get()
+    if block is not None:
+        block.declared = True
 
 
 @contextmanager
 def covering(tables: Iterable[str]) -> Iterator[None]:
-    """Within the block, writes to `tables` bump only the keys the block passes to `touch` — which it must call:
-    a block that wrote to them and touched nothing bumps `EVERYTHING`."""
+    """Within the block, writes to `tables` bump only the keys the block passes to `touch` — which it must call
+    (or `unseen`): a block that wrote to them and declared nothing bumps `EVERYTHING`."""
     covered = _covered.set(_covered.get() | frozenset(tables))
     block = _Block()
     touched = _touched.set(block)
     try:
         yield
-        if block.wrote and not block.keys:
+        if block.wrote and not block.declared:
             changed()
     finally:
         _touched.reset(touched)

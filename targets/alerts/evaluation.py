@@ -14,6 +14,7 @@ records the milestones (50 %, 90 %, 100 %) the nodes' figures reached and tells 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -211,6 +212,23 @@ def _deal_firings(
     return firings
 
 
+def _params_text(params: object) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def _shown_differently(previous: Mapping[str, Any] | None, firing: Firing) -> bool:
+    """Whether a firing alert shows otherwise than it did (new, or another severity, owner or figures): its
+    last-seen time alone is shown only on the alert list, which is never cached."""
+    if previous is None:
+        return True
+    return (
+        previous["severity"] != firing.rule.severity
+        or previous["owner_id"] != firing.owner_id
+        or previous["owner_manager_id"] != firing.owner_manager_id
+        or _params_text(previous["params"]) != _params_text(firing.params)
+    )
+
+
 @transaction.atomic
 def evaluate_alerts(
     plan_id: int | None = None,
@@ -253,7 +271,18 @@ def evaluate_alerts(
         for row in Alert.objects.filter(scope)
         .filter(state__in=(AlertState.OPEN, AlertState.ACKNOWLEDGED))
         .order_by()
-        .values("id", "rule_id", "subject_key", "period_key", "state", "opened_at", "owner_id", "owner_manager_id")
+        .values(
+            "id",
+            "rule_id",
+            "subject_key",
+            "period_key",
+            "state",
+            "opened_at",
+            "owner_id",
+            "owner_manager_id",
+            "severity",
+            "params",
+        )
     }
     rows = []
     for key, f in firings.items():
@@ -285,8 +314,10 @@ def evaluate_alerts(
     with freshness.covering(("targets_alert",)):
         if len(people) > PEOPLE_KEYS_LIMIT:
             freshness.changed()  # a company-wide evaluation: every page
-        elif rows or gone:
+        elif gone or any(_shown_differently(existing.get(key), f) for key, f in firings.items()):
             freshness.touch(people_keys(people, facet=ALERTS))
+        else:
+            freshness.unseen()  # the same alerts as before, seen again: only their last-seen time moves
         if rows:
             Alert.objects.bulk_create(
                 rows,

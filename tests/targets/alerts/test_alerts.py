@@ -389,3 +389,37 @@ def test_the_pace_message_shows_the_figures_of_the_screens_rounded_once(org, met
         "-15.1",
     )
     assert "attainment 5.1 %, time progress 20.3 %" in alert_message(alert)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alerts_seen_again_unchanged_leave_cached_pages_alone_and_a_change_refreshes_them(org, metrics, frozen):
+    """Evaluated again with nothing changed, the alerts only move their last-seen time (shown on the alert list,
+    which is never cached): no page goes stale. One resolving bumps the alerts' keys of its people."""
+    from crm.scopes import ALERTS, people_keys
+    from salesmgmt import freshness
+    from salesmgmt.models import Freshness
+
+    ensure_default_rules()
+    approved_plan(org, metrics["won_revenue"])
+    late = make_deal(owner=org.rep, amount="1000", close=date(2027, 3, 1))
+    evaluate_alerts()
+    keys = sorted(people_keys([org.rep.pk, org.manager.pk], facet=ALERTS) | {freshness.EVERYTHING})
+
+    def versions():
+        found = dict(Freshness.objects.filter(key__in=keys).values_list("key", "version"))
+        return {k: found.get(k, 0) for k in keys}
+
+    before, seen = versions(), alerts(AlertKind.CLOSE_DATE_PASSED).get().last_seen
+    frozen.shift(timedelta(hours=1))
+    evaluate_alerts(deal_ids=[late.pk])
+    assert alerts(AlertKind.CLOSE_DATE_PASSED).get().last_seen > seen  # seen again...
+    assert versions() == before  # ... and nothing a cached page shows changed
+
+    Opportunity.objects.filter(pk=late.pk).update(expected_close_date=date(2027, 6, 1))  # undeclared: `*`
+    before = versions()
+    evaluate_alerts(deal_ids=[late.pk])  # the close-date alert resolves
+    assert alerts(AlertKind.CLOSE_DATE_PASSED).get().state == AlertState.RESOLVED
+    after = versions()
+    assert after[freshness.EVERYTHING] == before[freshness.EVERYTHING]
+    assert after[f"a:u{org.rep.pk}"] == before[f"a:u{org.rep.pk}"] + 1
+    assert after[f"a:r{org.sh.pk}"] == before[f"a:r{org.sh.pk}"] + 1
