@@ -10,7 +10,8 @@ delivered twice sends nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -190,20 +191,31 @@ def notification_mark_read(*, notification: Notification, actor: User) -> Notifi
         raise ValidationError(_("This notification is not yours."))
     if notification.read_at is None:
         notification.read_at = timezone.now()
-        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+        with _reading(actor):
+            Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
     return notification
 
 
 def notifications_mark_all_read(*, actor: User) -> int:
     """Mark every unread notification of the actor read; returns how many."""
-    return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
+    with _reading(actor):
+        return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
 
 
 def notifications_mark_alert_read(*, alert_id: int, actor: User) -> int:
     """The actor dealt with an alert (acknowledged or resolved it): its notifications to them are read."""
-    return Notification.objects.filter(recipient=actor, alert_id=alert_id, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    with _reading(actor):
+        return Notification.objects.filter(recipient=actor, alert_id=alert_id, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )
+
+
+@contextmanager
+def _reading(actor: User) -> Iterator[None]:
+    """Notifications read by their recipient: only his pages go stale (the bell), not everybody's."""
+    with freshness.covering(("targets_notification",)):
+        freshness.touch(user_keys(actor.pk, facet=NOTIFICATIONS))
+        yield
 
 
 @transaction.atomic

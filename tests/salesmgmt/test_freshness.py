@@ -313,3 +313,23 @@ def test_facets_keep_deal_pages_cached_through_attainment_and_alert_writes_but_n
     }
     assert not _get(director, "/pipeline/team/")[1]  # not his
     assert user_keys(org.manager.pk, facet=NOTIFICATIONS) == {f"n:u{org.manager.pk}"}
+
+
+def test_notifications_read_refresh_only_their_readers_pages(org, deals):
+    """Reading one's notifications changes one's own bell: one's pages go stale, nobody else's (not `*`)."""
+    from targets.alerts.notifications import notifications_insert, notifications_mark_all_read
+    from targets.alerts.selectors import unread_count
+    from targets.models import Notification, NotificationTopic
+
+    notifications_insert([Notification(recipient=org.manager, topic=NotificationTopic.MILESTONE, in_app=True)])
+    manager, director = _browser(org.manager), _browser(org.director)
+    for client in (manager, director):
+        _get(client, "/pipeline/team/")
+    assert unread_count(org.manager) > 0
+    everything = _version(freshness.EVERYTHING)
+
+    assert notifications_mark_all_read(actor=org.manager) > 0
+    assert _version(freshness.EVERYTHING) == everything
+    response, read = _get(manager, "/pipeline/team/")
+    assert read and b'data-count="0"' in response.content  # his bell, read: rendered afresh
+    assert not _get(director, "/pipeline/team/")[1]
