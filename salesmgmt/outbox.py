@@ -11,13 +11,14 @@ published row by row: after a commit the outbox publishes one `salesmgmt.drain_o
 runs every call of `name` then pending in one go, deleting their rows in the same transaction. So calls pile
 up while the worker is busy and cost one pass, not one each; a drain that dies leaves its rows for the next.
 
-With a broker and no delay (the default), one drain waits in the queue at a time: a commit publishes a drain
-unless one is queued and not yet started (a key `add`ed to the cache, `QUEUED_SECONDS` at most), and a drain
-clears that key as it starts, before it selects the pending rows (`drain_queued`). A commit that found the key
-committed before the drain started, so the drain takes its rows; a commit after that queues the next drain. While
-the worker is busy the moves of that time pile up behind one queued drain and cost one pass; when it is idle
-each commit's drain runs at once. A drain's lost message holds the next commit up for `QUEUED_SECONDS` at most,
-and `flush` sends a drain for anything left pending. No message waits with a countdown (see the settings).
+With a broker, a cache the workers share (Redis) and no delay (the default), one drain waits in the queue at a
+time: a commit publishes a drain unless one is queued and not yet started (a key `add`ed to the cache,
+`QUEUED_SECONDS` at most), and a drain clears that key as it starts, before it selects the pending rows
+(`drain_queued`). A commit that found the key committed before the drain started, so the drain takes its rows; a
+commit after that queues the next drain. While the worker is busy the moves of that time pile up behind one queued
+drain and cost one pass; when it is idle each commit's drain runs at once. A drain's lost message holds the next
+commit up for `QUEUED_SECONDS` at most, and `flush` sends a drain for anything left pending. No message waits with
+a countdown (see the settings).
 
 With a delay (`OUTBOX_DRAIN_DELAY`), the drain is published with a countdown, and only when none is scheduled
 already: the first commit of a quiet spell schedules it (a key `add`ed to the cache, expiring after
@@ -168,6 +169,11 @@ def _queued_key(name: str) -> str:
 QUEUED_SECONDS = 30
 
 
+def cache_shared() -> bool:
+    """Whether the cache is one the web processes and the workers share (Redis), not a process's own memory."""
+    return "locmem" not in str(settings.CACHES["default"]["BACKEND"]).lower()
+
+
 def drain_queued(name: str) -> int:
     """The worker's drain (`salesmgmt.drain_outbox`): the queued drain's key is cleared first, so a commit from
     now on queues the next drain, and every commit that found it queued has committed: `drain` sees its rows."""
@@ -185,6 +191,10 @@ def publish_drain(name: str) -> None:
         drain(name)
         return
     delay = settings.OUTBOX_DRAIN_DELAY
+    if not delay and not cache_shared():
+        # A worker could not clear a key kept in this process's own memory: a drain per commit.
+        current_app.send_task(DRAIN_TASK, args=[name], retry=False)
+        return
     key, seconds = (
         (_queued_key(name), QUEUED_SECONDS) if not delay else (_scheduled_key(name), max(1, math.ceil(delay)))
     )

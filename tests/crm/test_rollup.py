@@ -178,3 +178,30 @@ def test_the_review_and_win_rates_from_kept_totals_equal_a_direct_count(org, dea
     assert {(r.key, r.won, r.lost) for r in kept} == {(org.east.pk, 2, 0), (org.north.pk, 0, 1)}
     assert {(r.key, r.won) for r in by_team} == {(org.sh.pk, 1), (org.js.pk, 1)}
     assert subtree_deal_figures(org.manager, org.east, east_paths, period).won == Decimal("1200.12")
+
+
+def test_team_pipeline_sums_from_kept_totals_equal_a_direct_count(org, deals, settings):
+    """The team pipeline's totals and per-stage subtotals of open deals, for the director's whole company and a
+    manager's area, added up from kept per-region sums: equal to counting them directly, after a move too."""
+    from pipeline.selectors import team_pipeline_by_stage
+
+    cases = [(org.director, {}), (org.manager, {"region": org.east}), (org.director, {"region": org.north})]
+
+    def both():
+        kept = [team_pipeline_by_stage(user, filters)[1:] for user, filters in cases]
+        settings.ROLLUP_CACHE = False
+        direct = [team_pipeline_by_stage(user, filters)[1:] for user, filters in cases]
+        settings.ROLLUP_CACHE = True
+        return kept, direct
+
+    kept, direct = both()
+    assert kept == direct
+    assert kept[0][0]["count"] == 4 and kept[0][0]["total"] == Decimal("1234.45")
+    assert kept[1][0]["count"] == 2  # East: Shanghai's and Jiangsu's deals
+    deal = deals["bj"]
+    opportunity_move_stage(opportunity=deal, stage=_next(deal.stage), actor=org.rep_other, evidence="met")
+    kept_after, direct_after = both()
+    assert kept_after == direct_after
+    assert kept_after[0][1] != kept[0][1]  # the move shows in the per-stage subtotals
+    stage = {row["stage"].pk: row for row in kept_after[2][1]}
+    assert stage[_next(org.stages[0]).pk]["count"] == 2  # both Beijing deals in the second stage now

@@ -157,6 +157,7 @@ def broker_up(monkeypatch):
     monkeypatch.setitem(current_app.conf, "task_always_eager", False)
     sent = []
     monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
+    monkeypatch.setattr(outbox, "cache_shared", lambda: True)  # the drains run in this process: its cache is theirs
     return sent
 
 
@@ -348,3 +349,18 @@ def test_a_drain_not_sent_is_not_taken_as_scheduled(batches, broker_down, monkey
         outbox.enqueue_name("tests.batched", 2)
     assert sent == [(outbox.DRAIN_TASK, ["tests.batched"])]
     assert outbox.drain("tests.batched") == 2 and batches == [[1, 2]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_shared_cache_every_commit_sends_a_drain(batches, monkeypatch):
+    """A key in a web process's own memory (no Redis cache) could never be cleared by the worker's drain: each
+    commit then sends a drain, as before drains were queued one at a time."""
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    sent = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args)))
+    monkeypatch.setattr(outbox, "cache_shared", lambda: False)  # the cache in each process's own memory
+    for value in (1, 2, 3):
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", value)
+    assert sent == [(outbox.DRAIN_TASK, ["tests.batched"])] * 3
+    assert drain_outbox("tests.batched") == 3 and batches == [[1, 2, 3]]
