@@ -4,7 +4,7 @@ A director's review and team pipeline sum the deals of the whole company (600,00
 and under ten writers every such page renders afresh, since every move is in the company. Deal figures add up
 over the region tree: a region's subtree total is its own rows' figures plus its children's subtree totals. So
 each region's subtree total is kept in the cache under the versions of that region's freshness key (`r<id>`,
-bumped by every committed change in its subtree, `crm.scopes.region_keys`) and of `EVERYTHING`, and a reader:
+bumped by every committed change in its subtree, `crm.scopes.region_key`) and of `EVERYTHING`, and a reader:
 
 1. reads the versions of the subtree's regions (one query) and the totals kept under them (one cache call);
 2. computes only the regions whose version moved since (a move bumps its team and the regions above it): their
@@ -29,6 +29,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
+from crm.scopes import region_key
 from salesmgmt import freshness
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ def subtree_totals(
     cached: dict[int, T] = {}
     keys: dict[int, str] = {}
     if settings.ROLLUP_CACHE and freshness.clean():
-        marks = freshness.versions([freshness.EVERYTHING, *(f"r{pk}" for pk in ids)])
+        marks = freshness.versions([freshness.EVERYTHING, *(region_key(pk) for pk in ids)])
         digest = hashlib.sha256(name.encode()).hexdigest()[:24]
         keys = {pk: f"rollup:{digest}:{pk}:{version}:{marks[0]}" for pk, version in zip(ids, marks[1:], strict=True)}
         found = cache.get_many(list(keys.values()))

@@ -227,12 +227,17 @@ NOTIFICATIONS = "n:"  # a person's notifications: the bell on every page
 FACETS = (DEALS, TARGETS, ALERTS, NOTIFICATIONS)
 
 
+def region_key(region_id: int, facet: str = DEALS) -> str:
+    """A region's freshness key in `facet`: bumped by every change to rows of its subtree."""
+    return f"{facet}r{region_id}"
+
+
 def region_keys(*paths: str | None, facet: str = DEALS) -> set[str]:
     """The freshness keys a change to rows of these regions (materialised paths, "/1/4/9/") bumps: each region on
     the paths — the region and its ancestors, whose subtrees hold it — and the whole company's, in `facet`."""
     keys = {facet + COMPANY_KEY}
     for path in paths:
-        keys.update(f"{facet}r{pk}" for pk in (path or "").split("/") if pk)
+        keys.update(region_key(int(pk), facet) for pk in (path or "").split("/") if pk)
     return keys
 
 
@@ -271,9 +276,11 @@ def freshness_keys(user: User | AnonymousUser | None, facets: tuple[str, ...] = 
     if scope == DataScope.ALL:
         keys.append(COMPANY_KEY)
     elif scope == DataScope.SELF_AND_SUBORDINATES:
-        keys += [f"r{pk}" for pk in Region.objects.filter(manager=user).order_by("pk").values_list("pk", flat=True)]
+        keys += [
+            region_key(pk) for pk in Region.objects.filter(manager=user).order_by("pk").values_list("pk", flat=True)
+        ]
     elif scope in (DataScope.DEPARTMENT, DataScope.DEPARTMENT_TREE) and user.region_id:
-        keys.append(f"r{user.region_id}")
+        keys.append(region_key(user.region_id))
     result = []
     for facet in facets:
         # His notifications are his alone: the bell shows no one else's.
