@@ -273,6 +273,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message reserved at a time: a crashed worker strands only the task it was running.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless this is set: a new
+# PostgreSQL backend per task (two a deal move, with its alert evaluation), each planning its first queries with
+# empty catalog caches. The worker keeps its connection instead, by the web's rule (`DB_CONN_MAX_AGE`, health
+# checks): `salesmgmt.celery` closes it around a task only when it is too old or unusable
+# (`django.db.close_old_connections`), as Django does around a request. Celery closes it once every this many tasks.
+CELERY_DB_REUSE_MAX = 100_000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
