@@ -81,6 +81,7 @@ SPAWN_RATE = 30  # users started a second
 CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
 DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
+WEB_WORKERS, WEB_THREADS = 3, 4  # gunicorn's processes and threads each
 SINGLE_GOALS = {"manager": 0.150, "director": 0.300}
 THROUGHPUT_GOAL = 60.0  # requests a second
 READ_P95_GOAL = 0.300
@@ -550,13 +551,16 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     ]  # fmt: skip
     gunicorn_log = OUT / "gunicorn.log"
     load_average = os.getloadavg()
-    gunicorn = [sys.executable, "-m", "gunicorn", "salesmgmt.wsgi", "-w", "3", "--threads", "4"]
+    # Production's settings (salesmgmt.gunicorn: no keep-alive, the collector's frozen start-up objects), with the
+    # processes and threads the issue names.
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:salesmgmt.gunicorn", "salesmgmt.wsgi"]
+    env = {**env, "WEB_CONCURRENCY": str(WEB_WORKERS), "WEB_THREADS": str(WEB_THREADS), "LOG_LEVEL": "warning"}
     from salesmgmt.models import OutboxTask
 
     broker = _redis(env)
     with gunicorn_log.open("w") as log, (OUT / "celery.log").open("w") as worker_log:
         server = subprocess.Popen(
-            [*gunicorn, "-b", f"127.0.0.1:{port}"],
+            [*gunicorn, "-b", f"127.0.0.1:{port}", "--access-logfile", str(OUT / "access.log")],
             cwd=ROOT,
             env=env,
             stdout=log,

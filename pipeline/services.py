@@ -32,6 +32,7 @@ from pipeline.models import (
 from salesmgmt import freshness
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import ZERO, quantize
+from salesmgmt.locking import locked_get
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
 DEFAULT_STAGES = [
@@ -494,12 +495,10 @@ def opportunity_move_stage(
 ) -> Opportunity:
     """Move a deal to another stage of its pipeline, asking for the milestone evidence it requires (and a
     reason when the deal was won in a closed period: the move takes it out of figures already reported)."""
-    # Lock the deal row only: PostgreSQL refuses FOR UPDATE on the nullable side of the customer join. The owner
-    # and teams come along (the credited team is read from them): one query for all the move reads of the deal.
-    opportunity = (
-        Opportunity.objects.select_for_update(of=("self",))
-        .select_related("stage", "customer", "owner__region", "region")
-        .get(pk=opportunity.pk)
+    # Lock the deal row, then read it with its stage, customer, owner and teams (the credited team is read from
+    # them) as they are once locked: a concurrent move of the same deal answers 409, not a missing deal.
+    opportunity = locked_get(
+        Opportunity.objects.select_related("stage", "customer", "owner__region", "region"), opportunity.pk
     )
     _check_locked_version(opportunity, expected_version)
     if stage.pipeline_id != opportunity.pipeline_id:
@@ -630,7 +629,7 @@ def collection_create(
 ) -> Collection:
     """回款 against a won deal; the collected total never exceeds the deal amount."""
     # Lock the deal: an amount change or another payment in flight is checked against this one, not past it.
-    opportunity = Opportunity.objects.select_for_update(of=("self",)).select_related("stage").get(pk=opportunity.pk)
+    opportunity = locked_get(Opportunity.objects.select_related("stage"), opportunity.pk)
     if not opportunity.stage.is_won:
         raise ValidationError(_("Payments can only be recorded against won deals."))
     if amount is None or amount <= 0:
@@ -743,7 +742,10 @@ def deals_reassign(
                     % {"count": len(wanted - found), "user": from_owner, "day": effective}
                 }
             )
-    deals = list(qs.select_for_update(of=("self",)).select_related("stage").order_by("pk"))
+    # Lock the deals on their own columns first: a locking read joining their stages would drop a deal whose stage
+    # a concurrent move changed (`salesmgmt.locking`); then read them, stages and all, as they are now.
+    locked = list(qs.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
+    deals = list(Opportunity.objects.filter(pk__in=locked).select_related("stage").order_by("pk"))
     if not deals:
         raise ValidationError(
             {"deals": _("%(user)s has no deal to move from %(day)s.") % {"user": from_owner, "day": effective}}

@@ -27,7 +27,7 @@ def _refuse_insecure_start(**kwargs) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**kwargs) -> None:
+def close_stale_connections(**kwargs) -> None:
     """Around every task, Django's rule around every request: a connection older than `DB_CONN_MAX_AGE`, or one
     that errored and no longer answers, is closed (the next query opens a new one); the others are kept, and
     checked once before their next use (`conn_health_checks`). Celery's own close per task is off

@@ -19,6 +19,7 @@ from crm.scopes import visible_regions, visible_users
 from crm.services import audit
 from salesmgmt import outbox
 from salesmgmt.lib import periods
+from salesmgmt.locking import locked_get
 from targets.models import (
     Metric,
     PlanPeriodKind,
@@ -155,7 +156,7 @@ def plan_submit(*, plan: TargetPlan, actor: User) -> TargetPlan:
 @transaction.atomic
 def plan_return(*, plan: TargetPlan, reason: str, actor: User) -> TargetPlan:
     """Send a submitted plan back to draft so it can be changed."""
-    plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
+    plan = locked_get(TargetPlan.objects.select_related("region", "submitted_by"), plan.pk)
     check_plan_approver(actor, plan, returning=True)
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be sent back to draft."))
@@ -180,7 +181,7 @@ def plan_return(*, plan: TargetPlan, reason: str, actor: User) -> TargetPlan:
 def plan_approve(*, plan: TargetPlan, actor: User) -> TargetPlan:
     """Lock the plan: refused to its submitter and anyone not above him (`check_plan_approver`) and while a
     leaf lacks 3定; writes version 1 of every node in one statement."""
-    plan = TargetPlan.objects.select_for_update(of=("self",)).select_related("region", "submitted_by").get(pk=plan.pk)
+    plan = locked_get(TargetPlan.objects.select_related("region", "submitted_by"), plan.pk)
     check_plan_approver(actor, plan)
     if plan.status != PlanStatus.SUBMITTED:
         raise ValidationError(_("Only a submitted plan can be approved."))

@@ -283,3 +283,42 @@ def test_twenty_concurrent_editors_of_sibling_targets_keep_the_parts_adding_up(o
     root.refresh_from_db()
     assert root.amount == Decimal("300000.00")  # the parts moved among themselves
     assert_sums_hold(plan)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_people_moving_one_deal_at_once_get_one_move_and_409s(org, server):
+    """Twenty clients move one deal to its next stage from the same version at the same moment, three stages
+    running: each time exactly one move is accepted and the others are told someone else changed the deal (409),
+    never a 500. (A locking read joining the deal's stage found no deal once the winner had moved it.)"""
+    deal = make_deal(owner=org.rep, amount="1000.00", close=None)
+    url = f"{server.url}/api/opportunities/{deal.pk}/"
+    sessions = [session_for([org.rep, org.manager, org.director][i % 3]) for i in range(CLIENTS)]
+    stages = [s for s in org.stages if not s.is_lost and not s.is_won][1:4]
+    assert len(stages) == 3
+    changes_before = deal.history.filter(field="stage").count()
+    for stage in stages:
+        version = sessions[0].get(url, timeout=60).json()["version"]
+        tally = Tally()
+        barrier = threading.Barrier(CLIENTS)
+        errors: list[BaseException] = []
+
+        def client(i: int, stage=stage, version=version, tally=tally, barrier=barrier, errors=errors) -> None:
+            try:
+                barrier.wait()
+                body = {"stage": stage.pk, "evidence": "Signed", "version": version}
+                tally.record("stage", sessions[i].post(url + "move-stage/", json=body, timeout=60))
+            except BaseException as exc:  # reported below, with the server's log
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        log = server.text()
+        assert not errors, f"{errors}\n{log[-5000:]}"
+        assert tally.statuses == {("stage", 200): 1, ("stage", 409): CLIENTS - 1}, (tally.refusals[:3], log[-3000:])
+        assert all(isinstance(body, dict) and body.get("code") == "conflict" for _w, _s, body in tally.refusals)
+        assert Opportunity.objects.get(pk=deal.pk).stage_id == stage.pk
+    assert "Traceback" not in server.text()
+    assert deal.history.filter(field="stage").count() == changes_before + len(stages)  # one change per round

@@ -12,7 +12,7 @@ from celery import current_app
 from celery.fixups.django import DjangoWorkerFixup
 from django.db import connection
 
-from salesmgmt.celery import _close_old_connections
+from salesmgmt.celery import close_stale_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,9 +30,9 @@ def run_task_signals(fixup: DjangoWorkerFixup) -> None:
     """What a worker runs around one task: Celery's fixup and our handler, before and after."""
     task = worker_task()
     fixup.on_task_prerun(sender=task)
-    _close_old_connections(task=task)
+    close_stale_connections(task=task)
     fixup.on_task_postrun(sender=task)
-    _close_old_connections(task=task)
+    close_stale_connections(task=task)
 
 
 def test_the_worker_keeps_its_connection_across_tasks():
@@ -52,7 +52,7 @@ def test_an_old_connection_is_closed_around_a_task_and_the_next_query_opens_one(
         pytest.skip("Django never closes an in-memory SQLite database (it would lose it): runs on PostgreSQL")
     before = open_connection()
     connection.close_at = time.monotonic() - 1  # older than DB_CONN_MAX_AGE
-    _close_old_connections(task=worker_task())
+    close_stale_connections(task=worker_task())
     assert connection.connection is None
     assert open_connection() is not before
 
@@ -60,5 +60,5 @@ def test_an_old_connection_is_closed_around_a_task_and_the_next_query_opens_one(
 def test_an_eager_task_leaves_its_callers_connection_alone():
     before = open_connection()
     connection.close_at = time.monotonic() - 1
-    _close_old_connections(task=worker_task(eager=True))
+    close_stale_connections(task=worker_task(eager=True))
     assert connection.connection is before

@@ -42,6 +42,13 @@ def test_check_deploy_warns_without_them():
     assert result.returncode != 0
 
 
+def test_the_log_level_is_read_in_either_case():
+    """gunicorn's own `LOG_LEVEL` is lower case (`salesmgmt.gunicorn`): the same variable configures Django's."""
+    for level in ("warning", "INFO"):
+        result = run_manage("check", env_extra={"LOG_LEVEL": level})
+        assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("name,value", [("DEBUG", "maybe"), ("DB_CONN_MAX_AGE", "ten"), ("DB_PGBOUNCER", "perhaps")])
 def test_bad_environment_values_fail_loudly(name, value):
     result = run_manage("check", env_extra={name: value})
