@@ -98,6 +98,18 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
+    # Query parameters that leave the list's rows those of the whole scope (its count is the scope's).
+    WHOLE_SCOPE_PARAMS = frozenset({"page", "page_size", "ordering", "format"})
+
+    def paginate_queryset(self, queryset):
+        """The list of every deal in the user's scope counts them from totals kept per region
+        (`selectors.scope_deal_count`); a filtered list counts its rows."""
+        if self.action == "list" and set(self.request.query_params) <= self.WHOLE_SCOPE_PARAMS:
+            count = selectors.scope_deal_count(self.request.user)
+            if count is not None:
+                return self.paginator.paginate_queryset(queryset, self.request, view=self, count=count)
+        return super().paginate_queryset(queryset)
+
     @freshness.cached_data(deal_data_keys)
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator as DjangoPaginator
 from django.db.models import Manager
 from django.forms import CharField, MultipleChoiceField, MultiValueField, NullBooleanField
 from django.http import Http404, JsonResponse
@@ -165,6 +166,18 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None, *, count: int | None = None):
+        """DRF's pagination; `count`: the number of rows of `queryset`, known without counting them (a total kept
+        elsewhere, `pipeline.selectors.scope_deal_count`): the page then costs one query, not two."""
+        self.known_count = count
+        return super().paginate_queryset(queryset, request, view)
+
+    def django_paginator_class(self, object_list, per_page):
+        paginator = DjangoPaginator(object_list, per_page)
+        if getattr(self, "known_count", None) is not None:
+            paginator.count = self.known_count  # Paginator.count is a cached property: this is its value
+        return paginator
 
     def get_page_size(self, request):
         size = positive_int_query_value(request, self.page_size_query_param)
