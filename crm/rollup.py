@@ -40,6 +40,11 @@ def _parent(path: str) -> int | None:
     return int(ids[-2]) if len(ids) > 1 else None
 
 
+def roots(paths: Mapping[int, str]) -> list[int]:
+    """The regions of `paths` (id -> materialised path: whole subtrees) whose parent is not among them: the tops."""
+    return sorted(pk for pk, path in paths.items() if _parent(path) not in paths)
+
+
 def subtree_totals(
     name: str,
     paths: Mapping[int, str],

@@ -213,28 +213,24 @@ def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
     return covered is not None and covered.filter(pk=region.pk).exists()
 
 
-def subtree_roots(user: User | AnonymousUser | None) -> list[int] | None:
-    """The regions whose whole subtrees make up what `user` sees of the rows credited to a team (deals,
-    `team_only`), besides his own rows: every top region for `all`, the regions he manages (subordinates) or his own
-    (department tree), none nested in another. None when his scope is not whole subtrees (self, department) or he
-    sees nothing. Figures of those subtrees can be added up from figures kept per region (`crm.rollup`)."""
+def scope_subtrees(user: User | AnonymousUser | None) -> dict[int, str] | None:
+    """The regions (id -> materialised path) of the whole subtrees that make up what `user` sees of the rows
+    credited to a team (deals, `team_only`), besides his own rows: every region for `all`, the subtrees of the
+    regions he manages (subordinates) or of his own (department tree); one query. None when his scope is not whole
+    subtrees (self, department) or he sees nothing. Figures of those subtrees can be added up from figures kept per
+    region (`crm.rollup`, whose `roots` are the subtrees' tops)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     scope = user.effective_scope
     if scope == DataScope.ALL:
-        return list(Region.objects.filter(parent__isnull=True).order_by("pk").values_list("pk", flat=True))
-    if scope == DataScope.SELF_AND_SUBORDINATES:
-        roots = dict(Region.objects.filter(manager=user).exclude(path="").values_list("pk", "path"))
+        regions: QuerySet[Region] = Region.objects.all()
+    elif scope == DataScope.SELF_AND_SUBORDINATES:
+        regions = subtrees(Region.objects.filter(manager=user))
     elif scope == DataScope.DEPARTMENT_TREE and user.region_id is not None:
-        roots = dict(Region.objects.filter(pk=user.region_id).exclude(path="").values_list("pk", "path"))
+        regions = region_subtree(user.region_id)
     else:
         return None
-    # A managed region inside another managed region's subtree is counted with it.
-    return sorted(
-        pk
-        for pk, path in roots.items()
-        if not any(other != pk and path.startswith(prefix) for other, prefix in roots.items())
-    )
+    return dict(regions.order_by().values_list("pk", "path"))
 
 
 # --- freshness keys (salesmgmt.freshness): what a cached page of a user's scope depends on ----------------------

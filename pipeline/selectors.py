@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import DataScope, Region, User
+from crm.rollup import roots as subtree_tops
 from crm.rollup import subtree_totals
-from crm.scopes import region_subtree, sees_subtree, subtree_roots, subtrees
+from crm.scopes import region_subtree, scope_subtrees, sees_subtree
 from pipeline.models import (
     OPEN,
     Activity,
@@ -359,26 +360,21 @@ def _kept_stage_rows(user: User, filters: dict) -> list[dict[str, Any]] | None:
 
 def scope_deal_count(user: User) -> int | None:
     """How many deals `user` sees (`Opportunity.objects.visible_to(user).count()`), added up from per-region counts
-    kept by `crm.rollup` when his scope is whole subtrees (`crm.scopes.subtree_roots`): the unfiltered deal list's
+    kept by `crm.rollup` when his scope is whole subtrees (`crm.scopes.scope_subtrees`): the unfiltered deal list's
     count, which for the director counted all 600,000 deals at every page (70 ms) and for a manager visited every
     block holding one of his area's deals (20 ms). None for another scope: count the list itself."""
-    roots = subtree_roots(user)
-    if roots is None:
+    paths = scope_subtrees(user)
+    if paths is None:
         return None
-    paths = dict(subtrees(Region.objects.filter(pk__in=roots)).order_by().values_list("pk", "path"))
 
     def own(ids: list[int]) -> dict[int, int]:
         rows = Opportunity.objects.filter(region__in=ids).order_by().values("region").annotate(n=Count("id"))
         return {r["region"]: r["n"] for r in rows}
 
     totals = subtree_totals("deal_count", paths, own, int.__add__, 0)
-    count = sum(totals[root] for root in roots)
+    count = sum(totals[top] for top in subtree_tops(paths))
     if user.effective_scope != DataScope.ALL:  # his own deals credited to a team outside his subtrees
-        count += (
-            Opportunity.objects.filter(owner=user)
-            .exclude(region__in=subtrees(Region.objects.filter(pk__in=roots)))
-            .count()
-        )
+        count += Opportunity.objects.filter(owner=user).exclude(region__in=list(paths)).count()
     return count
 
 

@@ -257,15 +257,13 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
-# Seconds a drain of calls drained together (a deal's recompute) waits after the first commit that asks for it,
-# so the commits of that spell run in one pass (`salesmgmt.outbox`). 0 (the default): a drain is published at
-# once unless one is queued and not yet started, so the commits made while the worker is busy still run in one
-# pass. A delay sends the drain with a countdown, which the worker holds unacknowledged: when Redis restarted
-# under it, kombu's Redis transport failed restoring such messages and the worker exited
-# (tests/integration/test_redis_outage.py), so it stays off until that holds.
-OUTBOX_DRAIN_DELAY = env_float("OUTBOX_DRAIN_DELAY", 0.0)
-if OUTBOX_DRAIN_DELAY < 0:
-    raise ImproperlyConfigured("OUTBOX_DRAIN_DELAY must be >= 0 seconds")
+# Seconds of deal changes one recompute gathers (`salesmgmt.outbox`): the worker's drain waits until the oldest
+# pending change is this old before it runs them all in one pass, so the moves of a second cost one pass, not one
+# each; a change's figures are then about this old at most. 0: a drain runs what is pending at once. The wait is in
+# the worker (no countdown message, which the worker held unacknowledged and lost when Redis restarted under it).
+OUTBOX_DRAIN_DELAY = env_float("OUTBOX_DRAIN_DELAY", 1.0)
+if not 0 <= OUTBOX_DRAIN_DELAY <= 10:
+    raise ImproperlyConfigured("OUTBOX_DRAIN_DELAY must be between 0 and 10 seconds")
 # A task's message is acknowledged when the task ends (acks_late), so work a worker was doing when it died
 # is delivered again: every task is idempotent (ids in, upserts, claims), so a second run changes nothing.
 CELERY_TASK_ACKS_LATE = True

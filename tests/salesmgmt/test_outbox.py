@@ -23,8 +23,9 @@ def record(value):
 
 
 @pytest.fixture(autouse=True)
-def _reset():
+def _reset(settings):
     CALLS.clear()
+    settings.OUTBOX_DRAIN_DELAY = 0  # a drain runs what is pending at once; the gathering's own tests set a delay
 
 
 @pytest.fixture
@@ -308,34 +309,53 @@ def test_two_drains_at_once_split_the_calls_and_never_wait_for_each_other(batche
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_drain_is_scheduled_once_per_delay_and_is_due_after_the_commits_that_found_it_scheduled(
-    batches, monkeypatch, settings
-):
-    """With a broker, a commit schedules a drain unless one is scheduled; the commits that find it scheduled send
-    nothing, and are run by it: it is due after the delay in which they found it. The first commit after that
-    delay schedules the next one: no call waits for a drain that never comes."""
+def test_a_drain_gathers_the_calls_of_its_delay_and_runs_them_in_one_pass(batches, broker_up, settings):
+    """The worker's drain waits until the oldest pending call is OUTBOX_DRAIN_DELAY old; the commits meanwhile find
+    it queued and send nothing, and it runs them with the first. The first commit after it started queues the next
+    drain, which waits for its own calls: no call waits for a drain that never comes."""
     import time
 
     import time_machine
 
-    settings.OUTBOX_DRAIN_DELAY = 1.5  # whole seconds: 2
-    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
-    sent = []
-    monkeypatch.setattr(
-        current_app, "send_task", lambda name, args, retry, **options: sent.append((name, args, options))
-    )
+    settings.OUTBOX_DRAIN_DELAY = 1.5
     with time_machine.travel(time.time(), tick=False) as clock:
-        for value in (1, 2):
-            with transaction.atomic():
-                outbox.enqueue_name("tests.batched", value)
-            clock.shift(1.9)  # the second commit: within the delay of the first
-        assert sent == [(outbox.DRAIN_TASK, ["tests.batched"], {"countdown": 2 + outbox.DRAIN_MARGIN})]
-        assert drain_outbox("tests.batched") == 2  # the worker runs the drain, due after both commits
-        assert batches == [[1, 2]]
         with transaction.atomic():
-            outbox.enqueue_name("tests.batched", 3)
-        assert len(sent) == 2  # past the delay: this commit scheduled the next drain
-    assert drain_outbox("tests.batched") == 1 and batches == [[1, 2], [3]]
+            outbox.enqueue_name("tests.batched", 1)
+        clock.shift(0.4)
+        waits = []
+
+        def meanwhile(seconds):  # what happens while the worker gathers: two more commits
+            waits.append(seconds)
+            for value in (2, 3):
+                with transaction.atomic():
+                    outbox.enqueue_name("tests.batched", value)
+            clock.shift(seconds)
+
+        assert outbox.drain_queued("tests.batched", sleep=meanwhile) == 3
+        assert waits == [pytest.approx(1.1)]  # until the first call was 1.5 s old
+        assert batches == [[1, 2, 3]] and broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])]
+        with transaction.atomic():
+            outbox.enqueue_name("tests.batched", 4)
+        assert broker_up == [(outbox.DRAIN_TASK, ["tests.batched"])] * 2  # the drain had started: a new one
+        clock.shift(2)  # the worker was busy: the call is older than the delay already, no wait
+        assert outbox.drain_queued("tests.batched", sleep=waits.append) == 1
+        assert waits == [pytest.approx(1.1)] and batches == [[1, 2, 3], [4]]
+        # Nothing pending (a drain delivered twice): no wait either.
+        assert outbox.drain_queued("tests.batched", sleep=waits.append) == 0 and len(waits) == 1
+
+
+def test_a_gathering_never_waits_longer_than_the_delay(settings, monkeypatch):
+    """A call stamped in the future by a web process whose clock runs ahead holds the drain for the delay at most."""
+    from datetime import timedelta
+
+    from django.db.models import QuerySet
+    from django.utils import timezone
+
+    settings.OUTBOX_DRAIN_DELAY = 1.0
+    monkeypatch.setattr(QuerySet, "aggregate", lambda self, **kw: {"at": timezone.now() + timedelta(minutes=5)})
+    waits = []
+    assert outbox.gather("tests.batched", sleep=waits.append) == 1.0
+    assert waits == [1.0]
 
 
 @pytest.mark.django_db(transaction=True)
