@@ -14,7 +14,8 @@ b. single requests, server time: each page through the Django test client in thi
    50-rep manager (goal <= 150 ms) and the director (<= 300 ms), rendered afresh (the page cache off) after changes
    in MOVED_TEAMS teams each time (their kept subtree totals recounted, crm/rollup.py); then the three slowest
    statements seen.
-c. load: the production stack on 127.0.0.1: gunicorn (3 workers x 4 threads, DEBUG=0, static files by whitenoise
+c. load: the production stack on 127.0.0.1: gunicorn with production's settings (salesmgmt/gunicorn.py: no keep-alive,
+   start-up objects frozen out of the collector's scans; 3 workers x 4 threads, DEBUG=0, static files by whitenoise
    after collectstatic; the environment's DB_CONN_MAX_AGE is passed on, else the settings' default of persistent
    connections), Redis at BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) as the cache, the sessions' cache
    and Celery's broker, on a queue of this run's own, and a Celery worker of the project's app (prefork,
