@@ -97,6 +97,25 @@ def move_until_accepted(session, tally, url, stage_id):
     raise AssertionError(f"the move to stage {stage_id} was not accepted in {ATTEMPTS} attempts")
 
 
+def run_clients(client, count: int = CLIENTS, *, timeout: float = 240) -> tuple[list[BaseException], bool]:
+    """`client(i)` for i in range(count), each in its own thread, all at once: the exceptions they raised, and
+    whether one is still running after `timeout` seconds."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            client(i)
+        except BaseException as exc:  # reported by the caller, with the server's log
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors, any(t.is_alive() for t in threads)
+
+
 def session_for(user) -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {Token.objects.get_or_create(user=user)[0].key}"
@@ -253,26 +272,18 @@ def test_twenty_concurrent_editors_of_sibling_targets_keep_the_parts_adding_up(o
     sessions = [session_for(org.director) for _ in range(CLIENTS)]
     tally = Tally()
     barrier = threading.Barrier(CLIENTS)
-    errors: list[BaseException] = []
 
     def body(data, increment):
         return {"amount": str(Decimal(data["amount"]) + increment), "version": data["version"], "rebalance": True}
 
     def client(i: int) -> None:
-        try:
-            url = f"{server.url}/api/target-nodes/{parts[i % 3].pk}/"
-            barrier.wait()
-            add_until_accepted(sessions[i], tally, "node", url, Decimal(i + 1) + Decimal(i + 1) / 100, body)
-        except BaseException as exc:  # reported below, with the server's log
-            errors.append(exc)
+        url = f"{server.url}/api/target-nodes/{parts[i % 3].pk}/"
+        barrier.wait()
+        add_until_accepted(sessions[i], tally, "node", url, Decimal(i + 1) + Decimal(i + 1) / 100, body)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
+    errors, stuck = run_clients(client)
     log = server.text()
-    assert not any(t.is_alive() for t in threads), f"a client is stuck: {tally.statuses}\n{log[-5000:]}"
+    assert not stuck, f"a client is stuck: {tally.statuses}\n{log[-5000:]}"
     print(f"\nconcurrent edits of sibling targets: {dict(tally.statuses)}")
     assert not errors, f"{errors}\n{log[-5000:]}"
     assert {status for (_what, status) in tally.statuses} <= {200, 409}, (tally.refusals[:5], log[-5000:])
@@ -300,23 +311,15 @@ def test_twenty_people_moving_one_deal_at_once_get_one_move_and_409s(org, server
         version = sessions[0].get(url, timeout=60).json()["version"]
         tally = Tally()
         barrier = threading.Barrier(CLIENTS)
-        errors: list[BaseException] = []
 
-        def client(i: int, stage=stage, version=version, tally=tally, barrier=barrier, errors=errors) -> None:
-            try:
-                barrier.wait()
-                body = {"stage": stage.pk, "evidence": "Signed", "version": version}
-                tally.record("stage", sessions[i].post(url + "move-stage/", json=body, timeout=60))
-            except BaseException as exc:  # reported below, with the server's log
-                errors.append(exc)
+        def client(i: int, stage=stage, version=version, tally=tally, barrier=barrier) -> None:
+            barrier.wait()
+            body = {"stage": stage.pk, "evidence": "Signed", "version": version}
+            tally.record("stage", sessions[i].post(url + "move-stage/", json=body, timeout=60))
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        errors, stuck = run_clients(client, timeout=120)
         log = server.text()
-        assert not errors, f"{errors}\n{log[-5000:]}"
+        assert not errors and not stuck, f"{errors}\n{log[-5000:]}"
         assert tally.statuses == {("stage", 200): 1, ("stage", 409): CLIENTS - 1}, (tally.refusals[:3], log[-3000:])
         assert all(isinstance(body, dict) and body.get("code") == "conflict" for _w, _s, body in tally.refusals)
         assert Opportunity.objects.get(pk=deal.pk).stage_id == stage.pk
