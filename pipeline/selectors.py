@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.models import DataScope, Region, User
+from crm.models import DataScope, User
 from crm.rollup import roots as subtree_tops
 from crm.rollup import subtree_totals
 from crm.scopes import region_subtree, scope_subtrees, sees_subtree
@@ -314,13 +314,15 @@ def _kept_stage_rows(user: User, filters: dict) -> list[dict[str, Any]] | None:
         if not sees_subtree(user, region):
             return None
         paths = dict(region_subtree(region).order_by().values_list("pk", "path"))
-        roots = [region.pk]
-    elif getattr(user, "effective_scope", None) == DataScope.ALL and user.is_active:
-        # Every deal is credited to a team (`region` is required): the roots' subtrees hold them all.
-        paths = dict(Region.objects.order_by().values_list("pk", "path"))
-        roots = list(Region.objects.filter(parent__isnull=True).values_list("pk", flat=True))
+    elif getattr(user, "effective_scope", None) == DataScope.ALL:
+        # Every deal is credited to a team (`region` is required): the company's subtrees hold them all.
+        found = scope_subtrees(user)
+        if found is None:
+            return None
+        paths = found
     else:
         return None
+    roots = subtree_tops(paths)
 
     def sums(qs: QuerySet[Opportunity], *group: str) -> Iterator[dict[str, Any]]:
         for r in qs.filter(OPEN).order_by().values(*group, "stage").annotate(**_sums()):

@@ -32,7 +32,7 @@ from pipeline.models import (
 from salesmgmt import freshness
 from salesmgmt.errors import ConflictError
 from salesmgmt.lib.money import ZERO, quantize
-from salesmgmt.locking import locked_get
+from salesmgmt.locking import lock_rows, locked_get
 
 # The default process of DOMAIN.md: the customer's 5-step purchase mirrored by 5 sales steps.
 DEFAULT_STAGES = [
@@ -742,10 +742,8 @@ def deals_reassign(
                     % {"count": len(wanted - found), "user": from_owner, "day": effective}
                 }
             )
-    # Lock the deals on their own columns first: a locking read joining their stages would drop a deal whose stage
-    # a concurrent move changed (`salesmgmt.locking`); then read them, stages and all, as they are now.
-    locked = list(qs.select_for_update(of=("self",)).order_by("pk").values_list("pk", flat=True))
-    deals = list(Opportunity.objects.filter(pk__in=locked).select_related("stage").order_by("pk"))
+    # Locked on their own rows, then read with their stages as they are now (`salesmgmt.locking`).
+    deals = list(Opportunity.objects.filter(pk__in=lock_rows(qs)).select_related("stage").order_by("pk"))
     if not deals:
         raise ValidationError(
             {"deals": _("%(user)s has no deal to move from %(day)s.") % {"user": from_owner, "day": effective}}

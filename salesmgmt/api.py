@@ -166,6 +166,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     page_size_query_param = "page_size"
     max_page_size = 200
+    known_count: int | None = None  # this request's row count, when known without counting (`paginate_queryset`)
 
     def paginate_queryset(self, queryset, request, view=None, *, count: int | None = None):
         """DRF's pagination; `count`: the number of rows of `queryset`, known without counting them (a total kept
@@ -175,7 +176,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def django_paginator_class(self, object_list, per_page):
         paginator = DjangoPaginator(object_list, per_page)
-        if getattr(self, "known_count", None) is not None:
+        if self.known_count is not None:
             paginator.count = self.known_count  # Paginator.count is a cached property: this is its value
         return paginator
 
