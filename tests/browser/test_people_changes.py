@@ -58,7 +58,9 @@ def test_manager_proposes_a_transfer_and_the_director_approves_it(page, org, met
     page.wait_for_url(f"**/targets/adjustments/{adjustment.pk}/")
     assert "Leaves the company on 30 June" in page.get_by_test_id("reason").inner_text()
     page.get_by_test_id("approve").click()
-    page.wait_for_load_state("networkidle")
+    # The approval answers with the comparison of the two versions once its transaction has committed: read the
+    # database after that (the live server shares it; "networkidle" could come before the POST's answer).
+    page.wait_for_url(f"**/targets/plans/{plan.pk}/compare/**")
     adjustment.refresh_from_db()
     assert (adjustment.status, adjustment.approver) == (AdjustmentStatus.APPROVED, org.director)
 
