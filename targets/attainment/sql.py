@@ -28,10 +28,12 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlparse
+from django.contrib.postgres.aggregates import BitOr
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.db.models import (
     Aggregate,
+    BigIntegerField,
     BooleanField,
     Case,
     Count,
@@ -46,7 +48,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import BaseExpression, Combinable
-from django.db.models.functions import Coalesce, Length
+from django.db.models.functions import Cast, Coalesce, Length
 
 from crm.models import Region
 from targets.attainment.reference import actual_facts, path_ids, pipeline_facts, uses_products
@@ -86,34 +88,35 @@ class _Shape:
 
 
 def _shape(plan: TargetPlan) -> _Shape:
-    """The plan's leaves grouped by signature, period and depth (two queries, a few rows)."""
-    rows = list(
-        TargetNode.objects.leaves()
-        .filter(plan=plan)
-        .order_by()
-        .values_list(
+    """The plan's leaf signatures, periods and depths: three queries, a few rows.
+
+    The leaves are read twice, grouped by few keys (region and which coordinates are set; period), so that
+    PostgreSQL groups them on every core and returns thousands of rows, not one per region and period (at
+    tier L a single grouping of its 1,200,000 leaves by all of them took 0.7 s on one core, 0.3 s this way).
+    Their depths come along as a bit mask (bit d: a leaf at depth d)."""
+    leaves = TargetNode.objects.leaves().filter(plan=plan).order_by()
+    one, depth = Cast(Value(1), BigIntegerField()), Length("path") / PATH_STEP  # a plan is < 63 levels deep
+    depth_bit = BitOr(one.bitleftshift(depth), output_field=BigIntegerField())  # type: ignore[arg-type]  # an expression; the stubs say int
+    kinds = list(
+        leaves.values_list(
             "region_id",
             _flag(Q(rep__isnull=False)),
             _flag(Q(product_line__isnull=False)),
             _flag(Q(product__isnull=False)),
             _flag(~Q(segment="")),
-            "period_start",
-            "period_end",
-            Length("path"),
-        )
-        .distinct()
+        ).annotate(depth_bits=depth_bit)
     )
-    paths = dict(Region.objects.filter(pk__in={r[0] for r in rows if r[0]}).values_list("pk", "path"))
+    periods = set(leaves.values_list("period_start", "period_end").distinct())
+    paths = dict(Region.objects.filter(pk__in={r[0] for r in kinds if r[0]}).values_list("pk", "path"))
     signatures: set[tuple] = set()
-    periods: set[tuple[date, date]] = set()
-    depths: set[int] = set()
-    for region_id, rep, line, product, segment, start, end, length in rows:
-        periods.add((start, end))
-        depths.add(length // PATH_STEP)
+    bits = 0
+    for region_id, rep, line, product, segment, depth_bits in kinds:
+        bits |= depth_bits
         if region_id and region_id not in paths:
             continue  # a region that no longer exists: nothing counts for it (as in the reference)
         signatures.add((len(path_ids(paths[region_id])) if region_id else 0, rep, line, product, segment))
-    return _Shape(frozenset(signatures), tuple(sorted(periods)), frozenset(depths))
+    depths = frozenset(d for d in range(bits.bit_length()) if bits >> d & 1)
+    return _Shape(frozenset(signatures), tuple(sorted(periods)), depths)
 
 
 def _row_value(total: Aggregate) -> BaseExpression | None:
@@ -355,10 +358,20 @@ def plan_snapshots_upsert(plan: TargetPlan, as_of: date, now: datetime) -> int:
     """Recompute every node of `plan` for `as_of`; returns how many snapshots were written (changed nodes)."""
     if not connection.in_atomic_block:
         raise RuntimeError("plan_snapshots_upsert runs inside a transaction (the caller holds the plan's lock)")
-    # A backfill: a later day has been written already (asked before the settings: an index lookup).
-    backfill = LatestAttainment.objects.filter(node__plan=plan, as_of__gt=as_of).exists()
+    backfill = has_later_day(plan, as_of)
     with _planner_settings():
         return _upsert(plan, as_of, now, backfill=backfill)
+
+
+def has_later_day(plan: TargetPlan, as_of: date) -> bool:
+    """Whether a node of `plan` has figures of a day after `as_of` (a recompute of `as_of` is then a backfill).
+
+    Walks the latest rows' `as_of` index from `as_of` on and looks each row's node up: normally there are none,
+    a nightly rebuild being of the newest day. Asked as "the first such row by day": without the order, the
+    planner took the rows in node order and filtered every one of them (0.7 s at tier L, its statistics
+    saying a sixth of the rows were of a later day)."""
+    later = LatestAttainment.objects.filter(node__plan=plan, as_of__gt=as_of).order_by("as_of")
+    return later.values_list("as_of", flat=True).first() is not None
 
 
 def compute_statement(plan: TargetPlan, as_of: date, *, backfill: bool = False) -> tuple[str, list]:

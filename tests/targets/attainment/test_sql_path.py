@@ -11,6 +11,7 @@ from django.db import connection
 from pipeline.services import collection_create, opportunity_move_stage
 from targets.attainment.reference import compute_actuals
 from targets.attainment.services import attainment_recompute
+from targets.attainment.sql import has_later_day
 from targets.models import AttainmentSnapshot, LatestAttainment
 from targets.services import plan_create, target_split, target_split_leaves
 from tests.factories import CustomerFactory, make_deal
@@ -193,3 +194,19 @@ def test_the_recompute_puts_the_planner_settings_back(org, metrics, many_facts):
         cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
         assert cursor.fetchone() == before
     assert before[0] == "on"
+
+
+def test_a_later_day_is_found_for_its_plan_only(org, metrics, many_facts):
+    """`has_later_day` (whether a recompute is a backfill) answers for the plan asked about: a later day of
+    another plan's node does not count, one of its own does, on the as_of index."""
+    with time_machine.travel("2027-09-15 09:00 +0800", tick=False):
+        plan = build_plan(org, metrics["won_revenue"], dimensions=("region", "rep"))
+        other = build_plan(org, metrics["gross_margin"], dimensions=("region",))
+        attainment_recompute(plan=plan, as_of=AS_OF)
+        attainment_recompute(plan=other, as_of=AS_OF + timedelta(days=2))
+    assert not has_later_day(plan, AS_OF)
+    assert has_later_day(other, AS_OF + timedelta(days=1))
+    assert not has_later_day(other, AS_OF + timedelta(days=2))
+    LatestAttainment.objects.filter(node=plan.nodes.leaves().first()).update(as_of=AS_OF + timedelta(days=7))
+    assert has_later_day(plan, AS_OF + timedelta(days=6))
+    assert not has_later_day(plan, AS_OF + timedelta(days=7))
