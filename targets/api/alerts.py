@@ -125,10 +125,6 @@ class AlertViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMod
             .order_by("-last_seen", "-id")
         )
 
-    def filter_queryset(self, queryset):
-        # The filters (and their default of open and acknowledged) narrow the list, not one alert's routes.
-        return queryset if self.detail else super().filter_queryset(queryset)
-
     def _transition(self, service):
         alert = self.get_object()
         service(alert=alert, actor=self.request.user)

@@ -228,3 +228,22 @@ def test_manager_can_move_a_deal_in_his_area(org, api, deals):
     )
     assert response.status_code == 200
     assert OpportunityHistory.objects.filter(opportunity=deal, field="stage").last().changed_by == org.manager
+
+
+def test_one_deals_routes_take_no_list_filters_and_keep_the_scope(org, api, deals):
+    """A deal's own routes are found by id in the user's scope; the list's filters (documented on the list
+    only) neither hide it nor are checked, and they never open another's deal."""
+    deal, other = deals["rep"], deals["rep_js"]
+    client = api(org.rep)
+    elsewhere = org.stages[3].pk  # the deal is at the first stage: the list filtered so does not hold it
+    assert client.get(f"/api/opportunities/?stage={elsewhere}").json()["count"] == 0
+    assert client.get("/api/opportunities/?stage=x").status_code == 400  # the list checks its filters
+    response = client.get(f"/api/opportunities/{deal.pk}/?stage={elsewhere}&owner=x")
+    assert response.status_code == 200 and response.json()["id"] == deal.pk
+    moved = client.post(
+        f"/api/opportunities/{deal.pk}/move-stage/?stage={elsewhere}",
+        {"stage": org.stages[1].pk, "evidence": "Met the CIO", "version": deal.version},
+        format="json",
+    )
+    assert moved.status_code == 200 and moved.json()["stage"] == org.stages[1].pk
+    assert client.get(f"/api/opportunities/{other.pk}/?owner={org.rep_js.pk}").status_code == 404
