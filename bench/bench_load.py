@@ -31,7 +31,8 @@ c. load: the production stack on 127.0.0.1: gunicorn with production's settings 
    status but 200, a redirect to the login page included), deadlocks (pg_stat_database).
 d. CPU seconds during the load of PostgreSQL (every process named postgres, with the backends that
    ended: the server's other databases too), gunicorn (master and workers), the Celery worker, locust, and
-   the rest of the machine (other work on it), read from /proc before and after. Then the queue drains (the
+   the rest of the machine (other work on it), read from /proc before and after; gunicorn's by route, the
+   ROUTES_SHOWN costliest (each request's thread CPU, recorded by bench/gunicorn_cpu.py). Then the queue drains (the
    writes' background work still pending when the load ended: its time and CPU are printed too), and the
    plan's figures must equal a full rebuild (which then writes nothing).
 e. the three slowest kinds of statement during the load: pg_stat_activity of the benchmark's database
@@ -58,6 +59,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench import Timing, loadstats
@@ -83,6 +85,8 @@ CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
 DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
 WEB_WORKERS, WEB_THREADS = 3, 4  # gunicorn's processes and threads each
+REQUEST_CPU = "request_cpu"  # files (one a worker) of each request's CPU, in OUT: bench/gunicorn_cpu.py
+ROUTES_SHOWN = 10  # routes in the CPU-by-route rows
 SINGLE_GOALS = {"manager": 0.150, "director": 0.300}
 THROUGHPUT_GOAL = 60.0  # requests a second
 READ_P95_GOAL = 0.300
@@ -553,9 +557,17 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     gunicorn_log = OUT / "gunicorn.log"
     load_average = os.getloadavg()
     # Production's settings (salesmgmt.gunicorn: no keep-alive, the collector's frozen start-up objects), with the
-    # processes and threads the issue names.
-    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:salesmgmt.gunicorn", "salesmgmt.wsgi"]
-    env = {**env, "WEB_CONCURRENCY": str(WEB_WORKERS), "WEB_THREADS": str(WEB_THREADS), "LOG_LEVEL": "warning"}
+    # processes and threads the issue names; bench.gunicorn_cpu adds a record of each request's CPU.
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:bench.gunicorn_cpu", "salesmgmt.wsgi"]
+    for old in OUT.glob(f"{REQUEST_CPU}.*"):
+        old.unlink()
+    env = {
+        **env,
+        "WEB_CONCURRENCY": str(WEB_WORKERS),
+        "WEB_THREADS": str(WEB_THREADS),
+        "LOG_LEVEL": "warning",
+        "BENCH_REQUEST_CPU": str(OUT / REQUEST_CPU),
+    }
     from salesmgmt.models import OutboxTask
 
     broker = _redis(env)
@@ -615,11 +627,36 @@ def load(company, people, seconds: int, known: list[str] | None = None) -> list[
     timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks)
     timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
     timings.append(cpu_per_request(cpu_split(before, after, os.sysconf("SC_CLK_TCK")), window, groups))
+    timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines()))
     timings += slow_timings(sampler, known or [])
     timings += drain_timings(drain, after, os.sysconf("SC_CLK_TCK"))
     timings.append(rebuild_check(company["plan"]))
     timings.append(freshness_timing(versions))
     return timings
+
+
+def _request_cpu_lines() -> Iterator[str]:
+    for path in sorted(OUT.glob(f"{REQUEST_CPU}.*")):
+        with path.open() as lines:
+            yield from lines
+
+
+def route_cpu_timings(routes: list[loadstats.RouteCPU], top: int = ROUTES_SHOWN) -> list[Timing]:
+    """Where gunicorn's CPU went, by route: the costliest `top` routes, each with its share of all requests' CPU
+    (the worker threads' own CPU between gunicorn's request hooks: the collector's pauses included, the
+    interpreter lock's waits not), the mean and the spread (a cached page costs a few ms, one rendered afresh
+    tens)."""
+    total = sum(r.total for r in routes)
+    return [
+        Timing(
+            name=f"load: gunicorn CPU, {r.route}",
+            seconds=r.mean,
+            unit="ms",
+            note=f"{r.total / total:.0%} of the requests' CPU; {r.count:,} requests, p50 {r.p50:.1f} ms, "
+            f"p90 {r.p90:.1f} ms, {r.total / 1000:.1f} cpu-s in all",
+        )
+        for r in routes[:top]
+    ]
 
 
 def _versions() -> dict[str, int]:

@@ -1,6 +1,7 @@
 """The arithmetic of the load benchmark (`bench/bench_load.py`), apart from anything that runs: locust's
-stats into reads and writes, CPU seconds from two snapshots of `/proc`, and SQL statements sampled from
-`pg_stat_activity` into the slowest kinds. Pure functions over plain values, so tests feed them text.
+stats into reads and writes, CPU seconds from two snapshots of `/proc`, gunicorn's CPU by route, and SQL
+statements sampled from `pg_stat_activity` into the slowest kinds. Pure functions over plain values, so tests
+feed them text.
 """
 
 from __future__ import annotations
@@ -212,3 +213,45 @@ def slowest(samples: Iterable[tuple[object, float, str, bool]], n: int = 3) -> l
         if seconds > q.seconds:
             q.seconds, q.sql = seconds, sql
     return sorted(shapes.values(), key=lambda q: q.seconds, reverse=True)[:n]
+
+
+# --- CPU by route ----------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteCPU:
+    """The CPU that gunicorn's threads spent on one route's requests (`bench.gunicorn_cpu`), in ms."""
+
+    route: str  # "GET /pipeline/deals/N/"
+    count: int
+    total: float
+    p50: float
+    p90: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+
+def route_cpu(lines: Iterable[str]) -> list[RouteCPU]:
+    """Requests' CPU lines ("method, path, status, ms", tab-separated) added up by route, the costliest first."""
+    by_route: dict[str, list[float]] = {}
+    for line in lines:
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 4:
+            continue  # a line cut short by a worker's exit
+        method, path, _status, ms = parts
+        by_route.setdefault(f"{method} {path}", []).append(float(ms))
+    routes = []
+    for route, times in by_route.items():
+        times.sort()
+        routes.append(
+            RouteCPU(
+                route=route,
+                count=len(times),
+                total=sum(times),
+                p50=times[len(times) // 2],
+                p90=times[min(len(times) - 1, int(len(times) * 0.9))],
+            )
+        )
+    return sorted(routes, key=lambda r: -r.total)

@@ -4,7 +4,7 @@ the slowest kinds. Nothing here runs a server or reads a clock."""
 
 import pytest
 
-from bench import Timing, bench_load
+from bench import Timing, bench_load, loadstats
 from bench.loadstats import (
     Group,
     Proc,
@@ -248,3 +248,47 @@ def test_queued_counts_this_runs_waiting_and_unacknowledged_messages_only():
             return [mine.encode(), other.encode(), mine.encode()]
 
     assert bench_load.queued_messages(FakeRedis()) == 3 + 2
+
+
+def test_route_cpu_adds_requests_up_by_route_costliest_first():
+    lines = [
+        "GET\t/review/\t200\t80.0\n",
+        "GET\t/pipeline/deals/N/\t200\t20.0\n",
+        "GET\t/review/\t200\t2.0\n",
+        "GET\t/pipeline/deals/N/\t200\t30.0\n",
+        "GET\t/pipeline/deals/N/\t404\t10.0\n",
+        "POST\t/api/opportunities/N/move-stage/\t200\t12.5\n",
+        "GET\t/review/\t200",  # cut short by a worker's exit
+    ]
+    routes = loadstats.route_cpu(lines)
+    assert [(r.route, r.count, r.total) for r in routes] == [
+        ("GET /review/", 2, 82.0),
+        ("GET /pipeline/deals/N/", 3, 60.0),
+        ("POST /api/opportunities/N/move-stage/", 1, 12.5),
+    ]
+    deals = routes[1]
+    assert (deals.mean, deals.p50, deals.p90) == (20.0, 20.0, 30.0)
+    rows = bench_load.route_cpu_timings(routes, top=2)
+    assert [r.name for r in rows] == ["load: gunicorn CPU, GET /review/", "load: gunicorn CPU, GET /pipeline/deals/N/"]
+    assert rows[0].seconds == 41.0 and rows[0].unit == "ms"
+    assert rows[0].note.startswith("53% of the requests' CPU; 2 requests")
+
+
+def test_the_cpu_hooks_record_a_requests_own_cpu_with_ids_as_n(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from bench import gunicorn_cpu
+
+    monkeypatch.setenv("BENCH_REQUEST_CPU", str(tmp_path / "cpu"))
+    req = SimpleNamespace(method="GET", path="/pipeline/deals/123/")
+    gunicorn_cpu.pre_request(None, req)
+    sum(i * i for i in range(200_000))  # some CPU on this thread
+    gunicorn_cpu.post_request(None, req, {}, SimpleNamespace(status_code=200))
+    (written,) = tmp_path.glob("cpu.*")
+    method, path, status, ms = written.read_text().rstrip("\n").split("\t")
+    assert (method, path, status) == ("GET", "/pipeline/deals/N/", "200")
+    assert float(ms) > 0
+    from salesmgmt import gunicorn as production
+
+    assert gunicorn_cpu.post_worker_init is production.post_worker_init  # production's settings come along
+    assert (gunicorn_cpu.keepalive, gunicorn_cpu.threads) == (production.keepalive, production.threads)
