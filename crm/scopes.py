@@ -184,7 +184,11 @@ def visible_users(user: User | AnonymousUser | None) -> QuerySet[User]:
 
 def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     """Regions `user` may see: everything for `all`, else their own region plus the subtrees
-    their scope covers (department tree) or they manage (subordinates)."""
+    their scope covers (department tree) or they manage (subordinates).
+
+    Inside `reach_memo` (a read-only request), from the second call on, their ids are read once and every call
+    filters by them: a weekly review asked for the user's regions seven times, each a subquery over the region
+    tree to build and run (a page that asks once keeps the subquery: no query more)."""
     if user is None or not user.is_authenticated:
         return Region.objects.none()
     scope = user.effective_scope
@@ -195,7 +199,18 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
         parts.append(Q(pk__in=subtrees(Region.objects.filter(manager=user))))
     if scope == DataScope.DEPARTMENT_TREE and user.region_id:
         parts.append(Q(pk__in=region_subtree(user.region_id)))
-    return Region.objects.filter(reduce(or_, parts, NOTHING))
+    regions = Region.objects.filter(reduce(or_, parts, NOTHING))
+    memo = _memo.get()
+    if memo is None:
+        return regions
+    asked, read = (("visible_regions", kind, user.pk, scope, user.region_id) for kind in ("asked", "read"))
+    found = memo.get(read)
+    if found is None:
+        if asked not in memo:  # the first call: the subquery, as without the memo
+            memo[asked] = _Reach(regions=regions, members=None)
+            return regions
+        found = memo[read] = _reach(regions, members=False)
+    return Region.objects.filter(pk__in=found.regions) if isinstance(found.regions, list) else regions
 
 
 def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:

@@ -126,3 +126,35 @@ def test_the_middleware_memoises_only_read_only_requests(org, deals, method, que
 
     with django_assert_num_queries(queries):  # the reach once, then both lists; a POST reads it twice
         ScopeMemoMiddleware(view)(getattr(RequestFactory(), method)("/"))
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [DataScope.SELF, DataScope.DEPARTMENT, DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE],
+)
+def test_a_read_only_request_reads_the_visible_regions_once(org, scope, django_assert_num_queries, monkeypatch):
+    """`visible_regions` inside `reach_memo`: the same regions as without it, their ids read once from the second
+    time they are asked for; long lists stay a subquery."""
+    from crm import scopes
+    from crm.scopes import reach_memo, visible_regions
+
+    user = org.manager
+    user.data_scope = scope
+    user.save()
+
+    def regions():
+        return set(visible_regions(user).values_list("pk", flat=True))
+
+    fresh = regions()
+    assert fresh  # at least his own region
+    with reach_memo():
+        with django_assert_num_queries(1):  # asked once: the subquery, no query more
+            assert regions() == fresh
+        with django_assert_num_queries(2):  # asked again: the ids, then the rows by them
+            assert regions() == fresh
+        with django_assert_num_queries(2):  # known: the rows alone, each time
+            assert regions() == fresh
+            assert visible_regions(user).filter(pk=org.sh.pk).exists() == (org.sh.pk in fresh)
+    with reach_memo():
+        monkeypatch.setattr(scopes, "INLINE_IDS", 0)
+        assert regions() == regions() == regions() == fresh
