@@ -1,0 +1,25 @@
+"""How a target's figures read: `{{ value|metric_amount:metric }}`, the amount of a target or of its attainment as
+its metric counts it: the one rule of every page's target amounts (the plan editor and grid, my targets, the
+review, the home pages, the Excel import's preview)."""
+
+from __future__ import annotations
+
+from django import template
+from django.template.defaultfilters import floatformat
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+NO_FIGURE = SafeString('<span class="muted">—</span>')
+
+
+@register.filter
+def metric_amount(value, metric=None) -> str:
+    """`value` as a target of `metric` (a Metric, or its unit) shows it: a count (deals, customers) without
+    decimals, money and any other metric with two, grouped in the active language's way; a muted dash when
+    there is no value. A filter rather than an included template: a rep's targets page showed ~150 of them,
+    each include a template lookup and a context of its own."""
+    if value is None:
+        return NO_FIGURE
+    unit = metric if isinstance(metric, str) else getattr(metric, "unit", None)
+    return floatformat(value, "0g" if unit == "count" else "2g")
