@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.access, pytest.mark.django_db, pytest.mark.xdist_group
 
 CASES: Counter = Counter()  # (verb, role) -> cases run
 CREATED: set[str] = set()  # create endpoints whose payload worked for an object in scope (so it is well formed)
+RAN: set[tuple[str, str]] = set()  # ("pages" or "api", role) run in this process
 SEEN: set[str] = set()  # kinds whose in-scope marker showed in some response (the leak search finds markers)
 REFUSED = (403, 404, 405)
 
@@ -193,6 +194,7 @@ PAGE_CASES_FLOOR, API_CASES_FLOOR = 500, 250  # a role's pages and API each run 
 
 @pytest.mark.parametrize("role", list(ROLES))
 def test_pages(world, frozen, role):
+    RAN.add(("pages", role))
     before = sum(n for (_verb, r), n in CASES.items() if r == role)
     page_clients, _api = clients(world)
     client = page_clients[role]
@@ -337,6 +339,7 @@ def api_rows(payload) -> list:
 
 @pytest.mark.parametrize("role", list(ROLES))
 def test_api(world, frozen, role):
+    RAN.add(("api", role))
     before = sum(n for (_verb, r), n in CASES.items() if r == role)
     _pages, api_clients = clients(world)
     client = api_clients[role]
@@ -445,7 +448,7 @@ API_CREATES = {
 }
 
 
-def test_zz_summary(world):
+def test_zz_summary(world, request):
     """The number of cases run (this module's tests run in order, on one worker: `xdist_group`)."""
     total = sum(CASES.values())
     by_verb = Counter()
@@ -454,9 +457,15 @@ def test_zz_summary(world):
         by_verb[verb] += n
         by_role[role] += n
     print(f"\naccess matrix: {total} cases; by verb {dict(sorted(by_verb.items()))}; by role {dict(by_role)}")
-    if set(by_role) != set(ROLES):
-        # pytest-xdist may spread the roles over its workers: each role's tests then assert their own floors.
-        pytest.skip(f"the matrix ran only partly in this process ({dict(by_role)}); run the module alone for the total")
+    every = {(kind, role) for kind in ("pages", "api") for role in ROLES}
+    if every - RAN:
+        partly = f"the matrix ran only partly in this process ({sorted(RAN)})"
+        if getattr(request.config.option, "loadgroup", False):
+            # `--dist loadgroup` (make test) must keep the module on one worker: pytest 9.2 broke that silently
+            # (pytest-xdist issue 1386), and the summary then checked half the matrix, or skipped.
+            pytest.fail(f"{partly}: its xdist_group did not hold")
+        # Plain `-n`: each role's tests assert their own floors.
+        pytest.skip(f"{partly}; run the module alone, or with --dist loadgroup, for the total")
     assert total > 3000
     # The search is not blind: every marked kind showed, where in scope, in some page, export or API answer.
     creates = {*PAGE_CREATES, *API_CREATES}
