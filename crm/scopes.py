@@ -238,14 +238,12 @@ def scope_subtrees(user: User | AnonymousUser | None) -> dict[int, str] | None:
         return None
     scope = user.effective_scope
     if scope == DataScope.ALL:
-        regions: QuerySet[Region] = Region.objects.all()
-    elif scope == DataScope.SELF_AND_SUBORDINATES:
-        regions = subtrees(Region.objects.filter(manager=user))
-    elif scope == DataScope.DEPARTMENT_TREE and user.region_id is not None:
-        regions = region_subtree(user.region_id)
+        regions: QuerySet[Region] | None = Region.objects.all()
+    elif scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
+        regions = _covered_regions(user, scope)  # the managed regions' subtrees, or his own region's
     else:
         return None
-    return dict(regions.order_by().values_list("pk", "path"))
+    return None if regions is None else dict(regions.order_by().values_list("pk", "path"))
 
 
 # --- freshness keys (salesmgmt.freshness): what a cached page of a user's scope depends on ----------------------
