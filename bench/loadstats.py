@@ -10,7 +10,7 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 # --- locust's stats ----------------------------------------------------------------------------------
 
@@ -233,15 +233,27 @@ class RouteCPU:
         return self.total / self.count
 
 
-def route_cpu(lines: Iterable[str]) -> list[RouteCPU]:
-    """Requests' CPU lines ("method, path, status, ms", tab-separated) added up by route, the costliest first."""
-    by_route: dict[str, list[float]] = {}
+def _cpu_records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, float]]:
+    """(route, who, ms) of requests' CPU lines ("method, path, status, ms, who, unix time it ended",
+    tab-separated) that ended at `since` or later."""
     for line in lines:
         parts = line.rstrip("\n").split("\t")
-        if len(parts) != 4:
+        if len(parts) != 6:
             continue  # a line cut short by a worker's exit
-        method, path, _status, ms = parts
-        by_route.setdefault(f"{method} {path}", []).append(float(ms))
+        method, path, _status, ms, who, ended = parts
+        try:
+            if float(ended) >= since:
+                yield f"{method} {path}", who, float(ms)
+        except ValueError:
+            continue
+
+
+def route_cpu(lines: Iterable[str], *, by: str = "route", since: float = 0.0) -> list[RouteCPU]:
+    """Requests' CPU lines added up by route (`by="route"`) or by who asked (`by="who"`: a persona of the load),
+    the costliest first; the requests that ended at `since` (unix time) or later only."""
+    by_route: dict[str, list[float]] = {}
+    for route, who, ms in _cpu_records(lines, since):
+        by_route.setdefault(route if by == "route" else who, []).append(ms)
     routes = []
     for route, times in by_route.items():
         times.sort()

@@ -7,6 +7,10 @@ list, the attainment API, the home page and the weekly review (a rep, who holds 
 would, each deal at the version the last move answered; a deal that reaches Won leaves the writer's round.
 Every user waits `wait` seconds (uniform) between requests.
 
+The first `warmup` seconds after every user started are a warm-up (a server just started: empty page cache,
+kept totals and workers cold): then the stats are reset, so the figures are those of the steady state after it,
+and what the warm-up saw (its requests, failures and percentiles) is written to `warm_file` as it ends.
+
 Anything but the expected status is a failure: a page answering with the login form (a redirect) too.
 Run it only through the benchmark: `BENCH_LOAD_CONFIG` names the config file.
 """
@@ -19,6 +23,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+import gevent
 from locust import FastHttpUser, between, events, task
 from locust.exception import StopUser
 
@@ -26,6 +31,40 @@ CONFIG = json.loads(Path(os.environ["BENCH_LOAD_CONFIG"]).read_text())
 WAIT = between(*CONFIG["wait"])
 STAGES = {int(order): stage for order, stage in CONFIG["stages"].items()}  # stage order -> id
 WON = max(STAGES)
+
+
+WARMUP = float(CONFIG.get("warmup") or 0)
+ENVIRONMENT = []  # locust's Environment, once it is made
+
+
+@events.init.add_listener
+def keep_environment(environment, **_kwargs):
+    ENVIRONMENT.append(environment)
+
+
+@events.spawning_complete.add_listener
+def start_warm_up(**_kwargs):
+    if WARMUP:
+        gevent.spawn_later(WARMUP, end_warm_up)
+
+
+def end_warm_up():
+    """Keep what the warm-up saw, then reset the stats: the figures from here on are the steady state's."""
+    stats = ENVIRONMENT[0].runner.stats
+    total = stats.total
+    seen = {
+        "at": time.time(),
+        "seconds": WARMUP,
+        "requests": total.num_requests,
+        "failures": total.num_failures,
+        "p50_ms": total.get_response_time_percentile(0.5) if total.num_requests else None,
+        "p95_ms": total.get_response_time_percentile(0.95) if total.num_requests else None,
+        "errors": [
+            {"name": e.name, "error": str(e.error), "occurrences": e.occurrences} for e in stats.errors.values()
+        ],
+    }
+    stats.reset_all()
+    Path(CONFIG["warm_file"]).write_text(json.dumps(seen))
 
 
 @events.test_stopping.add_listener

@@ -353,11 +353,29 @@ class ActivityQuerySet(models.QuerySet):
         from crm.scopes import scope_q
 
         by_customer = scope_q(user, owner="owner", region="customer__region")
-        by_deal = scope_q(user, owner="opportunity__owner", region="opportunity__region", team_only=True)
+        by_deal = _on_deal_q(user)
         if not by_customer and not by_deal:  # the "all" scope (an empty Q would swallow the ORs below)
             return self.all()
-        own = Q(owner=user) if user is not None and user.is_authenticated else Q(pk__in=[])
-        return self.filter(own | (Q(opportunity__isnull=True) & by_customer) | (Q(opportunity__isnull=False) & by_deal))
+        return self.filter(
+            _own_q(user) | (Q(opportunity__isnull=True) & by_customer) | (Q(opportunity__isnull=False) & by_deal)
+        )
+
+    def on_deal_visible_to(self, deal, user):
+        """The activities on `deal` that `user` sees: `visible_to`'s rule for rows on a deal (so the customer's
+        scope, which needs the people of the user's regions read, never comes into it)."""
+        by_deal = _on_deal_q(user)
+        rows = self.filter(opportunity=deal)
+        return rows.filter(_own_q(user) | by_deal) if by_deal else rows
+
+
+def _on_deal_q(user) -> Q:
+    from crm.scopes import scope_q
+
+    return scope_q(user, owner="opportunity__owner", region="opportunity__region", team_only=True)
+
+
+def _own_q(user) -> Q:
+    return Q(owner=user) if user is not None and user.is_authenticated else Q(pk__in=[])
 
 
 class Activity(models.Model):

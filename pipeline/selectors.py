@@ -412,7 +412,7 @@ def _field_label(name: str) -> str:
 
 
 def deal_activities(user: User, deal: Opportunity) -> QuerySet[Activity]:
-    return Activity.objects.visible_to(user).filter(opportunity=deal).select_related("owner", "customer")
+    return Activity.objects.on_deal_visible_to(deal, user).select_related("owner", "customer")
 
 
 def deal_collections(user: User, deal: Opportunity) -> tuple[list[Collection], Decimal]:

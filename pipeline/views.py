@@ -176,7 +176,8 @@ def _render_detail(request, deal, *, edit_form=None, collection_form=None, activ
         "collections": collections,
         "collected": collected,
         "outstanding": deal.amount_company - collected,
-        "edit_form": edit_form or DealEditForm(user=request.user, deal=deal),
+        # Built on a deal_edit request only (the panel loads it when opened; a refused save shows it again).
+        "edit_form": edit_form,
         # Shown for a won deal only (or with the errors of a refused collection): not built for the others.
         "collection_form": collection_form or (CollectionForm() if deal.stage.is_won else None),
         "activity_form": activity_form or ActivityForm(),
@@ -195,9 +196,17 @@ def deal_detail(request, pk):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def deal_edit(request, pk):
+    """GET: the edit form (the fragment the deal page's edit panel loads when opened; without htmx, the deal page
+    with the panel open). POST: save, or the page again with the form's errors."""
     deal = _visible_deal(request, pk)
+    if request.method == "GET":
+        form = DealEditForm(user=request.user, deal=deal)
+        if is_partial(request, "edit-body"):
+            context = {"deal": deal, "edit_form": form, "conflict": None}
+            return vary_on_htmx(render(request, "pipeline/_deal_edit_form.html", context))
+        return vary_on_htmx(_render_detail(request, deal, edit_form=form))
     form = DealEditForm(request.POST, user=request.user, deal=deal)
     if not form.is_valid():
         return _render_detail(request, deal, edit_form=form)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from django import template
 from django.template.defaultfilters import floatformat
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -23,3 +25,24 @@ def metric_amount(value, metric=None) -> str:
         return NO_FIGURE
     unit = metric if isinstance(metric, str) else getattr(metric, "unit", None)
     return floatformat(value, "0g" if unit == "count" else "2g")
+
+
+@register.filter
+def pct(value) -> str:
+    """A percentage as every page shows one (attainment, time progress, a win rate): one decimal and a % sign,
+    or a muted dash when there is none."""
+    if value is None:
+        return NO_FIGURE
+    return SafeString(f"{floatformat(value, 1)}%")
+
+
+@register.filter
+def pace(figures) -> str:
+    """The pace badge of figures with `pace` (ahead / on_track / behind, or none) and `pace_gap_points`: the
+    points attainment runs ahead of (+) or behind time progress."""
+    state = figures.pace
+    gap = figures.pace_gap_points
+    text = "—" if gap is None else f"{'+' if gap >= 0 else ''}{floatformat(gap, 1)} {gettext('pts')}"
+    return format_html(
+        '<span class="att-pace pace-{}" data-pace="{}">{}</span>', state or "none", "" if state is None else state, text
+    )

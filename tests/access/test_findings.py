@@ -45,6 +45,23 @@ def test_an_activity_on_a_deal_is_seen_where_the_deal_is(org, cross_region):
     assert visit not in Activity.objects.visible_to(org.rep)  # a rep sees his own only
 
 
+def test_a_deals_own_activities_follow_the_same_rule_for_everyone(org, cross_region):
+    """The deal page lists a deal's activities through `on_deal_visible_to`, which skips the customer's arm of the
+    rule: for every user it gives exactly what `visible_to` gives on that deal (another's call on a deal he sees
+    too, none when he sees neither the deal nor the call)."""
+    customer, deal, call, _visit = cross_region
+    mine = Activity.objects.create(
+        customer=customer, opportunity=deal, owner=org.rep, kind="visit", date=date(2026, 6, 3)
+    )
+    users = [org.rep, org.rep_other, org.rep_same_team, org.manager, org.manager_north, org.director, org.admin]
+    for user in users:
+        expected = set(Activity.objects.visible_to(user).filter(opportunity=deal))
+        assert set(Activity.objects.on_deal_visible_to(deal, user)) == expected, user
+    assert set(Activity.objects.on_deal_visible_to(deal, org.manager)) == set()
+    assert set(Activity.objects.on_deal_visible_to(deal, org.rep)) == {mine}  # his own, on a deal he does not see
+    assert set(Activity.objects.on_deal_visible_to(deal, org.manager_north)) == {call, mine}
+
+
 def test_the_customer_page_and_the_api_embed_no_deal_of_another_team(org, cross_region, client_for, api):
     customer, deal, call, _visit = cross_region
     page = client_for(org.manager).get(reverse("crm:customer_detail", args=[customer.pk]))

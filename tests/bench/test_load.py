@@ -2,6 +2,9 @@
 JSON stats into reads, writes and rates; CPU seconds from two snapshots of /proc; sampled statements into
 the slowest kinds. Nothing here runs a server or reads a clock."""
 
+import json
+import time
+
 import pytest
 
 from bench import Timing, bench_load, loadstats
@@ -197,6 +200,26 @@ def test_load_timings_put_reads_and_writes_beside_their_goals():
     assert timings["load: reads p95"].seconds == 0.25 and timings["load: reads p95"].met
     assert timings["load: writes p95"].seconds == 0.15 and timings["load: writes p95"].met
     assert timings["load: team pipeline p95"].goal is None
+    assert "warm-up" not in throughput.note
+    warm = {"seconds": 30, "requests": 1200, "failures": 2, "p50_ms": 400, "p95_ms": 1800, "errors": []}
+    warmed = bench_load.load_timings(groups, measured, users=60, seconds=60, load_average=(1, 1, 1), warm=warm)
+    assert warmed[0].note.startswith("after 30 s of warm-up (1,200 requests, p50 400 ms, p95 1,800 ms); ")
+    assert warmed[0].seconds == throughput.seconds  # the warm-up's requests are not in the figures
+
+
+def test_failures_of_the_warm_up_count_as_errors(tmp_path):
+    entries = [
+        entry("team pipeline", "GET", {250: 100}, {1001: 100}),
+        entry("move stage", "POST", {150: 40}, {1001: 40}),
+    ]
+    groups, _measured = summarize(entries, stopped=1002.0)
+    missing = tmp_path / "none.csv"
+    (clean, _deadlocks) = bench_load.error_timings(groups, missing, 0)
+    assert clean.seconds == 0 and clean.met
+    warm = {"failures": 3, "errors": [{"name": "deal page", "error": "HTTP 500", "occurrences": 3}]}
+    (errors, _deadlocks) = bench_load.error_timings(groups, missing, 0, warm=warm)
+    assert errors.seconds == 3 and not errors.met
+    assert errors.note == "3 x deal page: HTTP 500 (warm-up)"
 
 
 class FakeClock:
@@ -252,13 +275,13 @@ def test_queued_counts_this_runs_waiting_and_unacknowledged_messages_only():
 
 def test_route_cpu_adds_requests_up_by_route_costliest_first():
     lines = [
-        "GET\t/review/\t200\t80.0\n",
-        "GET\t/pipeline/deals/N/\t200\t20.0\n",
-        "GET\t/review/\t200\t2.0\n",
-        "GET\t/pipeline/deals/N/\t200\t30.0\n",
-        "GET\t/pipeline/deals/N/\t404\t10.0\n",
-        "POST\t/api/opportunities/N/move-stage/\t200\t12.5\n",
-        "GET\t/review/\t200",  # cut short by a worker's exit
+        "GET\t/review/\t200\t80.0\tdirector\t1000.5\n",
+        "GET\t/pipeline/deals/N/\t200\t20.0\tmanager\t1001.0\n",
+        "GET\t/review/\t200\t2.0\tmanager\t1001.2\n",
+        "GET\t/pipeline/deals/N/\t200\t30.0\trep\t1002.0\n",
+        "GET\t/pipeline/deals/N/\t404\t10.0\t-\t1002.1\n",
+        "POST\t/api/opportunities/N/move-stage/\t200\t12.5\twriter\t1003.0\n",
+        "GET\t/review/\t200\t3.0\tmanager",  # cut short by a worker's exit
     ]
     routes = loadstats.route_cpu(lines)
     assert [(r.route, r.count, r.total) for r in routes] == [
@@ -272,6 +295,24 @@ def test_route_cpu_adds_requests_up_by_route_costliest_first():
     assert [r.name for r in rows] == ["load: gunicorn CPU, GET /review/", "load: gunicorn CPU, GET /pipeline/deals/N/"]
     assert rows[0].seconds == 41.0 and rows[0].unit == "ms"
     assert rows[0].note.startswith("53% of the requests' CPU; 2 requests")
+    by_who = loadstats.route_cpu(lines, by="who")
+    assert [(r.route, r.count, r.total) for r in by_who] == [
+        ("director", 1, 80.0),
+        ("rep", 1, 30.0),
+        ("manager", 2, 22.0),
+        ("writer", 1, 12.5),
+        ("-", 1, 10.0),
+    ]
+    assert bench_load.route_cpu_timings(by_who, top=1, label="by persona")[0].name == (
+        "load: gunicorn CPU by persona, director"
+    )
+    # After a warm-up: the requests that ended from its end on only.
+    after = loadstats.route_cpu(lines, since=1001.0)
+    assert [(r.route, r.count, r.total) for r in after] == [
+        ("GET /pipeline/deals/N/", 3, 60.0),
+        ("POST /api/opportunities/N/move-stage/", 1, 12.5),
+        ("GET /review/", 1, 2.0),
+    ]
 
 
 def test_the_cpu_hooks_record_a_requests_own_cpu_with_ids_as_n(tmp_path, monkeypatch):
@@ -280,14 +321,33 @@ def test_the_cpu_hooks_record_a_requests_own_cpu_with_ids_as_n(tmp_path, monkeyp
     from bench import gunicorn_cpu
 
     monkeypatch.setenv("BENCH_REQUEST_CPU", str(tmp_path / "cpu"))
-    req = SimpleNamespace(method="GET", path="/pipeline/deals/123/")
-    gunicorn_cpu.pre_request(None, req)
-    sum(i * i for i in range(200_000))  # some CPU on this thread
-    gunicorn_cpu.post_request(None, req, {}, SimpleNamespace(status_code=200))
+    config = {
+        "readers": {"director": {"accounts": [{"session": "s-director"}]}, "rep": {"accounts": [{"session": "s-rep"}]}},
+        "writers": {"accounts": [{"token": "t-writer"}]},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("BENCH_LOAD_CONFIG", str(tmp_path / "config.json"))
+    gunicorn_cpu.personas.cache_clear()
+    asked = [
+        {"HTTP_COOKIE": "csrftoken=x; sessionid=s-rep"},
+        {"HTTP_AUTHORIZATION": "Token t-writer"},
+        {"HTTP_COOKIE": "sessionid=someone-else"},
+        {},
+    ]
+    for environ in asked:
+        req = SimpleNamespace(method="GET", path="/pipeline/deals/123/")
+        gunicorn_cpu.pre_request(None, req)
+        sum(i * i for i in range(200_000))  # some CPU on this thread
+        gunicorn_cpu.post_request(None, req, environ, SimpleNamespace(status_code=200))
+    gunicorn_cpu.personas.cache_clear()
     (written,) = tmp_path.glob("cpu.*")
-    method, path, status, ms = written.read_text().rstrip("\n").split("\t")
-    assert (method, path, status) == ("GET", "/pipeline/deals/N/", "200")
-    assert float(ms) > 0
+    rows = [line.split("\t") for line in written.read_text().splitlines()]
+    assert [(method, path, status, who) for method, path, status, _ms, who, _at in rows] == [
+        ("GET", "/pipeline/deals/N/", "200", who) for who in ("rep", "writer", "-", "-")
+    ]
+    assert all(float(ms) > 0 for _m, _p, _s, ms, _w, _at in rows)
+    ended = [float(at) for *_rest, at in rows]
+    assert ended == sorted(ended) and abs(ended[-1] - time.time()) < 60
     from salesmgmt import gunicorn as production
 
     assert gunicorn_cpu.post_worker_init is production.post_worker_init  # production's settings come along

@@ -4,7 +4,7 @@ filters the team pipeline."""
 from decimal import Decimal
 
 from pipeline.models import Opportunity, OpportunityHistory, StageEvidence
-from tests.browser.plugin import login, pick
+from tests.browser.plugin import htmx_settled, login, pick
 from tests.factories import CustomerFactory, make_deal
 
 
@@ -76,3 +76,30 @@ def test_manager_filters_the_team_pipeline(page, org):
     assert "region=" in page.url  # the filtered view is shareable
     rows = page.locator("[data-testid^=team-row-]")
     assert rows.count() == 1
+
+
+def test_manager_edits_a_deal_from_its_page_the_form_loading_when_the_panel_opens(page, org):
+    deal = make_deal(owner=org.rep, amount="1000", name="Panel deal")
+    login(page, "manager")
+    page.goto(f"/pipeline/deals/{deal.pk}/")
+    assert page.get_by_test_id("edit-form").count() == 0  # not built until asked for
+    page.get_by_test_id("edit-panel").locator("summary").click()
+    form = page.get_by_test_id("edit-form")
+    form.wait_for()
+    pick(form, "owner", "rep_js", str(org.rep_js))
+    form.locator("input[name=amount]").fill("2,500")
+    page.get_by_test_id("edit-submit").click()
+    page.get_by_test_id("deal-amount").wait_for()
+    page.wait_for_function("() => document.querySelector('[data-testid=deal-amount]').textContent.includes('2,500')")
+    deal.refresh_from_db()
+    assert (deal.amount, deal.owner, deal.version) == (Decimal("2500"), org.rep_js, 2)
+    # The saved deal's page: its panel loads the form of the new version; closed and opened again, not a second one.
+    summary = page.get_by_test_id("edit-panel").locator("summary")
+    summary.click()
+    page.get_by_test_id("edit-form").wait_for()
+    assert page.get_by_test_id("edit-form").locator("input[name=version]").input_value() == "2"
+    summary.click()
+    summary.click()
+    page.get_by_test_id("edit-form").wait_for()
+    htmx_settled(page)
+    assert page.get_by_test_id("edit-form").count() == 1

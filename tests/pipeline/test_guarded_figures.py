@@ -151,8 +151,11 @@ def test_closed_period_is_before_the_start_of_the_current_fiscal_month_or_the_co
 
 def test_the_edit_form_asks_for_a_reason_and_refuses_a_figure_change_without_one(org, reported, client_for):
     client = client_for(org.rep)
-    page = client.get(reverse("pipeline:deal_detail", args=[reported.pk]))
+    page = client.get(
+        reverse("pipeline:deal_edit", args=[reported.pk]), headers={"HX-Request": "true", "HX-Target": "edit-body"}
+    )
     assert "reason" in page.context["edit_form"].fields
+    assert 'name="reason"' in page.content.decode()
     response = post_edit(client, reported, amount="11230000")
     assert response.status_code == 200
     (message,) = response.context["edit_form"].errors["reason"]

@@ -1,6 +1,7 @@
 """A rep's deal work: create in a few fields, advance with one action (evidence when required),
 mark lost, edit with optimistic locking, record collections and log activities."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -268,6 +269,31 @@ def test_edit_saves_and_keeps_history(org, deal, client_for):
     deal.refresh_from_db()
     assert (deal.amount, deal.next_step, deal.version) == (Decimal("12000.00"), "Demo", 2)
     assert OpportunityHistory.objects.filter(opportunity=deal, field="amount", new_value="12000.00").exists()
+
+
+def test_the_edit_panel_loads_its_form_when_opened(org, deal, client_for):
+    """The deal page carries no edit form, only the panel that fetches it (htmx) from the edit URL; that URL
+    answers htmx with the form alone, and a plain browser with the deal page, the panel open."""
+    client = client_for(org.rep)
+    edit_url = reverse("pipeline:deal_edit", args=[deal.pk])
+    page = client.get(reverse("pipeline:deal_detail", args=[deal.pk])).content.decode()
+    assert 'data-testid="edit-form"' not in page and 'name="amount"' not in page
+    loader = re.search(r'<div hx-get="([^"]+)" hx-trigger="([^"]+)"[^>]*data-testid="edit-loading"', page)
+    assert loader is not None and loader.group(1) == edit_url and "from:closest details" in loader.group(2)
+
+    fragment = client.get(edit_url, headers={"HX-Request": "true", "HX-Target": "edit-body"})
+    html = fragment.content.decode()
+    assert fragment.status_code == 200 and "<html" not in html and "HX-Request" in fragment["Vary"]
+    assert 'data-testid="edit-form"' in html and f'name="version" value="{deal.version}"' in html
+    assert f'action="{edit_url}"' in html and 'name="csrfmiddlewaretoken"' in html
+
+    full = client.get(edit_url).content.decode()
+    assert '<details id="edit" class="panel" data-testid="edit-panel" open>' in full
+    assert 'data-testid="edit-form"' in full and 'data-testid="deal-facts"' in full
+    # What the panel loaded saves like the form always did.
+    response = client.post(edit_url, deal_edit_data(deal, amount="12500"))
+    assert response.status_code == 302
+    assert Opportunity.objects.get(pk=deal.pk).amount == Decimal("12500.00")
 
 
 def test_a_stale_edit_shows_the_conflict_keeps_what_was_typed_and_changes_nothing(org, deal, client_for):

@@ -47,7 +47,7 @@ def test_the_pickers_render_the_chosen_one_only_however_many_people_and_customer
 
 
 def test_the_deal_form_shows_the_current_owner_and_customer_by_name(org, deal, client_for):
-    html = client_for(org.manager).get(reverse("pipeline:deal_detail", args=[deal.pk])).content.decode()
+    html = client_for(org.manager).get(reverse("pipeline:deal_edit", args=[deal.pk])).content.decode()
     assert f'name="owner" value="{org.rep.pk}"' in html
     assert f'name="owner_text" value="{escape(org.rep)}"' in html
     assert f'name="customer" value="{deal.customer_id}"' in html

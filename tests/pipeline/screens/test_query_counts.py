@@ -100,17 +100,35 @@ def test_deal_detail_does_not_grow_with_product_lines(org, client_for):
 
 
 def test_deal_page_reads_each_thing_once(org, client_for):
-    """A manager's deal page reads his scope's regions once (with their members once more) for the deal, the
-    customers, the activities and the collections, and the collections once for the list and their total."""
+    """A manager's deal page reads his scope's regions once, for the deal, its activities and its collections
+    (an activity on a deal is seen where the deal is: his people are not read), and the collections once for the
+    list and their total. The edit form is not built: its panel loads it when opened."""
     deal = make_deal(owner=org.rep, stage=next(s for s in org.stages if s.is_won), amount="1000")
     client = client_for(org.manager)
     url = reverse("pipeline:deal_detail", args=[deal.pk])
     client.get(url)
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get(url).status_code == 200
+        response = client.get(url)
+        assert response.status_code == 200
     tables = [q["sql"].split(" FROM ", 1)[1].split()[0].strip('"(') for q in ctx.captured_queries]
     assert tables.count("pipeline_collection") == 1, tables
-    # Two currency <select>s (the edit form's, the collection form's): each reads its choices once, not also its first.
-    assert tables.count("crm_currency") == 2, tables
+    # The collection form's currency <select> reads its choices once, not also its first; the edit form's is not built.
+    assert tables.count("crm_currency") == 1, tables
+    assert "crm_customer" not in tables and response.context["edit_form"] is None, tables
     reaches = [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip("(").startswith('SELECT "crm_region"."id"')]
-    assert len(reaches) == 2, reaches  # the regions (for the deal), then the regions with their members
+    assert len(reaches) == 1, reaches  # the regions (for the deal, its activities and collections)
+    assert "UNION" not in reaches[0]  # not with their members
+
+
+def test_the_deal_edit_form_reads_each_choice_list_once(org, client_for):
+    deal = make_deal(owner=org.rep, amount="1000")
+    client = client_for(org.manager)
+    url = reverse("pipeline:deal_edit", args=[deal.pk])
+    headers = {"HX-Request": "true", "HX-Target": "edit-body"}
+    client.get(url, headers=headers)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0].strip('"(') for q in ctx.captured_queries]
+    assert tables.count("crm_currency") == 1, tables
+    assert "pipeline_collection" not in tables and "pipeline_opportunityhistory" not in tables, tables  # a fragment

@@ -94,6 +94,9 @@ def test_rep_gets_404_on_another_reps_deal_everywhere(org, deals, client_for):
     before = Opportunity.objects.get(pk=other.pk)
     assert client.get(reverse("pipeline:deal_detail", args=[other.pk])).status_code == 404
     assert client.post(reverse("pipeline:deal_edit", args=[other.pk]), {"version": other.version}).status_code == 404
+    edit_form = reverse("pipeline:deal_edit", args=[other.pk])
+    assert client.get(edit_form).status_code == 404
+    assert client.get(edit_form, headers={"HX-Request": "true", "HX-Target": "edit-body"}).status_code == 404
     move_url = reverse("pipeline:deal_move", args=[other.pk])
     assert client.get(move_url, {"stage": org.stages[1].pk}).status_code == 404
     response = client.post(move_url, {"stage": org.stages[1].pk, "evidence": "x", "version": other.version})
