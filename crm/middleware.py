@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from crm.models import company_settings_memo
 from crm.scopes import reach_memo
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -11,7 +12,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 class ScopeMemoMiddleware:
     """A read-only request reads its user's scope (the regions and people it covers) once, however many
-    querysets it filters with it; a request that writes reads it afresh each time (it may move people)."""
+    querysets it filters with it, and the company's settings once; a request that writes reads them afresh each
+    time (it may move people, or change the settings)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -19,5 +21,5 @@ class ScopeMemoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method not in SAFE_METHODS:
             return self.get_response(request)
-        with reach_memo():
+        with reach_memo(), company_settings_memo():
             return self.get_response(request)

@@ -91,7 +91,7 @@ def _ids(ids: list[int], fallback: QuerySet) -> list[int] | QuerySet:
 
 # Reaches already read in this request, while `reach_memo` is on (read-only requests, crm.middleware): a page
 # filters deals, customers and activities by one user's scope, and each filter would read the same ids again.
-_memo: ContextVar[dict[tuple, _Reach] | None] = ContextVar("scope_reach_memo", default=None)
+_memo: ContextVar[dict[tuple, _Reach | None] | None] = ContextVar("scope_reach_memo", default=None)
 
 
 @contextmanager
@@ -104,15 +104,20 @@ def reach_memo() -> Iterator[None]:
         _memo.reset(token)
 
 
-def _memo_reach(user: User, scope: str, regions: QuerySet[Region], *, members: bool) -> _Reach:
+def _memo_reach(user: User, scope: str, *, members: bool) -> _Reach | None:
+    """The reach of the regions `scope` covers for `user` (`_covered_regions`; None: it covers none). Inside
+    `reach_memo`, read once and kept: a later call builds nothing (building the regions' subquery costs more
+    than a quarter of a millisecond)."""
     memo = _memo.get()
-    if memo is None:
-        return _reach(regions, members=members)
     key = (user.pk, scope, user.region_id)
-    # A reach with the members holds the regions too.
-    found = memo.get((*key, True)) or memo.get((*key, members))
-    if found is None:
-        found = memo[(*key, members)] = _reach(regions, members=members)
+    if memo is not None:
+        for asked in ((*key, True), (*key, members)):  # a reach with the members holds the regions too
+            if asked in memo:
+                return memo[asked]
+    regions = _covered_regions(user, scope)
+    found = None if regions is None else _reach(regions, members=members)
+    if memo is not None:
+        memo[(*key, members)] = found
     return found
 
 
@@ -153,14 +158,15 @@ def scope_q(
     own = Q(**{owner: user}) if owner else NOTHING
     if scope == DataScope.SELF:
         return own
-    regions = _covered_regions(user, scope)
     members = not (team_only and region) and owner is not None
-    if regions is None or not (members or region):
+    if not (members or region):
         return own
     if scope == DataScope.DEPARTMENT and not members and user.region_id is not None:
-        reach = _Reach(regions=[user.region_id], members=None)  # nothing to look up
+        reach: _Reach | None = _Reach(regions=[user.region_id], members=None)  # nothing to look up
     else:
-        reach = _memo_reach(user, scope, regions, members=members)
+        reach = _memo_reach(user, scope, members=members)
+    if reach is None:
+        return own
     q = own
     if members:
         q |= Q(**{_lookup(owner, "in"): reach.members})
@@ -194,23 +200,24 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     scope = user.effective_scope
     if scope == DataScope.ALL:
         return Region.objects.all()
+    memo = _memo.get()
+    asked, read = (("visible_regions", kind, user.pk, scope, user.region_id) for kind in ("asked", "read"))
+    known = memo.get(read) if memo is not None else None
+    if known is not None:  # read by an earlier call: nothing to build
+        return Region.objects.filter(pk__in=known.regions)
     parts = [Q(pk=user.region_id)] if user.region_id else []
     if scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
         parts.append(Q(pk__in=subtrees(Region.objects.filter(manager=user))))
     if scope == DataScope.DEPARTMENT_TREE and user.region_id:
         parts.append(Q(pk__in=region_subtree(user.region_id)))
     regions = Region.objects.filter(reduce(or_, parts, NOTHING))
-    memo = _memo.get()
     if memo is None:
         return regions
-    asked, read = (("visible_regions", kind, user.pk, scope, user.region_id) for kind in ("asked", "read"))
-    found = memo.get(read)
-    if found is None:
-        if asked not in memo:  # the first call: the subquery, as without the memo
-            memo[asked] = _Reach(regions=regions, members=None)
-            return regions
-        found = memo[read] = _reach(regions, members=False)
-    return Region.objects.filter(pk__in=found.regions) if isinstance(found.regions, list) else regions
+    if asked not in memo:  # the first call: the subquery, as without the memo
+        memo[asked] = _Reach(regions=regions, members=None)
+        return regions
+    found = memo[read] = _reach(regions, members=False)
+    return Region.objects.filter(pk__in=found.regions)
 
 
 def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
@@ -224,8 +231,12 @@ def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
         return True
     if scope not in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
         return False
-    covered = _covered_regions(user, scope)
-    return covered is not None and covered.filter(pk=region.pk).exists()
+    reach = _memo_reach(user, scope, members=False)  # read once a request (`reach_memo`)
+    if reach is None:
+        return False
+    if isinstance(reach.regions, list):
+        return region.pk in reach.regions
+    return reach.regions.filter(pk=region.pk).exists()
 
 
 def scope_subtrees(user: User | AnonymousUser | None) -> dict[int, str] | None:

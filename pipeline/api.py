@@ -89,10 +89,11 @@ class OpportunityViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
-        deals = Opportunity.objects.visible_to(self.request.user).select_related("customer", "owner", "region", "stage")
-        if self.action == "move_stage":  # the deal the move wrote is answered (`_moved`), not this one
-            return deals
-        return deals.prefetch_related("lines")
+        deals = Opportunity.objects.visible_to(self.request.user)
+        if self.action == "move_stage":
+            # Whether the deal is seen, no more: the move locks the deal and reads it itself, and answers with it.
+            return deals.only("pk")
+        return deals.select_related("customer", "owner", "region", "stage").prefetch_related("lines")
 
     @freshness.cached_data(deal_data_keys)
     def list(self, request, *args, **kwargs):

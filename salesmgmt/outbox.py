@@ -109,7 +109,20 @@ def enqueue_name(name: str, *args: object, key: str | None = None) -> None:
         unique_fields=["key"],
         update_fields=["created_at"],
     )
-    transaction.on_commit(lambda: dispatch([key]))
+    if name in _DRAINED:
+        transaction.on_commit(lambda: _dispatch_drained(name, key))
+    else:
+        transaction.on_commit(lambda: dispatch([key]))
+
+
+def _dispatch_drained(name: str, key: str) -> None:
+    """`dispatch` of one drained-together row, whose name is known: its drain is published (unless one is queued)
+    without reading the row back; a failure is counted on the row, which stays for the next drain or `flush`."""
+    try:
+        publish_drain(name)
+    except Exception as exc:  # broker down, or (eager) the drain failed: the row is kept for later
+        log.warning("outbox: a drain of %s not sent (%s); kept for retry", name, exc)
+        OutboxTask.objects.filter(key=key).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
 
 
 def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = None) -> int:

@@ -89,6 +89,37 @@ def test_a_stage_move_costs_a_fixed_number_of_queries_and_answers_the_deal_as_re
         for who, owner in movers
     }
     assert many == few
-    # Token or session, scope, the stage, the deal; then lock, write, history, outbox, audit; its lines; the
-    # outbox's publish after commit (with the transaction's statements where the database counts them).
+    # Token or session, scope, the stage, whether the deal is seen; then lock, read, write, history, outbox, audit;
+    # the pages' versions bumped; its lines (with the transaction's statements where the database counts them). The
+    # outbox's publish after commit reads nothing back: a drained-together task's name is known.
     assert max(few.values()) <= 13, few
+
+
+def test_a_stage_move_checks_the_deal_is_seen_without_reading_it_twice(org, api, monkeypatch):
+    from celery import current_app
+
+    monkeypatch.setitem(current_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(current_app, "send_task", lambda name, args, retry, **options: None)
+    deal = make_deal(owner=org.rep, amount="500")
+    stage = next(s for s in deal.pipeline.stages.order_by("order") if s.order > deal.stage.order)
+    with CaptureQueriesContext(connection) as ctx:
+        response = api(org.manager).post(
+            f"/api/opportunities/{deal.pk}/move-stage/",
+            {"stage": stage.pk, "evidence": "Met them", "version": deal.version},
+            format="json",
+        )
+    assert response.status_code == 200, response.content
+    deal_reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith("SELECT") and 'FROM "pipeline_opportunity"' in q["sql"]
+    ]
+    # The scoped check (the id alone), the lock, the read of the locked deal with what it joins.
+    assert len(deal_reads) == 3, deal_reads
+    assert deal_reads[0].startswith('SELECT "pipeline_opportunity"."id" FROM'), deal_reads[0]
+    assert not [q for q in ctx.captured_queries if 'FROM "salesmgmt_outboxtask"' in q["sql"]]
+    # Someone who does not see the deal: 404, nothing written.
+    other = api(org.rep_other).post(
+        f"/api/opportunities/{deal.pk}/move-stage/", {"stage": stage.pk, "version": 2}, format="json"
+    )
+    assert other.status_code == 404
