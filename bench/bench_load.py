@@ -49,6 +49,7 @@ in full) are in bench/out/load/.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -88,7 +89,9 @@ SPAWN_RATE = 30  # users started a second
 CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
 DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
-WEB_WORKERS, WEB_THREADS = 3, 4  # gunicorn's processes and threads each
+# gunicorn's processes and threads each (the issue's 3 x 4; BENCH_WEB_WORKERS, BENCH_WEB_THREADS to compare others)
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS") or 3)
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS") or 4)
 WARM_FILE = "warmup.json"  # what the warm-up saw, written by the locustfile as it ends
 REQUEST_CPU = "request_cpu"  # files (one a worker) of each request's CPU, in OUT: bench/gunicorn_cpu.py
 ROUTES_SHOWN = 10  # routes in the CPU-by-route rows
@@ -99,6 +102,10 @@ WRITE_P95_GOAL = 0.200
 # Seconds of load before the measured window (BENCH_LOAD_WARMUP): a server just started renders every page (the
 # cache is empty) and its first minute is no steady state. What the warm-up saw is printed beside the figures.
 WARMUP = 30
+# Seconds between the starts of a user's requests in the run the p95 goals are measured in (BENCH_LOAD_PACE): 60
+# users starting one every 0.95 s ask for 63 requests a second, the goal's 60 and a twentieth more. A second run,
+# users thinking WAIT seconds between requests, pushes the server to what it sustains (the "saturation" rows).
+PACE = 0.95
 
 
 def run() -> list[Timing]:
@@ -115,8 +122,27 @@ def run() -> list[Timing]:
     )
     single, statements = single_requests(company, people)
     timings += single
-    timings += load(company, people, seconds, warmup=warmup, known=[sql for _seconds, sql, _where in statements])
+    known = [sql for _seconds, sql, _where in statements]
+    pace = float(os.environ.get("BENCH_LOAD_PACE") or PACE)
+    timings += load(company, people, seconds, warmup=warmup, pace=pace, known=known)
+    # Its files kept apart from the saturation run's, which follows.
+    shutil.move(OUT, OUT.with_name("load-paced"))
+    OUT.mkdir(parents=True)
+    shutil.move(OUT.with_name("load-paced"), OUT / "paced")
+    timings += saturation(load(company, people, seconds, warmup=warmup, known=known))
     return timings
+
+
+def saturation(timings: list[Timing]) -> list[Timing]:
+    """The timings of the run where users think 0-1 s (WAIT) and the server is the limit, as "saturation:" rows:
+    its throughput is the capacity (the goal of 60 req/s), its percentiles those of a saturated machine (no goal:
+    the p95 goals are the paced run's)."""
+    shown = []
+    for t in timings:
+        name = t.name.replace("load:", "saturation:", 1)
+        goal = None if t.name in ("load: reads p95", "load: writes p95") else t.goal
+        shown.append(dataclasses.replace(t, name=name, goal=goal))
+    return shown
 
 
 # --- a. the company and the people ---------------------------------------------------------------
@@ -237,7 +263,7 @@ def _account(plan, user) -> dict:
     }
 
 
-def load_config(company, people, warmup: int = 0) -> dict:
+def load_config(company, people, warmup: int = 0, pace: float | None = None) -> dict:
     from django.conf import settings
     from rest_framework.authtoken.models import Token
 
@@ -272,6 +298,7 @@ def load_config(company, people, warmup: int = 0) -> dict:
         "stopped_file": str(OUT / "stopped"),
         "warmup": warmup,
         "warm_file": str(OUT / WARM_FILE),
+        "pace": pace or 0,
     }
 
 
@@ -553,10 +580,13 @@ def _deadlocks() -> int:
         return cursor.fetchone()[0]
 
 
-def load(company, people, seconds: int, *, warmup: int = 0, known: list[str] | None = None) -> list[Timing]:
-    """The load run: `warmup` seconds, then the `seconds` measured; `known`: statements in full (the single
-    requests') to complete sampled ones with."""
-    config = load_config(company, people, warmup)
+def load(
+    company, people, seconds: int, *, warmup: int = 0, pace: float | None = None, known: list[str] | None = None
+) -> list[Timing]:
+    """The load run: `warmup` seconds, then the `seconds` measured; each user starts a request every `pace` seconds,
+    or (None) thinks WAIT seconds between them; `known`: statements in full (the single requests') to complete
+    sampled ones with."""
+    config = load_config(company, people, warmup, pace)
     (OUT / "config.json").write_text(json.dumps(config, indent=1))
     env = _server_env()
     port = _free_port()
@@ -648,7 +678,9 @@ def load(company, people, seconds: int, *, warmup: int = 0, known: list[str] | N
         json.loads((OUT / "locust.json").read_text()), float(stopped.read_text()) if stopped.exists() else None
     )
     warm = json.loads((OUT / WARM_FILE).read_text()) if warmup else None
-    timings = load_timings(groups, measured, users=users, seconds=seconds, load_average=load_average, warm=warm)
+    timings = load_timings(
+        groups, measured, users=users, seconds=seconds, load_average=load_average, warm=warm, pace=pace
+    )
     timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks, warm=warm)
     timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
     timings.append(cpu_per_request(cpu_split(before, after, os.sysconf("SC_CLK_TCK")), window, groups))
@@ -773,7 +805,9 @@ def rebuild_check(plan, name: str = "load: figures == a full rebuild after the q
     return check
 
 
-def load_timings(groups, measured: float, *, users: int, seconds: int, load_average, warm=None) -> list[Timing]:
+def load_timings(
+    groups, measured: float, *, users: int, seconds: int, load_average, warm=None, pace: float | None = None
+) -> list[Timing]:
     """Throughput and percentiles of the measured window; `warm`: what the warm-up before it saw (the
     locustfile's record), told in the throughput's note."""
     reads, writes = groups["reads"], groups["writes"]
@@ -795,7 +829,9 @@ def load_timings(groups, measured: float, *, users: int, seconds: int, load_aver
                 f"{warmed}requests ended in the {measured:.0f} s from the stats' reset to the end of the {seconds} s "
                 "measured "
                 f"({reads.requests + writes.requests:,} in all, with those then running); "
-                f"readers: {readers}; think time {WAIT[0]:g}-{WAIT[1]:g} s; load average at the start "
+                f"readers: {readers}; "
+                + (f"each user starts a request every {pace:g} s" if pace else f"think time {WAIT[0]:g}-{WAIT[1]:g} s")
+                + "; load average at the start "
                 + " ".join(f"{x:.2f}" for x in load_average)
             ),
         )

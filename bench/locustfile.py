@@ -24,11 +24,12 @@ from collections import deque
 from pathlib import Path
 
 import gevent
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, between, constant_pacing, events, task
 from locust.exception import StopUser
 
 CONFIG = json.loads(Path(os.environ["BENCH_LOAD_CONFIG"]).read_text())
-WAIT = between(*CONFIG["wait"])
+# Users think `wait` seconds (uniform) between requests, or (`pace`) start a request every `pace` seconds.
+WAIT = constant_pacing(CONFIG["pace"]) if CONFIG.get("pace") else between(*CONFIG["wait"])
 STAGES = {int(order): stage for order, stage in CONFIG["stages"].items()}  # stage order -> id
 WON = max(STAGES)
 

@@ -205,6 +205,26 @@ def test_load_timings_put_reads_and_writes_beside_their_goals():
     warmed = bench_load.load_timings(groups, measured, users=60, seconds=60, load_average=(1, 1, 1), warm=warm)
     assert warmed[0].note.startswith("after 30 s of warm-up (1,200 requests, p50 400 ms, p95 1,800 ms); ")
     assert warmed[0].seconds == throughput.seconds  # the warm-up's requests are not in the figures
+    assert "think time 0-1 s" in throughput.note
+    paced = bench_load.load_timings(groups, measured, users=60, seconds=60, load_average=(1, 1, 1), pace=0.95)
+    assert "each user starts a request every 0.95 s" in paced[0].note and "think time" not in paced[0].note
+
+
+def test_the_saturation_run_keeps_its_throughput_goal_and_reports_percentiles_without_one():
+    entries = [
+        entry("team pipeline", "GET", {250: 50, 900: 50}, {1001: 60, 1002: 40}),
+        entry("move stage", "POST", {600: 40}, {1001: 20, 1002: 20}),
+    ]
+    groups, measured = summarize(entries, stopped=1003.0)
+    rows = bench_load.saturation(
+        bench_load.load_timings(groups, measured, users=60, seconds=60, load_average=(1, 1, 1))
+    )
+    by_name = {t.name: t for t in rows}
+    throughput = next(t for name, t in by_name.items() if name.startswith("saturation: throughput"))
+    assert throughput.goal == bench_load.THROUGHPUT_GOAL and throughput.met
+    assert by_name["saturation: reads p95"].seconds == 0.9 and by_name["saturation: reads p95"].goal is None
+    assert by_name["saturation: writes p95"].goal is None
+    assert not [t for t in rows if t.name.startswith("load:")]
 
 
 def test_failures_of_the_warm_up_count_as_errors(tmp_path):
