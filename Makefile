@@ -92,7 +92,7 @@ messages: install ## Extract and compile translations (needs gettext)
 bench: install ## Benchmarks at the sizes the issues name (PostgreSQL)
 	$(BIN)/python -m bench
 
-bench-load: install ## The load benchmark alone: gunicorn + locust on the big company (BENCH_LOAD_SCALE=1, BENCH_LOAD_SECONDS=60)
+bench-load: install ## The load benchmark alone: gunicorn + locust on the big company, paced then saturated (BENCH_LOAD_SCALE=1, BENCH_LOAD_SECONDS=60, BENCH_LOAD_WARMUP=30, BENCH_LOAD_PACE=0.95)
 	$(BIN)/python -m bench load
 
 bench-compare: install ## Benchmarks of BASE=<rev> against the working tree, in turns (ROUNDS=4, TOPICS=all)
