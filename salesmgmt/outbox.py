@@ -109,24 +109,27 @@ def enqueue_name(name: str, *args: object, key: str | None = None) -> None:
         unique_fields=["key"],
         update_fields=["created_at"],
     )
-    if name in _DRAINED:
-        transaction.on_commit(lambda: _dispatch_drained(name, key))
-    else:
-        transaction.on_commit(lambda: dispatch([key]))
+    drained = name if name in _DRAINED else None
+    transaction.on_commit(lambda: dispatch([key], drained=drained))
 
 
-def _dispatch_drained(name: str, key: str) -> None:
-    """`dispatch` of one drained-together row, whose name is known: its drain is published (unless one is queued)
-    without reading the row back; a failure is counted on the row, which stays for the next drain or `flush`."""
-    try:
-        publish_drain(name)
-    except Exception as exc:  # broker down, or (eager) the drain failed: the row is kept for later
-        log.warning("outbox: a drain of %s not sent (%s); kept for retry", name, exc)
-        OutboxTask.objects.filter(key=key).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
+def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = None, drained: str | None = None) -> int:
+    """Publish pending rows (the given keys, or all older than `older_than`); returns how many went out.
+
+    `drained`: the keys are calls of that drained-together task, just committed: its drain is published (unless one
+    is queued) without reading the rows back; a failure is counted on them, kept for the next drain or `flush`."""
+    if drained is not None:
+        try:
+            publish_drain(drained)
+        except Exception as exc:  # broker down, or (eager) the drain failed: the rows are kept for later
+            log.warning("outbox: a drain of %s not sent (%s); kept for retry", drained, exc)
+            OutboxTask.objects.filter(key__in=keys or []).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
+            return 0
+        return len(keys or [])
+    return _dispatch_rows(keys, older_than=older_than)
 
 
-def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = None) -> int:
-    """Publish pending rows (the given keys, or all older than `older_than`); returns how many went out."""
+def _dispatch_rows(keys: list[str] | None, *, older_than: timedelta | None) -> int:
     rows = OutboxTask.objects.all()
     if keys is not None:
         rows = rows.filter(key__in=keys)

@@ -18,6 +18,7 @@ from coaching import scorecard as scorecards
 from coaching import selectors
 from coaching.models import ActionItemStatus
 from coaching.session_selectors import team_commitments
+from crm.forms import InlineSelect, region_choices
 from crm.models import Role
 from crm.scopes import freshness_keys, region_subtree
 from salesmgmt.freshness import cached_page
@@ -110,7 +111,8 @@ def review(request):
     week, week_error = parse_week(request.GET.get("week"), today)
     by = request.GET.get("by", "")
     by = by if by in (reviews.BY_REP, reviews.BY_REGION) else ""
-    has_parts = reviews.regions_for_picker(request.user).filter(parent=region).exists()
+    picker = reviews.regions_for_picker(request.user)
+    has_parts = picker.filter(parent=region).exists()
     built = selectors.weekly_review(
         request.user,
         region=region,
@@ -133,7 +135,10 @@ def review(request):
         "review": built,
         "scorecard": card,
         "region": region,
-        "regions": reviews.regions_for_picker(request.user),
+        # The regions' <select>, written in Python as the filters' (a director's holds every region of the company).
+        "region_select": InlineSelect(choices=region_choices(request.user, regions=picker)).render(
+            "region", region.pk, attrs={"data-testid": "review-region"}
+        ),
         "week_error": week_error,
         "week_value": built.week.isoformat(),
         "previous_week": (built.week - reviews.WEEK).isoformat(),

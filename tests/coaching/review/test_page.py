@@ -43,6 +43,19 @@ def test_a_manager_reviews_his_region_and_its_parts_only(org, client_for):
     assert client.get(f"/review/?region={org.north.pk}&format=xlsx").status_code == 404
 
 
+def test_the_region_picker_offers_the_regions_of_the_scope_as_a_tree_the_reviewed_one_chosen(org, client_for):
+    html = client_for(org.manager).get(f"/review/?region={org.sh.pk}").content.decode()
+    select = re.search(r'<select name="region"[^>]*data-testid="review-region"[^>]*>(.*?)</select>', html, re.S)
+    assert select, "no region picker"
+    options = re.findall(r'<option value="(\d+)"( selected)?>([^<]*)</option>', select.group(1))
+    shown = {int(pk): label for pk, _selected, label in options}
+    assert set(shown) == {org.east.pk, org.sh.pk, org.js.pk}  # his area, never North's
+    assert [int(pk) for pk, selected, _label in options if selected] == [org.sh.pk]
+    assert shown[org.sh.pk] == "\u2003" * org.sh.depth + org.sh.name  # indented by depth, as the filters' pickers
+    everyone = client_for(org.director).get("/review/").content.decode()
+    assert f'<option value="{org.north.pk}">' in everyone and f'<option value="{org.hq.pk}" selected>' in everyone
+
+
 def test_a_rep_cannot_open_a_team_review_not_even_his_own_team(org, client_for):
     client = client_for(org.rep)
     assert client.get("/review/").status_code == 404
