@@ -4,8 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from crm.models import company_settings_memo
-from crm.scopes import reach_memo
+from salesmgmt.memo import request_memo
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -21,5 +20,5 @@ class ScopeMemoMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method not in SAFE_METHODS:
             return self.get_response(request)
-        with reach_memo(), company_settings_memo():
+        with request_memo():
             return self.get_response(request)

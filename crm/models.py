@@ -1,8 +1,5 @@
 """The sales organisation (users, regions, products, calendar, currencies) and customers."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 
 from django.conf import settings
@@ -16,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from salesmgmt.lib import periods
+from salesmgmt.memo import current as memo_now
 
 
 class Role(models.TextChoices):
@@ -207,14 +205,14 @@ class CompanySettings(models.Model):
 
     @classmethod
     def load(cls) -> "CompanySettings":
-        """The company's settings: read once inside `company_settings_memo` (a read-only request, whose pages ask
-        for them up to three times), else each time."""
-        memo = _settings_memo.get()
-        if memo:
-            return memo[0]
+        """The company's settings: read once inside a `salesmgmt.memo.request_memo` (a read-only request, whose
+        pages ask for them up to three times), else each time."""
+        memo, key = memo_now(), ("company_settings",)
+        if memo is not None and key in memo:
+            return memo[key]
         obj, _created = cls.objects.get_or_create(pk=1, defaults={"currency": settings.COMPANY_CURRENCY})
         if memo is not None:
-            memo.append(obj)
+            memo[key] = obj
         return obj
 
     def period_of(self, day, kind: str) -> periods.Period:
@@ -224,19 +222,6 @@ class CompanySettings(models.Model):
         """The first day whose figures are still open: the start of the current fiscal month (or quarter, or
         year, as `closed_period` says). Figures of days before it are closed (already reported)."""
         return self.period_of(today or timezone.localdate(), self.closed_period).start
-
-
-_settings_memo: ContextVar[list[CompanySettings] | None] = ContextVar("company_settings_memo", default=None)
-
-
-@contextmanager
-def company_settings_memo() -> Iterator[None]:
-    """Read the company's settings once inside the block (a request that writes nothing: crm.middleware)."""
-    token = _settings_memo.set([])
-    try:
-        yield
-    finally:
-        _settings_memo.reset(token)
 
 
 class Currency(models.Model):

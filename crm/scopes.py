@@ -27,9 +27,7 @@ department tree) go as subqueries instead: they cover most of the rows anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -39,6 +37,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Left, Length
 
 from crm.models import DataScope, Region, User
+from salesmgmt.memo import current as memo_now
 
 NOTHING = Q(pk__in=[])
 
@@ -89,27 +88,13 @@ def _ids(ids: list[int], fallback: QuerySet) -> list[int] | QuerySet:
     return ids if len(ids) <= INLINE_IDS else fallback.values("pk")
 
 
-# Reaches already read in this request, while `reach_memo` is on (read-only requests, crm.middleware): a page
-# filters deals, customers and activities by one user's scope, and each filter would read the same ids again.
-_memo: ContextVar[dict[tuple, _Reach | None] | None] = ContextVar("scope_reach_memo", default=None)
-
-
-@contextmanager
-def reach_memo() -> Iterator[None]:
-    """Read each scope's regions and members once inside the block (a request that writes nothing)."""
-    token = _memo.set({})
-    try:
-        yield
-    finally:
-        _memo.reset(token)
-
-
 def _memo_reach(user: User, scope: str, *, members: bool) -> _Reach | None:
-    """The reach of the regions `scope` covers for `user` (`_covered_regions`; None: it covers none). Inside
-    `reach_memo`, read once and kept: a later call builds nothing (building the regions' subquery costs more
-    than a quarter of a millisecond)."""
-    memo = _memo.get()
-    key = (user.pk, scope, user.region_id)
+    """The reach of the regions `scope` covers for `user` (`_covered_regions`; None: it covers none). Inside a
+    `salesmgmt.memo.request_memo` (a read-only request: a page filters deals, customers and activities by one
+    user's scope), read once and kept: a later call neither reads nor builds anything (building the regions'
+    subquery costs more than a quarter of a millisecond)."""
+    memo = memo_now()
+    key = ("scope_reach", user.pk, scope, user.region_id)
     if memo is not None:
         for asked in ((*key, True), (*key, members)):  # a reach with the members holds the regions too
             if asked in memo:
@@ -192,7 +177,7 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     """Regions `user` may see: everything for `all`, else their own region plus the subtrees
     their scope covers (department tree) or they manage (subordinates).
 
-    Inside `reach_memo` (a read-only request), from the second call on, their ids are read once and every call
+    Inside a `request_memo` (a read-only request), from the second call on, their ids are read once and every call
     filters by them: a weekly review asked for the user's regions seven times, each a subquery over the region
     tree to build and run (a page that asks once keeps the subquery: no query more)."""
     if user is None or not user.is_authenticated:
@@ -200,7 +185,7 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     scope = user.effective_scope
     if scope == DataScope.ALL:
         return Region.objects.all()
-    memo = _memo.get()
+    memo = memo_now()
     asked, read = (("visible_regions", kind, user.pk, scope, user.region_id) for kind in ("asked", "read"))
     known = memo.get(read) if memo is not None else None
     if known is not None:  # read by an earlier call: nothing to build
@@ -231,7 +216,7 @@ def sees_subtree(user: User | AnonymousUser | None, region: Region) -> bool:
         return True
     if scope not in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
         return False
-    reach = _memo_reach(user, scope, members=False)  # read once a request (`reach_memo`)
+    reach = _memo_reach(user, scope, members=False)  # read once a read-only request
     if reach is None:
         return False
     if isinstance(reach.regions, list):

@@ -95,16 +95,16 @@ def test_long_id_lists_go_as_subqueries_with_the_same_rows(org, deals, monkeypat
 
 
 def test_a_read_only_request_reads_a_scope_once(org, deals, django_assert_num_queries):
-    """Inside `reach_memo` (every GET, crm.middleware) the scope's regions and members are read once, however
+    """Inside `request_memo` (every GET, crm.middleware) the scope's regions and members are read once, however
     many querysets filter by it; the same rows as without it."""
-    from crm.scopes import reach_memo
+    from salesmgmt.memo import request_memo
 
     def seen():
         return visible(org.manager), set(Customer.objects.visible_to(org.manager).values_list("pk", flat=True))
 
     with django_assert_num_queries(4):  # a reach per list (the deals' without the members), and the lists
         fresh = seen()
-    with reach_memo():
+    with request_memo():
         with django_assert_num_queries(4):
             assert seen() == fresh
         with django_assert_num_queries(2):  # both reaches known: only the lists
@@ -154,11 +154,12 @@ def test_inside_the_memo_a_known_scope_builds_no_subquery(org, deals, monkeypatc
     """Once a request knows a scope's regions, `scope_q`, `visible_regions` and `sees_subtree` neither read nor
     build the regions' subquery again (building it cost a quarter to a full millisecond a call)."""
     from crm import scopes
+    from salesmgmt.memo import request_memo
 
     built = []
     subtrees = scopes.subtrees
     monkeypatch.setattr(scopes, "subtrees", lambda roots: built.append(roots) or subtrees(roots))
-    with scopes.reach_memo():
+    with request_memo():
         first = (
             visible(org.manager),
             set(scopes.visible_regions(org.manager)),
@@ -181,10 +182,11 @@ def test_inside_the_memo_a_known_scope_builds_no_subquery(org, deals, monkeypatc
     [DataScope.SELF, DataScope.DEPARTMENT, DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE],
 )
 def test_a_read_only_request_reads_the_visible_regions_once(org, scope, django_assert_num_queries, monkeypatch):
-    """`visible_regions` inside `reach_memo`: the same regions as without it, their ids read once from the second
+    """`visible_regions` inside `request_memo`: the same regions as without it, their ids read once from the second
     time they are asked for; long lists stay a subquery."""
     from crm import scopes
-    from crm.scopes import reach_memo, visible_regions
+    from crm.scopes import visible_regions
+    from salesmgmt.memo import request_memo
 
     user = org.manager
     user.data_scope = scope
@@ -195,7 +197,7 @@ def test_a_read_only_request_reads_the_visible_regions_once(org, scope, django_a
 
     fresh = regions()
     assert fresh  # at least his own region
-    with reach_memo():
+    with request_memo():
         with django_assert_num_queries(1):  # asked once: the subquery, no query more
             assert regions() == fresh
         with django_assert_num_queries(2):  # asked again: the ids, then the rows by them
@@ -203,6 +205,6 @@ def test_a_read_only_request_reads_the_visible_regions_once(org, scope, django_a
         with django_assert_num_queries(2):  # known: the rows alone, each time
             assert regions() == fresh
             assert visible_regions(user).filter(pk=org.sh.pk).exists() == (org.sh.pk in fresh)
-    with reach_memo():
+    with request_memo():
         monkeypatch.setattr(scopes, "INLINE_IDS", 0)
         assert regions() == regions() == regions() == fresh
