@@ -38,8 +38,8 @@ def pct(value) -> str:
 
 @register.filter
 def pace(figures) -> str:
-    """The pace badge of figures with `pace` (ahead / on_track / behind, or none) and `pace_gap_points`: the
-    points attainment runs ahead of (+) or behind time progress."""
+    """The pace badge of figures with `pace` ("good", "warn", "bad", or "" / None when not measured) and
+    `pace_gap_points`: the points attainment runs ahead of (+) or behind time progress."""
     state = figures.pace
     gap = figures.pace_gap_points
     text = "—" if gap is None else f"{'+' if gap >= 0 else ''}{floatformat(gap, 1)} {gettext('pts')}"
