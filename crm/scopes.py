@@ -199,7 +199,7 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     if memo is None:
         return regions
     if asked not in memo:  # the first call: the subquery, as without the memo
-        memo[asked] = _Reach(regions=regions, members=None)
+        memo[asked] = True
         return regions
     found = memo[read] = _reach(regions, members=False)
     return Region.objects.filter(pk__in=found.regions)

@@ -40,7 +40,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Min
+from django.db.models import F, Min, QuerySet
 from django.utils import timezone
 
 from salesmgmt.models import OutboxTask
@@ -122,11 +122,16 @@ def dispatch(keys: list[str] | None = None, *, older_than: timedelta | None = No
         try:
             publish_drain(drained)
         except Exception as exc:  # broker down, or (eager) the drain failed: the rows are kept for later
-            log.warning("outbox: a drain of %s not sent (%s); kept for retry", drained, exc)
-            OutboxTask.objects.filter(key__in=keys or []).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
+            _kept(OutboxTask.objects.filter(key__in=keys or []), f"a drain of {drained}", exc)
             return 0
         return len(keys or [])
     return _dispatch_rows(keys, older_than=older_than)
+
+
+def _kept(rows: QuerySet[OutboxTask], what: object, exc: Exception) -> None:
+    """A publish of `what` failed: its rows stay pending, with the attempt and the error counted on them."""
+    log.warning("outbox: %s not sent (%s); kept for retry", what, exc)
+    rows.update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
 
 
 def _dispatch_rows(keys: list[str] | None, *, older_than: timedelta | None) -> int:
@@ -146,8 +151,7 @@ def _dispatch_rows(keys: list[str] | None, *, older_than: timedelta | None) -> i
             else:
                 publish(row)
         except Exception as exc:  # broker down, or (eager) the task itself failed: keep the row for later
-            log.warning("outbox: %s not sent (%s); kept for retry", row, exc)
-            OutboxTask.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1, last_error=str(exc)[:2000])
+            _kept(OutboxTask.objects.filter(pk=row.pk), row, exc)
             if not current_app.conf.task_always_eager:
                 break  # the broker is unreachable: don't pay the timeout once per row
             if row.name in _DRAINED:
