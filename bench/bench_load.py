@@ -89,9 +89,19 @@ SPAWN_RATE = 30  # users started a second
 CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
 DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
-# gunicorn's processes and threads each (the issue's 3 x 4; BENCH_WEB_WORKERS, BENCH_WEB_THREADS to compare others)
-WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS") or 3)
-WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS") or 4)
+# gunicorn's processes and threads each: production's defaults (salesmgmt/gunicorn.py) unless BENCH_WEB_WORKERS,
+# BENCH_WEB_THREADS name others to compare (the issue measured 3 x 4).
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS") or 0) or None
+WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS") or 0) or None
+
+
+def web_shape() -> tuple[int, int]:
+    """The gunicorn processes and threads each the load runs with: the benchmark's choice, else production's."""
+    from salesmgmt import gunicorn as production
+
+    return WEB_WORKERS or production.workers, WEB_THREADS or production.threads
+
+
 WARM_FILE = "warmup.json"  # what the warm-up saw, written by the locustfile as it ends
 REQUEST_CPU = "request_cpu"  # files (one a worker) of each request's CPU, in OUT: bench/gunicorn_cpu.py
 ROUTES_SHOWN = 10  # routes in the CPU-by-route rows
@@ -599,15 +609,15 @@ def load(
     ]  # fmt: skip
     gunicorn_log = OUT / "gunicorn.log"
     load_average = os.getloadavg()
-    # Production's settings (salesmgmt.gunicorn: no keep-alive, the collector's frozen start-up objects), with the
-    # processes and threads the issue names; bench.gunicorn_cpu adds a record of each request's CPU.
+    # Production's settings (salesmgmt.gunicorn: its processes and threads, no keep-alive, the collector's frozen
+    # start-up objects); bench.gunicorn_cpu adds a record of each request's CPU.
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:bench.gunicorn_cpu", "salesmgmt.wsgi"]
     for old in OUT.glob(f"{REQUEST_CPU}.*"):
         old.unlink()
     env = {
         **env,
-        "WEB_CONCURRENCY": str(WEB_WORKERS),
-        "WEB_THREADS": str(WEB_THREADS),
+        "WEB_CONCURRENCY": str(web_shape()[0]),
+        "WEB_THREADS": str(web_shape()[1]),
         "LOG_LEVEL": "warning",
         "BENCH_REQUEST_CPU": str(OUT / REQUEST_CPU),
         "BENCH_LOAD_CONFIG": str(OUT / "config.json"),  # who asked, for the CPU by persona
@@ -902,7 +912,10 @@ def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) ->
             f"{sampler.others / rounds:.1f} of their statements running on average vs "
             f"{sampler.ours / rounds:.1f} of the benchmark's)"
         ),
-        "gunicorn": f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn + Celery; master and 3 workers (Python)",
+        "gunicorn": (
+            f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn + Celery; master and {web_shape()[0]} workers "
+            f"x {web_shape()[1]} thread(s) (Python)"
+        ),
         "celery": (
             f"{used['celery'] / app:.0%} of PostgreSQL + gunicorn + Celery; the worker's master and "
             f"{CELERY_CONCURRENCY} child(ren) (Python): the moves' background work"

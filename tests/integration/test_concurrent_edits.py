@@ -1,10 +1,10 @@
 """Twenty people edit one target and one deal at the same moment, through the real HTTP API of a real server.
 
-gunicorn (2 processes × 10 threads, as production runs it) serves the PostgreSQL test database; twenty client
-threads each add a known amount to a draft plan's total (its root target) and to a deal, with the `version`
-they read, and read again and retry on 409. Meanwhile another client moves the deal through its stages to
-won. Background work runs in the server's request threads (no broker: eager), so the deal's attainment
-recompute and alert evaluation run concurrently too. Runs in the PostgreSQL suite (`make test-postgres`).
+gunicorn (production's settings, with 2 processes × 10 threads: twenty requests at once) serves the PostgreSQL
+test database; twenty client threads each add a known amount to a draft plan's total (its root target) and to a
+deal, with the `version` they read, and read again and retry on 409. Meanwhile another client moves the deal
+through its stages to won. Background work runs in the server's request threads (no broker: eager), so the deal's
+attainment recompute and alert evaluation run concurrently too. Runs in the PostgreSQL suite (`make test-postgres`).
 """
 
 from __future__ import annotations
