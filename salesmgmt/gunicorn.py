@@ -1,14 +1,8 @@
 """gunicorn's settings for production (`gunicorn -c python:salesmgmt.gunicorn salesmgmt.wsgi`), from the environment.
 
-WEB_CONCURRENCY worker processes × WEB_THREADS threads each. The processes use the cores (2 × cores + 1 is
-gunicorn's rule of thumb); the threads cover a request waiting on PostgreSQL, but the threads of one process share
-one interpreter lock: a thread back from a database round trip waits for a thread that is rendering a page to hand
-the lock over (up to 5 ms a time). A deal move makes ~13 round trips, so with 4 threads a process behind pages being
-rendered, moves waited most of their time for the lock: in the load benchmark (bench/bench_load.py, 2 cores, 63
-requests a second) 3 processes × 4 threads answered writes in 0.29 s at the 95th percentile, 5 × 1 in 0.13 s and
-5 × 2 in 0.09 s (reads 0.29 / 0.19 / 0.13 s; at saturation 87 / 89 / 93 requests a second). So two threads: one
-waits on the database while the other runs, and no request queues behind more than one other for the lock.
-Scale out by running this on more machines behind a load balancer that checks `/healthz`."""
+WEB_CONCURRENCY worker processes × WEB_THREADS threads each; one machine's cores bound the processes
+(2 × cores + 1 is gunicorn's rule of thumb, threads cover requests waiting on PostgreSQL). Scale out by running
+this on more machines behind a load balancer that checks `/healthz`."""
 
 import gc
 import multiprocessing
@@ -16,7 +10,7 @@ import os
 
 bind = os.environ.get("SERVE_ADDR", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, 9)))
-threads = int(os.environ.get("WEB_THREADS", 2))
+threads = int(os.environ.get("WEB_THREADS", 4))
 timeout = int(os.environ.get("WEB_TIMEOUT", 60))
 # Seconds a client's connection is kept open for its next request; 0 (the default): one request per connection.
 # A threaded worker keeps serving the connections it accepted, so with keep-alive a few busy clients (a proxy's

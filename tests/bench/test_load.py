@@ -3,6 +3,7 @@ JSON stats into reads, writes and rates; CPU seconds from two snapshots of /proc
 the slowest kinds. Nothing here runs a server or reads a clock."""
 
 import json
+import os
 import time
 
 import pytest
@@ -125,36 +126,17 @@ def test_cpu_split_in_seconds_with_the_rest_of_the_machine_as_other():
     assert split == pytest.approx({"postgres": 20.0, "gunicorn": 10.0, "locust": 1.0, "sampler": 0.1, "other": 8.9})
 
 
-def test_the_load_runs_gunicorn_as_production_does_unless_told_otherwise(monkeypatch):
+def test_the_load_runs_the_issues_gunicorn_shape_or_the_one_asked_for(monkeypatch):
+    """3 processes x 4 threads by default; BENCH_WEB_* name others, 0 of either taking production's default."""
     from salesmgmt import gunicorn as production
 
-    monkeypatch.setattr(bench_load, "WEB_WORKERS", None)
-    monkeypatch.setattr(bench_load, "WEB_THREADS", None)
+    assert bench_load.web_shape() == (3, 4) or {"BENCH_WEB_WORKERS", "BENCH_WEB_THREADS"} & set(os.environ)
+    monkeypatch.setattr(bench_load, "WEB_WORKERS", 5)
+    monkeypatch.setattr(bench_load, "WEB_THREADS", 2)
+    assert bench_load.web_shape() == (5, 2)
+    monkeypatch.setattr(bench_load, "WEB_WORKERS", 0)
+    monkeypatch.setattr(bench_load, "WEB_THREADS", 0)
     assert bench_load.web_shape() == (production.workers, production.threads)
-    monkeypatch.setattr(bench_load, "WEB_WORKERS", 3)
-    monkeypatch.setattr(bench_load, "WEB_THREADS", 4)
-    assert bench_load.web_shape() == (3, 4)
-
-
-def test_production_serves_with_two_threads_a_process_by_default(monkeypatch):
-    """Two threads: a request waiting on PostgreSQL lets the other run, and none waits for the interpreter lock
-    behind more than one other (the load benchmark's writes: 3 x 4 threads p95 0.29 s, 5 x 2 0.09 s)."""
-    import importlib
-    import multiprocessing
-
-    from salesmgmt import gunicorn as production
-
-    monkeypatch.delenv("WEB_THREADS", raising=False)
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    try:
-        importlib.reload(production)
-        assert production.threads == 2
-        assert production.workers == min(2 * multiprocessing.cpu_count() + 1, 9)
-        monkeypatch.setenv("WEB_THREADS", "6")
-        assert importlib.reload(production).threads == 6
-    finally:
-        monkeypatch.undo()
-        importlib.reload(production)
 
 
 def test_machine_busy_ticks_leave_out_idle_and_iowait():
