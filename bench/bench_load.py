@@ -90,9 +90,8 @@ CELERY_CONCURRENCY = int(os.environ.get("CELERY_CONCURRENCY") or 1)
 DRAIN_TIMEOUT = 300  # seconds the queue may take to drain after the load
 
 # gunicorn's processes and threads each: the 3 x 4 unless BENCH_WEB_WORKERS, BENCH_WEB_THREADS name others
-# to compare (0: production's default, salesmgmt/gunicorn.py). On 2026-12-07 at 63 req/s, 3 x 4 gave writes p95
-# 0.10-0.29 s, 5 x 2 0.09-0.25 s, 5 x 1 0.13 s, 10 x 1 0.16 s: the shape moved nothing beyond the machine's own
-# variation (each run's p95 followed its CPU a request, 18-23 ms), so the figures stay comparable with the issue's.
+# to compare (0: production's default, salesmgmt/gunicorn.py). The shapes compared on 2026-12-07 moved nothing beyond
+# the machine's own variation (the README's "Under load at tier M"), so the figures stay comparable with the issue's.
 WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS") or 3)
 WEB_THREADS = int(os.environ.get("BENCH_WEB_THREADS") or 4)
 
@@ -616,10 +615,11 @@ def load(
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:bench.gunicorn_cpu", "salesmgmt.wsgi"]
     for old in OUT.glob(f"{REQUEST_CPU}.*"):
         old.unlink()
+    workers, threads = web_shape()
     env = {
         **env,
-        "WEB_CONCURRENCY": str(web_shape()[0]),
-        "WEB_THREADS": str(web_shape()[1]),
+        "WEB_CONCURRENCY": str(workers),
+        "WEB_THREADS": str(threads),
         "LOG_LEVEL": "warning",
         "BENCH_REQUEST_CPU": str(OUT / REQUEST_CPU),
         "BENCH_LOAD_CONFIG": str(OUT / "config.json"),  # who asked, for the CPU by persona
@@ -907,6 +907,7 @@ def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) ->
     used = cpu_split(before, after, ticks)
     app = used["postgres"] + used["gunicorn"] + used["celery"]
     rounds = max(1, sampler.rounds)
+    workers, threads = web_shape()
     notes = {
         "postgres": (
             f"{used['postgres'] / app:.0%} of PostgreSQL + gunicorn + Celery; every postgres process "
@@ -915,8 +916,8 @@ def cpu_timings(before, after, window: float, ticks: int, cpus: int, sampler) ->
             f"{sampler.ours / rounds:.1f} of the benchmark's)"
         ),
         "gunicorn": (
-            f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn + Celery; master and {web_shape()[0]} workers "
-            f"x {web_shape()[1]} thread(s) (Python)"
+            f"{used['gunicorn'] / app:.0%} of PostgreSQL + gunicorn + Celery; master and {workers} workers x {threads} "
+            "thread(s) (Python)"
         ),
         "celery": (
             f"{used['celery'] / app:.0%} of PostgreSQL + gunicorn + Celery; the worker's master and "
