@@ -334,8 +334,9 @@ def _moved(request, deal, stage, ctx):
         messages.success(request, message)
         return HttpResponseClientRefresh()
     deal = selectors.with_actions([_visible_deal(request, deal.pk)])[0]
-    template = "pipeline/_deal_card.html" if ctx == "card" else "pipeline/_deal_row.html"
-    response = render(request, template, {"deal": deal, "today": timezone.localdate(), "flash": message})
+    template = "pipeline/_deal_card.html" if ctx == "card" else "pipeline/_deal_rows.html"
+    context = {"deal": deal, "deals": [deal], "today": timezone.localdate(), "flash": message}
+    response = render(request, template, context)
     return trigger_client_event(response, DEAL_CHANGED, {"deal": deal.pk, "message": message})
 
 

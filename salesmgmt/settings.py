@@ -132,6 +132,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Every template's |floatformat: Django's, written faster (salesmgmt/lib/numbers.py).
+            "builtins": ["salesmgmt.templatetags.numbers"],
         },
     },
 ]

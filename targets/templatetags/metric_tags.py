@@ -5,10 +5,11 @@ review, the home pages, the Excel import's preview)."""
 from __future__ import annotations
 
 from django import template
-from django.template.defaultfilters import floatformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
+
+from salesmgmt.lib.numbers import floatformat
 
 register = template.Library()
 
@@ -46,3 +47,22 @@ def pace(figures) -> str:
     return format_html(
         '<span class="att-pace pace-{}" data-pace="{}">{}</span>', state or "none", "" if state is None else state, text
     )
+
+
+@register.simple_tag
+def days_left(node) -> str:
+    """How a target's deadline stands (`node.days_left`, `days_late`, `ended` as `targets.views.mine` sets them): no
+    deadline, ended or overdue so many days ago, due today, or so many days left."""
+    days = node.days_left
+    if days is None:
+        return format_html('<span class="muted">{}</span>', gettext("No deadline"))
+    if days < 0 and node.ended:
+        text = ngettext("Ended %(counter)s day ago", "Ended %(counter)s days ago", node.days_late)
+        return format_html('<span class="muted" data-ended="1">{}</span>', text % {"counter": node.days_late})
+    if days < 0:
+        text = ngettext("Overdue by %(counter)s day", "Overdue by %(counter)s days", node.days_late)
+        return format_html('<span class="badge warn" data-overdue="1">{}</span>', text % {"counter": node.days_late})
+    if days == 0:
+        return format_html('<span class="badge warn">{}</span>', gettext("Due today"))
+    text = ngettext("%(counter)s day left", "%(counter)s days left", days)
+    return format_html('<span class="muted">{}</span>', text % {"counter": days})

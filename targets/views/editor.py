@@ -18,7 +18,6 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.formats import get_format, number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigger_client_event
@@ -26,6 +25,7 @@ from django_htmx.http import HttpResponseClientRefresh, reswap, retarget, trigge
 from crm.forms import add_service_errors
 from crm.models import CompanySettings, User
 from salesmgmt.errors import ConflictError
+from salesmgmt.lib import numbers
 from salesmgmt.views import error_text, is_partial, vary_on_htmx
 from targets import access, services
 from targets.attainment import selectors as selectors_attainment
@@ -595,17 +595,6 @@ class GridAttainment:
         return att if att is not None and att.snapshot.node.amount == amount else None
 
 
-def _number_format(places: int):
-    """A fast number format for thousands of cells, the same as `floatformat:"2g"` in the active language."""
-    thousands, decimal = get_format("THOUSAND_SEPARATOR"), get_format("DECIMAL_SEPARATOR")
-    if get_format("NUMBER_GROUPING") != 3:
-        return lambda value: number_format(value, places, use_l10n=True, force_grouping=True)
-    if (thousands, decimal) == (",", "."):
-        return lambda value: f"{value:,.{places}f}"
-    table = str.maketrans({",": thousands, ".": decimal})
-    return lambda value: f"{value:,.{places}f}".translate(table)
-
-
 @dataclass(slots=True)
 class GridFigure:
     """The actual and attainment under a grid figure (`{% grid_att %}`)."""
@@ -640,12 +629,13 @@ class GridCell:
 
 class GridCells:
     """The figures of a grid page as the templates show them (`GridCell`s, `GridFigure`s): formatted here once,
-    with `_number_format`. The markup is in `_grid.html` and, for the cells (GRID_PAGE x ~13 of them a page),
+    with `salesmgmt.lib.numbers.formatter`. The markup is in `_grid.html` and, for the cells (GRID_PAGE x ~13 of
+    them a page),
     the `grid_cells` tag (targets/templatetags/grid_tags.py), which the template engine is too slow for."""
 
     def __init__(self, plan):
-        self.fmt = _number_format(plan.metric.places)
-        self.pct = _number_format(1)
+        self.fmt = numbers.formatter(plan.metric.places)
+        self.pct = numbers.formatter(1)
         self.as_of = _("Actual and attainment as of %(day)s")
         self.titles = {}  # as_of -> the title (the cells of a page share a few dates)
 

@@ -79,7 +79,7 @@ def test_advance_with_evidence_moves_records_history_and_returns_the_updated_row
     target = stage(org, "Solution presented")
     response = move(client, deal, target, ctx="row", evidence="Met the CIO")
     assert response.status_code == 200
-    assert response.templates[0].name == "pipeline/_deal_row.html"
+    assert response.templates[0].name == "pipeline/_deal_rows.html"
     assert f'id="deal-{deal.pk}"' in response.content.decode()
     assert "Advance to Negotiation" in response.content.decode()
     assert "dealChanged" in response["HX-Trigger"]
