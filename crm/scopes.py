@@ -27,10 +27,12 @@ department tree) go as subqueries instead: they cover most of the rows anyway.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
+from typing import cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
@@ -92,18 +94,81 @@ def _memo_reach(user: User, scope: str, *, members: bool) -> _Reach | None:
     """The reach of the regions `scope` covers for `user` (`_covered_regions`; None: it covers none). Inside a
     `salesmgmt.memo.request_memo` (a read-only request: a page filters deals, customers and activities by one
     user's scope), read once and kept: a later call neither reads nor builds anything (building the regions'
-    subquery costs more than a quarter of a millisecond)."""
+    subquery costs more than a quarter of a millisecond). Across requests a reach is kept in the process under
+    the organisation's version (`_kept_reach`)."""
     memo = memo_now()
     key = ("scope_reach", user.pk, scope, user.region_id)
     if memo is not None:
         for asked in ((*key, True), (*key, members)):  # a reach with the members holds the regions too
             if asked in memo:
                 return memo[asked]
-    regions = _covered_regions(user, scope)
-    found = None if regions is None else _reach(regions, members=members)
+    kept = _KEPT.key(*key, members)
+    entry = _KEPT.get(kept)
+    if entry is _KEPT.MISSING:
+        regions = _covered_regions(user, scope)
+        found = None if regions is None else _reach(regions, members=members)
+        _KEPT.put(kept, found)
+    else:
+        found = cast(_Reach | None, entry)
     if memo is not None:
         memo[(*key, members)] = found
     return found
+
+
+class _KeptReaches:
+    """Reaches read by earlier requests of this process, each under the version of everything
+    (`salesmgmt.freshness.EVERYTHING`) when it was read: a change to the organisation (a region, its manager, a
+    person's team or role: tables no service declares narrower keys for) bumps that version when it commits, and
+    no reach read before it is used again. A reach is read afresh after `PAGE_CACHE_SECONDS` in any case (a process
+    that died between a commit and its bump), and only reaches of id lists are kept (a wide scope's subquery is
+    built per request). Not used while the connection holds writes of its own not yet committed (its reads would
+    see them; the version does not)."""
+
+    MISSING = object()
+    LIMIT = 20_000  # entries; forgotten all at once beyond it
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, tuple[float, _Reach | None]] = {}
+
+    def key(self, *parts: object) -> tuple | None:
+        from salesmgmt import freshness
+
+        if not freshness.clean():
+            return None
+        memo = memo_now()
+        version = memo.get(("everything_version",)) if memo is not None else None
+        if version is None:
+            version = freshness.versions([freshness.EVERYTHING])[0]
+            if memo is not None:
+                memo[("everything_version",)] = version
+        return (*parts, version)
+
+    def get(self, key: tuple | None) -> _Reach | None | object:
+        if key is None:
+            return self.MISSING
+        entry = self.entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return self.MISSING
+        return entry[1]
+
+    def put(self, key: tuple | None, reach: _Reach | None) -> None:
+        from django.conf import settings
+
+        if key is None or (reach is not None and not isinstance(reach.regions, list)):
+            return
+        if reach is not None and reach.members is not None and not isinstance(reach.members, list):
+            return
+        if len(self.entries) >= self.LIMIT:
+            self.entries.clear()
+        self.entries[key] = (time.monotonic() + settings.PAGE_CACHE_SECONDS, reach)
+
+
+_KEPT = _KeptReaches()
+
+
+def forget_kept_reaches() -> None:
+    """Forget every reach kept across requests (a test whose database was emptied and filled again)."""
+    _KEPT.entries.clear()
 
 
 def _reach(regions: QuerySet[Region], *, members: bool) -> _Reach:

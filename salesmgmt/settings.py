@@ -132,8 +132,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            # Every template's |floatformat: Django's, written faster (salesmgmt/lib/numbers.py).
-            "builtins": ["salesmgmt.templatetags.numbers"],
+            # Every template's |floatformat (Django's, written faster) and {% id_url %}: salesmgmt/templatetags/fast.py
+            "builtins": ["salesmgmt.templatetags.fast"],
         },
     },
 ]

@@ -111,6 +111,15 @@ def _fresh_rates():
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_reaches():
+    """Each test starts with no scope reach kept from an earlier test (`crm.scopes`: kept under the organisation's
+    version, which an emptied database starts again)."""
+    from crm.scopes import forget_kept_reaches
+
+    forget_kept_reaches()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -1,10 +1,14 @@
-"""A deal's stage badge and close date as every deal list, card and page shows them: `{% stage_badge deal %}`,
-`{% close_date deal today %}`. Tags written in Python rather than included templates: a deal list shows fifty rows,
-and an include costs each of them a template lookup and a context of its own, more than the markup itself."""
+"""A deal's stage badge, close date and move buttons as every deal list, card and page shows them:
+`{% stage_badge deal %}`, `{% close_date deal today %}`, `{% deal_actions deal "row" %}`. Tags written in Python
+rather than included templates: a deal list shows fifty rows, and an include costs each of them a template lookup
+and a context of its own, more than the markup itself."""
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
+
+from salesmgmt.lib.urls import id_url
 
 register = template.Library()
 
@@ -34,3 +38,73 @@ def close_date(deal, today=None) -> str:
     if today and day < today and not stage.is_won and not stage.is_lost:
         return format_html('{} <span class="badge warn">{}</span>', day.isoformat(), gettext("overdue"))
     return day.isoformat()
+
+
+@register.simple_tag(takes_context=True)
+def deal_actions(context, deal, ctx: str) -> str:
+    """The buttons that move a deal on (`selectors.with_actions` sets `next_stage_choice` and `lost_stage_choice`):
+    advance one stage (a dialog when the stage asks for evidence, else one click that posts the move) and mark
+    lost (a dialog). `ctx`: where the deal is shown ("row", "card", "detail"), what the move redraws."""
+    move_url = id_url("pipeline:deal_move", deal.pk)
+    parts = []
+    nxt = deal.next_stage_choice
+    if nxt:
+        label = _advance_label(nxt)
+        if nxt.evidence_required:
+            parts.append(
+                format_html(
+                    '<a role="button" class="small" href="{0}?stage={1}&amp;ctx={2}" hx-get="{0}?stage={1}&amp;ctx={2}"'
+                    ' hx-target="#dialog-slot" hx-swap="innerHTML" data-testid="advance-{3}">{4} …</a>',
+                    move_url,
+                    nxt.pk,
+                    ctx,
+                    deal.pk,
+                    label,
+                )
+            )
+        else:
+            swap = format_html(' hx-target="#deal-{}" hx-swap="outerHTML"', deal.pk) if ctx != "detail" else ""
+            parts.append(
+                format_html(
+                    '<form method="post" action="{0}" hx-post="{0}" class="inline"{1}>{2}'
+                    '<input type="hidden" name="stage" value="{3}"><input type="hidden" name="version" value="{4}">'
+                    '<input type="hidden" name="ctx" value="{5}">'
+                    '<button type="submit" class="small" data-testid="advance-{6}">{7}</button></form>',
+                    move_url,
+                    swap,
+                    _csrf_input(context),
+                    nxt.pk,
+                    deal.version,
+                    ctx,
+                    deal.pk,
+                    label,
+                )
+            )
+    lost = deal.lost_stage_choice
+    if lost:
+        parts.append(
+            format_html(
+                '<a role="button" class="small secondary outline" href="{0}?stage={1}&amp;ctx={2}"'
+                ' hx-get="{0}?stage={1}&amp;ctx={2}" hx-target="#dialog-slot" hx-swap="innerHTML"'
+                ' data-testid="lost-{3}">{4}</a>',
+                move_url,
+                lost.pk,
+                ctx,
+                deal.pk,
+                gettext("Mark lost"),
+            )
+        )
+    return format_html('<div class="deal-actions">{}</div>', mark_safe("\n".join(parts)))  # noqa: S308 (built above)
+
+
+def _csrf_input(context) -> str:
+    """What `{% csrf_token %}` writes: the hidden input with the request's token (nothing without one)."""
+    token = context.get("csrf_token")
+    if not token or token == "NOTPROVIDED":
+        return ""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+def _advance_label(stage) -> str:
+    """ "Advance to <stage>", the stage's name escaped (as `{% blocktranslate %}` writes it)."""
+    return mark_safe(gettext("Advance to %(stage)s") % {"stage": conditional_escape(stage.display_name)})  # noqa: S308

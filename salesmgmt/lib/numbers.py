@@ -29,7 +29,7 @@ from django.utils.translation import get_language
 # (decimal separator, thousand separator, grouping) of each language, as Django's formats give them.
 _SEPARATORS: dict[str | None, tuple[str, str, Any]] = {}
 # floatformat's argument -> (places, only when not whole, force grouping); None: Django's filter handles it.
-_ARGS: dict[Any, tuple[int, bool, bool] | None] = {}
+_ARGS: dict[Any, tuple[int, bool, bool] | None | bool] = {}
 # 10 ** -places, by places.
 _STEPS: dict[int, Decimal] = {}
 
@@ -83,7 +83,7 @@ def _format(value: Any, places: int, optional: bool, grouping: bool, separators:
     if not number.is_finite():
         return None
     _sign, digits, exponent = number.as_tuple()
-    if len(digits) + abs(exponent) > 200:
+    if len(digits) + abs(int(exponent)) > 200:  # finite: the exponent is an int
         return None  # Django shows such a value as it is
     decimal_sep, thousand_sep, group = separators
     if grouping or settings.USE_THOUSAND_SEPARATOR:
@@ -105,7 +105,7 @@ def _format(value: Any, places: int, optional: bool, grouping: bool, separators:
         rounded = abs(rounded)  # no "-0.00"
     text = format(rounded, f"{spec}.{places}f")
     if (decimal_sep, thousand_sep) != (".", ","):
-        text = text.translate(str.maketrans({".": decimal_sep, ",": thousand_sep}))
+        text = text.translate({ord("."): decimal_sep, ord(","): thousand_sep})
     return text
 
 
@@ -114,11 +114,11 @@ def floatformat(value: Any, arg: Any = -1) -> SafeString:
     spec = _ARGS.get(arg, False) if isinstance(arg, (str, int)) else None
     if spec is False:
         spec = _ARGS[arg] = _parse(arg)
-    if spec is not None:
-        text = _format(value, *spec, _separators())
+    if isinstance(spec, tuple):
+        text = _format(value, *spec, separators=_separators())
         if text is not None:
             return SafeString(text)
-    return django_floatformat(value, arg)
+    return SafeString(django_floatformat(value, arg))
 
 
 def grouped(value: Any, places: int) -> SafeString:
@@ -132,6 +132,6 @@ def formatter(places: int) -> Callable[[Any], SafeString]:
 
     def fmt(value: Any) -> SafeString:
         text = _format(value, places, False, True, separators)
-        return SafeString(text) if text is not None else django_floatformat(value, f"{places}g")
+        return SafeString(text if text is not None else django_floatformat(value, f"{places}g"))
 
     return fmt

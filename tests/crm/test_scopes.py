@@ -208,3 +208,27 @@ def test_a_read_only_request_reads_the_visible_regions_once(org, scope, django_a
     with request_memo():
         monkeypatch.setattr(scopes, "INLINE_IDS", 0)
         assert regions() == regions() == regions() == fresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reach_is_kept_across_requests_until_the_organisation_changes(org, deals, django_assert_num_queries):
+    """Committed data (no write of this connection pending): a manager's reach read by one request is used by the
+    next, under the version of everything; moving a person (a write to the organisation, bumped when it commits)
+    makes the next request read it afresh, with the move in it."""
+    from crm.scopes import forget_kept_reaches
+    from salesmgmt import freshness
+
+    freshness.flush()  # the fixtures' writes have committed (autocommit): bump their versions now
+    forget_kept_reaches()
+    with django_assert_num_queries(3):  # the version, the reach, the list
+        assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
+    with django_assert_num_queries(2):  # the version, the list: the reach is kept
+        assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
+    theirs = CustomerFactory(owner=org.rep_other, region=org.bj)
+    freshness.flush()
+    assert theirs not in set(Customer.objects.visible_to(org.manager))  # a reach with the members: read, then kept
+    org.rep_other.region = org.js  # the rep of Beijing joins Jiangsu, under the manager of the East
+    org.rep_other.save(update_fields=["region"])
+    with django_assert_num_queries(3):  # the organisation changed: the reach is read again
+        assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}  # deals stay with the team they count for
+    assert theirs in set(Customer.objects.visible_to(org.manager))  # his customers follow him to his new team

@@ -1,0 +1,26 @@
+"""`id_url(name, pk)`: `reverse(name, args=[pk])` for the URLs of rows (a deal, a target), at a fraction of the cost.
+
+Django's `reverse` resolves the name and checks the arguments against the pattern on every call (30-100 µs); a
+list of fifty deals asks for a hundred such URLs that differ in the id alone. Here the URL is reversed once (per
+name, URL configuration and script prefix) with a placeholder id, and each row's id is written into that text: the
+same string `reverse` gives for any integer id. Only for URLs whose one argument is an `<int:...>`."""
+
+from __future__ import annotations
+
+from django.urls import get_script_prefix, get_urlconf, reverse
+
+_PLACEHOLDER = "2147483647"  # an id no row has yet, written once in a reversed URL
+_REVERSED: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+
+
+def id_url(name: str, pk: int) -> str:
+    """The URL of `name` for the row `pk` (an integer), as `reverse(name, args=[pk])` writes it."""
+    key = (name, get_urlconf(), get_script_prefix())
+    found = _REVERSED.get(key)
+    if found is None:
+        url = reverse(name, args=[int(_PLACEHOLDER)])
+        before, placeholder, after = url.partition(_PLACEHOLDER)
+        if not placeholder or _PLACEHOLDER in after:
+            raise ValueError(f"{name!r} is not a URL of one integer id: {url}")
+        found = _REVERSED[key] = (before, after)
+    return f"{found[0]}{int(pk)}{found[1]}"

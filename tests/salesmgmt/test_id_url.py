@@ -1,0 +1,46 @@
+"""`id_url` (salesmgmt/lib/urls.py) writes what `reverse` writes for a row's URL, and refuses a URL it cannot."""
+
+import pytest
+from django.template import engines
+from django.test import override_settings
+from django.urls import NoReverseMatch, reverse, set_script_prefix
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from salesmgmt.lib.urls import id_url
+
+
+@settings(deadline=None)
+@given(
+    pk=st.integers(min_value=0, max_value=2**63 - 1),
+    name=st.sampled_from(["pipeline:deal_detail", "pipeline:deal_move"]),
+)
+def test_the_same_as_reverse(pk, name):
+    assert id_url(name, pk) == reverse(name, args=[pk])
+
+
+def test_under_a_script_prefix():
+    set_script_prefix("/sales/")
+    try:
+        assert (
+            id_url("pipeline:deal_detail", 7) == reverse("pipeline:deal_detail", args=[7]) == "/sales/pipeline/deals/7/"
+        )
+    finally:
+        set_script_prefix("/")
+    assert id_url("pipeline:deal_detail", 7) == "/pipeline/deals/7/"
+
+
+def test_a_url_without_one_integer_id_is_refused():
+    with pytest.raises(NoReverseMatch):
+        id_url("pipeline:mine", 7)
+
+
+def test_a_builtin_tag_of_every_template():
+    html = engines["django"].from_string("{% id_url 'pipeline:deal_detail' pk %}").render({"pk": 42})
+    assert html == reverse("pipeline:deal_detail", args=[42])
+
+
+@override_settings(ROOT_URLCONF="salesmgmt.urls")
+def test_a_non_integer_id_is_an_error():
+    with pytest.raises(ValueError):
+        id_url("pipeline:deal_detail", "7/../admin")
