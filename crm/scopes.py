@@ -244,7 +244,8 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
 
     Inside a `request_memo` (a read-only request), from the second call on, their ids are read once and every call
     filters by them: a weekly review asked for the user's regions seven times, each a subquery over the region
-    tree to build and run (a page that asks once keeps the subquery: no query more)."""
+    tree to build and run (a page that asks once keeps the subquery: no query more). Read once, they are kept for
+    the requests that follow, under the organisation's version (`_KeptReaches`)."""
     if user is None or not user.is_authenticated:
         return Region.objects.none()
     scope = user.effective_scope
@@ -253,7 +254,15 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     memo = memo_now()
     asked, read = (("visible_regions", kind, user.pk, scope, user.region_id) for kind in ("asked", "read"))
     known = memo.get(read) if memo is not None else None
-    if known is not None:  # read by an earlier call: nothing to build
+    kept = None
+    if known is None:
+        kept = _KEPT.key("visible_regions", user.pk, scope, user.region_id)
+        entry = _KEPT.get(kept)
+        if entry is not _KEPT.MISSING:
+            known = cast(_Reach, entry)
+            if memo is not None:
+                memo[read] = known
+    if known is not None:  # read by an earlier call (or request): nothing to build
         return Region.objects.filter(pk__in=known.regions)
     parts = [Q(pk=user.region_id)] if user.region_id else []
     if scope in (DataScope.SELF_AND_SUBORDINATES, DataScope.DEPARTMENT_TREE):
@@ -261,6 +270,12 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     if scope == DataScope.DEPARTMENT_TREE and user.region_id:
         parts.append(Q(pk__in=region_subtree(user.region_id)))
     regions = Region.objects.filter(reduce(or_, parts, NOTHING))
+    if kept is not None:  # read once, kept for the requests that follow
+        found = _reach(regions, members=False)
+        _KEPT.put(kept, found)
+        if memo is not None:
+            memo[read] = found
+        return Region.objects.filter(pk__in=found.regions)
     if memo is None:
         return regions
     if asked not in memo:  # the first call: the subquery, as without the memo

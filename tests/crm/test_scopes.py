@@ -232,3 +232,20 @@ def test_a_reach_is_kept_across_requests_until_the_organisation_changes(org, dea
     with django_assert_num_queries(3):  # the organisation changed: the reach is read again
         assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}  # deals stay with the team they count for
     assert theirs in set(Customer.objects.visible_to(org.manager))  # his customers follow him to his new team
+
+
+@pytest.mark.django_db(transaction=True)
+def test_visible_regions_are_kept_across_requests_until_the_organisation_changes(org, django_assert_num_queries):
+    from crm.scopes import forget_kept_reaches
+    from salesmgmt import freshness
+    from tests.factories import make_region
+
+    freshness.flush()
+    forget_kept_reaches()
+    with django_assert_num_queries(3):  # the version, the regions' ids, the regions
+        assert set(visible_regions(org.manager)) == {org.east, org.sh, org.js}
+    with django_assert_num_queries(2):  # the version, the regions: their ids are kept
+        assert set(visible_regions(org.manager)) == {org.east, org.sh, org.js}
+    wuxi = make_region("Wuxi", "WX", parent=org.js)  # a new team under the East
+    with django_assert_num_queries(3):
+        assert set(visible_regions(org.manager)) == {org.east, org.sh, org.js, wuxi}

@@ -44,3 +44,28 @@ def test_a_builtin_tag_of_every_template():
 def test_a_non_integer_id_is_an_error():
     with pytest.raises(ValueError):
         id_url("pipeline:deal_detail", "7/../admin")
+
+
+def test_every_templates_url_of_a_name_alone_is_reversed_once(monkeypatch):
+    from salesmgmt.lib import urls
+
+    reversed_names = []
+    original = urls.reverse
+    monkeypatch.setattr(urls, "reverse", lambda name, **kw: reversed_names.append(name) or original(name, **kw))
+    template = engines["django"].from_string(
+        "{% url 'pipeline:mine' %} {% url 'pipeline:mine' as mine %}{{ mine }} {% url 'pipeline:deal_detail' 3 %}"
+        " {% url 'no-such-page' as missing %}[{{ missing }}]"
+    )
+    first = template.render({})
+    assert (
+        first == f"{reverse('pipeline:mine')} {reverse('pipeline:mine')} {reverse('pipeline:deal_detail', args=[3])} []"
+    )
+    assert template.render({}) == first
+    assert reversed_names.count("pipeline:mine") <= 1  # kept from any earlier test, or reversed once here
+    set_script_prefix("/sales/")
+    try:
+        assert template.render({}).startswith("/sales/pipeline/mine/ /sales/pipeline/mine/ /sales/pipeline/deals/3/")
+    finally:
+        set_script_prefix("/")
+    with pytest.raises(NoReverseMatch):
+        engines["django"].from_string("{% url 'no-such-page' %}").render({})
