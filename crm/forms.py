@@ -3,6 +3,7 @@
 They validate shape and scope; the services do the writing.
 """
 
+import html
 from collections.abc import Iterable
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -114,10 +115,15 @@ class InlineSelect(forms.Select):
         has_selected = False
         for option_value, label in choices:
             option_value = "" if option_value is None else option_value
-            selected = not has_selected and str(option_value) in values  # the first match only, as Django's
+            # A row's id needs no escaping, a plain label html.escape alone (what Django's escape returns, without
+            # its wrappers: a director's region pickers have 1,300 options).
+            raw = str(option_value)
+            text = raw if type(option_value) is int else _text(option_value)
+            selected = not has_selected and raw in values  # the first match only, as Django's
             has_selected |= selected
             mark = " selected" if selected else ""
-            parts.append(f'\n  <option value="{_text(option_value)}"{mark}>{conditional_escape(label)}</option>\n')
+            shown = html.escape(label) if type(label) is str else conditional_escape(label)
+            parts.append(f'\n  <option value="{text}"{mark}>{shown}</option>\n')
         parts.append("\n</select>")
         return mark_safe("".join(parts))
 
