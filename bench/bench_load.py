@@ -591,6 +591,46 @@ def _deadlocks() -> int:
         return cursor.fetchone()[0]
 
 
+# The machine's speed during a run, timed before the servers start and after they stop (the best of three each):
+# the CPU seconds of a fixed piece of pure Python, 2,000,000 additions (arithmetic in the processor's own cache), and
+# of a walk over 200,000 small dicts in random order with a JSON round trip of 50,000 (memory, as Django's work is).
+# The VM shares its cores and their caches with neighbours: the same requests cost 18 ms of CPU one hour and 38 ms
+# the next, and the p95 follows. On 2026-12-07 the additions ran at their fastest (0.07-0.08 s) while the requests
+# cost twice their best: the walk is the closer measure (0.38-0.41 s then).
+def reference_work() -> tuple[float, float]:
+    import json as json_module
+
+    rows = [{"id": i, "name": f"deal {i}", "amount": i * 1.5, "tags": [i % 7, i % 11]} for i in range(200_000)]
+    order = list(range(len(rows)))
+    random.Random(1).shuffle(order)
+    best_loop = best_walk = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best_loop = min(best_loop, time.process_time() - started)
+        started = time.process_time()
+        for i in order:
+            total += rows[i]["id"] + len(rows[i]["tags"])
+        json_module.loads(json_module.dumps(rows[:50_000]))
+        best_walk = min(best_walk, time.process_time() - started)
+    return best_loop, best_walk
+
+
+def machine_speed(before: tuple[float, float], after: tuple[float, float]) -> Timing:
+    walk = (before[1] + after[1]) / 2
+    return Timing(
+        name="load: machine speed, reference work",
+        seconds=walk,
+        note=(
+            f"CPU seconds of fixed pure-Python work before the run and after it: a walk over 200,000 dicts "
+            f"{before[1]:.3f} / {after[1]:.3f} s (0.38-0.41 s on 2026-12-07, when requests cost 31-38 ms), "
+            f"2,000,000 additions {before[0]:.3f} / {after[0]:.3f} s; no goal"
+        ),
+    )
+
+
 def load(
     company, people, seconds: int, *, warmup: int = 0, pace: float | None = None, known: list[str] | None = None
 ) -> list[Timing]:
@@ -610,6 +650,7 @@ def load(
     ]  # fmt: skip
     gunicorn_log = OUT / "gunicorn.log"
     load_average = os.getloadavg()
+    speed_before = reference_work()
     # Production's settings (salesmgmt.gunicorn: no keep-alive, the collector's frozen start-up objects), with the
     # processes and threads of web_shape(); bench.gunicorn_cpu adds a record of each request's CPU.
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:bench.gunicorn_cpu", "salesmgmt.wsgi"]
@@ -681,6 +722,7 @@ def load(
             _stop(server)
             _stop(worker)
             _stop(beat)
+    speed_after = reference_work()
     time.sleep(1)  # backends report their statistics within a second of a transaction's end
     deadlocks = _deadlocks() - deadlocks
     versions = {k: v - versions.get(k, 0) for k, v in _versions().items() if v != versions.get(k, 0)}
@@ -696,6 +738,7 @@ def load(
     timings += error_timings(groups, OUT / "locust_failures.csv", deadlocks, warm=warm)
     timings += cpu_timings(before, after, window, os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1, sampler)
     timings.append(cpu_per_request(cpu_split(before, after, os.sysconf("SC_CLK_TCK")), window, groups))
+    timings.append(machine_speed(speed_before, speed_after))
     since = warm["at"] if warm else 0.0
     timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), since=since))
     timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), by="who", since=since), label="by persona")
