@@ -95,7 +95,7 @@ def _memo_reach(user: User, scope: str, *, members: bool) -> _Reach | None:
     `salesmgmt.memo.request_memo` (a read-only request: a page filters deals, customers and activities by one
     user's scope), read once and kept: a later call neither reads nor builds anything (building the regions'
     subquery costs more than a quarter of a millisecond). Across requests a reach is kept in the process under
-    the organisation's version (`_kept_reach`)."""
+    the organisation's version (`_KeptReaches`)."""
     memo = memo_now()
     key = ("scope_reach", user.pk, scope, user.region_id)
     if memo is not None:
@@ -272,6 +272,8 @@ def visible_regions(user: User | AnonymousUser | None) -> QuerySet[Region]:
     regions = Region.objects.filter(reduce(or_, parts, NOTHING))
     if kept is not None:  # read once, kept for the requests that follow
         found = _reach(regions, members=False)
+        if not isinstance(found.regions, list):  # too many to keep: the subquery, as without the memo
+            return regions
         _KEPT.put(kept, found)
         if memo is not None:
             memo[read] = found
