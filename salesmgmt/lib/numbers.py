@@ -10,7 +10,7 @@ goes to Django's filter, so the output is Django's in every case; `tests/salesmg
 side by side over generated values.
 
 `floatformat` is registered as a template builtin (settings.TEMPLATES), so every template's `|floatformat` is this
-one; Python code formats through `grouped` (the `floatformat:"<places>g"` of money and targets)."""
+one; Python code calls it (the target figures' filters) or, for a page of many figures, `formatter`."""
 
 from __future__ import annotations
 
@@ -121,13 +121,9 @@ def floatformat(value: Any, arg: Any = -1) -> SafeString:
     return SafeString(django_floatformat(value, arg))
 
 
-def grouped(value: Any, places: int) -> SafeString:
-    """`value` with `places` decimals, grouped in the active language's way: `floatformat:"<places>g"`."""
-    return floatformat(value, f"{places}g")
-
-
 def formatter(places: int) -> Callable[[Any], SafeString]:
-    """`grouped(·, places)` for the many figures of one page: the active language's separators looked up once."""
+    """`floatformat(·, "<places>g")` for the many figures of one page (the grid's cells): the active language's
+    separators looked up once."""
     separators = _separators()
 
     def fmt(value: Any) -> SafeString:

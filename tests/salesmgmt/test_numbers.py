@@ -57,9 +57,9 @@ def test_grouped_when_the_setting_says_so(language):
 def test_other_separators_are_the_languages():
     """A language that writes 1.234,50 (German): the separators are looked up per language, not assumed."""
     with translation.override("de"):
-        assert numbers.grouped(Decimal("1234.5"), 2) == django_floatformat(Decimal("1234.5"), "2g") == "1.234,50"
+        assert numbers.floatformat(Decimal("1234.5"), "2g") == django_floatformat(Decimal("1234.5"), "2g") == "1.234,50"
     with translation.override("en"):
-        assert numbers.grouped(Decimal("1234.5"), 2) == "1,234.50"
+        assert numbers.floatformat(Decimal("1234.5"), "2g") == numbers.formatter(2)(Decimal("1234.5")) == "1,234.50"
 
 
 def test_every_templates_floatformat_is_this_one():
