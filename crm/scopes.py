@@ -34,11 +34,13 @@ from functools import reduce
 from operator import or_
 from typing import cast
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Left, Length
 
 from crm.models import DataScope, Region, User
+from salesmgmt import freshness
 from salesmgmt.memo import current as memo_now
 
 NOTHING = Q(pk__in=[])
@@ -131,17 +133,9 @@ class _KeptReaches:
         self.entries: dict[tuple, tuple[float, _Reach | None]] = {}
 
     def key(self, *parts: object) -> tuple | None:
-        from salesmgmt import freshness
-
         if not freshness.clean():
             return None
-        memo = memo_now()
-        version = memo.get(("everything_version",)) if memo is not None else None
-        if version is None:
-            version = freshness.versions([freshness.EVERYTHING])[0]
-            if memo is not None:
-                memo[("everything_version",)] = version
-        return (*parts, version)
+        return (*parts, freshness.everything_version())
 
     def get(self, key: tuple | None) -> _Reach | None | object:
         if key is None:
@@ -152,8 +146,6 @@ class _KeptReaches:
         return entry[1]
 
     def put(self, key: tuple | None, reach: _Reach | None) -> None:
-        from django.conf import settings
-
         if key is None or (reach is not None and not isinstance(reach.regions, list)):
             return
         if reach is not None and reach.members is not None and not isinstance(reach.members, list):

@@ -45,6 +45,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.utils import timezone, translation
 
+from salesmgmt.memo import current as memo_now
+
 log = logging.getLogger(__name__)
 
 EVERYTHING = "*"
@@ -225,12 +227,28 @@ def covers(*tables: str) -> Callable:
 
 
 def versions(keys: list[str], *, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ...]:
-    """The current version of each key (0 for a key never bumped), in the order given."""
+    """The current version of each key (0 for a key never bumped), in the order given. Inside a read-only request
+    (`salesmgmt.memo`), the version of `EVERYTHING` read here is kept for `everything_version`."""
     marks = ", ".join(["%s"] * len(keys))
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT key, version FROM {TABLE} WHERE key IN ({marks})", keys)
         found = dict(cursor.fetchall())
+    memo = memo_now()
+    if memo is not None and EVERYTHING in keys and using == DEFAULT_DB_ALIAS:
+        memo[_EVERYTHING_READ] = found.get(EVERYTHING, 0)
     return tuple(found.get(k, 0) for k in keys)
+
+
+_EVERYTHING_READ = ("freshness", EVERYTHING)
+
+
+def everything_version() -> int:
+    """The version of `EVERYTHING` (bumped by every write to the organisation, among others): read once a read-only
+    request (the page cache's lookup reads it already), on every call outside one."""
+    memo = memo_now()
+    if memo is not None and _EVERYTHING_READ in memo:
+        return memo[_EVERYTHING_READ]
+    return versions([EVERYTHING])[0]
 
 
 def _clean(connection: BaseDatabaseWrapper) -> bool:

@@ -630,8 +630,8 @@ class GridCell:
 class GridCells:
     """The figures of a grid page as the templates show them (`GridCell`s, `GridFigure`s): formatted here once,
     with `salesmgmt.lib.numbers.formatter`. The markup is in `_grid.html` and, for the cells (GRID_PAGE x ~13 of
-    them a page),
-    the `grid_cells` tag (targets/templatetags/grid_tags.py), which the template engine is too slow for."""
+    them a page), the `grid_cells` tag (targets/templatetags/grid_tags.py), which the template engine is too slow
+    for."""
 
     def __init__(self, plan):
         self.fmt = numbers.formatter(plan.metric.places)

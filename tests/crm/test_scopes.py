@@ -249,3 +249,18 @@ def test_visible_regions_are_kept_across_requests_until_the_organisation_changes
     wuxi = make_region("Wuxi", "WX", parent=org.js)  # a new team under the East
     with django_assert_num_queries(3):
         assert set(visible_regions(org.manager)) == {org.east, org.sh, org.js, wuxi}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_reads_the_organisations_version_once(org, deals, django_assert_num_queries):
+    """The page cache's lookup reads the version of everything; the kept reach uses that read, not one of its own."""
+    from crm.scopes import forget_kept_reaches
+    from salesmgmt import freshness
+    from salesmgmt.memo import request_memo
+
+    freshness.flush()
+    forget_kept_reaches()
+    with request_memo():
+        freshness.versions([freshness.EVERYTHING, "r1"])  # as the page cache's lookup does
+        with django_assert_num_queries(2):  # the reach and the list: no second read of the version
+            assert visible(org.manager) == {"rep", "rep_sh2", "rep_js"}
