@@ -28,6 +28,8 @@ pytest_plugins = ["tests.browser.plugin"]
 
 @pytest.fixture
 def org(db):
+    """A small company. Its people have fixed first names, none inside another: pickers and searches find them by
+    name, and random names could collide (a rep picked for his namesake)."""
     company = CompanySettings.load()
     ensure_company_currency()
     hq = make_region("HQ", "HQ", kind=RegionKind.COMPANY)
@@ -36,18 +38,18 @@ def org(db):
     sh = make_region("Shanghai", "SH", parent=east, kind=RegionKind.PROVINCE)
     js = make_region("Jiangsu", "JS", parent=east, kind=RegionKind.PROVINCE)
     bj = make_region("Beijing", "BJ", parent=north, kind=RegionKind.PROVINCE)
-    director = UserFactory(username="director", role=Role.DIRECTOR, region=hq)
-    manager = UserFactory(username="manager", role=Role.MANAGER, region=east)
-    manager_north = UserFactory(username="manager_north", role=Role.MANAGER, region=north)
+    director = UserFactory(username="director", first_name="Diana", role=Role.DIRECTOR, region=hq)
+    manager = UserFactory(username="manager", first_name="Marcus", role=Role.MANAGER, region=east)
+    manager_north = UserFactory(username="manager_north", first_name="Nadia", role=Role.MANAGER, region=north)
     east.manager = manager
     east.save(update_fields=["manager"])
     north.manager = manager_north
     north.save(update_fields=["manager"])
-    rep = UserFactory(username="rep", role=Role.REP, region=sh)
-    rep_same_team = UserFactory(username="rep_sh2", role=Role.REP, region=sh)
-    rep_js = UserFactory(username="rep_js", role=Role.REP, region=js)
-    rep_other = UserFactory(username="rep_other", role=Role.REP, region=bj)
-    admin = UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    rep = UserFactory(username="rep", first_name="Oscar", role=Role.REP, region=sh)
+    rep_same_team = UserFactory(username="rep_sh2", first_name="Priya", role=Role.REP, region=sh)
+    rep_js = UserFactory(username="rep_js", first_name="Quentin", role=Role.REP, region=js)
+    rep_other = UserFactory(username="rep_other", first_name="Rosa", role=Role.REP, region=bj)
+    admin = UserFactory(username="admin", first_name="Adele", role=Role.ADMIN, is_staff=True, is_superuser=True)
     pipeline = pipeline_ensure_default()
     return SimpleNamespace(
         company=company,

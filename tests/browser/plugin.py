@@ -81,11 +81,18 @@ def htmx_settled(page):
     )
 
 
+def css_string(text: str) -> str:
+    """`text` inside a CSS attribute selector's double quotes."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def pick(scope, name, text, label):
     """Type `text` into the search picker of field `name` (crm.forms.SearchSelect) inside `scope` (a page or a
-    locator) and click the match showing `label`; returns once its hidden input holds the chosen id."""
+    locator) and click the match labelled exactly `label`; returns once its hidden input holds the chosen id."""
     from playwright.sync_api import expect
 
     scope.get_by_test_id(f"pick-{name}").fill(text)
-    scope.get_by_test_id(f"pick-{name}-options").locator("[role=option]", has_text=label).first.click()
+    scope.get_by_test_id(f"pick-{name}-options").locator(
+        f'[role=option][data-label="{css_string(label)}"]'
+    ).first.click()
     expect(scope.locator(f"input[type=hidden][name={name}]")).not_to_have_value("")

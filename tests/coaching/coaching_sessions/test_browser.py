@@ -24,7 +24,7 @@ def test_a_manager_records_a_one_to_one_and_the_rep_acknowledges_it(page, org, t
     page.goto("/review/coaching/")
     page.get_by_test_id("session-create").locator("summary").click()
     form = page.get_by_test_id("session-create-form")
-    pick(form, "rep", "Wei", "Wei")
+    pick(form, "rep", "Wei", "Wei Zhang")
     form.locator("input[name=date]").fill("2026-06-10")
     form.locator("select[name=focus_kind]").select_option("skill")
     form.locator("input[name=focus]").fill("Asking for the order")
