@@ -47,6 +47,7 @@ def test_manager_expands_splits_by_hand_and_edits_the_grid(page, org, east_tree,
     assert "90000.00 is still unallocated" in page.get_by_test_id("split-errors").inner_text()
     page.get_by_test_id("part-FY2027-Q4").fill("90000")
     page.wait_for_function("() => document.querySelector('[data-testid=remainder]')?.dataset.value === '0.00'")
+    htmx_settled(page)  # no preview still in flight to race the commit
     page.get_by_test_id("split-commit").click()
     page.get_by_test_id(f"level-summary-{js.pk}").wait_for()
     assert page.get_by_test_id("split-dialog").count() == 0  # closed, the node redrawn with its parts
