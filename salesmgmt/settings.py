@@ -162,15 +162,6 @@ elif not env_bool("DB_JIT", False) and not env_bool("DB_PGBOUNCER", False):
     # ALTER ROLE <user> SET jit = off (see the README). DB_JIT=1 leaves PostgreSQL's default.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = f"{options.get('options', '')} -c jit=off".strip()
-if DATABASES["default"]["ENGINE"].endswith("postgresql") and env_bool("DB_PREPARED", not env_bool("DB_PGBOUNCER")):
-    # Prepared statements: the parameters travel apart from the statement (server-side binding), and a statement a
-    # connection has run DB_PREPARE_THRESHOLD times is prepared on it, so PostgreSQL parses and plans it once per
-    # connection instead of on every request (about half of PostgreSQL's CPU a request under the load benchmark).
-    # A prepared statement lives in its server session, which PgBouncer in transaction pooling does not keep:
-    # off with DB_PGBOUNCER=1 (or DB_PREPARED=0).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 5)
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "crm.User"

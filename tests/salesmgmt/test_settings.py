@@ -1,6 +1,5 @@
 """Settings: production variables give a clean `check --deploy`; bad values fail loudly."""
 
-import ast
 import os
 import subprocess
 import sys
@@ -132,30 +131,23 @@ def test_sessions_are_read_from_redis_when_it_is_configured():
     ]
 
 
-def connection_options(**env_extra) -> dict:
+def connection_options(**env_extra) -> str:
     code = "from django.conf import settings; print(repr(settings.DATABASES['default'].get('OPTIONS', {})))"
     result = run_manage("shell", "--verbosity", "0", "-c", code, env_extra=env_extra)
     assert result.returncode == 0, result.stderr
-    return ast.literal_eval(result.stdout.strip())
+    return result.stdout.strip()
 
 
-PREPARED = {"server_side_binding": True, "prepare_threshold": 5}
-
-
-def test_postgresql_connections_turn_jit_off_and_prepare_statements_unless_told_or_behind_pgbouncer():
+def test_postgresql_connections_turn_jit_off_unless_told_or_behind_pgbouncer():
     url = "postgres://app@127.0.0.1:5432/app"
-    assert connection_options(DATABASE_URL=url) == {"options": "-c jit=off", **PREPARED}
-    assert connection_options(DATABASE_URL=f"{url}?options=-c%20statement_timeout%3D5000") == {
-        "options": "-c statement_timeout=5000 -c jit=off",
-        **PREPARED,
-    }
-    assert connection_options(DATABASE_URL=url, DB_JIT="1") == PREPARED
-    assert connection_options(DATABASE_URL=url, DB_PREPARED="0") == {"options": "-c jit=off"}
-    assert connection_options(DATABASE_URL=url, DB_PREPARE_THRESHOLD="2")["prepare_threshold"] == 2
-    # PgBouncer refuses startup options (there jit is set on the role or database), and in transaction pooling a
-    # prepared statement could be looked for on another server connection.
-    assert connection_options(DATABASE_URL=url, DB_PGBOUNCER="1") == {}
-    assert connection_options(DATABASE_URL="sqlite:///x.sqlite3") == {"timeout": 20}
+    assert connection_options(DATABASE_URL=url) == "{'options': '-c jit=off'}"
+    assert connection_options(DATABASE_URL=f"{url}?options=-c%20statement_timeout%3D5000") == (
+        "{'options': '-c statement_timeout=5000 -c jit=off'}"
+    )
+    assert connection_options(DATABASE_URL=url, DB_JIT="1") == "{}"
+    # PgBouncer refuses startup options: there it is set on the role or database.
+    assert connection_options(DATABASE_URL=url, DB_PGBOUNCER="1") == "{}"
+    assert "jit" not in connection_options(DATABASE_URL="sqlite:///x.sqlite3")
 
 
 def test_the_apps_postgresql_connection_runs_without_jit(db):
@@ -168,19 +160,3 @@ def test_the_apps_postgresql_connection_runs_without_jit(db):
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
-
-
-def test_the_apps_postgresql_connection_prepares_a_statement_it_runs_again(db):
-    """Parsed and planned once per connection, not once a request (`DB_PREPARED`)."""
-    from django.db import connection
-
-    from crm.models import Region
-
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only")
-    for pk in range(1, 8):  # the threshold is 5 runs
-        list(Region.objects.filter(pk=pk).values_list("name", flat=True))
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [row[0] for row in cursor.fetchall()]
-    assert any('FROM "crm_region" WHERE "crm_region"."id" = $1' in sql for sql in prepared), prepared
