@@ -740,6 +740,7 @@ def load(
     since = warm["at"] if warm else 0.0
     timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), since=since))
     timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), by="who", since=since), label="by persona")
+    timings += server_time_timings(loadstats.server_times(_request_cpu_lines(), since=since))
     timings += slow_timings(sampler, known or [])
     timings += drain_timings(drain, after, os.sysconf("SC_CLK_TCK"))
     timings.append(rebuild_check(company["plan"]))
@@ -780,6 +781,21 @@ def route_cpu_timings(routes: list[loadstats.RouteCPU], top: int = ROUTES_SHOWN,
             f"p90 {r.p90:.1f} ms, {r.total / 1000:.1f} cpu-s in all",
         )
         for r in routes[:top]
+    ]
+
+
+def server_time_timings(times: dict[str, loadstats.ServerTime]) -> list[Timing]:
+    """The reads' and writes' p95 inside gunicorn (wall time between its request hooks, `bench.gunicorn_cpu`): set
+    beside the clients' p95, the rest is the wait for a free thread (the listen queue) and the network."""
+    return [
+        Timing(
+            name=f"load: {kind} p95 inside gunicorn",
+            seconds=times[kind].p95 / 1000,
+            note=f"{times[kind].count:,} requests, p50 {times[kind].p50:.0f} ms; from a thread taking the request "
+            "to its answer: beyond it a client waited for a free thread or the network; no goal",
+        )
+        for kind in ("reads", "writes")
+        if kind in times
     ]
 
 

@@ -1,7 +1,9 @@
 """gunicorn's production settings (`salesmgmt.gunicorn`) plus a record of each request's CPU, for the load
 benchmark (`gunicorn -c python:bench.gunicorn_cpu`): the thread that serves a request measures its own CPU time
 (`time.thread_time`) from gunicorn's `pre_request` to its `post_request` hook, and appends one line (method, path
-with ids as N, status, CPU ms, who asked, unix time it ended) to $BENCH_REQUEST_CPU.<worker pid>. Who asked: the
+with ids as N, status, CPU ms, who asked, unix time it ended, wall ms between the hooks) to
+$BENCH_REQUEST_CPU.<worker pid>. The wall time is the request's time inside gunicorn's thread; what a client waits
+beyond it is the listen queue (no thread free yet) and the network. Who asked: the
 persona of the session cookie or API token in the load's config ($BENCH_LOAD_CONFIG: director, manager, rep,
 writer), "-" for anyone else. `bench.loadstats.route_cpu` adds them up, by route or by persona."""
 
@@ -42,6 +44,7 @@ def _who(environ) -> str:
 
 def pre_request(worker, req) -> None:
     req.bench_cpu = time.thread_time()
+    req.bench_wall = time.perf_counter()
 
 
 def post_request(worker, req, environ, resp) -> None:
@@ -49,7 +52,8 @@ def post_request(worker, req, environ, resp) -> None:
     if started is None:
         return
     cpu = (time.thread_time() - started) * 1000
+    wall = (time.perf_counter() - req.bench_wall) * 1000
     path = _IDS.sub("/N", req.path)
     status = getattr(resp, "status_code", 0)
     with open(f"{os.environ['BENCH_REQUEST_CPU']}.{os.getpid()}", "a") as out:
-        out.write(f"{req.method}\t{path}\t{status}\t{cpu:.3f}\t{_who(environ)}\t{time.time():.3f}\n")
+        out.write(f"{req.method}\t{path}\t{status}\t{cpu:.3f}\t{_who(environ)}\t{time.time():.3f}\t{wall:.3f}\n")

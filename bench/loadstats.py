@@ -233,19 +233,52 @@ class RouteCPU:
         return self.total / self.count
 
 
-def _cpu_records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, float]]:
-    """(route, who, ms) of requests' CPU lines ("method, path, status, ms, who, unix time it ended",
-    tab-separated) that ended at `since` or later."""
+def _records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, float, float | None]]:
+    """(route, who, CPU ms, wall ms or None) of requests' lines ("method, path, status, CPU ms, who, unix time it
+    ended[, wall ms]", tab-separated) that ended at `since` or later."""
     for line in lines:
         parts = line.rstrip("\n").split("\t")
-        if len(parts) != 6:
+        if not line.endswith("\n") or len(parts) not in (6, 7):
             continue  # a line cut short by a worker's exit
-        method, path, _status, ms, who, ended = parts
+        method, path, _status, ms, who, ended = parts[:6]
         try:
             if float(ended) >= since:
-                yield f"{method} {path}", who, float(ms)
+                yield f"{method} {path}", who, float(ms), float(parts[6]) if len(parts) == 7 else None
         except ValueError:
             continue
+
+
+def _cpu_records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, float]]:
+    """(route, who, ms) of requests' CPU lines that ended at `since` or later (`_records`)."""
+    for route, who, ms, _wall in _records(lines, since):
+        yield route, who, ms
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerTime:
+    """How long gunicorn's threads held requests (wall time between its request hooks), in ms."""
+
+    count: int
+    p50: float
+    p95: float
+
+
+def server_times(lines: Iterable[str], *, since: float = 0.0) -> dict[str, ServerTime]:
+    """The wall time inside gunicorn of the reads (GET) and the writes (every other method) whose lines record it,
+    by "reads" and "writes" (a kind without such a line is left out)."""
+    kinds: dict[str, list[float]] = {}
+    for route, _who, _ms, wall in _records(lines, since):
+        if wall is not None:
+            kinds.setdefault("reads" if route.startswith("GET ") else "writes", []).append(wall)
+    found = {}
+    for kind, times in kinds.items():
+        times.sort()
+        found[kind] = ServerTime(
+            count=len(times),
+            p50=times[len(times) // 2],
+            p95=times[min(len(times) - 1, math.ceil(len(times) * 0.95) - 1)],
+        )
+    return found
 
 
 def route_cpu(lines: Iterable[str], *, by: str = "route", since: float = 0.0) -> list[RouteCPU]:

@@ -376,13 +376,42 @@ def test_the_cpu_hooks_record_a_requests_own_cpu_with_ids_as_n(tmp_path, monkeyp
     gunicorn_cpu.personas.cache_clear()
     (written,) = tmp_path.glob("cpu.*")
     rows = [line.split("\t") for line in written.read_text().splitlines()]
-    assert [(method, path, status, who) for method, path, status, _ms, who, _at in rows] == [
+    assert [(method, path, status, who) for method, path, status, _ms, who, _at, _wall in rows] == [
         ("GET", "/pipeline/deals/N/", "200", who) for who in ("rep", "writer", "-", "-")
     ]
-    assert all(float(ms) > 0 for _m, _p, _s, ms, _w, _at in rows)
-    ended = [float(at) for *_rest, at in rows]
+    assert all(float(ms) > 0 for _m, _p, _s, ms, _w, _at, _wall in rows)
+    # The wall time between the hooks holds the request's CPU (one thread, nothing else running on it).
+    assert all(float(wall) >= float(ms) * 0.9 for _m, _p, _s, ms, _w, _at, wall in rows)
+    ended = [float(at) for _m, _p, _s, _ms, _w, at, _wall in rows]
     assert ended == sorted(ended) and abs(ended[-1] - time.time()) < 60
     from salesmgmt import gunicorn as production
 
     assert gunicorn_cpu.post_worker_init is production.post_worker_init  # production's settings come along
     assert (gunicorn_cpu.keepalive, gunicorn_cpu.threads) == (production.keepalive, production.threads)
+
+
+def test_server_times_split_reads_from_writes_and_skip_lines_without_a_wall_time():
+    lines = [
+        f"GET\t/pipeline/deals/N/\t200\t15.0\tmanager\t{1000 + i}\t{wall}\n" for i, wall in enumerate(range(1, 101))
+    ]
+    lines += [
+        "POST\t/api/opportunities/N/move-stage/\t200\t12.0\twriter\t1200.0\t40.0\n",
+        "POST\t/api/opportunities/N/move-stage/\t200\t12.0\twriter\t1201.0\t60.0\n",
+        "GET\t/review/\t200\t80.0\tdirector\t1202.0\n",  # an older line: no wall time, not counted
+        "GET\t/review/\t200\t3.0\tmanager\t1203.0\t9",  # cut short by a worker's exit (no line end): left out
+    ]
+    times = loadstats.server_times(lines)
+    assert times["reads"] == loadstats.ServerTime(count=100, p50=51.0, p95=95.0)
+    assert times["writes"] == loadstats.ServerTime(count=2, p50=60.0, p95=60.0)
+    assert loadstats.server_times(lines, since=1050.0)["reads"].count == 50
+    rows = bench_load.server_time_timings(times)
+    assert [(r.name, r.seconds) for r in rows] == [
+        ("load: reads p95 inside gunicorn", 0.095),
+        ("load: writes p95 inside gunicorn", 0.06),
+    ]
+    assert rows[0].note.startswith("100 requests, p50 51 ms;")
+    # The CPU by route reads the same lines, the wall time left aside.
+    assert [(r.route, r.count) for r in loadstats.route_cpu(lines)][:2] == [
+        ("GET /pipeline/deals/N/", 100),
+        ("GET /review/", 1),
+    ]
