@@ -248,10 +248,9 @@ def _records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, flo
             continue
 
 
-def _cpu_records(lines: Iterable[str], since: float) -> Iterator[tuple[str, str, float]]:
-    """(route, who, ms) of requests' CPU lines that ended at `since` or later (`_records`)."""
-    for route, who, ms, _wall in _records(lines, since):
-        yield route, who, ms
+def _at(times: list[float], share: float) -> float:
+    """The time `share` of the (sorted) times are within: the one at that rank."""
+    return times[min(len(times) - 1, int(len(times) * share))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,11 +272,7 @@ def server_times(lines: Iterable[str], *, since: float = 0.0) -> dict[str, Serve
     found = {}
     for kind, times in kinds.items():
         times.sort()
-        found[kind] = ServerTime(
-            count=len(times),
-            p50=times[len(times) // 2],
-            p95=times[min(len(times) - 1, math.ceil(len(times) * 0.95) - 1)],
-        )
+        found[kind] = ServerTime(count=len(times), p50=_at(times, 0.5), p95=_at(times, 0.95))
     return found
 
 
@@ -285,7 +280,7 @@ def route_cpu(lines: Iterable[str], *, by: str = "route", since: float = 0.0) ->
     """Requests' CPU lines added up by route (`by="route"`) or by who asked (`by="who"`: a persona of the load),
     the costliest first; the requests that ended at `since` (unix time) or later only."""
     by_route: dict[str, list[float]] = {}
-    for route, who, ms in _cpu_records(lines, since):
+    for route, who, ms, _wall in _records(lines, since):
         by_route.setdefault(route if by == "route" else who, []).append(ms)
     routes = []
     for route, times in by_route.items():
@@ -295,8 +290,8 @@ def route_cpu(lines: Iterable[str], *, by: str = "route", since: float = 0.0) ->
                 route=route,
                 count=len(times),
                 total=sum(times),
-                p50=times[len(times) // 2],
-                p90=times[min(len(times) - 1, int(len(times) * 0.9))],
+                p50=_at(times, 0.5),
+                p90=_at(times, 0.9),
             )
         )
     return sorted(routes, key=lambda r: -r.total)

@@ -401,12 +401,12 @@ def test_server_times_split_reads_from_writes_and_skip_lines_without_a_wall_time
         "GET\t/review/\t200\t3.0\tmanager\t1203.0\t9",  # cut short by a worker's exit (no line end): left out
     ]
     times = loadstats.server_times(lines)
-    assert times["reads"] == loadstats.ServerTime(count=100, p50=51.0, p95=95.0)
+    assert times["reads"] == loadstats.ServerTime(count=100, p50=51.0, p95=96.0)
     assert times["writes"] == loadstats.ServerTime(count=2, p50=60.0, p95=60.0)
     assert loadstats.server_times(lines, since=1050.0)["reads"].count == 50
     rows = bench_load.server_time_timings(times)
     assert [(r.name, r.seconds) for r in rows] == [
-        ("load: reads p95 inside gunicorn", 0.095),
+        ("load: reads p95 inside gunicorn", 0.096),
         ("load: writes p95 inside gunicorn", 0.06),
     ]
     assert rows[0].note.startswith("100 requests, p50 51 ms;")
