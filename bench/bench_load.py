@@ -738,9 +738,10 @@ def load(
     timings.append(cpu_per_request(cpu_split(before, after, os.sysconf("SC_CLK_TCK")), window, groups))
     timings.append(machine_speed(speed_before, speed_after))
     since = warm["at"] if warm else 0.0
-    timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), since=since))
-    timings += route_cpu_timings(loadstats.route_cpu(_request_cpu_lines(), by="who", since=since), label="by persona")
-    timings += server_time_timings(loadstats.server_times(_request_cpu_lines(), since=since))
+    requests = list(_request_cpu_lines())  # gunicorn's record of every request, read once
+    timings += route_cpu_timings(loadstats.route_cpu(requests, since=since))
+    timings += route_cpu_timings(loadstats.route_cpu(requests, by="who", since=since), label="by persona")
+    timings += server_time_timings(loadstats.server_times(requests, since=since))
     timings += slow_timings(sampler, known or [])
     timings += drain_timings(drain, after, os.sysconf("SC_CLK_TCK"))
     timings.append(rebuild_check(company["plan"]))

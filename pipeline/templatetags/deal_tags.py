@@ -52,17 +52,7 @@ def deal_actions(context, deal, ctx: str) -> str:
     if nxt:
         label = _advance_label(nxt)
         if nxt.evidence_required:
-            parts.append(
-                format_html(
-                    '<a role="button" class="small" href="{0}?stage={1}&amp;ctx={2}" hx-get="{0}?stage={1}&amp;ctx={2}"'
-                    ' hx-target="#dialog-slot" hx-swap="innerHTML" data-testid="advance-{3}">{4} …</a>',
-                    move_url,
-                    nxt.pk,
-                    ctx,
-                    deal.pk,
-                    label,
-                )
-            )
+            parts.append(_dialog_link(move_url, nxt, ctx, "small", f"advance-{deal.pk}", format_html("{} …", label)))
         else:
             swap = format_html(' hx-target="#deal-{}" hx-swap="outerHTML"', deal.pk) if ctx != "detail" else ""
             parts.append(
@@ -84,18 +74,23 @@ def deal_actions(context, deal, ctx: str) -> str:
     lost = deal.lost_stage_choice
     if lost:
         parts.append(
-            format_html(
-                '<a role="button" class="small secondary outline" href="{0}?stage={1}&amp;ctx={2}"'
-                ' hx-get="{0}?stage={1}&amp;ctx={2}" hx-target="#dialog-slot" hx-swap="innerHTML"'
-                ' data-testid="lost-{3}">{4}</a>',
-                move_url,
-                lost.pk,
-                ctx,
-                deal.pk,
-                gettext("Mark lost"),
-            )
+            _dialog_link(move_url, lost, ctx, "small secondary outline", f"lost-{deal.pk}", gettext("Mark lost"))
         )
     return format_html('<div class="deal-actions">{}</div>', mark_safe("\n".join(parts)))  # noqa: S308 (built above)
+
+
+def _dialog_link(move_url: str, stage, ctx: str, css: str, testid: str, label: str) -> str:
+    """A button-styled link that opens the move to `stage` in the dialog (the page itself without htmx)."""
+    return format_html(
+        '<a role="button" class="{0}" href="{1}?stage={2}&amp;ctx={3}" hx-get="{1}?stage={2}&amp;ctx={3}"'
+        ' hx-target="#dialog-slot" hx-swap="innerHTML" data-testid="{4}">{5}</a>',
+        css,
+        move_url,
+        stage.pk,
+        ctx,
+        testid,
+        label,
+    )
 
 
 def _advance_label(stage) -> str:
