@@ -229,9 +229,15 @@ def covers(*tables: str) -> Callable:
 def versions(keys: list[str], *, using: str = DEFAULT_DB_ALIAS) -> tuple[int, ...]:
     """The current version of each key (0 for a key never bumped), in the order given. Inside a read-only request
     (`salesmgmt.memo`), the version of `EVERYTHING` read here is kept for `everything_version`."""
-    marks = ", ".join(["%s"] * len(keys))
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"SELECT key, version FROM {TABLE} WHERE key IN ({marks})", keys)
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array parameter: a director's roll-up reads ~660 keys, and binding them one by one (psycopg's
+            # client-side binding quotes each) cost 4.6 ms of CPU a call against 0.4 ms for the array.
+            cursor.execute(f"SELECT key, version FROM {TABLE} WHERE key = ANY(%s)", [list(keys)])
+        else:
+            marks = ", ".join(["%s"] * len(keys))
+            cursor.execute(f"SELECT key, version FROM {TABLE} WHERE key IN ({marks})", keys)
         found = dict(cursor.fetchall())
     memo = memo_now()
     if memo is not None and EVERYTHING in keys and using == DEFAULT_DB_ALIAS:

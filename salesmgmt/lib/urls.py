@@ -13,16 +13,17 @@ from __future__ import annotations
 from django.urls import get_script_prefix, get_urlconf, reverse
 
 _PLACEHOLDER = "2147483647"  # an id no row has yet, written once in a reversed URL
-_REVERSED: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+_REVERSED: dict[tuple[str, str | None, str | None, str], tuple[str, str]] = {}
 _NAMED: dict[tuple[str, str | None, str | None, str], str] = {}
 
 
-def id_url(name: str, pk: int) -> str:
-    """The URL of `name` for the row `pk` (an integer), as `reverse(name, args=[pk])` writes it."""
-    key = (name, get_urlconf(), get_script_prefix())
+def id_url(name: str, pk: int, current_app: str | None = None) -> str:
+    """The URL of `name` for the row `pk` (an integer), as `reverse(name, args=[pk], current_app=current_app)`
+    writes it."""
+    key = (name, current_app, get_urlconf(), get_script_prefix())
     found = _REVERSED.get(key)
     if found is None:
-        url = reverse(name, args=[int(_PLACEHOLDER)])
+        url = reverse(name, args=[int(_PLACEHOLDER)], current_app=current_app)
         before, placeholder, after = url.partition(_PLACEHOLDER)
         if not placeholder or _PLACEHOLDER in after:
             raise ValueError(f"{name!r} is not a URL of one integer id: {url}")

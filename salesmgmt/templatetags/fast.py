@@ -1,7 +1,8 @@
 """Template builtins (settings.TEMPLATES) that make every page cheaper to render, each writing exactly what Django's
 own writes: `|floatformat` is `salesmgmt.lib.numbers.floatformat` (Django's filter, written faster); `{% url %}` of
 a name without arguments is reversed once (`salesmgmt.lib.urls.named_url`: the navigation of every page asks for
-twenty-five); `{% id_url name pk %}` is `{% url name pk %}` for a row's URL (`salesmgmt.lib.urls.id_url`)."""
+twenty-five), and of a name with a row's id alone once for every row (`salesmgmt.lib.urls.id_url`, also the tag
+`{% id_url name pk %}`)."""
 
 from django import template
 from django.template import defaulttags
@@ -16,11 +17,17 @@ register.simple_tag(urls.id_url, name="id_url")
 
 
 class KeptURLNode(defaulttags.URLNode):
-    """Django's `{% url %}`; a URL without arguments comes from `named_url`."""
+    """Django's `{% url %}`; a URL without arguments comes from `named_url`, and one whose only argument is a row's
+    id (a non-negative integer) from `id_url`: a list's rows ask for several each."""
 
     def render(self, context):
-        if self.args or self.kwargs:
+        pk = None
+        if self.kwargs or len(self.args) > 1:
             return super().render(context)
+        if self.args:
+            pk = self.args[0].resolve(context)
+            if type(pk) is not int or pk < 0:
+                return super().render(context)
         view_name = self.view_name.resolve(context)
         try:
             current_app = context.request.current_app
@@ -31,7 +38,9 @@ class KeptURLNode(defaulttags.URLNode):
                 current_app = None
         url = ""
         try:
-            url = urls.named_url(view_name, current_app)
+            url = urls.named_url(view_name, current_app) if pk is None else urls.id_url(view_name, pk, current_app)
+        except ValueError:  # not a URL of one integer id (`id_url`): as Django reverses it
+            return super().render(context)
         except NoReverseMatch:
             if self.asvar is None:
                 raise

@@ -71,3 +71,17 @@ def test_django_s_own_redis_cache_made_every_page_of_a_logged_in_person_a_500(or
     store.create()
     client.cookies["sessionid"] = store.session_key
     assert client.get("/pipeline/mine/").status_code == 500
+
+
+@override_settings(CACHES=redis_cache("salesmgmt.cache.TolerantRedisCache"))
+def test_one_redis_client_serves_every_call_of_a_cache_object():
+    """Django's client makes a `redis.Redis` (and its table of response callbacks) for every call; ours keeps one
+    per connection pool, the pool (the connections) shared as before."""
+    client = caches["default"]._cache
+    first = client.get_client("k")
+    assert client.get_client("j", write=True) is first
+    assert first.connection_pool is client._get_connection_pool(write=False)
+    from django.core.cache.backends.redis import RedisCacheClient
+
+    plain = RedisCacheClient([DOWN])
+    assert plain.get_client("k") is not plain.get_client("k")  # what Django does: a new object each call

@@ -333,3 +333,17 @@ def test_notifications_read_refresh_only_their_readers_pages(org, deals):
     response, read = _get(manager, "/pipeline/team/")
     assert read and b'data-count="0"' in response.content  # his bell, read: rendered afresh
     assert not _get(director, "/pipeline/team/")[1]
+
+
+def test_versions_of_a_whole_company_s_keys_in_the_order_asked():
+    """A director's roll-up reads the versions of every region (~660 at tier M) in one statement (an array
+    parameter on PostgreSQL): each in the order asked, 0 for a key never bumped, the same key asked twice alike."""
+    bumped = {f"r{pk}": pk % 5 + 1 for pk in range(0, 700, 7)}
+    Freshness.objects.bulk_create(Freshness(key=key, version=version) for key, version in bumped.items())
+    bumped[freshness.EVERYTHING] = _version(freshness.EVERYTHING)
+    keys = [freshness.EVERYTHING, *(f"r{pk}" for pk in reversed(range(700))), "r7"]
+    with CaptureQueriesContext(connection) as captured:
+        found = freshness.versions(keys)
+    assert len(captured.captured_queries) == 1
+    assert found == tuple(bumped.get(key, 0) for key in keys)
+    assert found[-1] == found[keys.index("r7")] == 3

@@ -69,3 +69,34 @@ def test_every_templates_url_of_a_name_alone_is_reversed_once(monkeypatch):
         set_script_prefix("/")
     with pytest.raises(NoReverseMatch):
         engines["django"].from_string("{% url 'no-such-page' %}").render({})
+
+
+def test_a_url_tag_of_a_row_id_is_reversed_once(monkeypatch):
+    """`{% url name pk %}` of one integer id comes from `id_url`: reversed once for every row of a list, the same
+    text as Django's; any other argument (a string, a negative number) goes through Django's reverse as before."""
+    import django.urls
+
+    from salesmgmt.lib import urls
+
+    reversed_names, by_tag = [], []
+    original = urls.reverse
+    monkeypatch.setattr(urls, "reverse", lambda name, **kw: reversed_names.append(name) or original(name, **kw))
+    monkeypatch.setattr(django.urls, "reverse", lambda name, **kw: by_tag.append(name) or original(name, **kw))
+    template = engines["django"].from_string(
+        "{% for pk in ids %}{% url 'targets:node_actions' pk %} {% endfor %}"
+        "{% url 'targets:node_actions' 9 as u %}[{{ u }}]"
+    )
+    ids = [1, 22, 333, 2**40]
+    html = template.render({"ids": ids})
+    assert html == "".join(f"{reverse('targets:node_actions', args=[pk])} " for pk in ids) + (
+        f"[{reverse('targets:node_actions', args=[9])}]"
+    )
+    assert reversed_names.count("targets:node_actions") <= 1  # kept from any earlier test, or reversed once here
+    assert by_tag == []  # Django's reverse for none of the five URLs
+    by_django = engines["django"].from_string("{% url 'pipeline:deal_detail' pk %}")
+    assert by_django.render({"pk": "12"}) == reverse("pipeline:deal_detail", args=["12"])
+    assert by_tag == ["pipeline:deal_detail"]
+    with pytest.raises(NoReverseMatch):
+        by_django.render({"pk": -1})
+    with pytest.raises(NoReverseMatch):
+        engines["django"].from_string("{% url 'pipeline:mine' 7 %}").render({})
