@@ -26,8 +26,8 @@ LOG_EVERY = 10.0  # seconds
 
 class KeptClientRedisCacheClient(RedisCacheClient):
     """Django's Redis cache client, keeping its `redis.Redis` object per connection pool. Django's makes a new one
-    for every cache call, and each builds redis-py's table of ~170 response callbacks: two thirds of a millisecond
-    of CPU for a page served from the cache (session and page: two calls). A `redis.Redis` object holds no
+    for every cache call, and each builds redis-py's table of ~170 response callbacks: a quarter of the Python
+    calls of a page served from the cache (session and page: two cache calls). A `redis.Redis` object holds no
     connection of its own (its pool does), so one serves every call of the cache object (Django keeps one a thread)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -1,8 +1,8 @@
 """Template builtins (settings.TEMPLATES) that make every page cheaper to render, each writing exactly what Django's
 own writes: `|floatformat` is `salesmgmt.lib.numbers.floatformat` (Django's filter, written faster); `{% url %}` of
 a name without arguments is reversed once (`salesmgmt.lib.urls.named_url`: the navigation of every page asks for
-twenty-five), and of a name with a row's id alone once for every row (`salesmgmt.lib.urls.id_url`, also the tag
-`{% id_url name pk %}`)."""
+twenty-five), and of a name and a row's id once per name, whatever the row (`salesmgmt.lib.urls.id_url`, also the
+tag `{% id_url name pk %}`)."""
 
 from django import template
 from django.template import defaulttags

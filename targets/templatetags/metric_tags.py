@@ -127,30 +127,24 @@ def attainment_figures(att, metric, node) -> str:
             "—" if gap is None else format_html("{}{} {}", "+" * (gap >= 0), floatformat(gap, 1), gettext("pts")),
         ),
     ]
-    if att.stretch:
-        stretch = att.stretch_pct
-        parts.append(
-            format_html(
-                '<small class="att-stretch" data-testid="att-stretch-{}" data-value="{}">{} {}%</small>',
-                pk,
-                _raw("" if stretch is None else stretch),
-                gettext("stretch"),
-                floatformat(stretch, 1),
+    # The stretch levels (冲刺, 挑战) a node carries: the actual against each.
+    for level, name, value, rate in (
+        ("stretch", gettext("stretch"), att.stretch, att.stretch_pct if att.stretch else None),
+        ("challenge", gettext("challenge"), att.challenge, att.challenge_pct if att.challenge else None),
+    ):
+        if value:
+            parts.append(
+                format_html(
+                    '<small class="att-{}" data-testid="att-{}-{}" data-value="{}">{} {}%</small>',
+                    level,
+                    level,
+                    pk,
+                    _raw("" if rate is None else rate),
+                    name,
+                    floatformat(rate, 1),
+                )
             )
-        )
-    parts.append(SafeString("\n"))
-    if att.challenge:
-        challenge = att.challenge_pct
-        parts.append(
-            format_html(
-                '<small class="att-challenge" data-testid="att-challenge-{}" data-value="{}">{} {}%</small>',
-                pk,
-                _raw("" if challenge is None else challenge),
-                gettext("challenge"),
-                floatformat(challenge, 1),
-            )
-        )
-    parts.append(SafeString("\n"))
+        parts.append(SafeString("\n"))
     trend = att.trend
     if trend:
         points = floatformat(att.week_change_points, 1)
