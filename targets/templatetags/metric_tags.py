@@ -44,11 +44,17 @@ def pace(figures) -> str:
     """The pace badge of figures with `pace` ("good", "warn", "bad", or "" / None when not measured) and
     `pace_gap_points`: the points attainment runs ahead of (+) or behind time progress."""
     state = figures.pace
-    gap = figures.pace_gap_points
-    text = "—" if gap is None else f"{'+' if gap >= 0 else ''}{floatformat(gap, 1)} {gettext('pts')}"
     return format_html(
-        '<span class="att-pace pace-{}" data-pace="{}">{}</span>', state or "none", "" if state is None else state, text
+        '<span class="att-pace pace-{}" data-pace="{}">{}</span>',
+        state or "none",
+        "" if state is None else state,
+        _pace_gap(figures.pace_gap_points),
     )
+
+
+def _pace_gap(gap) -> str:
+    """The points attainment runs ahead of (+) or behind time progress, or a dash when not measured."""
+    return "—" if gap is None else f"{'+' if gap >= 0 else ''}{floatformat(gap, 1)} {gettext('pts')}"
 
 
 @register.simple_tag
@@ -71,8 +77,9 @@ def days_left(node) -> str:
 
 
 def _raw(value) -> str:
-    """`{{ value|unlocalize }}`: a number as a machine reads it (a data attribute), whatever the language."""
-    return str(localize(value, use_l10n=False))
+    """`{{ value|default_if_none:''|unlocalize }}`: a number as a machine reads it (a data attribute), whatever the
+    language; empty for none."""
+    return "" if value is None else str(localize(value, use_l10n=False))
 
 
 def _blocktranslate(message: str, **values) -> SafeString:
@@ -91,7 +98,6 @@ def attainment_figures(att, metric, node) -> str:
     pk = node.pk
     derived = att.derived
     rate = att.attainment_pct
-    gap = att.pace_gap_points
     state = att.pace
     parts = [
         format_html(
@@ -108,7 +114,7 @@ def attainment_figures(att, metric, node) -> str:
         format_html(
             '<span class="att-rate" data-testid="att-rate-{}" data-value="{}">{}</span>\n',
             pk,
-            _raw("" if derived.attainment is None else derived.attainment),
+            _raw(derived.attainment),
             "—" if rate is None else SafeString(f"{floatformat(rate, 1)}%"),
         ),
         format_html(
@@ -123,14 +129,14 @@ def attainment_figures(att, metric, node) -> str:
             state or "none",
             pk,
             state,
-            _raw("" if derived.pace_gap is None else derived.pace_gap),
-            "—" if gap is None else format_html("{}{} {}", "+" * (gap >= 0), floatformat(gap, 1), gettext("pts")),
+            _raw(derived.pace_gap),
+            _pace_gap(att.pace_gap_points),
         ),
     ]
     # The stretch levels (冲刺, 挑战) a node carries: the actual against each.
     for level, name, value, rate in (
-        ("stretch", gettext("stretch"), att.stretch, att.stretch_pct if att.stretch else None),
-        ("challenge", gettext("challenge"), att.challenge, att.challenge_pct if att.challenge else None),
+        ("stretch", gettext("stretch"), att.stretch, att.stretch_pct),
+        ("challenge", gettext("challenge"), att.challenge, att.challenge_pct),
     ):
         if value:
             parts.append(
@@ -139,7 +145,7 @@ def attainment_figures(att, metric, node) -> str:
                     level,
                     level,
                     pk,
-                    _raw("" if rate is None else rate),
+                    _raw(rate),
                     name,
                     floatformat(rate, 1),
                 )
